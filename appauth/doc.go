@@ -1,0 +1,75 @@
+// Package appauth authenticates requests from a Stripe App's UI extension, and checks
+// webhook signatures with the same machinery.
+//
+// # How a UI extension signs a request
+//
+// A UI extension calls fetchStripeSignature(payload?). Stripe adds the signed-in user and
+// their account and returns a Stripe-Signature header value:
+//
+//	Stripe-Signature: t=1700000000,v1=95d377f7216b002bc8462ad7ad1c21ae33f54bfd7f12f1fe86f43cfd56123df3
+//
+// where v1 is HMAC-SHA256, keyed with the whole app signing secret (absec_…), over
+// "<t>.<signed string>". Without a payload the signed string is exactly
+//
+//	{"user_id":"usr_…","account_id":"acct_…"}
+//
+// and the extension sends user_id and account_id in its JSON body, usually beside other
+// request data that the signature does NOT cover. With a payload the signed string is
+// JavaScript's JSON.stringify({...payload, user_id, account_id}) and the extension sends
+// exactly that string as the body. While a secret is being expired Stripe signs with both
+// the old and the new secret and puts one v1 per secret in the header.
+//
+// # What the Verifier accepts
+//
+// A Verifier holds one or more secrets (NewVerifier). VerifyRequest parses the header
+// (ParseHeader), requires its timestamp to lie within the tolerance — 300 seconds by default
+// — in the past or the future, reads the claimed user_id and account_id from the body's
+// top level (or, for a request without a body such as GET or DELETE, from the query string
+// ?user_id=…&account_id=…), and accepts the request when any v1 is the signature, under
+// any secret, of one of these candidate strings, tried in order:
+//
+//	(a) the default {"user_id":…,"account_id":…} built from the claimed identity;
+//	(b) the raw body bytes;
+//	(c) the body printed exactly as JSON.stringify prints it (integer-like keys first,
+//	    JavaScript string escaping and number formatting), so that a body that was
+//	    pretty-printed or re-encoded on its way still verifies.
+//
+// Identity.SignedAs records which one matched. Only (b) and (c) authenticate the rest of
+// the body: after (a), nothing but the user and account is trusted, and Identity.Payload
+// and Identity.Roles stay nil. Roles come from the ids (never the names) of a signed
+// stripe_roles payload key; Stripe refuses to sign roles the user does not hold.
+//
+// Comparisons are constant-time. Checking a default-signed request or a webhook payload
+// (VerifyPayload, for whsec_… secrets) allocates nothing: each secret's HMAC pad state is
+// computed once and reused, the header is decoded in place, and the body is scanned for
+// its identity without building a value, by a scanner exactly as strict as JSON.parse
+// (it defers to the full parser whenever it is not sure).
+//
+// Errors for bad input wrap one of the exported sentinels (ErrNotSigned,
+// ErrMalformedHeader, ErrNoTimestamp, ErrNoSignatures, ErrTooOld, ErrTooNew,
+// ErrNoValidSignature, ErrBadBody, ErrNoIdentity), so callers can use errors.Is. No error
+// text contains a secret, a signature or a piece of the header.
+//
+// # HTTP
+//
+// Protect (or Middleware, its func(http.Handler) http.Handler form) wraps any net/http
+// handler: it answers CORS preflights, sets Access-Control-Allow-Origin: * on every
+// response of the route (the extension runs with a null origin), limits and reads the body,
+// verifies the request, answers failures with the JSON errors of the public contract
+//
+//	401 signature_missing   no Stripe-Signature header
+//	401 signature_invalid   malformed header, or no signature matches
+//	401 signature_expired   timestamp outside the tolerance, past or future
+//	400 bad_request         body not JSON, or no string user_id/account_id
+//	413 body_too_large      body over the limit (1 MiB by default)
+//
+// and otherwise calls the handler with the Identity in the request context (FromContext)
+// and the body readable again. RequireRole adds a 403 role_required check on top.
+//
+// # Signing
+//
+// Sign produces what Stripe and the SDK would: the header (one v1 per secret, in the order
+// given) and the exact body, so that a backend can be tested without Stripe. Its output
+// passes stripe-go's webhook.ValidatePayload and stripe-node's
+// webhooks.signature.verifyHeader.
+package appauth

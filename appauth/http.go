@@ -1,0 +1,199 @@
+package appauth
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/appbackend/appbackend/internal/apierror"
+)
+
+// DefaultMaxBody is the default request body limit of Protect: 1 MiB.
+const DefaultMaxBody = 1 << 20
+
+// SignatureHeader is the request header that carries the signature.
+const SignatureHeader = "Stripe-Signature"
+
+// CORS values for signed routes. The UI extension runs in a sandbox with a null origin, so
+// only * works; that is safe because these routes require a signature, not cookies.
+const (
+	corsAllowMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+	corsAllowHeaders = "Stripe-Signature, Content-Type"
+	corsMaxAge       = "7200" // seconds; Chromium's cap
+)
+
+// ProtectOption configures Protect and Middleware.
+type ProtectOption func(*protectConfig)
+
+type protectConfig struct {
+	maxBody int64
+	logger  *slog.Logger
+}
+
+// WithMaxBody sets the body limit in bytes; a larger body gets 413 body_too_large. Values
+// below 1 mean DefaultMaxBody.
+func WithMaxBody(n int64) ProtectOption {
+	return func(c *protectConfig) { c.maxBody = n }
+}
+
+// WithLogger sets where unexpected (internal) errors are logged; none by default.
+func WithLogger(l *slog.Logger) ProtectOption {
+	return func(c *protectConfig) { c.logger = l }
+}
+
+// Middleware returns Protect as a middleware constructor, for routers that chain
+// func(http.Handler) http.Handler values.
+func (v *Verifier) Middleware(opts ...ProtectOption) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler { return v.Protect(next, opts...) }
+}
+
+// Protect wraps the handler of a route the UI extension calls. It
+//
+//   - answers an OPTIONS preflight itself with 204 and the CORS headers (see Preflight);
+//   - sets Access-Control-Allow-Origin: * on every other response, errors included;
+//   - reads the body up to the limit (413 body_too_large beyond it);
+//   - verifies the request with VerifyRequest and answers a failure with a JSON error:
+//     401 signature_missing, 401 signature_invalid, 401 signature_expired or 400 bad_request;
+//   - otherwise calls next with the Identity in the request context (FromContext) and the
+//     body readable again from the start.
+func (v *Verifier) Protect(next http.Handler, opts ...ProtectOption) http.Handler {
+	cfg := protectConfig{maxBody: DefaultMaxBody}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	if cfg.maxBody < 1 {
+		cfg.maxBody = DefaultMaxBody
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			Preflight(w, r)
+			return
+		}
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		headers := r.Header.Values(SignatureHeader)
+		if len(headers) == 0 || headers[0] == "" {
+			apierror.Write(w, r, cfg.logger, HTTPError(ErrNotSigned))
+			return
+		}
+		if len(headers) > 1 {
+			apierror.Write(w, r, cfg.logger, apierror.New(apierror.CodeSignatureInvalid, "more than one Stripe-Signature header"))
+			return
+		}
+		body, err := readBody(w, r, cfg.maxBody)
+		if err != nil {
+			apierror.Write(w, r, cfg.logger, err)
+			return
+		}
+		var query url.Values
+		if len(body) == 0 {
+			query = r.URL.Query()
+		}
+		id, err := v.VerifyRequest(headers[0], body, query)
+		if err != nil {
+			apierror.Write(w, r, cfg.logger, HTTPError(err))
+			return
+		}
+		r = r.WithContext(NewContext(r.Context(), id))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		next.ServeHTTP(w, r)
+	})
+}
+
+// readBody reads the whole body, or fails with an *apierror.Error.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	tooLarge := apierror.New(apierror.CodeBodyTooLarge, "request body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	reader := http.MaxBytesReader(w, r.Body, limit)
+	var body []byte
+	var err error
+	if r.ContentLength > 0 {
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(reader, body)
+		if err == nil {
+			// Content-Length said all; a longer body is a broken request.
+			var extra [1]byte
+			if n, _ := reader.Read(extra[:]); n > 0 {
+				err = errors.New("body longer than Content-Length")
+			}
+		}
+	} else {
+		body, err = io.ReadAll(reader)
+	}
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, tooLarge
+		}
+		return nil, apierror.New(apierror.CodeBadRequest, "could not read the request body")
+	}
+	return body, nil
+}
+
+// HTTPError maps an error from this package to the API error a client sees: the code and
+// status of the public contract and a one-line message. Errors from elsewhere are returned
+// unchanged (apierror treats them as internal).
+func HTTPError(err error) error {
+	code := ""
+	switch {
+	case errors.Is(err, ErrNotSigned):
+		code = apierror.CodeSignatureMissing
+	case errors.Is(err, ErrMalformedHeader), errors.Is(err, ErrNoTimestamp),
+		errors.Is(err, ErrNoSignatures), errors.Is(err, ErrNoValidSignature):
+		code = apierror.CodeSignatureInvalid
+	case errors.Is(err, ErrTooOld), errors.Is(err, ErrTooNew):
+		code = apierror.CodeSignatureExpired
+	case errors.Is(err, ErrBadBody), errors.Is(err, ErrNoIdentity):
+		code = apierror.CodeBadRequest
+	default:
+		return err
+	}
+	return apierror.New(code, err.Error())
+}
+
+// Preflight answers a CORS preflight for a signed route: 204 with
+// Access-Control-Allow-Origin: *, the allowed methods, Access-Control-Allow-Headers:
+// Stripe-Signature, Content-Type, and Access-Control-Max-Age. Protect calls it for OPTIONS;
+// mount it yourself when your router sends OPTIONS elsewhere, e.g.
+// mux.HandleFunc("OPTIONS /api/", appauth.Preflight).
+func Preflight(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", corsAllowMethods)
+	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+	h.Set("Access-Control-Max-Age", corsMaxAge)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// RequireRole returns a middleware that lets a request through only if its verified
+// Identity holds at least one of ids (any-of: RequireRole("admin", "super_admin") admits
+// either); otherwise it answers 403 role_required. Use it inside Protect. Roles are proven
+// only by a signed stripe_roles payload, so a request signed over the default pair alone
+// never passes; RequireRole() with no ids admits nobody.
+func RequireRole(ids ...string) func(http.Handler) http.Handler {
+	ids = append([]string(nil), ids...)
+	message := "this route requires the role " + strings.Join(ids, " or ")
+	if len(ids) == 0 {
+		message = "this route admits no role"
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id, _ := FromContext(r.Context())
+			if !id.HasRole(ids...) {
+				apierror.Write(w, r, nil, apierror.New(apierror.CodeRoleRequired, message))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

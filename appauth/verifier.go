@@ -1,0 +1,327 @@
+package appauth
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"hash"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/appbackend/appbackend/internal/jsjson"
+)
+
+// DefaultTolerance is how far a signature's timestamp may lie in the past or the future:
+// the 300 seconds stripe-go and stripe-node use (they only bound the past).
+const DefaultTolerance = 300 * time.Second
+
+// Option configures a Verifier.
+type Option func(*verifierConfig)
+
+type verifierConfig struct {
+	tolerance time.Duration
+	now       func() time.Time
+}
+
+// WithTolerance sets how far a timestamp may lie from the clock, in either direction.
+// It must be positive; the default is DefaultTolerance.
+func WithTolerance(d time.Duration) Option {
+	return func(c *verifierConfig) { c.tolerance = d }
+}
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(c *verifierConfig) { c.now = now }
+}
+
+// Verifier checks Stripe-Signature headers against a fixed set of secrets: app signing
+// secrets (absec_…) for UI-extension requests with VerifyRequest, or webhook endpoint
+// secrets (whsec_…) for raw payloads with VerifyPayload. It is safe for concurrent use and
+// allocates nothing to check a default-signed request or a webhook payload.
+type Verifier struct {
+	secrets   int
+	tolerance time.Duration
+	now       func() time.Time
+	// macs holds *macSet values: one keyed HMAC per secret whose Reset restores the
+	// precomputed inner and outer pad state, plus scratch space, so a verification neither
+	// rehashes the keys nor allocates.
+	macs sync.Pool
+}
+
+type macSet struct {
+	macs []hash.Hash
+	sums [][sha256.Size]byte
+	// timestamp holds "<t>.", the start of every signed message.
+	timestamp []byte
+	// defaultSigned and stringified hold candidates (a) and (c).
+	defaultSigned, stringified []byte
+}
+
+// NewVerifier returns a Verifier accepting a signature made with any of secrets, which
+// must be non-empty and without surrounding whitespace. Pass both the old and the new
+// secret while Stripe rotates one.
+func NewVerifier(secrets []string, opts ...Option) (*Verifier, error) {
+	if err := checkSecrets(secrets); err != nil {
+		return nil, err
+	}
+	cfg := verifierConfig{tolerance: DefaultTolerance, now: time.Now}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	if cfg.tolerance <= 0 {
+		return nil, errors.New("appauth: tolerance must be positive")
+	}
+	if cfg.now == nil {
+		return nil, errors.New("appauth: clock must not be nil")
+	}
+	keys := make([][]byte, len(secrets))
+	for i, s := range secrets {
+		keys[i] = []byte(s)
+	}
+	v := &Verifier{secrets: len(secrets), tolerance: cfg.tolerance, now: cfg.now}
+	v.macs.New = func() any {
+		set := &macSet{
+			macs:          make([]hash.Hash, len(keys)),
+			sums:          make([][sha256.Size]byte, len(keys)),
+			timestamp:     make([]byte, 0, 32),
+			defaultSigned: make([]byte, 0, 128),
+		}
+		for i, key := range keys {
+			set.macs[i] = hmac.New(sha256.New, key)
+			// The first Reset records the keyed pad state that later Resets restore.
+			set.macs[i].Reset()
+		}
+		return set
+	}
+	v.macs.Put(v.macs.New())
+	return v, nil
+}
+
+// signatureCheck is one verification in progress: the parsed header and the pooled MACs.
+type signatureCheck struct {
+	sigs [MaxSignatures][sha256.Size]byte
+	n    int
+	unix int64
+	set  *macSet
+}
+
+// begin parses header, checks its timestamp and takes a macSet from the pool; the caller
+// must call end.
+func (v *Verifier) begin(c *signatureCheck, header string) error {
+	unix, n, err := parseHeader(header, &c.sigs)
+	if err != nil {
+		return err
+	}
+	age := v.now().Sub(time.Unix(unix, 0))
+	if age > v.tolerance {
+		return ErrTooOld
+	}
+	if age < -v.tolerance {
+		return ErrTooNew
+	}
+	c.n, c.unix = n, unix
+	c.set = v.macs.Get().(*macSet)
+	c.set.timestamp = strconv.AppendInt(c.set.timestamp[:0], unix, 10)
+	c.set.timestamp = append(c.set.timestamp, '.')
+	return nil
+}
+
+func (v *Verifier) end(c *signatureCheck) {
+	if c.set != nil {
+		// Keep neither a huge buffer nor a body's content alive in the pool.
+		if cap(c.set.defaultSigned) > 1<<10 {
+			c.set.defaultSigned = make([]byte, 0, 128)
+		}
+		c.set.stringified = nil
+		v.macs.Put(c.set)
+		c.set = nil
+	}
+}
+
+// matchSigned reports whether any v1 signature is the HMAC of "<t>.<signed>" under any
+// secret. Every comparison is constant-time.
+func (c *signatureCheck) matchSigned(signed []byte) bool {
+	set := c.set
+	for i, mac := range set.macs {
+		mac.Reset()
+		mac.Write(set.timestamp)
+		mac.Write(signed)
+		sum := mac.Sum(set.sums[i][:0])
+		for j := 0; j < c.n; j++ {
+			if hmac.Equal(sum, c.sigs[j][:]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// VerifyPayload checks a webhook: header must carry a v1 that is the HMAC of
+// "<t>.<payload>" under one of the secrets, with t within the tolerance. It returns the
+// signature's timestamp. It allocates nothing.
+func (v *Verifier) VerifyPayload(header string, payload []byte) (time.Time, error) {
+	var c signatureCheck
+	if err := v.begin(&c, header); err != nil {
+		return time.Time{}, err
+	}
+	defer v.end(&c)
+	if !c.matchSigned(payload) {
+		return time.Time{}, ErrNoValidSignature
+	}
+	return time.Unix(c.unix, 0), nil
+}
+
+// requestCheck is what VerifyRequest learns about a request before building an Identity.
+type requestCheck struct {
+	signedAs SignedAs
+	signedAt time.Time
+	// The identity comes from exactly one of: raw body text (fast path), the query string,
+	// or the parsed body.
+	userRaw, accountRaw []byte
+	userStr, accountStr string
+	parsed              *jsjson.Value
+}
+
+// checkRequest is VerifyRequest without building the Identity. For a default-signed
+// request whose identity needs no unescaping it allocates nothing.
+func (v *Verifier) checkRequest(header string, body []byte, query url.Values) (requestCheck, error) {
+	var rc requestCheck
+	var c signatureCheck
+	if err := v.begin(&c, header); err != nil {
+		return rc, err
+	}
+	defer v.end(&c)
+	rc.signedAt = time.Unix(c.unix, 0)
+
+	// Candidate (a): the default {"user_id":…,"account_id":…} from the claimed identity.
+	set := c.set
+	switch scan, ok := scanBody(body); {
+	case len(body) == 0:
+		rc.userStr, rc.accountStr = query.Get("user_id"), query.Get("account_id")
+		if rc.userStr == "" || rc.accountStr == "" {
+			return rc, ErrNoIdentity
+		}
+		set.defaultSigned = appendDefaultSigned(set.defaultSigned[:0], rc.userStr, rc.accountStr)
+	case ok:
+		if scan.userState != fieldString || scan.accountState != fieldString || len(scan.user) == 0 || len(scan.account) == 0 {
+			return rc, ErrNoIdentity
+		}
+		rc.userRaw, rc.accountRaw = scan.user, scan.account
+		// The scan guarantees both are printable ASCII without escapes: JSON.stringify
+		// prints them as they are.
+		b := append(set.defaultSigned[:0], `{"user_id":"`...)
+		b = append(b, scan.user...)
+		b = append(b, `","account_id":"`...)
+		b = append(b, scan.account...)
+		set.defaultSigned = append(b, `"}`...)
+	default:
+		parsed, err := jsjson.Parse(body)
+		if err != nil {
+			return rc, ErrBadBody
+		}
+		rc.parsed = &parsed
+		user, account, ok := identityOf(parsed)
+		if !ok {
+			return rc, ErrNoIdentity
+		}
+		rc.userStr, rc.accountStr = user, account
+		set.defaultSigned = appendDefaultSigned(set.defaultSigned[:0], user, account)
+	}
+	if c.matchSigned(set.defaultSigned) {
+		rc.signedAs = SignedDefault
+		return rc, nil
+	}
+	if len(body) == 0 {
+		return rc, ErrNoValidSignature
+	}
+
+	// Candidate (b): the raw body, unless it is the default string already tried.
+	if !bytes.Equal(body, set.defaultSigned) && c.matchSigned(body) {
+		rc.signedAs = SignedBody
+		return rc, nil
+	}
+
+	// Candidate (c): the body as JSON.stringify prints it, unless that is one of the above.
+	if rc.parsed == nil {
+		parsed, err := jsjson.Parse(body)
+		if err != nil {
+			return rc, ErrBadBody
+		}
+		rc.parsed = &parsed
+	}
+	set.stringified = jsjson.AppendStringify(set.stringified[:0], *rc.parsed)
+	if !bytes.Equal(set.stringified, body) && !bytes.Equal(set.stringified, set.defaultSigned) && c.matchSigned(set.stringified) {
+		rc.signedAs = SignedStringified
+		return rc, nil
+	}
+	return rc, ErrNoValidSignature
+}
+
+// identityOf returns the top-level user_id and account_id of a parsed body.
+func identityOf(v jsjson.Value) (user, account string, ok bool) {
+	if v.Kind != jsjson.Object {
+		return "", "", false
+	}
+	u, okU := v.Members.Get("user_id")
+	a, okA := v.Members.Get("account_id")
+	if !okU || !okA || u.Kind != jsjson.String || a.Kind != jsjson.String || u.Text == "" || a.Text == "" {
+		return "", "", false
+	}
+	return u.Text, a.Text, true
+}
+
+// VerifySignature checks a UI-extension request exactly as VerifyRequest does but builds
+// no Identity: it only reports how the request was signed. When the default pair was
+// signed it allocates nothing.
+func (v *Verifier) VerifySignature(header string, body []byte, query url.Values) (SignedAs, error) {
+	rc, err := v.checkRequest(header, body, query)
+	return rc.signedAs, err
+}
+
+// VerifyRequest checks a request from a UI extension and returns the verified Identity.
+//
+// header is the Stripe-Signature value; body is the raw request body; query is used for
+// the identity only when body is empty (GET and DELETE requests carry
+// ?user_id=…&account_id=…). The header is checked first (ErrNotSigned,
+// ErrMalformedHeader, ErrNoTimestamp, ErrNoSignatures, then ErrTooOld or ErrTooNew), then
+// the body (ErrBadBody, ErrNoIdentity), then the signatures (ErrNoValidSignature).
+//
+// The signed string may be, tried in this order: (a) the default
+// {"user_id":…,"account_id":…} built from the claimed identity; (b) the raw body; (c) the
+// body as JavaScript's JSON.stringify prints it, so a pretty-printed or re-encoded body
+// still verifies. Identity.SignedAs records which one matched; only (b) and (c) vouch for
+// the rest of the body, and only then are Identity.Roles and Identity.Payload set.
+func (v *Verifier) VerifyRequest(header string, body []byte, query url.Values) (*Identity, error) {
+	rc, err := v.checkRequest(header, body, query)
+	if err != nil {
+		return nil, err
+	}
+	id := &Identity{SignedAs: rc.signedAs, SignedAt: rc.signedAt}
+	switch {
+	case rc.userRaw != nil:
+		// One allocation for both strings.
+		both := string(rc.userRaw) + string(rc.accountRaw)
+		id.UserID, id.AccountID = both[:len(rc.userRaw)], both[len(rc.userRaw):]
+	default:
+		id.UserID, id.AccountID = rc.userStr, rc.accountStr
+	}
+	if rc.signedAs == SignedDefault {
+		return id, nil
+	}
+	if rc.parsed == nil {
+		parsed, err := jsjson.Parse(body)
+		if err != nil {
+			return nil, ErrBadBody
+		}
+		rc.parsed = &parsed
+	}
+	id.Roles = rolesOf(*rc.parsed)
+	payload := *rc.parsed
+	payload.Members.Delete("user_id")
+	payload.Members.Delete("account_id")
+	id.Payload = jsjson.AppendStringify(nil, payload)
+	return id, nil
+}
