@@ -1,0 +1,342 @@
+// Package sqlite is the embedded SQLite adapter of [store.Store], on the pure-Go
+// modernc.org/sqlite driver (no cgo).
+//
+// The database runs in WAL mode with synchronous=FULL, so that a committed
+// transaction — an acknowledged webhook — survives a power cut, not only a crash.
+// Writes go through one connection whose transactions begin IMMEDIATE: SQLite has one
+// writer anyway, and River's SQLite driver asks for a single-connection pool. Listings
+// use a separate small pool of read-only connections, which WAL lets run while the
+// writer commits.
+//
+// Open applies appbackend's migrations (embedded in this package) and River's.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is the SQLite adapter. Its Tx methods take transactions begun on [Store.DB].
+type Store struct {
+	*sqlstore.Queries
+
+	path   string
+	write  *sql.DB
+	read   *sql.DB
+	logger *slog.Logger
+}
+
+var _ store.Store = (*Store)(nil)
+
+type options struct {
+	migrate     bool
+	readConns   int
+	busyTimeout time.Duration
+	logger      *slog.Logger
+}
+
+// Option configures [Open].
+type Option func(*options)
+
+// WithoutMigrations opens the database as it is, without applying pending migrations
+// (for `appbackend doctor`, which reports them instead).
+func WithoutMigrations() Option { return func(o *options) { o.migrate = false } }
+
+// WithReadConns sets the number of read-only connections used by listings (default 4).
+func WithReadConns(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.readConns = n
+		}
+	}
+}
+
+// WithBusyTimeout sets how long a statement waits for another process's write lock
+// before failing with "database is locked" (default 5 s).
+func WithBusyTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.busyTimeout = d
+		}
+	}
+}
+
+// WithLogger sets the logger for migrations (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	}
+}
+
+// Open opens (creating if needed) the SQLite database file at path and, unless
+// [WithoutMigrations] is given, applies pending migrations. Errors are one line that
+// names the path.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := options{migrate: true, readConns: 4, busyTimeout: 5 * time.Second, logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+
+	write, err := sql.Open("sqlite", dsn(path, o.busyTimeout, false))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
+	}
+	// One connection: SQLite has a single writer, River's SQLite driver requires it, and
+	// it keeps the connection (and its pragmas) for the life of the pool.
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite database %s: %s", path, cleanError(err))
+	}
+
+	read, err := sql.Open("sqlite", dsn(path, o.busyTimeout, true))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(o.readConns)
+	read.SetMaxIdleConns(o.readConns)
+
+	s := &Store{
+		Queries: sqlstore.New(write, read, sqlstore.SQLite),
+		path:    path,
+		write:   write,
+		read:    read,
+		logger:  o.logger,
+	}
+	if o.migrate {
+		if err := s.Migrate(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// checkPath turns the common mistakes into a clear message before SQLite answers
+// with "out of memory" or "unable to open database file".
+func checkPath(path string) error {
+	switch {
+	case path == "":
+		return errors.New("open sqlite database: no path given")
+	case path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#"):
+		return fmt.Errorf("open sqlite database %q: give a plain file path (no URI, no ? or #)", path)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("open sqlite database %s: is a directory", path)
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("open sqlite database %s: directory %s does not exist", path, dir)
+	case err != nil:
+		return fmt.Errorf("open sqlite database %s: %v", path, err)
+	case !fi.IsDir():
+		return fmt.Errorf("open sqlite database %s: %s is not a directory", path, dir)
+	}
+	return nil
+}
+
+// cleanError keeps SQLite's message on one line.
+func cleanError(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// dsn builds the modernc.org/sqlite data source name: a file: URI whose _pragma and
+// _txlock parameters the driver applies on every new connection.
+func dsn(path string, busy time.Duration, readOnly bool) string {
+	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	params := []string{
+		"_pragma=busy_timeout(" + strconv.FormatInt(busy.Milliseconds(), 10) + ")",
+		"_pragma=foreign_keys(1)",
+		"_pragma=synchronous(FULL)",
+	}
+	if readOnly {
+		params = append(params, "_pragma=query_only(1)", "_txlock=deferred")
+	} else {
+		params = append(params, "_pragma=journal_mode(WAL)", "_txlock=immediate")
+	}
+	return "file:" + escaped + "?" + strings.Join(params, "&")
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// DB implements [store.Store]: the single-connection write pool.
+func (s *Store) DB() *sql.DB { return s.write }
+
+// RiverDriver implements [store.Store].
+func (s *Store) RiverDriver() riverdriver.Driver[*sql.Tx] { return riversqlite.New(s.write) }
+
+// Ping implements [store.Store].
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite database %s: %w", s.path, err)
+	}
+	var one int
+	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping sqlite database %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close implements [store.Store]. It is safe to call more than once.
+func (s *Store) Close() error {
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// Migration is one of appbackend's schema migrations.
+type Migration struct {
+	Version int
+	Name    string
+}
+
+func migrations() ([]Migration, map[int]string, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, nil, err
+	}
+	var list []Migration
+	sqlByVersion := map[int]string{}
+	for _, e := range entries {
+		name := e.Name()
+		num, _, ok := strings.Cut(name, "_")
+		version, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
+			return nil, nil, fmt.Errorf("migration file %s: want NNNN_name.sql", name)
+		}
+		body, err := migrationFiles.ReadFile("migrations/" + name)
+		if err != nil {
+			return nil, nil, err
+		}
+		list = append(list, Migration{Version: version, Name: strings.TrimSuffix(name, ".sql")})
+		sqlByVersion[version] = string(body)
+	}
+	slices.SortFunc(list, func(a, b Migration) int { return a.Version - b.Version })
+	return list, sqlByVersion, nil
+}
+
+// PendingMigrations lists appbackend's migrations not yet applied (River's are
+// reported by rivermigrate).
+func (s *Store) PendingMigrations(ctx context.Context) ([]Migration, error) {
+	all, _, err := migrations()
+	if err != nil {
+		return nil, err
+	}
+	applied, err := s.appliedVersions(ctx, s.read)
+	if err != nil {
+		return nil, err
+	}
+	var pending []Migration
+	for _, m := range all {
+		if !applied[m.Version] {
+			pending = append(pending, m)
+		}
+	}
+	return pending, nil
+}
+
+func (s *Store) appliedVersions(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) (map[int]bool, error) {
+	applied := map[int]bool{}
+	rows, err := q.QueryContext(ctx, `SELECT version FROM appbackend_migrations`)
+	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return applied, nil
+		}
+		return nil, fmt.Errorf("read applied migrations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		applied[v] = true
+	}
+	return applied, rows.Err()
+}
+
+// Migrate implements [store.Store]: appbackend's migrations, each in its own
+// transaction, then River's.
+func (s *Store) Migrate(ctx context.Context) error {
+	all, sqlByVersion, err := migrations()
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", s.path, err)
+	}
+	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS appbackend_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate %s: %s", s.path, cleanError(err))
+	}
+	for _, m := range all {
+		if err := s.applyMigration(ctx, m, sqlByVersion[m.Version]); err != nil {
+			return fmt.Errorf("migrate %s: %s: %s", s.path, m.Name, cleanError(err))
+		}
+	}
+	migrator, err := rivermigrate.New(s.RiverDriver(), &rivermigrate.Config{Logger: s.logger})
+	if err != nil {
+		return fmt.Errorf("migrate %s: river: %w", s.path, err)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("migrate %s: river: %s", s.path, cleanError(err))
+	}
+	return nil
+}
+
+func (s *Store) applyMigration(ctx context.Context, m Migration, body string) error {
+	// The immediate transaction holds the write lock, so two processes starting at once
+	// apply each migration once.
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	applied, err := s.appliedVersions(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if applied[m.Version] {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, body); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO appbackend_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.Version, m.Name, time.Now().UnixMicro()); err != nil {
+		return err
+	}
+	s.logger.InfoContext(ctx, "applied migration", "version", m.Version, "name", m.Name)
+	return tx.Commit()
+}

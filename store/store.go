@@ -1,0 +1,257 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/riverqueue/river/riverdriver"
+)
+
+// ErrNotFound is returned when a looked-up event, installation or setting does not exist.
+var ErrNotFound = errors.New("not found")
+
+// EventStatus is where an inbox event is in its processing.
+type EventStatus string
+
+// Event statuses. An event is pending from the moment it is acknowledged, failed while
+// its processing is being retried, dead once the retries are exhausted, and processed
+// once its handlers committed. Only a replay moves it back to pending.
+const (
+	EventPending   EventStatus = "pending"
+	EventProcessed EventStatus = "processed"
+	EventFailed    EventStatus = "failed"
+	EventDead      EventStatus = "dead"
+)
+
+// Valid reports whether s is one of the four event statuses.
+func (s EventStatus) Valid() bool {
+	switch s {
+	case EventPending, EventProcessed, EventFailed, EventDead:
+		return true
+	}
+	return false
+}
+
+// Event is one Stripe event in the inbox: its envelope, its raw bytes as Stripe sent
+// them, and its processing state.
+type Event struct {
+	ID         string
+	Type       string
+	AccountID  string // the connected (merchant) account; empty for the platform's own events
+	Livemode   bool
+	Created    time.Time // Stripe's created time (whole seconds)
+	APIVersion string
+	// Raw is the request body exactly as received. Listings leave it nil; [Inbox.Event]
+	// and [Inbox.EventTx] load it.
+	Raw []byte
+
+	Status   EventStatus
+	Attempts int    // processing attempts so far, replays included
+	LastError string // the error of the latest failed attempt; empty after a success
+	// NotInstalled marks an event of an account that had no installation in the event's
+	// mode when it was processed. Such events are kept and processed, not dropped.
+	NotInstalled bool
+	ReceivedAt   time.Time
+	ProcessedAt  time.Time // zero until processed
+}
+
+// MarshalJSON writes the shape of `appbackend events --json`: RFC 3339 times, null for
+// absent values, and no raw payload.
+func (e Event) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		ID           string      `json:"id"`
+		Type         string      `json:"type"`
+		AccountID    *string     `json:"account_id"`
+		Livemode     bool        `json:"livemode"`
+		Status       EventStatus `json:"status"`
+		Attempts     int         `json:"attempts"`
+		ReceivedAt   time.Time   `json:"received_at"`
+		ProcessedAt  *time.Time  `json:"processed_at"`
+		Created      time.Time   `json:"created"`
+		APIVersion   *string     `json:"api_version"`
+		LastError    *string     `json:"last_error"`
+		NotInstalled bool        `json:"not_installed"`
+	}{
+		ID: e.ID, Type: e.Type, AccountID: nullString(e.AccountID), Livemode: e.Livemode,
+		Status: e.Status, Attempts: e.Attempts, ReceivedAt: e.ReceivedAt,
+		ProcessedAt: nullTime(e.ProcessedAt), Created: e.Created,
+		APIVersion: nullString(e.APIVersion), LastError: nullString(e.LastError),
+		NotInstalled: e.NotInstalled,
+	})
+}
+
+// InstallStatus is the state of an app in one account and mode.
+type InstallStatus string
+
+// Installation statuses.
+const (
+	Installed   InstallStatus = "installed"
+	Uninstalled InstallStatus = "uninstalled"
+)
+
+// Installation is the app's state in one account and one mode (live or test), as the
+// latest lifecycle event (by created time, then event id) left it.
+type Installation struct {
+	AccountID     string
+	Livemode      bool
+	Status        InstallStatus
+	ApplicationID string // the ca_… id of the application, when the event carried it
+	DisplayName   string // the account's display name, when known
+	InstalledAt   time.Time // zero if never seen installed
+	UninstalledAt time.Time // zero unless uninstalled
+
+	// The lifecycle event that set this state; older events never override it.
+	LastEventCreated time.Time
+	LastEventID      string
+	UpdatedAt        time.Time
+}
+
+// MarshalJSON writes the shape of `appbackend installations --json`.
+func (i Installation) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		AccountID     string        `json:"account_id"`
+		Livemode      bool          `json:"livemode"`
+		Status        InstallStatus `json:"status"`
+		InstalledAt   *time.Time    `json:"installed_at"`
+		UninstalledAt *time.Time    `json:"uninstalled_at"`
+		ApplicationID *string       `json:"application_id"`
+		DisplayName   *string       `json:"display_name"`
+		LastEventID   string        `json:"last_event_id"`
+		UpdatedAt     time.Time     `json:"updated_at"`
+	}{
+		AccountID: i.AccountID, Livemode: i.Livemode, Status: i.Status,
+		InstalledAt: nullTime(i.InstalledAt), UninstalledAt: nullTime(i.UninstalledAt),
+		ApplicationID: nullString(i.ApplicationID), DisplayName: nullString(i.DisplayName),
+		LastEventID: i.LastEventID, UpdatedAt: i.UpdatedAt,
+	})
+}
+
+// EventFilter selects events for a listing. Zero fields match everything.
+type EventFilter struct {
+	Status    EventStatus
+	Type      string
+	AccountID string
+	Livemode  *bool
+	// Limit caps the number of events returned; 0 returns them all. Events come newest
+	// first (by received time, then id).
+	Limit int
+}
+
+// InstallationFilter selects installations for a listing. Zero fields match everything.
+type InstallationFilter struct {
+	AccountID string
+	Livemode  *bool
+	Status    InstallStatus
+	Limit     int // 0 returns them all; ordered by account id, then test before live
+}
+
+// EventOutcome is the result of one processing attempt, recorded by [Inbox.FinishEventTx].
+type EventOutcome struct {
+	Status       EventStatus // processed, failed or dead
+	Error        string      // for failed and dead
+	NotInstalled bool        // for processed
+	At           time.Time
+}
+
+// Settings is a small key/value table for the server's own state (such as the secrets
+// `serve --dev` generates).
+type Settings interface {
+	// Setting returns the value of key and whether it is set.
+	Setting(ctx context.Context, key string) (string, bool, error)
+	// PutSetting sets key to value, replacing any previous value.
+	PutSetting(ctx context.Context, key, value string) error
+}
+
+// Inbox stores webhook events and their processing state.
+type Inbox interface {
+	// InsertEventTx inserts ev as pending unless an event with its id exists. It reports
+	// whether it inserted; a duplicate id is not an error and changes nothing.
+	InsertEventTx(ctx context.Context, tx *sql.Tx, ev *Event) (inserted bool, err error)
+	// EventTx loads an event with its raw bytes and locks it for the rest of tx.
+	EventTx(ctx context.Context, tx *sql.Tx, id string) (Event, error)
+	// FinishEventTx records a processing attempt: it counts the attempt and sets the
+	// outcome's status, error and (for processed) processed time.
+	FinishEventTx(ctx context.Context, tx *sql.Tx, id string, out EventOutcome) error
+	// ReplayEventTx moves an event back to pending (any status) so that a new job
+	// processes it again. ErrNotFound if it does not exist.
+	ReplayEventTx(ctx context.Context, tx *sql.Tx, id string) error
+	// DeleteAccountEventsTx deletes an account's events in one mode received before
+	// the given time, and returns how many it deleted.
+	DeleteAccountEventsTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool, receivedBefore time.Time) (int64, error)
+
+	// Event loads one event with its raw bytes.
+	Event(ctx context.Context, id string) (Event, error)
+	// ListEvents lists events without their raw bytes.
+	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
+	// CountEvents counts events by status.
+	CountEvents(ctx context.Context) (map[EventStatus]int, error)
+}
+
+// Installations stores the app's installation state per account and mode.
+type Installations interface {
+	// InstallationTx loads (and locks for the rest of tx) the installation of an
+	// account in one mode. ErrNotFound if none was ever recorded.
+	InstallationTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) (Installation, error)
+	// PutInstallationTx inserts or replaces the installation of (AccountID, Livemode).
+	PutInstallationTx(ctx context.Context, tx *sql.Tx, in Installation) error
+
+	// Installation loads the installation of an account in one mode.
+	Installation(ctx context.Context, accountID string, livemode bool) (Installation, error)
+	// ListInstallations lists installations.
+	ListInstallations(ctx context.Context, f InstallationFilter) ([]Installation, error)
+}
+
+// Store is a database adapter: the inbox, installations and settings, plus what River
+// needs to run its queue on the same database.
+type Store interface {
+	Settings
+	Inbox
+	Installations
+
+	// DB is the pool for writes. Transactions begun on it are the *sql.Tx that the Tx
+	// methods and River's InsertTx share. On SQLite it has one connection, so code
+	// holding a transaction must not wait on another query outside it.
+	DB() *sql.DB
+	// RiverDriver is the River driver over DB.
+	RiverDriver() riverdriver.Driver[*sql.Tx]
+	// Migrate applies appbackend's and River's pending migrations. Adapters also do it
+	// when they open, unless told not to.
+	Migrate(ctx context.Context) error
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+	// Close closes the database. Stop River before closing.
+	Close() error
+}
+
+type txKey struct{}
+
+// WithTx returns a context carrying tx, for handlers that write in the caller's
+// transaction.
+func WithTx(ctx context.Context, tx *sql.Tx) context.Context {
+	return context.WithValue(ctx, txKey{}, tx)
+}
+
+// TxFrom returns the transaction an event handler or lifecycle hook runs in. Write to
+// the database through it, and only through it, so that the writes commit exactly
+// when the event is marked processed. ok is false outside such a handler.
+func TxFrom(ctx context.Context) (tx *sql.Tx, ok bool) {
+	tx, ok = ctx.Value(txKey{}).(*sql.Tx)
+	return tx, ok
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
