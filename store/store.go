@@ -48,8 +48,8 @@ type Event struct {
 	// and [Inbox.EventTx] load it.
 	Raw []byte
 
-	Status   EventStatus
-	Attempts int    // processing attempts so far, replays included
+	Status    EventStatus
+	Attempts  int    // processing attempts so far, replays included
 	LastError string // the error of the latest failed attempt; empty after a success
 	// NotInstalled marks an event of an account that had no installation in the event's
 	// mode when it was processed. Such events are kept and processed, not dropped.
@@ -98,8 +98,8 @@ type Installation struct {
 	AccountID     string
 	Livemode      bool
 	Status        InstallStatus
-	ApplicationID string // the ca_… id of the application, when the event carried it
-	DisplayName   string // the account's display name, when known
+	ApplicationID string    // the ca_… id of the application, when the event carried it
+	DisplayName   string    // the account's display name, when known
 	InstalledAt   time.Time // zero if never seen installed
 	UninstalledAt time.Time // zero unless uninstalled
 
