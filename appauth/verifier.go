@@ -5,9 +5,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"hash"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -220,7 +222,7 @@ func (v *Verifier) checkRequest(header string, body []byte, query url.Values) (r
 	default:
 		parsed, err := jsjson.Parse(body)
 		if err != nil {
-			return rc, ErrBadBody
+			return rc, badBody(err)
 		}
 		rc.parsed = &parsed
 		user, account, ok := identityOf(parsed)
@@ -258,6 +260,12 @@ func (v *Verifier) checkRequest(header string, body []byte, query url.Values) (r
 		return rc, nil
 	}
 	return rc, ErrNoValidSignature
+}
+
+// badBody wraps a jsjson syntax error, which names the offset and the offending character
+// of the body (never anything else), in ErrBadBody.
+func badBody(err error) error {
+	return fmt.Errorf("%w: %s", ErrBadBody, strings.TrimPrefix(err.Error(), "jsjson: "))
 }
 
 // identityOf returns the top-level user_id and account_id of a parsed body.
