@@ -86,7 +86,9 @@ func TestProtect(t *testing.T) {
 				assertJSONEqual(t, body, want)
 			}},
 		{name: "signed payload", wantStatus: 200,
-			request: func() *http.Request { return signedRequest("POST", "/api/whoami", withData.header, string(withData.body)) },
+			request: func() *http.Request {
+				return signedRequest("POST", "/api/whoami", withData.header, string(withData.body))
+			},
 			check: func(t *testing.T, body map[string]any) {
 				want := map[string]any{"user_id": testUser, "account_id": testAccount, "roles": nil,
 					"payload": map[string]any{"amount": 100.0}, "signed_as": "body", "body": string(withData.body)}
@@ -113,7 +115,9 @@ func TestProtect(t *testing.T) {
 				return r
 			}},
 		{name: "v0 only", wantStatus: 401, wantCode: "signature_invalid", wantMessage: "Stripe-Signature header has no v1 signature",
-			request: func() *http.Request { return signedRequest("POST", "/api/whoami", "t=1700000000,v0="+sigA, defaultBody) }},
+			request: func() *http.Request {
+				return signedRequest("POST", "/api/whoami", "t=1700000000,v0="+sigA, defaultBody)
+			}},
 		{name: "wrong secret", wantStatus: 401, wantCode: "signature_invalid", wantMessage: "no signature matches",
 			request: func() *http.Request {
 				return signedRequest("POST", "/api/whoami", newSigned(t, withSecrets("absec_wrong")).header, defaultBody)
