@@ -34,9 +34,6 @@ func Sign(secrets []string, t time.Time, userID, accountID string, payload []byt
 	if err := checkSecrets(secrets); err != nil {
 		return "", nil, err
 	}
-	if userID == "" || accountID == "" {
-		return "", nil, errors.New("appauth: user id and account id must not be empty")
-	}
 	unix := t.Unix()
 	if unix < 0 {
 		return "", nil, errors.New("appauth: timestamp is before 1970")

@@ -84,6 +84,18 @@ func TestSignIdentityNeedingEscapes(t *testing.T) {
 	}
 }
 
+func TestSignEmptyIdentity(t *testing.T) {
+	t.Parallel()
+	// Stripe never signs an empty id, but Sign signs what it is given, as Node would.
+	_, body, err := Sign([]string{testSecret}, testNow, "", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"user_id":"","account_id":""}`; string(body) != want {
+		t.Errorf("body = %s, want %s", body, want)
+	}
+}
+
 func TestSignErrors(t *testing.T) {
 	t.Parallel()
 
@@ -99,8 +111,6 @@ func TestSignErrors(t *testing.T) {
 		{"no secret", nil, testNow, "usr_1", "acct_1", "", "no signing secret"},
 		{"empty secret", []string{testSecret, ""}, testNow, "usr_1", "acct_1", "", "secret 2 of 2 is empty"},
 		{"secret with a newline", []string{testSecret + "\n"}, testNow, "usr_1", "acct_1", "", "secret 1 of 1 has leading or trailing whitespace"},
-		{"no user", []string{testSecret}, testNow, "", "acct_1", "", "must not be empty"},
-		{"no account", []string{testSecret}, testNow, "usr_1", "", "", "must not be empty"},
 		{"before 1970", []string{testSecret}, time.Time{}, "usr_1", "acct_1", "", "before 1970"},
 		{"payload not JSON", []string{testSecret}, testNow, "usr_1", "acct_1", "{a:1}", "payload is not valid JSON"},
 		{"payload an array", []string{testSecret}, testNow, "usr_1", "acct_1", "[1]", "must be a JSON object"},

@@ -202,13 +202,13 @@ func (v *Verifier) checkRequest(header string, body []byte, query url.Values) (r
 	set := c.set
 	switch scan, ok := scanBody(body); {
 	case len(body) == 0:
-		rc.userStr, rc.accountStr = query.Get("user_id"), query.Get("account_id")
-		if rc.userStr == "" || rc.accountStr == "" {
+		if !query.Has("user_id") || !query.Has("account_id") {
 			return rc, ErrNoIdentity
 		}
+		rc.userStr, rc.accountStr = query.Get("user_id"), query.Get("account_id")
 		set.defaultSigned = appendDefaultSigned(set.defaultSigned[:0], rc.userStr, rc.accountStr)
 	case ok:
-		if scan.userState != fieldString || scan.accountState != fieldString || len(scan.user) == 0 || len(scan.account) == 0 {
+		if scan.userState != fieldString || scan.accountState != fieldString {
 			return rc, ErrNoIdentity
 		}
 		rc.userRaw, rc.accountRaw = scan.user, scan.account
@@ -275,7 +275,7 @@ func identityOf(v jsjson.Value) (user, account string, ok bool) {
 	}
 	u, okU := v.Members.Get("user_id")
 	a, okA := v.Members.Get("account_id")
-	if !okU || !okA || u.Kind != jsjson.String || a.Kind != jsjson.String || u.Text == "" || a.Text == "" {
+	if !okU || !okA || u.Kind != jsjson.String || a.Kind != jsjson.String {
 		return "", "", false
 	}
 	return u.Text, a.Text, true
@@ -309,7 +309,7 @@ func (v *Verifier) VerifyRequest(header string, body []byte, query url.Values) (
 	}
 	id := &Identity{SignedAs: rc.signedAs, SignedAt: rc.signedAt}
 	switch {
-	case rc.userRaw != nil:
+	case rc.userRaw != nil || rc.accountRaw != nil:
 		// One allocation for both strings.
 		both := string(rc.userRaw) + string(rc.accountRaw)
 		id.UserID, id.AccountID = both[:len(rc.userRaw)], both[len(rc.userRaw):]

@@ -156,7 +156,7 @@ func TestVerifyRequestErrors(t *testing.T) {
 		{"body without account_id", defaultSig.header, `{"user_id":"usr_K6yd2CbXLO9A5G"}`, nil, ErrNoIdentity},
 		{"user_id a number", defaultSig.header, `{"user_id":1,"account_id":"acct_1JSkf6FRwUQjTSJE"}`, nil, ErrNoIdentity},
 		{"user_id null", defaultSig.header, `{"user_id":null,"account_id":"acct_1JSkf6FRwUQjTSJE"}`, nil, ErrNoIdentity},
-		{"user_id empty", defaultSig.header, `{"user_id":"","account_id":"acct_1JSkf6FRwUQjTSJE"}`, nil, ErrNoIdentity},
+		{"user_id empty", defaultSig.header, `{"user_id":"","account_id":"acct_1JSkf6FRwUQjTSJE"}`, nil, ErrNoValidSignature},
 		{"last duplicate user_id not a string", defaultSig.header,
 			`{"user_id":"usr_K6yd2CbXLO9A5G","account_id":"acct_1JSkf6FRwUQjTSJE","user_id":{}}`, nil, ErrNoIdentity},
 		{"body an array", defaultSig.header, `[` + defaultBody + `]`, nil, ErrNoIdentity},
