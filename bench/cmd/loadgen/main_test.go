@@ -1,0 +1,289 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/appbackend/appbackend/bench"
+	"github.com/stripe/stripe-go/v85/webhook"
+)
+
+const (
+	testUser    = "usr_K6yd2CbXLO9A5G"
+	testAccount = "acct_1JSkf6FRwUQjTSJE"
+)
+
+// whoamiServer is a stand-in for the servers under test: it checks the signature with
+// stripe-go under any of secrets, like the real servers, and answers whoami; every
+// rejectEvery-th request after the first gets 429 instead (0: never).
+func whoamiServer(t *testing.T, secrets []string, rejectEvery int64) *httptest.Server {
+	t.Helper()
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		n := served.Add(1)
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		verified := false
+		for _, s := range secrets {
+			if webhook.ValidatePayload(body, r.Header.Get("Stripe-Signature"), s) == nil {
+				verified = true
+			}
+		}
+		switch {
+		case r.Method != http.MethodPost || r.URL.Path != "/api/whoami" || r.Header.Get("Origin") != "null":
+			http.Error(w, "unexpected request", http.StatusBadRequest)
+		case !verified:
+			http.Error(w, `{"error":{"code":"signature_invalid"}}`, http.StatusUnauthorized)
+		case rejectEvery > 0 && n > 1 && n%rejectEvery == 0:
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+		default:
+			var id struct {
+				UserID    string `json:"user_id"`
+				AccountID string `json:"account_id"`
+			}
+			if err := json.Unmarshal(body, &id); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"user_id":"`+id.UserID+`","account_id":"`+id.AccountID+`","roles":[],"payload":null}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func runLoadgen(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut strings.Builder
+	code = run(t.Context(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestRunCountsOnly200sAsRequests(t *testing.T) {
+	t.Parallel()
+	secrets := []string{"absec_old", "absec_new"}
+	srv := whoamiServer(t, secrets, 4)
+
+	began := time.Now()
+	code, stdout, stderr := runLoadgen(t,
+		"-name", "stand-in", "-url", srv.URL+"/api/whoami", "-secrets", "absec_new",
+		"-connections", "4", "-warmup", "100ms", "-duration", "400ms",
+		"-server-pid", strconv.Itoa(os.Getpid()), "-json")
+	elapsed := time.Since(began)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr: %s", code, stderr)
+	}
+	if max := 100*time.Millisecond + 400*time.Millisecond + time.Second; elapsed > max {
+		t.Errorf("run took %v, want at most warm-up + duration + slack = %v", elapsed, max)
+	}
+
+	var got bench.LoadResult
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("output is not a JSON result: %v\n%s", err, stdout)
+	}
+	if got.Name != "stand-in" || got.Connections != 4 || got.DurationSeconds != 0.4 || got.SignatureCount != 1 {
+		t.Errorf("result header = %+v, want name stand-in, 4 connections, 0.4 s, 1 signature", got)
+	}
+	if got.OK == 0 || got.Errors == 0 {
+		t.Fatalf("ok = %d, errors = %d: want both > 0 with every 4th answer a 429", got.OK, got.Errors)
+	}
+	if got.ErrorKinds["status 429"] != got.Errors {
+		t.Errorf("error kinds = %v, want all %d errors as status 429", got.ErrorKinds, got.Errors)
+	}
+	// Three 200s per 429, give or take the window's edges.
+	if ratio := float64(got.OK) / float64(got.Errors); ratio < 2 || ratio > 4 {
+		t.Errorf("ok/errors = %d/%d = %.2f, want about 3", got.OK, got.Errors, ratio)
+	}
+	if want := float64(got.OK) / 0.4; got.RequestsPerSecond != want {
+		t.Errorf("requests/s = %v, want 200s / duration = %v", got.RequestsPerSecond, want)
+	}
+	if got.P50Millis <= 0 || got.P50Millis > got.P99Millis || got.P99Millis > got.MaxMillis {
+		t.Errorf("latencies p50 %v, p99 %v, max %v: want 0 < p50 <= p99 <= max", got.P50Millis, got.P99Millis, got.MaxMillis)
+	}
+	if s := got.Server; s == nil || s.Error != "" || s.PeakRSSKiB <= 0 || s.RSSKiB <= 0 || s.PeakRSSKiB < s.RSSKiB {
+		t.Errorf("server stats = %+v, want peak RSS >= RSS > 0", s)
+	}
+}
+
+func TestRunStopsBeforeLoadWhenTheServerDisagrees(t *testing.T) {
+	t.Parallel()
+	wrongUser := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		io.WriteString(w, `{"user_id":"usr_other","account_id":"`+testAccount+`","roles":[],"payload":null}`)
+	}))
+	t.Cleanup(wrongUser.Close)
+	noCORS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"user_id":"`+testUser+`","account_id":"`+testAccount+`","roles":[],"payload":null}`)
+	}))
+	t.Cleanup(noCORS.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+
+	tests := []struct {
+		name       string
+		url        string
+		wantStderr string
+	}{
+		{"signature rejected", whoamiServer(t, []string{"absec_other"}, 0).URL, "status 401"},
+		{"another user answered", wrongUser.URL, `user "usr_other"`},
+		{"no CORS header", noCORS.URL, "Access-Control-Allow-Origin"},
+		{"nothing listening", closed.URL, "server not ready after 200ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, stdout, stderr := runLoadgen(t, "-url", tt.url+"/api/whoami", "-secrets", "absec_new",
+				"-connections", "2", "-warmup", "0s", "-duration", "5s", "-ready-timeout", "200ms")
+			if code != 1 {
+				t.Errorf("exit %d, want 1", code)
+			}
+			if !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.wantStderr)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing: no load was measured", stdout)
+			}
+		})
+	}
+}
+
+func TestRunRejectsBadUsage(t *testing.T) {
+	t.Parallel()
+	valid := []string{"-url", "http://127.0.0.1:9/api/whoami", "-secrets", "absec_a"}
+	tests := []struct {
+		name       string
+		args       []string
+		wantStderr string
+	}{
+		{"no url", []string{"-secrets", "absec_a"}, "-url is required"},
+		{"host name, even localhost", []string{"-url", "http://localhost:9/api/whoami", "-secrets", "absec_a"}, "loopback IP"},
+		{"remote address", []string{"-url", "http://192.0.2.1:80/api/whoami", "-secrets", "absec_a"}, "loopback IP"},
+		{"https", []string{"-url", "https://127.0.0.1:9/api/whoami", "-secrets", "absec_a"}, "only http://"},
+		{"no port", []string{"-url", "http://127.0.0.1/api/whoami", "-secrets", "absec_a"}, "port is required"},
+		{"no secret", []string{"-url", "http://127.0.0.1:9/api/whoami", "-secrets", " , "}, "signing secret is required"},
+		{"user id that JSON encoders print differently", append(valid, "-user", `usr_<"x">`), "-user"},
+		{"zero connections", append(valid, "-connections", "0"), "-connections 0"},
+		{"run longer than a signature lives", append(valid, "-duration", "5m"), "must stay under 4m0s"},
+		{"stray argument", append(valid, "extra"), `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, _, stderr := runLoadgen(t, tt.args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.wantStderr)
+			}
+		})
+	}
+}
+
+func TestSignedRequestIsWhatStripeSigns(t *testing.T) {
+	t.Parallel()
+	target, err := loopbackURL("http://127.0.0.1:3000/api/whoami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1700000000, 0)
+	req := newSignedRequest(config{target: target, secrets: []string{"absec_test_secret", "absec_other"}, userID: testUser, accountID: testAccount, origin: "null"}, now)
+
+	wantBody := `{"user_id":"usr_K6yd2CbXLO9A5G","account_id":"acct_1JSkf6FRwUQjTSJE"}`
+	// The protocol's test vector for absec_test_secret at t=1700000000.
+	wantV1 := "v1=95d377f7216b002bc8462ad7ad1c21ae33f54bfd7f12f1fe86f43cfd56123df3"
+	wire := string(req.wire)
+	head, body, ok := strings.Cut(wire, "\r\n\r\n")
+	if !ok {
+		t.Fatalf("no header/body separator in %q", wire)
+	}
+	if body != wantBody || req.body != wantBody {
+		t.Errorf("body = %q, want %q", body, wantBody)
+	}
+	for _, want := range []string{
+		"POST /api/whoami HTTP/1.1",
+		"Host: 127.0.0.1:3000",
+		"Origin: null",
+		"Content-Type: application/json",
+		"Stripe-Signature: t=1700000000," + wantV1 + ",v1=",
+		"Content-Length: " + strconv.Itoa(len(wantBody)),
+	} {
+		if !strings.Contains(head, want) {
+			t.Errorf("request head lacks %q:\n%s", want, head)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	t.Parallel()
+	hundred := make([]time.Duration, 100)
+	for i := range hundred {
+		hundred[i] = time.Duration(i+1) * time.Millisecond
+	}
+	tests := []struct {
+		name   string
+		sorted []time.Duration
+		p      float64
+		want   time.Duration
+	}{
+		{"empty", nil, 50, 0},
+		{"one value", []time.Duration{7}, 99, 7},
+		{"p50 of 1..100 ms", hundred, 50, 50 * time.Millisecond},
+		{"p99 of 1..100 ms", hundred, 99, 99 * time.Millisecond},
+		{"p100 is the max", hundred, 100, 100 * time.Millisecond},
+		{"p99 of two values is the larger", []time.Duration{1, 2}, 99, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := percentile(tt.sorted, tt.p); got != tt.want {
+				t.Errorf("percentile(p%v) = %v, want %v", tt.p, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseProcFiles(t *testing.T) {
+	t.Parallel()
+	t.Run("stat with a command name holding spaces and parentheses", func(t *testing.T) {
+		t.Parallel()
+		stat := "4242 (node (peer) x) S 1 4242 4242 0 -1 4194560 9000 0 0 0 250 75 0 0 20 0 11 0 1234 1000000 20000 18446744073709551615\n"
+		got, ok := parseProcStatCPU([]byte(stat))
+		if !ok || got != 3.25 {
+			t.Errorf("CPU = %v, %v; want 3.25 s (325 ticks), true", got, ok)
+		}
+	})
+	t.Run("stat truncated", func(t *testing.T) {
+		t.Parallel()
+		if got, ok := parseProcStatCPU([]byte("4242 (node) S 1 2")); ok {
+			t.Errorf("CPU = %v, true; want not ok", got)
+		}
+	})
+	t.Run("status memory", func(t *testing.T) {
+		t.Parallel()
+		status := "Name:\tnode\nVmPeak:\t 1000 kB\nVmHWM:\t  117164 kB\nVmRSS:\t  112020 kB\nThreads:\t11\n"
+		peak, rss, err := parseProcStatusMemory([]byte(status))
+		if err != nil || peak != 117164 || rss != 112020 {
+			t.Errorf("got %d, %d, %v; want 117164, 112020, nil", peak, rss, err)
+		}
+	})
+	t.Run("status without VmHWM (a kernel thread, a zombie)", func(t *testing.T) {
+		t.Parallel()
+		if _, _, err := parseProcStatusMemory([]byte("Name:\tkthreadd\nState:\tS\n")); err == nil {
+			t.Error("err = nil, want an error")
+		}
+	})
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/appbackend/appbackend/bench"
+)
+
+// userHZ is the unit of the CPU times in /proc/PID/stat: USER_HZ, 100 on every Linux
+// architecture Go supports (the kernel's HZ is hidden from user space).
+const userHZ = 100
+
+// processCPU is a CPU-time sample of this process and, when serverOK, of the server.
+type processCPU struct {
+	self     float64
+	server   float64
+	serverOK bool
+}
+
+func sampleCPU(serverPID int) processCPU {
+	var sample processCPU
+	var usage syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &usage) == nil {
+		sample.self = (time.Duration(usage.Utime.Nano()) + time.Duration(usage.Stime.Nano())).Seconds()
+	}
+	if serverPID > 0 {
+		sample.server, sample.serverOK = readProcessCPU(serverPID)
+	}
+	return sample
+}
+
+// readProcessCPU returns the user+system CPU seconds of pid from /proc/PID/stat.
+func readProcessCPU(pid int) (float64, bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	return parseProcStatCPU(data)
+}
+
+// parseProcStatCPU reads utime and stime (fields 14 and 15) of a /proc/PID/stat line.
+// The command name (field 2) is in parentheses and may contain spaces, so fields are
+// counted from the last ')'.
+func parseProcStatCPU(data []byte) (float64, bool) {
+	end := bytes.LastIndexByte(data, ')')
+	if end < 0 {
+		return 0, false
+	}
+	fields := strings.Fields(string(data[end+1:]))
+	// fields[0] is field 3 (state), so field N is fields[N-3].
+	if len(fields) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return float64(utime+stime) / userHZ, true
+}
+
+// readServerStats reads the peak and current resident memory of pid.
+func readServerStats(pid int) *bench.ServerStats {
+	stats := &bench.ServerStats{PID: pid}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		stats.Error = fmt.Sprintf("cannot read its memory: %v", err)
+		return stats
+	}
+	stats.PeakRSSKiB, stats.RSSKiB, err = parseProcStatusMemory(data)
+	if err != nil {
+		stats.Error = err.Error()
+	}
+	return stats
+}
+
+// parseProcStatusMemory returns VmHWM and VmRSS, in KiB, from a /proc/PID/status file.
+func parseProcStatusMemory(data []byte) (peakKiB, currentKiB int64, err error) {
+	found := map[string]int64{}
+	scanner := bufio.NewScanner(bytes.NewReader(data))
+	for scanner.Scan() {
+		key, value, ok := strings.Cut(scanner.Text(), ":")
+		if !ok || (key != "VmHWM" && key != "VmRSS") {
+			continue
+		}
+		fields := strings.Fields(value)
+		if len(fields) != 2 || fields[1] != "kB" {
+			return 0, 0, fmt.Errorf("unexpected %s line %q", key, scanner.Text())
+		}
+		n, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("unexpected %s line %q", key, scanner.Text())
+		}
+		found[key] = n
+	}
+	peak, okPeak := found["VmHWM"]
+	current, okCurrent := found["VmRSS"]
+	if !okPeak || !okCurrent {
+		return 0, 0, fmt.Errorf("VmHWM or VmRSS missing from /proc status")
+	}
+	return peak, current, nil
+}
