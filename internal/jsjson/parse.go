@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -56,7 +57,9 @@ func tooDeep(offset int) error {
 // documentation). The strings and number texts of the result may share one copy of data,
 // so a small value kept from a large input keeps the input's memory alive.
 func Parse(data []byte) (Value, error) {
-	p := parser{data: data, src: string(data)}
+	p := parsers.Get().(*parser)
+	defer p.release()
+	p.data, p.src = data, string(data)
 	i := skipSpace(data, 0)
 	v, i, err := p.value(i, 0)
 	if err != nil {
@@ -66,6 +69,25 @@ func Parse(data []byte) (Value, error) {
 		return Value{}, unexpected(data, i, "end of input")
 	}
 	return v, nil
+}
+
+// parsers keeps parsers' element and member stacks between calls: growing them anew for
+// every body cost more than the parse itself.
+var parsers = sync.Pool{New: func() any { return new(parser) }}
+
+// maxPooledStack bounds the stacks a pooled parser keeps, so that one huge input does not
+// pin its memory forever.
+const maxPooledStack = 1024
+
+func (p *parser) release() {
+	p.data, p.src = nil, ""
+	clear(p.elems) // nonempty only after an error
+	clear(p.members)
+	if cap(p.elems) > maxPooledStack || cap(p.members) > maxPooledStack {
+		return
+	}
+	p.elems, p.members = p.elems[:0], p.members[:0]
+	parsers.Put(p)
 }
 
 type parser struct {
