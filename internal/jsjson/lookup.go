@@ -8,8 +8,9 @@ import "fmt"
 // no such member. A value that is not a string is an error wrapping ErrNotString; a valid
 // text that is not an object, one wrapping ErrNotObject.
 //
-// It builds no tree and allocates only the returned string; AppendLookupString
-// allocates nothing.
+// It builds no tree: a verifier can read the signed user_id and account_id of a body
+// without parsing it into Values. It allocates only the returned string (plus a buffer
+// for an escaped value over 64 bytes); AppendLookupString allocates nothing.
 func LookupString(data []byte, key string) (value string, found bool, err error) {
 	var buf [64]byte
 	b, found, err := AppendLookupString(buf[:0], data, key)
