@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -70,19 +71,18 @@ func parseHeader(header string, sigs *[MaxSignatures][sha256.Size]byte) (unix in
 	haveTimestamp := false
 	for rest := header; ; {
 		pair := rest
-		comma := indexByte(rest, ',')
+		comma := strings.IndexByte(rest, ',')
 		if comma >= 0 {
 			pair, rest = rest[:comma], rest[comma+1:]
 		}
-		eq := indexByte(pair, '=')
+		eq := strings.IndexByte(pair, '=')
 		switch {
 		case eq < 0:
 			return 0, 0, malformed("an element is not key=value")
 		case eq == 0:
 			return 0, 0, malformed("an element has an empty key")
-		case indexByte(pair[eq+1:], '=') >= 0:
-			return 0, 0, malformed("an element has more than one '='")
 		}
+		// A second '=' is malformed too; t and v1 values reject it as a non-digit.
 		key, value := pair[:eq], pair[eq+1:]
 		switch key {
 		case "t":
@@ -102,6 +102,10 @@ func parseHeader(header string, sigs *[MaxSignatures][sha256.Size]byte) (unix in
 				return 0, 0, malformed("a v1 signature is not 64 hexadecimal digits")
 			}
 			n++
+		default:
+			if strings.IndexByte(value, '=') >= 0 {
+				return 0, 0, malformed("an element has more than one '='")
+			}
 		}
 		if comma < 0 {
 			break
@@ -117,15 +121,6 @@ func parseHeader(header string, sigs *[MaxSignatures][sha256.Size]byte) (unix in
 }
 
 func malformed(why string) error { return fmt.Errorf("%w: %s", ErrMalformedHeader, why) }
-
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
-}
 
 // parseUnix accepts 1 to 18 ASCII digits: no sign, no spaces, and no value large enough to
 // overflow an int64 (Stripe sends ten digits).
@@ -148,25 +143,26 @@ func decodeSignature(dst *[sha256.Size]byte, s string) bool {
 	if len(s) != 2*sha256.Size {
 		return false
 	}
-	for i := range dst {
-		hi, ok1 := fromHex(s[2*i])
-		lo, ok2 := fromHex(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
+	var bad byte
+	for i := 0; i < 2*sha256.Size; i += 2 {
+		hi, lo := hexValue[s[i]], hexValue[s[i+1]]
+		bad |= hi | lo
+		dst[i/2] = hi<<4 | lo&0x0f
 	}
-	return true
+	return bad&0xf0 == 0
 }
 
-func fromHex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+// hexValue maps a hexadecimal digit of either case to its value and any other byte to 0xff.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+		t[c-'a'+'A'] = byte(c-'a') + 10
+	}
+	return t
+}()

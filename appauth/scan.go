@@ -213,6 +213,10 @@ func scanString(b []byte, i int) (end int, plain bool) {
 	plain = true
 	for i++; i < len(b); {
 		c := b[i]
+		if plainStringByte[c] {
+			i++
+			continue
+		}
 		switch {
 		case c == '"':
 			return i + 1, plain
@@ -229,7 +233,7 @@ func scanString(b []byte, i int) (end int, plain bool) {
 					return -1, false
 				}
 				for _, h := range b[i+2 : i+6] {
-					if _, ok := fromHex(h); !ok {
+					if hexValue[h] == 0xff {
 						return -1, false
 					}
 				}
@@ -239,8 +243,6 @@ func scanString(b []byte, i int) (end int, plain bool) {
 			}
 		case c < 0x20:
 			return -1, false
-		case c < 0x7f:
-			i++
 		case c == 0x7f:
 			plain = false
 			i++
@@ -255,6 +257,15 @@ func scanString(b []byte, i int) (end int, plain bool) {
 	}
 	return -1, false
 }
+
+// plainStringByte marks the bytes a string may hold that JSON.stringify prints as they
+// are: printable ASCII other than '"' and '\\'.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // scanNumber scans a JSON number starting at b[i] and returns the index just past it, or -1.
 func scanNumber(b []byte, i int) int {
