@@ -44,8 +44,23 @@ type LoadResult struct {
 	MaxMillis         float64           `json:"max_ms"`
 	// LoadgenCPUSeconds is the load generator's own CPU time in the window: on a small
 	// machine it competes with the server for the same cores.
-	LoadgenCPUSeconds float64      `json:"loadgen_cpu_seconds"`
-	Server            *ServerStats `json:"server,omitempty"`
+	LoadgenCPUSeconds float64 `json:"loadgen_cpu_seconds"`
+	// MachineCPUSeconds is the busy time of every CPU of the machine in the window:
+	// what is left after the server's and the load generator's share was used by other
+	// processes, and tells whether the measurement was disturbed.
+	MachineCPUSeconds float64 `json:"machine_cpu_seconds"`
+	// CPUs is the number of CPUs the machine has.
+	CPUs   int          `json:"cpus"`
+	Server *ServerStats `json:"server,omitempty"`
+}
+
+// OtherCPUSeconds is the CPU time that neither the server nor the load generator used in
+// the window: other processes on the same machine. Zero when it could not be measured.
+func (r *LoadResult) OtherCPUSeconds() float64 {
+	if r.MachineCPUSeconds <= 0 || r.Server == nil {
+		return 0
+	}
+	return max(r.MachineCPUSeconds-r.Server.CPUSeconds-r.LoadgenCPUSeconds, 0)
 }
 
 // ServerStats is the server process as /proc showed it after the measured window.
@@ -236,7 +251,7 @@ func (r Report) writeGo(b *strings.Builder) (verdicts []string) {
 		if len(rows) > 0 {
 			runs = rows[0].Runs
 		}
-		fmt.Fprintf(b, "\nMedian of %d runs per row.\n\n", runs)
+		fmt.Fprintf(b, "\nMedian of %d run(s) per row.\n\n", runs)
 
 		if group != BarBenchmark {
 			continue
@@ -265,10 +280,8 @@ func (r Report) writeLoad(b *strings.Builder) (verdicts []string) {
 	}
 	b.WriteString("| server | requests/s | p50 ms | p99 ms | max ms | errors | peak RSS MiB | RSS after MiB | server CPU s | requests per server CPU-s |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, row := range []struct {
-		label  string
-		result *LoadResult
-	}{{r.OursLabel, r.Ours}, {r.PeerLabel, r.Peer}} {
+	rows := []labeledResult{{r.OursLabel, r.Ours}, {r.PeerLabel, r.Peer}}
+	for _, row := range rows {
 		if row.result == nil {
 			continue
 		}
@@ -287,6 +300,7 @@ func (r Report) writeLoad(b *strings.Builder) (verdicts []string) {
 	}
 	if r.Ours == nil || r.Peer == nil {
 		b.WriteString("\n")
+		writeCPUShares(b, rows)
 		return nil
 	}
 	ours, peer := r.Ours, r.Peer
@@ -319,6 +333,7 @@ func (r Report) writeLoad(b *strings.Builder) (verdicts []string) {
 		memRatio(func(s *ServerStats) int64 { return s.PeakRSSKiB }),
 		memRatio(func(s *ServerStats) int64 { return s.RSSKiB }),
 		cpuRatio, perCPURatio)
+	writeCPUShares(b, rows)
 
 	if peer.RequestsPerSecond > 0 {
 		x := ours.RequestsPerSecond / peer.RequestsPerSecond
@@ -331,6 +346,34 @@ func (r Report) writeLoad(b *strings.Builder) (verdicts []string) {
 		verdicts = append(verdicts, fmt.Sprintf("❌ errors in the measured window: %s %d, %s %d (only 200s count as requests)", r.OursLabel, ours.Errors, r.PeerLabel, peer.Errors))
 	}
 	return verdicts
+}
+
+// labeledResult is a load test result with the server's name in the table.
+type labeledResult struct {
+	label  string
+	result *LoadResult
+}
+
+// writeCPUShares says who used the machine's CPUs in each measured window: on a small
+// machine the load generator competes with the server, and other processes may too.
+func writeCPUShares(b *strings.Builder, rows []labeledResult) {
+	var lines []string
+	for _, row := range rows {
+		label, res := row.label, row.result
+		if res == nil || res.Server == nil || res.MachineCPUSeconds <= 0 || res.CPUs <= 0 {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("%s window: server %.1f, load generator %.1f, other processes %.1f of %.0f CPU-s (%d CPUs × %.0f s)",
+			label, res.Server.CPUSeconds, res.LoadgenCPUSeconds, res.OtherCPUSeconds(), float64(res.CPUs)*res.DurationSeconds, res.CPUs, res.DurationSeconds))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	b.WriteString("CPU time used in each measured window:\n\n")
+	for _, l := range lines {
+		b.WriteString("- " + l + "\n")
+	}
+	b.WriteString("\n")
 }
 
 func firstNonNil(results ...*LoadResult) *LoadResult {

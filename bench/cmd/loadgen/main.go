@@ -39,6 +39,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -263,6 +264,9 @@ func preflight(ctx context.Context, cfg config, req signedRequest) error {
 		if !retry {
 			return checkWhoami(cfg, status, header, body)
 		}
+		if cfg.serverPID > 0 && !processRunning(cfg.serverPID) {
+			return fmt.Errorf("server pid %d exited before answering", cfg.serverPID)
+		}
 		if time.Now().After(deadline) {
 			if err != nil {
 				return fmt.Errorf("server not ready after %v: %v", cfg.readyTimeout, err)
@@ -420,6 +424,10 @@ func generateLoad(ctx context.Context, cfg config, req signedRequest) bench.Load
 
 	result := summarize(cfg, stats)
 	result.LoadgenCPUSeconds = cpuAfter.self - cpuBefore.self
+	result.CPUs = runtime.NumCPU()
+	if cpuBefore.machineOK && cpuAfter.machineOK {
+		result.MachineCPUSeconds = cpuAfter.machine - cpuBefore.machine
+	}
 	if cfg.serverPID > 0 {
 		result.Server = readServerStats(cfg.serverPID)
 		if cpuBefore.serverOK && cpuAfter.serverOK {
@@ -529,7 +537,7 @@ func writeText(w io.Writer, r bench.LoadResult) {
 		fmt.Fprintf(w, "    %s: %d (e.g. %s)\n", kind, n, r.ErrorExamples[kind])
 	}
 	fmt.Fprintf(w, "  latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", r.P50Millis, r.P99Millis, r.MaxMillis)
-	fmt.Fprintf(w, "  load generator CPU %.2f s\n", r.LoadgenCPUSeconds)
+	fmt.Fprintf(w, "  CPU in the window: load generator %.2f s, whole machine %.2f s of %d CPUs × %.0f s\n", r.LoadgenCPUSeconds, r.MachineCPUSeconds, r.CPUs, r.DurationSeconds)
 	if s := r.Server; s != nil {
 		if s.Error != "" {
 			fmt.Fprintf(w, "  server pid %d: %s\n", s.PID, s.Error)

@@ -272,6 +272,15 @@ func TestParseProcFiles(t *testing.T) {
 			t.Errorf("CPU = %v, true; want not ok", got)
 		}
 	})
+	t.Run("machine busy time", func(t *testing.T) {
+		t.Parallel()
+		// user nice system idle iowait irq softirq steal guest guest_nice
+		stat := "cpu  1000 10 200 5000 70 3 40 7 100 0\ncpu0 500 5 100 2500 35 1 20 3 50 0\n"
+		got, ok := parseProcStatBusy([]byte(stat))
+		if !ok || got != 12.60 {
+			t.Errorf("busy = %v, %v; want 12.6 s (1260 ticks without idle, iowait, guest), true", got, ok)
+		}
+	})
 	t.Run("status memory", func(t *testing.T) {
 		t.Parallel()
 		status := "Name:\tnode\nVmPeak:\t 1000 kB\nVmHWM:\t  117164 kB\nVmRSS:\t  112020 kB\nThreads:\t11\n"

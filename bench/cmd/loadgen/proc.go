@@ -17,11 +17,14 @@ import (
 // architecture Go supports (the kernel's HZ is hidden from user space).
 const userHZ = 100
 
-// processCPU is a CPU-time sample of this process and, when serverOK, of the server.
+// processCPU is a CPU-time sample of this process, of the server (when serverOK), and of
+// the whole machine (when machineOK): busy time summed over every CPU.
 type processCPU struct {
-	self     float64
-	server   float64
-	serverOK bool
+	self      float64
+	server    float64
+	serverOK  bool
+	machine   float64
+	machineOK bool
 }
 
 func sampleCPU(serverPID int) processCPU {
@@ -33,7 +36,46 @@ func sampleCPU(serverPID int) processCPU {
 	if serverPID > 0 {
 		sample.server, sample.serverOK = readProcessCPU(serverPID)
 	}
+	if data, err := os.ReadFile("/proc/stat"); err == nil {
+		sample.machine, sample.machineOK = parseProcStatBusy(data)
+	}
 	return sample
+}
+
+// parseProcStatBusy returns the CPU seconds all CPUs spent busy, from the "cpu" line of
+// /proc/stat: user, nice, system, irq, softirq and steal (time a virtual machine's CPU
+// wanted to run but the host ran something else). Idle and iowait are not busy; guest
+// time is already inside user.
+func parseProcStatBusy(data []byte) (float64, bool) {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	fields := strings.Fields(string(line))
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0, false
+	}
+	var busy int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system irq softirq steal
+		n, err := strconv.ParseInt(fields[i], 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		busy += n
+	}
+	return float64(busy) / userHZ, true
+}
+
+// processRunning reports whether pid exists and has not exited: a process that exited
+// stays in /proc as a zombie (state Z) until its parent reaps it.
+func processRunning(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	end := bytes.LastIndexByte(data, ')')
+	if end < 0 {
+		return false
+	}
+	state := strings.Fields(string(data[end+1:]))
+	return len(state) > 0 && state[0] != "Z" && state[0] != "X"
 }
 
 // readProcessCPU returns the user+system CPU seconds of pid from /proc/PID/stat.
