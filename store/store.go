@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/riverqueue/river/riverdriver"
@@ -173,7 +174,8 @@ type Inbox interface {
 	// EventTx loads an event with its raw bytes and locks it for the rest of tx.
 	EventTx(ctx context.Context, tx *sql.Tx, id string) (Event, error)
 	// FinishEventTx records a processing attempt: it counts the attempt and sets the
-	// outcome's status, error and (for processed) processed time.
+	// outcome's status, error and (for processed) processed time. A failed or dead
+	// outcome leaves an already processed event as it is.
 	FinishEventTx(ctx context.Context, tx *sql.Tx, id string, out EventOutcome) error
 	// ReplayEventTx moves an event back to pending (any status) so that a new job
 	// processes it again. ErrNotFound if it does not exist.
@@ -254,4 +256,27 @@ func nullTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// DataObject decodes the event's data.object — the API object the event is about —
+// into v. The event must have been loaded with its raw bytes (as handlers receive it).
+func (e Event) DataObject(v any) error {
+	if len(e.Raw) == 0 {
+		return fmt.Errorf("event %s: raw payload not loaded", e.ID)
+	}
+	var envelope struct {
+		Data struct {
+			Object json.RawMessage `json:"object"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(e.Raw, &envelope); err != nil {
+		return fmt.Errorf("event %s: %w", e.ID, err)
+	}
+	if len(envelope.Data.Object) == 0 {
+		return fmt.Errorf("event %s: no data.object", e.ID)
+	}
+	if err := json.Unmarshal(envelope.Data.Object, v); err != nil {
+		return fmt.Errorf("event %s: data.object: %w", e.ID, err)
+	}
+	return nil
 }

@@ -212,9 +212,16 @@ func (q *Queries) FinishEventTx(ctx context.Context, tx *sql.Tx, id string, out 
 			SET status = 'processed', attempts = attempts + 1, last_error = NULL, not_installed = ?, processed_at = ?
 			WHERE id = ?`), out.NotInstalled, micros(out.At), id)
 	case store.EventFailed, store.EventDead:
+		// A failure never overrides a success: a replayed copy of the job may have
+		// processed the event while this attempt was failing.
 		res, err = tx.ExecContext(ctx, q.rebind(`
-			UPDATE appbackend_events SET status = ?, attempts = attempts + 1, last_error = ? WHERE id = ?`),
+			UPDATE appbackend_events SET status = ?, attempts = attempts + 1, last_error = ?
+			WHERE id = ? AND status <> 'processed'`),
 			string(out.Status), nullText(out.Error), id)
+		if err == nil {
+			return nil
+		}
+		return fmt.Errorf("finish event %s: %w", id, err)
 	default:
 		return fmt.Errorf("finish event %s: outcome status %q is not processed, failed or dead", id, out.Status)
 	}

@@ -1,0 +1,394 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+
+	"github.com/appbackend/appbackend/store"
+)
+
+// Queue is the River queue event jobs run on, apart from the app's own jobs so that a
+// backlog of those does not delay events.
+const Queue = "appbackend_events"
+
+// Defaults of [Config].
+const (
+	DefaultMaxAttempts  = 8
+	DefaultWorkers      = 8
+	DefaultPollInterval = 100 * time.Millisecond
+	DefaultJobTimeout   = time.Minute
+	DefaultEventsPerJob = 64
+)
+
+// Handler handles one event. ctx carries the processing transaction ([store.TxFrom]);
+// write to the database only through it. A returned error (or a panic) rolls back the
+// transaction and retries the event later.
+type Handler func(ctx context.Context, ev store.Event) error
+
+// BuiltIn is a handler that runs before the app's handlers and may annotate the event
+// they receive (the installation lifecycle sets NotInstalled).
+type BuiltIn func(ctx context.Context, ev *store.Event) error
+
+// Config configures a [Processor]. The zero value is usable.
+type Config struct {
+	Logger *slog.Logger
+	// MaxAttempts is how many times an event is tried before it is dead
+	// (default DefaultMaxAttempts).
+	MaxAttempts int
+	// RetryPolicy decides when a failed event is retried; nil means River's default
+	// exponential backoff (attempt⁴ seconds). Tests use a tiny fixed delay.
+	RetryPolicy river.ClientRetryPolicy
+	// Workers is how many events are processed concurrently (default DefaultWorkers).
+	// On SQLite their transactions take turns on the one write connection.
+	Workers int
+	// PollInterval is how often the queue looks for new jobs (default
+	// DefaultPollInterval). SQLite has no LISTEN/NOTIFY, so this bounds the delay
+	// between an acknowledgement and the start of processing.
+	PollInterval time.Duration
+	// JobTimeout bounds one processing job (default DefaultJobTimeout).
+	JobTimeout time.Duration
+	// EventsPerJob caps the events one job processes in one transaction (default
+	// DefaultEventsPerJob). A webhook commit of many events enqueues them in few jobs,
+	// so the queue's own cost per job is shared; a larger value holds SQLite's write
+	// lock longer per transaction.
+	EventsPerJob int
+	// BuiltIn handlers run, in order, before the app's handlers for every event.
+	BuiltIn []BuiltIn
+	// RiverWorkers holds other River workers (data removal, schedules, the app's
+	// jobs) to run on the same client; the event worker is added to it. Nil: a new set.
+	RiverWorkers *river.Workers
+	// RiverConfig, if set, adjusts River's configuration last (queues, periodic jobs,
+	// hooks). The event queue must stay.
+	RiverConfig func(*river.Config)
+}
+
+// Processor owns the River client of the inbox and the handler registry.
+type Processor struct {
+	st      store.Store
+	client  *river.Client[*sql.Tx]
+	logger  *slog.Logger
+	builtIn []BuiltIn
+
+	eventsPerJob int
+
+	mu       sync.RWMutex
+	handlers []registered
+}
+
+type registered struct {
+	pattern string
+	handler Handler
+}
+
+// New builds a Processor over st with its River client (not started: see
+// [Processor.Start]). A Processor that is never started can still enqueue and replay,
+// which is how the CLI acts on a server's database.
+func New(st store.Store, cfg Config) (*Processor, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.JobTimeout <= 0 {
+		cfg.JobTimeout = DefaultJobTimeout
+	}
+	if cfg.EventsPerJob <= 0 {
+		cfg.EventsPerJob = DefaultEventsPerJob
+	}
+	if cfg.RiverWorkers == nil {
+		cfg.RiverWorkers = river.NewWorkers()
+	}
+	p := &Processor{st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob}
+	if err := river.AddWorkerSafely(cfg.RiverWorkers, &eventWorker{p: p}); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	rc := &river.Config{
+		Logger:        cfg.Logger,
+		MaxAttempts:   cfg.MaxAttempts,
+		RetryPolicy:   cfg.RetryPolicy,
+		JobTimeout:    cfg.JobTimeout,
+		FetchCooldown: min(cfg.PollInterval, river.FetchCooldownDefault),
+		// River polls on SQLite; a short interval keeps processing close behind the
+		// acknowledgement.
+		FetchPollInterval: cfg.PollInterval,
+		Queues: map[string]river.QueueConfig{
+			Queue:              {MaxWorkers: cfg.Workers},
+			river.QueueDefault: {MaxWorkers: cfg.Workers},
+		},
+		Workers: cfg.RiverWorkers,
+	}
+	if cfg.RiverConfig != nil {
+		cfg.RiverConfig(rc)
+	}
+	client, err := river.NewClient(st.RiverDriver(), rc)
+	if err != nil {
+		return nil, fmt.Errorf("events: river client: %w", err)
+	}
+	p.client = client
+	return p, nil
+}
+
+// River returns the River client, for inserting the app's own jobs.
+func (p *Processor) River() *river.Client[*sql.Tx] { return p.client }
+
+// On registers h for events whose type matches pattern: an exact type
+// ("customer.created"), a prefix ("customer.*") or "*" for every event. Handlers run
+// in registration order, after the built-in handlers.
+func (p *Processor) On(pattern string, h Handler) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.handlers = append(p.handlers, registered{pattern: pattern, handler: h})
+}
+
+func matches(pattern, eventType string) bool {
+	if pattern == "*" || pattern == eventType {
+		return true
+	}
+	prefix, ok := strings.CutSuffix(pattern, "*")
+	return ok && strings.HasPrefix(eventType, prefix)
+}
+
+func (p *Processor) handlersFor(eventType string) []registered {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var hs []registered
+	for _, r := range p.handlers {
+		if matches(r.pattern, eventType) {
+			hs = append(hs, r)
+		}
+	}
+	return hs
+}
+
+// Start starts processing. Jobs run under ctx; cancelling it stops them hard, so
+// prefer [Processor.Stop].
+func (p *Processor) Start(ctx context.Context) error {
+	if err := p.client.Start(ctx); err != nil {
+		return fmt.Errorf("events: start: %w", err)
+	}
+	return nil
+}
+
+// Stop stops fetching new events and waits for running ones until ctx is done; then
+// it cancels them (they are retried later, never lost). It is safe to call without
+// Start and more than once.
+func (p *Processor) Stop(ctx context.Context) error {
+	err := p.client.Stop(ctx)
+	if err == nil || !errors.Is(err, ctx.Err()) {
+		return err
+	}
+	cancelCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return p.client.StopAndCancel(cancelCtx)
+}
+
+// ProcessEventsArgs is the River job that processes inbox events: the events one
+// webhook commit stored (up to Config.EventsPerJob), or one replayed event.
+type ProcessEventsArgs struct {
+	EventIDs []string `json:"event_ids"`
+}
+
+// Kind implements river.JobArgs.
+func (ProcessEventsArgs) Kind() string { return "appbackend.process_events" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (ProcessEventsArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: Queue} }
+
+// EnqueueTx enqueues the processing of the given (just inserted) events in tx, in jobs
+// of up to Config.EventsPerJob events.
+func (p *Processor) EnqueueTx(ctx context.Context, tx *sql.Tx, eventIDs ...string) error {
+	if len(eventIDs) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, 0, (len(eventIDs)+p.eventsPerJob-1)/p.eventsPerJob)
+	for chunk := range slices.Chunk(eventIDs, p.eventsPerJob) {
+		params = append(params, river.InsertManyParams{Args: ProcessEventsArgs{EventIDs: slices.Clone(chunk)}})
+	}
+	if _, err := p.client.InsertManyFastTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("enqueue %d events: %w", len(eventIDs), err)
+	}
+	return nil
+}
+
+// Replay moves the event back to pending and enqueues it again, whatever its status:
+// a dead event gets another round of attempts, a processed one runs its handlers once
+// more (on purpose only: handlers see the same event id again). It returns an error
+// wrapping store.ErrNotFound for an unknown id.
+func (p *Processor) Replay(ctx context.Context, eventID string) error {
+	tx, err := p.st.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("replay %s: %w", eventID, err)
+	}
+	defer tx.Rollback()
+	if err := p.st.ReplayEventTx(ctx, tx, eventID); err != nil {
+		return err
+	}
+	if err := p.EnqueueTx(ctx, tx, eventID); err != nil {
+		return fmt.Errorf("replay %s: %w", eventID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("replay %s: %w", eventID, err)
+	}
+	return nil
+}
+
+type eventWorker struct {
+	river.WorkerDefaults[ProcessEventsArgs]
+	p *Processor
+}
+
+func (w *eventWorker) Work(ctx context.Context, job *river.Job[ProcessEventsArgs]) error {
+	return w.p.process(ctx, job)
+}
+
+// savepoint isolates one event inside a job's transaction: a failing handler's writes
+// are rolled back to it while the other events' work stays.
+const savepoint = "appbackend_event"
+
+// process runs a job's events in ONE transaction, each under a savepoint. Processed
+// events are skipped, so a retried job redoes only the failed ones. If every event
+// succeeds, the job is completed in the same transaction; otherwise the failures are
+// recorded (dead on the job's last attempt) and the job returns their errors, so River
+// retries it with backoff.
+func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArgs]) error {
+	tx, err := p.st.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("process events: %w", err)
+	}
+	defer tx.Rollback()
+
+	failStatus := store.EventFailed
+	if job.Attempt >= job.MaxAttempts {
+		failStatus = store.EventDead
+	}
+	var failures []error
+	for _, id := range job.Args.EventIDs {
+		ev, err := p.st.EventTx(ctx, tx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// Deleted by retention after the job was enqueued: nothing left to do.
+			p.logger.WarnContext(ctx, "event to process no longer exists", "event_id", id)
+			continue
+		case err != nil:
+			return err
+		case ev.Status == store.EventProcessed:
+			// A redelivery raced a replay, or a retry found the work done: effects apply once.
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+			return fmt.Errorf("process %s: %w", id, err)
+		}
+		herr := p.runHandlers(store.WithTx(ctx, tx), &ev)
+		if herr == nil {
+			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+savepoint); err != nil {
+				return fmt.Errorf("process %s: %w", id, err)
+			}
+			out := store.EventOutcome{Status: store.EventProcessed, NotInstalled: ev.NotInstalled}
+			if err := p.st.FinishEventTx(ctx, tx, id, out); err != nil {
+				return err
+			}
+			continue
+		}
+		failures = append(failures, fmt.Errorf("event %s: %w", id, herr))
+		p.logFailure(ctx, job, ev, failStatus, herr)
+		if ctx.Err() != nil {
+			// The job ran out of time: the transaction cannot be used any more.
+			_ = tx.Rollback()
+			p.recordFailure(ctx, ev.ID, failStatus, herr)
+			return errors.Join(failures...)
+		}
+		for _, stmt := range []string{"ROLLBACK TO SAVEPOINT ", "RELEASE SAVEPOINT "} {
+			if _, err := tx.ExecContext(ctx, stmt+savepoint); err != nil {
+				return fmt.Errorf("process %s: %w", id, err)
+			}
+		}
+		if err := p.st.FinishEventTx(ctx, tx, id, store.EventOutcome{Status: failStatus, Error: herr.Error()}); err != nil {
+			return err
+		}
+	}
+	if len(failures) == 0 {
+		if _, err := river.JobCompleteTx[riverdriver.Driver[*sql.Tx]](ctx, tx, job); err != nil {
+			return fmt.Errorf("process events: complete job: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("process events: commit: %w", err)
+	}
+	return errors.Join(failures...)
+}
+
+func (p *Processor) logFailure(ctx context.Context, job *river.Job[ProcessEventsArgs], ev store.Event, status store.EventStatus, herr error) {
+	level := slog.LevelWarn
+	if status == store.EventDead {
+		level = slog.LevelError
+	}
+	p.logger.Log(ctx, level, "event handler failed", "event_id", ev.ID, "type", ev.Type,
+		"attempt", job.Attempt, "max_attempts", job.MaxAttempts, "status", status, "err", herr)
+}
+
+// recordFailure marks an event failed or dead in its own transaction, for when the
+// job's transaction is no longer usable.
+func (p *Processor) recordFailure(ctx context.Context, id string, status store.EventStatus, herr error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := func() error {
+		tx, err := p.st.DB().BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := p.st.FinishEventTx(ctx, tx, id, store.EventOutcome{Status: status, Error: herr.Error()}); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
+		p.logger.ErrorContext(ctx, "record event failure", "event_id", id, "err", err)
+	}
+}
+
+func (p *Processor) runHandlers(ctx context.Context, ev *store.Event) error {
+	callSafely := func(f func() error) error { return p.callSafely(ctx, ev, f) }
+	for i, h := range p.builtIn {
+		if err := callSafely(func() error { return h(ctx, ev) }); err != nil {
+			return fmt.Errorf("built-in handler %d: %w", i, err)
+		}
+	}
+	for _, r := range p.handlersFor(ev.Type) {
+		e := *ev
+		if err := callSafely(func() error { return r.handler(ctx, e) }); err != nil {
+			return fmt.Errorf("handler %q: %w", r.pattern, err)
+		}
+	}
+	return nil
+}
+
+// callSafely turns a panic into an error, so that one bad event fails alone instead
+// of taking the worker down. The stack goes to the log, not into the event's error.
+func (p *Processor) callSafely(ctx context.Context, ev *store.Event, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.logger.ErrorContext(ctx, "event handler panicked", "event_id", ev.ID, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return f()
+}
