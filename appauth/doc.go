@@ -39,11 +39,13 @@
 // and Identity.Roles stay nil. Roles come from the ids (never the names) of a signed
 // stripe_roles payload key; Stripe refuses to sign roles the user does not hold.
 //
-// Comparisons are constant-time. Checking a default-signed request or a webhook payload
-// (VerifyPayload, for whsec_… secrets) allocates nothing: each secret's HMAC pad state is
-// computed once and reused, the header is decoded in place, and the body is scanned for
-// its identity without building a value, by a scanner exactly as strict as JSON.parse
-// (it defers to the full parser whenever it is not sure).
+// Comparisons are constant-time. Checking a default-signed request (VerifySignature, the
+// check inside VerifyRequest) or a webhook payload (VerifyPayload, for whsec_… secrets)
+// allocates nothing: each secret's HMAC pad state is computed once and reused, the header
+// is decoded in place, and the body is scanned for its identity without building a value,
+// by a scanner that never disagrees with the full JSON.parse-strict parser (it defers to
+// it whenever it is not sure). VerifyRequest then allocates only the Identity and its two
+// strings.
 //
 // Errors for bad input wrap one of the exported sentinels (ErrNotSigned,
 // ErrMalformedHeader, ErrNoTimestamp, ErrNoSignatures, ErrTooOld, ErrTooNew,

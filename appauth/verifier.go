@@ -44,7 +44,6 @@ func WithClock(now func() time.Time) Option {
 // secrets (whsec_…) for raw payloads with VerifyPayload. It is safe for concurrent use and
 // allocates nothing to check a default-signed request or a webhook payload.
 type Verifier struct {
-	secrets   int
 	tolerance time.Duration
 	now       func() time.Time
 	// macs holds *macSet values: one keyed HMAC per secret whose Reset restores the
@@ -83,7 +82,7 @@ func NewVerifier(secrets []string, opts ...Option) (*Verifier, error) {
 	for i, s := range secrets {
 		keys[i] = []byte(s)
 	}
-	v := &Verifier{secrets: len(secrets), tolerance: cfg.tolerance, now: cfg.now}
+	v := &Verifier{tolerance: cfg.tolerance, now: cfg.now}
 	v.macs.New = func() any {
 		set := &macSet{
 			macs:          make([]hash.Hash, len(keys)),

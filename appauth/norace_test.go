@@ -1,0 +1,5 @@
+//go:build !race
+
+package appauth
+
+const raceEnabled = false
