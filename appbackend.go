@@ -1,0 +1,239 @@
+package appbackend
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/store/sqlite"
+)
+
+// App is one appbackend: its configuration, its routes and, once running, its database
+// and HTTP server. Build it with New, register routes and handlers, then call Run.
+type App struct {
+	cfg    Config
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	started bool
+	// signed holds the app's signed routes; every pattern is under /api/.
+	signed *http.ServeMux
+	// public holds unsigned routes (health, webhooks, admin).
+	public *http.ServeMux
+
+	db       *sqlite.Store
+	verifier *appauth.Verifier
+	// devSecrets lists what --dev generated, for the start-up banner.
+	devSecrets DevSecrets
+}
+
+// DevSecrets are the secrets --dev generated or loaded, printed at start.
+type DevSecrets struct {
+	AppSecret     string
+	WebhookSecret string
+	AdminToken    string
+}
+
+// New validates cfg and returns an App ready for routes. Nothing is opened until Run.
+func New(cfg Config) (*App, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	a := &App{
+		cfg:    cfg,
+		logger: logger,
+		signed: http.NewServeMux(),
+		public: http.NewServeMux(),
+	}
+	a.signed.HandleFunc("POST /api/whoami", handleWhoami)
+	return a, nil
+}
+
+// Logger is the App's structured logger.
+func (a *App) Logger() *slog.Logger { return a.logger }
+
+// Handle registers a signed route. The pattern is a net/http ServeMux pattern under
+// /api/ ("POST /api/do_secret_stuff", "GET /api/items/{id}"). The handler runs only for
+// requests whose Stripe-Signature verifies; IdentityFrom gives it the signed identity.
+// CORS preflights and headers are answered for it.
+func (a *App) Handle(pattern string, h http.Handler) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started {
+		panic("appbackend: Handle called after Run")
+	}
+	path := pattern
+	if i := strings.IndexByte(pattern, ' '); i >= 0 {
+		path = strings.TrimSpace(pattern[i+1:])
+	}
+	if !strings.HasPrefix(path, "/api/") {
+		panic(fmt.Sprintf("appbackend: signed route %q must be under /api/", pattern))
+	}
+	a.signed.Handle(pattern, h)
+}
+
+// HandleFunc registers a signed route handled by f; see Handle.
+func (a *App) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
+	a.Handle(pattern, http.HandlerFunc(f))
+}
+
+// IdentityFrom returns the verified identity of the signed request whose context is ctx.
+func IdentityFrom(ctx context.Context) (*appauth.Identity, bool) {
+	return appauth.FromContext(ctx)
+}
+
+// Run opens the database, serves HTTP until ctx ends, then shuts down gracefully.
+func (a *App) Run(ctx context.Context) error {
+	a.mu.Lock()
+	if a.started {
+		a.mu.Unlock()
+		return errors.New("appbackend: Run called twice")
+	}
+	a.started = true
+	a.mu.Unlock()
+
+	if err := a.open(ctx); err != nil {
+		return err
+	}
+	defer a.db.Close()
+
+	ln := a.cfg.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", a.cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	a.logger.Info("listening", "addr", "http://"+ln.Addr().String())
+	if a.cfg.Ready != nil {
+		a.cfg.Ready(ln.Addr())
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.logger.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// DevSecrets returns what --dev generated or reloaded; empty outside --dev or before Run
+// opened the database.
+func (a *App) DevSecrets() DevSecrets { return a.devSecrets }
+
+// open opens the database and builds what depends on the secrets it may hold.
+func (a *App) open(ctx context.Context) error {
+	kind, dsn, err := ParseDatabase(a.cfg.Database)
+	if err != nil {
+		return err
+	}
+	if kind != "sqlite" {
+		return fmt.Errorf("%w: PostgreSQL is not supported by this build yet; use sqlite:PATH", ErrConfig)
+	}
+	db, err := sqlite.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	a.db = db
+	if a.cfg.Dev {
+		if err := a.loadDevSecrets(ctx); err != nil {
+			db.Close()
+			return err
+		}
+	}
+	a.verifier, err = appauth.NewVerifier(a.cfg.AppSecrets)
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("%w: STRIPE_APP_SECRETS: %v", ErrConfig, err)
+	}
+	return nil
+}
+
+// loadDevSecrets fills every missing secret from the database, generating and storing
+// it on first use so that a developer's UI extension keeps working across restarts.
+func (a *App) loadDevSecrets(ctx context.Context) error {
+	get := func(key, prefix string) (string, error) {
+		v, ok, err := a.db.Setting(ctx, key)
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", key, err)
+		}
+		if ok {
+			return v, nil
+		}
+		v = prefix + randomHex(24)
+		if err := a.db.PutSetting(ctx, key, v); err != nil {
+			return "", fmt.Errorf("store %s: %w", key, err)
+		}
+		return v, nil
+	}
+	if len(a.cfg.AppSecrets) == 0 {
+		s, err := get("dev.app_secret", "absec_dev_")
+		if err != nil {
+			return err
+		}
+		a.cfg.AppSecrets = []string{s}
+		a.devSecrets.AppSecret = s
+	}
+	if len(a.cfg.WebhookSecrets) == 0 {
+		s, err := get("dev.webhook_secret", "whsec_dev_")
+		if err != nil {
+			return err
+		}
+		a.cfg.WebhookSecrets = []string{s}
+		a.devSecrets.WebhookSecret = s
+	}
+	if a.cfg.AdminToken == "" {
+		s, err := get("dev.admin_token", "")
+		if err != nil {
+			return err
+		}
+		a.cfg.AdminToken = s
+		a.devSecrets.AdminToken = s
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms.
+	return hex.EncodeToString(b)
+}
+
+// writeError answers with the contract's JSON error body.
+func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	apierror.Write(w, r, a.logger, err)
+}

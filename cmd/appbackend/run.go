@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+const usage = `appbackend — the self-hosted backend for Stripe Apps
+
+Usage:
+  appbackend serve [--dev] [flags]       run the server (see 'appbackend serve --help')
+  appbackend sign --secret S [--secret S2] --user U --account A [--payload JSON] [--timestamp UNIX]
+                                         print a Stripe-Signature header and the exact body to send
+  appbackend call METHOD URL --secret S --user U --account A [--payload JSON]
+                                         sign and send a request, print the response
+  appbackend version                     print the version
+
+Configuration is read from the environment (APPBACKEND_ADDR, APPBACKEND_DATABASE,
+STRIPE_APP_SECRETS, STRIPE_WEBHOOK_SECRETS, …); every variable is also a serve flag.
+`
+
+// usageError is a mistake in how the command was called: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// run is the whole program, parameterised so tests run it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = runServe(ctx, rest, getenv, stdout, stderr)
+	case "sign":
+		err = runSign(rest, stdout)
+	case "call":
+		err = runCall(ctx, rest, stdout)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, versionString())
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+	default:
+		err = usagef("unknown command %q (run 'appbackend help')", cmd)
+	}
+	return exitCode(err, args[0], stderr)
+}
+
+// exitCode prints err as one line and maps it to the contract's exit status.
+func exitCode(err error, cmd string, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	fmt.Fprintf(stderr, "appbackend %s: %s\n", cmd, msg)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// flags is a subcommand's flag set. Errors come back as values, so that a bad flag costs
+// one line on stderr; --help prints the synopsis and the flags on stdout.
+type flags struct {
+	*flag.FlagSet
+	synopsis string
+	stdout   io.Writer
+}
+
+func newFlags(name, synopsis string, stdout io.Writer) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flags{FlagSet: fs, synopsis: synopsis, stdout: stdout}
+}
+
+// parse parses flags that may come before, between or after positional arguments, as
+// in `appbackend call POST URL --secret S`, and returns the positional ones.
+func (f *flags) parse(args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := f.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(f.stdout, "Usage: %s\n\nFlags:\n", f.synopsis)
+				f.SetOutput(f.stdout)
+				f.PrintDefaults()
+				f.SetOutput(io.Discard)
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = f.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		if args[0] == "--" {
+			return append(positional, args[1:]...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

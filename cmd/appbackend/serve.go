@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/appbackend/appbackend"
+)
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := appbackend.ConfigFromEnv(getenv)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	f := newFlags("serve", "appbackend serve [--dev] [flags]", stdout)
+	dev := f.Bool("dev", false, "development mode: generate missing secrets, keep them in the database, print them")
+	f.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address (APPBACKEND_ADDR; default "+appbackend.DefaultAddr+")")
+	f.StringVar(&cfg.Database, "database", cfg.Database, "sqlite:PATH or a postgres:// URL (APPBACKEND_DATABASE; default "+appbackend.DefaultDatabase+")")
+	appSecrets := f.String("app-secrets", "", "app signing secrets absec_…, comma-separated (STRIPE_APP_SECRETS)")
+	webhookSecrets := f.String("webhook-secrets", "", "webhook endpoint secrets whsec_…, comma-separated (STRIPE_WEBHOOK_SECRETS)")
+	f.StringVar(&cfg.SecretKey, "secret-key", cfg.SecretKey, "live API key sk_live_…/rk_live_… (STRIPE_SECRET_KEY)")
+	f.StringVar(&cfg.TestSecretKey, "test-secret-key", cfg.TestSecretKey, "test API key sk_test_…/rk_test_… (STRIPE_TEST_SECRET_KEY)")
+	f.StringVar(&cfg.APIBase, "api-base", cfg.APIBase, "Stripe API base URL (STRIPE_API_BASE)")
+	f.StringVar(&cfg.AdminToken, "admin-token", cfg.AdminToken, "bearer token for /admin (APPBACKEND_ADMIN_TOKEN)")
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = appbackend.DefaultMaxBody
+	}
+	maxBody := f.Int64("max-body", cfg.MaxBody, "request body limit in bytes (APPBACKEND_MAX_BODY; default 1048576)")
+	logLevel := f.String("log-level", envOr(getenv, "APPBACKEND_LOG_LEVEL", "info"), "debug, info, warn or error (APPBACKEND_LOG_LEVEL)")
+	logFormat := f.String("log-format", envOr(getenv, "APPBACKEND_LOG_FORMAT", "text"), "text or json (APPBACKEND_LOG_FORMAT)")
+	rest, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("unexpected argument %q", rest[0])
+	}
+	cfg.Dev = *dev
+	if *appSecrets != "" {
+		cfg.AppSecrets = appbackend.SplitList(*appSecrets)
+	}
+	if *webhookSecrets != "" {
+		cfg.WebhookSecrets = appbackend.SplitList(*webhookSecrets)
+	}
+	if *maxBody <= 0 {
+		return usagef("--max-body must be a positive number of bytes")
+	}
+	cfg.MaxBody = *maxBody
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = logger
+
+	// The banner goes to stdout once the server listens: the address (port 0 resolves
+	// here), and in --dev the secrets and a command that works as is.
+	var app *appbackend.App
+	cfg.Ready = func(addr net.Addr) {
+		fmt.Fprintf(stdout, "appbackend listening on http://%s\n", addr)
+		if cfg.Dev {
+			printDevBanner(stdout, addr, app.DevSecrets())
+		}
+	}
+	app, err = appbackend.New(cfg)
+	if err != nil {
+		if errors.Is(err, appbackend.ErrConfig) {
+			return usageError{err.Error()}
+		}
+		return err
+	}
+	err = app.Run(ctx)
+	if errors.Is(err, appbackend.ErrConfig) {
+		return usageError{err.Error()}
+	}
+	return err
+}
+
+func printDevBanner(w io.Writer, addr net.Addr, s appbackend.DevSecrets) {
+	fmt.Fprintln(w, "development mode: secrets are kept in the database; do not use --dev in production")
+	if s.AppSecret != "" {
+		fmt.Fprintf(w, "  STRIPE_APP_SECRETS=%s\n", s.AppSecret)
+	}
+	if s.WebhookSecret != "" {
+		fmt.Fprintf(w, "  STRIPE_WEBHOOK_SECRETS=%s\n", s.WebhookSecret)
+	}
+	if s.AdminToken != "" {
+		fmt.Fprintf(w, "  APPBACKEND_ADMIN_TOKEN=%s\n", s.AdminToken)
+	}
+	if s.AppSecret != "" {
+		fmt.Fprintf(w, "try:\n  appbackend call POST http://%s/api/whoami --secret %s --user usr_dev --account acct_dev\n", addr, s.AppSecret)
+	}
+}
+
+func envOr(getenv func(string) string, key, fallback string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, usagef("--log-format %q: want text or json", format)
+	}
+}

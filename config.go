@@ -1,0 +1,163 @@
+package appbackend
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of the public contract.
+const (
+	DefaultAddr     = "127.0.0.1:3000"
+	DefaultDatabase = "sqlite:appbackend.db"
+	DefaultMaxBody  = 1 << 20
+)
+
+// Config is everything appbackend needs to run. ConfigFromEnv fills it from the
+// environment variables of the public contract; a Go program may build it directly.
+type Config struct {
+	// Addr is the listen address, host:port.
+	Addr string
+	// Database is "sqlite:PATH" or a postgres:// URL.
+	Database string
+	// AppSecrets are the app's signing secrets (absec_…). Two are live while one is
+	// being expired; a request verifies against any of them.
+	AppSecrets []string
+	// WebhookSecrets are the webhook endpoints' signing secrets (whsec_…), typically one
+	// for the live endpoint and one for the test endpoint, more during rotation.
+	WebhookSecrets []string
+	// SecretKey and TestSecretKey are the platform's live and test API keys
+	// (sk_… or rk_…).
+	SecretKey     string
+	TestSecretKey string
+	// APIBase overrides Stripe's API base URL (stripe-mock or a fake in tests).
+	APIBase string
+	// AdminToken enables /admin with this bearer token.
+	AdminToken string
+	// MaxBody limits request bodies, in bytes.
+	MaxBody int64
+	// Dev generates any missing secret, keeps it in the database across restarts and
+	// prints it. Never use it in production.
+	Dev bool
+	// ShutdownTimeout bounds the graceful shutdown on SIGINT/SIGTERM or context end.
+	ShutdownTimeout time.Duration
+	// Logger receives structured logs; nil means a text logger on stderr.
+	Logger *slog.Logger
+	// Listener, when set, is served instead of listening on Addr (tests use port 0).
+	Listener net.Listener
+	// Ready, when set, is called once the server accepts connections.
+	Ready func(addr net.Addr)
+}
+
+// ErrConfig marks an invalid configuration: the server did not start.
+var ErrConfig = errors.New("invalid configuration")
+
+// ConfigFromEnv reads the contract's environment variables through getenv.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	cfg := Config{
+		Addr:           getenv("APPBACKEND_ADDR"),
+		Database:       getenv("APPBACKEND_DATABASE"),
+		AppSecrets:     SplitList(getenv("STRIPE_APP_SECRETS")),
+		WebhookSecrets: SplitList(getenv("STRIPE_WEBHOOK_SECRETS")),
+		SecretKey:      strings.TrimSpace(getenv("STRIPE_SECRET_KEY")),
+		TestSecretKey:  strings.TrimSpace(getenv("STRIPE_TEST_SECRET_KEY")),
+		APIBase:        strings.TrimSpace(getenv("STRIPE_API_BASE")),
+		AdminToken:     getenv("APPBACKEND_ADMIN_TOKEN"),
+	}
+	if v := strings.TrimSpace(getenv("APPBACKEND_MAX_BODY")); v != "" {
+		n, err := ParseByteSize(v)
+		if err != nil {
+			return cfg, fmt.Errorf("%w: APPBACKEND_MAX_BODY: %v", ErrConfig, err)
+		}
+		cfg.MaxBody = n
+	}
+	return cfg, nil
+}
+
+// SplitList splits a comma-separated list, dropping blanks around and between entries.
+func SplitList(s string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// ParseByteSize parses a positive number of bytes.
+func ParseByteSize(s string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a positive number of bytes", s)
+	}
+	return n, nil
+}
+
+// withDefaults fills the contract's defaults.
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.Database == "" {
+		c.Database = DefaultDatabase
+	}
+	if c.MaxBody == 0 {
+		c.MaxBody = DefaultMaxBody
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 15 * time.Second
+	}
+	return c
+}
+
+// validate checks what can be checked without the database. Secrets are never
+// repeated in a message: only their position and the expected prefix.
+func (c Config) validate() error {
+	if c.MaxBody < 0 {
+		return fmt.Errorf("%w: max body must be positive", ErrConfig)
+	}
+	if _, _, err := ParseDatabase(c.Database); err != nil {
+		return err
+	}
+	if len(c.AppSecrets) == 0 && !c.Dev {
+		return fmt.Errorf("%w: STRIPE_APP_SECRETS is required (comma-separated absec_… secrets), or run with --dev", ErrConfig)
+	}
+	if err := checkPrefixes("STRIPE_APP_SECRETS", c.AppSecrets, "absec_"); err != nil {
+		return err
+	}
+	if err := checkPrefixes("STRIPE_WEBHOOK_SECRETS", c.WebhookSecrets, "whsec_"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func checkPrefixes(name string, secrets []string, prefix string) error {
+	for i, s := range secrets {
+		if !strings.HasPrefix(s, prefix) || len(s) == len(prefix) {
+			return fmt.Errorf("%w: %s entry %d does not look like a %s… secret", ErrConfig, name, i+1, prefix)
+		}
+	}
+	return nil
+}
+
+// ParseDatabase splits a database setting into its kind ("sqlite" or "postgres") and
+// the path or URL the driver takes.
+func ParseDatabase(s string) (kind, dsn string, err error) {
+	switch {
+	case strings.HasPrefix(s, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
+		if path == "" {
+			return "", "", fmt.Errorf("%w: APPBACKEND_DATABASE %q has no path (want sqlite:PATH)", ErrConfig, s)
+		}
+		return "sqlite", path, nil
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return "postgres", s, nil
+	default:
+		return "", "", fmt.Errorf("%w: APPBACKEND_DATABASE must be sqlite:PATH or a postgres:// URL", ErrConfig)
+	}
+}
