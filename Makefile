@@ -5,7 +5,7 @@ GO       ?= go
 NODE_DIR := testdata/node
 export APPBACKEND_NODE_MODULES := $(CURDIR)/$(NODE_DIR)/node_modules
 
-.PHONY: all build test check node-deps gotest bench clean
+.PHONY: all build test check node-deps gotest fuzz bench clean
 
 all: build
 
@@ -22,8 +22,24 @@ check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: node-deps check
+# FUZZTIME is how long each fuzz target explores beyond its seed corpus in `make test`.
+FUZZTIME ?= 8s
+FUZZ_TARGETS := ./internal/jsjson:FuzzParse ./internal/jsjson:FuzzStringify \
+	./appauth:FuzzParseHeader ./appauth:FuzzVerifyRequest ./appauth:FuzzScanBodyMatchesParser
+
+test: node-deps check gotest fuzz
+
+gotest:
 	$(GO) test -count=1 -timeout 12m ./...
+
+# fuzz runs every parser's fuzz target for FUZZTIME (their seed corpora already ran in gotest).
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) > .fuzz.log 2>&1 || { cat .fuzz.log; rm -f .fuzz.log; exit 1; }; \
+		tail -n 1 .fuzz.log; \
+	done; rm -f .fuzz.log
 
 bench: node-deps
 	./bench/run.sh
