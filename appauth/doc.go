@@ -66,7 +66,10 @@
 //	413 body_too_large      body over the limit (1 MiB by default)
 //
 // and otherwise calls the handler with the Identity in the request context (FromContext)
-// and the body readable again. RequireRole adds a 403 role_required check on top.
+// and the body readable again. RequireRole adds a 403 role_required check on top (any of
+// the listed role ids admits). When a router sends OPTIONS elsewhere (a ServeMux pattern
+// such as "POST /api/whoami" does), mount Preflight for "OPTIONS /api/"; CORS wraps the
+// rest of a signed subtree (its 404s, say) so that every response carries the header.
 //
 // # Signing
 //

@@ -69,12 +69,7 @@ func (v *Verifier) Protect(next http.Handler, opts ...ProtectOption) http.Handle
 	if cfg.maxBody < 1 {
 		cfg.maxBody = DefaultMaxBody
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions {
-			Preflight(w, r)
-			return
-		}
-		w.Header().Set("Access-Control-Allow-Origin", "*")
+	return CORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		headers := r.Header.Values(SignatureHeader)
 		if len(headers) == 0 || headers[0] == "" {
 			apierror.Write(w, r, cfg.logger, HTTPError(ErrNotSigned))
@@ -102,6 +97,22 @@ func (v *Verifier) Protect(next http.Handler, opts ...ProtectOption) http.Handle
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		next.ServeHTTP(w, r)
+	}))
+}
+
+// CORS is the CORS half of Protect, for the routes of a signed subtree that Protect does
+// not wrap (a 404 under /api/, say): it answers OPTIONS with Preflight and sets
+// Access-Control-Allow-Origin: * on every other response before calling next. Use it only
+// where every route requires a signature: a * route that trusts anything else (cookies,
+// the client's address) is open to cross-site requests.
+func CORS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			Preflight(w, r)
+			return
+		}
+		w.Header().Set("Access-Control-Allow-Origin", "*")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -247,6 +247,35 @@ func TestProtectPreflight(t *testing.T) {
 	}
 }
 
+func TestCORS(t *testing.T) {
+	t.Parallel()
+	h := CORS(http.NotFoundHandler())
+	tests := []struct {
+		method     string
+		wantStatus int
+	}{
+		{"OPTIONS", 204},
+		{"GET", 404},
+		{"POST", 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method, func(t *testing.T) {
+			t.Parallel()
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tt.method, "/api/missing", nil))
+			if rec.Code != tt.wantStatus {
+				t.Errorf("status = %d, want %d", rec.Code, tt.wantStatus)
+			}
+			if got := rec.Header().Get("Access-Control-Allow-Origin"); got != "*" {
+				t.Errorf("Access-Control-Allow-Origin = %q, want *", got)
+			}
+			if got, want := rec.Header().Get("Access-Control-Allow-Headers") != "", tt.method == "OPTIONS"; got != want {
+				t.Errorf("Access-Control-Allow-Headers present = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
 func TestRequireRole(t *testing.T) {
 	t.Parallel()
 	v := newTestVerifier(t, testSecret)
