@@ -49,6 +49,9 @@ type LoadResult struct {
 	// what is left after the server's and the load generator's share was used by other
 	// processes, and tells whether the measurement was disturbed.
 	MachineCPUSeconds float64 `json:"machine_cpu_seconds"`
+	// StealCPUSeconds is the time, summed over the CPUs, that the hypervisor ran something
+	// else while this virtual machine's CPUs wanted to run: also a disturbance.
+	StealCPUSeconds float64 `json:"steal_cpu_seconds"`
 	// CPUs is the number of CPUs the machine has.
 	CPUs   int          `json:"cpus"`
 	Server *ServerStats `json:"server,omitempty"`
@@ -363,8 +366,8 @@ func writeCPUShares(b *strings.Builder, rows []labeledResult) {
 		if res == nil || res.Server == nil || res.MachineCPUSeconds <= 0 || res.CPUs <= 0 {
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("%s window: server %.1f, load generator %.1f, other processes %.1f of %.0f CPU-s (%d CPUs × %.0f s)",
-			label, res.Server.CPUSeconds, res.LoadgenCPUSeconds, res.OtherCPUSeconds(), float64(res.CPUs)*res.DurationSeconds, res.CPUs, res.DurationSeconds))
+		lines = append(lines, fmt.Sprintf("%s window: server %.1f, load generator %.1f, other processes %.1f, stolen by the hypervisor %.1f, of %.0f CPU-s (%d CPUs × %.0f s)",
+			label, res.Server.CPUSeconds, res.LoadgenCPUSeconds, res.OtherCPUSeconds(), res.StealCPUSeconds, float64(res.CPUs)*res.DurationSeconds, res.CPUs, res.DurationSeconds))
 	}
 	if len(lines) == 0 {
 		return

@@ -76,7 +76,7 @@ func TestWriteMarkdownVerdicts(t *testing.T) {
 		return &LoadResult{
 			Connections: 64, WarmupSeconds: 2, DurationSeconds: 10, SignatureCount: 1,
 			OK: int(rps * 10), Errors: errors, RequestsPerSecond: rps, P50Millis: p99 / 4, P99Millis: p99, MaxMillis: p99 * 2,
-			LoadgenCPUSeconds: 3, MachineCPUSeconds: 9.5, CPUs: 2,
+			LoadgenCPUSeconds: 3, MachineCPUSeconds: 9.5, StealCPUSeconds: 0.5, CPUs: 2,
 			Server: &ServerStats{PID: 1, PeakRSSKiB: 20480, RSSKiB: 10240, CPUSeconds: 5},
 		}
 	}
@@ -125,7 +125,7 @@ func TestWriteMarkdownVerdicts(t *testing.T) {
 			report: Report{Peer: load(3000, 40, 0), PeerLabel: "Express"},
 			wantLines: []string{
 				"| Express | 3000 | 10.00 | 40.00 | 80.00 | 0 | 20.0 | 10.0 | 5.00 | 6000 |",
-				"Express window: server 5.0, load generator 3.0, other processes 1.5 of 20 CPU-s (2 CPUs × 10 s)",
+				"Express window: server 5.0, load generator 3.0, other processes 1.5, stolen by the hypervisor 0.5, of 20 CPU-s (2 CPUs × 10 s)",
 			},
 			unwantLines: []string{"ratio", "### Bars"},
 		},

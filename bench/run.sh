@@ -23,6 +23,8 @@
 #                      sends while a secret is being expired) [second]
 #   BENCH_SERVERS      servers to load, in order: "appbackend express", or one of them
 #                      [appbackend express]
+#   BENCH_APPBACKEND_LOG_LEVEL  appbackend's APPBACKEND_LOG_LEVEL; its default (info) logs
+#                      one line per request, the Express peer logs nothing [info]
 #   BENCH_GO_COUNT     runs of each microbenchmark; the report shows the median [5]
 #   BENCH_GO_BENCHTIME -benchtime of each run [1s]; BENCH_GO_COUNT=0 skips them
 #   GO, NODE           the go and node commands [go, node]
@@ -35,6 +37,7 @@ warmup=${BENCH_WARMUP:-2s}
 connections=${BENCH_CONNECTIONS:-64}
 sign_with=${BENCH_SIGN_WITH:-second}
 servers=${BENCH_SERVERS:-appbackend express}
+appbackend_log_level=${BENCH_APPBACKEND_LOG_LEVEL:-info}
 go_count=${BENCH_GO_COUNT:-5}
 go_benchtime=${BENCH_GO_BENCHTIME:-1s}
 GO=${GO:-go}
@@ -124,6 +127,7 @@ run_load() {
 		env -i PATH="$PATH" HOME="$HOME" \
 			APPBACKEND_ADDR="127.0.0.1:$port" \
 			APPBACKEND_DATABASE="sqlite:$work/bench.db" \
+			APPBACKEND_LOG_LEVEL="$appbackend_log_level" \
 			STRIPE_APP_SECRETS="$secrets" \
 			"$work/appbackend" serve >"$work/$name.log" 2>&1 &
 		;;
@@ -190,8 +194,8 @@ fi
 	-peer-label "Express $(node_pkg_version express) + stripe-node $(node_pkg_version stripe)" \
 	-note "Machine: $cpus CPUs ($cpu_model), Linux $(uname -r); $go_version, GOMAXPROCS default ($cpus); Node $node_version, one process (as Stripe's sample runs), NODE_ENV=production." \
 	-note "The load generator runs on the same $cpus CPUs as the server it measures: on a 2-CPU machine they compete, which lowers both servers' figures (the CPU lines above show each one's share)." \
-	-note "Each server answers POST /api/whoami with {\"user_id\",\"account_id\",\"roles\",\"payload\"}; only 200s count as requests. appbackend: \`appbackend serve\`, SQLite in a temp dir. Express: testdata/node/express-peer.js, verifying the raw body with stripe.webhooks.signature.verifyHeader, each secret in turn." \
+	-note "Each server answers POST /api/whoami with {\"user_id\",\"account_id\",\"roles\",\"payload\"}; only 200s count as requests. appbackend: \`appbackend serve\`, SQLite in a temp dir, log level $appbackend_log_level (info writes one log line per request, to a file). Express: testdata/node/express-peer.js, verifying the raw body with stripe.webhooks.signature.verifyHeader, each secret in turn." \
 	-note "$signing_note" \
 	-note "The microbenchmarks verify the default string {\"user_id\":…,\"account_id\":…} with 2 configured secrets; stripe-go is called once per secret in turn, the matching one second. appauth.VerifyRequest also reads the identity from the body and returns a new *Identity." \
 	-note "Load average (1, 5, 15 min) before: $load_before; after: $load_after." \
-	-note "Reproduce: \`make bench\` (or \`./bench/run.sh\`); BENCH_DURATION=$duration BENCH_WARMUP=$warmup BENCH_CONNECTIONS=$connections BENCH_SIGN_WITH=$sign_with BENCH_GO_COUNT=$go_count BENCH_GO_BENCHTIME=$go_benchtime."
+	-note "Reproduce: \`make bench\` (or \`./bench/run.sh\`); BENCH_DURATION=$duration BENCH_WARMUP=$warmup BENCH_CONNECTIONS=$connections BENCH_SIGN_WITH=$sign_with BENCH_APPBACKEND_LOG_LEVEL=$appbackend_log_level BENCH_GO_COUNT=$go_count BENCH_GO_BENCHTIME=$go_benchtime."

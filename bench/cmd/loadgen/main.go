@@ -40,6 +40,7 @@ import (
 	"os/signal"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,6 +82,7 @@ type config struct {
 	readyTimeout time.Duration
 	serverPID    int
 	jsonOutput   bool
+	cpuProfile   string
 }
 
 // run is the whole program; it returns the exit status: 0 success, 1 failure, 2 bad usage.
@@ -98,6 +100,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := preflight(ctx, cfg, req); err != nil {
 		fmt.Fprintf(stderr, "loadgen: %s: %v\n", cfg.name, err)
 		return 1
+	}
+	if cfg.cpuProfile != "" {
+		// Shows whether the load generator, not the server, limits the figures.
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "loadgen: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "loadgen: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 	result := generateLoad(ctx, cfg, req)
 	if ctx.Err() != nil {
@@ -142,6 +158,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.readyTimeout, "ready-timeout", 30*time.Second, "how long to wait for the server to listen")
 	fs.IntVar(&cfg.serverPID, "server-pid", 0, "pid of the server, to report its memory and CPU from /proc (0: none)")
 	fs.BoolVar(&cfg.jsonOutput, "json", false, "print the result as JSON")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -426,7 +443,8 @@ func generateLoad(ctx context.Context, cfg config, req signedRequest) bench.Load
 	result.LoadgenCPUSeconds = cpuAfter.self - cpuBefore.self
 	result.CPUs = runtime.NumCPU()
 	if cpuBefore.machineOK && cpuAfter.machineOK {
-		result.MachineCPUSeconds = cpuAfter.machine - cpuBefore.machine
+		result.MachineCPUSeconds = cpuAfter.machine.busy - cpuBefore.machine.busy
+		result.StealCPUSeconds = cpuAfter.machine.steal - cpuBefore.machine.steal
 	}
 	if cfg.serverPID > 0 {
 		result.Server = readServerStats(cfg.serverPID)
@@ -537,7 +555,8 @@ func writeText(w io.Writer, r bench.LoadResult) {
 		fmt.Fprintf(w, "    %s: %d (e.g. %s)\n", kind, n, r.ErrorExamples[kind])
 	}
 	fmt.Fprintf(w, "  latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", r.P50Millis, r.P99Millis, r.MaxMillis)
-	fmt.Fprintf(w, "  CPU in the window: load generator %.2f s, whole machine %.2f s of %d CPUs × %.0f s\n", r.LoadgenCPUSeconds, r.MachineCPUSeconds, r.CPUs, r.DurationSeconds)
+	fmt.Fprintf(w, "  CPU in the window: load generator %.2f s, whole machine busy %.2f s, stolen by the hypervisor %.2f s, of %d CPUs × %.0f s\n",
+		r.LoadgenCPUSeconds, r.MachineCPUSeconds, r.StealCPUSeconds, r.CPUs, r.DurationSeconds)
 	if s := r.Server; s != nil {
 		if s.Error != "" {
 			fmt.Fprintf(w, "  server pid %d: %s\n", s.PID, s.Error)

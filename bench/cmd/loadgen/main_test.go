@@ -272,13 +272,19 @@ func TestParseProcFiles(t *testing.T) {
 			t.Errorf("CPU = %v, true; want not ok", got)
 		}
 	})
-	t.Run("machine busy time", func(t *testing.T) {
+	t.Run("machine busy and steal time", func(t *testing.T) {
 		t.Parallel()
 		// user nice system idle iowait irq softirq steal guest guest_nice
 		stat := "cpu  1000 10 200 5000 70 3 40 7 100 0\ncpu0 500 5 100 2500 35 1 20 3 50 0\n"
-		got, ok := parseProcStatBusy([]byte(stat))
-		if !ok || got != 12.60 {
-			t.Errorf("busy = %v, %v; want 12.6 s (1260 ticks without idle, iowait, guest), true", got, ok)
+		got, ok := parseProcStatMachine([]byte(stat))
+		if want := (machineCPU{busy: 12.53, steal: 0.07}); !ok || got != want {
+			t.Errorf("got %+v, %v; want %+v (1253 busy ticks without idle, iowait, steal, guest; 7 steal), true", got, ok, want)
+		}
+	})
+	t.Run("stat without a cpu line", func(t *testing.T) {
+		t.Parallel()
+		if got, ok := parseProcStatMachine([]byte("intr 1 2 3\n")); ok {
+			t.Errorf("got %+v, true; want not ok", got)
 		}
 	})
 	t.Run("status memory", func(t *testing.T) {

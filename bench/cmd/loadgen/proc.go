@@ -18,13 +18,19 @@ import (
 const userHZ = 100
 
 // processCPU is a CPU-time sample of this process, of the server (when serverOK), and of
-// the whole machine (when machineOK): busy time summed over every CPU.
+// the whole machine (when machineOK), summed over every CPU.
 type processCPU struct {
 	self      float64
 	server    float64
 	serverOK  bool
-	machine   float64
+	machine   machineCPU
 	machineOK bool
+}
+
+// machineCPU is the time all CPUs spent running something (busy) and the time the
+// hypervisor gave a virtual CPU that wanted to run to someone else (steal).
+type machineCPU struct {
+	busy, steal float64
 }
 
 func sampleCPU(serverPID int) processCPU {
@@ -37,30 +43,36 @@ func sampleCPU(serverPID int) processCPU {
 		sample.server, sample.serverOK = readProcessCPU(serverPID)
 	}
 	if data, err := os.ReadFile("/proc/stat"); err == nil {
-		sample.machine, sample.machineOK = parseProcStatBusy(data)
+		sample.machine, sample.machineOK = parseProcStatMachine(data)
 	}
 	return sample
 }
 
-// parseProcStatBusy returns the CPU seconds all CPUs spent busy, from the "cpu" line of
-// /proc/stat: user, nice, system, irq, softirq and steal (time a virtual machine's CPU
-// wanted to run but the host ran something else). Idle and iowait are not busy; guest
-// time is already inside user.
-func parseProcStatBusy(data []byte) (float64, bool) {
+// parseProcStatMachine reads the "cpu" line of /proc/stat: busy is user, nice, system,
+// irq and softirq (guest time is already inside user); idle and iowait are not busy.
+func parseProcStatMachine(data []byte) (machineCPU, bool) {
 	line, _, _ := bytes.Cut(data, []byte("\n"))
 	fields := strings.Fields(string(line))
 	if len(fields) < 9 || fields[0] != "cpu" {
-		return 0, false
+		return machineCPU{}, false
+	}
+	ticks := func(i int) (int64, bool) {
+		n, err := strconv.ParseInt(fields[i], 10, 64)
+		return n, err == nil
 	}
 	var busy int64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system irq softirq steal
-		n, err := strconv.ParseInt(fields[i], 10, 64)
-		if err != nil {
-			return 0, false
+	for _, i := range []int{1, 2, 3, 6, 7} { // user nice system irq softirq
+		n, ok := ticks(i)
+		if !ok {
+			return machineCPU{}, false
 		}
 		busy += n
 	}
-	return float64(busy) / userHZ, true
+	steal, ok := ticks(8)
+	if !ok {
+		return machineCPU{}, false
+	}
+	return machineCPU{busy: float64(busy) / userHZ, steal: float64(steal) / userHZ}, true
 }
 
 // processRunning reports whether pid exists and has not exited: a process that exited
