@@ -19,6 +19,10 @@ const (
 	ThroughputRatioBar = 5.0
 )
 
+// DisturbedShare is the share of a measured window's CPU time that other processes and
+// the hypervisor may take before the report flags the window as disturbed.
+const DisturbedShare = 0.10
+
 // BarBenchmark is the Go benchmark group that the verification bar applies to; other
 // groups are reported for information.
 const BarBenchmark = "BenchmarkVerifyDefaultSignature"
@@ -366,8 +370,13 @@ func writeCPUShares(b *strings.Builder, rows []labeledResult) {
 		if res == nil || res.Server == nil || res.MachineCPUSeconds <= 0 || res.CPUs <= 0 {
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("%s window: server %.1f, load generator %.1f, other processes %.1f, stolen by the hypervisor %.1f, of %.0f CPU-s (%d CPUs × %.0f s)",
-			label, res.Server.CPUSeconds, res.LoadgenCPUSeconds, res.OtherCPUSeconds(), res.StealCPUSeconds, float64(res.CPUs)*res.DurationSeconds, res.CPUs, res.DurationSeconds))
+		available := float64(res.CPUs) * res.DurationSeconds
+		line := fmt.Sprintf("%s window: server %.1f, load generator %.1f, other processes %.1f, stolen by the hypervisor %.1f, of %.0f CPU-s (%d CPUs × %.0f s)",
+			label, res.Server.CPUSeconds, res.LoadgenCPUSeconds, res.OtherCPUSeconds(), res.StealCPUSeconds, available, res.CPUs, res.DurationSeconds)
+		if disturbed := res.OtherCPUSeconds() + res.StealCPUSeconds; disturbed > DisturbedShare*available {
+			line += fmt.Sprintf(" ⚠️ disturbed: %.0f%% of the CPU time went elsewhere", 100*disturbed/available)
+		}
+		lines = append(lines, line)
 	}
 	if len(lines) == 0 {
 		return

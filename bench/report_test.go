@@ -121,6 +121,19 @@ func TestWriteMarkdownVerdicts(t *testing.T) {
 			},
 		},
 		{
+			name: "a window where other processes took CPU time is flagged",
+			report: Report{
+				Ours: &LoadResult{
+					DurationSeconds: 10, CPUs: 2, OK: 1, RequestsPerSecond: 0.1, LoadgenCPUSeconds: 3, MachineCPUSeconds: 17, StealCPUSeconds: 1,
+					Server: &ServerStats{CPUSeconds: 8},
+				},
+				OursLabel: "appbackend",
+			},
+			wantLines: []string{
+				"appbackend window: server 8.0, load generator 3.0, other processes 6.0, stolen by the hypervisor 1.0, of 20 CPU-s (2 CPUs × 10 s) ⚠️ disturbed: 35% of the CPU time went elsewhere",
+			},
+		},
+		{
 			name:   "one server only: its row, no ratio and no verdict",
 			report: Report{Peer: load(3000, 40, 0), PeerLabel: "Express"},
 			wantLines: []string{
