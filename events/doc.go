@@ -8,11 +8,11 @@
 // ([Processor.EnqueueTx]). The worker then, in ONE transaction on the store's write
 // pool, for each of the job's events: loads and locks it; skips it if it is already
 // processed; runs the handlers under a savepoint with the transaction in their context
-// ([store.TxFrom]); and marks it processed. When every event succeeded it completes
-// the River job in the same transaction (river.JobCompleteTx) and commits. Either an
-// event's handler writes and its processed mark commit together or neither does, so
-// a handler's database writes happen once even if the process dies mid-way, Stripe
-// delivers the event again, or the job is retried.
+// ([store.TxFrom]); and marks it processed. An event's handler writes and its
+// processed mark commit together or not at all, and a processed event is never run
+// again except by a replay, so a handler's database writes happen once even if the
+// process dies mid-way, Stripe delivers the event again, or River runs the job twice
+// (a job whose completion was lost in a crash is rescued and rerun).
 //
 // A handler that returns an error (or panics) rolls back to its event's savepoint; the
 // event is marked failed with the error, the other events of the job commit, and the

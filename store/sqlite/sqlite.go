@@ -213,7 +213,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements [store.Store]. It is safe to call more than once.
 func (s *Store) Close() error {
-	return errors.Join(s.read.Close(), s.write.Close())
+	return errors.Join(s.Queries.Close(), s.read.Close(), s.write.Close())
 }
 
 // Migration is one of appbackend's schema migrations.
@@ -290,7 +290,8 @@ func (s *Store) appliedVersions(ctx context.Context, q interface {
 }
 
 // Migrate implements [store.Store]: appbackend's migrations, each in its own
-// transaction, then River's.
+// transaction, then River's. A store opened WithoutMigrations prepares its
+// statements once Migrate succeeds.
 func (s *Store) Migrate(ctx context.Context) error {
 	all, sqlByVersion, err := migrations()
 	if err != nil {
@@ -311,6 +312,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("migrate %s: river: %s", s.path, cleanError(err))
+	}
+	if err := s.Prepare(ctx); err != nil {
+		return fmt.Errorf("migrate %s: %s", s.path, cleanError(err))
 	}
 	return nil
 }

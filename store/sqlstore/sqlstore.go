@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/appbackend/appbackend/store"
@@ -44,6 +45,9 @@ type Queries struct {
 	write, read *sql.DB
 	d           Dialect
 	now         func() time.Time
+
+	mu       sync.RWMutex
+	prepared map[string]*sql.Stmt // hot statements on the write pool, by query text
 }
 
 // New returns Queries over the given pools in dialect d.
@@ -51,10 +55,82 @@ func New(write, read *sql.DB, d Dialect) *Queries {
 	return &Queries{write: write, read: read, d: d, now: time.Now}
 }
 
+// hotQueries run for every event received or processed; preparing them once spares
+// SQLite a parse per statement, which is most of their cost.
+func (q *Queries) hotQueries() []string {
+	return []string{
+		insertEventSQL, q.loadEventSQL(q.d.LockRow), finishProcessedSQL, finishFailedSQL,
+		q.loadInstallationSQL(q.d.LockRow), putInstallationSQL,
+	}
+}
+
+// Prepare prepares the statements used on every event, once the schema exists. Until
+// it is called, or if it fails, the statements are prepared at each use. Call it
+// before using q concurrently, with no transaction open on the write pool.
+func (q *Queries) Prepare(ctx context.Context) error {
+	prepared := map[string]*sql.Stmt{}
+	for _, query := range q.hotQueries() {
+		stmt, err := q.write.PrepareContext(ctx, q.rebind(query))
+		if err != nil {
+			for _, s := range prepared {
+				s.Close()
+			}
+			return fmt.Errorf("prepare statements: %w", err)
+		}
+		prepared[query] = stmt
+	}
+	q.mu.Lock()
+	old := q.prepared
+	q.prepared = prepared
+	q.mu.Unlock()
+	for _, stmt := range old {
+		stmt.Close()
+	}
+	return nil
+}
+
+// Close closes the prepared statements. It is safe to call more than once.
+func (q *Queries) Close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var errs []error
+	for _, stmt := range q.prepared {
+		errs = append(errs, stmt.Close())
+	}
+	q.prepared = nil
+	return errors.Join(errs...)
+}
+
+func (q *Queries) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	q.mu.RLock()
+	stmt := q.prepared[query]
+	q.mu.RUnlock()
+	if stmt == nil {
+		return nil
+	}
+	// Reuses the statement prepared on the transaction's connection (on SQLite, the
+	// write pool's only one), or prepares it there.
+	return tx.StmtContext(ctx, stmt)
+}
+
+func (q *Queries) execTx(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if stmt := q.stmt(ctx, tx, query); stmt != nil {
+		return stmt.ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, q.rebind(query), args...)
+}
+
+func (q *Queries) queryRowTx(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if stmt := q.stmt(ctx, tx, query); stmt != nil {
+		return stmt.QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, q.rebind(query), args...)
+}
+
 // rebind rewrites the ? placeholders of q for the dialect. The queries in this
 // package contain no ? inside string literals.
 func (q *Queries) rebind(query string) string {
-	if !strings.Contains(query, "?") {
+	if !strings.Contains(query, "?") || q.d.Placeholder(1) == "?" {
 		return query
 	}
 	var b strings.Builder
@@ -115,6 +191,12 @@ func (q *Queries) PutSetting(ctx context.Context, key, value string) error {
 	return nil
 }
 
+const insertEventSQL = `
+	INSERT INTO appbackend_events
+		(id, type, account_id, livemode, created, api_version, payload, status, attempts, not_installed, received_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+	ON CONFLICT (id) DO NOTHING`
+
 // InsertEventTx implements [store.Inbox].
 func (q *Queries) InsertEventTx(ctx context.Context, tx *sql.Tx, ev *store.Event) (bool, error) {
 	if ev.ReceivedAt.IsZero() {
@@ -126,11 +208,7 @@ func (q *Queries) InsertEventTx(ctx context.Context, tx *sql.Tx, ev *store.Event
 	if raw == nil {
 		raw = []byte{}
 	}
-	res, err := tx.ExecContext(ctx, q.rebind(`
-		INSERT INTO appbackend_events
-			(id, type, account_id, livemode, created, api_version, payload, status, attempts, not_installed, received_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
-		ON CONFLICT (id) DO NOTHING`),
+	res, err := q.execTx(ctx, tx, insertEventSQL,
 		ev.ID, ev.Type, ev.AccountID, ev.Livemode, ev.Created.Unix(), ev.APIVersion, raw, false, micros(ev.ReceivedAt))
 	if err != nil {
 		return false, fmt.Errorf("insert event %s: %w", ev.ID, err)
@@ -172,11 +250,11 @@ func scanEvent(r rowScanner, withRaw bool) (store.Event, error) {
 	return ev, nil
 }
 
-func (q *Queries) loadEvent(ctx context.Context, db interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, id, lock string) (store.Event, error) {
-	row := db.QueryRowContext(ctx, q.rebind(`SELECT `+eventColumns+`, payload FROM appbackend_events WHERE id = ?`+lock), id)
-	ev, err := scanEvent(row, true)
+func (q *Queries) loadEventSQL(lock string) string {
+	return `SELECT ` + eventColumns + `, payload FROM appbackend_events WHERE id = ?` + lock
+}
+
+func eventResult(ev store.Event, err error, id string) (store.Event, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Event{}, fmt.Errorf("event %s: %w", id, store.ErrNotFound)
 	}
@@ -188,13 +266,25 @@ func (q *Queries) loadEvent(ctx context.Context, db interface {
 
 // EventTx implements [store.Inbox].
 func (q *Queries) EventTx(ctx context.Context, tx *sql.Tx, id string) (store.Event, error) {
-	return q.loadEvent(ctx, tx, id, q.d.LockRow)
+	ev, err := scanEvent(q.queryRowTx(ctx, tx, q.loadEventSQL(q.d.LockRow), id), true)
+	return eventResult(ev, err, id)
 }
 
 // Event implements [store.Inbox].
 func (q *Queries) Event(ctx context.Context, id string) (store.Event, error) {
-	return q.loadEvent(ctx, q.read, id, "")
+	ev, err := scanEvent(q.read.QueryRowContext(ctx, q.rebind(q.loadEventSQL("")), id), true)
+	return eventResult(ev, err, id)
 }
+
+const (
+	finishProcessedSQL = `
+		UPDATE appbackend_events
+		SET status = 'processed', attempts = attempts + 1, last_error = NULL, not_installed = ?, processed_at = ?
+		WHERE id = ?`
+	finishFailedSQL = `
+		UPDATE appbackend_events SET status = ?, attempts = attempts + 1, last_error = ?
+		WHERE id = ? AND status <> 'processed'`
+)
 
 // FinishEventTx implements [store.Inbox].
 func (q *Queries) FinishEventTx(ctx context.Context, tx *sql.Tx, id string, out store.EventOutcome) error {
@@ -207,17 +297,11 @@ func (q *Queries) FinishEventTx(ctx context.Context, tx *sql.Tx, id string, out 
 	)
 	switch out.Status {
 	case store.EventProcessed:
-		res, err = tx.ExecContext(ctx, q.rebind(`
-			UPDATE appbackend_events
-			SET status = 'processed', attempts = attempts + 1, last_error = NULL, not_installed = ?, processed_at = ?
-			WHERE id = ?`), out.NotInstalled, micros(out.At), id)
+		res, err = q.execTx(ctx, tx, finishProcessedSQL, out.NotInstalled, micros(out.At), id)
 	case store.EventFailed, store.EventDead:
 		// A failure never overrides a success: a replayed copy of the job may have
 		// processed the event while this attempt was failing.
-		res, err = tx.ExecContext(ctx, q.rebind(`
-			UPDATE appbackend_events SET status = ?, attempts = attempts + 1, last_error = ?
-			WHERE id = ? AND status <> 'processed'`),
-			string(out.Status), nullText(out.Error), id)
+		res, err = q.execTx(ctx, tx, finishFailedSQL, string(out.Status), nullText(out.Error), id)
 		if err == nil {
 			return nil
 		}
@@ -355,12 +439,11 @@ func scanInstallation(r rowScanner) (store.Installation, error) {
 	return in, nil
 }
 
-func (q *Queries) loadInstallation(ctx context.Context, db interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, accountID string, livemode bool, lock string) (store.Installation, error) {
-	row := db.QueryRowContext(ctx, q.rebind(`SELECT `+installationColumns+`
-		FROM appbackend_installations WHERE account_id = ? AND livemode = ?`+lock), accountID, livemode)
-	in, err := scanInstallation(row)
+func (q *Queries) loadInstallationSQL(lock string) string {
+	return `SELECT ` + installationColumns + ` FROM appbackend_installations WHERE account_id = ? AND livemode = ?` + lock
+}
+
+func installationResult(in store.Installation, err error, accountID string, livemode bool) (store.Installation, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Installation{}, fmt.Errorf("installation of %s (%s): %w", accountID, modeName(livemode), store.ErrNotFound)
 	}
@@ -379,13 +462,25 @@ func modeName(livemode bool) string {
 
 // InstallationTx implements [store.Installations].
 func (q *Queries) InstallationTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) (store.Installation, error) {
-	return q.loadInstallation(ctx, tx, accountID, livemode, q.d.LockRow)
+	in, err := scanInstallation(q.queryRowTx(ctx, tx, q.loadInstallationSQL(q.d.LockRow), accountID, livemode))
+	return installationResult(in, err, accountID, livemode)
 }
 
 // Installation implements [store.Installations].
 func (q *Queries) Installation(ctx context.Context, accountID string, livemode bool) (store.Installation, error) {
-	return q.loadInstallation(ctx, q.read, accountID, livemode, "")
+	row := q.read.QueryRowContext(ctx, q.rebind(q.loadInstallationSQL("")), accountID, livemode)
+	in, err := scanInstallation(row)
+	return installationResult(in, err, accountID, livemode)
 }
+
+const putInstallationSQL = `
+	INSERT INTO appbackend_installations (` + installationColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (account_id, livemode) DO UPDATE SET
+		status = excluded.status, application_id = excluded.application_id,
+		display_name = excluded.display_name, installed_at = excluded.installed_at,
+		uninstalled_at = excluded.uninstalled_at, last_event_created = excluded.last_event_created,
+		last_event_id = excluded.last_event_id, updated_at = excluded.updated_at`
 
 // PutInstallationTx implements [store.Installations].
 func (q *Queries) PutInstallationTx(ctx context.Context, tx *sql.Tx, in store.Installation) error {
@@ -395,14 +490,7 @@ func (q *Queries) PutInstallationTx(ctx context.Context, tx *sql.Tx, in store.In
 	if in.Status != store.Installed && in.Status != store.Uninstalled {
 		return fmt.Errorf("put installation of %s: status %q is not installed or uninstalled", in.AccountID, in.Status)
 	}
-	_, err := tx.ExecContext(ctx, q.rebind(`
-		INSERT INTO appbackend_installations (`+installationColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (account_id, livemode) DO UPDATE SET
-			status = excluded.status, application_id = excluded.application_id,
-			display_name = excluded.display_name, installed_at = excluded.installed_at,
-			uninstalled_at = excluded.uninstalled_at, last_event_created = excluded.last_event_created,
-			last_event_id = excluded.last_event_id, updated_at = excluded.updated_at`),
+	_, err := q.execTx(ctx, tx, putInstallationSQL,
 		in.AccountID, in.Livemode, string(in.Status), nullText(in.ApplicationID), nullText(in.DisplayName),
 		nullMicros(in.InstalledAt), nullMicros(in.UninstalledAt), in.LastEventCreated.Unix(), in.LastEventID,
 		micros(in.UpdatedAt))
