@@ -1,0 +1,260 @@
+package stripeclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// transport is the http.RoundTripper under every stripe-go call of one mode. It checks
+// that a bound call carries exactly its account, bounds the calls in flight per account,
+// and retries what is safe to retry at once: 429s, answers marked Stripe-Should-Retry:
+// true, and network failures. stripe-go's own retries are off (MaxNetworkRetries 0):
+// they sleep without watching the context and would multiply with these.
+type transport struct {
+	base       http.RoundTripper
+	limiter    *accountLimiter
+	maxRetries int
+	backoff    time.Duration
+	maxBackoff time.Duration
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	c, ok := callFrom(ctx)
+	if !ok {
+		// Only the package's own backends use this transport, and they always say who
+		// the call is for; a request without it lost its binding on the way.
+		return nil, refuse("", "refusing a Stripe request that is bound to no account")
+	}
+	if c.state != nil {
+		c.state.reached.Store(true)
+	}
+	account := req.Header.Get("Stripe-Account")
+	if !c.platform {
+		if account != c.account {
+			return nil, refuse("", fmt.Sprintf("refusing a Stripe request bound to %s that carries Stripe-Account %q", c.account, account))
+		}
+		if req.Header.Get("Stripe-Context") != "" {
+			return nil, refuse("", "refusing a Stripe-Context header on a call bound to "+c.account)
+		}
+	}
+
+	release, err := t.limiter.acquire(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		r := req
+		if attempt > 0 {
+			if r, err = rewind(req); err != nil {
+				release()
+				return nil, err
+			}
+		}
+		resp, err := t.base.RoundTrip(r)
+		wait, again := t.retryWait(req, resp, err, attempt)
+		if again && !fitsDeadline(ctx, wait) {
+			again = false
+		}
+		if !again {
+			if resp == nil {
+				release()
+				return nil, err
+			}
+			if c.state != nil {
+				c.state.status.Store(int32(resp.StatusCode))
+			}
+			resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+			return resp, err
+		}
+		if resp != nil {
+			drain(resp.Body)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			release()
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
+	}
+}
+
+// retryWait decides whether attempt (0 for the first try) is repeated now, and after
+// how long.
+func (t *transport) retryWait(req *http.Request, resp *http.Response, err error, attempt int) (time.Duration, bool) {
+	if attempt >= t.maxRetries || req.Context().Err() != nil {
+		return 0, false
+	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return 0, false
+	}
+	if err != nil {
+		if permanentNetworkError(err) {
+			return 0, false
+		}
+		// A POST is safe to repeat: stripe-go gives every write an Idempotency-Key.
+		return t.backoffFor(attempt), true
+	}
+	switch resp.Header.Get("Stripe-Should-Retry") {
+	case "false":
+		return 0, false
+	case "true":
+		return t.backoffFor(attempt), true
+	}
+	if resp.StatusCode != http.StatusTooManyRequests {
+		return 0, false
+	}
+	// Rate limiters run before Stripe's idempotency layer, so a 429 saved nothing and
+	// the same key may be sent again.
+	if after, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+		if after > t.maxBackoff {
+			return 0, false // leave it to the caller (a job retries much later)
+		}
+		return max(after, t.backoffFor(attempt)/2), true
+	}
+	return t.backoffFor(attempt), true
+}
+
+// backoffFor is the exponential back-off of attempt, capped, with 0-25% jitter off so
+// that calls throttled together do not return together.
+func (t *transport) backoffFor(attempt int) time.Duration {
+	d := t.backoff << min(attempt, 20)
+	if d > t.maxBackoff || d <= 0 {
+		d = t.maxBackoff
+	}
+	if q := int64(d / 4); q > 0 {
+		d -= time.Duration(rand.Int64N(q))
+	}
+	return d
+}
+
+// retryAfter parses a Retry-After header: delay seconds or an HTTP date.
+func retryAfter(v string) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(time.Until(at), 0), true
+	}
+	return 0, false
+}
+
+func fitsDeadline(ctx context.Context, wait time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > wait
+}
+
+// permanentNetworkError reports transport errors that repeating cannot fix.
+func permanentNetworkError(err error) bool {
+	var pe *permanentError
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var verification *tls.CertificateVerificationError
+	return errors.As(err, &pe) || errors.As(err, &unknownAuthority) || errors.As(err, &hostname) ||
+		errors.As(err, &verification) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func rewind(req *http.Request) (*http.Request, error) {
+	r := req.Clone(req.Context())
+	if req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = body
+	}
+	return r, nil
+}
+
+// drain reads a little of a discarded answer so that its connection can be reused.
+func drain(body io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, body, 64<<10)
+	_ = body.Close()
+}
+
+// releasingBody gives the account's slot back once stripe-go has read the answer.
+type releasingBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
+}
+
+// accountLimiter bounds the calls in flight per account. An account's entry lives only
+// while a call holds or awaits one of its slots, so memory follows the busy accounts,
+// not every account ever called.
+type accountLimiter struct {
+	limit int
+
+	mu       sync.Mutex
+	accounts map[string]*accountSlots
+}
+
+type accountSlots struct {
+	sem chan struct{}
+	// users counts the calls holding or awaiting a slot; guarded by accountLimiter.mu.
+	users int
+}
+
+func newAccountLimiter(limit int) *accountLimiter {
+	return &accountLimiter{limit: limit, accounts: make(map[string]*accountSlots)}
+}
+
+// acquire waits for one of account's slots, or for ctx to end. The returned func gives
+// the slot back; it must be called exactly once.
+func (l *accountLimiter) acquire(ctx context.Context, account string) (func(), error) {
+	l.mu.Lock()
+	s := l.accounts[account]
+	if s == nil {
+		s = &accountSlots{sem: make(chan struct{}, l.limit)}
+		l.accounts[account] = s
+	}
+	s.users++
+	l.mu.Unlock()
+
+	select {
+	case s.sem <- struct{}{}:
+		return func() {
+			<-s.sem
+			l.leave(account, s)
+		}, nil
+	case <-ctx.Done():
+		l.leave(account, s)
+		return nil, ctx.Err()
+	}
+}
+
+func (l *accountLimiter) leave(account string, s *accountSlots) {
+	l.mu.Lock()
+	s.users--
+	if s.users == 0 {
+		delete(l.accounts, account)
+	}
+	l.mu.Unlock()
+}
+
+// tracked is the number of accounts with calls in flight or waiting.
+func (l *accountLimiter) tracked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.accounts)
+}
