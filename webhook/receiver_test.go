@@ -183,11 +183,10 @@ func TestLifecycleOrdering(t *testing.T) {
 func TestUninstallRunsCleanup(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testConfig{})
-	for _, eventType := range []string{"account.application.authorized", "account.application.deauthorized"} {
-		body := webhooktest.Event(eventType, webhooktest.Account("acct_gone"), webhooktest.Created(time.Now().Add(-time.Minute)))
-		if eventType == "account.application.deauthorized" {
-			body = webhooktest.Event(eventType, webhooktest.Account("acct_gone"))
-		}
+	for _, body := range [][]byte{
+		webhooktest.Event("account.application.authorized", webhooktest.Account("acct_gone"), webhooktest.Created(time.Now().Add(-time.Minute))),
+		webhooktest.Event("account.application.deauthorized", webhooktest.Account("acct_gone")),
+	} {
 		b.postOK(t, body)
 		b.waitStatus(t, eventID(t, body), store.EventProcessed)
 	}
@@ -204,11 +203,44 @@ func TestUninstallRunsCleanup(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, err := b.st.Event(context.Background(), eventID(t, webhooktest.Event("x"))); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("lookup of an unknown event: err = %v, want ErrNotFound", err)
-	}
 	if got := b.eventCount(t); got != 2 {
 		t.Errorf("%d events kept, want 2 (no retention set)", got)
+	}
+}
+
+func TestEventRetentionPurgesUninstalledAccount(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testConfig{eventRetention: 50 * time.Millisecond})
+	old := time.Now().Add(-time.Minute)
+	for _, body := range [][]byte{
+		webhooktest.Event("account.application.authorized", webhooktest.Account("acct_purged"), webhooktest.Created(old)),
+		webhooktest.Event("customer.created", webhooktest.Account("acct_purged"), webhooktest.Created(old)),
+		webhooktest.Event("customer.created", webhooktest.Account("acct_other")),
+		webhooktest.Event("account.application.deauthorized", webhooktest.Account("acct_purged")),
+	} {
+		b.postOK(t, body)
+		b.waitStatus(t, eventID(t, body), store.EventProcessed)
+	}
+	// River moves scheduled jobs to available every few seconds.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		left, err := b.st.ListEvents(context.Background(), store.EventFilter{AccountID: "acct_purged"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events of the uninstalled account left, want none", len(left))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if kept, err := b.st.ListEvents(context.Background(), store.EventFilter{AccountID: "acct_other"}); err != nil || len(kept) != 1 {
+		t.Errorf("other account's events = %d, %v; want 1 kept", len(kept), err)
+	}
+	if in, ok := b.installation(t, "acct_purged", false); !ok || in.Status != store.Uninstalled {
+		t.Errorf("installation = %+v, %v; want kept as uninstalled", in, ok)
 	}
 }
 

@@ -41,6 +41,7 @@ type testConfig struct {
 	maxBody        int64
 	perEventCommit bool
 	noProcessing   bool
+	eventRetention time.Duration
 }
 
 type testBundle struct {
@@ -70,7 +71,7 @@ func setup(t testing.TB, cfg testConfig) *testBundle {
 		t.Fatal(err)
 	}
 	b := &testBundle{st: st}
-	b.lc = install.New(st, install.Config{})
+	b.lc = install.New(st, install.Config{EventRetention: cfg.eventRetention})
 	b.lc.OnInstall(func(ctx context.Context, in store.Installation) error {
 		b.mu.Lock()
 		defer b.mu.Unlock()
