@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/events"
+	"github.com/appbackend/appbackend/install"
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/store/sqlite"
+	"github.com/appbackend/appbackend/webhook"
 )
 
 // App is one appbackend: its configuration, its routes and, once running, its database
@@ -32,8 +35,16 @@ type App struct {
 	// public holds unsigned routes (health, webhooks, admin).
 	public *http.ServeMux
 
-	db       *sqlite.Store
-	verifier *appauth.Verifier
+	eventHandlers  []eventRegistration
+	installHooks   []InstallHook
+	uninstallHooks []InstallHook
+	cleanupHooks   []CleanupHook
+
+	db        *sqlite.Store
+	verifier  *appauth.Verifier
+	lifecycle *install.Lifecycle
+	processor *events.Processor
+	receiver  *webhook.Receiver
 	// devSecrets lists what --dev generated, for the start-up banner.
 	devSecrets DevSecrets
 }
@@ -62,6 +73,8 @@ func New(cfg Config) (*App, error) {
 		public: http.NewServeMux(),
 	}
 	a.signed.HandleFunc("POST /api/whoami", handleWhoami)
+	a.signed.HandleFunc("GET /api/installation", a.handleInstallation)
+	a.public.HandleFunc("POST /webhooks/stripe", a.handleWebhook)
 	return a, nil
 }
 
@@ -112,6 +125,10 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	defer a.db.Close()
+	if err := a.startEvents(ctx); err != nil {
+		a.stopEvents(ctx)
+		return err
+	}
 
 	ln := a.cfg.Listener
 	if ln == nil {
@@ -137,18 +154,24 @@ func (a *App) Run(ctx context.Context) error {
 		a.cfg.Ready(ln.Addr())
 	}
 
+	var runErr error
 	select {
 	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
+		runErr = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	a.logger.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
+	// HTTP first, so no new event is accepted; then the inbox drains what was accepted
+	// and running jobs finish (or are cancelled, to be retried after a restart).
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		runErr = errors.Join(runErr, fmt.Errorf("shutdown: %w", err))
 	}
-	return nil
+	if err := a.stopEvents(shutdownCtx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("stop event processing: %w", err))
+	}
+	return runErr
 }
 
 // DevSecrets returns what --dev generated or reloaded; empty outside --dev or before Run
@@ -164,7 +187,7 @@ func (a *App) open(ctx context.Context) error {
 	if kind != "sqlite" {
 		return fmt.Errorf("%w: PostgreSQL is not supported by this build yet; use sqlite:PATH", ErrConfig)
 	}
-	db, err := sqlite.Open(ctx, dsn)
+	db, err := sqlite.Open(ctx, dsn, sqlite.WithLogger(a.logger))
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/riverqueue/river"
 )
 
 // Defaults of the public contract.
@@ -47,6 +49,14 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives structured logs; nil means a text logger on stderr.
 	Logger *slog.Logger
+	// EventRetention is how long an uninstalled account's events are kept after the
+	// uninstall; zero keeps them.
+	EventRetention time.Duration
+	// EventMaxAttempts is how often an event is tried before it is dead (default 8).
+	EventMaxAttempts int
+	// EventRetryPolicy decides when a failed event is retried; nil is River's
+	// exponential backoff. Tests use a short fixed delay.
+	EventRetryPolicy river.ClientRetryPolicy
 	// Listener, when set, is served instead of listening on Addr (tests use port 0).
 	Listener net.Listener
 	// Ready, when set, is called once the server accepts connections.
@@ -67,6 +77,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		TestSecretKey:  strings.TrimSpace(getenv("STRIPE_TEST_SECRET_KEY")),
 		APIBase:        strings.TrimSpace(getenv("STRIPE_API_BASE")),
 		AdminToken:     getenv("APPBACKEND_ADMIN_TOKEN"),
+	}
+	if v := strings.TrimSpace(getenv("APPBACKEND_EVENT_RETENTION")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return cfg, fmt.Errorf("%w: APPBACKEND_EVENT_RETENTION %q is not a duration such as 720h", ErrConfig, v)
+		}
+		cfg.EventRetention = d
 	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_MAX_BODY")); v != "" {
 		n, err := ParseByteSize(v)

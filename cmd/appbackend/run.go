@@ -17,6 +17,13 @@ Usage:
                                          print a Stripe-Signature header and the exact body to send
   appbackend call METHOD URL --secret S --user U --account A [--payload JSON]
                                          sign and send a request, print the response
+  appbackend trigger TYPE --account ACCT [--test] [--url URL] [--secret whsec_…]
+                                         post a realistic signed event to a running backend
+  appbackend installations [--json]      list installations (per account and mode)
+  appbackend events [--status S] [--json]
+                                         list the inbox's events
+  appbackend events replay ID            process an event again
+  appbackend migrate                     apply pending database migrations
   appbackend version                     print the version
 
 Configuration is read from the environment (APPBACKEND_ADDR, APPBACKEND_DATABASE,
@@ -44,6 +51,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runSign(rest, stdout)
 	case "call":
 		err = runCall(ctx, rest, stdout)
+	case "trigger":
+		err = runTrigger(ctx, rest, getenv, stdout)
+	case "installations":
+		err = runInstallations(ctx, rest, getenv, stdout)
+	case "events":
+		err = runEvents(ctx, rest, getenv, stdout)
+	case "migrate":
+		err = runMigrate(ctx, rest, getenv, stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "--help", "-h":

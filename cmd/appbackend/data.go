@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/events"
+	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/store/sqlite"
+)
+
+// dbFlags are the flags of the commands that act on the configured database.
+type dbFlags struct {
+	database string
+}
+
+func (d *dbFlags) register(f *flags, getenv func(string) string) {
+	def := getenv("APPBACKEND_DATABASE")
+	if def == "" {
+		def = appbackend.DefaultDatabase
+	}
+	f.StringVar(&d.database, "database", def, "sqlite:PATH or a postgres:// URL (APPBACKEND_DATABASE)")
+}
+
+// open opens the configured database; migrate says whether to apply pending migrations
+// (only `migrate` and `serve` change the schema; the readers refuse a stale one).
+func (d *dbFlags) open(ctx context.Context, migrate bool) (*sqlite.Store, error) {
+	kind, dsn, err := appbackend.ParseDatabase(d.database)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	if kind != "sqlite" {
+		return nil, usagef("PostgreSQL is not supported by this build yet; use sqlite:PATH")
+	}
+	var opts []sqlite.Option
+	if !migrate {
+		opts = append(opts, sqlite.WithoutMigrations())
+	}
+	return sqlite.Open(ctx, dsn, opts...)
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	f := newFlags("migrate", "appbackend migrate [--database URL]", stdout)
+	var d dbFlags
+	d.register(f, getenv)
+	if rest, err := f.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("unexpected argument %q", rest[0])
+	}
+	st, err := d.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	pending, err := st.PendingMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	if len(pending) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+		return nil
+	}
+	for _, m := range pending {
+		fmt.Fprintf(stdout, "applied %s\n", m.Name)
+	}
+	return nil
+}
+
+func runInstallations(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	f := newFlags("installations", "appbackend installations [--json] [--limit N] [--account acct_…]", stdout)
+	var d dbFlags
+	d.register(f, getenv)
+	asJSON := f.Bool("json", false, "print a JSON array")
+	limit := f.Int("limit", 0, "print at most N installations (default all)")
+	account := f.String("account", "", "only this account")
+	if rest, err := f.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("unexpected argument %q", rest[0])
+	}
+	if *limit < 0 {
+		return usagef("--limit must not be negative")
+	}
+	st, err := d.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	list, err := st.ListInstallations(ctx, store.InstallationFilter{AccountID: *account, Limit: *limit})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSONArray(stdout, list)
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACCOUNT\tMODE\tSTATUS\tINSTALLED AT\tUNINSTALLED AT")
+	for _, in := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.AccountID, mode(in.Livemode), in.Status, timeOrDash(in.InstalledAt), timeOrDash(in.UninstalledAt))
+	}
+	return tw.Flush()
+}
+
+func runEvents(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "replay" {
+		return runReplay(ctx, args[1:], getenv, stdout)
+	}
+	f := newFlags("events", "appbackend events [--status S] [--type T] [--account acct_…] [--json] [--limit N] | appbackend events replay ID", stdout)
+	var d dbFlags
+	d.register(f, getenv)
+	asJSON := f.Bool("json", false, "print a JSON array")
+	limit := f.Int("limit", 0, "print at most N events, newest first (default all)")
+	status := f.String("status", "", "only events with this status: pending, processed, failed or dead")
+	eventType := f.String("type", "", "only events of this type")
+	account := f.String("account", "", "only events of this account")
+	if rest, err := f.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("unexpected argument %q (did you mean 'events replay %s'?)", rest[0], rest[0])
+	}
+	if *status != "" && !store.EventStatus(*status).Valid() {
+		return usagef("--status %q: want pending, processed, failed or dead", *status)
+	}
+	if *limit < 0 {
+		return usagef("--limit must not be negative")
+	}
+	st, err := d.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	list, err := st.ListEvents(ctx, store.EventFilter{Status: store.EventStatus(*status), Type: *eventType, AccountID: *account, Limit: *limit})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSONArray(stdout, list)
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTYPE\tACCOUNT\tMODE\tSTATUS\tATTEMPTS\tRECEIVED AT\tLAST ERROR")
+	for _, ev := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", ev.ID, ev.Type, orDash(ev.AccountID), mode(ev.Livemode), ev.Status, ev.Attempts, timeOrDash(ev.ReceivedAt), orDash(ev.LastError))
+	}
+	return tw.Flush()
+}
+
+func runReplay(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	f := newFlags("events replay", "appbackend events replay ID [--database URL]", stdout)
+	var d dbFlags
+	d.register(f, getenv)
+	rest, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usagef("want one event ID, got %d arguments", len(rest))
+	}
+	st, err := d.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// A processor that is never started only enqueues: the running server's workers
+	// pick the job up (or the next start does).
+	proc, err := events.New(st, events.Config{})
+	if err != nil {
+		return err
+	}
+	if err := proc.Replay(ctx, rest[0]); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no event %s in the inbox", strconv.Quote(rest[0]))
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "event %s queued for processing again\n", rest[0])
+	return nil
+}
+
+// writeJSONArray prints list as a JSON array, [] when empty.
+func writeJSONArray[T any](w io.Writer, list []T) error {
+	if list == nil {
+		list = []T{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(list)
+}
+
+func timeOrDash(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,177 @@
+package appbackend
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/riverqueue/river"
+
+	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/events"
+	"github.com/appbackend/appbackend/install"
+	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/webhook"
+)
+
+// Event is a Stripe event from the inbox, as handlers receive it: its envelope, its raw
+// bytes (Raw; decode data.object with DataObject) and its processing state.
+type Event = store.Event
+
+// Installation is an account's installation of the app in one mode.
+type Installation = store.Installation
+
+// EventHandler handles one event inside its processing transaction (see Tx). An error or
+// a panic rolls the transaction back and the event is retried with backoff; after the
+// last attempt it is dead until replayed (`appbackend events replay ID`).
+type EventHandler func(ctx context.Context, ev Event) error
+
+// InstallHook runs inside the processing transaction of the event that installed or
+// uninstalled the app for an account in one mode.
+type InstallHook func(ctx context.Context, in Installation) error
+
+// CleanupHook removes the app's data of an account in one mode after it uninstalled;
+// it runs in the data-removal job's transaction.
+type CleanupHook func(ctx context.Context, accountID string, livemode bool) error
+
+// Tx returns the transaction an event handler, hook or job runs in. Writes made through
+// it commit together with the event being marked processed, so they happen exactly once.
+func Tx(ctx context.Context) (*sql.Tx, bool) { return store.TxFrom(ctx) }
+
+type eventRegistration struct {
+	pattern string
+	handler EventHandler
+}
+
+// OnEvent registers h for events whose type matches pattern: an exact type
+// ("invoice.paid"), a prefix ("customer.*") or "*" for all. Handlers run in
+// registration order after the built-in installation handler, once per event: a
+// redelivered event is not processed twice unless replayed on purpose.
+func (a *App) OnEvent(pattern string, h EventHandler) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.mustNotBeStarted("OnEvent")
+	a.eventHandlers = append(a.eventHandlers, eventRegistration{pattern, h})
+}
+
+// OnInstall registers h to run when an account installs (or reinstalls) the app in a mode.
+func (a *App) OnInstall(h InstallHook) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.mustNotBeStarted("OnInstall")
+	a.installHooks = append(a.installHooks, h)
+}
+
+// OnUninstall registers h to run when an account uninstalls the app in a mode.
+func (a *App) OnUninstall(h InstallHook) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.mustNotBeStarted("OnUninstall")
+	a.uninstallHooks = append(a.uninstallHooks, h)
+}
+
+// OnCleanup registers h to delete an account's data after it uninstalled the app.
+func (a *App) OnCleanup(h CleanupHook) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.mustNotBeStarted("OnCleanup")
+	a.cleanupHooks = append(a.cleanupHooks, h)
+}
+
+func (a *App) mustNotBeStarted(what string) {
+	if a.started {
+		panic("appbackend: " + what + " called after Run")
+	}
+}
+
+// startEvents builds the inbox: the installation lifecycle, the River client that
+// processes events, and the webhook receiver. Call stopEvents to drain them.
+func (a *App) startEvents(ctx context.Context) error {
+	a.lifecycle = install.New(a.db, install.Config{Logger: a.logger, EventRetention: a.cfg.EventRetention})
+	for _, h := range a.installHooks {
+		a.lifecycle.OnInstall(install.Hook(h))
+	}
+	for _, h := range a.uninstallHooks {
+		a.lifecycle.OnUninstall(install.Hook(h))
+	}
+	for _, h := range a.cleanupHooks {
+		a.lifecycle.OnCleanup(install.CleanupHook(h))
+	}
+	workers := river.NewWorkers()
+	if err := a.lifecycle.AddWorkers(workers); err != nil {
+		return fmt.Errorf("register installation workers: %w", err)
+	}
+	proc, err := events.New(a.db, events.Config{
+		Logger:       a.logger,
+		MaxAttempts:  a.cfg.EventMaxAttempts,
+		RetryPolicy:  a.cfg.EventRetryPolicy,
+		BuiltIn:      []events.BuiltIn{a.lifecycle.HandleEvent},
+		RiverWorkers: workers,
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range a.eventHandlers {
+		proc.On(r.pattern, events.Handler(r.handler))
+	}
+	a.processor = proc
+
+	if len(a.cfg.WebhookSecrets) > 0 {
+		v, err := appauth.NewVerifier(a.cfg.WebhookSecrets)
+		if err != nil {
+			return fmt.Errorf("%w: STRIPE_WEBHOOK_SECRETS: %v", ErrConfig, err)
+		}
+		a.receiver = webhook.NewReceiver(a.db, v, proc, webhook.Config{Logger: a.logger, MaxBody: a.cfg.MaxBody})
+	}
+	if err := proc.Start(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// stopEvents drains the receiver's queue (every acknowledged event is committed), then
+// lets running jobs finish until ctx ends; cancelled jobs are retried after a restart.
+func (a *App) stopEvents(ctx context.Context) error {
+	var errs []error
+	if a.receiver != nil {
+		errs = append(errs, a.receiver.Close(ctx))
+	}
+	if a.processor != nil {
+		errs = append(errs, a.processor.Stop(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// handleWebhook is POST /webhooks/stripe.
+func (a *App) handleWebhook(w http.ResponseWriter, r *http.Request) {
+	if a.receiver == nil {
+		// Without a secret nothing can be verified; 503 makes Stripe retry the event
+		// until the operator sets STRIPE_WEBHOOK_SECRETS, instead of losing it.
+		a.writeError(w, r, &apierror.Error{Code: apierror.CodeUnavailable, Message: "webhooks are not configured: set STRIPE_WEBHOOK_SECRETS"})
+		return
+	}
+	a.receiver.ServeHTTP(w, r)
+}
+
+// handleInstallation is the signed GET /api/installation: the caller's account in both
+// modes.
+func (a *App) handleInstallation(w http.ResponseWriter, r *http.Request) {
+	id, _ := appauth.FromContext(r.Context())
+	state, err := install.StateOf(r.Context(), a.db, id.AccountID)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, state)
+}
+
+// Replay re-runs an event's processing on purpose, whatever its status.
+func (a *App) Replay(ctx context.Context, eventID string) error {
+	if a.processor == nil {
+		return errors.New("appbackend: Replay before Run")
+	}
+	return a.processor.Replay(ctx, eventID)
+}
