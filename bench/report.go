@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -59,6 +60,15 @@ type LoadResult struct {
 	// CPUs is the number of CPUs the machine has.
 	CPUs   int          `json:"cpus"`
 	Server *ServerStats `json:"server,omitempty"`
+}
+
+func (r *LoadResult) availableCPUSeconds() float64 { return float64(r.CPUs) * r.DurationSeconds }
+
+// disturbed reports whether other processes and the hypervisor took more than
+// DisturbedShare of the window's CPU time.
+func (r *LoadResult) disturbed() bool {
+	available := r.availableCPUSeconds()
+	return available > 0 && r.OtherCPUSeconds()+r.StealCPUSeconds > DisturbedShare*available
 }
 
 // OtherCPUSeconds is the CPU time that neither the server nor the load generator used in
@@ -183,9 +193,10 @@ type Report struct {
 	// Go holds the microbenchmarks; in each group the sub-benchmark named with the prefix
 	// "stripe-go" is the baseline the others are compared with.
 	Go []GoBenchmark
-	// Ours and Peer are the load test results of appbackend and of Express; either may be
-	// nil when that server was not measured.
-	Ours, Peer *LoadResult
+	// Ours and Peer are the load test results of appbackend and of Express, one per round
+	// (the servers take turns); either is empty when that server was not measured. The
+	// table shows each server's median round by requests per second.
+	Ours, Peer []LoadResult
 	// OursLabel and PeerLabel name the servers in the table.
 	OursLabel, PeerLabel string
 	// Notes are printed as a list under the tables: machine, load, how to reproduce.
@@ -200,7 +211,7 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 	if len(r.Go) > 0 {
 		verdicts = append(verdicts, r.writeGo(&b)...)
 	}
-	if r.Ours != nil || r.Peer != nil {
+	if len(r.Ours) > 0 || len(r.Peer) > 0 {
 		verdicts = append(verdicts, r.writeLoad(&b)...)
 	}
 	if len(verdicts) > 0 {
@@ -281,13 +292,14 @@ func (r Report) writeGo(b *strings.Builder) (verdicts []string) {
 
 func (r Report) writeLoad(b *strings.Builder) (verdicts []string) {
 	b.WriteString("### Loopback load test: `POST /api/whoami`\n\n")
-	if first := firstNonNil(r.Ours, r.Peer); first != nil {
+	ours, peer := MedianRound(r.Ours), MedianRound(r.Peer)
+	if first := firstNonNil(ours, peer); first != nil {
 		fmt.Fprintf(b, "%d keep-alive connections, %.0f s measured after %.0f s warm-up, one request signed with %d v1 signature(s), 2 secrets configured on each server.\n\n",
 			first.Connections, first.DurationSeconds, first.WarmupSeconds, first.SignatureCount)
 	}
 	b.WriteString("| server | requests/s | p50 ms | p99 ms | max ms | errors | peak RSS MiB | RSS after MiB | server CPU s | requests per server CPU-s |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	rows := []labeledResult{{r.OursLabel, r.Ours}, {r.PeerLabel, r.Peer}}
+	rows := []labeledResult{{r.OursLabel, ours}, {r.PeerLabel, peer}}
 	for _, row := range rows {
 		if row.result == nil {
 			continue
@@ -305,12 +317,12 @@ func (r Report) writeLoad(b *strings.Builder) (verdicts []string) {
 		fmt.Fprintf(b, "| %s | %.0f | %.2f | %.2f | %.2f | %d | %s | %s | %s | %s |\n",
 			row.label, res.RequestsPerSecond, res.P50Millis, res.P99Millis, res.MaxMillis, res.Errors, peak, rss, cpu, perCPU)
 	}
-	if r.Ours == nil || r.Peer == nil {
+	if ours == nil || peer == nil {
 		b.WriteString("\n")
+		r.writeRounds(b)
 		writeCPUShares(b, rows)
 		return nil
 	}
-	ours, peer := r.Ours, r.Peer
 	ratio := func(a, b float64) string {
 		if b <= 0 {
 			return "—"
@@ -340,6 +352,7 @@ func (r Report) writeLoad(b *strings.Builder) (verdicts []string) {
 		memRatio(func(s *ServerStats) int64 { return s.PeakRSSKiB }),
 		memRatio(func(s *ServerStats) int64 { return s.RSSKiB }),
 		cpuRatio, perCPURatio)
+	r.writeRounds(b)
 	writeCPUShares(b, rows)
 
 	if peer.RequestsPerSecond > 0 {
@@ -349,10 +362,59 @@ func (r Report) writeLoad(b *strings.Builder) (verdicts []string) {
 		verdicts = append(verdicts, "❌ requests/s: Express answered no request, no ratio")
 	}
 	verdicts = append(verdicts, fmt.Sprintf("%s p99: %.2f ms vs Express's %.2f ms (bar: lower)", mark(ours.P99Millis < peer.P99Millis && ours.OK > 0), ours.P99Millis, peer.P99Millis))
-	if ours.Errors > 0 || peer.Errors > 0 {
-		verdicts = append(verdicts, fmt.Sprintf("❌ errors in the measured window: %s %d, %s %d (only 200s count as requests)", r.OursLabel, ours.Errors, r.PeerLabel, peer.Errors))
+	if oursErrors, peerErrors := totalErrors(r.Ours), totalErrors(r.Peer); oursErrors > 0 || peerErrors > 0 {
+		verdicts = append(verdicts, fmt.Sprintf("❌ errors in the measured windows: %s %d, %s %d (only 200s count as requests)", r.OursLabel, oursErrors, r.PeerLabel, peerErrors))
 	}
 	return verdicts
+}
+
+// MedianRound returns the round with the median requests per second (the lower of the
+// two middle ones for an even count), or nil when there is none. One whole round is
+// shown rather than a median of each figure, so that a row's figures belong together.
+func MedianRound(rounds []LoadResult) *LoadResult {
+	if len(rounds) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(rounds)
+	slices.SortStableFunc(sorted, func(a, b LoadResult) int {
+		return cmp.Compare(a.RequestsPerSecond, b.RequestsPerSecond)
+	})
+	return &sorted[(len(sorted)-1)/2]
+}
+
+func totalErrors(rounds []LoadResult) int {
+	n := 0
+	for _, r := range rounds {
+		n += r.Errors
+	}
+	return n
+}
+
+// writeRounds lists every round's requests per second when there was more than one, so
+// that the spread, and the rounds other processes disturbed, are visible.
+func (r Report) writeRounds(b *strings.Builder) {
+	if len(r.Ours) < 2 && len(r.Peer) < 2 {
+		return
+	}
+	var parts []string
+	for _, server := range []struct {
+		label  string
+		rounds []LoadResult
+	}{{r.OursLabel, r.Ours}, {r.PeerLabel, r.Peer}} {
+		if len(server.rounds) == 0 {
+			continue
+		}
+		var figures []string
+		for _, round := range server.rounds {
+			figure := fmt.Sprintf("%.0f", round.RequestsPerSecond)
+			if round.disturbed() {
+				figure += " ⚠️"
+			}
+			figures = append(figures, figure)
+		}
+		parts = append(parts, server.label+" "+strings.Join(figures, ", "))
+	}
+	fmt.Fprintf(b, "Requests/s in each round, in order (the servers take turns; the table shows each one's median round; ⚠️ marks a disturbed window): %s.\n\n", strings.Join(parts, "; "))
 }
 
 // labeledResult is a load test result with the server's name in the table.
@@ -370,11 +432,11 @@ func writeCPUShares(b *strings.Builder, rows []labeledResult) {
 		if res == nil || res.Server == nil || res.MachineCPUSeconds <= 0 || res.CPUs <= 0 {
 			continue
 		}
-		available := float64(res.CPUs) * res.DurationSeconds
+		available := res.availableCPUSeconds()
 		line := fmt.Sprintf("%s window: server %.1f, load generator %.1f, other processes %.1f, stolen by the hypervisor %.1f, of %.0f CPU-s (%d CPUs × %.0f s)",
 			label, res.Server.CPUSeconds, res.LoadgenCPUSeconds, res.OtherCPUSeconds(), res.StealCPUSeconds, available, res.CPUs, res.DurationSeconds)
-		if disturbed := res.OtherCPUSeconds() + res.StealCPUSeconds; disturbed > DisturbedShare*available {
-			line += fmt.Sprintf(" ⚠️ disturbed: %.0f%% of the CPU time went elsewhere", 100*disturbed/available)
+		if res.disturbed() {
+			line += fmt.Sprintf(" ⚠️ disturbed: %.0f%% of the CPU time went elsewhere", 100*(res.OtherCPUSeconds()+res.StealCPUSeconds)/available)
 		}
 		lines = append(lines, line)
 	}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -72,8 +73,8 @@ ok  	github.com/appbackend/appbackend/bench	3.1s
 
 func TestWriteMarkdownVerdicts(t *testing.T) {
 	t.Parallel()
-	load := func(rps, p99 float64, errors int) *LoadResult {
-		return &LoadResult{
+	load := func(rps, p99 float64, errors int) LoadResult {
+		return LoadResult{
 			Connections: 64, WarmupSeconds: 2, DurationSeconds: 10, SignatureCount: 1,
 			OK: int(rps * 10), Errors: errors, RequestsPerSecond: rps, P50Millis: p99 / 4, P99Millis: p99, MaxMillis: p99 * 2,
 			LoadgenCPUSeconds: 3, MachineCPUSeconds: 9.5, StealCPUSeconds: 0.5, CPUs: 2,
@@ -94,7 +95,7 @@ func TestWriteMarkdownVerdicts(t *testing.T) {
 	}{
 		{
 			name:   "every bar met",
-			report: Report{Go: goBench(1000, 0), Ours: load(30000, 4, 0), Peer: load(3000, 40, 0), OursLabel: "appbackend", PeerLabel: "Express"},
+			report: Report{Go: goBench(1000, 0), Ours: []LoadResult{load(30000, 4, 0)}, Peer: []LoadResult{load(3000, 40, 0)}, OursLabel: "appbackend", PeerLabel: "Express"},
 			wantLines: []string{
 				"`appauth.VerifyPayload`: ✅ 4.00× faster than stripe-go (bar ≥ 2×); ✅ 0 allocs/op (bar 0)",
 				"✅ requests/s: 10.00× Express's (bar ≥ 5×)",
@@ -106,7 +107,7 @@ func TestWriteMarkdownVerdicts(t *testing.T) {
 		},
 		{
 			name:   "too slow, allocating, under the throughput ratio, higher p99, errors",
-			report: Report{Go: goBench(2500, 1), Ours: load(10000, 50, 0), Peer: load(3000, 40, 0), OursLabel: "appbackend", PeerLabel: "Express"},
+			report: Report{Go: goBench(2500, 1), Ours: []LoadResult{load(10000, 50, 0)}, Peer: []LoadResult{load(3000, 40, 0)}, OursLabel: "appbackend", PeerLabel: "Express"},
 			wantLines: []string{
 				"`appauth.VerifyPayload`: ❌ 1.60× faster than stripe-go (bar ≥ 2×); ❌ 1 allocs/op (bar 0)",
 				"❌ requests/s: 3.33× Express's (bar ≥ 5×)",
@@ -115,18 +116,33 @@ func TestWriteMarkdownVerdicts(t *testing.T) {
 		},
 		{
 			name:   "errors in the window are a failure even when the ratios pass",
-			report: Report{Ours: load(30000, 4, 0), Peer: load(3000, 40, 7), OursLabel: "appbackend", PeerLabel: "Express"},
+			report: Report{Ours: []LoadResult{load(30000, 4, 0)}, Peer: []LoadResult{load(3000, 40, 7)}, OursLabel: "appbackend", PeerLabel: "Express"},
 			wantLines: []string{
-				"❌ errors in the measured window: appbackend 0, Express 7 (only 200s count as requests)",
+				"❌ errors in the measured windows: appbackend 0, Express 7 (only 200s count as requests)",
+			},
+		},
+		{
+			name: "several rounds: the median round in the table, every round listed, errors of every round count",
+			report: Report{
+				Ours:      []LoadResult{load(30000, 4, 0), load(10000, 9, 0), load(20000, 5, 0)},
+				Peer:      []LoadResult{load(3000, 40, 2), load(3500, 30, 0), load(2000, 60, 0)},
+				OursLabel: "appbackend", PeerLabel: "Express",
+			},
+			wantLines: []string{
+				"| appbackend | 20000 | 1.25 | 5.00 | 10.00 | 0 | 20.0 | 10.0 | 5.00 | 40000 |",
+				"| Express | 3000 | 10.00 | 40.00 | 80.00 | 2 | 20.0 | 10.0 | 5.00 | 6000 |",
+				"Requests/s in each round, in order (the servers take turns; the table shows each one's median round; ⚠️ marks a disturbed window): appbackend 30000, 10000, 20000; Express 3000, 3500, 2000.",
+				"✅ requests/s: 6.67× Express's (bar ≥ 5×)",
+				"❌ errors in the measured windows: appbackend 0, Express 2 (only 200s count as requests)",
 			},
 		},
 		{
 			name: "a window where other processes took CPU time is flagged",
 			report: Report{
-				Ours: &LoadResult{
+				Ours: []LoadResult{{
 					DurationSeconds: 10, CPUs: 2, OK: 1, RequestsPerSecond: 0.1, LoadgenCPUSeconds: 3, MachineCPUSeconds: 17, StealCPUSeconds: 1,
 					Server: &ServerStats{CPUSeconds: 8},
-				},
+				}},
 				OursLabel: "appbackend",
 			},
 			wantLines: []string{
@@ -135,7 +151,7 @@ func TestWriteMarkdownVerdicts(t *testing.T) {
 		},
 		{
 			name:   "one server only: its row, no ratio and no verdict",
-			report: Report{Peer: load(3000, 40, 0), PeerLabel: "Express"},
+			report: Report{Peer: []LoadResult{load(3000, 40, 0)}, PeerLabel: "Express"},
 			wantLines: []string{
 				"| Express | 3000 | 10.00 | 40.00 | 80.00 | 0 | 20.0 | 10.0 | 5.00 | 6000 |",
 				"Express window: server 5.0, load generator 3.0, other processes 1.5, stolen by the hypervisor 0.5, of 20 CPU-s (2 CPUs × 10 s)",
@@ -167,6 +183,40 @@ func TestWriteMarkdownVerdicts(t *testing.T) {
 				if strings.Contains(got, unwanted) {
 					t.Errorf("output contains %q:\n%s", unwanted, got)
 				}
+			}
+		})
+	}
+}
+
+func TestMedianRound(t *testing.T) {
+	t.Parallel()
+	rounds := func(rps ...float64) []LoadResult {
+		out := make([]LoadResult, len(rps))
+		for i, v := range rps {
+			out[i] = LoadResult{Name: fmt.Sprint("round ", i+1), RequestsPerSecond: v}
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		rounds []LoadResult
+		want   string // the chosen round's name, "" for nil
+	}{
+		{"none", nil, ""},
+		{"one", rounds(5), "round 1"},
+		{"odd count: the middle one", rounds(9, 3, 5), "round 3"},
+		{"even count: the lower middle one", rounds(9, 3, 5, 7), "round 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := MedianRound(tt.rounds)
+			gotName := ""
+			if got != nil {
+				gotName = got.Name
+			}
+			if gotName != tt.want {
+				t.Errorf("MedianRound = %q, want %q", gotName, tt.want)
 			}
 		})
 	}

@@ -3,12 +3,13 @@
 # on stdout (progress and raw output go to stderr), so `./bench/run.sh > results.md` works.
 #
 #  1. Builds appbackend, the load generator, the report printer and the microbenchmarks.
-#  2. Loopback load test, one server at a time: starts `appbackend serve` (two app secrets,
-#     a temp SQLite database), then the Express 5 + stripe-node peer
-#     (testdata/node/express-peer.js) with the same secrets, each on a free 127.0.0.1 port;
-#     waits until it answers the signed POST /api/whoami correctly; drives it with
-#     bench/cmd/loadgen (keep-alive connections, warm-up, fixed measured window); reads its
-#     memory and CPU from /proc; stops it.
+#  2. Loopback load test, one server at a time, in rounds where the servers take turns
+#     (so that a neighbour's burst of CPU use does not land on one server only): starts
+#     `appbackend serve` (two app secrets, a temp SQLite database), then the Express 5 +
+#     stripe-node peer (testdata/node/express-peer.js) with the same secrets, each on a
+#     free 127.0.0.1 port; waits until it answers the signed POST /api/whoami correctly;
+#     drives it with bench/cmd/loadgen (keep-alive connections, warm-up, fixed measured
+#     window); reads its memory and CPU from /proc; stops it.
 #  3. Go microbenchmarks: appauth's Verifier vs stripe-go's ValidatePayloadWithTolerance.
 #  4. Prints the table with absolute figures, ratios and the bars of issue 2.
 # Everything it starts is stopped on exit, and it only ever talks to 127.0.0.1.
@@ -17,6 +18,8 @@
 #   BENCH_DURATION     measured window per server [10s]
 #   BENCH_WARMUP       warm-up before it [2s]
 #   BENCH_CONNECTIONS  concurrent keep-alive connections [64]
+#   BENCH_ROUNDS       rounds of the load test; the table shows each server's median
+#                      round, and lists every round [3]
 #   BENCH_SIGN_WITH    which configured secrets sign the request: "second" (one v1, by the
 #                      second of the two secrets, so each server tries the first in vain,
 #                      as in the microbenchmark) or "both" (one v1 per secret, what Stripe
@@ -35,6 +38,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 duration=${BENCH_DURATION:-10s}
 warmup=${BENCH_WARMUP:-2s}
 connections=${BENCH_CONNECTIONS:-64}
+rounds=${BENCH_ROUNDS:-3}
 sign_with=${BENCH_SIGN_WITH:-second}
 servers=${BENCH_SERVERS:-appbackend express}
 appbackend_log_level=${BENCH_APPBACKEND_LOG_LEVEL:-info}
@@ -48,6 +52,7 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 case "$sign_with" in second | both) ;; *) die "BENCH_SIGN_WITH=$sign_with: want second or both" ;; esac
 [[ "$connections" =~ ^[0-9]+$ ]] || die "BENCH_CONNECTIONS=$connections: want a number"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS=$rounds: want a positive number"
 [[ "$go_count" =~ ^[0-9]+$ ]] || die "BENCH_GO_COUNT=$go_count: want a number"
 for s in $servers; do
 	case "$s" in appbackend | express) ;; *) die "BENCH_SERVERS: unknown server $s (want appbackend, express)" ;; esac
@@ -117,16 +122,16 @@ if [[ "$sign_with" == second ]]; then signers=$secret_new; else signers=$secrets
 load_before=$(loadavg)
 
 # --- load test ---------------------------------------------------------------------------
-# run_load NAME: starts server NAME, loads it, writes $work/NAME.json, stops it.
+# run_load NAME ROUND: starts server NAME, loads it, writes $work/NAME.ROUND.json, stops it.
 run_load() {
-	local name=$1 port pid
+	local name=$1 round=$2 port pid result="$work/$1.$2.json"
 	port=$(free_port)
 	case "$name" in
 	appbackend)
 		# A clean environment: no GOMAXPROCS/GOGC or Stripe keys leak in from the caller.
 		env -i PATH="$PATH" HOME="$HOME" \
 			APPBACKEND_ADDR="127.0.0.1:$port" \
-			APPBACKEND_DATABASE="sqlite:$work/bench.db" \
+			APPBACKEND_DATABASE="sqlite:$work/bench-$round.db" \
 			APPBACKEND_LOG_LEVEL="$appbackend_log_level" \
 			STRIPE_APP_SECRETS="$secrets" \
 			"$work/appbackend" serve >"$work/$name.log" 2>&1 &
@@ -140,14 +145,14 @@ run_load() {
 	esac
 	pid=$!
 	started+=("$pid")
-	log "$name: pid $pid on 127.0.0.1:$port; $warmup warm-up, $duration measured, $connections connections"
+	log "round $round/$rounds, $name: pid $pid on 127.0.0.1:$port; $warmup warm-up, $duration measured, $connections connections"
 
 	# In the background so that a signal to this script runs the EXIT trap at once
 	# instead of after the load generator's run.
 	local loadgen_pid status=0
 	"$work/loadgen" -name "$name" -url "http://127.0.0.1:$port/api/whoami" \
 		-secrets "$signers" -connections "$connections" -warmup "$warmup" -duration "$duration" \
-		-server-pid "$pid" -json >"$work/$name.json" &
+		-server-pid "$pid" -json >"$result" &
 	loadgen_pid=$!
 	started+=("$loadgen_pid")
 	wait "$loadgen_pid" || status=$?
@@ -158,10 +163,12 @@ run_load() {
 		die "$name: load test failed"
 	fi
 	stop_server "$pid"
-	log "$name: $(grep -o '"requests_per_second": [0-9.]*' "$work/$name.json")"
+	log "round $round/$rounds, $name: $(grep -o '"requests_per_second": [0-9]*' "$result")"
 }
 
-for s in $servers; do run_load "$s"; done
+for ((round = 1; round <= rounds; round++)); do
+	for s in $servers; do run_load "$s" "$round"; done
+done
 
 # --- microbenchmarks ---------------------------------------------------------------------
 if ((go_count > 0)); then
@@ -175,8 +182,10 @@ load_after=$(loadavg)
 # --- report ------------------------------------------------------------------------------
 report_args=()
 [[ -f "$work/gobench.txt" ]] && report_args+=(-gobench "$work/gobench.txt")
-[[ -f "$work/appbackend.json" ]] && report_args+=(-ours "$work/appbackend.json")
-[[ -f "$work/express.json" ]] && report_args+=(-peer "$work/express.json")
+for ((round = 1; round <= rounds; round++)); do
+	[[ -f "$work/appbackend.$round.json" ]] && report_args+=(-ours "$work/appbackend.$round.json")
+	[[ -f "$work/express.$round.json" ]] && report_args+=(-peer "$work/express.$round.json")
+done
 
 node_pkg_version() { sed -n 's/^  "version": "\(.*\)",$/\1/p' "testdata/node/node_modules/$1/package.json" 2>/dev/null | head -n 1; }
 cpus=$(nproc 2>/dev/null || echo "?")
@@ -198,4 +207,4 @@ fi
 	-note "$signing_note" \
 	-note "The microbenchmarks verify the default string {\"user_id\":…,\"account_id\":…} with 2 configured secrets; stripe-go is called once per secret in turn, the matching one second. appauth.VerifyRequest also reads the identity from the body and returns a new *Identity." \
 	-note "Load average (1, 5, 15 min) before: $load_before; after: $load_after." \
-	-note "Reproduce: \`make bench\` (or \`./bench/run.sh\`); BENCH_DURATION=$duration BENCH_WARMUP=$warmup BENCH_CONNECTIONS=$connections BENCH_SIGN_WITH=$sign_with BENCH_APPBACKEND_LOG_LEVEL=$appbackend_log_level BENCH_GO_COUNT=$go_count BENCH_GO_BENCHTIME=$go_benchtime."
+	-note "Reproduce: \`make bench\` (or \`./bench/run.sh\`); BENCH_DURATION=$duration BENCH_WARMUP=$warmup BENCH_CONNECTIONS=$connections BENCH_ROUNDS=$rounds BENCH_SIGN_WITH=$sign_with BENCH_APPBACKEND_LOG_LEVEL=$appbackend_log_level BENCH_GO_COUNT=$go_count BENCH_GO_BENCHTIME=$go_benchtime."

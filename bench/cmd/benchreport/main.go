@@ -3,11 +3,13 @@
 // load test from cmd/loadgen's JSON results, with absolute figures, ratios and a verdict
 // on each bar of issue 2.
 //
-//	benchreport -gobench go-bench.txt -ours appbackend.json -peer express.json \
+//	benchreport -gobench go-bench.txt \
+//	            -ours appbackend.1.json -peer express.1.json -ours appbackend.2.json -peer express.2.json \
 //	            -ours-label appbackend -peer-label "Express 5.1.0 + stripe-node 23.1.0" \
 //	            -note "2 CPUs, shared with the load generator"
 //
-// Every input is optional; what is missing is left out of the table.
+// -ours and -peer take one file per round, in order. Every input is optional; what is
+// missing is left out of the table.
 package main
 
 import (
@@ -25,27 +27,28 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// notes collects repeated -note flags.
-type notes []string
+// repeated collects the values of a flag given several times.
+type repeated []string
 
-func (n *notes) String() string     { return fmt.Sprint(*n) }
-func (n *notes) Set(v string) error { *n = append(*n, v); return nil }
+func (r *repeated) String() string     { return fmt.Sprint(*r) }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
 // run is the whole program; it returns the exit status: 0 success, 1 failure, 2 bad usage.
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		goBenchFile, oursFile, peerFile string
-		report                          bench.Report
-		extra                           notes
+		goBenchFile          string
+		oursFiles, peerFiles repeated
+		notes                repeated
+		report               bench.Report
 	)
 	fs.StringVar(&goBenchFile, "gobench", "", "file with `go test -bench -benchmem` output")
-	fs.StringVar(&oursFile, "ours", "", "loadgen -json result of appbackend")
-	fs.StringVar(&peerFile, "peer", "", "loadgen -json result of the Express peer")
+	fs.Var(&oursFiles, "ours", "loadgen -json result of appbackend, one per round (repeatable)")
+	fs.Var(&peerFiles, "peer", "loadgen -json result of the Express peer, one per round (repeatable)")
 	fs.StringVar(&report.OursLabel, "ours-label", "appbackend", "name of appbackend in the table")
 	fs.StringVar(&report.PeerLabel, "peer-label", "Express + stripe-node", "name of the peer in the table")
-	fs.Var(&extra, "note", "a note printed under the tables (repeatable)")
+	fs.Var(&notes, "note", "a note printed under the tables (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -56,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "benchreport: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	report.Notes = extra
+	report.Notes = notes
 
 	if goBenchFile != "" {
 		f, err := os.Open(goBenchFile)
@@ -76,18 +79,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	for _, in := range []struct {
-		file string
-		dst  **bench.LoadResult
-	}{{oursFile, &report.Ours}, {peerFile, &report.Peer}} {
-		if in.file == "" {
-			continue
+		files repeated
+		dst   *[]bench.LoadResult
+	}{{oursFiles, &report.Ours}, {peerFiles, &report.Peer}} {
+		for _, file := range in.files {
+			result, err := readLoadResult(file)
+			if err != nil {
+				fmt.Fprintf(stderr, "benchreport: %v\n", err)
+				return 1
+			}
+			*in.dst = append(*in.dst, result)
 		}
-		result, err := readLoadResult(in.file)
-		if err != nil {
-			fmt.Fprintf(stderr, "benchreport: %v\n", err)
-			return 1
-		}
-		*in.dst = result
 	}
 
 	if err := report.WriteMarkdown(stdout); err != nil {
@@ -97,14 +99,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func readLoadResult(file string) (*bench.LoadResult, error) {
+func readLoadResult(file string) (bench.LoadResult, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, err
+		return bench.LoadResult{}, err
 	}
 	var result bench.LoadResult
 	if err := json.Unmarshal(data, &result); err != nil {
-		return nil, fmt.Errorf("%s: not a loadgen -json result: %v", file, err)
+		return bench.LoadResult{}, fmt.Errorf("%s: not a loadgen -json result: %v", file, err)
 	}
-	return &result, nil
+	return result, nil
 }

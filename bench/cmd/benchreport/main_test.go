@@ -22,6 +22,7 @@ BenchmarkVerifyDefaultSignature/stripe-go.ValidatePayloadWithTolerance-2 	 1000	
 `)
 	ours := write("ours.json", `{"name":"appbackend","connections":64,"duration_seconds":10,"ok":300000,"requests_per_second":30000,"p50_ms":1,"p99_ms":4,"max_ms":9}`)
 	peer := write("peer.json", `{"name":"express","connections":64,"duration_seconds":10,"ok":30000,"requests_per_second":3000,"p50_ms":20,"p99_ms":40,"max_ms":90}`)
+	slowerPeer := write("peer2.json", `{"name":"express","connections":64,"duration_seconds":10,"ok":20000,"requests_per_second":2000,"p50_ms":30,"p99_ms":50,"max_ms":95}`)
 	notJSON := write("broken.json", "requests/s 3000\n")
 	noResults := write("empty.txt", "PASS\n")
 
@@ -34,13 +35,14 @@ BenchmarkVerifyDefaultSignature/stripe-go.ValidatePayloadWithTolerance-2 	 1000	
 	}{
 		{
 			name:     "every input",
-			args:     []string{"-gobench", goBench, "-ours", ours, "-peer", peer, "-peer-label", "Express 5", "-note", "2 CPUs", "-note", "make bench"},
+			args:     []string{"-gobench", goBench, "-ours", ours, "-peer", peer, "-peer", slowerPeer, "-peer-label", "Express 5", "-note", "2 CPUs", "-note", "make bench"},
 			wantCode: 0,
 			wantStdout: []string{
 				"| `appauth.VerifyPayload` | 1000 | 0 | 0 | 4.00× faster |",
 				"| appbackend | 30000 | 1.00 | 4.00 | 9.00 | 0 | — | — | — | — |",
-				"| Express 5 | 3000 | 20.00 | 40.00 | 90.00 | 0 | — | — | — | — |",
-				"✅ requests/s: 10.00× Express's (bar ≥ 5×)",
+				"| Express 5 | 2000 | 30.00 | 50.00 | 95.00 | 0 | — | — | — | — |",
+				"appbackend 30000; Express 5 3000, 2000.",
+				"✅ requests/s: 15.00× Express's (bar ≥ 5×)",
 				"- 2 CPUs\n- make bench\n",
 			},
 		},
