@@ -85,6 +85,10 @@ type Processor struct {
 	builtIn []BuiltIn
 
 	eventsPerJob int
+	// txSlots bounds the processing transactions open or waiting for a connection at
+	// once to the write pool's size: on SQLite (one connection) more would only queue
+	// ahead of the webhook receiver's commits and delay acknowledgements.
+	txSlots chan struct{}
 
 	mu       sync.RWMutex
 	handlers []registered
@@ -120,7 +124,12 @@ func New(st store.Store, cfg Config) (*Processor, error) {
 	if cfg.RiverWorkers == nil {
 		cfg.RiverWorkers = river.NewWorkers()
 	}
-	p := &Processor{st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob}
+	slots := cfg.Workers
+	if maxConns := st.DB().Stats().MaxOpenConnections; maxConns > 0 {
+		slots = min(slots, maxConns)
+	}
+	p := &Processor{st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob,
+		txSlots: make(chan struct{}, slots)}
 	if err := river.AddWorkerSafely(cfg.RiverWorkers, &eventWorker{p: p}); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
@@ -272,6 +281,12 @@ const savepoint = "appbackend_event"
 // Failures are recorded (dead on the job's last attempt) and returned, so River
 // retries the job with backoff.
 func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArgs]) error {
+	select {
+	case p.txSlots <- struct{}{}:
+		defer func() { <-p.txSlots }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	tx, err := p.st.DB().BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("process events: %w", err)

@@ -104,9 +104,13 @@ type result struct {
 	err       error
 }
 
-// NewReceiver returns a Receiver that stores events in st and enqueues them with enq.
-// It starts the committer goroutine; [Receiver.Close] stops it.
-func NewReceiver(st store.Store, verifier SignatureVerifier, enq Enqueuer, cfg Config) *Receiver {
+// NewReceiver returns a Receiver that verifies events with verifier, stores them in st
+// and enqueues them with enq. It starts the committer goroutine; [Receiver.Close]
+// stops it.
+func NewReceiver(st store.Store, verifier SignatureVerifier, enq Enqueuer, cfg Config) (*Receiver, error) {
+	if st == nil || verifier == nil || enq == nil {
+		return nil, errors.New("webhook: NewReceiver needs a store, a signature verifier and an enqueuer")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -131,7 +135,7 @@ func NewReceiver(st store.Store, verifier SignatureVerifier, enq Enqueuer, cfg C
 		committed: make(chan struct{}),
 	}
 	go r.commitLoop()
-	return r
+	return r, nil
 }
 
 // Stats counts what the receiver did since it started.

@@ -111,7 +111,10 @@ func setup(t testing.TB, cfg testConfig) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.rcv = webhook.NewReceiver(st, verifier, b.proc, webhook.Config{MaxBody: cfg.maxBody, PerEventCommit: cfg.perEventCommit})
+	b.rcv, err = webhook.NewReceiver(st, verifier, b.proc, webhook.Config{MaxBody: cfg.maxBody, PerEventCommit: cfg.perEventCommit})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe", b.rcv)
 	b.srv = httptest.NewServer(mux)
