@@ -28,6 +28,9 @@ const (
 	DefaultPollInterval = 100 * time.Millisecond
 	DefaultJobTimeout   = time.Minute
 	DefaultEventsPerJob = 64
+	// DefaultRescueStuckAfter is how long a job may stay running before River takes it
+	// for lost (its process died) and runs it again.
+	DefaultRescueStuckAfter = 5 * time.Minute
 )
 
 // fetchCooldown is the least time between two fetches of jobs. River's default
@@ -62,6 +65,11 @@ type Config struct {
 	PollInterval time.Duration
 	// JobTimeout bounds one processing job (default DefaultJobTimeout).
 	JobTimeout time.Duration
+	// RescueStuckAfter is how long any job of the client may run before River takes
+	// it for lost in a crash and runs it again (default DefaultRescueStuckAfter). It
+	// must exceed the timeout of every job on the client, the app's included; River's
+	// leader checks every 30 s.
+	RescueStuckAfter time.Duration
 	// EventsPerJob caps the events one job processes in one transaction (default
 	// DefaultEventsPerJob). A webhook commit of many events enqueues them in few jobs,
 	// so the queue's own cost per job is shared; a larger value holds SQLite's write
@@ -118,6 +126,9 @@ func New(st store.Store, cfg Config) (*Processor, error) {
 	if cfg.JobTimeout <= 0 {
 		cfg.JobTimeout = DefaultJobTimeout
 	}
+	if cfg.RescueStuckAfter <= 0 {
+		cfg.RescueStuckAfter = max(DefaultRescueStuckAfter, cfg.JobTimeout)
+	}
 	if cfg.EventsPerJob <= 0 {
 		cfg.EventsPerJob = DefaultEventsPerJob
 	}
@@ -138,6 +149,9 @@ func New(st store.Store, cfg Config) (*Processor, error) {
 		MaxAttempts:   cfg.MaxAttempts,
 		RetryPolicy:   cfg.RetryPolicy,
 		JobTimeout:    cfg.JobTimeout,
+		// River's default (1 h) would leave the events of a crashed process's running
+		// jobs waiting that long after a restart.
+		RescueStuckJobsAfter: cfg.RescueStuckAfter,
 		FetchCooldown: min(cfg.PollInterval, fetchCooldown),
 		// River polls on SQLite (no LISTEN/NOTIFY); a short interval keeps processing
 		// close behind the acknowledgement.
