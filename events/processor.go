@@ -145,14 +145,14 @@ func New(st store.Store, cfg Config) (*Processor, error) {
 		return nil, fmt.Errorf("events: %w", err)
 	}
 	rc := &river.Config{
-		Logger:        cfg.Logger,
-		MaxAttempts:   cfg.MaxAttempts,
-		RetryPolicy:   cfg.RetryPolicy,
-		JobTimeout:    cfg.JobTimeout,
+		Logger:      cfg.Logger,
+		MaxAttempts: cfg.MaxAttempts,
+		RetryPolicy: cfg.RetryPolicy,
+		JobTimeout:  cfg.JobTimeout,
 		// River's default (1 h) would leave the events of a crashed process's running
 		// jobs waiting that long after a restart.
 		RescueStuckJobsAfter: cfg.RescueStuckAfter,
-		FetchCooldown: min(cfg.PollInterval, fetchCooldown),
+		FetchCooldown:        min(cfg.PollInterval, fetchCooldown),
 		// River polls on SQLite (no LISTEN/NOTIFY); a short interval keeps processing
 		// close behind the acknowledgement.
 		FetchPollInterval: cfg.PollInterval,
