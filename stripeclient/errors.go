@@ -54,7 +54,11 @@ func (e *Error) Error() string {
 
 // Unwrap exposes the contract error and the underlying error to errors.Is and errors.As.
 func (e *Error) Unwrap() []error {
-	return []error{&apierror.Error{Code: e.Code, Message: e.Message, Status: e.Status}, e.Err}
+	public := &apierror.Error{Code: e.Code, Message: e.Message, Status: e.Status}
+	if e.Err == nil {
+		return []error{public}
+	}
+	return []error{public, e.Err}
 }
 
 // IsRetryable reports whether a failed Stripe call may succeed if the job that made it

@@ -55,6 +55,7 @@ type Fake struct {
 	// URL is the API base to configure (STRIPE_API_BASE).
 	URL string
 
+	srv       *httptest.Server
 	mu        sync.Mutex
 	requests  []Request
 	scripts   map[string][]Response
@@ -87,6 +88,13 @@ type fakeSecret struct {
 // NewFake starts a Fake, closed when the test ends.
 func NewFake(t testing.TB) *Fake {
 	t.Helper()
+	f := StartFake()
+	t.Cleanup(f.Close)
+	return f
+}
+
+// StartFake starts a Fake outside a test (an example, a TestMain); Close stops it.
+func StartFake() *Fake {
 	f := &Fake{
 		scripts:   make(map[string][]Response),
 		inFlight:  make(map[string]int),
@@ -96,11 +104,13 @@ func NewFake(t testing.TB) *Fake {
 		names:     make(map[string]string),
 		secrets:   make(map[secretKey]fakeSecret),
 	}
-	srv := httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(srv.Close)
-	f.URL = srv.URL
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.URL = f.srv.URL
 	return f
 }
+
+// Close stops the Fake's server.
+func (f *Fake) Close() { f.srv.Close() }
 
 // Script queues responses for the next requests to method and path, in order; once
 // they are used up, the Fake answers normally again.
