@@ -828,3 +828,17 @@ func TestIsRetryable(t *testing.T) {
 		})
 	}
 }
+
+func TestDisplayName(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.fake.SetAccountName("acct_named", "Rocket Rides")
+	sc := b.client(t, "acct_named", stripeclient.Live)
+	got, err := sc.DisplayName(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, "Rocket Rides", got)
+	reqs := b.fake.Requests()
+	require.Len(t, reqs, 1)
+	require.Equal(t, "/v1/accounts/acct_named", reqs[0].Path)
+	require.Equal(t, "acct_named", reqs[0].Account)
+}

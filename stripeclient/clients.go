@@ -299,3 +299,20 @@ func isStatus(err error, status int) bool {
 	var se *stripe.Error
 	return errors.As(err, &se) && se.HTTPStatusCode == status
 }
+
+// DisplayName reads the bound account (GET /v1/accounts/{id}) and returns the name its
+// dashboard shows: settings.dashboard.display_name, else business_profile.name, else the
+// account's email, else "".
+func (c *Client) DisplayName(ctx context.Context) (string, error) {
+	acct, err := c.V1Accounts.GetByID(ctx, c.account, nil)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case acct.Settings != nil && acct.Settings.Dashboard != nil && acct.Settings.Dashboard.DisplayName != "":
+		return acct.Settings.Dashboard.DisplayName, nil
+	case acct.BusinessProfile != nil && acct.BusinessProfile.Name != "":
+		return acct.BusinessProfile.Name, nil
+	}
+	return acct.Email, nil
+}

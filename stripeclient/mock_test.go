@@ -53,6 +53,10 @@ func TestStripeMockShapes(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, "account", acct.Object)
 		}},
+		{"account display name", func(t *testing.T, sc *stripeclient.Client) {
+			_, err := sc.DisplayName(t.Context())
+			require.NoError(t, err)
+		}},
 		{"balance retrieve", func(t *testing.T, sc *stripeclient.Client) {
 			bal, err := sc.V1Balance.Retrieve(t.Context(), nil)
 			require.NoError(t, err)
