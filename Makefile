@@ -27,7 +27,10 @@ FUZZTIME ?= 8s
 FUZZ_TARGETS := ./internal/jsjson:FuzzParse ./internal/jsjson:FuzzStringify \
 	./appauth:FuzzParseHeader ./appauth:FuzzVerifyRequest ./appauth:FuzzScanBodyMatchesParser
 
-test: node-deps check gotest fuzz
+# test starts the services the tests need (scripts/with-services.sh), runs every Go test
+# and the fuzz targets, and stops the services again.
+test: node-deps check
+	./scripts/with-services.sh $(MAKE) --no-print-directory gotest fuzz
 
 gotest:
 	$(GO) test -count=1 -timeout 12m ./...

@@ -17,8 +17,8 @@ import (
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/events"
 	"github.com/appbackend/appbackend/install"
-	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/store/sqlite"
+	"github.com/appbackend/appbackend/stripeclient"
 	"github.com/appbackend/appbackend/webhook"
 )
 
@@ -45,6 +45,7 @@ type App struct {
 	lifecycle *install.Lifecycle
 	processor *events.Processor
 	receiver  *webhook.Receiver
+	stripe    *stripeclient.Clients
 	// devSecrets lists what --dev generated, for the start-up banner.
 	devSecrets DevSecrets
 }
@@ -203,6 +204,10 @@ func (a *App) open(ctx context.Context) error {
 		db.Close()
 		return fmt.Errorf("%w: STRIPE_APP_SECRETS: %v", ErrConfig, err)
 	}
+	if err := a.openStripe(ctx); err != nil {
+		db.Close()
+		return err
+	}
 	return nil
 }
 
@@ -258,5 +263,5 @@ func randomHex(n int) string {
 
 // writeError answers with the contract's JSON error body.
 func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	apierror.Write(w, r, a.logger, err)
+	a.WriteError(w, r, err)
 }

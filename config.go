@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+
+	"github.com/appbackend/appbackend/stripeclient"
 )
 
 // Defaults of the public contract.
@@ -150,6 +152,12 @@ func (c Config) validate() error {
 	if err := checkPrefixes("STRIPE_WEBHOOK_SECRETS", c.WebhookSecrets, "whsec_"); err != nil {
 		return err
 	}
+	if err := (stripeclient.Keys{Live: c.SecretKey, Test: c.TestSecretKey}).Validate(); err != nil {
+		return stripeConfigError(err)
+	}
+	if _, err := stripeclient.ParseAPIBase(c.APIBase); err != nil {
+		return stripeConfigError(err)
+	}
 	return nil
 }
 
@@ -177,4 +185,11 @@ func ParseDatabase(s string) (kind, dsn string, err error) {
 	default:
 		return "", "", fmt.Errorf("%w: APPBACKEND_DATABASE must be sqlite:PATH or a postgres:// URL", ErrConfig)
 	}
+}
+
+// stripeConfigError rewraps a stripeclient configuration error as ours, keeping its
+// message (which names the variable, never the key) without repeating the prefix.
+func stripeConfigError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), stripeclient.ErrConfig.Error()+": ")
+	return fmt.Errorf("%w: %s", ErrConfig, msg)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/appbackend/appbackend/install"
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/stripeclient"
 	"github.com/appbackend/appbackend/webhook"
 )
 
@@ -91,18 +92,30 @@ func (a *App) mustNotBeStarted(what string) {
 // processes events, and the webhook receiver. Call stopEvents to drain them.
 func (a *App) startEvents(ctx context.Context) error {
 	a.lifecycle = install.New(a.db, install.Config{Logger: a.logger, EventRetention: a.cfg.EventRetention})
+	// Every hook and handler runs bound to its event's account, so Stripe(ctx) works.
+	bindHook := func(h InstallHook) install.Hook {
+		return func(ctx context.Context, in store.Installation) error {
+			return h(withEventAccount(ctx, in.AccountID, in.Livemode), in)
+		}
+	}
+	a.lifecycle.OnInstall(a.recordDisplayName)
 	for _, h := range a.installHooks {
-		a.lifecycle.OnInstall(install.Hook(h))
+		a.lifecycle.OnInstall(bindHook(h))
 	}
 	for _, h := range a.uninstallHooks {
-		a.lifecycle.OnUninstall(install.Hook(h))
+		a.lifecycle.OnUninstall(bindHook(h))
 	}
 	for _, h := range a.cleanupHooks {
-		a.lifecycle.OnCleanup(install.CleanupHook(h))
+		a.lifecycle.OnCleanup(func(ctx context.Context, accountID string, livemode bool) error {
+			return h(withEventAccount(ctx, accountID, livemode), accountID, livemode)
+		})
 	}
 	workers := river.NewWorkers()
 	if err := a.lifecycle.AddWorkers(workers); err != nil {
 		return fmt.Errorf("register installation workers: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &accountNameWorker{app: a}); err != nil {
+		return fmt.Errorf("register account name worker: %w", err)
 	}
 	proc, err := events.New(a.db, events.Config{
 		Logger:       a.logger,
@@ -115,7 +128,10 @@ func (a *App) startEvents(ctx context.Context) error {
 		return err
 	}
 	for _, r := range a.eventHandlers {
-		proc.On(r.pattern, events.Handler(r.handler))
+		h := r.handler
+		proc.On(r.pattern, func(ctx context.Context, ev store.Event) error {
+			return h(withEventAccount(ctx, ev.AccountID, ev.Livemode), ev)
+		})
 	}
 	a.processor = proc
 
@@ -124,12 +140,29 @@ func (a *App) startEvents(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w: STRIPE_WEBHOOK_SECRETS: %v", ErrConfig, err)
 		}
-		a.receiver = webhook.NewReceiver(a.db, v, proc, webhook.Config{Logger: a.logger, MaxBody: a.cfg.MaxBody})
+		a.receiver, err = webhook.NewReceiver(a.db, v, proc, webhook.Config{Logger: a.logger, MaxBody: a.cfg.MaxBody})
+		if err != nil {
+			return err
+		}
 	}
 	if err := proc.Start(ctx); err != nil {
 		return err
 	}
 	return nil
+}
+
+// recordDisplayName enqueues, in the install's transaction, the job that looks up the
+// account's display name.
+func (a *App) recordDisplayName(ctx context.Context, in store.Installation) error {
+	if !a.stripe.Has(stripeclient.ModeOf(in.Livemode)) {
+		return nil
+	}
+	tx, ok := store.TxFrom(ctx)
+	if !ok {
+		return errors.New("install hook without a transaction")
+	}
+	_, err := a.processor.River().InsertTx(ctx, tx, accountNameArgs{AccountID: in.AccountID, Livemode: in.Livemode}, nil)
+	return err
 }
 
 // stopEvents drains the receiver's queue (every acknowledged event is committed), then

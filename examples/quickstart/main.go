@@ -14,7 +14,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/stripe/stripe-go/v85"
+
 	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/outbound"
 )
 
 func main() {
@@ -35,12 +38,12 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	register(app)
+	register(app, getenv)
 	return app.Run(ctx)
 }
 
 // register adds the quickstart's routes to app.
-func register(app *appbackend.App) {
+func register(app *appbackend.App, getenv func(string) string) {
 	// Signed over the default {user_id, account_id}: only those two are trusted.
 	app.HandleFunc("POST /api/do_secret_stuff", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"success": true})
@@ -51,6 +54,39 @@ func register(app *appbackend.App) {
 		id, _ := appbackend.IdentityFrom(r.Context())
 		app.Logger().InfoContext(r.Context(), "secret stuff", "account", id.AccountID, "payload_signed", id.Payload != nil)
 		writeJSON(w, map[string]any{"success": true})
+	})
+	// The page's "Use Stripe APIs": a customer created on the caller's account (the
+	// Stripe-Account header), with the live or test key as the signed livemode or the
+	// configuration says.
+	app.HandleFunc("POST /api/data", func(w http.ResponseWriter, r *http.Request) {
+		sc, err := app.Stripe(r.Context())
+		if err != nil {
+			app.WriteError(w, r, err)
+			return
+		}
+		_, err = sc.V1Customers.Create(r.Context(), &stripe.CustomerCreateParams{
+			Description: stripe.String("My First Test Customer (created for API docs)"),
+		})
+		if err != nil {
+			app.WriteError(w, r, err)
+			return
+		}
+		writeJSON(w, map[string]any{"data": []any{}})
+	})
+	// The page's "Call other APIs": a third-party API called from the backend, with
+	// timeouts and a response size limit. QUICKSTART_TIME_URL names it.
+	timeURL := getenv("QUICKSTART_TIME_URL")
+	if timeURL == "" {
+		timeURL = "http://worldclockapi.com/api/json/est/now"
+	}
+	client := outbound.New(outbound.Config{Logger: app.Logger()})
+	app.HandleFunc("GET /api/time", func(w http.ResponseWriter, r *http.Request) {
+		var data any
+		if err := client.GetJSON(r.Context(), timeURL, nil, &data); err != nil {
+			app.WriteError(w, r, &appbackend.Error{Code: "upstream_error", Message: "the time service did not answer", Status: http.StatusBadGateway})
+			return
+		}
+		writeJSON(w, map[string]any{"data": data})
 	})
 }
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# with-services.sh CMD…: start what the tests need, run CMD with their addresses in the
+# environment, and stop everything again, whether CMD passes or fails.
+#
+#   stripe-mock        STRIPE_MOCK_URL   (scripts/stripe-mock.sh)
+#
+# Everything listens on 127.0.0.1 only and lives under .tmp/.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+cleanup() {
+	"$ROOT/scripts/stripe-mock.sh" stop || true
+}
+trap cleanup EXIT INT TERM
+
+STRIPE_MOCK_URL=$("$ROOT/scripts/stripe-mock.sh" start)
+export STRIPE_MOCK_URL
+echo "with-services: stripe-mock at $STRIPE_MOCK_URL" >&2
+
+"$@"

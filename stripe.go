@@ -1,0 +1,166 @@
+package appbackend
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/riverqueue/river"
+
+	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/install"
+	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/stripeclient"
+)
+
+// StripeClient is a stripe-go client bound to one merchant account and mode: every call
+// carries Stripe-Account, writes carry an idempotency key, and one account's calls are
+// bounded so that a busy merchant cannot starve the others.
+type StripeClient = stripeclient.Client
+
+// Error is an error a client sees as {"error":{"code","message"}} with the status of its
+// code; see WriteError.
+type Error = apierror.Error
+
+// NewError returns an error with one of the contract's codes (bad_request, not_found, …)
+// and a message safe to show to the caller.
+func NewError(code, message string) *Error { return apierror.New(code, message) }
+
+// WriteError answers r with err as the contract's JSON error. An *Error (or a Stripe
+// error from StripeClient) keeps its code and status; any other error is logged and
+// answered as a bare 500 "internal", without detail.
+func (a *App) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if apierror.StatusOf(err) >= 500 {
+		// Stripe's failures are 502s with a code; log them, or an outage leaves no trace.
+		var e *apierror.Error
+		if errors.As(err, &e) {
+			a.logger.WarnContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
+		}
+	}
+	apierror.Write(w, r, a.logger, err)
+}
+
+// Stripe returns a Stripe client bound to the account and mode of ctx:
+//   - in an event handler or install hook, the event's account and mode;
+//   - in a signed request, the caller's account, in the mode the app signed as
+//     "livemode" in its payload, else the mode of the only configured key, else the
+//     only mode the account installed the app in; otherwise a 400 mode_required error
+//     asks the app to sign livemode.
+//
+// No account, or no key for that mode, is an error: a call never falls back to the
+// platform account.
+func (a *App) Stripe(ctx context.Context) (*StripeClient, error) {
+	if a.stripe == nil {
+		return nil, errors.New("appbackend: Stripe called before Run")
+	}
+	if _, _, ok := stripeclient.AccountFrom(ctx); ok {
+		return a.stripe.FromContext(ctx)
+	}
+	id, ok := appauth.FromContext(ctx)
+	if !ok {
+		return nil, errors.New("appbackend: Stripe needs a signed request, an event handler or a job context")
+	}
+	livemode, err := stripeclient.SignedLivemode(id.Payload)
+	if err != nil {
+		return nil, err
+	}
+	return a.stripe.ForRequest(ctx, id.AccountID, livemode, a.installedModes)
+}
+
+// installedModes tells in which modes the app is installed on an account, for
+// Stripe's mode resolution.
+func (a *App) installedModes(ctx context.Context, accountID string) (live, test bool, err error) {
+	state, err := install.StateOf(ctx, a.db, accountID)
+	if err != nil {
+		return false, false, err
+	}
+	live = state.Live != nil && state.Live.Status == store.Installed
+	test = state.Test != nil && state.Test.Status == store.Installed
+	return live, test, nil
+}
+
+// openStripe builds the account-bound Stripe clients. The idempotency prefix is kept
+// with the data, so that job ids reused after a database reset can never replay another
+// database's writes within Stripe's 24-hour key window.
+func (a *App) openStripe(ctx context.Context) error {
+	prefix, ok, err := a.db.Setting(ctx, "stripe.idempotency_prefix")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		prefix = "ab" + randomHex(6) + "-"
+		if err := a.db.PutSetting(ctx, "stripe.idempotency_prefix", prefix); err != nil {
+			return err
+		}
+	}
+	clients, err := stripeclient.New(stripeclient.Config{
+		Keys:              stripeclient.Keys{Live: a.cfg.SecretKey, Test: a.cfg.TestSecretKey},
+		APIBase:           a.cfg.APIBase,
+		IdempotencyPrefix: prefix,
+	})
+	if err != nil {
+		return stripeConfigError(err)
+	}
+	a.stripe = clients
+	return nil
+}
+
+// withEventAccount binds an event handler's context to the event's account and mode,
+// so that Stripe(ctx) calls on behalf of that merchant.
+func withEventAccount(ctx context.Context, accountID string, livemode bool) context.Context {
+	if accountID == "" {
+		return ctx
+	}
+	return stripeclient.WithAccount(ctx, accountID, stripeclient.ModeOf(livemode))
+}
+
+// accountNameArgs is the job that records an installed account's display name
+// (GET /v1/accounts/{id}). It runs after the install commits, so the install's
+// transaction never waits on Stripe.
+type accountNameArgs struct {
+	AccountID string `json:"account_id"`
+	Livemode  bool   `json:"livemode"`
+}
+
+func (accountNameArgs) Kind() string { return "appbackend.account_display_name" }
+
+type accountNameWorker struct {
+	river.WorkerDefaults[accountNameArgs]
+	app *App
+}
+
+func (w *accountNameWorker) Work(ctx context.Context, job *river.Job[accountNameArgs]) error {
+	a := w.app
+	if !a.stripe.Has(stripeclient.ModeOf(job.Args.Livemode)) {
+		return nil // no key for that mode: nothing to look up, and nothing to retry
+	}
+	sc, err := a.stripe.Client(job.Args.AccountID, stripeclient.ModeOf(job.Args.Livemode))
+	if err != nil {
+		return river.JobCancel(err)
+	}
+	name, err := sc.DisplayName(ctx)
+	if err != nil {
+		if stripeclient.IsRetryable(err) {
+			return err
+		}
+		return river.JobCancel(err)
+	}
+	if name == "" {
+		return nil
+	}
+	tx, err := a.db.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	in, err := a.db.InstallationTx(ctx, tx, job.Args.AccountID, job.Args.Livemode)
+	if err != nil {
+		return err
+	}
+	in.DisplayName = name
+	if err := a.db.PutInstallationTx(ctx, tx, in); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
