@@ -443,7 +443,7 @@ func writeCPUShares(b *strings.Builder, rows []labeledResult) {
 	if len(lines) == 0 {
 		return
 	}
-	b.WriteString("CPU time used in each measured window:\n\n")
+	b.WriteString("CPU time used in the measured window of each row above:\n\n")
 	for _, l := range lines {
 		b.WriteString("- " + l + "\n")
 	}
