@@ -158,7 +158,7 @@ run_load() {
 	wait "$loadgen_pid" || status=$?
 	stop_server "$loadgen_pid"
 	if ((status != 0)); then
-		kill -0 "$pid" 2>/dev/null || log "$name exited; its output:"
+		log "$name's last output:"
 		tail -n 20 "$work/$name.log" >&2 || true
 		die "$name: load test failed"
 	fi
