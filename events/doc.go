@@ -23,7 +23,10 @@
 //
 // Grouping the events of one webhook commit into one job shares River's own cost per
 // job (fetching, completing) and the disk flush of the commit between them, which is
-// what lets processing keep up with acknowledgements on SQLite.
+// what lets processing keep up with acknowledgements on SQLite. For the same reason a
+// job with room left takes over event jobs that wait in the queue and were never
+// tried (deleting them in its transaction once their events succeeded), so a backlog
+// of events that arrived one by one drains in batches too.
 //
 // # Handlers must be quick
 //

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/appbackend/appbackend/store"
 )
@@ -293,7 +295,8 @@ const savepoint = "appbackend_event"
 // process runs a job's events in ONE transaction, each under a savepoint. Processed
 // events are skipped, so a rerun or retried job redoes only what did not commit.
 // Failures are recorded (dead on the job's last attempt) and returned, so River
-// retries the job with backoff.
+// retries the job with backoff. A job that went well and has room left also takes
+// over waiting jobs (see absorbWaitingJobs).
 func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArgs]) error {
 	select {
 	case p.txSlots <- struct{}{}:
@@ -313,30 +316,11 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 	}
 	var failures []error
 	for _, id := range job.Args.EventIDs {
-		ev, err := p.st.EventTx(ctx, tx, id)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			// Deleted by retention after the job was enqueued: nothing left to do.
-			p.logger.WarnContext(ctx, "event to process no longer exists", "event_id", id)
-			continue
-		case err != nil:
+		ev, herr, err := p.processEvent(ctx, tx, id)
+		if err != nil {
 			return err
-		case ev.Status == store.EventProcessed:
-			// A redelivery raced a replay, or a retry found the work done: effects apply once.
-			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
-			return fmt.Errorf("process %s: %w", id, err)
-		}
-		herr := p.runHandlers(store.WithTx(ctx, tx), &ev)
 		if herr == nil {
-			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+savepoint); err != nil {
-				return fmt.Errorf("process %s: %w", id, err)
-			}
-			out := store.EventOutcome{Status: store.EventProcessed, NotInstalled: ev.NotInstalled}
-			if err := p.st.FinishEventTx(ctx, tx, id, out); err != nil {
-				return err
-			}
 			continue
 		}
 		failures = append(failures, fmt.Errorf("event %s: %w", id, herr))
@@ -347,12 +331,12 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 			p.recordFailure(ctx, ev.ID, failStatus, herr)
 			return errors.Join(failures...)
 		}
-		for _, stmt := range []string{"ROLLBACK TO SAVEPOINT ", "RELEASE SAVEPOINT "} {
-			if _, err := tx.ExecContext(ctx, stmt+savepoint); err != nil {
-				return fmt.Errorf("process %s: %w", id, err)
-			}
-		}
 		if err := p.st.FinishEventTx(ctx, tx, id, store.EventOutcome{Status: failStatus, Error: herr.Error()}); err != nil {
+			return err
+		}
+	}
+	if len(failures) == 0 && len(job.Args.EventIDs) < p.eventsPerJob {
+		if err := p.absorbWaitingJobs(ctx, tx, p.eventsPerJob-len(job.Args.EventIDs)); err != nil {
 			return err
 		}
 	}
@@ -364,6 +348,94 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 		return fmt.Errorf("process events: commit: %w", err)
 	}
 	return errors.Join(failures...)
+}
+
+// processEvent runs the handlers of one event under a savepoint and marks it
+// processed. herr is the handlers' error, after their writes were rolled back to the
+// savepoint; err is a database error that leaves tx unusable. An event that is gone or
+// already processed is skipped: effects apply once.
+func (p *Processor) processEvent(ctx context.Context, tx *sql.Tx, id string) (ev store.Event, herr, err error) {
+	ev, err = p.st.EventTx(ctx, tx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Deleted by retention after the job was enqueued: nothing left to do.
+		p.logger.WarnContext(ctx, "event to process no longer exists", "event_id", id)
+		return ev, nil, nil
+	case err != nil:
+		return ev, nil, err
+	case ev.Status == store.EventProcessed:
+		// A redelivery raced a replay, or a retry found the work done.
+		return ev, nil, nil
+	}
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+		return ev, nil, fmt.Errorf("process %s: %w", id, err)
+	}
+	if herr = p.runHandlers(store.WithTx(ctx, tx), &ev); herr != nil {
+		if ctx.Err() != nil {
+			return ev, herr, nil
+		}
+		for _, stmt := range []string{"ROLLBACK TO SAVEPOINT ", "RELEASE SAVEPOINT "} {
+			if _, err := tx.ExecContext(ctx, stmt+savepoint); err != nil {
+				return ev, herr, fmt.Errorf("process %s: %w", id, err)
+			}
+		}
+		return ev, herr, nil
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+savepoint); err != nil {
+		return ev, nil, fmt.Errorf("process %s: %w", id, err)
+	}
+	out := store.EventOutcome{Status: store.EventProcessed, NotInstalled: ev.NotInstalled}
+	return ev, nil, p.st.FinishEventTx(ctx, tx, id, out)
+}
+
+// absorbWaitingJobs processes, in tx, the events of event jobs that wait in the queue
+// and were never tried, up to room events, and deletes the jobs whose events all
+// succeeded. A backlog of one-event jobs (events that arrived one at a time while
+// processing was stopped) then drains in batches instead of paying River's fetch and
+// completion for each event. A job whose event fails keeps its place in the queue and
+// is tried on its own, with River's attempts and backoff; the events it shares with
+// the batch that did succeed stay processed. On SQLite tx holds the write lock, so no
+// one fetches the absorbed jobs meanwhile; elsewhere a job fetched concurrently is not
+// deleted and finds its events processed.
+func (p *Processor) absorbWaitingJobs(ctx context.Context, tx *sql.Tx, room int) error {
+	params := river.NewJobListParams().Kinds(ProcessEventsArgs{}.Kind()).Queues(Queue).
+		States(rivertype.JobStateAvailable).OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(room)
+	res, err := p.client.JobListTx(ctx, tx, params)
+	if err != nil {
+		return fmt.Errorf("list waiting event jobs: %w", err)
+	}
+	var done []int64
+	for _, waiting := range res.Jobs {
+		var args ProcessEventsArgs
+		if waiting.Attempt > 0 || json.Unmarshal(waiting.EncodedArgs, &args) != nil || len(args.EventIDs) > room {
+			continue
+		}
+		room -= len(args.EventIDs)
+		ok := true
+		for _, id := range args.EventIDs {
+			_, herr, err := p.processEvent(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			if herr != nil {
+				ok = false
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+			}
+		}
+		if ok {
+			done = append(done, waiting.ID)
+		}
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	del := river.NewJobDeleteManyParams().IDs(done...).States(rivertype.JobStateAvailable).First(len(done))
+	if _, err := p.client.JobDeleteManyTx(ctx, tx, del); err != nil {
+		return fmt.Errorf("delete absorbed event jobs: %w", err)
+	}
+	return nil
 }
 
 func (p *Processor) logFailure(ctx context.Context, job *river.Job[ProcessEventsArgs], ev store.Event, status store.EventStatus, herr error) {

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/appbackend/appbackend/events"
 	"github.com/appbackend/appbackend/store"
 	"github.com/appbackend/appbackend/webhook/webhooktest"
 )
@@ -439,6 +443,57 @@ func TestDeadEventReplay(t *testing.T) {
 	}
 	if err := b.proc.Replay(context.Background(), "evt_missing"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Replay(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+func TestBacklogOfSingleEventJobs(t *testing.T) {
+	t.Parallel()
+	// Events acknowledged one at a time while processing is stopped wait in one job
+	// each; processing takes them over in batches. A failing event keeps its own job,
+	// attempts and backoff.
+	b := setup(t, testConfig{noProcessing: true, maxAttempts: 2})
+	b.proc.On("*", func(ctx context.Context, ev store.Event) error {
+		if ev.Type == "invoice.payment_failed" {
+			return errors.New("cannot handle this one")
+		}
+		return countEffect(ctx, ev)
+	})
+	var ids []string
+	failing := ""
+	for i := range 30 {
+		eventType := "customer.created"
+		if i == 7 {
+			eventType = "invoice.payment_failed"
+		}
+		body := webhooktest.Event(eventType)
+		b.postOK(t, body)
+		ids = append(ids, eventID(t, body))
+		if i == 7 {
+			failing = ids[i]
+		}
+	}
+	if err := b.proc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if id == failing {
+			continue
+		}
+		b.waitStatus(t, id, store.EventProcessed)
+		if got := b.effects(t, id); got != 1 {
+			t.Errorf("event %s: effect applied %d times, want 1", id, got)
+		}
+	}
+	if dead := b.waitStatus(t, failing, store.EventDead); dead.Attempts != 2 {
+		t.Errorf("failing event: %d attempts recorded, want 2 (its job's own)", dead.Attempts)
+	}
+	waiting, err := b.proc.River().JobList(context.Background(), river.NewJobListParams().
+		Kinds(events.ProcessEventsArgs{}.Kind()).States(rivertype.JobStateAvailable, rivertype.JobStateRetryable))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(waiting.Jobs) != 0 {
+		t.Errorf("%d event jobs still waiting, want none", len(waiting.Jobs))
 	}
 }
 
