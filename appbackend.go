@@ -17,7 +17,7 @@ import (
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/events"
 	"github.com/appbackend/appbackend/install"
-	"github.com/appbackend/appbackend/store/sqlite"
+	"github.com/appbackend/appbackend/store"
 	"github.com/appbackend/appbackend/stripeclient"
 	"github.com/appbackend/appbackend/webhook"
 )
@@ -40,7 +40,7 @@ type App struct {
 	uninstallHooks []InstallHook
 	cleanupHooks   []CleanupHook
 
-	db        *sqlite.Store
+	db        store.Store
 	verifier  *appauth.Verifier
 	lifecycle *install.Lifecycle
 	processor *events.Processor
@@ -181,14 +181,7 @@ func (a *App) DevSecrets() DevSecrets { return a.devSecrets }
 
 // open opens the database and builds what depends on the secrets it may hold.
 func (a *App) open(ctx context.Context) error {
-	kind, dsn, err := ParseDatabase(a.cfg.Database)
-	if err != nil {
-		return err
-	}
-	if kind != "sqlite" {
-		return fmt.Errorf("%w: PostgreSQL is not supported by this build yet; use sqlite:PATH", ErrConfig)
-	}
-	db, err := sqlite.Open(ctx, dsn, sqlite.WithLogger(a.logger))
+	db, err := OpenStore(ctx, a.cfg.Database, StoreOptions{Logger: a.logger})
 	if err != nil {
 		return err
 	}

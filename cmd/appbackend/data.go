@@ -13,7 +13,6 @@ import (
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/events"
 	"github.com/appbackend/appbackend/store"
-	"github.com/appbackend/appbackend/store/sqlite"
 )
 
 // dbFlags are the flags of the commands that act on the configured database.
@@ -31,19 +30,12 @@ func (d *dbFlags) register(f *flags, getenv func(string) string) {
 
 // open opens the configured database; migrate says whether to apply pending migrations
 // (only `migrate` and `serve` change the schema; the readers refuse a stale one).
-func (d *dbFlags) open(ctx context.Context, migrate bool) (*sqlite.Store, error) {
-	kind, dsn, err := appbackend.ParseDatabase(d.database)
-	if err != nil {
+func (d *dbFlags) open(ctx context.Context, migrate bool) (store.Store, error) {
+	st, err := appbackend.OpenStore(ctx, d.database, appbackend.StoreOptions{SkipMigrations: !migrate})
+	if errors.Is(err, appbackend.ErrConfig) {
 		return nil, usageError{err.Error()}
 	}
-	if kind != "sqlite" {
-		return nil, usagef("PostgreSQL is not supported by this build yet; use sqlite:PATH")
-	}
-	var opts []sqlite.Option
-	if !migrate {
-		opts = append(opts, sqlite.WithoutMigrations())
-	}
-	return sqlite.Open(ctx, dsn, opts...)
+	return st, err
 }
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -60,20 +52,10 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer st.Close()
-	pending, err := st.PendingMigrations(ctx)
-	if err != nil {
-		return err
-	}
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
-	if len(pending) == 0 {
-		fmt.Fprintln(stdout, "database is up to date")
-		return nil
-	}
-	for _, m := range pending {
-		fmt.Fprintf(stdout, "applied %s\n", m.Name)
-	}
+	fmt.Fprintln(stdout, "database is up to date")
 	return nil
 }
 
