@@ -127,7 +127,13 @@ func TestCrashKill9(t *testing.T) {
 	for _, n := range effects {
 		applied += n
 	}
-	t.Logf("seed %d: %d distinct events, all acknowledged in the end; %d effect rows for %d events", seed, len(events), applied, len(effects))
+	acked := 0
+	for _, ev := range events {
+		if ev.acked {
+			acked++
+		}
+	}
+	t.Logf("seed %d: %d distinct events sent, %d acknowledged in the end; %d effect rows for %d events", seed, len(events), acked, applied, len(effects))
 }
 
 // crashSeed is E2E_CRASH_SEED or a new seed, logged either way so that a failing run
@@ -149,12 +155,12 @@ func crashSeed(t *testing.T) uint64 {
 func runCrashRound(t *testing.T, s *server, ledger *crashLedger, round crashRound, rng *rand.Rand, roundIndex int) crashStats {
 	t.Helper()
 	var (
-		st      crashStats
-		stop    = make(chan struct{})
-		wg      sync.WaitGroup
-		nextID  atomic.Int64
-		url     = s.webhookURL()
-		eventTs = []string{"customer.created", "invoice.paid", "payment_intent.succeeded", "customer.updated"}
+		st         crashStats
+		stop       = make(chan struct{})
+		wg         sync.WaitGroup
+		nextID     atomic.Int64
+		url        = s.webhookURL()
+		eventTypes = []string{"customer.created", "invoice.paid", "payment_intent.succeeded", "customer.updated"}
 	)
 	for sender := range crashSenders {
 		senderRng := rand.New(rand.NewPCG(rng.Uint64(), uint64(sender)))
@@ -170,7 +176,7 @@ func runCrashRound(t *testing.T, s *server, ledger *crashLedger, round crashRoun
 					n := nextID.Add(1)
 					e := event{
 						ID:      fmt.Sprintf("%sr%d_%06d_%s", crashEventPrefix, roundIndex+1, n, newID("")[:8]),
-						Type:    eventTs[n%int64(len(eventTs))],
+						Type:    eventTypes[n%int64(len(eventTypes))],
 						Account: fmt.Sprintf("acct_crash_%d", sender%crashAccounts),
 						Live:    true,
 					}
@@ -260,7 +266,7 @@ func resendAll(t *testing.T, s *server, ledger *crashLedger, events []crashEvent
 					mu.Unlock()
 					continue
 				}
-				ledger.ack(ledger.byIDLocked(ev.id))
+				ledger.ack(ledger.lookup(ev.id))
 			}
 		})
 	}
@@ -274,7 +280,8 @@ func resendAll(t *testing.T, s *server, ledger *crashLedger, events []crashEvent
 	}
 }
 
-func (l *crashLedger) byIDLocked(id string) *crashEvent {
+// lookup returns the event with the id, nil if it was never sent.
+func (l *crashLedger) lookup(id string) *crashEvent {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.byID[id]
@@ -327,7 +334,7 @@ func checkEffects(t *testing.T, s *server, ledger *crashLedger, stuck map[string
 		}
 	}
 	for id := range effects {
-		if ledger.byIDLocked(id) == nil {
+		if ledger.lookup(id) == nil {
 			unknown = append(unknown, id)
 		}
 	}
