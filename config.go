@@ -59,6 +59,10 @@ type Config struct {
 	// EventRetryPolicy decides when a failed event is retried; nil is River's
 	// exponential backoff. Tests use a short fixed delay.
 	EventRetryPolicy river.ClientRetryPolicy
+	// JobRescueAfter is how long a job may stay running before it is taken for lost
+	// (its process died) and run again; it must exceed every job's timeout. On
+	// PostgreSQL it bounds how long a killed replica's jobs wait. Default 5m.
+	JobRescueAfter time.Duration
 	// Listener, when set, is served instead of listening on Addr (tests use port 0).
 	Listener net.Listener
 	// Ready, when set, is called once the server accepts connections.
@@ -86,6 +90,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return cfg, fmt.Errorf("%w: APPBACKEND_EVENT_RETENTION %q is not a duration such as 720h", ErrConfig, v)
 		}
 		cfg.EventRetention = d
+	}
+	if v := strings.TrimSpace(getenv("APPBACKEND_JOB_RESCUE_AFTER")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return cfg, fmt.Errorf("%w: APPBACKEND_JOB_RESCUE_AFTER %q is not a positive duration such as 5m", ErrConfig, v)
+		}
+		cfg.JobRescueAfter = d
 	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_MAX_BODY")); v != "" {
 		n, err := ParseByteSize(v)

@@ -117,12 +117,17 @@ func (a *App) startEvents(ctx context.Context) error {
 	if err := river.AddWorkerSafely(workers, &accountNameWorker{app: a}); err != nil {
 		return fmt.Errorf("register account name worker: %w", err)
 	}
+	kind, _, _ := ParseDatabase(a.cfg.Database)
 	proc, err := events.New(a.db, events.Config{
-		Logger:       a.logger,
-		MaxAttempts:  a.cfg.EventMaxAttempts,
-		RetryPolicy:  a.cfg.EventRetryPolicy,
-		BuiltIn:      []events.BuiltIn{a.lifecycle.HandleEvent},
-		RiverWorkers: workers,
+		Logger:           a.logger,
+		MaxAttempts:      a.cfg.EventMaxAttempts,
+		RetryPolicy:      a.cfg.EventRetryPolicy,
+		RescueStuckAfter: a.cfg.JobRescueAfter,
+		// One process owns a SQLite file, so whatever is running at start was cut off
+		// by a crash: run it now rather than after the rescue delay.
+		ResumeOnStart: kind == "sqlite",
+		BuiltIn:       []events.BuiltIn{a.lifecycle.HandleEvent},
+		RiverWorkers:  workers,
 	})
 	if err != nil {
 		return err

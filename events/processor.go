@@ -72,6 +72,12 @@ type Config struct {
 	// must exceed the timeout of every job on the client, the app's included; River's
 	// leader checks every 30 s.
 	RescueStuckAfter time.Duration
+	// ResumeOnStart makes Start hand the jobs that a previous process left running back
+	// to the queue. Set it only for a database that one process uses at a time
+	// (SQLite): there, a job running at start can only be a dead process's, and waiting
+	// for River's rescuer (RescueStuckAfter) would leave its events pending for
+	// minutes. With several processes on one database it would run live jobs twice.
+	ResumeOnStart bool
 	// EventsPerJob caps the events one job processes in one transaction (default
 	// DefaultEventsPerJob). A webhook commit of many events enqueues them in few jobs,
 	// so the queue's own cost per job is shared; a larger value holds SQLite's write
@@ -94,7 +100,8 @@ type Processor struct {
 	logger  *slog.Logger
 	builtIn []BuiltIn
 
-	eventsPerJob int
+	eventsPerJob  int
+	resumeOnStart bool
 	// txSlots bounds the processing transactions open or waiting for a connection at
 	// once to the write pool's size: on SQLite (one connection) more would only queue
 	// ahead of the webhook receiver's commits and delay acknowledgements.
@@ -141,7 +148,7 @@ func New(st store.Store, cfg Config) (*Processor, error) {
 	if maxConns := st.DB().Stats().MaxOpenConnections; maxConns > 0 {
 		slots = min(slots, maxConns)
 	}
-	p := &Processor{st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob,
+	p := &Processor{st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart,
 		txSlots: make(chan struct{}, slots)}
 	if err := river.AddWorkerSafely(cfg.RiverWorkers, &eventWorker{p: p}); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
@@ -210,6 +217,16 @@ func (p *Processor) handlersFor(eventType string) []registered {
 // Start starts processing. Jobs run under ctx; cancelling it stops them hard, so
 // prefer [Processor.Stop].
 func (p *Processor) Start(ctx context.Context) error {
+	if p.resumeOnStart {
+		// River's own table: a crash leaves jobs 'running' that nobody runs.
+		res, err := p.st.DB().ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running'`)
+		if err != nil {
+			return fmt.Errorf("events: resume jobs of a previous run: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			p.logger.InfoContext(ctx, "resumed jobs a previous run left running", "jobs", n)
+		}
+	}
 	if err := p.client.Start(ctx); err != nil {
 		return fmt.Errorf("events: start: %w", err)
 	}

@@ -52,12 +52,20 @@ func APIVersion(v string) Option { return func(o *options) { o.apiVersion = v } 
 // Object replaces the event's data.object.
 func Object(obj map[string]any) Option { return func(o *options) { o.object = obj } }
 
-// NewID returns a random id with the given prefix, such as "evt_".
+// NewID returns a new id with the given prefix, such as "evt_": 24 base62 characters
+// whose first 11 encode the current time in nanoseconds and the rest are random. The
+// alphabet is in ASCII order, so ids made one after the other sort in that order: the
+// installation lifecycle breaks ties between events of the same second by id, and an
+// install then uninstall triggered within one second must end uninstalled.
 func NewID(prefix string) string {
 	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	for i := range b {
+	for i, n := 10, uint64(time.Now().UnixNano()); i >= 0; i-- {
+		b[i] = alphabet[n%62]
+		n /= 62
+	}
+	_, _ = rand.Read(b[11:])
+	for i := 11; i < len(b); i++ {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return prefix + string(b)
