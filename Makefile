@@ -45,7 +45,7 @@ fuzz:
 	done; rm -f .fuzz.log
 
 bench: node-deps
-	./bench/run.sh
+	@./bench/run.sh
 
 clean:
 	rm -f appbackend

@@ -208,3 +208,24 @@ fi
 	-note "The microbenchmarks verify the default string {\"user_id\":…,\"account_id\":…} with 2 configured secrets; stripe-go is called once per secret in turn, the matching one second. appauth.VerifyRequest also reads the identity from the body and returns a new *Identity." \
 	-note "Load average (1, 5, 15 min) before: $load_before; after: $load_after." \
 	-note "Reproduce: \`make bench\` (or \`./bench/run.sh\`); BENCH_DURATION=$duration BENCH_WARMUP=$warmup BENCH_CONNECTIONS=$connections BENCH_ROUNDS=$rounds BENCH_SIGN_WITH=$sign_with BENCH_APPBACKEND_LOG_LEVEL=$appbackend_log_level BENCH_GO_COUNT=$go_count BENCH_GO_BENCHTIME=$go_benchtime."
+
+# --- the other flows' benchmarks ---------------------------------------------------------
+# Go benchmarks that live beside the code they measure, each against real files and real
+# loopback HTTP; printed as they come. BENCH_FLOWS=0 skips them.
+if [[ "${BENCH_FLOWS:-1}" != 0 ]]; then
+	flow_bench() { # TITLE PACKAGE PATTERN BENCHTIME [ENV…]
+		local title=$1 pkg=$2 pattern=$3 benchtime=$4
+		shift 4
+		log "flow benchmark: $title"
+		printf '\n### %s\n\n```\n' "$title"
+		env "$@" "$GO" test "$pkg" -run '^$' -bench "$pattern" -benchtime "$benchtime" -count 1 2>&1 |
+			grep -E '^(Benchmark|goos|cpu)' || true
+		printf '```\n'
+	}
+	printf '\n## Webhook inbox, scheduling, PostgreSQL\n\n'
+	printf 'Reproduce one with the go test command its title names. Load average before: %s.\n' "$(loadavg)"
+	flow_bench "Durable webhook acknowledgements, 64 senders, SQLite (go test ./webhook -bench 'BenchmarkAck' -benchtime 5000x)" \
+		./webhook 'BenchmarkAck' 5000x
+	flow_bench "Processing drain, SQLite (go test ./webhook -bench 'BenchmarkDrain' -benchtime 5000x)" \
+		./webhook 'BenchmarkDrain' 5000x
+fi
