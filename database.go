@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/store/postgres"
 	"github.com/appbackend/appbackend/store/sqlite"
 )
 
@@ -15,6 +17,12 @@ type StoreOptions struct {
 	// use it so that only `serve` and `migrate` change the schema.
 	SkipMigrations bool
 	Logger         *slog.Logger
+	// PoolSize caps a PostgreSQL database's connection pool (APPBACKEND_DB_POOL);
+	// zero leaves the URL's pool_max_conns or the adapter's default. SQLite ignores it.
+	PoolSize int
+	// StatementTimeout is PostgreSQL's statement_timeout for every connection
+	// (APPBACKEND_DB_STATEMENT_TIMEOUT); zero leaves the URL's or none. SQLite ignores it.
+	StatementTimeout time.Duration
 }
 
 // OpenStore opens the database a setting names ("sqlite:PATH" or a postgres:// URL),
@@ -34,7 +42,22 @@ func OpenStore(ctx context.Context, database string, opts StoreOptions) (store.S
 			o = append(o, sqlite.WithLogger(opts.Logger))
 		}
 		return sqlite.Open(ctx, dsn, o...)
+	case "postgres":
+		var o []postgres.Option
+		if opts.SkipMigrations {
+			o = append(o, postgres.WithoutMigrations())
+		}
+		if opts.Logger != nil {
+			o = append(o, postgres.WithLogger(opts.Logger))
+		}
+		if opts.PoolSize > 0 {
+			o = append(o, postgres.WithPoolSize(opts.PoolSize))
+		}
+		if opts.StatementTimeout > 0 {
+			o = append(o, postgres.WithStatementTimeout(opts.StatementTimeout))
+		}
+		return postgres.Open(ctx, dsn, o...)
 	default:
-		return nil, fmt.Errorf("%w: PostgreSQL is not supported by this build yet; use sqlite:PATH", ErrConfig)
+		return nil, fmt.Errorf("%w: unknown database kind %q", ErrConfig, kind)
 	}
 }

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# postgres.sh: a throwaway PostgreSQL for the tests, from the machine's initdb/pg_ctl.
+#
+#   scripts/postgres.sh start   create and start a server on a free loopback port (once:
+#                               a running one is reused), create the database
+#                               appbackend_test, print its URL
+#                               (postgres://postgres@127.0.0.1:PORT/appbackend_test?sslmode=disable)
+#   scripts/postgres.sh url     print the URL of the running server (exit 1 if none)
+#   scripts/postgres.sh down    stop the server but keep its data; the next start brings
+#                               it back on the same port (tests of a database outage)
+#   scripts/postgres.sh stop    stop the server and delete its data directory
+#
+# The server listens on 127.0.0.1 only, trusts local connections (no password), keeps
+# fsync on (acknowledged webhooks must survive a crash, and the tests and benchmarks
+# measure that) and stays small: shared_buffers 64MB, max_connections 100.
+#
+# State lives in APPBACKEND_PG_DIR (default .tmp/postgres): the data directory, the
+# socket, the log and the URL. initdb refuses to run as root, so as root the server
+# runs as the system user postgres (created with useradd --system if missing), which
+# owns the data directory. PostgreSQL's programs are found on PATH or under
+# /usr/lib/postgresql/*/bin; if there are none, start installs postgresql with apt-get.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${APPBACKEND_PG_DIR:-$ROOT/.tmp/postgres}
+DATA=$STATE/data
+RUN=$STATE/run
+LOG_FILE=$STATE/run/postgres.log
+URL_FILE=$STATE/url
+PORT_FILE=$STATE/port
+DATABASE=appbackend_test
+PG_USER=postgres
+
+die() { echo "postgres.sh: $*" >&2; exit 1; }
+
+# bindir finds the directory of PostgreSQL's server programs.
+bindir() {
+	local initdb
+	if initdb=$(command -v initdb 2>/dev/null); then
+		dirname "$(readlink -f "$initdb")"
+		return 0
+	fi
+	local dir
+	for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -V -r); do
+		[ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
+	done
+	return 1
+}
+
+install() {
+	bindir >/dev/null && return 0
+	command -v apt-get >/dev/null 2>&1 || die "initdb and pg_ctl not found, and no apt-get to install PostgreSQL; install PostgreSQL 15"
+	[ "$(id -u)" = 0 ] || die "initdb and pg_ctl not found; install PostgreSQL 15 (apt-get install postgresql-15), or run as root to let this script do it"
+	echo "postgres.sh: installing PostgreSQL with apt-get" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2 || true
+	apt-get install -y -qq postgresql-15 >&2 || apt-get install -y -qq postgresql >&2 ||
+		die "apt-get install postgresql failed"
+	bindir >/dev/null || die "PostgreSQL installed, but initdb is still not found"
+}
+
+# as_pg runs a command as the user who owns the server: postgres when we are root,
+# ourselves otherwise.
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		if command -v runuser >/dev/null 2>&1; then
+			runuser -u "$PG_USER" -- "$@"
+		else
+			su "$PG_USER" -s /bin/sh -c "$(printf '%q ' "$@")"
+		fi
+	else
+		"$@"
+	fi
+}
+
+ensure_user() {
+	[ "$(id -u)" = 0 ] || return 0
+	id "$PG_USER" >/dev/null 2>&1 && return 0
+	useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$PG_USER" ||
+		die "cannot create the system user $PG_USER (initdb refuses to run as root)"
+}
+
+# owned_dir creates a directory that the server's user owns.
+owned_dir() {
+	mkdir -p "$1"
+	if [ "$(id -u)" = 0 ]; then chown "$PG_USER:" "$1"; fi
+	chmod 700 "$1"
+}
+
+port_of() { sed -E 's|.*@127\.0\.0\.1:([0-9]+)/.*|\1|' "$URL_FILE"; }
+
+running() {
+	[ -f "$URL_FILE" ] && [ -f "$DATA/postmaster.pid" ] || return 1
+	local bin
+	bin=$(bindir) || return 1
+	as_pg "$bin/pg_isready" -q -h 127.0.0.1 -p "$(port_of)" -t 2
+}
+
+# free_port prints a loopback port nothing listens on. The server may still lose it to
+# another process before it binds; start then tries another one.
+free_port() {
+	local port i
+	for i in $(seq 1 50); do
+		port=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	die "no free loopback port found"
+}
+
+init_cluster() {
+	local bin=$1
+	[ -f "$DATA/PG_VERSION" ] && return 0
+	ensure_user
+	mkdir -p "$STATE"
+	# The server's user must reach the state directory through the repository's path.
+	chmod 755 "$STATE"
+	owned_dir "$DATA"
+	owned_dir "$RUN"
+	as_pg "$bin/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$STATE/initdb.log" 2>&1 ||
+		as_pg "$bin/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --no-locale >"$STATE/initdb.log" 2>&1 ||
+		{ cat "$STATE/initdb.log" >&2; die "initdb failed (log: $STATE/initdb.log)"; }
+	as_pg sh -c "cat >> '$DATA/postgresql.conf'" <<EOF
+
+# scripts/postgres.sh: a small test server on loopback, durable commits.
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$RUN'
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+shared_buffers = 64MB
+max_connections = 100
+max_wal_size = 256MB
+log_min_messages = warning
+log_line_prefix = '%m [%p] '
+EOF
+}
+
+start() {
+	if running; then
+		cat "$URL_FILE"
+		return 0
+	fi
+	install
+	local bin
+	bin=$(bindir)
+	init_cluster "$bin"
+	rm -f "$URL_FILE"
+	# A server left behind by a crash still holds the data directory: stop it first.
+	if [ -f "$DATA/postmaster.pid" ]; then
+		as_pg "$bin/pg_ctl" -D "$DATA" stop -m immediate -w >/dev/null 2>&1 || true
+	fi
+	local port attempt started=""
+	for attempt in 1 2 3 4 5; do
+		# The port of the previous start first, so that clients find the server again.
+		if [ "$attempt" = 1 ] && [ -s "$PORT_FILE" ]; then
+			port=$(cat "$PORT_FILE")
+		else
+			port=$(free_port)
+		fi
+		if as_pg "$bin/pg_ctl" -D "$DATA" -l "$LOG_FILE" -o "-p $port" -w -t 60 start >/dev/null 2>&1; then
+			started=1
+			break
+		fi
+		grep -q "could not bind\|Address already in use" "$LOG_FILE" 2>/dev/null || break
+	done
+	[ -n "$started" ] || { tail -n 20 "$LOG_FILE" >&2 || true; die "pg_ctl start failed (log: $LOG_FILE)"; }
+	local psql=("$bin/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1)
+	if [ "$(as_pg "${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'")" != 1 ]; then
+		as_pg "${psql[@]}" -c "CREATE DATABASE $DATABASE" >/dev/null || { stop; die "cannot create the database $DATABASE"; }
+	fi
+	echo "$port" >"$PORT_FILE"
+	echo "postgres://postgres@127.0.0.1:$port/$DATABASE?sslmode=disable" >"$URL_FILE"
+	cat "$URL_FILE"
+}
+
+# down stops the server and keeps its data directory and port.
+down() {
+	if [ -f "$DATA/postmaster.pid" ]; then
+		local bin
+		bin=$(bindir) || die "pg_ctl not found"
+		as_pg "$bin/pg_ctl" -D "$DATA" stop -m fast -w -t 30 >/dev/null 2>&1 ||
+			as_pg "$bin/pg_ctl" -D "$DATA" stop -m immediate -w -t 30 >/dev/null 2>&1 || die "pg_ctl stop failed"
+	fi
+	rm -f "$URL_FILE"
+}
+
+stop() {
+	if [ -f "$DATA/postmaster.pid" ]; then
+		local bin
+		if bin=$(bindir); then
+			as_pg "$bin/pg_ctl" -D "$DATA" stop -m fast -w -t 30 >/dev/null 2>&1 ||
+				as_pg "$bin/pg_ctl" -D "$DATA" stop -m immediate -w -t 30 >/dev/null 2>&1 || true
+		fi
+	fi
+	rm -rf "$STATE"
+}
+
+case "${1:-}" in
+install) install ;;
+start) start ;;
+down) down ;;
+stop) stop ;;
+url) running && cat "$URL_FILE" || die "not running (scripts/postgres.sh start)" ;;
+*) echo "usage: $0 start|url|down|stop|install" >&2; exit 2 ;;
+esac
