@@ -206,12 +206,13 @@ type Installations interface {
 	ListInstallations(ctx context.Context, f InstallationFilter) ([]Installation, error)
 }
 
-// Store is a database adapter: the inbox, installations and settings, plus what River
-// needs to run its queue on the same database.
+// Store is a database adapter: the inbox, installations, schedules and settings, plus
+// what River needs to run its queue on the same database.
 type Store interface {
 	Settings
 	Inbox
 	Installations
+	Schedules
 
 	// DB is the pool for writes. Transactions begun on it are the *sql.Tx that the Tx
 	// methods and River's InsertTx share. On SQLite it has one connection, so code

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 			tc.test(t, newStore(t))
 		})
 	}
+	runScheduleTests(t, newStore)
 }
 
 // inTx runs f in a transaction on s's write pool and commits it.
