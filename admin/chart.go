@@ -10,8 +10,8 @@ import (
 
 // Chart geometry, in SVG user units (the SVG scales to its container).
 const (
-	chartWidth   = 760
-	chartHeight  = 220
+	chartWidth   = 1100 // about the panel's width on a laptop, so text is drawn 1:1
+	chartHeight  = 230
 	chartLeft    = 40 // room for the y labels
 	chartRight   = 8
 	chartTop     = 12

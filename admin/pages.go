@@ -69,6 +69,7 @@ var templateFuncs = template.FuncMap{
 		}
 		return *t
 	},
+	"since": since,
 	"mode":  modeName,
 	"short": func(s string, n int) string { return truncate(s, n) },
 	"eventsURL": func(pairs ...string) string {
@@ -85,6 +86,24 @@ var templateFuncs = template.FuncMap{
 	},
 	"eventURL": func(id string) string { return "/admin/events/" + url.PathEscape(id) },
 	"plural":   func(n int, word string) string { return fmt.Sprintf("%d %s", n, plural(n, word)) },
+}
+
+// since says how long before now t was, roughly: "4 min ago", "3 days ago".
+func since(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d/time.Hour))
+	default:
+		return fmt.Sprintf("%d days ago", int(d/(24*time.Hour)))
+	}
 }
 
 // view is what the layout needs, with the page's own data in Data.
@@ -151,7 +170,8 @@ func (h *Handler) installationsPage(w http.ResponseWriter, r *http.Request) {
 		More   bool
 		Filter installationFilter
 		Total  int
-	}{st, buildChart(st.Daily), rows, more, f, len(ins)}})
+		Now    time.Time
+	}{st, buildChart(st.Daily), rows, more, f, len(ins), h.cfg.Now()}})
 }
 
 // eventsPage is GET /admin/events: the inbox, filtered.
