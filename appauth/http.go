@@ -31,8 +31,9 @@ const (
 type ProtectOption func(*protectConfig)
 
 type protectConfig struct {
-	maxBody int64
-	logger  *slog.Logger
+	maxBody   int64
+	logger    *slog.Logger
+	onFailure func(*http.Request, error)
 }
 
 // WithMaxBody sets the body limit in bytes; a larger body gets 413 body_too_large. Values
@@ -44,6 +45,13 @@ func WithMaxBody(n int64) ProtectOption {
 // WithLogger sets where unexpected (internal) errors are logged; none by default.
 func WithLogger(l *slog.Logger) ProtectOption {
 	return func(c *protectConfig) { c.logger = l }
+}
+
+// WithFailureHook sets a function called with every request Protect refuses and the
+// reason (an error of this package, such as ErrTooOld), before the error is answered:
+// for metrics or audit logs. It must not write to the response.
+func WithFailureHook(f func(r *http.Request, err error)) ProtectOption {
+	return func(c *protectConfig) { c.onFailure = f }
 }
 
 // Middleware returns Protect as a middleware constructor, for routers that chain
@@ -72,11 +80,11 @@ func (v *Verifier) Protect(next http.Handler, opts ...ProtectOption) http.Handle
 	return CORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		headers := r.Header.Values(SignatureHeader)
 		if len(headers) == 0 || headers[0] == "" {
-			apierror.Write(w, r, cfg.logger, HTTPError(ErrNotSigned))
+			cfg.refuse(w, r, ErrNotSigned, HTTPError(ErrNotSigned))
 			return
 		}
 		if len(headers) > 1 {
-			apierror.Write(w, r, cfg.logger, apierror.New(apierror.CodeSignatureInvalid, "more than one Stripe-Signature header"))
+			cfg.refuse(w, r, ErrMalformedHeader, apierror.New(apierror.CodeSignatureInvalid, "more than one Stripe-Signature header"))
 			return
 		}
 		body, err := readBody(w, r, cfg.maxBody)
@@ -90,7 +98,7 @@ func (v *Verifier) Protect(next http.Handler, opts ...ProtectOption) http.Handle
 		}
 		id, err := v.VerifyRequest(headers[0], body, query)
 		if err != nil {
-			apierror.Write(w, r, cfg.logger, HTTPError(err))
+			cfg.refuse(w, r, err, HTTPError(err))
 			return
 		}
 		r = r.WithContext(NewContext(r.Context(), id))
@@ -115,6 +123,14 @@ func CORS(next http.Handler) http.Handler {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// refuse reports reason to the failure hook and answers answer.
+func (c *protectConfig) refuse(w http.ResponseWriter, r *http.Request, reason, answer error) {
+	if c.onFailure != nil {
+		c.onFailure(r, reason)
+	}
+	apierror.Write(w, r, c.logger, answer)
 }
 
 // readBody reads the whole body, or fails with an *apierror.Error.

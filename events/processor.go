@@ -78,6 +78,9 @@ type Config struct {
 	// for River's rescuer (RescueStuckAfter) would leave its events pending for
 	// minutes. With several processes on one database it would run live jobs twice.
 	ResumeOnStart bool
+	// ObserveOutcome, if set, is called for every event a job processed or failed,
+	// after the job's transaction committed (for metrics).
+	ObserveOutcome func(ev store.Event, out store.EventOutcome)
 	// EventsPerJob caps the events one job processes in one transaction (default
 	// DefaultEventsPerJob). A webhook commit of many events enqueues them in few jobs,
 	// so the queue's own cost per job is shared; a larger value holds SQLite's write
@@ -100,8 +103,9 @@ type Processor struct {
 	logger  *slog.Logger
 	builtIn []BuiltIn
 
-	eventsPerJob  int
-	resumeOnStart bool
+	eventsPerJob   int
+	resumeOnStart  bool
+	observeOutcome func(ev store.Event, out store.EventOutcome)
 	// txSlots bounds the processing transactions open or waiting for a connection at
 	// once to the write pool's size: on SQLite (one connection) more would only queue
 	// ahead of the webhook receiver's commits and delay acknowledgements.
@@ -148,7 +152,7 @@ func New(st store.Store, cfg Config) (*Processor, error) {
 	if maxConns := st.DB().Stats().MaxOpenConnections; maxConns > 0 {
 		slots = min(slots, maxConns)
 	}
-	p := &Processor{st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart,
+	p := &Processor{st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart, observeOutcome: cfg.ObserveOutcome,
 		txSlots: make(chan struct{}, slots)}
 	if err := river.AddWorkerSafely(cfg.RiverWorkers, &eventWorker{p: p}); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
@@ -332,8 +336,9 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 		failStatus = store.EventDead
 	}
 	var failures []error
+	run := &jobRun{}
 	for _, id := range job.Args.EventIDs {
-		ev, herr, err := p.processEvent(ctx, tx, id)
+		ev, herr, err := p.processEvent(ctx, tx, id, run)
 		if err != nil {
 			return err
 		}
@@ -348,12 +353,14 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 			p.recordFailure(ctx, ev.ID, failStatus, herr)
 			return errors.Join(failures...)
 		}
-		if err := p.st.FinishEventTx(ctx, tx, id, store.EventOutcome{Status: failStatus, Error: herr.Error()}); err != nil {
+		out := store.EventOutcome{Status: failStatus, Error: herr.Error()}
+		if err := p.st.FinishEventTx(ctx, tx, id, out); err != nil {
 			return err
 		}
+		run.record(ev, out)
 	}
 	if len(failures) == 0 && len(job.Args.EventIDs) < p.eventsPerJob {
-		if err := p.absorbWaitingJobs(ctx, tx, p.eventsPerJob-len(job.Args.EventIDs)); err != nil {
+		if err := p.absorbWaitingJobs(ctx, tx, p.eventsPerJob-len(job.Args.EventIDs), run); err != nil {
 			return err
 		}
 	}
@@ -364,14 +371,35 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("process events: commit: %w", err)
 	}
+	if p.observeOutcome != nil {
+		for _, o := range run.outcomes {
+			p.observeOutcome(o.ev, o.out)
+		}
+	}
 	return errors.Join(failures...)
+}
+
+// jobRun collects what one job's transaction did to its events, reported once it
+// commits.
+type jobRun struct {
+	outcomes []eventOutcome
+}
+
+type eventOutcome struct {
+	ev  store.Event
+	out store.EventOutcome
+}
+
+func (r *jobRun) record(ev store.Event, out store.EventOutcome) {
+	ev.Raw = nil // not needed past the transaction
+	r.outcomes = append(r.outcomes, eventOutcome{ev, out})
 }
 
 // processEvent runs the handlers of one event under a savepoint and marks it
 // processed. herr is the handlers' error, after their writes were rolled back to the
 // savepoint; err is a database error that leaves tx unusable. An event that is gone or
 // already processed is skipped: effects apply once.
-func (p *Processor) processEvent(ctx context.Context, tx *sql.Tx, id string) (ev store.Event, herr, err error) {
+func (p *Processor) processEvent(ctx context.Context, tx *sql.Tx, id string, run *jobRun) (ev store.Event, herr, err error) {
 	ev, err = p.st.EventTx(ctx, tx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -402,7 +430,11 @@ func (p *Processor) processEvent(ctx context.Context, tx *sql.Tx, id string) (ev
 		return ev, nil, fmt.Errorf("process %s: %w", id, err)
 	}
 	out := store.EventOutcome{Status: store.EventProcessed, NotInstalled: ev.NotInstalled}
-	return ev, nil, p.st.FinishEventTx(ctx, tx, id, out)
+	if err := p.st.FinishEventTx(ctx, tx, id, out); err != nil {
+		return ev, nil, err
+	}
+	run.record(ev, out)
+	return ev, nil, nil
 }
 
 // absorbWaitingJobs processes, in tx, the events of event jobs that wait in the queue
@@ -414,7 +446,7 @@ func (p *Processor) processEvent(ctx context.Context, tx *sql.Tx, id string) (ev
 // the batch that did succeed stay processed. On SQLite tx holds the write lock, so no
 // one fetches the absorbed jobs meanwhile; elsewhere a job fetched concurrently is not
 // deleted and finds its events processed.
-func (p *Processor) absorbWaitingJobs(ctx context.Context, tx *sql.Tx, room int) error {
+func (p *Processor) absorbWaitingJobs(ctx context.Context, tx *sql.Tx, room int, run *jobRun) error {
 	params := river.NewJobListParams().Kinds(ProcessEventsArgs{}.Kind()).Queues(Queue).
 		States(rivertype.JobStateAvailable).OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(room)
 	res, err := p.client.JobListTx(ctx, tx, params)
@@ -430,7 +462,7 @@ func (p *Processor) absorbWaitingJobs(ctx context.Context, tx *sql.Tx, room int)
 		room -= len(args.EventIDs)
 		ok := true
 		for _, id := range args.EventIDs {
-			_, herr, err := p.processEvent(ctx, tx, id)
+			_, herr, err := p.processEvent(ctx, tx, id, run)
 			if err != nil {
 				return err
 			}

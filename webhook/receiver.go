@@ -74,6 +74,9 @@ type Config struct {
 	CommitTimeout time.Duration
 	// ObserveCommit, if set, is called after every batch (for metrics).
 	ObserveCommit func(events int, took time.Duration, err error)
+	// ObserveEvent, if set, is called for every event of a batch that committed: new,
+	// or a duplicate of one already stored (for metrics).
+	ObserveEvent func(ev store.Event, duplicate bool)
 	// Now replaces time.Now for received_at (tests).
 	Now func() time.Time
 }
@@ -259,6 +262,9 @@ func (r *Receiver) commit(batch []*pending) {
 				r.stats.duplicates.Add(1)
 			} else {
 				r.stats.received.Add(1)
+			}
+			if r.cfg.ObserveEvent != nil {
+				r.cfg.ObserveEvent(p.ev, duplicate[i])
 			}
 		}
 		p.done <- result{duplicate: duplicate[i], err: err}
