@@ -1,0 +1,117 @@
+// Command testserver is one appbackend replica as a Go program embeds it, for the
+// tests and benchmarks in package replicas: `appbackend serve` plus an event handler
+// that records every event it applies in the table replica_effects, with the name of
+// the replica that applied it. The table has deliberately no unique constraint: an
+// event applied twice shows up as two rows, one that was lost as none.
+//
+// It reads the same environment as `appbackend serve` (APPBACKEND_ADDR,
+// APPBACKEND_DATABASE — a postgres:// URL or sqlite:PATH —, STRIPE_APP_SECRETS,
+// STRIPE_WEBHOOK_SECRETS, APPBACKEND_JOB_RESCUE_AFTER, APPBACKEND_LOG_LEVEL) and prints
+// the same first line once it listens: "appbackend listening on http://ADDR". Also:
+//
+//	REPLICA_NAME   the name recorded with each effect (default: the process id)
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for the effect table
+	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver, for the effect table
+
+	"github.com/appbackend/appbackend"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "testserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string) error {
+	cfg, err := appbackend.ConfigFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelWarn
+	if v := getenv("APPBACKEND_LOG_LEVEL"); v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("APPBACKEND_LOG_LEVEL: %w", err)
+		}
+	}
+	replica := getenv("REPLICA_NAME")
+	if replica == "" {
+		replica = fmt.Sprint(os.Getpid())
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("replica", replica)
+	cfg.Ready = func(addr net.Addr) { fmt.Printf("appbackend listening on http://%s\n", addr) }
+
+	insertEffect, err := createEffectTable(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	app, err := appbackend.New(cfg)
+	if err != nil {
+		return err
+	}
+	app.OnEvent("*", func(ctx context.Context, ev appbackend.Event) error {
+		tx, ok := appbackend.Tx(ctx)
+		if !ok {
+			return errors.New("no processing transaction in the handler's context")
+		}
+		_, err := tx.ExecContext(ctx, insertEffect, ev.ID, replica, time.Now().UnixMicro())
+		return err
+	})
+	return app.Run(ctx)
+}
+
+// createEffectTable creates replica_effects if it does not exist and returns the
+// statement that inserts an effect, in the database's placeholders.
+func createEffectTable(ctx context.Context, database string) (insert string, err error) {
+	kind, dsn, err := appbackend.ParseDatabase(database)
+	if err != nil {
+		return "", err
+	}
+	driver, insert := "pgx", `INSERT INTO replica_effects (event_id, replica, applied_at) VALUES ($1, $2, $3)`
+	if kind == "sqlite" {
+		driver, insert = "sqlite", `INSERT INTO replica_effects (event_id, replica, applied_at) VALUES (?, ?, ?)`
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("create replica_effects: %w", err)
+	}
+	defer tx.Rollback()
+	if kind == "postgres" {
+		// Replicas start together; CREATE TABLE IF NOT EXISTS alone can still collide.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7011)`); err != nil {
+			return "", fmt.Errorf("create replica_effects: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS replica_effects (
+		event_id   TEXT NOT NULL,
+		replica    TEXT NOT NULL,
+		applied_at BIGINT NOT NULL -- microseconds since the Unix epoch
+	)`); err != nil {
+		return "", fmt.Errorf("create replica_effects: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("create replica_effects: %w", err)
+	}
+	return insert, nil
+}
