@@ -14,6 +14,10 @@
 //		…
 //	}
 //
+// End-to-end tests that run on either database take their APPBACKEND_DATABASE from
+// [NewSetting], which follows APPBACKEND_TEST_DATABASE (sqlite, the default, or
+// postgres).
+//
 // If no server can be had, the test fails with the reason: PostgreSQL is part of the
 // test set-up, never a reason to skip.
 package pgtest
@@ -129,6 +133,27 @@ func newDatabase(t testing.TB, migrated bool) string {
 	return a.urlOf(name)
 }
 
+// EnvDatabase chooses the database of the end-to-end tests that run on either:
+// "sqlite" (the default) or "postgres".
+const EnvDatabase = "APPBACKEND_TEST_DATABASE"
+
+// NewSetting returns an APPBACKEND_DATABASE value for a fresh database of the kind
+// EnvDatabase selects: sqlite:PATH in a temporary directory (no file yet), or the URL
+// of a new, migrated PostgreSQL database dropped when the test ends. An unknown kind
+// fails the test.
+func NewSetting(t testing.TB) string {
+	t.Helper()
+	switch kind := strings.TrimSpace(os.Getenv(EnvDatabase)); kind {
+	case "", "sqlite":
+		return "sqlite:" + filepath.Join(t.TempDir(), "appbackend.db")
+	case "postgres":
+		return NewDatabase(t)
+	default:
+		t.Fatalf("%s=%q: want sqlite or postgres", EnvDatabase, kind)
+		return ""
+	}
+}
+
 // admin creates and drops databases on one server.
 type admin struct {
 	base *url.URL // the server's URL; the path is replaced by each database's name
@@ -175,7 +200,12 @@ func (a *admin) createDatabase(ctx context.Context, migrated bool) (string, erro
 	name := "appbackend_t_" + randomHex(8)
 	create := `CREATE DATABASE ` + name
 	if migrated {
-		a.once.Do(func() { a.template, a.err = a.ensureTemplate(ctx) })
+		a.once.Do(func() {
+			// Not the first test's context: the template outlives that test.
+			buildCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			a.template, a.err = a.ensureTemplate(buildCtx)
+		})
 		if a.err != nil {
 			return "", a.err
 		}
