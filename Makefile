@@ -5,7 +5,7 @@ GO       ?= go
 NODE_DIR := testdata/node
 export APPBACKEND_NODE_MODULES := $(CURDIR)/$(NODE_DIR)/node_modules
 
-.PHONY: all build test check node-deps gotest fuzz bench clean
+.PHONY: all build test check node-deps browser gotest fuzz bench clean
 
 all: build
 
@@ -18,6 +18,10 @@ node-deps: $(NODE_DIR)/node_modules/.package-lock.json
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
+# browser installs Debian's chromium for the admin dashboard's browser test when missing.
+browser:
+	@./scripts/chromium.sh >/dev/null
+
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -29,7 +33,7 @@ FUZZ_TARGETS := ./internal/jsjson:FuzzParse ./internal/jsjson:FuzzStringify \
 
 # test starts the services the tests need (scripts/with-services.sh), runs every Go test
 # and the fuzz targets, and stops the services again.
-test: node-deps check
+test: node-deps browser check
 	./scripts/with-services.sh $(MAKE) --no-print-directory gotest fuzz
 
 gotest:

@@ -17,6 +17,7 @@ import (
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/events"
 	"github.com/appbackend/appbackend/install"
+	"github.com/appbackend/appbackend/metrics"
 	"github.com/appbackend/appbackend/store"
 	"github.com/appbackend/appbackend/stripeclient"
 	"github.com/appbackend/appbackend/webhook"
@@ -46,6 +47,8 @@ type App struct {
 	processor *events.Processor
 	receiver  *webhook.Receiver
 	stripe    *stripeclient.Clients
+	metrics   *metrics.Metrics
+	admin     http.Handler
 	// devSecrets lists what --dev generated, for the start-up banner.
 	devSecrets DevSecrets
 }
@@ -76,6 +79,7 @@ func New(cfg Config) (*App, error) {
 	a.signed.HandleFunc("POST /api/whoami", handleWhoami)
 	a.signed.HandleFunc("GET /api/installation", a.handleInstallation)
 	a.public.HandleFunc("POST /webhooks/stripe", a.handleWebhook)
+	a.public.HandleFunc("/admin/", a.handleAdmin)
 	return a, nil
 }
 
@@ -126,7 +130,14 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	defer a.db.Close()
+	if err := a.openMetrics(); err != nil {
+		return err
+	}
 	if err := a.startEvents(ctx); err != nil {
+		a.stopEvents(ctx)
+		return err
+	}
+	if err := a.openAdmin(); err != nil {
 		a.stopEvents(ctx)
 		return err
 	}

@@ -125,9 +125,11 @@ func (a *App) startEvents(ctx context.Context) error {
 		RescueStuckAfter: a.cfg.JobRescueAfter,
 		// One process owns a SQLite file, so whatever is running at start was cut off
 		// by a crash: run it now rather than after the rescue delay.
-		ResumeOnStart: kind == "sqlite",
-		BuiltIn:       []events.BuiltIn{a.lifecycle.HandleEvent},
-		RiverWorkers:  workers,
+		ResumeOnStart:  kind == "sqlite",
+		BuiltIn:        []events.BuiltIn{a.lifecycle.HandleEvent},
+		RiverWorkers:   workers,
+		RiverConfig:    a.riverMetrics,
+		ObserveOutcome: a.observeEventOutcome,
 	})
 	if err != nil {
 		return err
@@ -145,7 +147,12 @@ func (a *App) startEvents(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w: STRIPE_WEBHOOK_SECRETS: %v", ErrConfig, err)
 		}
-		a.receiver, err = webhook.NewReceiver(a.db, v, proc, webhook.Config{Logger: a.logger, MaxBody: a.cfg.MaxBody})
+		a.receiver, err = webhook.NewReceiver(a.db, a.metrics.CountingVerifier(v), proc, webhook.Config{
+			Logger:        a.logger,
+			MaxBody:       a.cfg.MaxBody,
+			ObserveCommit: a.metrics.WebhookCommit,
+			ObserveEvent:  a.observeWebhookEvent,
+		})
 		if err != nil {
 			return err
 		}

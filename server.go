@@ -10,6 +10,7 @@ import (
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/metrics"
 )
 
 // Handler returns the App's whole HTTP handler: signed /api routes, health checks and
@@ -22,6 +23,7 @@ func (a *App) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	root.HandleFunc("GET /readyz", a.handleReady)
+	root.Handle("GET /metrics", a.metrics.Handler())
 	root.Handle("/", a.public)
 	a.public.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, apierror.New(apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path))
@@ -41,7 +43,10 @@ func (a *App) signedRoutes() http.Handler {
 		// ServeHTTP, not the handler found above: it also sets r.PathValue.
 		a.signed.ServeHTTP(w, r)
 	})
-	return a.verifier.Protect(dispatch, appauth.WithMaxBody(a.cfg.MaxBody), appauth.WithLogger(a.logger))
+	return a.verifier.Protect(dispatch, appauth.WithMaxBody(a.cfg.MaxBody), appauth.WithLogger(a.logger),
+		appauth.WithFailureHook(func(_ *http.Request, err error) {
+			a.metrics.SignatureFailure("api", metrics.SignatureFailureReason(err))
+		}))
 }
 
 // routeMiss tells a missing route (404) from a wrong method (405).
@@ -124,8 +129,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // observe gives every request an id, logs one line per request (never a header value
-// such as Stripe-Signature or Authorization) and turns a handler panic into a 500.
-func (a *App) observe(next http.Handler) http.Handler {
+// such as Stripe-Signature or Authorization), counts it by route and status, and turns
+// a handler panic into a 500.
+func (a *App) observe(root *http.ServeMux) http.Handler {
+	next := http.Handler(root)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		reqID := r.Header.Get("X-Request-Id")
@@ -152,6 +159,7 @@ func (a *App) observe(next http.Handler) http.Handler {
 				slog.Int64("bytes", rec.bytes),
 				slog.Duration("duration", time.Since(start)),
 			)
+			a.metrics.ObserveRequest(a.routeLabel(root, r), rec.status, time.Since(start))
 		}()
 		next.ServeHTTP(rec, r)
 	})

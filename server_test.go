@@ -40,6 +40,16 @@ type testBundle struct {
 // setup runs an App on a loopback port with a temp SQLite file until the test ends.
 func setup(t *testing.T, mutate ...func(*appbackend.Config)) *testBundle {
 	t.Helper()
+	return setupWith(t, func(c *appbackend.Config) {
+		for _, m := range mutate {
+			m(c)
+		}
+	}, nil)
+}
+
+// setupWith is setup with a hook to register handlers before Run.
+func setupWith(t *testing.T, mutate func(*appbackend.Config), register func(*appbackend.App)) *testBundle {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	logs := &syncBuffer{}
@@ -49,9 +59,7 @@ func setup(t *testing.T, mutate ...func(*appbackend.Config)) *testBundle {
 		Listener:   ln,
 		Logger:     slog.New(slog.NewTextHandler(logs, nil)),
 	}
-	for _, m := range mutate {
-		m(&cfg)
-	}
+	mutate(&cfg)
 	ready := make(chan struct{})
 	cfg.Ready = func(net.Addr) { close(ready) }
 	app, err := appbackend.New(cfg)
@@ -66,6 +74,9 @@ func setup(t *testing.T, mutate ...func(*appbackend.Config)) *testBundle {
 		id, _ := appbackend.IdentityFrom(r.Context())
 		fmt.Fprintf(w, `{"item":%q,"account":%q}`, r.PathValue("id"), id.AccountID)
 	})
+	if register != nil {
+		register(app)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()

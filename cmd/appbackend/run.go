@@ -24,6 +24,7 @@ Usage:
                                          list the inbox's events
   appbackend events replay ID            process an event again
   appbackend migrate                     apply pending database migrations
+  appbackend doctor [--json]             check the configuration for common oversights
   appbackend version                     print the version
 
 Configuration is read from the environment (APPBACKEND_ADDR, APPBACKEND_DATABASE,
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runEvents(ctx, rest, getenv, stdout)
 	case "migrate":
 		err = runMigrate(ctx, rest, getenv, stdout)
+	case "doctor":
+		err = runDoctor(ctx, rest, getenv, stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "--help", "-h":

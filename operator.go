@@ -1,0 +1,93 @@
+package appbackend
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/appbackend/appbackend/admin"
+	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/metrics"
+	"github.com/appbackend/appbackend/store"
+)
+
+// openMetrics builds the Prometheus metrics; the collectors read the store at scrape time.
+func (a *App) openMetrics() error {
+	m, err := metrics.New(metrics.Config{Store: a.db, Logger: a.logger})
+	if err != nil {
+		return err
+	}
+	a.metrics = m
+	return nil
+}
+
+// openAdmin builds the admin dashboard when APPBACKEND_ADMIN_TOKEN is set. It needs the
+// event processor, so it comes after startEvents.
+func (a *App) openAdmin() error {
+	if a.cfg.AdminToken == "" {
+		return nil
+	}
+	h, err := admin.New(admin.Config{
+		Token:  a.cfg.AdminToken,
+		Store:  a.db,
+		Replay: a.processor.Replay,
+		Jobs:   a.processor.River(),
+		Logger: a.logger,
+	})
+	if err != nil {
+		return err
+	}
+	a.admin = h
+	return nil
+}
+
+// handleAdmin serves /admin/ when it is enabled.
+func (a *App) handleAdmin(w http.ResponseWriter, r *http.Request) {
+	if a.admin == nil {
+		a.writeError(w, r, apierror.New(apierror.CodeNotFound, "the admin dashboard is disabled: set APPBACKEND_ADMIN_TOKEN"))
+		return
+	}
+	a.admin.ServeHTTP(w, r)
+}
+
+// observeWebhookEvent counts every event a webhook commit stored or recognised.
+func (a *App) observeWebhookEvent(ev store.Event, duplicate bool) {
+	if duplicate {
+		a.metrics.EventDuplicate(ev.Type)
+	} else {
+		a.metrics.EventReceived(ev.Type)
+	}
+}
+
+// observeEventOutcome counts processed and dead events; the lag runs from the
+// acknowledgement to the commit of the processing.
+func (a *App) observeEventOutcome(ev store.Event, out store.EventOutcome) {
+	switch out.Status {
+	case store.EventProcessed:
+		a.metrics.EventProcessed(ev.Type, time.Since(ev.ReceivedAt))
+	case store.EventDead:
+		a.metrics.EventDead(ev.Type)
+	}
+}
+
+// riverMetrics adds the job-run metrics to River's configuration.
+func (a *App) riverMetrics(c *river.Config) {
+	c.Middleware = append(c.Middleware, a.metrics.JobMiddleware())
+}
+
+// routeLabel names a request's route for the metrics by its pattern, never by its raw
+// path, so that the label set stays small.
+func (a *App) routeLabel(root *http.ServeMux, r *http.Request) string {
+	_, pattern := root.Handler(r)
+	switch pattern {
+	case "/api/":
+		_, pattern = a.signed.Handler(r)
+	case "/":
+		_, pattern = a.public.Handler(r)
+	}
+	if pattern == "" || pattern == "/" {
+		return "unmatched"
+	}
+	return pattern
+}
