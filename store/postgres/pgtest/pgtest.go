@@ -343,6 +343,61 @@ func (s *Server) Up(t testing.TB) {
 	}
 }
 
+// Freeze stops every process of the server with SIGSTOP: connections are accepted
+// by the kernel but never answered, as across a network partition.
+func (s *Server) Freeze(t testing.TB) {
+	t.Helper()
+	if err := s.signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("PostgreSQL freeze: %v", err)
+	}
+}
+
+// Thaw resumes a server after Freeze.
+func (s *Server) Thaw(t testing.TB) {
+	t.Helper()
+	if err := s.signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("PostgreSQL thaw: %v", err)
+	}
+}
+
+// signal sends sig to the postmaster and its children.
+func (s *Server) signal(sig syscall.Signal) error {
+	pidFile, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return err
+	}
+	first, _, _ := strings.Cut(string(pidFile), "\n")
+	postmaster, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return fmt.Errorf("postmaster.pid: %w", err)
+	}
+	pids := []int{postmaster}
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range procs {
+		stat, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may contain spaces, so read after the last ')'.
+		_, rest, ok := strings.Cut(string(stat[bytes.LastIndexByte(stat, ')')+1:]), " ")
+		fields := strings.Fields(rest)
+		if !ok || len(fields) < 2 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(fields[1]); ppid == postmaster {
+			pid, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(p, "/proc/"), "/stat"))
+			pids = append(pids, pid)
+		}
+	}
+	// The postmaster first, so that it forks no new backend meanwhile.
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+	}
+	return nil
+}
+
 var reapOnce sync.Once
 
 // stateRoot is where the servers of test processes keep their state.
