@@ -46,7 +46,9 @@ func (c *clock) Set(t time.Time) {
 // fixedRetry retries failed jobs quickly, so that retry tests take milliseconds.
 type fixedRetry struct{}
 
-func (fixedRetry) NextRetry(*rivertype.JobRow) time.Time { return time.Now().Add(20 * time.Millisecond) }
+func (fixedRetry) NextRetry(*rivertype.JobRow) time.Time {
+	return time.Now().Add(20 * time.Millisecond)
+}
 
 func openStore(t *testing.T, path string) store.Store {
 	t.Helper()

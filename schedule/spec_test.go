@@ -41,7 +41,7 @@ func TestParseSpec(t *testing.T) {
 		{"@daily", 24 * time.Hour, at("10:30:00"), base.Truncate(24 * time.Hour).Add(24 * time.Hour)},
 		{"*/15 * * * *", 15 * time.Minute, at("10:31:00"), at("10:45:00")},
 		{"0 9 * * 1-5", 24 * time.Hour, at("10:30:00"), at("09:00:00").Add(24 * time.Hour)},
-		{"*/10 * * * * *", 10 * time.Second, at("10:30:01"), at("10:30:10")}, // seconds first
+		{"*/10 * * * * *", 10 * time.Second, at("10:30:01"), at("10:30:10")},                // seconds first
 		{"CRON_TZ=Europe/Paris 0 12 * * *", 24 * time.Hour, at("10:30:00"), at("11:00:00")}, // noon in Paris is 11:00 UTC in March
 		{"  @every 2m  ", 2 * time.Minute, at("10:30:00"), at("10:32:00")},
 	} {
