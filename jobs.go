@@ -1,0 +1,316 @@
+package appbackend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/schedule"
+	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/stripeclient"
+)
+
+// JobArgs are a job's arguments, as in River: a struct serialised to JSON, whose Kind
+// names the worker that runs it. Implement InsertOpts() InsertOpts on it to give every
+// job of the kind a queue, attempts or uniqueness.
+type JobArgs = river.JobArgs
+
+// InsertOpts adjust one enqueued job (River's insert options: queue, priority,
+// attempts, schedule time, uniqueness, metadata).
+type InsertOpts = river.InsertOpts
+
+// Job is a job as its worker receives it: its typed Args, and its id and attempt.
+type Job[T JobArgs] = river.Job[T]
+
+// Worker runs the jobs of one kind (River's worker interface). Embed
+// WorkerDefaults[T] and write Work, or use river.WorkFunc for a function.
+type Worker[T JobArgs] = river.Worker[T]
+
+// WorkerDefaults gives a Worker the default retry policy, timeout and middleware.
+type WorkerDefaults[T JobArgs] = river.WorkerDefaults[T]
+
+// JobInsertResult is what Enqueue inserted: the job (its ID is what GET /api/jobs/{id}
+// takes), or the existing one when unique options found a duplicate.
+type JobInsertResult = rivertype.JobInsertResult
+
+// reservedKindPrefix names appbackend's own jobs.
+const reservedKindPrefix = "appbackend."
+
+// AddWorker registers w to run the jobs of kind T that Enqueue inserts. Call it before
+// Run. Its context, like an event handler's, is bound to the account the job was
+// enqueued for (so app.Stripe(ctx) calls on that merchant's behalf) and to the job
+// (so a retry repeats its Stripe writes under the same idempotency keys). A Stripe
+// error that repeating cannot fix (a 4xx) cancels the job; any other error or a panic
+// retries it with backoff. A job's timeout is capped below the time after which River
+// takes a running job for lost (Config.JobRescueAfter), so it cannot run twice at once.
+//
+// It fails for a kind already registered or under the reserved "appbackend." prefix;
+// the error is also returned by Run, so that a job kind cannot go missing silently.
+//
+//	type ExportArgs struct{ Format string `json:"format"` }
+//	func (ExportArgs) Kind() string { return "export" }
+//
+//	err := appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[ExportArgs]) error {
+//		sc, err := app.Stripe(ctx) // the merchant who asked for the export
+//		…
+//	}))
+func AddWorker[T JobArgs](a *App, w Worker[T]) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.mustNotBeStarted("AddWorker")
+	var args T
+	kind := args.Kind()
+	var err error
+	switch {
+	case w == nil:
+		err = fmt.Errorf("appbackend: AddWorker for %q: nil worker", kind)
+	case strings.TrimSpace(kind) == "":
+		err = errors.New("appbackend: AddWorker: the job args' Kind is empty")
+	case strings.HasPrefix(kind, reservedKindPrefix):
+		err = fmt.Errorf("appbackend: job kind %q: the %q prefix is reserved for appbackend's own jobs", kind, reservedKindPrefix)
+	case a.sched.kinds[kind]:
+		err = fmt.Errorf("appbackend: a worker for job kind %q is already registered", kind)
+	}
+	if err != nil {
+		a.sched.errs = append(a.sched.errs, err)
+		return err
+	}
+	if a.sched.kinds == nil {
+		a.sched.kinds = make(map[string]bool)
+	}
+	a.sched.kinds[kind] = true
+	a.sched.workers = append(a.sched.workers, func(workers *river.Workers) error {
+		return river.AddWorkerSafely(workers, &appWorker[T]{inner: w, app: a})
+	})
+	return nil
+}
+
+// appWorker runs an app's worker with its context bound like a handler's.
+type appWorker[T JobArgs] struct {
+	inner Worker[T]
+	app   *App
+}
+
+func (w *appWorker[T]) Middleware(job *rivertype.JobRow) []rivertype.WorkerMiddleware {
+	return w.inner.Middleware(job)
+}
+
+func (w *appWorker[T]) NextRetry(job *river.Job[T]) time.Time { return w.inner.NextRetry(job) }
+
+// Timeout keeps the app's timeout below River's rescue delay: a job still running
+// past it would be taken for lost and run a second time, concurrently.
+func (w *appWorker[T]) Timeout(job *river.Job[T]) time.Duration {
+	limit := w.app.sched.maxJobTimeout
+	d := w.inner.Timeout(job)
+	if limit > 0 && (d < 0 || d > limit) {
+		return limit
+	}
+	return d
+}
+
+func (w *appWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
+	ctx = bindJob(ctx, job.JobRow)
+	return schedule.RetryOrCancel(ctx, w.inner.Work(ctx, job))
+}
+
+// metadataKey holds, in a job's River metadata, who enqueued it.
+const metadataKey = "appbackend"
+
+// jobOwner is the account (and, when known, the mode and user) a job was enqueued for.
+type jobOwner struct {
+	AccountID string `json:"account_id"`
+	Livemode  *bool  `json:"livemode,omitempty"`
+	UserID    string `json:"user_id,omitempty"`
+}
+
+// ownerOf reads the owner Enqueue recorded in a job's metadata; nil for a job enqueued
+// for no account (or by something else than Enqueue).
+func ownerOf(job *rivertype.JobRow) *jobOwner {
+	var meta struct {
+		Owner *jobOwner `json:"appbackend"`
+	}
+	if json.Unmarshal(job.Metadata, &meta) != nil || meta.Owner == nil || meta.Owner.AccountID == "" {
+		return nil
+	}
+	return meta.Owner
+}
+
+// bindJob binds a job's context to its owner's account and mode, and to the job.
+func bindJob(ctx context.Context, job *rivertype.JobRow) context.Context {
+	ctx = stripeclient.WithJob(ctx, job.ID)
+	if o := ownerOf(job); o != nil && o.Livemode != nil {
+		ctx = stripeclient.WithAccount(ctx, o.AccountID, stripeclient.ModeOf(*o.Livemode))
+	}
+	return ctx
+}
+
+// Enqueue inserts a job for the worker registered for args' kind (AddWorker) and
+// returns it at once; the job runs on the server's workers, retried with backoff until
+// it succeeds or runs out of attempts, and survives restarts. opts may be nil.
+//
+// In a signed request the job is the caller's: it records the account (and the mode
+// app.Stripe(ctx) would use, and the user), binds the worker's context to it, and
+// GET /api/jobs/{id} shows its status to that account only. In an event handler, a
+// hook or another job it is the event's or job's account's. When ctx carries a
+// transaction (an event handler or hook), the job is inserted in it, so it exists
+// exactly when the event's processing commits.
+//
+//	res, err := app.Enqueue(r.Context(), ExportArgs{Format: "csv"}, nil)
+//	// answer {"job_id": res.Job.ID}; the UI polls GET /api/jobs/{id}
+func (a *App) Enqueue(ctx context.Context, args JobArgs, opts *InsertOpts) (*JobInsertResult, error) {
+	if a.processor == nil {
+		return nil, errors.New("appbackend: Enqueue before Run")
+	}
+	var o InsertOpts
+	if opts != nil {
+		o = *opts
+	}
+	if owner := a.jobOwner(ctx); owner != nil {
+		meta := map[string]json.RawMessage{}
+		if len(o.Metadata) > 0 {
+			if err := json.Unmarshal(o.Metadata, &meta); err != nil {
+				return nil, fmt.Errorf("appbackend: Enqueue %s: InsertOpts.Metadata must be a JSON object: %w", args.Kind(), err)
+			}
+		}
+		raw, err := json.Marshal(owner)
+		if err != nil {
+			return nil, err
+		}
+		meta[metadataKey] = raw
+		if o.Metadata, err = json.Marshal(meta); err != nil {
+			return nil, err
+		}
+	}
+	client := a.processor.River()
+	if tx, ok := store.TxFrom(ctx); ok {
+		return client.InsertTx(ctx, tx, args, &o)
+	}
+	return client.Insert(ctx, args, &o)
+}
+
+// jobOwner is the account a job enqueued under ctx belongs to: a signed request's
+// caller, or the account an event handler, hook or job is bound to.
+func (a *App) jobOwner(ctx context.Context) *jobOwner {
+	if id, ok := appauth.FromContext(ctx); ok && id.AccountID != "" {
+		o := &jobOwner{AccountID: id.AccountID, UserID: id.UserID}
+		// The mode app.Stripe(ctx) would pick; none when it cannot tell, and then the
+		// job has no Stripe client of the account.
+		if signed, err := stripeclient.SignedLivemode(id.Payload); err == nil && a.stripe != nil {
+			if mode, err := a.stripe.ResolveMode(ctx, id.AccountID, signed, a.installedModes); err == nil {
+				live := mode.Livemode()
+				o.Livemode = &live
+			}
+		}
+		return o
+	}
+	if account, mode, ok := stripeclient.AccountFrom(ctx); ok && account != "" {
+		live := mode.Livemode()
+		return &jobOwner{AccountID: account, Livemode: &live}
+	}
+	return nil
+}
+
+// JobStatus is a job as GET /api/jobs/{id} and `appbackend jobs --json` show it:
+//
+//	{"id":12,"kind":"export","queue":"default","state":"completed","attempts":1,
+//	 "max_attempts":8,"account_id":"acct_…","created_at":"…","scheduled_at":"…",
+//	 "attempted_at":"…","finalized_at":"…","errors":[],"output":{…}}
+//
+// state is River's: available, scheduled, running, retryable (failed, to be tried
+// again), completed, cancelled, discarded (out of attempts) or pending. finalized_at
+// is set once the job is completed, cancelled or discarded. errors lists the failed
+// attempts, oldest first, with the error each returned; return errors whose text the
+// merchant may see (appbackend.NewError), since the UI shows them. output is what the
+// worker recorded with river.RecordOutput, or null.
+type JobStatus struct {
+	ID          int64           `json:"id"`
+	Kind        string          `json:"kind"`
+	Queue       string          `json:"queue"`
+	State       string          `json:"state"`
+	Attempts    int             `json:"attempts"`
+	MaxAttempts int             `json:"max_attempts"`
+	AccountID   *string         `json:"account_id"`
+	CreatedAt   time.Time       `json:"created_at"`
+	ScheduledAt time.Time       `json:"scheduled_at"`
+	AttemptedAt *time.Time      `json:"attempted_at"`
+	FinalizedAt *time.Time      `json:"finalized_at"`
+	Errors      []JobError      `json:"errors"`
+	Output      json.RawMessage `json:"output"`
+}
+
+// JobError is one failed attempt of a job.
+type JobError struct {
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+	Error   string    `json:"error"`
+}
+
+// JobStatusOf describes a River job row.
+func JobStatusOf(job *rivertype.JobRow) JobStatus {
+	s := JobStatus{
+		ID: job.ID, Kind: job.Kind, Queue: job.Queue, State: string(job.State), Attempts: job.Attempt,
+		MaxAttempts: job.MaxAttempts, CreatedAt: job.CreatedAt.UTC(), ScheduledAt: job.ScheduledAt.UTC(),
+		AttemptedAt: utcOrNil(job.AttemptedAt), FinalizedAt: utcOrNil(job.FinalizedAt),
+		Errors: make([]JobError, 0, len(job.Errors)), Output: json.RawMessage("null"),
+	}
+	if o := ownerOf(job); o != nil {
+		s.AccountID = &o.AccountID
+	}
+	for _, e := range job.Errors {
+		// The stack of a panic stays in River's table, for the operator.
+		s.Errors = append(s.Errors, JobError{Attempt: e.Attempt, At: e.At.UTC(), Error: stripeclient.Scrub(e.Error)})
+	}
+	if out := job.Output(); len(out) > 0 {
+		s.Output = out
+	}
+	return s
+}
+
+func utcOrNil(t *time.Time) *time.Time {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// handleJob is the signed GET /api/jobs/{id}: the status of a job the caller's account
+// enqueued. Any other job — another account's, the platform's, none — is a 404, so
+// that ids reveal nothing.
+func (a *App) handleJob(w http.ResponseWriter, r *http.Request) {
+	id, _ := appauth.FromContext(r.Context())
+	notFound := apierror.New(apierror.CodeNotFound, "no such job")
+	jobID, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || jobID <= 0 {
+		a.writeError(w, r, notFound)
+		return
+	}
+	if a.processor == nil {
+		a.writeError(w, r, apierror.New(apierror.CodeUnavailable, "jobs are not running yet"))
+		return
+	}
+	job, err := a.processor.River().JobGet(r.Context(), jobID)
+	switch {
+	case errors.Is(err, river.ErrNotFound):
+		a.writeError(w, r, notFound)
+		return
+	case err != nil:
+		a.writeError(w, r, err)
+		return
+	}
+	if o := ownerOf(job); o == nil || o.AccountID != id.AccountID {
+		a.writeError(w, r, notFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, JobStatusOf(job))
+}

@@ -1,0 +1,209 @@
+package appbackend
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/appbackend/appbackend/admin"
+	"github.com/appbackend/appbackend/events"
+	"github.com/appbackend/appbackend/install"
+	"github.com/appbackend/appbackend/schedule"
+	"github.com/appbackend/appbackend/store"
+)
+
+// Run is one run of a schedule as its handler receives it: the schedule's name, the
+// account and mode of a per-account schedule, the slot (the time the run is for),
+// the slots missed while the server was down and folded into it, and the attempt.
+type Run = schedule.Run
+
+// scheduling is the App's schedules and jobs: what Every, EveryAccount and AddWorker
+// registered before Run, and once running, the scheduler. Its zero value is ready.
+type scheduling struct {
+	set *schedule.Set
+	// workers add the app's job workers (AddWorker) to River's set.
+	workers []func(*river.Workers) error
+	kinds   map[string]bool
+	// errs are the registration errors, which Run returns too.
+	errs []error
+
+	scheduler *schedule.Scheduler
+	// maxJobTimeout caps an app job's timeout below River's rescue delay.
+	maxJobTimeout time.Duration
+}
+
+func (s *scheduling) schedules() *schedule.Set {
+	if s.set == nil {
+		s.set = schedule.NewSet()
+	}
+	return s.set
+}
+
+// Every registers a schedule of the platform: h runs once per slot of spec, a cron
+// expression ("0 * * * *", UTC unless it starts with CRON_TZ=Area/City), a descriptor
+// (@hourly, @daily) or an interval (@every 10m, on the multiples of the interval).
+// Each slot runs once across restarts and replicas; slots missed while the server was
+// down run once, late, as one run. Call it before Run.
+//
+// h's context is bound to its job, so that a Stripe write repeats its idempotency key
+// when the run is retried. An error retries the run with backoff, unless it is a
+// Stripe error that repeating cannot fix (a 4xx), which cancels it; a panic is
+// recorded and retried. `appbackend schedules` shows each schedule's next and last
+// run and last error.
+//
+// An invalid spec or name (letters, digits and ._:- only; "appbackend." is reserved)
+// or a name already registered is an error, also returned by Run, so that a schedule
+// cannot go missing silently.
+func (a *App) Every(spec, name string, h func(ctx context.Context, run Run) error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.mustNotBeStarted("Every")
+	return a.sched.register(a.sched.schedules().Every(spec, name, h))
+}
+
+// EveryAccount registers a per-account schedule: h runs once per slot of spec (see
+// Every) for each account and mode in which the app is installed, from the install
+// (the first slot after it) until the uninstall, in the same transaction as the
+// installation changes. h's context is bound to the run's account and mode, so
+// app.Stripe(ctx) calls on that merchant's behalf. Each account's runs are offset by
+// a stable jitter (a tenth of the interval, at most five minutes), so that thousands
+// of accounts do not call Stripe in the same second. Errors as Every.
+func (a *App) EveryAccount(spec, name string, h func(ctx context.Context, run Run) error) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.mustNotBeStarted("EveryAccount")
+	return a.sched.register(a.sched.schedules().EveryAccount(spec, name, h))
+}
+
+func (s *scheduling) register(err error) error {
+	if err != nil {
+		err = fmt.Errorf("appbackend: %w", err)
+		s.errs = append(s.errs, err)
+	}
+	return err
+}
+
+// setupSchedules wires schedules and jobs into startEvents, before the River client
+// is built: it fails with the registration errors, adds the app's job workers and
+// the scheduler's workers to workers, the built-in reconciliation schedules when a
+// Stripe key is configured, the install and uninstall hooks to the lifecycle, and
+// brings the schedules table in line with what is registered.
+func (a *App) setupSchedules(ctx context.Context, workers *river.Workers) error {
+	if err := errors.Join(a.sched.errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	rescue := a.cfg.JobRescueAfter
+	if rescue <= 0 {
+		rescue = events.DefaultRescueStuckAfter
+	}
+	a.sched.maxJobTimeout = rescue * 4 / 5
+	for _, add := range a.sched.workers {
+		if err := add(workers); err != nil {
+			return fmt.Errorf("register job worker: %w", err)
+		}
+	}
+
+	set := a.sched.schedules()
+	if a.stripe != nil && len(a.stripe.Modes()) > 0 {
+		r, err := schedule.NewReconciler(a.db, schedule.ReconcileConfig{
+			Logger:  a.logger,
+			Clients: a.stripe,
+			// The processor exists once startEvents built it; reconciliation runs later.
+			EnqueueFunc: func(ctx context.Context, tx *sql.Tx, ids ...string) error {
+				return a.processor.EnqueueTx(ctx, tx, ids...)
+			},
+			WantFunc: a.handledEventTypes(),
+		})
+		if err != nil {
+			return err
+		}
+		if err := r.Register(set); err != nil {
+			return err
+		}
+	}
+	sched := schedule.New(a.db, set, schedule.Config{Logger: a.logger, RunTimeout: min(events.DefaultJobTimeout, a.sched.maxJobTimeout)})
+	if err := sched.AddWorkers(workers); err != nil {
+		return err
+	}
+	a.lifecycle.OnInstall(sched.OnInstall)
+	a.lifecycle.OnUninstall(sched.OnUninstall)
+	if err := sched.Sync(ctx); err != nil {
+		return err
+	}
+	a.sched.scheduler = sched
+	return nil
+}
+
+// configureScheduleRiver adds the schedules' queue and periodic tick to River's
+// configuration (events.Config.RiverConfig).
+func (a *App) configureScheduleRiver(c *river.Config) {
+	if a.sched.scheduler != nil {
+		a.sched.scheduler.ConfigureRiver(c)
+	}
+}
+
+// handledEventTypes tells the event types reconciliation brings into the inbox: the
+// installation lifecycle's and those an OnEvent handler matches. Listing every type
+// would fill the inbox with events nothing handles.
+func (a *App) handledEventTypes() func(eventType string) bool {
+	patterns := make([]string, 0, len(a.eventHandlers))
+	for _, r := range a.eventHandlers {
+		patterns = append(patterns, r.pattern)
+	}
+	return func(eventType string) bool {
+		return install.IsLifecycleEvent(eventType) || slices.ContainsFunc(patterns, func(p string) bool {
+			if p == "*" || p == eventType {
+				return true
+			}
+			prefix, ok := strings.CutSuffix(p, "*")
+			return ok && strings.HasPrefix(eventType, prefix)
+		})
+	}
+}
+
+// scheduleRows summarises the schedules for the admin dashboard (admin.Config.Schedules):
+// one row per schedule, a per-account schedule's accounts counted.
+func (a *App) scheduleRows(ctx context.Context) ([]admin.ScheduleRow, error) {
+	list, err := a.db.ListSchedules(ctx, store.ScheduleFilter{})
+	if err != nil {
+		return nil, err
+	}
+	var rows []admin.ScheduleRow
+	var latestError time.Time
+	for _, s := range list {
+		if len(rows) == 0 || rows[len(rows)-1].Name != s.Name {
+			scope := "global"
+			if s.AccountID != "" {
+				scope = "per account"
+			}
+			rows = append(rows, admin.ScheduleRow{Name: s.Name, Spec: s.Spec, Scope: scope})
+			latestError = time.Time{}
+		}
+		row := &rows[len(rows)-1]
+		if s.AccountID != "" {
+			row.Scope = "per account"
+		}
+		if !s.Enabled {
+			continue
+		}
+		if s.AccountID != "" {
+			row.Accounts++
+		}
+		if s.LastRunAt.After(row.LastRunAt) {
+			row.LastRunAt = s.LastRunAt
+		}
+		if !s.NextRunAt.IsZero() && (row.NextRunAt.IsZero() || s.NextRunAt.Before(row.NextRunAt)) {
+			row.NextRunAt = s.NextRunAt
+		}
+		if s.LastError != "" && s.UpdatedAt.After(latestError) {
+			row.LastError, latestError = s.LastError, s.UpdatedAt
+		}
+	}
+	return rows, nil
+}
