@@ -58,6 +58,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runInstallations(ctx, rest, getenv, stdout)
 	case "events":
 		err = runEvents(ctx, rest, getenv, stdout)
+	case "schedules":
+		err = runSchedules(ctx, rest, getenv, stdout)
+	case "jobs":
+		err = runJobs(ctx, rest, getenv, stdout)
 	case "migrate":
 		err = runMigrate(ctx, rest, getenv, stdout)
 	case "doctor":

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/schedule"
+)
+
+// jobsPage is how many jobs one listing query reads.
+const jobsPage = 1000
+
+func runJobs(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	f := newFlags("jobs", "appbackend jobs [--json] [--limit N] [--state S] [--kind K] [--queue Q]", stdout)
+	var d dbFlags
+	d.register(f, getenv)
+	asJSON := f.Bool("json", false, "print a JSON array")
+	limit := f.Int("limit", 0, "print at most N jobs, newest first (default all)")
+	state := f.String("state", "", "only jobs in this state: "+strings.Join(jobStates(), ", "))
+	kind := f.String("kind", "", "only jobs of this kind (the schedule tick is listed only when named)")
+	queue := f.String("queue", "", "only jobs of this queue")
+	if rest, err := f.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("unexpected argument %q", rest[0])
+	}
+	if *state != "" && !slices.Contains(jobStates(), *state) {
+		return usagef("--state %q: want one of %s", *state, strings.Join(jobStates(), ", "))
+	}
+	if *limit < 0 {
+		return usagef("--limit must not be negative")
+	}
+	st, err := d.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// A client without workers only reads River's table; the server's run the jobs.
+	client, err := river.NewClient(st.RiverDriver(), &river.Config{})
+	if err != nil {
+		return err
+	}
+	params := river.NewJobListParams().OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(jobsPage)
+	if *state != "" {
+		params = params.States(rivertype.JobState(*state))
+	}
+	if *kind != "" {
+		params = params.Kinds(*kind)
+	}
+	if *queue != "" {
+		params = params.Queues(*queue)
+	}
+	list := []appbackend.JobStatus{}
+	for {
+		res, err := client.JobList(ctx, params)
+		if err != nil {
+			return err
+		}
+		for _, j := range res.Jobs {
+			// The tick runs every second and says nothing about the app's work.
+			if *kind == "" && j.Kind == (schedule.TickArgs{}).Kind() {
+				continue
+			}
+			if *limit > 0 && len(list) == *limit {
+				break
+			}
+			list = append(list, appbackend.JobStatusOf(j))
+		}
+		if len(res.Jobs) < jobsPage || *limit > 0 && len(list) == *limit {
+			break
+		}
+		params = params.After(res.LastCursor)
+	}
+	if *asJSON {
+		return writeJSONArray(stdout, list)
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tQUEUE\tSTATE\tATTEMPTS\tACCOUNT\tCREATED AT\tFINALIZED AT\tLAST ERROR")
+	for _, j := range list {
+		account, lastErr := "-", "-"
+		if j.AccountID != nil {
+			account = *j.AccountID
+		}
+		if n := len(j.Errors); n > 0 {
+			lastErr = firstLine(j.Errors[n-1].Error)
+		}
+		finalized := "-"
+		if j.FinalizedAt != nil {
+			finalized = timeOrDash(*j.FinalizedAt)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", j.ID, j.Kind, j.Queue, j.State, j.Attempts, j.MaxAttempts,
+			account, timeOrDash(j.CreatedAt), finalized, lastErr)
+	}
+	return tw.Flush()
+}
+
+func jobStates() []string {
+	var states []string
+	for _, s := range rivertype.JobStates() {
+		states = append(states, string(s))
+	}
+	return states
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

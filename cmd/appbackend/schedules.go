@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/appbackend/appbackend/store"
+)
+
+func runSchedules(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	f := newFlags("schedules", "appbackend schedules [--json] [--name NAME] [--account acct_…] [--limit N]", stdout)
+	var d dbFlags
+	d.register(f, getenv)
+	asJSON := f.Bool("json", false, "print a JSON array, one object per schedule and account")
+	limit := f.Int("limit", 0, "print at most N rows (default all)")
+	name := f.String("name", "", "only this schedule")
+	account := f.String("account", "", "only this account's schedules")
+	if rest, err := f.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("unexpected argument %q", rest[0])
+	}
+	if *limit < 0 {
+		return usagef("--limit must not be negative")
+	}
+	st, err := d.open(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	list, err := st.ListSchedules(ctx, store.ScheduleFilter{Name: *name, AccountID: *account, Limit: *limit})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSONArray(stdout, list)
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSPEC\tACCOUNT\tMODE\tSTATE\tNEXT RUN\tLAST RUN\tRUNS\tLAST ERROR")
+	for _, s := range list {
+		account, runMode, state := "-", "-", "active"
+		if s.AccountID != "" {
+			account, runMode = s.AccountID, mode(s.Livemode)
+		}
+		next := timeOrDash(s.NextRunAt)
+		if !s.Enabled {
+			state, next = "disabled", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Spec, account, runMode, state, next,
+			timeOrDash(s.LastRunAt), strconv.FormatInt(s.Runs, 10), orDash(s.LastError))
+	}
+	return tw.Flush()
+}
