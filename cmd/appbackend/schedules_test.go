@@ -135,4 +135,3 @@ func TestJobsCommand(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "want one of available")
 }
-
