@@ -88,6 +88,7 @@ func register(app *appbackend.App, getenv func(string) string) {
 		}
 		writeJSON(w, map[string]any{"data": data})
 	})
+	registerSchedules(app, getenv)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
