@@ -14,23 +14,24 @@ import (
 	"github.com/appbackend/appbackend/webhook/webhooktest"
 )
 
-// Two replicas on one database; events posted to either at random, a quarter of them
-// twice (once to each replica, as Stripe's retries land wherever the load balancer
-// sends them); one replica killed with SIGKILL half-way. Every sender retries until it
-// gets a 200, on a live replica, as Stripe does. Then every event is stored once and
-// its effect applied exactly once, by one replica or the other, and the survivor
-// finishes the killed replica's work.
+// Two replicas on one database, with a schedule every second; events posted to either
+// at random, a quarter of them twice (to both replicas, one after the other or at the
+// same moment, as Stripe's retries land wherever the load balancer sends them); one
+// replica killed with SIGKILL half-way. Every sender retries until it gets a 200, on a
+// live replica, as Stripe does. Then every event is stored once and its effect
+// applied exactly once, by one replica or the other; the survivor finishes the killed
+// replica's work; and every slot of the schedule ran once, or was folded once into the
+// next run while no leader was elected.
 func TestReplicasShareTheInbox(t *testing.T) {
 	t.Parallel()
 	dbURL := pgtest.NewDatabase(t)
 	// The shortest rescue River allows (it must exceed the one-minute job timeout):
 	// the killed replica's running jobs are taken over after it.
-	vars := map[string]string{"APPBACKEND_JOB_RESCUE_AFTER": "1m"}
+	vars := map[string]string{"APPBACKEND_JOB_RESCUE_AFTER": "1m", "REPLICA_SCHEDULE": "@every 1s"}
 	replicas := []*replica{
 		startReplica(t, "a", dbURL, bins.testserver, nil, vars),
 		startReplica(t, "b", dbURL, bins.testserver, nil, vars),
 	}
-	survivor, victim := replicas[0], replicas[1]
 	db := openDB(t, dbURL)
 
 	const (
@@ -66,21 +67,36 @@ func TestReplicasShareTheInbox(t *testing.T) {
 		wg                    sync.WaitGroup
 	)
 	killAt := int64(len(deliveries) / 2)
+	// Written before killedAfter is sent, read after it is received.
+	var (
+		victim   *replica
+		killedAt time.Time
+	)
 	killedAfter := make(chan int64, 1)
+	ctx := t.Context()
 	go func() {
 		for ackedDeliveries.Load() < killAt {
 			time.Sleep(time.Millisecond)
 		}
+		// The replica that ran the schedule's latest slot, most likely River's leader
+		// (which enqueues the runs and hears of them first): its death makes the
+		// other take over the lead.
+		victim = replicas[1]
+		var leader string
+		_ = db.QueryRowContext(ctx, `SELECT replica FROM replica_slots ORDER BY ran_at DESC LIMIT 1`).Scan(&leader)
+		if leader == replicas[0].name {
+			victim = replicas[0]
+		}
+		killedAt = time.Now()
 		victim.kill()
 		killedAfter <- ackedDeliveries.Load()
 	}()
-	ctx := t.Context()
 	// deliver posts event i to target until a replica acknowledges it, moving to a live
 	// replica after a failure as Stripe's retry through a load balancer would.
 	deliver := func(i int, target *replica) {
 		for attempt := 1; ; attempt++ {
 			if !target.running() {
-				target = survivor // the load balancer stops sending to a dead replica
+				target = live(replicas) // the load balancer stops sending to a dead replica
 			}
 			status, err := post(ctx, target.url, evs[i])
 			if status == 200 {
@@ -129,10 +145,10 @@ func TestReplicasShareTheInbox(t *testing.T) {
 	wg.Wait()
 	sendTime := time.Since(start)
 	ackedAtKill := <-killedAfter
-	t.Logf("%d deliveries of %d events in %v; replica b killed after %d acknowledgements; %d answers 503, %d without answer (retried)",
-		len(deliveries), numEvents, sendTime.Round(time.Millisecond), ackedAtKill, unavailable.Load(), noAnswer.Load())
+	t.Logf("%d deliveries of %d events in %v; replica %s killed after %d acknowledgements; %d answers 503, %d without answer (retried)",
+		len(deliveries), numEvents, sendTime.Round(time.Millisecond), victim.name, ackedAtKill, unavailable.Load(), noAnswer.Load())
 	if ackedAtKill >= int64(len(deliveries)) {
-		t.Errorf("replica b was killed after the load ended, want mid-load")
+		t.Errorf("replica %s was killed after the load ended, want mid-load", victim.name)
 	}
 	for i := range acked {
 		if !acked[i].Load() {
@@ -193,10 +209,92 @@ func TestReplicasShareTheInbox(t *testing.T) {
 		byReplica[name] = n
 	}
 	rows.Close()
-	t.Logf("effects applied by replica: %v", byReplica)
+	t.Logf("effects applied by replica: %v; %s was killed", byReplica, victim.name)
 	if byReplica["a"] == 0 || byReplica["b"] == 0 {
 		t.Errorf("effects by replica %v: want both replicas to have processed events (one queue shared)", byReplica)
 	}
+
+	// The schedule goes on on the survivor (after a leader hand-over if the killed
+	// replica led) …
+	now := time.Now().Truncate(time.Second)
+	lastSlot := func() time.Time {
+		return time.UnixMicro(int64(queryInt(t, db, `SELECT COALESCE(MAX(slot), 0) FROM replica_slots`)))
+	}
+	if !waitFor(45*time.Second, func() bool { return !lastSlot().Before(now) }) {
+		t.Fatalf("the schedule's last slot is %v, want it to keep running after the kill (now %v)", lastSlot().UTC(), now.UTC())
+	}
+	checkSlots(t, db, victim.name, killedAt)
+}
+
+// checkSlots checks that every slot of the one-second schedule, from its first run on,
+// ran once or was counted once as missed by the next run. A slot may have run twice
+// only if the killed replica ran it as it was killed: its completion was lost, and the
+// rescued job ran again (a schedule's handler runs at least once).
+func checkSlots(t *testing.T, db *sql.DB, killed string, killedAt time.Time) {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), `SELECT slot, missed, replica FROM replica_slots ORDER BY slot, ran_at`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	type run struct {
+		slot    time.Time
+		missed  int
+		replica string
+	}
+	var runs []run
+	for rows.Next() {
+		var (
+			r    run
+			slot int64
+		)
+		if err := rows.Scan(&slot, &r.missed, &r.replica); err != nil {
+			t.Fatal(err)
+		}
+		r.slot = time.UnixMicro(slot).UTC()
+		runs = append(runs, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) < 10 {
+		t.Fatalf("%d runs of the schedule, want one a second for the whole test", len(runs))
+	}
+	missed, byReplica := 0, map[string]int{}
+	for i, r := range runs {
+		byReplica[r.replica]++
+		if i == 0 {
+			continue
+		}
+		prev := runs[i-1]
+		if r.slot.Equal(prev.slot) {
+			nearKill := r.slot.Sub(killedAt).Abs() < 3*time.Second
+			if !nearKill || (r.replica != killed && prev.replica != killed) {
+				t.Errorf("slot %v ran twice (by %s and %s), want once", r.slot, prev.replica, r.replica)
+			} else {
+				t.Logf("slot %v ran twice: the killed replica ran it as it died, and the rescued job again", r.slot)
+			}
+			continue
+		}
+		gap := int(r.slot.Sub(prev.slot) / time.Second)
+		if r.missed != gap-1 {
+			t.Errorf("slot %v follows slot %v with missed=%d, want %d: every slot runs or is counted missed once",
+				r.slot, prev.slot, r.missed, gap-1)
+		}
+		missed += r.missed
+	}
+	t.Logf("schedule: %d runs from %v to %v by replica %v, %d slots folded into later runs",
+		len(runs), runs[0].slot.Format(time.TimeOnly), runs[len(runs)-1].slot.Format(time.TimeOnly), byReplica, missed)
+}
+
+// live returns a replica that is running.
+func live(replicas []*replica) *replica {
+	for _, r := range replicas {
+		if r.running() {
+			return r
+		}
+	}
+	return replicas[0]
 }
 
 // statusCounts counts the inbox's events by status.

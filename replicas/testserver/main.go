@@ -9,7 +9,10 @@
 // STRIPE_WEBHOOK_SECRETS, APPBACKEND_JOB_RESCUE_AFTER, APPBACKEND_LOG_LEVEL) and prints
 // the same first line once it listens: "appbackend listening on http://ADDR". Also:
 //
-//	REPLICA_NAME   the name recorded with each effect (default: the process id)
+//	REPLICA_NAME       the name recorded with each effect (default: the process id)
+//	REPLICA_SCHEDULE   a spec such as "@every 1s": registers the platform schedule
+//	                   "replicas.tick", whose every run records its slot, the slots
+//	                   it folds in (missed) and the replica in replica_slots
 package main
 
 import (
@@ -57,61 +60,99 @@ func run(ctx context.Context, getenv func(string) string) error {
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("replica", replica)
 	cfg.Ready = func(addr net.Addr) { fmt.Printf("appbackend listening on http://%s\n", addr) }
 
-	insertEffect, err := createEffectTable(ctx, cfg.Database)
+	tables, err := createTables(ctx, cfg.Database)
 	if err != nil {
 		return err
 	}
+	defer tables.db.Close()
 	app, err := appbackend.New(cfg)
 	if err != nil {
 		return err
+	}
+	if spec := getenv("REPLICA_SCHEDULE"); spec != "" {
+		err := app.Every(spec, "replicas.tick", func(ctx context.Context, run appbackend.Run) error {
+			_, err := tables.db.ExecContext(ctx, tables.insertSlot, run.Slot.UnixMicro(), run.Missed, replica, time.Now().UnixMicro())
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
 	app.OnEvent("*", func(ctx context.Context, ev appbackend.Event) error {
 		tx, ok := appbackend.Tx(ctx)
 		if !ok {
 			return errors.New("no processing transaction in the handler's context")
 		}
-		_, err := tx.ExecContext(ctx, insertEffect, ev.ID, replica, time.Now().UnixMicro())
+		_, err := tx.ExecContext(ctx, tables.insertEffect, ev.ID, replica, time.Now().UnixMicro())
 		return err
 	})
 	return app.Run(ctx)
 }
 
-// createEffectTable creates replica_effects if it does not exist and returns the
-// statement that inserts an effect, in the database's placeholders.
-func createEffectTable(ctx context.Context, database string) (insert string, err error) {
+// tables are the test's own tables and the statements that write them, in the
+// database's placeholders.
+type tables struct {
+	db           *sql.DB // the replica's own connection, for the schedule's runs
+	insertEffect string  // run in the event's processing transaction
+	insertSlot   string
+}
+
+// createTables creates replica_effects and replica_slots if they do not exist. Neither
+// has a unique constraint: something done twice shows up as two rows.
+func createTables(ctx context.Context, database string) (*tables, error) {
 	kind, dsn, err := appbackend.ParseDatabase(database)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	driver, insert := "pgx", `INSERT INTO replica_effects (event_id, replica, applied_at) VALUES ($1, $2, $3)`
+	driver, placeholders := "pgx", "($1, $2, $3)"
+	slotPlaceholders := "($1, $2, $3, $4)"
 	if kind == "sqlite" {
-		driver, insert = "sqlite", `INSERT INTO replica_effects (event_id, replica, applied_at) VALUES (?, ?, ?)`
+		driver, placeholders, slotPlaceholders = "sqlite", "(?, ?, ?)", "(?, ?, ?, ?)"
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer db.Close()
+	db.SetMaxOpenConns(2)
+	if err := createTablesIn(ctx, db, kind); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create the test tables: %w", err)
+	}
+	return &tables{
+		db:           db,
+		insertEffect: `INSERT INTO replica_effects (event_id, replica, applied_at) VALUES ` + placeholders,
+		insertSlot:   `INSERT INTO replica_slots (slot, missed, replica, ran_at) VALUES ` + slotPlaceholders,
+	}, nil
+}
+
+func createTablesIn(ctx context.Context, db *sql.DB, kind string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return "", fmt.Errorf("create replica_effects: %w", err)
+		return err
 	}
 	defer tx.Rollback()
 	if kind == "postgres" {
 		// Replicas start together; CREATE TABLE IF NOT EXISTS alone can still collide.
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7011)`); err != nil {
-			return "", fmt.Errorf("create replica_effects: %w", err)
+			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS replica_effects (
-		event_id   TEXT NOT NULL,
-		replica    TEXT NOT NULL,
-		applied_at BIGINT NOT NULL -- microseconds since the Unix epoch
-	)`); err != nil {
-		return "", fmt.Errorf("create replica_effects: %w", err)
+	for _, stmt := range []string{
+		`CREATE TABLE IF NOT EXISTS replica_effects (
+			event_id   TEXT NOT NULL,
+			replica    TEXT NOT NULL,
+			applied_at BIGINT NOT NULL -- microseconds since the Unix epoch
+		)`,
+		`CREATE TABLE IF NOT EXISTS replica_slots (
+			slot    BIGINT NOT NULL,  -- microseconds since the Unix epoch
+			missed  INTEGER NOT NULL, -- earlier slots folded into this run
+			replica TEXT NOT NULL,
+			ran_at  BIGINT NOT NULL
+		)`,
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
 	}
-	if err := tx.Commit(); err != nil {
-		return "", fmt.Errorf("create replica_effects: %w", err)
-	}
-	return insert, nil
+	return tx.Commit()
 }
