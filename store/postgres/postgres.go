@@ -253,10 +253,18 @@ func parseURL(rawURL string, o options) (cfg *pgx.ConnConfig, poolSize int, disp
 	return cfg, poolSize, display, nil
 }
 
-// cleanError keeps a driver's message on one line and without the password (pgx
-// already redacts it; this holds for any message that might quote the URL).
+// cleanError keeps a driver's message on one line, without the lines it repeats (pgx
+// reports each connection attempt, and sslmode=prefer makes two alike) and without the
+// password (pgx already redacts it; this holds for any message that might quote the
+// URL).
 func cleanError(err error, password string) string {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
+	var parts []string
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		if line = strings.Join(strings.Fields(line), " "); line != "" && !slices.Contains(parts, line) {
+			parts = append(parts, line)
+		}
+	}
+	msg := strings.Join(parts, " ")
 	if len(password) >= 3 {
 		msg = strings.ReplaceAll(msg, password, "xxxxx")
 	}
