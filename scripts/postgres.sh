@@ -14,24 +14,32 @@
 # fsync on (acknowledged webhooks must survive a crash, and the tests and benchmarks
 # measure that) and stays small: shared_buffers 64MB, max_connections 100.
 #
-# State lives in APPBACKEND_PG_DIR (default .tmp/postgres): the data directory, the
-# socket, the log and the URL. initdb refuses to run as root, so as root the server
+# State lives in APPBACKEND_PG_DIR (default .tmp/postgres): the URL, and the server's
+# data directory, socket and log. initdb refuses to run as root, so as root the server
 # runs as the system user postgres (created with useradd --system if missing), which
-# owns the data directory. PostgreSQL's programs are found on PATH or under
+# owns them; if that user cannot reach APPBACKEND_PG_DIR (a repository under /root,
+# say), they go to a directory under /tmp instead, removed by stop too. PostgreSQL's programs are found on PATH or under
 # /usr/lib/postgresql/*/bin; if there are none, start installs postgresql with apt-get.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${APPBACKEND_PG_DIR:-$ROOT/.tmp/postgres}
-DATA=$STATE/data
-RUN=$STATE/run
-LOG_FILE=$STATE/run/postgres.log
+PGDIR_FILE=$STATE/pgdir # where the server's files are, when not under STATE
 URL_FILE=$STATE/url
 PORT_FILE=$STATE/port
 DATABASE=appbackend_test
 PG_USER=postgres
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
+
+# use_pgdir sets where the server's own files are.
+use_pgdir() {
+	PGDIR=$1
+	DATA=$PGDIR/data
+	RUN=$PGDIR/run
+	LOG_FILE=$RUN/postgres.log
+}
+if [ -s "$PGDIR_FILE" ]; then use_pgdir "$(cat "$PGDIR_FILE")"; else use_pgdir "$STATE/pg"; fi
 
 # bindir finds the directory of PostgreSQL's server programs.
 bindir() {
@@ -115,8 +123,16 @@ init_cluster() {
 	[ -f "$DATA/PG_VERSION" ] && return 0
 	ensure_user
 	mkdir -p "$STATE"
-	# The server's user must reach the state directory through the repository's path.
 	chmod 755 "$STATE"
+	if [ "$(id -u)" = 0 ] && ! as_pg test -x "$STATE"; then
+		# The server's user cannot reach the repository's path.
+		local dir
+		dir=$(mktemp -d "${TMPDIR:-/tmp}/appbackend-pg.XXXXXX")
+		chmod 755 "$dir"
+		echo "$dir" >"$PGDIR_FILE"
+		use_pgdir "$dir"
+	fi
+	owned_dir "$PGDIR"
 	owned_dir "$DATA"
 	owned_dir "$RUN"
 	as_pg "$bin/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$STATE/initdb.log" 2>&1 ||
@@ -195,7 +211,7 @@ stop() {
 				as_pg "$bin/pg_ctl" -D "$DATA" stop -m immediate -w -t 30 >/dev/null 2>&1 || true
 		fi
 	fi
-	rm -rf "$STATE"
+	rm -rf "$PGDIR" "$STATE"
 }
 
 case "${1:-}" in
