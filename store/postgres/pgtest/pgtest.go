@@ -362,7 +362,12 @@ func (s *Server) Thaw(t testing.TB) {
 
 // signal sends sig to the postmaster and its children.
 func (s *Server) signal(sig syscall.Signal) error {
-	pidFile, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
+	// scripts/postgres.sh keeps the server's files in STATE/pg, or where STATE/pgdir says.
+	pgdir := filepath.Join(s.dir, "pg")
+	if b, err := os.ReadFile(filepath.Join(s.dir, "pgdir")); err == nil {
+		pgdir = strings.TrimSpace(string(b))
+	}
+	pidFile, err := os.ReadFile(filepath.Join(pgdir, "data", "postmaster.pid"))
 	if err != nil {
 		return err
 	}
