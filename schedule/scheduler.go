@@ -230,6 +230,36 @@ func (s *Scheduler) OnUninstall(ctx context.Context, in store.Installation) erro
 	return err
 }
 
+// maxRunsPerRow bounds the runs one tick enqueues for a row; a row still due after
+// them is taken again by the next batch or tick.
+const maxRunsPerRow = 16
+
+// dueRuns returns the runs of a due row and its next slot. Slots a little late — a
+// tick delayed, or a row another replica's tick held — run one by one; a row behind by
+// more than the catch-up window (the server was down) gets one run for the latest slot
+// before the window, with the slots before it counted as missed, not run.
+func (s *Scheduler) dueRuns(spec Spec, row store.Schedule, jitter time.Duration, now time.Time) ([]RunArgs, time.Time) {
+	run := func(slot time.Time, missed int) RunArgs {
+		return RunArgs{Schedule: row.Name, AccountID: row.AccountID, Livemode: row.Livemode, Slot: slot, Missed: missed}
+	}
+	var runs []RunArgs
+	slot := row.NextSlot
+	window := s.catchUpWindow()
+	if now.Sub(slot.Add(jitter)) > window {
+		latest, missed := spec.latest(slot, jitter, now.Add(-window))
+		runs = append(runs, run(latest, missed))
+		slot = spec.Next(latest)
+	}
+	for len(runs) < maxRunsPerRow && !slot.IsZero() && !slot.Add(jitter).After(now) {
+		runs = append(runs, run(slot, 0))
+		slot = spec.Next(slot)
+	}
+	return runs, slot
+}
+
+// catchUpWindow is how late a slot may be and still run on its own: a few ticks.
+func (s *Scheduler) catchUpWindow() time.Duration { return 5 * s.cfg.TickInterval }
+
 // Inserter inserts River jobs in a transaction; *river.Client[*sql.Tx] is one.
 type Inserter interface {
 	InsertManyTx(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
@@ -250,10 +280,10 @@ func (t *TickStats) add(o TickStats) {
 	t.Duplicates += o.Duplicates
 }
 
-// Tick enqueues, through ins, one run for each row whose next run time has come and
+// Tick enqueues, through ins, the runs of each row whose next run time has come and
 // advances the row's plan in the same transaction, batch after batch until no row is
-// due. A row several slots behind (the server was down) gets one run, for its latest
-// due slot. Concurrent ticks — on other replicas, or a tick running late — are safe:
+// due. A slot a few ticks late runs on its own; a row further behind (the server was
+// down) gets one run, for its latest slot, not one per slot. Concurrent ticks — on other replicas, or a tick running late — are safe:
 // rows are locked while planned, and a slot's run is a unique job.
 func (s *Scheduler) Tick(ctx context.Context, ins Inserter) (TickStats, error) {
 	var total TickStats
@@ -296,15 +326,14 @@ func (s *Scheduler) tickBatch(ctx context.Context, ins Inserter) (TickStats, err
 				stats.Planned++
 				continue
 			}
-			slot, missed := spec.latest(row.NextSlot, jitter, now)
-			next := spec.Next(slot)
+			due, next := s.dueRuns(spec, row, jitter, now)
 			plans = append(plans, store.SchedulePlan{Key: row.ScheduleKey, NextSlot: next, NextRunAt: next.Add(jitter)})
-			runs = append(runs, river.InsertManyParams{Args: RunArgs{
-				Schedule: row.Name, AccountID: row.AccountID, Livemode: row.Livemode, Slot: slot, Missed: missed,
-			}})
-			if missed > 0 {
-				s.logger.InfoContext(ctx, "slots missed while nothing ran them; running the latest once",
-					"schedule", row.Name, "account_id", row.AccountID, "slot", slot, "missed", missed)
+			for _, run := range due {
+				runs = append(runs, river.InsertManyParams{Args: run})
+				if run.Missed > 0 {
+					s.logger.InfoContext(ctx, "slots missed while nothing ran them; running the latest once",
+						"schedule", row.Name, "account_id", row.AccountID, "slot", run.Slot, "missed", run.Missed)
+				}
 			}
 		}
 		if err := s.st.PlanSchedulesTx(ctx, tx, plans); err != nil {

@@ -3,6 +3,7 @@ package schedule_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"fmt"
 	"strings"
 	"sync"
@@ -15,8 +16,16 @@ import (
 	"github.com/appbackend/appbackend/install"
 	"github.com/appbackend/appbackend/schedule"
 	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/store/postgres"
+	"github.com/appbackend/appbackend/store/postgres/pgtest"
 	"github.com/appbackend/appbackend/stripeclient"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop() // the throwaway PostgreSQL server, if this process started one
+	os.Exit(code)
+}
 
 func TestPerAccountScheduleFollowsInstallation(t *testing.T) {
 	t.Parallel()
@@ -149,16 +158,42 @@ func TestMissedSlotRunsOnceOnStart(t *testing.T) {
 
 func TestTwoClientsRunEachSlotOnce(t *testing.T) {
 	t.Parallel()
-	path := newStorePath(t)
+	for _, tc := range []struct {
+		name string
+		// open opens one more server's store on the same database.
+		open func(t *testing.T) func(t *testing.T) store.Store
+	}{
+		{"SQLite", func(t *testing.T) func(t *testing.T) store.Store {
+			path := newStorePath(t)
+			return func(t *testing.T) store.Store { return openStore(t, path) }
+		}},
+		{"PostgreSQL", func(t *testing.T) func(t *testing.T) store.Store {
+			url := pgtest.NewDatabase(t)
+			return func(t *testing.T) store.Store {
+				st, err := postgres.Open(t.Context(), url)
+				require.NoError(t, err)
+				t.Cleanup(func() { st.Close() })
+				return st
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testTwoClientsRunEachSlotOnce(t, tc.open(t))
+		})
+	}
+}
+
+func testTwoClientsRunEachSlotOnce(t *testing.T, open func(t *testing.T) store.Store) {
 	clk := &clock{now: start}
 	var rec recorder
 	set := schedule.NewSet()
 	require.NoError(t, set.Every("@every 1s", "test.platform", rec.handler))
 	require.NoError(t, set.EveryAccount("@every 1s", "test.account", rec.handler))
 
-	// Two servers on one database file, each with its River client and scheduler.
-	a := startNode(t, openStore(t, path), set, clk, nodeOptions{})
-	b := startNode(t, openStore(t, path), set, clk, nodeOptions{})
+	// Two servers on one database, each with its River client and scheduler.
+	a := startNode(t, open(t), set, clk, nodeOptions{})
+	b := startNode(t, open(t), set, clk, nodeOptions{})
 	accounts := []string{"acct_1", "acct_2", "acct_3"}
 	for i, acct := range accounts {
 		a.deliver(t, "evt_install_"+acct, install.EventAuthorized, acct, true, start.Add(-time.Duration(i)*time.Second))
@@ -173,8 +208,20 @@ func TestTwoClientsRunEachSlotOnce(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	clk.Set(start.Add(slots*time.Second + 900*time.Millisecond)) // past the last slot's jitter
-	a.tick(t)
+	// Past the last slot's jitter, tick until no row is due.
+	end := start.Add(slots*time.Second + 900*time.Millisecond)
+	clk.Set(end)
+	require.Eventually(t, func() bool {
+		a.tick(t)
+		rows, err := a.st.ListSchedules(t.Context(), store.ScheduleFilter{})
+		require.NoError(t, err)
+		for _, row := range rows {
+			if !row.NextRunAt.After(end) {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 20*time.Millisecond, "rows still due")
 	a.waitIdle(t)
 
 	counts := rec.perSlot()

@@ -152,13 +152,12 @@ func (q *Queries) DisableSchedulesExceptTx(ctx context.Context, tx *sql.Tx, name
 
 // DueSchedulesTx implements [store.Schedules].
 func (q *Queries) DueSchedulesTx(ctx context.Context, tx *sql.Tx, now time.Time, limit int) ([]store.Schedule, error) {
+	// A concurrent tick (PostgreSQL) waits for the rows another holds, then finds them
+	// planned past now and leaves them. Skipping locked rows instead would also skip
+	// rows that a run is being recorded on, and a row skipped tick after tick would
+	// look behind and have its slots folded.
 	query := `SELECT ` + scheduleColumns + ` FROM appbackend_schedules
-		WHERE enabled AND next_run_at <= ? ORDER BY next_run_at LIMIT ?`
-	if q.d.LockRow != "" {
-		// Concurrent ticks (PostgreSQL) share the due rows instead of queueing on them;
-		// SQLite's write transaction already excludes the others.
-		query += q.d.LockRow + ` SKIP LOCKED`
-	}
+		WHERE enabled AND next_run_at <= ? ORDER BY next_run_at LIMIT ?` + q.d.LockRow
 	rows, err := tx.QueryContext(ctx, q.rebind(query), micros(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("list due schedules: %w", err)
