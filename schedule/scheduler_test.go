@@ -3,8 +3,8 @@ package schedule_test
 import (
 	"context"
 	"database/sql"
-	"os"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
