@@ -27,9 +27,10 @@
 // the rows' plans. The run job is unique by schedule, account, mode and slot
 // ([RunArgs]), so a slot that two ticks see — two replicas, a leader hand-over — is
 // enqueued once; and since the plan advances in the transaction that enqueues, a
-// restart never enqueues a slot again. A row several slots behind (the server was
-// down) gets one run, for the latest slot whose time has come, with [Run.Missed]
-// counting the others; it is not run once per missed slot.
+// restart never enqueues a slot again. A slot a few ticks late (a busy database, a
+// leader hand-over) still runs on its own; a row further behind — the server was down
+// — gets one run for the latest slot, with [Run.Missed] counting the slots folded into
+// it: a missed slot runs once on start, not once per slot.
 //
 // # Jitter
 //

@@ -264,3 +264,42 @@ func TestRetryOrCancel(t *testing.T) {
 		t.Error("nil error changed")
 	}
 }
+
+func TestDueRuns(t *testing.T) {
+	t.Parallel()
+	s := New(nil, nil, Config{}) // a one-second tick: slots up to 5 s late run one by one
+	everySecond, _ := ParseSpec("@every 1s")
+	hourly, _ := ParseSpec("@hourly")
+	slots := func(runs []RunArgs) (out []string) {
+		for _, r := range runs {
+			out = append(out, fmt.Sprintf("%s+%d", r.Slot.Format("15:04:05"), r.Missed))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		spec     Spec
+		next     time.Time
+		jitter   time.Duration
+		now      time.Time
+		want     []string
+		wantNext time.Time
+	}{
+		{"on time", everySecond, at("10:00:01"), 0, at("10:00:01"), []string{"10:00:01+0"}, at("10:00:02")},
+		{"a few ticks late: each slot runs", everySecond, at("10:00:01"), 0, at("10:00:03"),
+			[]string{"10:00:01+0", "10:00:02+0", "10:00:03+0"}, at("10:00:04")},
+		{"down for a while: the old slots fold, the recent ones run", everySecond, at("10:00:01"), 0, at("10:00:20"),
+			[]string{"10:00:15+14", "10:00:16+0", "10:00:17+0", "10:00:18+0", "10:00:19+0", "10:00:20+0"}, at("10:00:21")},
+		{"down for hours: one run", hourly, at("11:00:00"), 0, at("13:10:00"), []string{"13:00:00+2"}, at("14:00:00")},
+		{"jitter delays the due time", hourly, at("11:00:00"), 3 * time.Minute, at("13:02:00"), []string{"12:00:00+1"}, at("13:00:00")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			row := store.Schedule{ScheduleKey: store.ScheduleKey{Name: "s"}, NextSlot: tc.next}
+			runs, next := s.dueRuns(tc.spec, row, tc.jitter, tc.now)
+			if got := slots(runs); fmt.Sprint(got) != fmt.Sprint(tc.want) || !next.Equal(tc.wantNext) {
+				t.Errorf("dueRuns = %v, next %v; want %v, next %v", got, next.Format("15:04:05"), tc.want, tc.wantNext.Format("15:04:05"))
+			}
+		})
+	}
+}
