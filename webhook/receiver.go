@@ -227,13 +227,13 @@ func (r *Receiver) commit(batch []*pending) {
 			return fmt.Errorf("begin: %w", err)
 		}
 		defer tx.Rollback()
+		inserted, err := r.insert(ctx, tx, batch)
+		if err != nil {
+			return err
+		}
 		ids := make([]string, 0, len(batch))
 		for i, p := range batch {
-			inserted, err := r.st.InsertEventTx(ctx, tx, &p.ev)
-			if err != nil {
-				return err
-			}
-			if inserted {
+			if inserted[i] {
 				ids = append(ids, p.ev.ID)
 			} else {
 				duplicate[i] = true
@@ -269,6 +269,33 @@ func (r *Receiver) commit(batch []*pending) {
 		}
 		p.done <- result{duplicate: duplicate[i], err: err}
 	}
+}
+
+// batchInserter is a store that stores a whole batch in one statement (PostgreSQL's):
+// one round trip per commit instead of one per event, and rows locked in id order, so
+// that two replicas committing overlapping batches cannot deadlock.
+type batchInserter interface {
+	InsertEventsTx(ctx context.Context, tx *sql.Tx, evs []*store.Event) (inserted []bool, err error)
+}
+
+// insert stores the batch's events in tx and reports which were new.
+func (r *Receiver) insert(ctx context.Context, tx *sql.Tx, batch []*pending) ([]bool, error) {
+	if bi, ok := r.st.(batchInserter); ok {
+		evs := make([]*store.Event, len(batch))
+		for i, p := range batch {
+			evs[i] = &p.ev
+		}
+		return bi.InsertEventsTx(ctx, tx, evs)
+	}
+	inserted := make([]bool, len(batch))
+	for i, p := range batch {
+		ok, err := r.st.InsertEventTx(ctx, tx, &p.ev)
+		if err != nil {
+			return nil, err
+		}
+		inserted[i] = ok
+	}
+	return inserted, nil
 }
 
 // envelope is the part of an event the receiver reads. Thin (v2) events carry created
