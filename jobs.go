@@ -51,8 +51,10 @@ const reservedKindPrefix = "appbackend."
 // enqueued for (so app.Stripe(ctx) calls on that merchant's behalf) and to the job
 // (so a retry repeats its Stripe writes under the same idempotency keys). A Stripe
 // error that repeating cannot fix (a 4xx) cancels the job; any other error or a panic
-// retries it with backoff. A job's timeout is capped below the time after which River
-// takes a running job for lost (Config.JobRescueAfter), so it cannot run twice at once.
+// retries it with backoff. A job may run for a minute unless its worker's Timeout says
+// otherwise, and never longer than 4/5 of Config.JobRescueAfter (4 minutes by default):
+// River takes a job running past that for lost and runs it again, so a longer job
+// should split its work into several jobs.
 //
 // It fails for a kind already registered or under the reserved "appbackend." prefix;
 // the error is also returned by Run, so that a job kind cannot go missing silently.
