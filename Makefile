@@ -29,7 +29,8 @@ check:
 # FUZZTIME is how long each fuzz target explores beyond its seed corpus in `make test`.
 FUZZTIME ?= 8s
 FUZZ_TARGETS := ./internal/jsjson:FuzzParse ./internal/jsjson:FuzzStringify \
-	./appauth:FuzzParseHeader ./appauth:FuzzVerifyRequest ./appauth:FuzzScanBodyMatchesParser
+	./appauth:FuzzParseHeader ./appauth:FuzzVerifyRequest ./appauth:FuzzScanBodyMatchesParser \
+	./schedule:FuzzParseSpec
 
 # test starts the services the tests need (scripts/with-services.sh), runs every Go test
 # and the fuzz targets, and stops the services again.

@@ -45,6 +45,7 @@ type App struct {
 	verifier  *appauth.Verifier
 	lifecycle *install.Lifecycle
 	processor *events.Processor
+	sched     scheduling
 	receiver  *webhook.Receiver
 	stripe    *stripeclient.Clients
 	metrics   *metrics.Metrics
@@ -78,6 +79,7 @@ func New(cfg Config) (*App, error) {
 	}
 	a.signed.HandleFunc("POST /api/whoami", handleWhoami)
 	a.signed.HandleFunc("GET /api/installation", a.handleInstallation)
+	a.signed.HandleFunc("GET /api/jobs/{id}", a.handleJob)
 	a.public.HandleFunc("POST /webhooks/stripe", a.handleWebhook)
 	a.public.HandleFunc("/admin/", a.handleAdmin)
 	return a, nil
@@ -192,7 +194,11 @@ func (a *App) DevSecrets() DevSecrets { return a.devSecrets }
 
 // open opens the database and builds what depends on the secrets it may hold.
 func (a *App) open(ctx context.Context) error {
-	db, err := OpenStore(ctx, a.cfg.Database, StoreOptions{Logger: a.logger})
+	db, err := OpenStore(ctx, a.cfg.Database, StoreOptions{
+		Logger:           a.logger,
+		PoolSize:         a.cfg.DBPoolSize,
+		StatementTimeout: a.cfg.DBStatementTimeout,
+	})
 	if err != nil {
 		return err
 	}

@@ -63,6 +63,10 @@ type Config struct {
 	// (its process died) and run again; it must exceed every job's timeout. On
 	// PostgreSQL it bounds how long a killed replica's jobs wait. Default 5m.
 	JobRescueAfter time.Duration
+	// DBPoolSize caps a PostgreSQL connection pool (default 20); DBStatementTimeout is
+	// PostgreSQL's statement_timeout (default none).
+	DBPoolSize         int
+	DBStatementTimeout time.Duration
 	// Listener, when set, is served instead of listening on Addr (tests use port 0).
 	Listener net.Listener
 	// Ready, when set, is called once the server accepts connections.
@@ -97,6 +101,20 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return cfg, fmt.Errorf("%w: APPBACKEND_JOB_RESCUE_AFTER %q is not a positive duration such as 5m", ErrConfig, v)
 		}
 		cfg.JobRescueAfter = d
+	}
+	if v := strings.TrimSpace(getenv("APPBACKEND_DB_POOL")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return cfg, fmt.Errorf("%w: APPBACKEND_DB_POOL %q is not a positive number of connections", ErrConfig, v)
+		}
+		cfg.DBPoolSize = n
+	}
+	if v := strings.TrimSpace(getenv("APPBACKEND_DB_STATEMENT_TIMEOUT")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return cfg, fmt.Errorf("%w: APPBACKEND_DB_STATEMENT_TIMEOUT %q is not a positive duration such as 30s", ErrConfig, v)
+		}
+		cfg.DBStatementTimeout = d
 	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_MAX_BODY")); v != "" {
 		n, err := ParseByteSize(v)

@@ -117,6 +117,9 @@ func (a *App) startEvents(ctx context.Context) error {
 	if err := river.AddWorkerSafely(workers, &accountNameWorker{app: a}); err != nil {
 		return fmt.Errorf("register account name worker: %w", err)
 	}
+	if err := a.setupSchedules(ctx, workers); err != nil {
+		return err
+	}
 	kind, _, _ := ParseDatabase(a.cfg.Database)
 	proc, err := events.New(a.db, events.Config{
 		Logger:           a.logger,
@@ -128,7 +131,7 @@ func (a *App) startEvents(ctx context.Context) error {
 		ResumeOnStart:  kind == "sqlite",
 		BuiltIn:        []events.BuiltIn{a.lifecycle.HandleEvent},
 		RiverWorkers:   workers,
-		RiverConfig:    a.riverMetrics,
+		RiverConfig:    func(c *river.Config) { a.riverMetrics(c); a.configureScheduleRiver(c) },
 		ObserveOutcome: a.observeEventOutcome,
 	})
 	if err != nil {

@@ -29,11 +29,12 @@ func (a *App) openAdmin() error {
 		return nil
 	}
 	h, err := admin.New(admin.Config{
-		Token:  a.cfg.AdminToken,
-		Store:  a.db,
-		Replay: a.processor.Replay,
-		Jobs:   a.processor.River(),
-		Logger: a.logger,
+		Token:     a.cfg.AdminToken,
+		Store:     a.db,
+		Replay:    a.processor.Replay,
+		Jobs:      a.processor.River(),
+		Schedules: a.scheduleRows,
+		Logger:    a.logger,
 	})
 	if err != nil {
 		return err

@@ -2,7 +2,8 @@
 # with-services.sh CMD…: start what the tests need, run CMD with their addresses in the
 # environment, and stop everything again, whether CMD passes or fails.
 #
-#   stripe-mock        STRIPE_MOCK_URL   (scripts/stripe-mock.sh)
+#   stripe-mock        STRIPE_MOCK_URL                 (scripts/stripe-mock.sh)
+#   PostgreSQL 15      APPBACKEND_TEST_POSTGRES_URL    (scripts/postgres.sh)
 #
 # Everything listens on 127.0.0.1 only and lives under .tmp/.
 set -euo pipefail
@@ -10,11 +11,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 cleanup() {
 	"$ROOT/scripts/stripe-mock.sh" stop || true
+	"$ROOT/scripts/postgres.sh" stop || true
 }
 trap cleanup EXIT INT TERM
 
 STRIPE_MOCK_URL=$("$ROOT/scripts/stripe-mock.sh" start)
 export STRIPE_MOCK_URL
 echo "with-services: stripe-mock at $STRIPE_MOCK_URL" >&2
+APPBACKEND_TEST_POSTGRES_URL=$("$ROOT/scripts/postgres.sh" start)
+export APPBACKEND_TEST_POSTGRES_URL
+echo "with-services: PostgreSQL at ${APPBACKEND_TEST_POSTGRES_URL%%\?*}" >&2
 
 "$@"

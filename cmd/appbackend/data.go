@@ -18,9 +18,11 @@ import (
 // dbFlags are the flags of the commands that act on the configured database.
 type dbFlags struct {
 	database string
+	getenv   func(string) string
 }
 
 func (d *dbFlags) register(f *flags, getenv func(string) string) {
+	d.getenv = getenv
 	def := getenv("APPBACKEND_DATABASE")
 	if def == "" {
 		def = appbackend.DefaultDatabase
@@ -31,7 +33,15 @@ func (d *dbFlags) register(f *flags, getenv func(string) string) {
 // open opens the configured database; migrate says whether to apply pending migrations
 // (only `migrate` and `serve` change the schema; the readers refuse a stale one).
 func (d *dbFlags) open(ctx context.Context, migrate bool) (store.Store, error) {
-	st, err := appbackend.OpenStore(ctx, d.database, appbackend.StoreOptions{SkipMigrations: !migrate})
+	cfg, err := appbackend.ConfigFromEnv(d.getenv)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	st, err := appbackend.OpenStore(ctx, d.database, appbackend.StoreOptions{
+		SkipMigrations:   !migrate,
+		PoolSize:         cfg.DBPoolSize,
+		StatementTimeout: cfg.DBStatementTimeout,
+	})
 	if errors.Is(err, appbackend.ErrConfig) {
 		return nil, usageError{err.Error()}
 	}

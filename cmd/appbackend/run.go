@@ -23,6 +23,9 @@ Usage:
   appbackend events [--status S] [--json]
                                          list the inbox's events
   appbackend events replay ID            process an event again
+  appbackend schedules [--json]          list schedules (per account and mode)
+  appbackend jobs [--json] [--state S] [--kind K]
+                                         list jobs
   appbackend migrate                     apply pending database migrations
   appbackend doctor [--json]             check the configuration for common oversights
   appbackend version                     print the version

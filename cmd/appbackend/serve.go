@@ -31,6 +31,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		cfg.MaxBody = appbackend.DefaultMaxBody
 	}
 	maxBody := f.Int64("max-body", cfg.MaxBody, "request body limit in bytes (APPBACKEND_MAX_BODY; default 1048576)")
+	f.IntVar(&cfg.DBPoolSize, "db-pool", cfg.DBPoolSize, "PostgreSQL connection pool size (APPBACKEND_DB_POOL; default 20)")
+	f.DurationVar(&cfg.DBStatementTimeout, "db-statement-timeout", cfg.DBStatementTimeout, "PostgreSQL statement_timeout (APPBACKEND_DB_STATEMENT_TIMEOUT; default none)")
 	logLevel := f.String("log-level", envOr(getenv, "APPBACKEND_LOG_LEVEL", "info"), "debug, info, warn or error (APPBACKEND_LOG_LEVEL)")
 	logFormat := f.String("log-format", envOr(getenv, "APPBACKEND_LOG_FORMAT", "text"), "text or json (APPBACKEND_LOG_FORMAT)")
 	rest, err := f.parse(args)
@@ -46,6 +48,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if *webhookSecrets != "" {
 		cfg.WebhookSecrets = appbackend.SplitList(*webhookSecrets)
+	}
+	if cfg.DBPoolSize < 0 || cfg.DBStatementTimeout < 0 {
+		return usagef("--db-pool and --db-statement-timeout must not be negative")
 	}
 	if *maxBody <= 0 {
 		return usagef("--max-body must be a positive number of bytes")
