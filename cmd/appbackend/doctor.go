@@ -11,6 +11,8 @@ import (
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/doctor"
 	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/store/postgres"
+	"github.com/appbackend/appbackend/store/sqlite"
 	"github.com/appbackend/appbackend/stripeclient"
 )
 
@@ -52,6 +54,7 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 		defer st.Close()
 		in.Store = st
 		in.PingDatabase = st.Ping
+		in.PendingMigrations = pendingMigrations(st)
 		fillDevSecrets(ctx, st, &in.Config)
 	}
 	if clients, err := stripeclient.New(stripeclient.Config{
@@ -94,6 +97,24 @@ func openForDoctor(ctx context.Context, database string) (store.Store, error) {
 		}
 	}
 	return appbackend.OpenStore(ctx, database, appbackend.StoreOptions{SkipMigrations: true})
+}
+
+// pendingMigrations counts the migrations a store has not applied yet; each adapter
+// names its migrations with its own type.
+func pendingMigrations(st store.Store) func(context.Context) (int, error) {
+	switch st := st.(type) {
+	case *sqlite.Store:
+		return func(ctx context.Context) (int, error) {
+			m, err := st.PendingMigrations(ctx)
+			return len(m), err
+		}
+	case *postgres.Store:
+		return func(ctx context.Context) (int, error) {
+			m, err := st.PendingMigrations(ctx)
+			return len(m), err
+		}
+	}
+	return nil
 }
 
 // fillDevSecrets takes the secrets `serve --dev` generated for what the environment
