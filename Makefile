@@ -50,7 +50,7 @@ fuzz:
 	done; rm -f .fuzz.log
 
 bench: node-deps
-	@./bench/run.sh
+	@./scripts/with-services.sh ./bench/run.sh
 
 clean:
 	rm -f appbackend

@@ -228,4 +228,8 @@ if [[ "${BENCH_FLOWS:-1}" != 0 ]]; then
 		./webhook 'BenchmarkAck' 5000x
 	flow_bench "Processing drain, SQLite (go test ./webhook -bench 'BenchmarkDrain' -benchtime 5000x)" \
 		./webhook 'BenchmarkDrain' 5000x
+	flow_bench "Durable acknowledgements with processing running: SQLite, PostgreSQL with 1 and 2 replicas (go test ./replicas -bench 'BenchmarkAck' -benchtime 5000x)" \
+		./replicas 'BenchmarkAck' 5000x
+	flow_bench "10,000 accounts on an hourly EveryAccount schedule (go test ./schedule -bench 'HourlyEveryAccount10k' -benchtime 3x)" \
+		./schedule 'HourlyEveryAccount10k' 3x
 fi
