@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/appbackend/appbackend/internal/e2etest"
 )
 
 // triggered is one `appbackend trigger` run: its event id as printed.
@@ -17,9 +19,9 @@ type triggered struct {
 
 // trigger runs `appbackend trigger ARGS… --url URL` against s and returns the event
 // it posted, parsed from its confirmation line "TYPE ID (mode) → 200 OK BODY".
-func trigger(t *testing.T, s *server, args ...string) (triggered, string) {
+func trigger(t *testing.T, s *e2etest.Server, args ...string) (triggered, string) {
 	t.Helper()
-	out := s.mustCLI(append([]string{"trigger", "--url", s.webhookURL()}, args...)...)
+	out := s.MustCLI(append([]string{"trigger", "--url", s.WebhookURL()}, args...)...)
 	fields := strings.Fields(out)
 	if len(fields) < 5 || !strings.HasPrefix(fields[1], "evt_") || fields[4] != "200" {
 		t.Fatalf("trigger %s printed %q, want \"TYPE evt_… (mode) → 200 …\"", strings.Join(args, " "), out)
@@ -29,206 +31,211 @@ func trigger(t *testing.T, s *server, args ...string) (triggered, string) {
 
 // TestTriggerAgainstServe drives `appbackend serve` with `appbackend trigger` and
 // reads the result back with `installations --json` and `events --json`, checking
-// the shapes CONTRACT.md promises.
+// the shapes CONTRACT.md promises, on each database.
 func TestTriggerAgainstServe(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverOptions{})
-	const account = "acct_e2e_cli"
+	onEachDatabase(t, func(t *testing.T, db e2etest.Database) {
+		s := startServer(t, db, e2etest.Options{})
+		const account = "acct_e2e_cli"
 
-	var sent []triggered
-	for _, args := range [][]string{
-		{"account.application.authorized", "--account", account},
-		{"account.application.authorized", "--account", account, "--test"},
-		{"customer.created", "--account", account},
-		{"invoice.paid", "--account", account, "--test"},
-		{"payment_intent.succeeded", "--account", account},
-		{"account.application.deauthorized", "--account", account, "--test", "--secret", testWebhookSecret},
-	} {
-		if args[0] == "account.application.deauthorized" {
-			// Lifecycle events are ordered by created (whole seconds), then by id, and
-			// trigger's ids are random (see TestTriggerIDsFollowSendingOrder): only an
-			// uninstall created in a later second surely follows the install.
-			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
-		}
-		ev, _ := trigger(t, s, args...)
-		if ev.eventType != args[0] || ev.live == strings.Contains(strings.Join(args, " "), "--test") {
-			t.Errorf("trigger %v posted %+v", args, ev)
-		}
-		sent = append(sent, ev)
-	}
-
-	// An id sent again is acknowledged as a duplicate and stored once.
-	first, out := trigger(t, s, "customer.updated", "--account", account, "--id", "evt_e2e_cli_fixed")
-	if first.id != "evt_e2e_cli_fixed" || strings.Contains(out, `"duplicate":true`) {
-		t.Errorf("first trigger --id printed %q, want a new evt_e2e_cli_fixed", out)
-	}
-	if _, out := trigger(t, s, "customer.updated", "--account", account, "--id", "evt_e2e_cli_fixed"); !strings.Contains(out, `"duplicate":true`) {
-		t.Errorf("second trigger --id printed %q, want a duplicate", out)
-	}
-	sent = append(sent, first)
-
-	// Without --url, trigger posts to APPBACKEND_ADDR.
-	addr := strings.TrimPrefix(s.url, "http://")
-	res := runCLI(t, withEnv(s.env, "APPBACKEND_ADDR", addr), "trigger", "customer.deleted", "--account", account)
-	if res.code != 0 || !strings.Contains(res.stdout, "200") {
-		t.Errorf("trigger to APPBACKEND_ADDR: exit %d, %q %q", res.code, res.stdout, res.stderr)
-	}
-
-	for _, ev := range sent {
-		s.waitEvent(ev.id, "processed")
-	}
-
-	t.Run("installations --json", func(t *testing.T) {
-		list := decodeObjects(t, s.mustCLI("installations", "--json"))
-		if len(list) != 2 {
-			t.Fatalf("installations --json has %d entries, want the account in live and test mode: %v", len(list), list)
-		}
-		for _, in := range list {
-			requireKeys(t, in, "account_id", "livemode", "status", "installed_at", "uninstalled_at")
-			live, _ := in["livemode"].(bool)
-			wantStatus := map[bool]string{true: "installed", false: "uninstalled"}[live]
-			if in["account_id"] != account || in["status"] != wantStatus {
-				t.Errorf("installation %v, want %s %s", in, account, wantStatus)
+		var sent []triggered
+		for _, args := range [][]string{
+			{"account.application.authorized", "--account", account},
+			{"account.application.authorized", "--account", account, "--test"},
+			{"customer.created", "--account", account},
+			{"invoice.paid", "--account", account, "--test"},
+			{"payment_intent.succeeded", "--account", account},
+			{"account.application.deauthorized", "--account", account, "--test", "--secret", e2etest.TestWebhookSecret},
+		} {
+			if args[0] == "account.application.deauthorized" {
+				// Lifecycle events are ordered by created (whole seconds), then by id, and
+				// trigger's ids are random (see TestTriggerIDsFollowSendingOrder): only an
+				// uninstall created in a later second surely follows the install.
+				time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 			}
-			requireTime(t, in, "installed_at")
-			if live {
-				requireNull(t, in, "uninstalled_at")
-			} else {
-				requireTime(t, in, "uninstalled_at")
+			ev, _ := trigger(t, s, args...)
+			if ev.eventType != args[0] || ev.live == strings.Contains(strings.Join(args, " "), "--test") {
+				t.Errorf("trigger %v posted %+v", args, ev)
 			}
+			sent = append(sent, ev)
 		}
-	})
 
-	t.Run("events --json", func(t *testing.T) {
-		list := decodeObjects(t, s.mustCLI("events", "--json"))
-		if len(list) != len(sent)+1 {
-			t.Fatalf("events --json has %d events, want %d (the repeated id once)", len(list), len(sent)+1)
+		// An id sent again is acknowledged as a duplicate and stored once.
+		first, out := trigger(t, s, "customer.updated", "--account", account, "--id", "evt_e2e_cli_fixed")
+		if first.id != "evt_e2e_cli_fixed" || strings.Contains(out, `"duplicate":true`) {
+			t.Errorf("first trigger --id printed %q, want a new evt_e2e_cli_fixed", out)
 		}
-		byID := map[string]map[string]any{}
-		for _, ev := range list {
-			requireKeys(t, ev, "id", "type", "account_id", "livemode", "status", "attempts", "received_at")
-			requireTime(t, ev, "received_at")
-			requireTime(t, ev, "processed_at")
-			requireNull(t, ev, "last_error")
-			if ev["status"] != "processed" || ev["attempts"] != 1.0 || ev["account_id"] != account {
-				t.Errorf("event %v, want processed in 1 attempt for %s", ev, account)
+		if _, out := trigger(t, s, "customer.updated", "--account", account, "--id", "evt_e2e_cli_fixed"); !strings.Contains(out, `"duplicate":true`) {
+			t.Errorf("second trigger --id printed %q, want a duplicate", out)
+		}
+		sent = append(sent, first)
+
+		// Without --url, trigger posts to APPBACKEND_ADDR.
+		addr := strings.TrimPrefix(s.URL, "http://")
+		res := e2etest.RunCLI(t, withEnv(s.Env, "APPBACKEND_ADDR", addr), "trigger", "customer.deleted", "--account", account)
+		if res.Code != 0 || !strings.Contains(res.Stdout, "200") {
+			t.Errorf("trigger to APPBACKEND_ADDR: exit %d, %q %q", res.Code, res.Stdout, res.Stderr)
+		}
+
+		for _, ev := range sent {
+			s.WaitEvent(ev.id, "processed")
+		}
+
+		t.Run("installations --json", func(t *testing.T) {
+			list := decodeObjects(t, s.MustCLI("installations", "--json"))
+			if len(list) != 2 {
+				t.Fatalf("installations --json has %d entries, want the account in live and test mode: %v", len(list), list)
 			}
-			id, _ := ev["id"].(string)
-			byID[id] = ev
-		}
-		for _, want := range sent {
-			got, ok := byID[want.id]
-			if !ok {
-				t.Errorf("event %s (%s) is not listed", want.id, want.eventType)
-				continue
-			}
-			if got["type"] != want.eventType || got["livemode"] != want.live {
-				t.Errorf("event %s listed as %v, want type %s livemode %v", want.id, got, want.eventType, want.live)
-			}
-		}
-	})
-
-	t.Run("events --limit", func(t *testing.T) {
-		all := s.events()
-		limited := s.events("--limit", "2")
-		if len(limited) != 2 || limited[0].ID != all[0].ID || limited[1].ID != all[1].ID {
-			t.Errorf("events --limit 2 = %v, want the first two of %v (newest first)", ids(limited), ids(all))
-		}
-		if got := s.events("--status", "processed", "--limit", "3"); len(got) != 3 {
-			t.Errorf("events --status processed --limit 3 listed %d", len(got))
-		}
-		if out := strings.TrimSpace(s.mustCLI("events", "--status", "dead", "--json")); out != "[]" {
-			t.Errorf("events --status dead --json = %s, want []", out)
-		}
-	})
-
-	t.Run("human tables", func(t *testing.T) {
-		out := s.mustCLI("events")
-		if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != len(sent)+2 || !strings.HasPrefix(lines[0], "ID") {
-			t.Errorf("events printed %d lines, want a header and %d rows:\n%s", len(lines), len(sent)+1, out)
-		}
-		out = s.mustCLI("installations")
-		if !strings.Contains(out, account) || !strings.Contains(out, "uninstalled") {
-			t.Errorf("installations printed:\n%s", out)
-		}
-	})
-
-	t.Run("mistakes", func(t *testing.T) {
-		cases := []struct {
-			name     string
-			args     []string
-			wantCode int
-			wantErr  string
-		}{
-			{"trigger without an account", []string{"trigger", "customer.created", "--url", s.webhookURL()}, 2, "--account"},
-			{"trigger without a type", []string{"trigger", "--account", account, "--url", s.webhookURL()}, 2, "TYPE"},
-			{"trigger with the wrong secret", []string{"trigger", "customer.created", "--account", account,
-				"--url", s.webhookURL(), "--secret", "whsec_e2e_wrong"}, 1, "400"},
-			{"trigger to nobody", []string{"trigger", "customer.created", "--account", account,
-				"--url", "http://127.0.0.1:1/webhooks/stripe"}, 1, "127.0.0.1:1"},
-			{"events with a bad status", []string{"events", "--status", "stuck"}, 2, "stuck"},
-			{"events with a negative limit", []string{"events", "--limit", "-1"}, 2, "limit"},
-			{"replay without an id", []string{"events", "replay"}, 2, "ID"},
-		}
-		for _, tc := range cases {
-			t.Run(tc.name, func(t *testing.T) {
-				res := s.cli(tc.args...)
-				if res.code != tc.wantCode {
-					t.Errorf("exit %d, want %d (stderr %q)", res.code, tc.wantCode, res.stderr)
+			for _, in := range list {
+				requireKeys(t, in, "account_id", "livemode", "status", "installed_at", "uninstalled_at")
+				live, _ := in["livemode"].(bool)
+				wantStatus := map[bool]string{true: "installed", false: "uninstalled"}[live]
+				if in["account_id"] != account || in["status"] != wantStatus {
+					t.Errorf("installation %v, want %s %s", in, account, wantStatus)
 				}
-				if lines := strings.Split(strings.TrimSpace(res.stderr), "\n"); len(lines) != 1 || !strings.Contains(res.stderr, tc.wantErr) {
-					t.Errorf("stderr %q, want one line mentioning %q", res.stderr, tc.wantErr)
+				requireTime(t, in, "installed_at")
+				if live {
+					requireNull(t, in, "uninstalled_at")
+				} else {
+					requireTime(t, in, "uninstalled_at")
 				}
-			})
-		}
-		if got := len(s.events()); got != len(sent)+1 {
-			t.Errorf("%d events stored after the mistakes, want still %d", got, len(sent)+1)
-		}
+			}
+		})
+
+		t.Run("events --json", func(t *testing.T) {
+			list := decodeObjects(t, s.MustCLI("events", "--json"))
+			if len(list) != len(sent)+1 {
+				t.Fatalf("events --json has %d events, want %d (the repeated id once)", len(list), len(sent)+1)
+			}
+			byID := map[string]map[string]any{}
+			for _, ev := range list {
+				requireKeys(t, ev, "id", "type", "account_id", "livemode", "status", "attempts", "received_at")
+				requireTime(t, ev, "received_at")
+				requireTime(t, ev, "processed_at")
+				requireNull(t, ev, "last_error")
+				if ev["status"] != "processed" || ev["attempts"] != 1.0 || ev["account_id"] != account {
+					t.Errorf("event %v, want processed in 1 attempt for %s", ev, account)
+				}
+				id, _ := ev["id"].(string)
+				byID[id] = ev
+			}
+			for _, want := range sent {
+				got, ok := byID[want.id]
+				if !ok {
+					t.Errorf("event %s (%s) is not listed", want.id, want.eventType)
+					continue
+				}
+				if got["type"] != want.eventType || got["livemode"] != want.live {
+					t.Errorf("event %s listed as %v, want type %s livemode %v", want.id, got, want.eventType, want.live)
+				}
+			}
+		})
+
+		t.Run("events --limit", func(t *testing.T) {
+			all := s.Events()
+			limited := s.Events("--limit", "2")
+			if len(limited) != 2 || limited[0].ID != all[0].ID || limited[1].ID != all[1].ID {
+				t.Errorf("events --limit 2 = %v, want the first two of %v (newest first)", ids(limited), ids(all))
+			}
+			if got := s.Events("--status", "processed", "--limit", "3"); len(got) != 3 {
+				t.Errorf("events --status processed --limit 3 listed %d", len(got))
+			}
+			if out := strings.TrimSpace(s.MustCLI("events", "--status", "dead", "--json")); out != "[]" {
+				t.Errorf("events --status dead --json = %s, want []", out)
+			}
+		})
+
+		t.Run("human tables", func(t *testing.T) {
+			out := s.MustCLI("events")
+			if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != len(sent)+2 || !strings.HasPrefix(lines[0], "ID") {
+				t.Errorf("events printed %d lines, want a header and %d rows:\n%s", len(lines), len(sent)+1, out)
+			}
+			out = s.MustCLI("installations")
+			if !strings.Contains(out, account) || !strings.Contains(out, "uninstalled") {
+				t.Errorf("installations printed:\n%s", out)
+			}
+		})
+
+		t.Run("mistakes", func(t *testing.T) {
+			cases := []struct {
+				name     string
+				args     []string
+				wantCode int
+				wantErr  string
+			}{
+				{"trigger without an account", []string{"trigger", "customer.created", "--url", s.WebhookURL()}, 2, "--account"},
+				{"trigger without a type", []string{"trigger", "--account", account, "--url", s.WebhookURL()}, 2, "TYPE"},
+				{"trigger with the wrong secret", []string{"trigger", "customer.created", "--account", account,
+					"--url", s.WebhookURL(), "--secret", "whsec_e2e_wrong"}, 1, "400"},
+				{"trigger to nobody", []string{"trigger", "customer.created", "--account", account,
+					"--url", "http://127.0.0.1:1/webhooks/stripe"}, 1, "127.0.0.1:1"},
+				{"events with a bad status", []string{"events", "--status", "stuck"}, 2, "stuck"},
+				{"events with a negative limit", []string{"events", "--limit", "-1"}, 2, "limit"},
+				{"replay without an id", []string{"events", "replay"}, 2, "ID"},
+			}
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					res := s.CLI(tc.args...)
+					if res.Code != tc.wantCode {
+						t.Errorf("exit %d, want %d (stderr %q)", res.Code, tc.wantCode, res.Stderr)
+					}
+					if lines := strings.Split(strings.TrimSpace(res.Stderr), "\n"); len(lines) != 1 || !strings.Contains(res.Stderr, tc.wantErr) {
+						t.Errorf("stderr %q, want one line mentioning %q", res.Stderr, tc.wantErr)
+					}
+				})
+			}
+			if got := len(s.Events()); got != len(sent)+1 {
+				t.Errorf("%d events stored after the mistakes, want still %d", got, len(sent)+1)
+			}
+		})
 	})
 }
 
 // TestEventsCLIShowsDeadEvents triggers events against the test server with one type
-// failing always, and reads the dead event through `events --status dead --json`.
+// failing always, and reads the dead event through `events --status dead --json`, on
+// each database.
 func TestEventsCLIShowsDeadEvents(t *testing.T) {
 	t.Parallel()
-	failSwitch := filepath.Join(t.TempDir(), "fail")
-	if err := os.WriteFile(failSwitch, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s := startServer(t, serverOptions{testServer: true, env: map[string]string{
-		"E2E_FAIL_TYPE": "invoice.*", "E2E_FAIL_SWITCH": failSwitch, "E2E_MAX_ATTEMPTS": "2",
-	}})
-	failing, _ := trigger(t, s, "invoice.paid", "--account", "acct_e2e_cli_dead")
-	fine, _ := trigger(t, s, "payment_intent.succeeded", "--account", "acct_e2e_cli_dead", "--test")
-	s.waitEvent(failing.id, "dead")
-	s.waitEvent(fine.id, "processed")
+	onEachDatabase(t, func(t *testing.T, db e2etest.Database) {
+		failSwitch := filepath.Join(t.TempDir(), "fail")
+		if err := os.WriteFile(failSwitch, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s := startServer(t, db, e2etest.Options{Program: e2etest.TestServer, Env: map[string]string{
+			"E2E_FAIL_TYPE": "invoice.*", "E2E_FAIL_SWITCH": failSwitch, "E2E_MAX_ATTEMPTS": "2",
+		}})
+		failing, _ := trigger(t, s, "invoice.paid", "--account", "acct_e2e_cli_dead")
+		fine, _ := trigger(t, s, "payment_intent.succeeded", "--account", "acct_e2e_cli_dead", "--test")
+		s.WaitEvent(failing.id, "dead")
+		s.WaitEvent(fine.id, "processed")
 
-	dead := decodeObjects(t, s.mustCLI("events", "--status", "dead", "--json"))
-	if len(dead) != 1 || dead[0]["id"] != failing.id {
-		t.Fatalf("events --status dead --json = %v, want only %s", dead, failing.id)
-	}
-	requireNull(t, dead[0], "processed_at")
-	if msg, _ := dead[0]["last_error"].(string); !strings.Contains(msg, "e2e injected failure") {
-		t.Errorf("last_error = %v, want the handler's error", dead[0]["last_error"])
-	}
-	if dead[0]["attempts"] != 2.0 {
-		t.Errorf("dead event %v, want 2 attempts", dead[0])
-	}
-	if out := s.mustCLI("events", "--status", "dead"); !strings.Contains(out, "e2e injected failure") {
-		t.Errorf("events --status dead does not show the error:\n%s", out)
-	}
+		dead := decodeObjects(t, s.MustCLI("events", "--status", "dead", "--json"))
+		if len(dead) != 1 || dead[0]["id"] != failing.id {
+			t.Fatalf("events --status dead --json = %v, want only %s", dead, failing.id)
+		}
+		requireNull(t, dead[0], "processed_at")
+		if msg, _ := dead[0]["last_error"].(string); !strings.Contains(msg, "e2e injected failure") {
+			t.Errorf("last_error = %v, want the handler's error", dead[0]["last_error"])
+		}
+		if dead[0]["attempts"] != 2.0 {
+			t.Errorf("dead event %v, want 2 attempts", dead[0])
+		}
+		if out := s.MustCLI("events", "--status", "dead"); !strings.Contains(out, "e2e injected failure") {
+			t.Errorf("events --status dead does not show the error:\n%s", out)
+		}
 
-	if err := os.Remove(failSwitch); err != nil {
-		t.Fatal(err)
-	}
-	s.mustCLI("events", "replay", failing.id)
-	s.waitEvent(failing.id, "processed")
-	if out := strings.TrimSpace(s.mustCLI("events", "--status", "dead", "--json")); out != "[]" {
-		t.Errorf("events --status dead --json after the replay = %s, want []", out)
-	}
-	if effects := s.effects(); effects[failing.id] != 1 || effects[fine.id] != 1 {
-		t.Errorf("effects = %v, want each event once", effects)
-	}
+		if err := os.Remove(failSwitch); err != nil {
+			t.Fatal(err)
+		}
+		s.MustCLI("events", "replay", failing.id)
+		s.WaitEvent(failing.id, "processed")
+		if out := strings.TrimSpace(s.MustCLI("events", "--status", "dead", "--json")); out != "[]" {
+			t.Errorf("events --status dead --json after the replay = %s, want []", out)
+		}
+		if effects := s.Effects(); effects[failing.id] != 1 || effects[fine.id] != 1 {
+			t.Errorf("effects = %v, want each event once", effects)
+		}
+	})
 }
 
 // TestTriggerIDsFollowSendingOrder pins a flaw of `appbackend trigger`: the installation
@@ -239,17 +246,19 @@ func TestEventsCLIShowsDeadEvents(t *testing.T) {
 // of events triggered one after another must sort in the order they were sent.
 func TestTriggerIDsFollowSendingOrder(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, serverOptions{})
-	var sent []string
-	for range 5 {
-		ev, _ := trigger(t, s, "customer.created", "--account", "acct_e2e_order")
-		sent = append(sent, ev.id)
-	}
-	for i := 1; i < len(sent); i++ {
-		if sent[i] <= sent[i-1] {
-			t.Fatalf("ids of events triggered in order %v do not sort in that order: an uninstall triggered right after an install may be taken for the older event", sent)
+	onEachDatabase(t, func(t *testing.T, db e2etest.Database) {
+		s := startServer(t, db, e2etest.Options{})
+		var sent []string
+		for range 5 {
+			ev, _ := trigger(t, s, "customer.created", "--account", "acct_e2e_order")
+			sent = append(sent, ev.id)
 		}
-	}
+		for i := 1; i < len(sent); i++ {
+			if sent[i] <= sent[i-1] {
+				t.Fatalf("ids of events triggered in order %v do not sort in that order: an uninstall triggered right after an install may be taken for the older event", sent)
+			}
+		}
+	})
 }
 
 func withEnv(env []string, key, value string) []string {
@@ -262,7 +271,7 @@ func withEnv(env []string, key, value string) []string {
 	return append(out, key+"="+value)
 }
 
-func ids(list []eventRow) []string {
+func ids(list []e2etest.EventRow) []string {
 	out := make([]string, len(list))
 	for i, ev := range list {
 		out[i] = ev.ID

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/appbackend/appbackend/internal/e2etest"
+	"github.com/appbackend/appbackend/webhook/webhooktest"
 )
 
 // Crash test parameters. The whole test stays well under a minute on a 2-core machine.
@@ -86,6 +90,7 @@ type crashStats struct {
 	storedAtKill, ackedAtKill, committedUnanswered       int
 	pendingAtKill                                        int
 	resent                                               int
+	runningAtKill                                        int
 	drained                                              time.Duration
 }
 
@@ -97,32 +102,56 @@ type crashStats struct {
 // and once processing drains every event's effect row (written by the handler in the
 // processing transaction) must exist exactly once: nothing lost, nothing applied twice,
 // nothing left pending.
+//
+// It runs on each database, one after the other (each round's 64 senders take the
+// machine). One part is SQLite's alone: that the jobs the killed process was running
+// run again right after the restart. A SQLite file has one process, so a job running
+// at start was cut off by a crash and is resumed at once; a PostgreSQL database may
+// have other replicas, whose running jobs look the same, so only River's rescuer
+// takes them over, APPBACKEND_JOB_RESCUE_AFTER later (at least the one-minute job
+// timeout; 5 min by default). On PostgreSQL the test does not wait for it: the events
+// of the jobs left running at each kill (read from River's jobs before the restart)
+// may stay pending, and must still never be applied twice nor marked processed
+// without their effect. TestReplicasShareTheInbox (package replicas) waits for the
+// rescuer and checks that such events are then processed, once.
 func TestCrashKill9(t *testing.T) {
 	seed := crashSeed(t)
+	for _, db := range e2etest.Databases(t) {
+		t.Run(string(db), func(t *testing.T) { testCrashKill9(t, db, seed) })
+	}
+}
+
+func testCrashKill9(t *testing.T, db e2etest.Database, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0xc4a5))
 	rounds := []crashRound{
 		{name: "early in the load", sendFor: time.Duration(150+rng.IntN(350)) * time.Millisecond, killWhileSending: true},
 		{name: "mid-batch", sendFor: time.Duration(1000+rng.IntN(1000)) * time.Millisecond, killWhileSending: true},
 		{name: "during processing", sendFor: time.Duration(1000+rng.IntN(500)) * time.Millisecond, killWhileSending: false},
 	}
-	s := startServer(t, serverOptions{testServer: true, logLevel: "warn"})
-	ledger := &crashLedger{byID: map[string]*crashEvent{}}
-	stuck := map[string]bool{} // events an earlier round found stuck, not counted again
+	c := &crashTest{
+		s:      startServer(t, db, e2etest.Options{Program: e2etest.TestServer, LogLevel: "warn"}),
+		db:     db,
+		ledger: &crashLedger{byID: map[string]*crashEvent{}},
+		// A killed process's running jobs wait for River's rescuer on PostgreSQL only.
+		rescueAfterKill: db == e2etest.PostgreSQL,
+		stuck:           map[string]bool{},
+		awaitingRescue:  map[string]bool{},
+	}
 
 	for i, round := range rounds {
 		// Each round ends with the server restarted on the same database.
-		st := runCrashRound(t, s, ledger, round, rng, i)
+		st := c.runRound(t, round, rng, i)
 		t.Logf("round %d, killed %s after %v: %d new events and %d duplicate sends; %d sends answered 2xx, "+
 			"%d unanswered, %d answered otherwise; at the kill %d events acknowledged so far, %d stored "+
-			"(%d committed but unanswered), %d pending; %d resent after the restart; processing drained in %v",
+			"(%d committed but unanswered), %d pending, %d in jobs River holds as running (this kill's and any earlier one's); %d resent after the restart; processing drained in %v",
 			i+1, round.name, round.sendFor, st.newEvents, st.duplicateSends, st.acked, st.unanswered, st.non2xx,
-			st.ackedAtKill, st.storedAtKill, st.committedUnanswered, st.pendingAtKill, st.resent,
+			st.ackedAtKill, st.storedAtKill, st.committedUnanswered, st.pendingAtKill, st.runningAtKill, st.resent,
 			st.drained.Round(time.Millisecond))
-		checkEffects(t, s, ledger, stuck)
+		c.checkEffects(t)
 	}
 
-	events := ledger.snapshot()
-	effects := s.effects()
+	events := c.ledger.snapshot()
+	effects := c.s.Effects()
 	applied := 0
 	for _, n := range effects {
 		applied += n
@@ -133,7 +162,23 @@ func TestCrashKill9(t *testing.T) {
 			acked++
 		}
 	}
-	t.Logf("seed %d: %d distinct events sent, %d acknowledged in the end; %d effect rows for %d events", seed, len(events), acked, applied, len(effects))
+	t.Logf("seed %d: %d distinct events sent, %d acknowledged in the end; %d effect rows for %d events; %d events left for River's rescuer",
+		seed, len(events), acked, applied, len(effects), c.pendingRescue(t))
+}
+
+// crashTest is one server under the crash test and what the test knows of its events.
+type crashTest struct {
+	s      *e2etest.Server
+	db     e2etest.Database
+	ledger *crashLedger
+	// rescueAfterKill: the jobs a killed process was running are run again only by
+	// River's rescuer, minutes later (PostgreSQL), not at the restart (SQLite).
+	rescueAfterKill bool
+	// stuck are the events an earlier round found stuck, not reported again.
+	stuck map[string]bool
+	// awaitingRescue are the events of jobs left running by a kill, when
+	// rescueAfterKill: they may stay pending for the rest of the test.
+	awaitingRescue map[string]bool
 }
 
 // crashSeed is E2E_CRASH_SEED or a new seed, logged either way so that a failing run
@@ -152,14 +197,15 @@ func crashSeed(t *testing.T) uint64 {
 	return seed
 }
 
-func runCrashRound(t *testing.T, s *server, ledger *crashLedger, round crashRound, rng *rand.Rand, roundIndex int) crashStats {
+func (c *crashTest) runRound(t *testing.T, round crashRound, rng *rand.Rand, roundIndex int) crashStats {
 	t.Helper()
+	s, ledger := c.s, c.ledger
 	var (
 		st         crashStats
 		stop       = make(chan struct{})
 		wg         sync.WaitGroup
 		nextID     atomic.Int64
-		url        = s.webhookURL()
+		url        = s.WebhookURL()
 		eventTypes = []string{"customer.created", "invoice.paid", "payment_intent.succeeded", "customer.updated"}
 	)
 	for sender := range crashSenders {
@@ -175,7 +221,7 @@ func runCrashRound(t *testing.T, s *server, ledger *crashLedger, round crashRoun
 				if ev == nil || senderRng.IntN(crashDupEvery) != 0 {
 					n := nextID.Add(1)
 					e := event{
-						ID:      fmt.Sprintf("%sr%d_%06d_%s", crashEventPrefix, roundIndex+1, n, newID("")[:8]),
+						ID:      fmt.Sprintf("%sr%d_%06d_%s", crashEventPrefix, roundIndex+1, n, webhooktest.NewID("")[16:]),
 						Type:    eventTypes[n%int64(len(eventTypes))],
 						Account: fmt.Sprintf("acct_crash_%d", sender%crashAccounts),
 						Live:    true,
@@ -186,11 +232,11 @@ func runCrashRound(t *testing.T, s *server, ledger *crashLedger, round crashRoun
 				} else {
 					atomic.AddInt64(&st.duplicateSends, 1)
 				}
-				d, err := tryPostWebhook(context.Background(), url, ev.body, signWithStripeGo(t, ev.body, liveWebhookSecret, time.Now()))
+				d, err := e2etest.PostWebhook(context.Background(), url, ev.body, signWithStripeGo(t, ev.body, e2etest.LiveWebhookSecret, time.Now()))
 				switch {
 				case err != nil:
 					atomic.AddInt64(&st.unanswered, 1)
-				case d.status >= 200 && d.status < 300:
+				case d.Status >= 200 && d.Status < 300:
 					ledger.ack(ev)
 					atomic.AddInt64(&st.acked, 1)
 				default:
@@ -202,18 +248,18 @@ func runCrashRound(t *testing.T, s *server, ledger *crashLedger, round crashRoun
 
 	time.Sleep(round.sendFor)
 	if round.killWhileSending {
-		s.kill()
+		s.Kill()
 		close(stop)
 		wg.Wait()
 	} else {
 		close(stop)
 		wg.Wait()
-		st.pendingAtKill = statusCounts(t, s)["pending"]
-		s.kill()
+		st.pendingAtKill = e2etest.StatusCounts(t, s.DB())["pending"]
+		s.Kill()
 	}
 
 	// Before the restart: every acknowledged event is on disk.
-	stored := storedIDs(t, s)
+	stored := e2etest.EventStatuses(t, s.DB())
 	st.storedAtKill = len(stored)
 	var missing []string
 	var resend []crashEvent
@@ -221,11 +267,11 @@ func runCrashRound(t *testing.T, s *server, ledger *crashLedger, round crashRoun
 		switch {
 		case ev.acked:
 			st.ackedAtKill++
-			if !stored[ev.id] {
+			if _, ok := stored[ev.id]; !ok {
 				missing = append(missing, ev.id)
 			}
 		default:
-			if stored[ev.id] {
+			if _, ok := stored[ev.id]; ok {
 				st.committedUnanswered++
 			}
 			resend = append(resend, ev)
@@ -235,20 +281,27 @@ func runCrashRound(t *testing.T, s *server, ledger *crashLedger, round crashRoun
 		t.Errorf("round %s: %d of %d acknowledged events are not in the inbox after the kill (lost): %v",
 			round.name, len(missing), st.ackedAtKill, firstN(missing, 10))
 	}
+	running := c.eventsOfRunningJobs(t)
+	st.runningAtKill = len(running)
+	if c.rescueAfterKill {
+		for _, id := range running {
+			c.awaitingRescue[id] = true
+		}
+	}
 
 	// Restart and resend what got no 2xx: each must be accepted now.
-	s.restart()
+	s.Restart()
 	st.resent = len(resend)
 	resendAll(t, s, ledger, resend)
 
 	start := time.Now()
-	waitDrained(t, s, ledger, round)
+	c.waitDrained(t, round)
 	st.drained = time.Since(start)
 	return st
 }
 
 // resendAll posts the events again from crashResenders workers; each must get 200.
-func resendAll(t *testing.T, s *server, ledger *crashLedger, events []crashEvent) {
+func resendAll(t *testing.T, s *e2etest.Server, ledger *crashLedger, events []crashEvent) {
 	t.Helper()
 	work := make(chan crashEvent)
 	var (
@@ -259,10 +312,10 @@ func resendAll(t *testing.T, s *server, ledger *crashLedger, events []crashEvent
 	for range crashResenders {
 		wg.Go(func() {
 			for ev := range work {
-				d, err := tryPostWebhook(context.Background(), s.webhookURL(), ev.body, signWithStripeGo(t, ev.body, liveWebhookSecret, time.Now()))
-				if err != nil || d.status != 200 {
+				d, err := e2etest.PostWebhook(context.Background(), s.WebhookURL(), ev.body, signWithStripeGo(t, ev.body, e2etest.LiveWebhookSecret, time.Now()))
+				if err != nil || d.Status != 200 {
 					mu.Lock()
-					rejected = append(rejected, fmt.Sprintf("%s: %d %s %v", ev.id, d.status, strings.TrimSpace(string(d.body)), err))
+					rejected = append(rejected, fmt.Sprintf("%s: %d %s %v", ev.id, d.Status, strings.TrimSpace(string(d.Body)), err))
 					mu.Unlock()
 					continue
 				}
@@ -287,26 +340,38 @@ func (l *crashLedger) lookup(id string) *crashEvent {
 	return l.byID[id]
 }
 
-// waitDrained waits until every event sent so far is stored and processed, or until
-// processing made no progress for crashStallWait. Events still not processed then are
-// reported with River's view of the jobs.
-func waitDrained(t *testing.T, s *server, ledger *crashLedger, round crashRound) {
+// waitDrained waits until every event sent so far is stored and processed (or, when
+// its job was left running by a kill on PostgreSQL, pending for River's rescuer), or
+// until processing made no progress for crashStallWait. Events still not processed
+// then are reported with River's view of the jobs.
+func (c *crashTest) waitDrained(t *testing.T, round crashRound) {
 	t.Helper()
-	want := len(ledger.snapshot())
+	sent := c.ledger.snapshot()
 	start := time.Now()
 	lastProcessed, lastProgress := -1, start
 	for {
-		counts := statusCounts(t, s)
-		if counts["processed"] == want && len(counts) == 1 {
+		statuses := e2etest.EventStatuses(t, c.s.DB())
+		processed, left := 0, 0
+		for _, ev := range sent {
+			switch status := statuses[ev.id]; {
+			case status == "processed":
+				processed++
+			case status == "pending" && c.awaitingRescue[ev.id]:
+			default:
+				left++
+			}
+		}
+		if left == 0 {
 			return
 		}
 		now := time.Now()
-		if counts["processed"] != lastProcessed {
-			lastProcessed, lastProgress = counts["processed"], now
+		if processed != lastProcessed {
+			lastProcessed, lastProgress = processed, now
 		}
 		if now.Sub(lastProgress) > crashStallWait || now.Sub(start) > crashDrainWait {
 			t.Errorf("round %s: %d events sent; %v after the restart the inbox holds %v (no progress for %v), want all processed; River jobs by kind/state: %v",
-				round.name, want, now.Sub(start).Round(time.Millisecond), counts, now.Sub(lastProgress).Round(time.Millisecond), riverJobStates(t, s))
+				round.name, len(sent), now.Sub(start).Round(time.Millisecond), e2etest.StatusCounts(t, c.s.DB()),
+				now.Sub(lastProgress).Round(time.Millisecond), riverJobStates(t, c.s))
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -316,25 +381,27 @@ func waitDrained(t *testing.T, s *server, ledger *crashLedger, round crashRound)
 // checkEffects compares the effect rows with the inbox: a processed event has exactly
 // one, any other event none, and no row belongs to an event that was never sent.
 // Events already reported as stuck are reported once.
-func checkEffects(t *testing.T, s *server, ledger *crashLedger, stuck map[string]bool) {
+func (c *crashTest) checkEffects(t *testing.T) {
 	t.Helper()
-	effects := s.effects()
-	statuses := eventStatuses(t, s)
+	effects := c.s.Effects()
+	statuses := e2etest.EventStatuses(t, c.s.DB())
 	var doubled, lostEffect, pending, unknown []string
-	for _, ev := range ledger.snapshot() {
+	for _, ev := range c.ledger.snapshot() {
 		n, status := effects[ev.id], statuses[ev.id]
 		switch {
 		case n > 1:
 			doubled = append(doubled, fmt.Sprintf("%s×%d", ev.id, n))
 		case status == "processed" && n != 1:
 			lostEffect = append(lostEffect, ev.id)
-		case status != "processed" && !stuck[ev.id]:
-			stuck[ev.id] = true
+		case status == "pending" && n == 0 && c.awaitingRescue[ev.id]:
+			// Its job, left running by the kill, is River's rescuer's.
+		case status != "processed" && !c.stuck[ev.id]:
+			c.stuck[ev.id] = true
 			pending = append(pending, ev.id+"="+status)
 		}
 	}
 	for id := range effects {
-		if ledger.lookup(id) == nil {
+		if c.ledger.lookup(id) == nil {
 			unknown = append(unknown, id)
 		}
 	}
@@ -353,58 +420,58 @@ func checkEffects(t *testing.T, s *server, ledger *crashLedger, stuck map[string
 	}
 }
 
-func statusCounts(t *testing.T, s *server) map[string]int {
+// pendingRescue counts the events still pending because their job waits for River's
+// rescuer.
+func (c *crashTest) pendingRescue(t *testing.T) int {
 	t.Helper()
-	rows, err := s.database().Query(`SELECT status, COUNT(*) FROM appbackend_events GROUP BY status`)
+	n := 0
+	for id, status := range e2etest.EventStatuses(t, c.s.DB()) {
+		if c.awaitingRescue[id] && status == "pending" {
+			n++
+		}
+	}
+	return n
+}
+
+// eventsOfRunningJobs lists the events of the processing jobs River holds as running:
+// after a kill, the jobs the dead process had fetched.
+func (c *crashTest) eventsOfRunningJobs(t *testing.T) []string {
+	t.Helper()
+	args := "args::text" // jsonb
+	if c.db == e2etest.SQLite {
+		args = "json(args)" // SQLite's binary JSONB, as riversqlite stores it
+	}
+	rows, err := c.s.DB().Query(`SELECT ` + args + ` FROM river_job WHERE state = 'running' AND kind = 'appbackend.process_events'`)
 	if err != nil {
-		t.Fatalf("count events: %v", err)
+		t.Fatalf("list running jobs: %v", err)
 	}
 	defer rows.Close()
-	counts := map[string]int{}
+	var ids []string
 	for rows.Next() {
 		var (
-			status string
-			n      int
+			raw string
+			job struct {
+				EventIDs []string `json:"event_ids"`
+			}
 		)
-		if err := rows.Scan(&status, &n); err != nil {
+		if err := rows.Scan(&raw); err != nil {
 			t.Fatal(err)
 		}
-		counts[status] = n
-	}
-	return counts
-}
-
-func eventStatuses(t *testing.T, s *server) map[string]string {
-	t.Helper()
-	rows, err := s.database().Query(`SELECT id, status FROM appbackend_events`)
-	if err != nil {
-		t.Fatalf("list events: %v", err)
-	}
-	defer rows.Close()
-	statuses := map[string]string{}
-	for rows.Next() {
-		var id, status string
-		if err := rows.Scan(&id, &status); err != nil {
-			t.Fatal(err)
+		if err := json.Unmarshal([]byte(raw), &job); err != nil {
+			t.Fatalf("running job's args %s: %v", raw, err)
 		}
-		statuses[id] = status
+		ids = append(ids, job.EventIDs...)
 	}
-	return statuses
-}
-
-func storedIDs(t *testing.T, s *server) map[string]bool {
-	t.Helper()
-	ids := map[string]bool{}
-	for id := range eventStatuses(t, s) {
-		ids[id] = true
+	if err := rows.Err(); err != nil {
+		t.Fatalf("list running jobs: %v", err)
 	}
 	return ids
 }
 
 // riverJobStates counts River's jobs by kind and state, to show why events are stuck.
-func riverJobStates(t *testing.T, s *server) map[string]int {
+func riverJobStates(t *testing.T, s *e2etest.Server) map[string]int {
 	t.Helper()
-	rows, err := s.database().Query(`SELECT kind, state, COUNT(*) FROM river_job GROUP BY kind, state`)
+	rows, err := s.DB().Query(`SELECT kind, state, COUNT(*) FROM river_job GROUP BY kind, state`)
 	if err != nil {
 		t.Logf("count River jobs: %v", err)
 		return nil

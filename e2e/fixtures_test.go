@@ -2,20 +2,19 @@ package e2e
 
 import (
 	"bufio"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	stripe "github.com/stripe/stripe-go/v85"
-	stripewebhook "github.com/stripe/stripe-go/v85/webhook"
+
+	"github.com/appbackend/appbackend/webhook/webhooktest"
 )
 
 // event is a Stripe snapshot event as the tests post it. Zero fields get realistic
@@ -30,22 +29,11 @@ type event struct {
 	Object     map[string]any
 }
 
-// newID returns a random id such as evt_1QxZ… with the given prefix.
-func newID(prefix string) string {
-	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return prefix + string(b)
-}
-
 // body fills the defaults (a new id, now, stripe-go's API version, an object fitting
 // the type) and returns the event's JSON, shaped as Stripe sends it.
 func (e *event) body() []byte {
 	if e.ID == "" {
-		e.ID = newID("evt_")
+		e.ID = webhooktest.NewID("evt_")
 	}
 	if e.Created.IsZero() {
 		e.Created = time.Now()
@@ -53,50 +41,12 @@ func (e *event) body() []byte {
 	if e.APIVersion == "" {
 		e.APIVersion = stripe.APIVersion
 	}
-	obj := e.Object
-	if obj == nil {
-		obj = objectFor(e.Type, e.Account, e.Live, e.Created)
+	opts := []webhooktest.Option{webhooktest.ID(e.ID), webhooktest.Account(e.Account), webhooktest.Livemode(e.Live),
+		webhooktest.Created(e.Created), webhooktest.APIVersion(e.APIVersion)}
+	if e.Object != nil {
+		opts = append(opts, webhooktest.Object(e.Object))
 	}
-	ev := map[string]any{
-		"id":               e.ID,
-		"object":           "event",
-		"api_version":      e.APIVersion,
-		"created":          e.Created.Unix(),
-		"data":             map[string]any{"object": obj},
-		"livemode":         e.Live,
-		"pending_webhooks": 2,
-		"request":          map[string]any{"id": nil, "idempotency_key": nil},
-		"type":             e.Type,
-	}
-	if e.Account != "" {
-		ev["account"] = e.Account
-	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		panic(err) // maps of JSON values only
-	}
-	return b
-}
-
-func objectFor(eventType, account string, live bool, created time.Time) map[string]any {
-	switch {
-	case strings.HasPrefix(eventType, "account.application."):
-		return map[string]any{"id": "ca_" + newID("")[:16], "object": "application", "name": "appbackend e2e"}
-	case strings.HasPrefix(eventType, "apps.install."):
-		status := "installed"
-		if eventType == "apps.install.deleted" {
-			status = "uninstalled"
-		}
-		return map[string]any{"id": newID("appinst_"), "object": "apps.install", "account": account,
-			"app": newID("app_"), "created": created.Unix(), "livemode": live, "status": status}
-	case strings.HasPrefix(eventType, "customer."):
-		return map[string]any{"id": newID("cus_"), "object": "customer", "created": created.Unix(),
-			"email": "jenny.rosen@example.com", "livemode": live, "metadata": map[string]any{}}
-	case strings.HasPrefix(eventType, "invoice."):
-		return map[string]any{"id": newID("in_"), "object": "invoice", "amount_paid": 2000, "created": created.Unix(),
-			"currency": "usd", "customer": newID("cus_"), "livemode": live, "status": "paid"}
-	}
-	return map[string]any{"id": newID("obj_"), "object": "unknown", "created": created.Unix()}
+	return webhooktest.Event(e.Type, opts...)
 }
 
 // signer makes the Stripe-Signature header for a payload, as one of Stripe's
@@ -114,9 +64,7 @@ var signers = []signer{
 
 // signWithStripeGo uses stripe-go's webhook.GenerateTestSignedPayload.
 func signWithStripeGo(_ testing.TB, payload []byte, secret string, at time.Time) string {
-	return stripewebhook.GenerateTestSignedPayload(&stripewebhook.UnsignedPayload{
-		Payload: payload, Secret: secret, Timestamp: at,
-	}).Header
+	return webhooktest.Sign(payload, secret, at)
 }
 
 // signWithStripeNode uses stripe-node's webhooks.generateTestHeaderString through

@@ -1,52 +1,43 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/appbackend/appbackend/internal/e2etest"
 )
 
-// bins are the programs under test, built once per run by TestMain.
-var bins struct {
-	appbackend string // cmd/appbackend
-	testserver string // e2e/testserver
-}
-
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
+	code := e2etest.Run(m)
+	nodeSigner.close()
+	os.Exit(code)
 }
 
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "appbackend-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
+// e2ePoolSize caps each server's PostgreSQL connections: many servers run at once on
+// one test PostgreSQL (max_connections 100), with other packages' tests beside them.
+const e2ePoolSize = "8"
+
+// startServer starts a server on a new database of the kind db; it is stopped when
+// the test ends.
+func startServer(t testing.TB, db e2etest.Database, opts e2etest.Options) *e2etest.Server {
+	t.Helper()
+	opts.Database = db.NewSetting(t)
+	if db == e2etest.PostgreSQL {
+		env := map[string]string{"APPBACKEND_DB_POOL": e2ePoolSize}
+		for k, v := range opts.Env {
+			env[k] = v
+		}
+		opts.Env = env
 	}
-	defer os.RemoveAll(dir)
-	if err := buildPrograms(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer nodeSigner.close()
-	return m.Run()
+	return e2etest.Start(t, opts)
 }
 
-// buildPrograms builds the binary and the test server into dir with the go command
-// that runs the tests, so that they are built from the working tree under test.
-func buildPrograms(dir string) error {
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		return fmt.Errorf("the go command is not on PATH; the end-to-end tests build the binary with it: %w", err)
+// onEachDatabase runs test as a parallel subtest per database (e2etest.Databases).
+func onEachDatabase(t *testing.T, test func(t *testing.T, db e2etest.Database)) {
+	for _, db := range e2etest.Databases(t) {
+		t.Run(string(db), func(t *testing.T) {
+			t.Parallel()
+			test(t, db)
+		})
 	}
-	cmd := exec.Command(goCmd, "build", "-o", dir+string(filepath.Separator),
-		"github.com/appbackend/appbackend/cmd/appbackend",
-		"github.com/appbackend/appbackend/e2e/testserver")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	bins.appbackend = filepath.Join(dir, "appbackend")
-	bins.testserver = filepath.Join(dir, "testserver")
-	return nil
 }

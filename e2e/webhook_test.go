@@ -11,15 +11,19 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/appbackend/appbackend/internal/e2etest"
+	"github.com/appbackend/appbackend/webhook/webhooktest"
 )
 
 // TestWebhookScenarios runs the webhook scenarios against real server
-// processes, once with events signed by stripe-go and once by stripe-node.
+// processes, on each database, once with events signed by stripe-go and once by
+// stripe-node.
 func TestWebhookScenarios(t *testing.T) {
 	t.Parallel()
 	scenarios := []struct {
 		name string
-		run  func(t *testing.T, sg signer)
+		run  func(t *testing.T, db e2etest.Database, sg signer)
 	}{
 		{"install live then test", testInstallLiveThenTest},
 		{"test event posted to both endpoints", testEventToBothEndpoints},
@@ -31,29 +35,31 @@ func TestWebhookScenarios(t *testing.T) {
 		{"handler fails twice then succeeds", testHandlerFailsTwice},
 		{"handler always fails then replay", testDeadThenReplay},
 	}
-	for _, sg := range signers {
-		for _, sc := range scenarios {
-			t.Run(sg.name+"/"+sc.name, func(t *testing.T) {
-				t.Parallel()
-				sc.run(t, sg)
-			})
+	for _, db := range e2etest.Databases(t) {
+		for _, sg := range signers {
+			for _, sc := range scenarios {
+				t.Run(string(db)+"/"+sg.name+"/"+sc.name, func(t *testing.T) {
+					t.Parallel()
+					sc.run(t, db, sg)
+				})
+			}
 		}
 	}
 }
 
 // deliver posts ev signed with secret now and requires a 200; it returns whether the
 // server called it a duplicate.
-func deliver(t *testing.T, s *server, sg signer, body []byte, secret string) (duplicate bool) {
+func deliver(t *testing.T, s *e2etest.Server, sg signer, body []byte, secret string) (duplicate bool) {
 	t.Helper()
-	d := postWebhook(t, s.webhookURL(), body, sg.sign(t, body, secret, time.Now()))
-	ok, dup := d.received()
+	d := e2etest.MustPostWebhook(t, s.WebhookURL(), body, sg.sign(t, body, secret, time.Now()))
+	ok, dup := d.Received()
 	if !ok {
-		t.Fatalf("POST /webhooks/stripe = %d %s, want 200 {\"received\":true}", d.status, d.body)
+		t.Fatalf("POST /webhooks/stripe = %d %s, want 200 {\"received\":true}", d.Status, d.Body)
 	}
 	return dup
 }
 
-func wantInstallation(t *testing.T, got *installationRow, mode, status string) {
+func wantInstallation(t *testing.T, got *e2etest.InstallationRow, mode, status string) {
 	t.Helper()
 	if got == nil {
 		t.Fatalf("%s installation = null, want %s", mode, status)
@@ -66,16 +72,16 @@ func wantInstallation(t *testing.T, got *installationRow, mode, status string) {
 	}
 }
 
-func testInstallLiveThenTest(t *testing.T, sg signer) {
-	s := startServer(t, serverOptions{})
+func testInstallLiveThenTest(t *testing.T, db e2etest.Database, sg signer) {
+	s := startServer(t, db, e2etest.Options{})
 	const account = "acct_e2e_install"
 
 	live := event{Type: "account.application.authorized", Account: account, Live: true}
-	if deliver(t, s, sg, live.body(), liveWebhookSecret) {
+	if deliver(t, s, sg, live.body(), e2etest.LiveWebhookSecret) {
 		t.Fatal("first delivery of the live install answered duplicate")
 	}
-	s.waitEvent(live.ID, "processed")
-	state := s.installationAPI(account)
+	s.WaitEvent(live.ID, "processed")
+	state := s.InstallationAPI(account)
 	wantInstallation(t, state.Live, "live", "installed")
 	if state.Test != nil {
 		t.Errorf("test installation = %+v after a live-mode install, want null", *state.Test)
@@ -88,13 +94,13 @@ func testInstallLiveThenTest(t *testing.T, sg signer) {
 	}
 
 	test := event{Type: "account.application.authorized", Account: account, Live: false}
-	deliver(t, s, sg, test.body(), testWebhookSecret)
-	s.waitEvent(test.ID, "processed")
-	state = s.installationAPI(account)
+	deliver(t, s, sg, test.body(), e2etest.TestWebhookSecret)
+	s.WaitEvent(test.ID, "processed")
+	state = s.InstallationAPI(account)
 	wantInstallation(t, state.Live, "live", "installed")
 	wantInstallation(t, state.Test, "test", "installed")
 
-	list := s.installations()
+	list := s.Installations()
 	if len(list) != 2 {
 		t.Fatalf("installations --json = %+v, want the account in both modes", list)
 	}
@@ -105,42 +111,42 @@ func testInstallLiveThenTest(t *testing.T, sg signer) {
 	}
 }
 
-func testEventToBothEndpoints(t *testing.T, sg signer) {
-	s := startServer(t, serverOptions{testServer: true})
+func testEventToBothEndpoints(t *testing.T, db e2etest.Database, sg signer) {
+	s := startServer(t, db, e2etest.Options{Program: e2etest.TestServer})
 	const account = "acct_e2e_both_modes"
 	for _, live := range []bool{true, false} {
-		secret := testWebhookSecret
+		secret := e2etest.TestWebhookSecret
 		if live {
-			secret = liveWebhookSecret
+			secret = e2etest.LiveWebhookSecret
 		}
 		install := event{Type: "account.application.authorized", Account: account, Live: live}
 		deliver(t, s, sg, install.body(), secret)
-		s.waitEvent(install.ID, "processed")
+		s.WaitEvent(install.ID, "processed")
 	}
 
 	// An app installed in both modes gets each test-mode event on both endpoints, each
 	// delivery signed with its endpoint's secret.
 	ev := event{Type: "customer.created", Account: account, Live: false}
 	body := ev.body()
-	if deliver(t, s, sg, body, liveWebhookSecret) {
+	if deliver(t, s, sg, body, e2etest.LiveWebhookSecret) {
 		t.Error("delivery to the live endpoint answered duplicate, want the first to be new")
 	}
-	if !deliver(t, s, sg, body, testWebhookSecret) {
+	if !deliver(t, s, sg, body, e2etest.TestWebhookSecret) {
 		t.Error("delivery to the test endpoint did not answer duplicate")
 	}
-	got := s.waitEvent(ev.ID, "processed")
+	got := s.WaitEvent(ev.ID, "processed")
 	if got.Attempts != 1 || got.NotInstalled {
 		t.Errorf("event = %+v, want processed in one attempt for an installed account", got)
 	}
-	if n := countEvents(s.events(), ev.ID); n != 1 {
+	if n := countEvents(s.Events(), ev.ID); n != 1 {
 		t.Errorf("event stored %d times, want once", n)
 	}
-	if n := s.effects()[ev.ID]; n != 1 {
+	if n := s.Effects()[ev.ID]; n != 1 {
 		t.Errorf("handler effect applied %d times, want once", n)
 	}
 }
 
-func countEvents(list []eventRow, id string) int {
+func countEvents(list []e2etest.EventRow, id string) int {
 	n := 0
 	for _, ev := range list {
 		if ev.ID == id {
@@ -150,26 +156,26 @@ func countEvents(list []eventRow, id string) int {
 	return n
 }
 
-func testDuplicateTimesTen(t *testing.T, sg signer) {
-	s := startServer(t, serverOptions{testServer: true})
+func testDuplicateTimesTen(t *testing.T, db e2etest.Database, sg signer) {
+	s := startServer(t, db, e2etest.Options{Program: e2etest.TestServer})
 	ev := event{Type: "invoice.paid", Account: "acct_e2e_dup", Live: true}
 	body := ev.body()
 	const copies = 10
 	headers := make([]string, copies)
 	for i := range headers {
-		headers[i] = sg.sign(t, body, liveWebhookSecret, time.Now())
+		headers[i] = sg.sign(t, body, e2etest.LiveWebhookSecret, time.Now())
 	}
-	deliveries := make([]delivery, copies)
+	deliveries := make([]e2etest.Delivery, copies)
 	var wg sync.WaitGroup
 	for i := range copies {
-		wg.Go(func() { deliveries[i] = postWebhook(t, s.webhookURL(), body, headers[i]) })
+		wg.Go(func() { deliveries[i] = e2etest.MustPostWebhook(t, s.WebhookURL(), body, headers[i]) })
 	}
 	wg.Wait()
 	fresh := 0
 	for i, d := range deliveries {
-		ok, dup := d.received()
+		ok, dup := d.Received()
 		if !ok {
-			t.Fatalf("copy %d: %d %s, want 200", i, d.status, d.body)
+			t.Fatalf("copy %d: %d %s, want 200", i, d.Status, d.Body)
 		}
 		if !dup {
 			fresh++
@@ -178,47 +184,47 @@ func testDuplicateTimesTen(t *testing.T, sg signer) {
 	if fresh != 1 {
 		t.Errorf("%d of %d concurrent copies answered as new, want exactly 1 (the rest duplicate)", fresh, copies)
 	}
-	got := s.waitEvent(ev.ID, "processed")
+	got := s.WaitEvent(ev.ID, "processed")
 	if got.Attempts != 1 {
 		t.Errorf("attempts = %d, want 1", got.Attempts)
 	}
 
 	// A redelivery after processing is acknowledged and not processed again.
-	if !deliver(t, s, sg, body, liveWebhookSecret) {
+	if !deliver(t, s, sg, body, e2etest.LiveWebhookSecret) {
 		t.Error("redelivery after processing did not answer duplicate")
 	}
 	marker := event{Type: "customer.created", Account: "acct_e2e_dup", Live: true}
-	deliver(t, s, sg, marker.body(), liveWebhookSecret)
-	s.waitEvent(marker.ID, "processed")
-	if got, _ := s.event(ev.ID); got.Attempts != 1 || got.Status != "processed" {
+	deliver(t, s, sg, marker.body(), e2etest.LiveWebhookSecret)
+	s.WaitEvent(marker.ID, "processed")
+	if got, _ := s.Event(ev.ID); got.Attempts != 1 || got.Status != "processed" {
 		t.Errorf("after a redelivery the event is %+v, want processed with 1 attempt", got)
 	}
-	if n := countEvents(s.events(), ev.ID); n != 1 {
+	if n := countEvents(s.Events(), ev.ID); n != 1 {
 		t.Errorf("event stored %d times, want once", n)
 	}
-	if n := s.effects()[ev.ID]; n != 1 {
+	if n := s.Effects()[ev.ID]; n != 1 {
 		t.Errorf("handler effect applied %d times, want once", n)
 	}
 }
 
-func testUninstallBeforeInstall(t *testing.T, sg signer) {
-	s := startServer(t, serverOptions{})
+func testUninstallBeforeInstall(t *testing.T, db e2etest.Database, sg signer) {
+	s := startServer(t, db, e2etest.Options{})
 	const account = "acct_e2e_out_of_order"
 	now := time.Now()
 	install := event{Type: "account.application.authorized", Account: account, Live: true, Created: now.Add(-time.Minute)}
 	uninstall := event{Type: "account.application.deauthorized", Account: account, Live: true, Created: now}
 	installBody, uninstallBody := install.body(), uninstall.body()
 
-	deliver(t, s, sg, uninstallBody, liveWebhookSecret)
-	s.waitEvent(uninstall.ID, "processed")
-	deliver(t, s, sg, installBody, liveWebhookSecret)
-	s.waitEvent(install.ID, "processed")
+	deliver(t, s, sg, uninstallBody, e2etest.LiveWebhookSecret)
+	s.WaitEvent(uninstall.ID, "processed")
+	deliver(t, s, sg, installBody, e2etest.LiveWebhookSecret)
+	s.WaitEvent(install.ID, "processed")
 
-	list := s.installations()
+	list := s.Installations()
 	if len(list) != 1 || list[0].Status != "uninstalled" || list[0].UninstalledAt == nil {
 		t.Errorf("installations --json = %+v, want %s uninstalled with uninstalled_at", list, account)
 	}
-	state := s.installationAPI(account)
+	state := s.InstallationAPI(account)
 	wantInstallation(t, state.Live, "live", "uninstalled")
 	if state.Test != nil {
 		t.Errorf("test installation = %+v, want null", *state.Test)
@@ -229,37 +235,37 @@ func testUninstallBeforeInstall(t *testing.T, sg signer) {
 	installed := event{Type: "apps.install.created", Account: account2, Live: false, Created: now.Add(-time.Minute)}
 	deleted := event{Type: "apps.install.deleted", Account: account2, Live: false, Created: now}
 	installedBody, deletedBody := installed.body(), deleted.body()
-	deliver(t, s, sg, deletedBody, testWebhookSecret)
-	s.waitEvent(deleted.ID, "processed")
-	deliver(t, s, sg, installedBody, testWebhookSecret)
-	s.waitEvent(installed.ID, "processed")
-	state = s.installationAPI(account2)
+	deliver(t, s, sg, deletedBody, e2etest.TestWebhookSecret)
+	s.WaitEvent(deleted.ID, "processed")
+	deliver(t, s, sg, installedBody, e2etest.TestWebhookSecret)
+	s.WaitEvent(installed.ID, "processed")
+	state = s.InstallationAPI(account2)
 	wantInstallation(t, state.Test, "test", "uninstalled")
 }
 
-func testOldAPIVersion(t *testing.T, sg signer) {
-	s := startServer(t, serverOptions{})
+func testOldAPIVersion(t *testing.T, db e2etest.Database, sg signer) {
+	s := startServer(t, db, e2etest.Options{})
 	for _, version := range []string{"2023-10-16", "2019-02-19"} {
 		ev := event{Type: "invoice.paid", Account: "acct_e2e_old_version", Live: true, APIVersion: version}
-		deliver(t, s, sg, ev.body(), liveWebhookSecret)
-		got := s.waitEvent(ev.ID, "processed")
+		deliver(t, s, sg, ev.body(), e2etest.LiveWebhookSecret)
+		got := s.WaitEvent(ev.ID, "processed")
 		if got.APIVersion == nil || *got.APIVersion != version {
 			t.Errorf("api_version = %v, want %q", got.APIVersion, version)
 		}
 	}
 }
 
-func testUnknownAndThinTypes(t *testing.T, sg signer) {
-	s := startServer(t, serverOptions{})
+func testUnknownAndThinTypes(t *testing.T, db e2etest.Database, sg signer) {
+	s := startServer(t, db, e2etest.Options{})
 	unknown := event{Type: "e2e.widget.frobnicated", Account: "acct_e2e_unknown", Live: true}
-	deliver(t, s, sg, unknown.body(), liveWebhookSecret)
-	if got := s.waitEvent(unknown.ID, "processed"); got.Type != unknown.Type {
+	deliver(t, s, sg, unknown.body(), e2etest.LiveWebhookSecret)
+	if got := s.WaitEvent(unknown.ID, "processed"); got.Type != unknown.Type {
 		t.Errorf("type = %q, want %q", got.Type, unknown.Type)
 	}
 
 	// A thin (v2) event: created is an RFC 3339 string, the account is in context, and
 	// there is no data.object.
-	thinID := newID("evt_test_")
+	thinID := webhooktest.NewID("evt_test_")
 	thin, _ := json.Marshal(map[string]any{
 		"id": thinID, "object": "v2.core.event", "type": "v1.billing.meter.error_report_triggered",
 		"livemode": false, "created": time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
@@ -267,8 +273,8 @@ func testUnknownAndThinTypes(t *testing.T, sg signer) {
 		"related_object": map[string]any{"id": "mtr_e2e", "type": "billing.meter", "url": "/v1/billing/meters/mtr_e2e"},
 		"reason":         map[string]any{"type": "request", "request": map[string]any{"id": "req_e2e", "idempotency_key": "e2e"}},
 	})
-	deliver(t, s, sg, thin, testWebhookSecret)
-	got := s.waitEvent(thinID, "processed")
+	deliver(t, s, sg, thin, e2etest.TestWebhookSecret)
+	got := s.WaitEvent(thinID, "processed")
 	if got.AccountID == nil || *got.AccountID != "acct_e2e_thin" || got.Livemode {
 		t.Errorf("thin event stored as %+v, want account acct_e2e_thin in test mode", got)
 	}
@@ -280,9 +286,9 @@ type chunked struct{ r io.Reader }
 
 func (c chunked) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-func testBadInput(t *testing.T, sg signer) {
+func testBadInput(t *testing.T, db e2etest.Database, sg signer) {
 	const maxBody = 4096
-	s := startServer(t, serverOptions{env: map[string]string{"APPBACKEND_MAX_BODY": "4096"}})
+	s := startServer(t, db, e2etest.Options{Env: map[string]string{"APPBACKEND_MAX_BODY": "4096"}})
 	valid := func() []byte {
 		ev := event{Type: "customer.created", Account: "acct_e2e_bad", Live: true}
 		return ev.body()
@@ -294,7 +300,7 @@ func testBadInput(t *testing.T, sg signer) {
 		ev.Object["description"] = strings.Repeat("x", size-base)
 		return ev.body()
 	}
-	signed := func(body []byte) string { return sg.sign(t, body, liveWebhookSecret, time.Now()) }
+	signed := func(body []byte) string { return sg.sign(t, body, e2etest.LiveWebhookSecret, time.Now()) }
 
 	cases := []struct {
 		name       string
@@ -310,10 +316,10 @@ func testBadInput(t *testing.T, sg signer) {
 		{"signature over other bytes", valid(), func([]byte) string { return signed(valid()) }, false, 400, "signature_invalid"},
 		{"no signature", valid(), func([]byte) string { return "" }, false, 400, "signature_missing"},
 		{"signed ten minutes ago", valid(), func(b []byte) string {
-			return sg.sign(t, b, liveWebhookSecret, time.Now().Add(-10*time.Minute))
+			return sg.sign(t, b, e2etest.LiveWebhookSecret, time.Now().Add(-10*time.Minute))
 		}, false, 400, "signature_expired"},
 		{"signed ten minutes ahead", valid(), func(b []byte) string {
-			return sg.sign(t, b, liveWebhookSecret, time.Now().Add(10*time.Minute))
+			return sg.sign(t, b, e2etest.LiveWebhookSecret, time.Now().Add(10*time.Minute))
 		}, false, 400, "signature_expired"},
 		{"body over the limit", padded(maxBody + 1), signed, false, 413, "body_too_large"},
 		{"body over the limit without Content-Length", padded(maxBody + 1), signed, true, 413, "body_too_large"},
@@ -327,31 +333,31 @@ func testBadInput(t *testing.T, sg signer) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			sig := tc.signature(tc.body)
-			var d delivery
+			var d e2etest.Delivery
 			if tc.noLength {
-				req, err := http.NewRequest(http.MethodPost, s.webhookURL(), chunked{bytes.NewReader(tc.body)})
+				req, err := http.NewRequest(http.MethodPost, s.WebhookURL(), chunked{bytes.NewReader(tc.body)})
 				if err != nil {
 					t.Fatal(err)
 				}
 				req.Header.Set("Stripe-Signature", sig)
-				resp, err := httpClient.Do(req)
+				resp, err := e2etest.HTTPClient.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				d = delivery{status: resp.StatusCode, body: b}
+				d = e2etest.Delivery{Status: resp.StatusCode, Body: b}
 			} else {
-				d = postWebhook(t, s.webhookURL(), tc.body, sig)
+				d = e2etest.MustPostWebhook(t, s.WebhookURL(), tc.body, sig)
 			}
-			if d.status != tc.wantStatus {
-				t.Errorf("status = %d %s, want %d", d.status, d.body, tc.wantStatus)
+			if d.Status != tc.wantStatus {
+				t.Errorf("status = %d %s, want %d", d.Status, d.Body, tc.wantStatus)
 			}
-			if code := d.errorCode(); code == "" || (tc.wantCode != "" && code != tc.wantCode) {
-				t.Errorf("error code = %q in %s, want %q", code, d.body, tc.wantCode)
+			if code := d.ErrorCode(); code == "" || (tc.wantCode != "" && code != tc.wantCode) {
+				t.Errorf("error code = %q in %s, want %q", code, d.Body, tc.wantCode)
 			}
-			if got := s.events(); len(got) != 0 {
-				t.Errorf("events --json = %+v after a %d, want nothing stored", got, d.status)
+			if got := s.Events(); len(got) != 0 {
+				t.Errorf("events --json = %+v after a %d, want nothing stored", got, d.Status)
 			}
 		})
 	}
@@ -361,83 +367,83 @@ func testBadInput(t *testing.T, sg signer) {
 	if len(atLimit) != maxBody {
 		t.Fatalf("built a %d-byte body, want %d", len(atLimit), maxBody)
 	}
-	deliver(t, s, sg, atLimit, liveWebhookSecret)
-	if n := len(s.events()); n != 1 {
+	deliver(t, s, sg, atLimit, e2etest.LiveWebhookSecret)
+	if n := len(s.Events()); n != 1 {
 		t.Errorf("%d events stored after the body at the limit, want 1", n)
 	}
 }
 
-func testHandlerFailsTwice(t *testing.T, sg signer) {
-	s := startServer(t, serverOptions{testServer: true, env: map[string]string{
+func testHandlerFailsTwice(t *testing.T, db e2etest.Database, sg signer) {
+	s := startServer(t, db, e2etest.Options{Program: e2etest.TestServer, Env: map[string]string{
 		"E2E_FAIL_TYPE": "invoice.paid", "E2E_FAIL_TIMES": "2", "E2E_MAX_ATTEMPTS": "5", "E2E_RETRY_DELAY": "50ms",
 	}})
 	ev := event{Type: "invoice.paid", Account: "acct_e2e_flaky", Live: true}
 	other := event{Type: "customer.created", Account: "acct_e2e_flaky", Live: true}
-	deliver(t, s, sg, ev.body(), liveWebhookSecret)
-	deliver(t, s, sg, other.body(), liveWebhookSecret)
+	deliver(t, s, sg, ev.body(), e2etest.LiveWebhookSecret)
+	deliver(t, s, sg, other.body(), e2etest.LiveWebhookSecret)
 
-	got := s.waitEvent(ev.ID, "processed")
+	got := s.WaitEvent(ev.ID, "processed")
 	if got.Attempts != 3 {
 		t.Errorf("attempts = %d, want 3 (two failures, then success)", got.Attempts)
 	}
 	if got.LastError != nil {
 		t.Errorf("last_error = %q after success, want null", *got.LastError)
 	}
-	if got := s.waitEvent(other.ID, "processed"); got.Attempts != 1 {
+	if got := s.WaitEvent(other.ID, "processed"); got.Attempts != 1 {
 		t.Errorf("the other event took %d attempts, want 1", got.Attempts)
 	}
-	effects := s.effects()
+	effects := s.Effects()
 	if effects[ev.ID] != 1 || effects[other.ID] != 1 {
 		t.Errorf("effects = %v, want each event once (the failed attempts' writes rolled back)", effects)
 	}
 }
 
-func testDeadThenReplay(t *testing.T, sg signer) {
+func testDeadThenReplay(t *testing.T, db e2etest.Database, sg signer) {
 	failSwitch := filepath.Join(t.TempDir(), "fail")
 	if err := os.WriteFile(failSwitch, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, serverOptions{testServer: true, env: map[string]string{
+	s := startServer(t, db, e2etest.Options{Program: e2etest.TestServer, Env: map[string]string{
 		"E2E_FAIL_TYPE": "invoice.paid", "E2E_FAIL_SWITCH": failSwitch, "E2E_MAX_ATTEMPTS": "3", "E2E_RETRY_DELAY": "50ms",
 	}})
 	ev := event{Type: "invoice.paid", Account: "acct_e2e_dead", Live: true}
 	body := ev.body()
-	deliver(t, s, sg, body, liveWebhookSecret)
+	deliver(t, s, sg, body, e2etest.LiveWebhookSecret)
 
-	got := s.waitEvent(ev.ID, "dead")
+	got := s.WaitEvent(ev.ID, "dead")
 	if got.Attempts != 3 {
 		t.Errorf("attempts = %d, want 3", got.Attempts)
 	}
 	if got.LastError == nil || !strings.Contains(*got.LastError, "e2e injected failure") {
 		t.Errorf("last_error = %v, want the handler's error", got.LastError)
 	}
-	dead := s.events("--status", "dead")
+	dead := s.Events("--status", "dead")
 	if len(dead) != 1 || dead[0].ID != ev.ID {
 		t.Errorf("events --status dead = %+v, want only %s", dead, ev.ID)
 	}
-	if n := s.effects()[ev.ID]; n != 0 {
+	if n := s.Effects()[ev.ID]; n != 0 {
 		t.Errorf("a dead event left %d effect rows, want 0", n)
 	}
 
 	// A redelivery of a dead event does not revive it: only a replay does.
-	if !deliver(t, s, sg, body, liveWebhookSecret) {
+	if !deliver(t, s, sg, body, e2etest.LiveWebhookSecret) {
 		t.Error("redelivery of a dead event did not answer duplicate")
 	}
 
 	if err := os.Remove(failSwitch); err != nil {
 		t.Fatal(err)
 	}
-	if out := s.mustCLI("events", "replay", ev.ID); !strings.Contains(out, ev.ID) {
+	if out := s.MustCLI("events", "replay", ev.ID); !strings.Contains(out, ev.ID) {
 		t.Errorf("events replay printed %q, want it to name the event", out)
 	}
-	got = s.waitEvent(ev.ID, "processed")
+	got = s.WaitEvent(ev.ID, "processed")
 	if got.Attempts != 4 {
 		t.Errorf("attempts = %d after the replay, want 4", got.Attempts)
 	}
-	if n := s.effects()[ev.ID]; n != 1 {
+	if n := s.Effects()[ev.ID]; n != 1 {
 		t.Errorf("effect applied %d times after the replay, want once", n)
 	}
-	if res := s.cli("events", "replay", "evt_e2e_does_not_exist"); res.code != 1 || !strings.Contains(res.stderr, "evt_e2e_does_not_exist") {
-		t.Errorf("replay of an unknown id: exit %d, stderr %q; want 1 and a message naming it", res.code, res.stderr)
+	if res := s.CLI("events", "replay", "evt_e2e_does_not_exist"); res.Code != 1 || !strings.Contains(res.Stderr, "evt_e2e_does_not_exist") {
+		t.Errorf("replay of an unknown id: exit %d, stderr %q; want 1 and a message naming it", res.Code, res.Stderr)
 	}
 }
