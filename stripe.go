@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/riverqueue/river"
+	"github.com/stripe/stripe-go/v85"
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/install"
@@ -66,6 +67,16 @@ func (a *App) Stripe(ctx context.Context) (*StripeClient, error) {
 		return nil, err
 	}
 	return a.stripe.ForRequest(ctx, id.AccountID, livemode, a.installedModes)
+}
+
+// StripePlatform returns a client for the platform's own account in a mode, without
+// Stripe-Account: for platform schedules and other work that is not on behalf of one
+// merchant. A merchant's data is reached through Stripe(ctx) instead.
+func (a *App) StripePlatform(livemode bool) (*stripe.Client, error) {
+	if a.stripe == nil {
+		return nil, errors.New("appbackend: StripePlatform called before Run")
+	}
+	return a.stripe.Platform(stripeclient.ModeOf(livemode))
 }
 
 // installedModes tells in which modes the app is installed on an account, for

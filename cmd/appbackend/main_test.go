@@ -133,6 +133,9 @@ func TestUsageErrors(t *testing.T) {
 		{"serve with a webhook secret as app secret", map[string]string{"STRIPE_APP_SECRETS": "whsec_123"}, []string{"serve"}, 2, "absec_"},
 		{"serve with bad max body", map[string]string{"STRIPE_APP_SECRETS": "absec_x", "APPBACKEND_MAX_BODY": "lots"}, []string{"serve"}, 2, "APPBACKEND_MAX_BODY"},
 		{"serve with bad database", map[string]string{"STRIPE_APP_SECRETS": "absec_x"}, []string{"serve", "--database", "mysql://db"}, 2, "APPBACKEND_DATABASE"},
+		{"serve with a live key as the test key", map[string]string{"STRIPE_APP_SECRETS": "absec_x", "STRIPE_TEST_SECRET_KEY": "sk_live_whsec_123"}, []string{"serve"}, 2, "STRIPE_TEST_SECRET_KEY"},
+		{"serve with a publishable key", map[string]string{"STRIPE_APP_SECRETS": "absec_x", "STRIPE_SECRET_KEY": "pk_live_abc"}, []string{"serve"}, 2, "STRIPE_SECRET_KEY"},
+		{"serve with a bad API base", map[string]string{"STRIPE_APP_SECRETS": "absec_x", "STRIPE_API_BASE": "localhost:12111"}, []string{"serve"}, 2, "STRIPE_API_BASE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
