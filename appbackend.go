@@ -132,18 +132,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	defer a.db.Close()
-	if err := a.openMetrics(); err != nil {
-		return err
-	}
-	if err := a.startEvents(ctx); err != nil {
-		a.stopEvents(ctx)
-		return err
-	}
-	if err := a.openAdmin(); err != nil {
-		a.stopEvents(ctx)
-		return err
-	}
-
+	// Listen before anything starts working, so that a taken port fails fast.
 	ln := a.cfg.Listener
 	if ln == nil {
 		var err error
@@ -152,6 +141,19 @@ func (a *App) Run(ctx context.Context) error {
 			return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
 		}
 	}
+	if err := a.openMetrics(); err != nil {
+		ln.Close()
+		return err
+	}
+	if err := a.startEvents(ctx); err != nil {
+		ln.Close()
+		return errors.Join(err, a.stopEvents(ctx))
+	}
+	if err := a.openAdmin(); err != nil {
+		ln.Close()
+		return errors.Join(err, a.stopEvents(ctx))
+	}
+
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -157,6 +158,19 @@ func TestServeUnopenableDatabase(t *testing.T) {
 	code, _, errOut := runCmd(t, map[string]string{"STRIPE_APP_SECRETS": "absec_x"}, "serve", "--addr", "127.0.0.1:0", "--database", "sqlite:"+dir)
 	require.Equal(t, 1, code, errOut)
 	require.Equal(t, 1, strings.Count(errOut, "\n"), "one line on stderr: %q", errOut)
+}
+
+func TestServePortTaken(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	env := map[string]string{"STRIPE_APP_SECRETS": "absec_x", "APPBACKEND_DATABASE": "sqlite:" + filepath.Join(t.TempDir(), "p.db")}
+	code, _, errOut := runCmd(t, env, "serve", "--addr", ln.Addr().String())
+	require.Equal(t, 1, code, errOut)
+	// serve logs to stderr as it starts; the failure is its last line.
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	require.True(t, strings.HasPrefix(lines[len(lines)-1], "appbackend serve: listen on "+ln.Addr().String()), errOut)
 }
 
 func TestDevModeKeepsSecretsAndPrintsAWorkingCall(t *testing.T) {
