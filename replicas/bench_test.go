@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appbackend/appbackend/internal/e2etest"
 	"github.com/appbackend/appbackend/store/postgres/pgtest"
 	"github.com/appbackend/appbackend/webhook/webhooktest"
 )
@@ -35,9 +36,9 @@ func BenchmarkAck(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			database := tc.database(b)
-			var replicas []*replica
+			var replicas []*e2etest.Server
 			for i := range tc.replicas {
-				replicas = append(replicas, startReplica(b, fmt.Sprintf("r%d", i+1), database, bins.testserver, nil, nil))
+				replicas = append(replicas, startReplica(b, fmt.Sprintf("r%d", i+1), database, e2etest.TestServer, nil))
 			}
 			elapsed, latencies := postConcurrently(b, replicas, 64)
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "acks/s")
@@ -51,10 +52,10 @@ func BenchmarkAck(b *testing.B) {
 // postConcurrently posts b.N distinct signed events from the given number of senders,
 // event i to replica i mod len(replicas), and returns the elapsed time and the sorted
 // latencies. Every event must be acknowledged.
-func postConcurrently(b *testing.B, replicas []*replica, senders int) (time.Duration, []time.Duration) {
-	events := make([]signedEvent, b.N)
+func postConcurrently(b *testing.B, replicas []*e2etest.Server, senders int) (time.Duration, []time.Duration) {
+	events := make([]e2etest.SignedEvent, b.N)
 	for i := range events {
-		events[i] = newSignedEvent("customer.created", webhooktest.Account("acct_bench"))
+		events[i] = e2etest.NewSignedEvent("customer.created", webhooktest.Account("acct_bench"))
 	}
 	latencies := make([]time.Duration, b.N)
 	var (
@@ -73,7 +74,7 @@ func postConcurrently(b *testing.B, replicas []*replica, senders int) (time.Dura
 					return
 				}
 				sent := time.Now()
-				status, _ := post(ctx, replicas[i%len(replicas)].url, events[i])
+				status, _ := post(ctx, replicas[i%len(replicas)], events[i])
 				latencies[i] = time.Since(sent)
 				if status != http.StatusOK {
 					failed.Add(1)

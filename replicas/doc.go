@@ -1,13 +1,19 @@
 // Package replicas tests appbackend as several replicas on one PostgreSQL database,
 // the way it runs behind a load balancer when one machine is not enough. It holds
-// tests only: they build replicas/testserver (appbackend serve plus an event handler
-// that records each applied event with the replica's name) and `appbackend` once, run
-// them as processes on loopback ports, and read the outcome from the database.
+// tests only: through internal/e2etest (the harness package e2e uses too) they run
+// the test server (appbackend serve plus an event handler that records each applied
+// event with the replica's name) and `appbackend` as processes on loopback ports, and
+// read the outcome from the database.
+//
+// The tests are PostgreSQL's alone: several processes share a database only there
+// (a SQLite file belongs to one process), and only a database server can go away
+// under a running appbackend.
 //
 //   - TestReplicasShareTheInbox: two replicas, events posted to either at random with
 //     duplicates across them; one replica is killed with SIGKILL mid-load, the senders
 //     retry on the survivor as Stripe would, and every event is stored and applied
-//     exactly once.
+//     exactly once — those of the jobs the killed replica was running too, once
+//     River's rescuer has handed them to the survivor.
 //   - TestDatabaseOutage: the database goes away under a running server: /readyz and
 //     webhooks answer 503 (so Stripe retries) instead of a lost 200, the process keeps
 //     running, and both recover when the database returns.

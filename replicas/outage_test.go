@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appbackend/appbackend/internal/e2etest"
 	"github.com/appbackend/appbackend/store/postgres"
 	"github.com/appbackend/appbackend/store/postgres/pgtest"
 	"github.com/appbackend/appbackend/webhook"
@@ -33,21 +34,21 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			server := pgtest.StartServer(t)
-			serve := startReplica(t, "serve", server.URL(), bins.appbackend, []string{"serve"}, nil)
+			serve := startReplica(t, "serve", server.URL(), e2etest.Serve, nil)
 			ctx := t.Context()
-			readyz := serve.url + "/readyz"
+			readyz := serve.URL + "/readyz"
 
-			before := newSignedEvent("customer.created")
+			before := e2etest.NewSignedEvent("customer.created")
 			if got := get(ctx, readyz); got != http.StatusOK {
 				t.Fatalf("GET /readyz before the outage = %d, want 200", got)
 			}
-			if status, err := post(ctx, serve.url, before); status != http.StatusOK {
+			if status, err := post(ctx, serve, before); status != http.StatusOK {
 				t.Fatalf("POST before the outage = %d %v, want 200", status, err)
 			}
 
 			tc.down(server, t)
 			outageEnds := time.Now().Add(tc.lasts)
-			during := newSignedEvent("customer.created")
+			during := e2etest.NewSignedEvent("customer.created")
 			for round := 1; round == 1 || time.Now().Before(outageEnds); round++ {
 				start := time.Now()
 				if got := get(ctx, readyz); got != http.StatusServiceUnavailable {
@@ -55,7 +56,7 @@ func TestDatabaseOutage(t *testing.T) {
 				}
 				readyTook := time.Since(start)
 				start = time.Now()
-				status, err := post(ctx, serve.url, during)
+				status, err := post(ctx, serve, during)
 				if status != http.StatusServiceUnavailable {
 					t.Errorf("round %d: POST while the database is away = %d %v, want 503 so that Stripe retries", round, status, err)
 				}
@@ -67,36 +68,36 @@ func TestDatabaseOutage(t *testing.T) {
 				if round == 1 {
 					t.Logf("database away: /readyz answered 503 in %v, POST 503 in %v", readyTook.Round(time.Millisecond), ackTook.Round(time.Millisecond))
 				}
-				if got := get(ctx, serve.url+"/healthz"); got != http.StatusOK || !serve.running() {
-					t.Fatalf("GET /healthz while the database is away = %d (running %v), want 200 from a running server", got, serve.running())
+				if got := get(ctx, serve.URL+"/healthz"); got != http.StatusOK || !serve.Running() {
+					t.Fatalf("GET /healthz while the database is away = %d (running %v), want 200 from a running server", got, serve.Running())
 				}
 				time.Sleep(500 * time.Millisecond)
 			}
 
 			tc.up(server, t)
 			back := time.Now()
-			if !waitFor(20*time.Second, func() bool { return get(ctx, readyz) == http.StatusOK }) {
+			if !e2etest.WaitFor(20*time.Second, func() bool { return get(ctx, readyz) == http.StatusOK }) {
 				t.Fatalf("GET /readyz still not 200 20 s after the database came back")
 			}
 			t.Logf("/readyz 200 again %v after the database came back", time.Since(back).Round(time.Millisecond))
 			// Stripe retries the event that got 503; the first retry once /readyz
 			// recovered must be acknowledged, and so must a new event.
-			after := newSignedEvent("customer.created")
-			for _, ev := range []signedEvent{during, after} {
-				if status, err := post(ctx, serve.url, ev); status != http.StatusOK {
-					t.Errorf("POST %s once /readyz is 200 again = %d %v, want 200", ev.id, status, err)
+			after := e2etest.NewSignedEvent("customer.created")
+			for _, ev := range []e2etest.SignedEvent{during, after} {
+				if status, err := post(ctx, serve, ev); status != http.StatusOK {
+					t.Errorf("POST %s once /readyz is 200 again = %d %v, want 200", ev.ID, status, err)
 				}
 			}
 
-			db := openDB(t, server.URL())
+			db := e2etest.OpenDB(t, server.URL())
 			processed := func() int {
-				return queryInt(t, db, `SELECT COUNT(*) FROM appbackend_events WHERE status = 'processed' AND id IN ($1, $2, $3)`,
-					before.id, during.id, after.id)
+				return e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM appbackend_events WHERE status = 'processed' AND id IN ($1, $2, $3)`,
+					before.ID, during.ID, after.ID)
 			}
-			if !waitFor(30*time.Second, func() bool { return processed() == 3 }) {
-				t.Errorf("%d of the 3 events processed 30 s after the database came back; statuses %v", processed(), statusCounts(t, db))
+			if !e2etest.WaitFor(30*time.Second, func() bool { return processed() == 3 }) {
+				t.Errorf("%d of the 3 events processed 30 s after the database came back; statuses %v", processed(), e2etest.StatusCounts(t, db))
 			}
-			if !serve.running() {
+			if !serve.Running() {
 				t.Error("the server exited")
 			}
 		})

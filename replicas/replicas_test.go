@@ -1,7 +1,6 @@
 package replicas
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appbackend/appbackend/internal/e2etest"
 	"github.com/appbackend/appbackend/store/postgres/pgtest"
 	"github.com/appbackend/appbackend/webhook/webhooktest"
 )
@@ -27,12 +27,12 @@ func TestReplicasShareTheInbox(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	// The shortest rescue River allows (it must exceed the one-minute job timeout):
 	// the killed replica's running jobs are taken over after it.
-	vars := map[string]string{"APPBACKEND_JOB_RESCUE_AFTER": "1m", "REPLICA_SCHEDULE": "@every 1s"}
-	replicas := []*replica{
-		startReplica(t, "a", dbURL, bins.testserver, nil, vars),
-		startReplica(t, "b", dbURL, bins.testserver, nil, vars),
+	vars := map[string]string{"APPBACKEND_JOB_RESCUE_AFTER": "1m", "E2E_SCHEDULE": "@every 1s"}
+	replicas := []*e2etest.Server{
+		startReplica(t, "a", dbURL, e2etest.TestServer, vars),
+		startReplica(t, "b", dbURL, e2etest.TestServer, vars),
 	}
-	db := openDB(t, dbURL)
+	db := e2etest.OpenDB(t, dbURL)
 
 	const (
 		numEvents = 1500
@@ -44,10 +44,10 @@ func TestReplicasShareTheInbox(t *testing.T) {
 		event   int
 		replica int // 0, 1, or -1 for both at once
 	}
-	evs := make([]signedEvent, numEvents)
+	evs := make([]e2etest.SignedEvent, numEvents)
 	var deliveries []delivery
 	for i := range evs {
-		evs[i] = newSignedEvent("customer.created", webhooktest.Account(fmt.Sprintf("acct_%d", i%7)))
+		evs[i] = e2etest.NewSignedEvent("customer.created", webhooktest.Account(fmt.Sprintf("acct_%d", i%7)))
 		switch first := rand.IntN(2); i % 8 {
 		case 0:
 			deliveries = append(deliveries, delivery{i, -1})
@@ -69,7 +69,7 @@ func TestReplicasShareTheInbox(t *testing.T) {
 	killAt := int64(len(deliveries) / 2)
 	// Written before killedAfter is sent, read after it is received.
 	var (
-		victim   *replica
+		victim   *e2etest.Server
 		killedAt time.Time
 	)
 	killedAfter := make(chan int64, 1)
@@ -83,22 +83,22 @@ func TestReplicasShareTheInbox(t *testing.T) {
 		// other take over the lead.
 		victim = replicas[1]
 		var leader string
-		_ = db.QueryRowContext(ctx, `SELECT replica FROM replica_slots ORDER BY ran_at DESC LIMIT 1`).Scan(&leader)
-		if leader == replicas[0].name {
+		_ = db.QueryRowContext(ctx, `SELECT replica FROM e2e_slots ORDER BY ran_at DESC LIMIT 1`).Scan(&leader)
+		if leader == replicas[0].Name {
 			victim = replicas[0]
 		}
 		killedAt = time.Now()
-		victim.kill()
+		victim.Kill()
 		killedAfter <- ackedDeliveries.Load()
 	}()
 	// deliver posts event i to target until a replica acknowledges it, moving to a live
 	// replica after a failure as Stripe's retry through a load balancer would.
-	deliver := func(i int, target *replica) {
+	deliver := func(i int, target *e2etest.Server) {
 		for attempt := 1; ; attempt++ {
-			if !target.running() {
+			if !target.Running() {
 				target = live(replicas) // the load balancer stops sending to a dead replica
 			}
-			status, err := post(ctx, target.url, evs[i])
+			status, err := post(ctx, target, evs[i])
 			if status == 200 {
 				acked[i].Store(true)
 				return
@@ -108,12 +108,12 @@ func TestReplicasShareTheInbox(t *testing.T) {
 			} else {
 				unavailable.Add(1)
 				if status != 503 {
-					t.Errorf("event %s: status %d from %s, want 200 or 503", evs[i].id, status, target.name)
+					t.Errorf("event %s: status %d from %s, want 200 or 503", evs[i].ID, status, target.Name)
 					return
 				}
 			}
 			if attempt == 50 || ctx.Err() != nil {
-				t.Errorf("event %s: not acknowledged after %d attempts (last: %d %v)", evs[i].id, attempt, status, err)
+				t.Errorf("event %s: not acknowledged after %d attempts (last: %d %v)", evs[i].ID, attempt, status, err)
 				return
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -146,70 +146,43 @@ func TestReplicasShareTheInbox(t *testing.T) {
 	sendTime := time.Since(start)
 	ackedAtKill := <-killedAfter
 	t.Logf("%d deliveries of %d events in %v; replica %s killed after %d acknowledgements; %d answers 503, %d without answer (retried)",
-		len(deliveries), numEvents, sendTime.Round(time.Millisecond), victim.name, ackedAtKill, unavailable.Load(), noAnswer.Load())
+		len(deliveries), numEvents, sendTime.Round(time.Millisecond), victim.Name, ackedAtKill, unavailable.Load(), noAnswer.Load())
 	if ackedAtKill >= int64(len(deliveries)) {
-		t.Errorf("replica %s was killed after the load ended, want mid-load", victim.name)
+		t.Errorf("replica %s was killed after the load ended, want mid-load", victim.Name)
 	}
 	for i := range acked {
 		if !acked[i].Load() {
-			t.Fatalf("event %s was never acknowledged", evs[i].id)
+			t.Fatalf("event %s was never acknowledged", evs[i].ID)
 		}
 	}
 
 	// The survivor finishes everything, the killed replica's running jobs included
 	// (after River rescues them).
 	processed := func() int {
-		return queryInt(t, db, `SELECT COUNT(*) FROM appbackend_events WHERE status = 'processed'`)
+		return e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM appbackend_events WHERE status = 'processed'`)
 	}
-	if !waitFor(3*time.Minute, func() bool { return processed() == numEvents }) {
-		t.Fatalf("%d of %d events processed 3 min after the load; statuses: %v", processed(), numEvents, statusCounts(t, db))
+	if !e2etest.WaitFor(3*time.Minute, func() bool { return processed() == numEvents }) {
+		t.Fatalf("%d of %d events processed 3 min after the load; statuses: %v", processed(), numEvents, e2etest.StatusCounts(t, db))
 	}
 	t.Logf("all events processed %v after the load", (time.Since(start) - sendTime).Round(time.Millisecond))
 
-	if n := queryInt(t, db, `SELECT COUNT(*) FROM appbackend_events`); n != numEvents {
+	if n := e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM appbackend_events`); n != numEvents {
 		t.Errorf("%d events stored, want %d (each acknowledged event once)", n, numEvents)
 	}
-	stored := map[string]bool{}
-	rows, err := db.QueryContext(ctx, `SELECT id FROM appbackend_events`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		stored[id] = true
-	}
-	rows.Close()
+	stored := e2etest.EventStatuses(t, db)
 	for _, ev := range evs {
-		if !stored[ev.id] {
-			t.Errorf("acknowledged event %s is not stored", ev.id)
+		if _, ok := stored[ev.ID]; !ok {
+			t.Errorf("acknowledged event %s is not stored", ev.ID)
 		}
 	}
-	if n := queryInt(t, db, `SELECT COUNT(*) FROM (SELECT event_id FROM replica_effects GROUP BY event_id HAVING COUNT(*) > 1) twice`); n != 0 {
+	if n := e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM (SELECT event_id FROM e2e_effects GROUP BY event_id HAVING COUNT(*) > 1) twice`); n != 0 {
 		t.Errorf("%d events applied more than once, want none", n)
 	}
-	if n := queryInt(t, db, `SELECT COUNT(DISTINCT event_id) FROM replica_effects`); n != numEvents {
+	if n := e2etest.QueryInt(t, db, `SELECT COUNT(DISTINCT event_id) FROM e2e_effects`); n != numEvents {
 		t.Errorf("%d events applied, want %d", n, numEvents)
 	}
-	byReplica := map[string]int{}
-	rows, err = db.QueryContext(ctx, `SELECT replica, COUNT(*) FROM replica_effects GROUP BY replica`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var (
-			name string
-			n    int
-		)
-		if err := rows.Scan(&name, &n); err != nil {
-			t.Fatal(err)
-		}
-		byReplica[name] = n
-	}
-	rows.Close()
-	t.Logf("effects applied by replica: %v; %s was killed", byReplica, victim.name)
+	byReplica := e2etest.CountBy(t, db, `SELECT replica, COUNT(*) FROM e2e_effects GROUP BY replica`)
+	t.Logf("effects applied by replica: %v; %s was killed", byReplica, victim.Name)
 	if byReplica["a"] == 0 || byReplica["b"] == 0 {
 		t.Errorf("effects by replica %v: want both replicas to have processed events (one queue shared)", byReplica)
 	}
@@ -218,12 +191,12 @@ func TestReplicasShareTheInbox(t *testing.T) {
 	// replica led) …
 	now := time.Now().Truncate(time.Second)
 	lastSlot := func() time.Time {
-		return time.UnixMicro(int64(queryInt(t, db, `SELECT COALESCE(MAX(slot), 0) FROM replica_slots`)))
+		return time.UnixMicro(int64(e2etest.QueryInt(t, db, `SELECT COALESCE(MAX(slot), 0) FROM e2e_slots`)))
 	}
-	if !waitFor(45*time.Second, func() bool { return !lastSlot().Before(now) }) {
+	if !e2etest.WaitFor(45*time.Second, func() bool { return !lastSlot().Before(now) }) {
 		t.Fatalf("the schedule's last slot is %v, want it to keep running after the kill (now %v)", lastSlot().UTC(), now.UTC())
 	}
-	checkSlots(t, db, victim.name, killedAt)
+	checkSlots(t, db, victim.Name, killedAt)
 }
 
 // checkSlots checks that every slot of the one-second schedule, from its first run on,
@@ -232,7 +205,7 @@ func TestReplicasShareTheInbox(t *testing.T) {
 // rescued job ran again (a schedule's handler runs at least once).
 func checkSlots(t *testing.T, db *sql.DB, killed string, killedAt time.Time) {
 	t.Helper()
-	rows, err := db.QueryContext(t.Context(), `SELECT slot, missed, replica FROM replica_slots ORDER BY slot, ran_at`)
+	rows, err := db.QueryContext(t.Context(), `SELECT slot, missed, replica FROM e2e_slots ORDER BY slot, ran_at`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,33 +261,11 @@ func checkSlots(t *testing.T, db *sql.DB, killed string, killedAt time.Time) {
 }
 
 // live returns a replica that is running.
-func live(replicas []*replica) *replica {
+func live(replicas []*e2etest.Server) *e2etest.Server {
 	for _, r := range replicas {
-		if r.running() {
+		if r.Running() {
 			return r
 		}
 	}
 	return replicas[0]
-}
-
-// statusCounts counts the inbox's events by status.
-func statusCounts(t testing.TB, db *sql.DB) map[string]int {
-	t.Helper()
-	counts := map[string]int{}
-	rows, err := db.QueryContext(context.Background(), `SELECT status, COUNT(*) FROM appbackend_events GROUP BY status`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			status string
-			n      int
-		)
-		if err := rows.Scan(&status, &n); err != nil {
-			t.Fatal(err)
-		}
-		counts[status] = n
-	}
-	return counts
 }
