@@ -14,9 +14,10 @@
 //		…
 //	}
 //
-// End-to-end tests that run on either database take their APPBACKEND_DATABASE from
-// [NewSetting], which follows APPBACKEND_TEST_DATABASE (sqlite, the default, or
-// postgres).
+// [NewSetting] returns an APPBACKEND_DATABASE value for a fresh database of the kind
+// APPBACKEND_TEST_DATABASE names (sqlite, the default, or postgres). The end-to-end
+// tests use internal/e2etest, which runs every test on both databases unless that
+// variable picks one.
 //
 // If no server can be had, the test fails with the reason: PostgreSQL is part of the
 // test set-up, never a reason to skip.
