@@ -48,6 +48,34 @@ func (d *dbFlags) open(ctx context.Context, migrate bool) (store.Store, error) {
 	return st, err
 }
 
+// listing is what the listing commands share: the database, --json and --limit.
+type listing struct {
+	dbFlags
+	asJSON bool
+	limit  int
+}
+
+func (l *listing) register(f *flags, getenv func(string) string, jsonHelp, limitHelp string) {
+	l.dbFlags.register(f, getenv)
+	f.BoolVar(&l.asJSON, "json", false, jsonHelp)
+	f.IntVar(&l.limit, "limit", 0, limitHelp)
+}
+
+// parse parses a listing's arguments, which are flags only.
+func (l *listing) parse(f *flags, args []string) error {
+	rest, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("unexpected argument %q", rest[0])
+	}
+	if l.limit < 0 {
+		return usagef("--limit must not be negative")
+	}
+	return nil
+}
+
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	f := newFlags("migrate", "appbackend migrate [--database URL]", stdout)
 	var d dbFlags
@@ -71,29 +99,22 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 
 func runInstallations(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	f := newFlags("installations", "appbackend installations [--json] [--limit N] [--account acct_…]", stdout)
-	var d dbFlags
-	d.register(f, getenv)
-	asJSON := f.Bool("json", false, "print a JSON array")
-	limit := f.Int("limit", 0, "print at most N installations (default all)")
+	var l listing
+	l.register(f, getenv, "print a JSON array", "print at most N installations (default all)")
 	account := f.String("account", "", "only this account")
-	if rest, err := f.parse(args); err != nil {
+	if err := l.parse(f, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("unexpected argument %q", rest[0])
 	}
-	if *limit < 0 {
-		return usagef("--limit must not be negative")
-	}
-	st, err := d.open(ctx, true)
+	st, err := l.open(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	list, err := st.ListInstallations(ctx, store.InstallationFilter{AccountID: *account, Limit: *limit})
+	list, err := st.ListInstallations(ctx, store.InstallationFilter{AccountID: *account, Limit: l.limit})
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if l.asJSON {
 		return writeJSONArray(stdout, list)
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
@@ -109,34 +130,27 @@ func runEvents(ctx context.Context, args []string, getenv func(string) string, s
 		return runReplay(ctx, args[1:], getenv, stdout)
 	}
 	f := newFlags("events", "appbackend events [--status S] [--type T] [--account acct_…] [--json] [--limit N] | appbackend events replay ID", stdout)
-	var d dbFlags
-	d.register(f, getenv)
-	asJSON := f.Bool("json", false, "print a JSON array")
-	limit := f.Int("limit", 0, "print at most N events, newest first (default all)")
+	var l listing
+	l.register(f, getenv, "print a JSON array", "print at most N events, newest first (default all)")
 	status := f.String("status", "", "only events with this status: pending, processed, failed or dead")
 	eventType := f.String("type", "", "only events of this type")
 	account := f.String("account", "", "only events of this account")
-	if rest, err := f.parse(args); err != nil {
+	if err := l.parse(f, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("unexpected argument %q (did you mean 'events replay %s'?)", rest[0], rest[0])
 	}
 	if *status != "" && !store.EventStatus(*status).Valid() {
 		return usagef("--status %q: want pending, processed, failed or dead", *status)
 	}
-	if *limit < 0 {
-		return usagef("--limit must not be negative")
-	}
-	st, err := d.open(ctx, true)
+	st, err := l.open(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	list, err := st.ListEvents(ctx, store.EventFilter{Status: store.EventStatus(*status), Type: *eventType, AccountID: *account, Limit: *limit})
+	list, err := st.ListEvents(ctx, store.EventFilter{Status: store.EventStatus(*status), Type: *eventType, AccountID: *account, Limit: l.limit})
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if l.asJSON {
 		return writeJSONArray(stdout, list)
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)

@@ -20,25 +20,18 @@ const jobsPage = 1000
 
 func runJobs(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	f := newFlags("jobs", "appbackend jobs [--json] [--limit N] [--state S] [--kind K] [--queue Q]", stdout)
-	var d dbFlags
-	d.register(f, getenv)
-	asJSON := f.Bool("json", false, "print a JSON array")
-	limit := f.Int("limit", 0, "print at most N jobs, newest first (default all)")
+	var l listing
+	l.register(f, getenv, "print a JSON array", "print at most N jobs, newest first (default all)")
 	state := f.String("state", "", "only jobs in this state: "+strings.Join(jobStates(), ", "))
 	kind := f.String("kind", "", "only jobs of this kind (the schedule tick is listed only when named)")
 	queue := f.String("queue", "", "only jobs of this queue")
-	if rest, err := f.parse(args); err != nil {
+	if err := l.parse(f, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("unexpected argument %q", rest[0])
 	}
 	if *state != "" && !slices.Contains(jobStates(), *state) {
 		return usagef("--state %q: want one of %s", *state, strings.Join(jobStates(), ", "))
 	}
-	if *limit < 0 {
-		return usagef("--limit must not be negative")
-	}
-	st, err := d.open(ctx, true)
+	st, err := l.open(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -69,17 +62,17 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 			if *kind == "" && j.Kind == (schedule.TickArgs{}).Kind() {
 				continue
 			}
-			if *limit > 0 && len(list) == *limit {
+			if l.limit > 0 && len(list) == l.limit {
 				break
 			}
 			list = append(list, appbackend.JobStatusOf(j))
 		}
-		if len(res.Jobs) < jobsPage || *limit > 0 && len(list) == *limit {
+		if len(res.Jobs) < jobsPage || l.limit > 0 && len(list) == l.limit {
 			break
 		}
 		params = params.After(res.LastCursor)
 	}
-	if *asJSON {
+	if l.asJSON {
 		return writeJSONArray(stdout, list)
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)

@@ -12,30 +12,23 @@ import (
 
 func runSchedules(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	f := newFlags("schedules", "appbackend schedules [--json] [--name NAME] [--account acct_…] [--limit N]", stdout)
-	var d dbFlags
-	d.register(f, getenv)
-	asJSON := f.Bool("json", false, "print a JSON array, one object per schedule and account")
-	limit := f.Int("limit", 0, "print at most N rows (default all)")
+	var l listing
+	l.register(f, getenv, "print a JSON array, one object per schedule and account", "print at most N rows (default all)")
 	name := f.String("name", "", "only this schedule")
 	account := f.String("account", "", "only this account's schedules")
-	if rest, err := f.parse(args); err != nil {
+	if err := l.parse(f, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("unexpected argument %q", rest[0])
 	}
-	if *limit < 0 {
-		return usagef("--limit must not be negative")
-	}
-	st, err := d.open(ctx, true)
+	st, err := l.open(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	list, err := st.ListSchedules(ctx, store.ScheduleFilter{Name: *name, AccountID: *account, Limit: *limit})
+	list, err := st.ListSchedules(ctx, store.ScheduleFilter{Name: *name, AccountID: *account, Limit: l.limit})
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if l.asJSON {
 		return writeJSONArray(stdout, list)
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
