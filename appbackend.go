@@ -149,7 +149,7 @@ func (a *App) Run(ctx context.Context) error {
 		ln.Close()
 		return errors.Join(err, a.stopEvents(ctx))
 	}
-	if err := a.openAdmin(); err != nil {
+	if err := a.openAdmin(ctx); err != nil {
 		ln.Close()
 		return errors.Join(err, a.stopEvents(ctx))
 	}

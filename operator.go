@@ -1,10 +1,13 @@
 package appbackend
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/riverqueue/river"
+	"riverqueue.com/riverui"
 
 	"github.com/appbackend/appbackend/admin"
 	"github.com/appbackend/appbackend/internal/apierror"
@@ -24,11 +27,24 @@ func (a *App) openMetrics() error {
 
 // openAdmin builds the admin dashboard when APPBACKEND_ADMIN_TOKEN is set. It needs the
 // event processor, so it comes after startEvents.
-func (a *App) openAdmin() error {
+func (a *App) openAdmin(ctx context.Context) error {
 	if a.cfg.AdminToken == "" {
 		return nil
 	}
+	// River's own UI, on the same client and behind the same sign-in.
+	riverUI, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(a.processor.River(), nil),
+		Logger:    a.logger,
+		Prefix:    "/admin/river",
+	})
+	if err != nil {
+		return fmt.Errorf("river UI: %w", err)
+	}
+	if err := riverUI.Start(ctx); err != nil {
+		return fmt.Errorf("river UI: %w", err)
+	}
 	h, err := admin.New(admin.Config{
+		RiverUI:   riverUI,
 		Token:     a.cfg.AdminToken,
 		Store:     a.db,
 		Replay:    a.processor.Replay,

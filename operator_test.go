@@ -106,6 +106,19 @@ func TestAdminIsMountedBehindItsToken(t *testing.T) {
 	r := b.do(t, http.MethodGet, "/admin/api/events", "", "", "Authorization", "Bearer "+token)
 	require.Equal(t, 200, r.status, r.raw)
 
+	// River's own UI and its API sit behind the same token.
+	r = b.do(t, http.MethodGet, "/admin/river/", "", "")
+	require.Equal(t, 401, r.status)
+	r = b.do(t, http.MethodGet, "/admin/river/", "", "", "Authorization", "Bearer "+token)
+	require.Equal(t, 200, r.status)
+	require.Contains(t, r.raw, "<html")
+	r = b.do(t, http.MethodGet, "/admin/river/api/jobs?state=completed", "", "", "Authorization", "Bearer "+token)
+	require.Equal(t, 200, r.status, r.raw)
+	require.Contains(t, r.raw, `"data"`)
+	r = b.do(t, http.MethodGet, "/admin/river/api/queues", "", "", "Authorization", "Bearer "+token)
+	require.Equal(t, 200, r.status, r.raw)
+	require.Contains(t, r.raw, "appbackend_events")
+
 	disabled := setup(t)
 	r = disabled.do(t, http.MethodGet, "/admin/", "", "")
 	require.Equal(t, 404, r.status)

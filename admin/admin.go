@@ -57,6 +57,9 @@ type Config struct {
 	Replay func(ctx context.Context, eventID string) error
 	// Jobs lists River's jobs; nil shows the jobs section as unavailable.
 	Jobs JobLister
+	// RiverUI, when set, is River's own UI, served under /admin/river/ behind the same
+	// sign-in and cross-origin protection (riverui.NewHandler with Prefix "/admin/river").
+	RiverUI http.Handler
 	// Schedules lists the schedules; nil shows "no schedules".
 	Schedules func(ctx context.Context) ([]ScheduleRow, error)
 	// TrustedOrigins are origins (scheme://host[:port]) allowed to POST besides the
@@ -121,8 +124,13 @@ func New(cfg Config) (*Handler, error) {
 
 	authed := h.requireAuth(dispatch(mux, h.notFound))
 	gate := http.NewServeMux()
-	gate.HandleFunc("POST /admin/login", h.login)
-	gate.Handle("/admin/", authed)
+	gate.Handle("POST /admin/login", securityHeaders(http.HandlerFunc(h.login)))
+	gate.Handle("/admin/", securityHeaders(authed))
+	if cfg.RiverUI != nil {
+		// River's UI is a single-page app with its own scripts and styles, so it gets
+		// a policy that allows this origin's, and no nonce.
+		gate.Handle("/admin/river/", riverUIHeaders(h.requireAuth(cfg.RiverUI)))
+	}
 
 	cop := http.NewCrossOriginProtection()
 	for _, o := range cfg.TrustedOrigins {
@@ -130,8 +138,8 @@ func New(cfg Config) (*Handler, error) {
 			return nil, fmt.Errorf("admin: trusted origin %q: %w", o, err)
 		}
 	}
-	cop.SetDenyHandler(http.HandlerFunc(h.crossOriginRefused))
-	h.root = securityHeaders(cop.Handler(gate))
+	cop.SetDenyHandler(securityHeaders(http.HandlerFunc(h.crossOriginRefused)))
+	h.root = cop.Handler(gate)
 	return h, nil
 }
 
@@ -169,6 +177,17 @@ func securityHeaders(next http.Handler) http.Handler {
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), nonceKey{}, nonce)))
+	})
+}
+
+func riverUIHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
 	})
 }
 
