@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"riverqueue.com/riverui"
 
 	"github.com/appbackend/appbackend/admin"
 	"github.com/appbackend/appbackend/events"
@@ -47,7 +48,14 @@ func TestBrowserDashboard(t *testing.T) {
 		defer cancel()
 		_ = proc.Stop(ctx)
 	})
-	h, err := admin.New(admin.Config{Token: testToken, Store: st, Replay: proc.Replay, Jobs: proc.River(), Logger: logger})
+	riverUI, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(proc.River(), nil), Logger: logger, Prefix: "/admin/river"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := riverUI.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h, err := admin.New(admin.Config{Token: testToken, Store: st, Replay: proc.Replay, Jobs: proc.River(), RiverUI: riverUI, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +214,20 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Errorf("the recent jobs lack the replay's job:\n%s", jobs)
 	}
 	screenshot("admin-jobs.png")
+
+	// River's own UI renders under the admin's policy and sign-in, and lists the job.
+	step("open River's UI", chromedp.Navigate(srv.URL+"/admin/river/jobs?state=completed"), chromedp.WaitVisible(chromedp.CSS("body")))
+	riverShowsJob := false
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if strings.Contains(value("read River's UI", chromedp.Text(chromedp.CSS("body"))), "appbackend.process_events") {
+			riverShowsJob = true
+			break
+		}
+	}
+	screenshot("admin-river.png")
+	if !riverShowsJob {
+		t.Errorf("River's UI does not list the completed event job:\n%s", value("read River's UI", chromedp.Text(chromedp.CSS("body"))))
+	}
 
 	if html := pageHTML(); strings.Contains(html, testToken) {
 		t.Error("a page shows the admin token")
