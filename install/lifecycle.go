@@ -334,16 +334,7 @@ type removalWorker struct {
 
 func (w *removalWorker) Work(ctx context.Context, job *river.Job[RemoveAccountDataArgs]) error {
 	l, a := w.l, job.Args
-	tx, err := l.st.DB().BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	uninstalled, err := l.stillUninstalled(ctx, tx, a.AccountID, a.Livemode)
-	if err != nil {
-		return err
-	}
-	if uninstalled {
+	return whileUninstalled(ctx, l, job, a.AccountID, a.Livemode, func(tx *sql.Tx) error {
 		_, _, cleanup := l.hooks()
 		hctx := store.WithTx(ctx, tx)
 		for _, h := range cleanup {
@@ -352,11 +343,8 @@ func (w *removalWorker) Work(ctx context.Context, job *river.Job[RemoveAccountDa
 			}
 		}
 		l.logger.InfoContext(ctx, "removed account data", "account_id", a.AccountID, "livemode", a.Livemode)
-	}
-	if _, err := river.JobCompleteTx[riverdriver.Driver[*sql.Tx]](ctx, tx, job); err != nil {
-		return err
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 type purgeWorker struct {
@@ -366,21 +354,32 @@ type purgeWorker struct {
 
 func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeAccountEventsArgs]) error {
 	l, a := w.l, job.Args
-	tx, err := l.st.DB().BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	uninstalled, err := l.stillUninstalled(ctx, tx, a.AccountID, a.Livemode)
-	if err != nil {
-		return err
-	}
-	if uninstalled {
+	return whileUninstalled(ctx, l, job, a.AccountID, a.Livemode, func(tx *sql.Tx) error {
 		n, err := l.st.DeleteAccountEventsTx(ctx, tx, a.AccountID, a.Livemode, l.cfg.Now())
 		if err != nil {
 			return err
 		}
 		l.logger.InfoContext(ctx, "purged account events", "account_id", a.AccountID, "livemode", a.Livemode, "deleted", n)
+		return nil
+	})
+}
+
+// whileUninstalled runs work in one transaction with the job's completion, but only if
+// the account is still uninstalled in that mode: a reinstall in between cancels it.
+func whileUninstalled[T river.JobArgs](ctx context.Context, l *Lifecycle, job *river.Job[T], accountID string, livemode bool, work func(tx *sql.Tx) error) error {
+	tx, err := l.st.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	uninstalled, err := l.stillUninstalled(ctx, tx, accountID, livemode)
+	if err != nil {
+		return err
+	}
+	if uninstalled {
+		if err := work(tx); err != nil {
+			return err
+		}
 	}
 	if _, err := river.JobCompleteTx[riverdriver.Driver[*sql.Tx]](ctx, tx, job); err != nil {
 		return err
