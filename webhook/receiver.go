@@ -221,7 +221,8 @@ func (r *Receiver) commit(batch []*pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CommitTimeout)
 	defer cancel()
 	duplicate := make([]bool, len(batch))
-	err := func() error {
+	storeBatch := func() error {
+		clear(duplicate)
 		tx, err := r.st.DB().BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("begin: %w", err)
@@ -246,7 +247,15 @@ func (r *Receiver) commit(batch []*pending) {
 			return fmt.Errorf("commit: %w", err)
 		}
 		return nil
-	}()
+	}
+	err := storeBatch()
+	if err != nil && ctx.Err() == nil {
+		// Once more, at once: a pool's idle connection to a database that restarted
+		// fails on first use, and the next one works. Safe even if the first commit
+		// did land: the events are then duplicates and their jobs already committed.
+		r.logger.Warn("webhook batch not stored; trying once more", "events", len(batch), "err", err)
+		err = storeBatch()
+	}
 	if r.cfg.ObserveCommit != nil {
 		r.cfg.ObserveCommit(len(batch), time.Since(start), err)
 	}
