@@ -227,18 +227,7 @@ func (a *App) open(ctx context.Context) error {
 // it on first use so that a developer's UI extension keeps working across restarts.
 func (a *App) loadDevSecrets(ctx context.Context) error {
 	get := func(key, prefix string) (string, error) {
-		v, ok, err := a.db.Setting(ctx, key)
-		if err != nil {
-			return "", fmt.Errorf("read %s: %w", key, err)
-		}
-		if ok {
-			return v, nil
-		}
-		v = prefix + randomHex(24)
-		if err := a.db.PutSetting(ctx, key, v); err != nil {
-			return "", fmt.Errorf("store %s: %w", key, err)
-		}
-		return v, nil
+		return a.settingOrCreate(ctx, key, func() string { return prefix + randomHex(24) })
 	}
 	if len(a.cfg.AppSecrets) == 0 {
 		s, err := get("dev.app_secret", "absec_dev_")
@@ -265,6 +254,23 @@ func (a *App) loadDevSecrets(ctx context.Context) error {
 		a.devSecrets.AdminToken = s
 	}
 	return nil
+}
+
+// settingOrCreate returns the setting key, storing a new value first if it is unset.
+// Replicas starting together on one database all end up with the value stored first.
+func (a *App) settingOrCreate(ctx context.Context, key string, create func() string) (string, error) {
+	v, ok, err := a.db.Setting(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", key, err)
+	}
+	if ok {
+		return v, nil
+	}
+	v, err = a.db.PutSettingIfAbsent(ctx, key, create())
+	if err != nil {
+		return "", fmt.Errorf("store %s: %w", key, err)
+	}
+	return v, nil
 }
 
 func randomHex(n int) string {

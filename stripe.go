@@ -95,15 +95,9 @@ func (a *App) installedModes(ctx context.Context, accountID string) (live, test 
 // with the data, so that job ids reused after a database reset can never replay another
 // database's writes within Stripe's 24-hour key window.
 func (a *App) openStripe(ctx context.Context) error {
-	prefix, ok, err := a.db.Setting(ctx, "stripe.idempotency_prefix")
+	prefix, err := a.settingOrCreate(ctx, "stripe.idempotency_prefix", func() string { return "ab" + randomHex(6) + "-" })
 	if err != nil {
 		return err
-	}
-	if !ok {
-		prefix = "ab" + randomHex(6) + "-"
-		if err := a.db.PutSetting(ctx, "stripe.idempotency_prefix", prefix); err != nil {
-			return err
-		}
 	}
 	clients, err := stripeclient.New(stripeclient.Config{
 		Keys:              stripeclient.Keys{Live: a.cfg.SecretKey, Test: a.cfg.TestSecretKey},
@@ -165,7 +159,7 @@ func (w *accountNameWorker) Work(ctx context.Context, job *river.Job[accountName
 		return err
 	}
 	defer tx.Rollback()
-	in, err := a.db.InstallationTx(ctx, tx, job.Args.AccountID, job.Args.Livemode)
+	in, err := a.db.LockInstallationTx(ctx, tx, job.Args.AccountID, job.Args.Livemode)
 	if err != nil {
 		return err
 	}

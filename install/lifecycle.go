@@ -221,7 +221,10 @@ func (l *Lifecycle) HandleEvent(ctx context.Context, ev *store.Event) error {
 		l.logger.WarnContext(ctx, "lifecycle event without an account; ignored", "event_id", ev.ID, "type", ev.Type)
 		return nil
 	}
-	prev, err := l.st.InstallationTx(ctx, tx, c.accountID, ev.Livemode)
+	// Locked even before the account's first row exists: concurrent lifecycle events
+	// of one account and mode take turns here, so each compares with what the one
+	// before it committed, and hooks run once per real change of status.
+	prev, err := l.st.LockInstallationTx(ctx, tx, c.accountID, ev.Livemode)
 	exists := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -317,7 +320,8 @@ func (l *Lifecycle) enqueueRemoval(ctx context.Context, tx *sql.Tx, in store.Ins
 // stillUninstalled loads the installation in tx and reports whether the uninstall that
 // enqueued a job still stands (no reinstall since).
 func (l *Lifecycle) stillUninstalled(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) (bool, error) {
-	in, err := l.st.InstallationTx(ctx, tx, accountID, livemode)
+	// Locked, so that a reinstall waits for the cleanup instead of racing it.
+	in, err := l.st.LockInstallationTx(ctx, tx, accountID, livemode)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}

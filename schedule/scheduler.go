@@ -170,9 +170,6 @@ func (s *Scheduler) Sync(ctx context.Context) error {
 	now := s.cfg.NowFunc()
 	defs := s.set.all()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.st.DisableSchedulesExceptTx(ctx, tx, s.set.Names()); err != nil {
-			return err
-		}
 		for _, d := range defs {
 			if d.perAccount {
 				if _, err := s.st.SyncAccountSchedulesTx(ctx, tx, d.name, d.spec.String()); err != nil {
@@ -187,7 +184,10 @@ func (s *Scheduler) Sync(ctx context.Context) error {
 				return err
 			}
 		}
-		return nil
+		// Last: it writes rows that uninstall hooks write too, and the per-account
+		// syncs above must come first (see SyncAccountSchedulesTx).
+		_, err := s.st.DisableSchedulesExceptTx(ctx, tx, s.set.Names())
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("schedule: sync: %w", err)

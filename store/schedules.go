@@ -107,7 +107,9 @@ type Schedules interface {
 	// installations: it adds an unplanned row for every installed account and mode
 	// that has none, enables (unplanned) the disabled rows of installed ones, disables
 	// the rows of the others, and unplans the rows whose spec differs. It returns how
-	// many rows it changed.
+	// many rows it changed. Installs and uninstalls committing meanwhile wait for tx,
+	// so that no account's row is left on the wrong side; call it before tx touches
+	// rows that lifecycle hooks write.
 	SyncAccountSchedulesTx(ctx context.Context, tx *sql.Tx, name, spec string) (int64, error)
 	// DisableAccountSchedulesTx disables every per-account schedule row of an account in
 	// one mode (its uninstall), and returns how many it disabled.

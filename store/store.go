@@ -14,6 +14,11 @@ import (
 // ErrNotFound is returned when a looked-up event, installation or setting does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrStale is returned when a write carries state older than what the database holds
+// (an installation set by an older lifecycle event than the one it records). The
+// transaction should roll back; a retry sees the newer state.
+var ErrStale = errors.New("older than the stored state")
+
 // EventStatus is where an inbox event is in its processing.
 type EventStatus string
 
@@ -164,6 +169,10 @@ type Settings interface {
 	Setting(ctx context.Context, key string) (string, bool, error)
 	// PutSetting sets key to value, replacing any previous value.
 	PutSetting(ctx context.Context, key, value string) error
+	// PutSettingIfAbsent sets key to value unless it is set, and returns the value the
+	// database now holds: value, or the one a concurrent caller (another replica)
+	// stored first. Every caller thus agrees on one value.
+	PutSettingIfAbsent(ctx context.Context, key, value string) (string, error)
 }
 
 // Inbox stores webhook events and their processing state.
@@ -194,10 +203,19 @@ type Inbox interface {
 
 // Installations stores the app's installation state per account and mode.
 type Installations interface {
-	// InstallationTx loads (and locks for the rest of tx) the installation of an
-	// account in one mode. ErrNotFound if none was ever recorded.
+	// LockInstallationTx locks the installation of an account in one mode for the
+	// rest of tx, and then loads it (ErrNotFound if none was ever recorded). The lock
+	// holds also when the row does not exist yet, so two transactions that read an
+	// installation and write it back take turns even for an account's first events:
+	// the second reads what the first committed.
+	LockInstallationTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) (Installation, error)
+	// InstallationTx loads the installation of an account in one mode in tx, without
+	// locking it. ErrNotFound if none was ever recorded.
 	InstallationTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) (Installation, error)
-	// PutInstallationTx inserts or replaces the installation of (AccountID, Livemode).
+	// PutInstallationTx inserts or replaces the installation of (AccountID, Livemode),
+	// unless the stored one was set by a newer event (LastEventCreated, then
+	// LastEventID): then it changes nothing and returns an error wrapping ErrStale.
+	// Writing back the same event's state (a display name found later) is allowed.
 	PutInstallationTx(ctx context.Context, tx *sql.Tx, in Installation) error
 
 	// Installation loads the installation of an account in one mode.

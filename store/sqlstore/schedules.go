@@ -107,6 +107,13 @@ func (q *Queries) SyncAccountSchedulesTx(ctx context.Context, tx *sql.Tx, name, 
 			WHERE i.status = 'installed'
 			ON CONFLICT (name, account_id, livemode) DO NOTHING`, []any{name, spec, now, now}},
 	}
+	if q.d.LockInstallations != "" {
+		// The steps read the installations in several statements; an install or
+		// uninstall committing between them would leave its account's row wrong.
+		if _, err := tx.ExecContext(ctx, q.d.LockInstallations); err != nil {
+			return 0, fmt.Errorf("sync per-account schedule %s: %w", name, err)
+		}
+	}
 	var changed int64
 	for _, st := range steps {
 		res, err := tx.ExecContext(ctx, q.rebind(st.query), st.args...)

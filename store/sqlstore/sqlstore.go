@@ -29,13 +29,31 @@ type Dialect struct {
 	// ends: " FOR UPDATE" on PostgreSQL, "" on SQLite, whose write transactions
 	// already hold the database's one write lock.
 	LockRow string
+	// LockKey is a statement that takes a lock on its one text argument until the
+	// transaction ends, whether or not a row exists for it yet (FOR UPDATE locks only
+	// rows that exist): a transaction-scoped advisory lock on PostgreSQL; empty on
+	// SQLite, where write transactions take turns anyway.
+	LockKey string
+	// Bytewise follows a text expression that must compare byte by byte, as Go
+	// compares strings, whatever the database's collation.
+	Bytewise string
+	// LockInstallations, when set, makes a transaction's later reads of the
+	// installations table see no concurrent change until it ends (PostgreSQL's READ
+	// COMMITTED would let a lifecycle event commit between two statements).
+	LockInstallations string
 }
 
 // SQLite is the dialect of SQLite.
-var SQLite = Dialect{Placeholder: func(int) string { return "?" }, LockRow: ""}
+var SQLite = Dialect{Placeholder: func(int) string { return "?" }}
 
 // PostgreSQL is the dialect of PostgreSQL.
-var PostgreSQL = Dialect{Placeholder: func(n int) string { return "$" + strconv.Itoa(n) }, LockRow: " FOR UPDATE"}
+var PostgreSQL = Dialect{
+	Placeholder:       func(n int) string { return "$" + strconv.Itoa(n) },
+	LockRow:           " FOR UPDATE",
+	LockKey:           `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`,
+	Bytewise:          ` COLLATE "C"`,
+	LockInstallations: `LOCK TABLE appbackend_installations IN SHARE MODE`,
+}
 
 // Queries implements [store.Settings], [store.Inbox] and [store.Installations] over
 // two pools: write for transactions and writes, read for listings (on SQLite a
@@ -58,10 +76,14 @@ func New(write, read *sql.DB, d Dialect) *Queries {
 // hotQueries run for every event received or processed; preparing them once spares
 // SQLite a parse per statement, which is most of their cost.
 func (q *Queries) hotQueries() []string {
-	return []string{
+	hot := []string{
 		insertEventSQL, q.loadEventSQL(q.d.LockRow), finishProcessedSQL, finishFailedSQL,
-		q.loadInstallationSQL(q.d.LockRow), putInstallationSQL,
+		q.loadInstallationSQL(q.d.LockRow), q.loadInstallationSQL(""), q.putInstallationSQL(),
 	}
+	if q.d.LockKey != "" {
+		hot = append(hot, q.d.LockKey)
+	}
+	return hot
 }
 
 // Prepare prepares the statements used on every event, once the schema exists. Until
@@ -70,6 +92,9 @@ func (q *Queries) hotQueries() []string {
 func (q *Queries) Prepare(ctx context.Context) error {
 	prepared := map[string]*sql.Stmt{}
 	for _, query := range q.hotQueries() {
+		if prepared[query] != nil {
+			continue
+		}
 		stmt, err := q.write.PrepareContext(ctx, q.rebind(query))
 		if err != nil {
 			for _, s := range prepared {
@@ -189,6 +214,24 @@ func (q *Queries) PutSetting(ctx context.Context, key, value string) error {
 		return fmt.Errorf("write setting %q: %w", key, err)
 	}
 	return nil
+}
+
+// PutSettingIfAbsent implements [store.Settings].
+func (q *Queries) PutSettingIfAbsent(ctx context.Context, key, value string) (string, error) {
+	_, err := q.write.ExecContext(ctx, q.rebind(`
+		INSERT INTO appbackend_settings (key, value, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (key) DO NOTHING`), key, value, micros(q.now()))
+	if err != nil {
+		return "", fmt.Errorf("write setting %q: %w", key, err)
+	}
+	// Read back on the write pool: the read pool may not see the insert yet, and a
+	// concurrent caller's value is what counts if it came first.
+	var stored string
+	err = q.write.QueryRowContext(ctx, q.rebind(`SELECT value FROM appbackend_settings WHERE key = ?`), key).Scan(&stored)
+	if err != nil {
+		return "", fmt.Errorf("read setting %q: %w", key, err)
+	}
+	return stored, nil
 }
 
 const insertEventSQL = `
@@ -460,9 +503,26 @@ func modeName(livemode bool) string {
 	return "test"
 }
 
+// LockInstallationTx implements [store.Installations].
+func (q *Queries) LockInstallationTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) (store.Installation, error) {
+	if q.d.LockKey != "" {
+		if _, err := q.execTx(ctx, tx, q.d.LockKey, installationLockKey(accountID, livemode)); err != nil {
+			return store.Installation{}, fmt.Errorf("lock installation of %s (%s): %w", accountID, modeName(livemode), err)
+		}
+	}
+	in, err := scanInstallation(q.queryRowTx(ctx, tx, q.loadInstallationSQL(q.d.LockRow), accountID, livemode))
+	return installationResult(in, err, accountID, livemode)
+}
+
+// installationLockKey names the lock of one installation; the prefix keeps it apart
+// from other users of the same lock space.
+func installationLockKey(accountID string, livemode bool) string {
+	return "appbackend.installation:" + modeName(livemode) + ":" + accountID
+}
+
 // InstallationTx implements [store.Installations].
 func (q *Queries) InstallationTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) (store.Installation, error) {
-	in, err := scanInstallation(q.queryRowTx(ctx, tx, q.loadInstallationSQL(q.d.LockRow), accountID, livemode))
+	in, err := scanInstallation(q.queryRowTx(ctx, tx, q.loadInstallationSQL(""), accountID, livemode))
 	return installationResult(in, err, accountID, livemode)
 }
 
@@ -473,14 +533,22 @@ func (q *Queries) Installation(ctx context.Context, accountID string, livemode b
 	return installationResult(in, err, accountID, livemode)
 }
 
-const putInstallationSQL = `
+// putInstallationSQL replaces an installation only with the state of the same or a
+// newer event, so that an older event's write can never undo a newer one, whatever
+// the order in which transactions commit.
+func (q *Queries) putInstallationSQL() string {
+	return `
 	INSERT INTO appbackend_installations (` + installationColumns + `)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (account_id, livemode) DO UPDATE SET
 		status = excluded.status, application_id = excluded.application_id,
 		display_name = excluded.display_name, installed_at = excluded.installed_at,
 		uninstalled_at = excluded.uninstalled_at, last_event_created = excluded.last_event_created,
-		last_event_id = excluded.last_event_id, updated_at = excluded.updated_at`
+		last_event_id = excluded.last_event_id, updated_at = excluded.updated_at
+	WHERE appbackend_installations.last_event_created < excluded.last_event_created
+		OR (appbackend_installations.last_event_created = excluded.last_event_created
+			AND appbackend_installations.last_event_id` + q.d.Bytewise + ` <= excluded.last_event_id` + q.d.Bytewise + `)`
+}
 
 // PutInstallationTx implements [store.Installations].
 func (q *Queries) PutInstallationTx(ctx context.Context, tx *sql.Tx, in store.Installation) error {
@@ -490,12 +558,20 @@ func (q *Queries) PutInstallationTx(ctx context.Context, tx *sql.Tx, in store.In
 	if in.Status != store.Installed && in.Status != store.Uninstalled {
 		return fmt.Errorf("put installation of %s: status %q is not installed or uninstalled", in.AccountID, in.Status)
 	}
-	_, err := q.execTx(ctx, tx, putInstallationSQL,
+	res, err := q.execTx(ctx, tx, q.putInstallationSQL(),
 		in.AccountID, in.Livemode, string(in.Status), nullText(in.ApplicationID), nullText(in.DisplayName),
 		nullMicros(in.InstalledAt), nullMicros(in.UninstalledAt), in.LastEventCreated.Unix(), in.LastEventID,
 		micros(in.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("put installation of %s (%s): %w", in.AccountID, modeName(in.Livemode), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("put installation of %s (%s): %w", in.AccountID, modeName(in.Livemode), err)
+	}
+	if n == 0 {
+		return fmt.Errorf("put installation of %s (%s) from event %s: a newer event set it: %w",
+			in.AccountID, modeName(in.Livemode), in.LastEventID, store.ErrStale)
 	}
 	return nil
 }

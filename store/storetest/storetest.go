@@ -41,6 +41,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeleteAccountEvents", testDeleteAccountEvents},
 		{"Installations", testInstallations},
 		{"ListInstallations", testListInstallations},
+		{"InstallationOrderUnderRace", testInstallationOrderUnderRace},
+		{"StaleInstallationPut", testStaleInstallationPut},
+		{"PutSettingIfAbsentRace", testPutSettingIfAbsentRace},
 		{"RiverJobInEventTransaction", testRiverJobInEventTransaction},
 		{"JSONShapes", testJSONShapes},
 	} {

@@ -1,8 +1,9 @@
 // Command testserver is appbackend as a Go program embeds it, for the end-to-end tests
 // (package e2e) and the replica tests (package replicas): `appbackend serve` plus an
 // event handler that records every event it applies in the table e2e_effects, with
-// the name of the process that applied it. The table has deliberately no unique
-// constraint: an event applied twice shows up as two rows, one that was lost as none.
+// the name of the process that applied it, and every OnInstall and OnUninstall hook
+// call in e2e_hooks. The tables have deliberately no unique constraint: an event
+// applied twice shows up as two rows, one that was lost as none.
 // It runs on SQLite and on PostgreSQL, whichever APPBACKEND_DATABASE names.
 //
 // It reads the same environment as `appbackend serve` (APPBACKEND_ADDR,
@@ -100,6 +101,16 @@ func run(ctx context.Context, getenv func(string) string) error {
 			return err
 		}
 	}
+	hook := func(ctx context.Context, in appbackend.Installation) error {
+		tx, ok := appbackend.Tx(ctx)
+		if !ok {
+			return errors.New("no processing transaction in the hook's context")
+		}
+		_, err := tx.ExecContext(ctx, tables.insertHook, in.AccountID, in.Livemode, string(in.Status), in.LastEventID, replica)
+		return err
+	}
+	app.OnInstall(hook)
+	app.OnUninstall(hook)
 	app.OnEvent("*", func(ctx context.Context, ev appbackend.Event) error {
 		tx, ok := appbackend.Tx(ctx)
 		if !ok {
@@ -119,6 +130,7 @@ type tables struct {
 	db           *sql.DB // the server's own connection, for the schedule's runs
 	insertEffect string  // run in the event's processing transaction
 	insertSlot   string
+	insertHook   string // run in the lifecycle event's transaction
 }
 
 // createTables creates e2e_effects and e2e_slots, if they do not exist, before the
@@ -129,8 +141,9 @@ func createTables(ctx context.Context, database string) (*tables, error) {
 	if err != nil {
 		return nil, err
 	}
-	driver, effectValues, slotValues := "pgx", "($1, $2, $3, $4)", "($1, $2, $3, $4)"
+	driver, effectValues, slotValues, hookValues := "pgx", "($1, $2, $3, $4)", "($1, $2, $3, $4)", "($1, $2, $3, $4, $5)"
 	if kind == "sqlite" {
+		hookValues = "(?, ?, ?, ?, ?)"
 		// The schedule's runs write from this connection while the server holds the
 		// write lock now and then: wait for it rather than fail with SQLITE_BUSY.
 		driver, effectValues, slotValues = "sqlite", "(?, ?, ?, ?)", "(?, ?, ?, ?)"
@@ -149,6 +162,7 @@ func createTables(ctx context.Context, database string) (*tables, error) {
 		db:           db,
 		insertEffect: `INSERT INTO e2e_effects (event_id, event_type, replica, applied_at) VALUES ` + effectValues,
 		insertSlot:   `INSERT INTO e2e_slots (slot, missed, replica, ran_at) VALUES ` + slotValues,
+		insertHook:   `INSERT INTO e2e_hooks (account_id, livemode, status, event_id, replica) VALUES ` + hookValues,
 	}, nil
 }
 
@@ -170,6 +184,13 @@ func createTablesIn(ctx context.Context, db *sql.DB, kind string) error {
 			event_type TEXT NOT NULL,
 			replica    TEXT NOT NULL,
 			applied_at BIGINT NOT NULL -- microseconds since the Unix epoch
+		)`,
+		`CREATE TABLE IF NOT EXISTS e2e_hooks (
+			account_id TEXT NOT NULL,
+			livemode   BOOLEAN NOT NULL,
+			status     TEXT NOT NULL, -- the status the OnInstall or OnUninstall hook saw
+			event_id   TEXT NOT NULL,
+			replica    TEXT NOT NULL
 		)`,
 		`CREATE TABLE IF NOT EXISTS e2e_slots (
 			slot    BIGINT NOT NULL,  -- microseconds since the Unix epoch
