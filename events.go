@@ -13,6 +13,7 @@ import (
 	"github.com/appbackend/appbackend/events"
 	"github.com/appbackend/appbackend/install"
 	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/schedule"
 	"github.com/appbackend/appbackend/store"
 	"github.com/appbackend/appbackend/stripeclient"
 	"github.com/appbackend/appbackend/webhook"
@@ -128,7 +129,13 @@ func (a *App) startEvents(ctx context.Context) error {
 		RescueStuckAfter: a.cfg.JobRescueAfter,
 		// One process owns a SQLite file, so whatever is running at start was cut off
 		// by a crash: run it now rather than after the rescue delay.
-		ResumeOnStart:  kind == "sqlite",
+		ResumeOnStart: kind == "sqlite",
+		// appbackend's own jobs repeat safely: each commits its work with its
+		// completion, or its work is idempotent.
+		RerunnableKinds: append([]string{
+			install.RemoveAccountDataArgs{}.Kind(), install.PurgeAccountEventsArgs{}.Kind(),
+			accountNameArgs{}.Kind(), schedule.TickArgs{}.Kind(),
+		}, a.sched.rerunnable...),
 		BuiltIn:        []events.BuiltIn{a.lifecycle.HandleEvent},
 		RiverWorkers:   workers,
 		RiverConfig:    func(c *river.Config) { a.riverMetrics(c); a.configureScheduleRiver(c) },

@@ -43,6 +43,18 @@ type WorkerDefaults[T JobArgs] = river.WorkerDefaults[T]
 // takes), or the existing one when unique options found a duplicate.
 type JobInsertResult = rivertype.JobInsertResult
 
+// RerunnableJob is implemented by job args whose work is safe to run again
+// (idempotent) and whose RerunAfterCrash returns true. When the process running such a
+// job dies, the job goes back to the queue as soon as that process's heartbeat is a
+// few seconds stale, as appbackend's own jobs do, instead of after
+// Config.JobRescueAfter: River's rescuer cannot tell a dead process's job from a long
+// one. Leave it out for long jobs and for jobs whose effects must not repeat.
+//
+//	func (SyncArgs) RerunAfterCrash() bool { return true }
+type RerunnableJob interface {
+	RerunAfterCrash() bool
+}
+
 // reservedKindPrefix names appbackend's own jobs.
 const reservedKindPrefix = "appbackend."
 
@@ -91,6 +103,9 @@ func AddWorker[T JobArgs](a *App, w Worker[T]) error {
 		a.sched.kinds = make(map[string]bool)
 	}
 	a.sched.kinds[kind] = true
+	if r, ok := any(args).(RerunnableJob); ok && r.RerunAfterCrash() {
+		a.sched.rerunnable = append(a.sched.rerunnable, kind)
+	}
 	a.sched.workers = append(a.sched.workers, func(workers *river.Workers) error {
 		return river.AddWorkerSafely(workers, &appWorker[T]{inner: w, app: a})
 	})

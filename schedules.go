@@ -30,6 +30,9 @@ type scheduling struct {
 	// workers add the app's job workers (AddWorker) to River's set.
 	workers []func(*river.Workers) error
 	kinds   map[string]bool
+	// rerunnable are the app's job kinds that opted in to a quick rerun after a crash
+	// (RerunnableJob).
+	rerunnable []string
 	// errs are the registration errors, which Run returns too.
 	errs []error
 

@@ -94,6 +94,21 @@ type Config struct {
 	// RiverConfig, if set, adjusts River's configuration last (queues, periodic jobs,
 	// hooks). The event queue must stay.
 	RiverConfig func(*river.Config)
+
+	// ProcessID is the River client id this process fetches jobs as and heartbeats
+	// under (default: host, pid and a random suffix). It must be unique among the
+	// processes sharing the database.
+	ProcessID string
+	// RerunnableKinds are job kinds, besides event processing, whose work is safe to
+	// repeat: when the process running one dies, it goes back to the queue once that
+	// process's heartbeat is StaleAfter old, instead of after RescueStuckAfter.
+	RerunnableKinds []string
+	// HeartbeatEvery is how often the process records that it is alive (default
+	// DefaultHeartbeatEvery).
+	HeartbeatEvery time.Duration
+	// StaleAfter is how long a process may go without a heartbeat before its
+	// rerunnable jobs are handed back (default DefaultStaleAfter).
+	StaleAfter time.Duration
 }
 
 // Processor owns the River client of the inbox and the handler registry.
@@ -106,6 +121,9 @@ type Processor struct {
 	eventsPerJob   int
 	resumeOnStart  bool
 	observeOutcome func(ev store.Event, out store.EventOutcome)
+	live           *liveness
+	stopLive       context.CancelFunc
+	liveDone       chan struct{}
 	// txSlots bounds the processing transactions open or waiting for a connection at
 	// once to the write pool's size: on SQLite (one connection) more would only queue
 	// ahead of the webhook receiver's commits and delay acknowledgements.
@@ -148,16 +166,29 @@ func New(st store.Store, cfg Config) (*Processor, error) {
 	if cfg.RiverWorkers == nil {
 		cfg.RiverWorkers = river.NewWorkers()
 	}
+	if cfg.ProcessID == "" {
+		cfg.ProcessID = newProcessID()
+	}
+	if cfg.HeartbeatEvery <= 0 {
+		cfg.HeartbeatEvery = DefaultHeartbeatEvery
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = DefaultStaleAfter
+	}
+	kinds := append([]string{ProcessEventsArgs{}.Kind()}, cfg.RerunnableKinds...)
 	slots := cfg.Workers
 	if maxConns := st.DB().Stats().MaxOpenConnections; maxConns > 0 {
 		slots = min(slots, maxConns)
 	}
 	p := &Processor{st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart, observeOutcome: cfg.ObserveOutcome,
-		txSlots: make(chan struct{}, slots)}
+		txSlots: make(chan struct{}, slots),
+		live:    newLiveness(st, cfg.ProcessID, kinds, cfg.HeartbeatEvery, cfg.StaleAfter, cfg.Logger)}
 	if err := river.AddWorkerSafely(cfg.RiverWorkers, &eventWorker{p: p}); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
 	rc := &river.Config{
+		ID:          cfg.ProcessID,
+		Middleware:  []rivertype.Middleware{p.live.middleware()},
 		Logger:      cfg.Logger,
 		MaxAttempts: cfg.MaxAttempts,
 		RetryPolicy: cfg.RetryPolicy,
@@ -231,23 +262,49 @@ func (p *Processor) Start(ctx context.Context) error {
 			p.logger.InfoContext(ctx, "resumed jobs a previous run left running", "jobs", n)
 		}
 	}
+	if err := p.live.start(ctx); err != nil {
+		return fmt.Errorf("events: start: %w", err)
+	}
 	if err := p.client.Start(ctx); err != nil {
 		return fmt.Errorf("events: start: %w", err)
 	}
+	liveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	p.mu.Lock()
+	p.stopLive, p.liveDone = stop, done
+	p.mu.Unlock()
+	go func() {
+		defer close(done)
+		p.live.run(liveCtx)
+	}()
 	return nil
 }
+
+// ProcessID is the id this process fetches jobs as and heartbeats under.
+func (p *Processor) ProcessID() string { return p.live.id }
 
 // Stop stops fetching new events and waits for running ones until ctx is done; then
 // it cancels them (they are retried later, never lost). It is safe to call without
 // Start and more than once.
 func (p *Processor) Stop(ctx context.Context) error {
 	err := p.client.Stop(ctx)
-	if err == nil || !errors.Is(err, ctx.Err()) {
-		return err
+	if err != nil && errors.Is(err, ctx.Err()) {
+		cancelCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		err = p.client.StopAndCancel(cancelCtx)
 	}
-	cancelCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	return p.client.StopAndCancel(cancelCtx)
+	p.mu.Lock()
+	stopLive, liveDone := p.stopLive, p.liveDone
+	p.stopLive = nil
+	p.mu.Unlock()
+	if stopLive != nil {
+		stopLive()
+		<-liveDone
+		// Jobs River could not stop in time stay running under this id; without a
+		// heartbeat they are handed back at once, by the next process to sweep.
+		p.live.forget(ctx)
+	}
+	return err
 }
 
 // ProcessEventsArgs is the River job that processes inbox events: the events one

@@ -15,7 +15,7 @@ import (
 // refused) or frozen (connections hang, as across a network partition): /readyz
 // answers 503, a webhook answers 503 (so Stripe retries) rather than a 200 for an
 // event that was not stored, within bounded times, and the process keeps running.
-// Once the database is back, both recover and the events are processed.
+// Once the database is back, both recover and the events are processed within 10 s.
 func TestDatabaseOutage(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -94,9 +94,12 @@ func TestDatabaseOutage(t *testing.T) {
 				return e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM appbackend_events WHERE status = 'processed' AND id IN ($1, $2, $3)`,
 					before.ID, during.ID, after.ID)
 			}
-			if !e2etest.WaitFor(30*time.Second, func() bool { return processed() == 3 }) {
-				t.Errorf("%d of the 3 events processed 30 s after the database came back; statuses %v", processed(), e2etest.StatusCounts(t, db))
+			// Jobs whose fetch or completion the outage cut off are handed back by their
+			// own process, not left to River's rescuer minutes later.
+			if !e2etest.WaitFor(10*time.Second-time.Since(back), func() bool { return processed() == 3 }) {
+				t.Errorf("%d of the 3 events processed 10 s after the database came back; statuses %v", processed(), e2etest.StatusCounts(t, db))
 			}
+			t.Logf("the 3 events processed %v after the database came back", time.Since(back).Round(time.Millisecond))
 			if !serve.Running() {
 				t.Error("the server exited")
 			}

@@ -25,9 +25,9 @@ import (
 func TestReplicasShareTheInbox(t *testing.T) {
 	t.Parallel()
 	dbURL := pgtest.NewDatabase(t)
-	// The shortest rescue River allows (it must exceed the one-minute job timeout):
-	// the killed replica's running jobs are taken over after it.
-	vars := map[string]string{"APPBACKEND_JOB_RESCUE_AFTER": "1m", "E2E_SCHEDULE": "@every 1s"}
+	// River's rescue delay stays at its default (5 min): the killed replica's running
+	// jobs must be handed to the survivor long before, once its heartbeat is stale.
+	vars := map[string]string{"E2E_SCHEDULE": "@every 1s"}
 	replicas := []*e2etest.Server{
 		startReplica(t, "a", dbURL, e2etest.TestServer, vars),
 		startReplica(t, "b", dbURL, e2etest.TestServer, vars),
@@ -71,6 +71,9 @@ func TestReplicasShareTheInbox(t *testing.T) {
 	var (
 		victim   *e2etest.Server
 		killedAt time.Time
+		// runningAtKill are the events of the processing jobs running at the kill,
+		// the killed replica's among them.
+		runningAtKill []string
 	)
 	killedAfter := make(chan int64, 1)
 	ctx := t.Context()
@@ -89,6 +92,7 @@ func TestReplicasShareTheInbox(t *testing.T) {
 		}
 		killedAt = time.Now()
 		victim.Kill()
+		runningAtKill = eventsOfRunningJobs(t, db)
 		killedAfter <- ackedDeliveries.Load()
 	}()
 	// deliver posts event i to target until a replica acknowledges it, moving to a live
@@ -156,13 +160,28 @@ func TestReplicasShareTheInbox(t *testing.T) {
 		}
 	}
 
-	// The survivor finishes everything, the killed replica's running jobs included
-	// (after River rescues them).
+	// The survivor finishes everything, the killed replica's running jobs included,
+	// within 30 s of the kill.
+	var late []string
+	if !e2etest.WaitFor(30*time.Second-time.Since(killedAt), func() bool {
+		processedAt := processedTimes(t, db)
+		late = late[:0]
+		for _, id := range runningAtKill {
+			if at, ok := processedAt[id]; !ok || at.Sub(killedAt) > 30*time.Second {
+				late = append(late, id)
+			}
+		}
+		return len(late) == 0
+	}) {
+		t.Errorf("%d of the %d events in jobs running at the kill were not processed within 30 s of it: %v; River's jobs: %v",
+			len(late), len(runningAtKill), late[:min(len(late), 10)], e2etest.CountBy(t, db, `SELECT kind || '/' || state, COUNT(*) FROM river_job GROUP BY kind, state`))
+	}
+	t.Logf("%d events were in jobs running at the kill; all processed within 30 s of it", len(runningAtKill))
 	processed := func() int {
 		return e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM appbackend_events WHERE status = 'processed'`)
 	}
-	if !e2etest.WaitFor(3*time.Minute, func() bool { return processed() == numEvents }) {
-		t.Fatalf("%d of %d events processed 3 min after the load; statuses: %v", processed(), numEvents, e2etest.StatusCounts(t, db))
+	if !e2etest.WaitFor(time.Minute, func() bool { return processed() == numEvents }) {
+		t.Fatalf("%d of %d events processed a minute after the load; statuses: %v", processed(), numEvents, e2etest.StatusCounts(t, db))
 	}
 	t.Logf("all events processed %v after the load", (time.Since(start) - sendTime).Round(time.Millisecond))
 
@@ -188,8 +207,12 @@ func TestReplicasShareTheInbox(t *testing.T) {
 	}
 
 	// The schedule goes on on the survivor (after a leader hand-over if the killed
-	// replica led) …
-	now := time.Now().Truncate(time.Second)
+	// replica led), for at least 10 s after the kill …
+	now := time.Now()
+	if until := killedAt.Add(10 * time.Second); now.Before(until) {
+		now = until
+	}
+	now = now.Truncate(time.Second)
 	lastSlot := func() time.Time {
 		return time.UnixMicro(int64(e2etest.QueryInt(t, db, `SELECT COALESCE(MAX(slot), 0) FROM e2e_slots`)))
 	}
@@ -268,4 +291,48 @@ func live(replicas []*e2etest.Server) *e2etest.Server {
 		}
 	}
 	return replicas[0]
+}
+
+// eventsOfRunningJobs lists the events of the processing jobs River holds as running.
+func eventsOfRunningJobs(t *testing.T, db *sql.DB) []string {
+	t.Helper()
+	rows, err := db.Query(`SELECT jsonb_array_elements_text(args->'event_ids') FROM river_job
+		WHERE state = 'running' AND kind = 'appbackend.process_events'`)
+	if err != nil {
+		t.Errorf("list running jobs: %v", err)
+		return nil
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Error(err)
+			return nil
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// processedTimes maps each processed event's id to when it was processed.
+func processedTimes(t *testing.T, db *sql.DB) map[string]time.Time {
+	t.Helper()
+	rows, err := db.Query(`SELECT id, processed_at FROM appbackend_events WHERE status = 'processed'`)
+	if err != nil {
+		t.Fatalf("list processed events: %v", err)
+	}
+	defer rows.Close()
+	times := map[string]time.Time{}
+	for rows.Next() {
+		var (
+			id string
+			at int64
+		)
+		if err := rows.Scan(&id, &at); err != nil {
+			t.Fatal(err)
+		}
+		times[id] = time.UnixMicro(at)
+	}
+	return times
 }

@@ -231,6 +231,7 @@ type Store interface {
 	Inbox
 	Installations
 	Schedules
+	Processes
 
 	// DB is the pool for writes. Transactions begun on it are the *sql.Tx that the Tx
 	// methods and River's InsertTx share. On SQLite it has one connection, so code

@@ -41,10 +41,30 @@ type Dialect struct {
 	// installations table see no concurrent change until it ends (PostgreSQL's READ
 	// COMMITTED would let a lifecycle event commit between two statements).
 	LockInstallations string
+	// NowMicros is the database clock in microseconds since the Unix epoch, for the
+	// heartbeats of processes whose own clocks may differ.
+	NowMicros string
+	// LastAttemptedBy is the River client id of a river_job row's latest attempt.
+	LastAttemptedBy string
+	// AttemptedAgo compares a running river_job row's fetch time with now (database
+	// clock) less ? seconds; it is completed by "<".
+	AttemptedAgo func(op string) string
+	// AppendJobError appends the AttemptError JSON bound to ? to a river_job row's
+	// errors, with the row's attempt filled in.
+	AppendJobError string
 }
 
 // SQLite is the dialect of SQLite.
-var SQLite = Dialect{Placeholder: func(int) string { return "?" }}
+var SQLite = Dialect{
+	Placeholder:     func(int) string { return "?" },
+	NowMicros:       `CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)`,
+	LastAttemptedBy: `json_extract(attempted_by, '$[#-1]')`,
+	// julianday reads both the formats River writes its times in.
+	AttemptedAgo: func(op string) string {
+		return `julianday(attempted_at) ` + op + ` julianday('now') - ? / 86400.0`
+	},
+	AppendJobError: `errors = jsonb(json_insert(json(coalesce(errors, jsonb('[]'))), '$[#]', json_set(?, '$.attempt', attempt)))`,
+}
 
 // PostgreSQL is the dialect of PostgreSQL.
 var PostgreSQL = Dialect{
@@ -53,6 +73,12 @@ var PostgreSQL = Dialect{
 	LockKey:           `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`,
 	Bytewise:          ` COLLATE "C"`,
 	LockInstallations: `LOCK TABLE appbackend_installations IN SHARE MODE`,
+	NowMicros:         `CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)`,
+	LastAttemptedBy:   `attempted_by[array_upper(attempted_by, 1)]`,
+	AttemptedAgo: func(op string) string {
+		return `attempted_at ` + op + ` clock_timestamp() - make_interval(secs => ?)`
+	},
+	AppendJobError: `errors = array_append(errors, jsonb_set(CAST(? AS jsonb), '{attempt}', to_jsonb(attempt)))`,
 }
 
 // Queries implements [store.Settings], [store.Inbox] and [store.Installations] over

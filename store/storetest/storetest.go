@@ -44,6 +44,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InstallationOrderUnderRace", testInstallationOrderUnderRace},
 		{"StaleInstallationPut", testStaleInstallationPut},
 		{"PutSettingIfAbsentRace", testPutSettingIfAbsentRace},
+		{"ProcessesRequeueOrphanedJobs", testProcessesRequeueOrphanedJobs},
+		{"ProcessesRunningJobs", testProcessesRunningJobs},
 		{"RiverJobInEventTransaction", testRiverJobInEventTransaction},
 		{"JSONShapes", testJSONShapes},
 	} {
