@@ -21,14 +21,14 @@ import (
 
 // Crash test parameters. The whole test stays well under a minute on a 2-core machine.
 const (
-	crashSenders     = 64
-	crashResenders   = 16
-	crashDrainWait   = 30 * time.Second // at most, for processing a round's backlog after the restart
+	crashSenders   = 64
+	crashResenders = 16
+	crashDrainWait = 30 * time.Second // at most, for processing a round's backlog after the restart
 	// crashStallWait is how long processing may make no progress before it is taken for
 	// stuck: on PostgreSQL the killed process's jobs wait for its heartbeat to go stale
 	// (events.DefaultStaleAfter) and the next sweep.
-	crashStallWait = 12 * time.Second
-	crashDupEvery    = 10               // about one send in crashDupEvery repeats an earlier event
+	crashStallWait   = 12 * time.Second
+	crashDupEvery    = 10 // about one send in crashDupEvery repeats an earlier event
 	crashAccounts    = 8
 	crashEventPrefix = "evt_crash_"
 )
