@@ -12,7 +12,19 @@
 // processed mark commit together or not at all, and a processed event is never run
 // again except by a replay, so a handler's database writes happen once even if the
 // process dies mid-way, Stripe delivers the event again, or River runs the job twice
-// (a job whose completion was lost in a crash is rescued and rerun).
+// (a job whose completion was lost in a crash is handed back and rerun).
+//
+// # Crashes and lost jobs
+//
+// A job a process was running when it died stays marked running. River's rescuer
+// reruns such jobs after RescueStuckAfter (minutes), since it cannot tell them from
+// long ones; event processing cannot wait that long. So every process records a
+// heartbeat (store.Processes) every HeartbeatEvery, and sweeps: the running jobs of the
+// rerunnable kinds (event processing and Config.RerunnableKinds) whose process's
+// heartbeat is older than StaleAfter go back to the queue, and so do its own that it
+// is not running two sweeps in a row (a fetch whose answer, or a completion that, a
+// database error lost). On SQLite, Start also hands back every running job first: one
+// process owns the file, so they are all a dead process's.
 //
 // A handler that returns an error (or panics) rolls back to its event's savepoint; the
 // event is marked failed with the error, the other events of the job commit, and the

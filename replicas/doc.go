@@ -12,11 +12,12 @@
 //   - TestReplicasShareTheInbox: two replicas, events posted to either at random with
 //     duplicates across them; one replica is killed with SIGKILL mid-load, the senders
 //     retry on the survivor as Stripe would, and every event is stored and applied
-//     exactly once — those of the jobs the killed replica was running too, once
-//     River's rescuer has handed them to the survivor.
+//     exactly once — those of the jobs the killed replica was running too, which the
+//     survivor takes over within 30 s of the kill, once the victim's heartbeat is stale.
 //   - TestDatabaseOutage: the database goes away under a running server: /readyz and
 //     webhooks answer 503 (so Stripe retries) instead of a lost 200, the process keeps
-//     running, and both recover when the database returns.
+//     running, and both recover when the database returns, with every event processed
+//     within 10 s of its return.
 //   - BenchmarkAck: durable webhook acknowledgements per second on PostgreSQL with one
 //     and two replicas (and SQLite with one, for comparison), by the method of
 //     webhook.BenchmarkAck: 64 concurrent senders on loopback.

@@ -50,8 +50,8 @@
 // [RetryOrCancel]), which cancels the run. A panic is recorded and passed to River,
 // which records it on the job and retries it; the worker keeps running. On shutdown
 // River lets running jobs finish, then cancels them; a cancelled run is retried after
-// the restart, and a run a crash cut off is run again (River's rescuer, or at start on
-// SQLite), so no slot is lost.
+// the restart, and a run a crash cut off is run again (by River's rescuer, after the
+// server's rescue delay, or at start on SQLite), so no slot is lost.
 //
 // # Reconciliation
 //
