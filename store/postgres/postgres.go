@@ -45,7 +45,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river/riverdriver"
@@ -87,11 +86,14 @@ type Store struct {
 	connCfg  *pgx.ConnConfig
 	display  string // the URL without its password, for messages
 	logger   *slog.Logger
+	// appMigrations are the app's own (Config.Migrations), applied after appbackend's.
+	appMigrations []store.Migration
 }
 
 var _ store.Store = (*Store)(nil)
 
 type options struct {
+	appMigrations    fs.FS
 	migrate          bool
 	poolSize         int
 	statementTimeout time.Duration
@@ -105,6 +107,10 @@ type Option func(*options)
 // WithoutMigrations opens the database as it is, without applying pending migrations
 // (for readers such as the CLI's listings and `appbackend doctor`).
 func WithoutMigrations() Option { return func(o *options) { o.migrate = false } }
+
+// WithAppMigrations adds the app's own migrations (see [store.ReadMigrations]), applied
+// after appbackend's, under the same lock, and recorded apart from them.
+func WithAppMigrations(fsys fs.FS) Option { return func(o *options) { o.appMigrations = fsys } }
 
 // WithPoolSize sets the most connections the store opens (default: the URL's
 // pool_max_conns, else DefaultPoolSize). Values below 1 are ignored.
@@ -148,6 +154,10 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	appMigrations, err := store.ReadMigrations(o.appMigrations, "postgres")
+	if err != nil {
+		return nil, fmt.Errorf("open postgres database %s: %w", display, err)
+	}
 	fail := func(err error) error {
 		return fmt.Errorf("open postgres database %s: %s", display, cleanError(err, connCfg.Password))
 	}
@@ -186,6 +196,8 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 		connCfg:  connCfg,
 		display:  display,
 		logger:   o.logger,
+
+		appMigrations: appMigrations,
 	}
 	if o.migrate {
 		if err := s.Migrate(ctx); err != nil {
@@ -300,89 +312,43 @@ func (s *Store) Close() error {
 	return errors.Join(err, s.db.Close())
 }
 
-// Migration is one of appbackend's schema migrations.
-type Migration struct {
-	Version int
-	Name    string
-	SQL     string
-}
-
 // Migrations lists appbackend's PostgreSQL migrations in order (River's are applied
 // by rivermigrate).
-func Migrations() ([]Migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+func Migrations() ([]store.Migration, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
 		return nil, err
 	}
-	var list []Migration
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		version, err := strconv.Atoi(num)
-		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
-			return nil, fmt.Errorf("migration file %s: want NNNN_name.sql", name)
-		}
-		body, err := migrationFiles.ReadFile("migrations/" + name)
-		if err != nil {
-			return nil, err
-		}
-		list = append(list, Migration{Version: version, Name: strings.TrimSuffix(name, ".sql"), SQL: string(body)})
-	}
-	slices.SortFunc(list, func(a, b Migration) int { return a.Version - b.Version })
-	return list, nil
+	return store.ReadMigrations(sub, "postgres")
 }
 
-// PendingMigrations lists appbackend's migrations not yet applied.
-func (s *Store) PendingMigrations(ctx context.Context) ([]Migration, error) {
-	all, err := Migrations()
+// PendingMigrations lists appbackend's and the app's migrations not yet applied.
+func (s *Store) PendingMigrations(ctx context.Context) ([]store.Migration, error) {
+	ours, err := Migrations()
 	if err != nil {
 		return nil, err
 	}
-	applied, err := appliedVersions(ctx, s.db)
+	pending, err := s.Pending(ctx, sqlstore.MigrationsTable, ours)
+	if err == nil {
+		var theirs []store.Migration
+		theirs, err = s.Pending(ctx, sqlstore.AppMigrationsTable, s.appMigrations)
+		pending = append(pending, theirs...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres database %s: %s", s.display, cleanError(err, s.connCfg.Password))
-	}
-	var pending []Migration
-	for _, m := range all {
-		if !applied[m.Version] {
-			pending = append(pending, m)
-		}
 	}
 	return pending, nil
 }
 
-func appliedVersions(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}) (map[int]bool, error) {
-	applied := map[int]bool{}
-	rows, err := q.QueryContext(ctx, `SELECT version FROM appbackend_migrations`)
-	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
-			return applied, nil
-		}
-		return nil, fmt.Errorf("read applied migrations: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		applied[v] = true
-	}
-	return applied, rows.Err()
-}
-
-// Migrate implements [store.Store]: appbackend's migrations, each in its own
-// transaction, then River's, all under an advisory lock so that replicas starting
-// together take turns. A store opened WithoutMigrations prepares its statements once
-// Migrate succeeds.
+// Migrate implements [store.Store]: appbackend's migrations, River's, then the app's,
+// each of appbackend's and the app's in its own transaction, all under an advisory
+// lock so that replicas starting together take turns. A store opened
+// WithoutMigrations prepares its statements once Migrate succeeds.
 func (s *Store) Migrate(ctx context.Context) error {
 	fail := func(step string, err error) error {
 		return fmt.Errorf("migrate %s: %s%s", s.display, step, cleanError(err, s.connCfg.Password))
 	}
-	all, err := Migrations()
+	ours, err := Migrations()
 	if err != nil {
 		return fail("", err)
 	}
@@ -399,15 +365,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if _, err := lock.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
 		return fail("lock: ", err)
 	}
-
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS appbackend_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
+	if err := s.ApplyMigrations(ctx, sqlstore.MigrationsTable, ours, s.logger); err != nil {
 		return fail("", err)
-	}
-	for _, m := range all {
-		if err := s.applyMigration(ctx, m); err != nil {
-			return fail(m.Name+": ", err)
-		}
 	}
 	migrator, err := rivermigrate.New(riverdatabasesql.New(s.db), &rivermigrate.Config{Logger: s.logger})
 	if err != nil {
@@ -416,38 +375,14 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fail("river: ", err)
 	}
+	if err := s.ApplyMigrations(ctx, sqlstore.AppMigrationsTable, s.appMigrations, s.logger); err != nil {
+		return fail("the app's migration ", err)
+	}
 	if _, err := lock.Exec(ctx, `SELECT pg_advisory_unlock($1)`, migrationLockKey); err != nil {
 		return fail("unlock: ", err)
 	}
 	if err := s.Prepare(ctx); err != nil {
 		return fail("", err)
 	}
-	return nil
-}
-
-func (s *Store) applyMigration(ctx context.Context, m Migration) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	applied, err := appliedVersions(ctx, tx)
-	if err != nil {
-		return err
-	}
-	if applied[m.Version] {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO appbackend_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-		m.Version, m.Name, time.Now().UnixMicro()); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	s.logger.InfoContext(ctx, "applied migration", "version", m.Version, "name", m.Name)
 	return nil
 }

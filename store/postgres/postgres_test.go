@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"net/url"
 	"os"
 	"slices"
@@ -329,4 +330,16 @@ func TestPingFollowsTheServer(t *testing.T) {
 	if err := s.PutSetting(t.Context(), "after", "1"); err != nil {
 		t.Errorf("PutSetting after the server came back: %v", err)
 	}
+}
+
+func TestAppMigrations(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	storetest.RunAppMigrations(t, func(t *testing.T, fsys fs.FS, migrate bool) storetest.MigratingStore {
+		opts := []postgres.Option{postgres.WithAppMigrations(fsys)}
+		if !migrate {
+			opts = append(opts, postgres.WithoutMigrations())
+		}
+		return open(t, url, opts...)
+	})
 }

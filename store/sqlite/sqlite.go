@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,15 +45,18 @@ type Store struct {
 	write  *sql.DB
 	read   *sql.DB
 	logger *slog.Logger
+	// appMigrations are the app's own (Config.Migrations), applied after appbackend's.
+	appMigrations []store.Migration
 }
 
 var _ store.Store = (*Store)(nil)
 
 type options struct {
-	migrate     bool
-	readConns   int
-	busyTimeout time.Duration
-	logger      *slog.Logger
+	appMigrations fs.FS
+	migrate       bool
+	readConns     int
+	busyTimeout   time.Duration
+	logger        *slog.Logger
 }
 
 // Option configures [Open].
@@ -63,6 +65,10 @@ type Option func(*options)
 // WithoutMigrations opens the database as it is, without applying pending migrations
 // (for `appbackend doctor`, which reports them instead).
 func WithoutMigrations() Option { return func(o *options) { o.migrate = false } }
+
+// WithAppMigrations adds the app's own migrations (see [store.ReadMigrations]), applied
+// after appbackend's and recorded apart from them.
+func WithAppMigrations(fsys fs.FS) Option { return func(o *options) { o.appMigrations = fsys } }
 
 // WithReadConns sets the number of read-only connections used by listings (default 4).
 func WithReadConns(n int) Option {
@@ -103,6 +109,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
+	appMigrations, err := store.ReadMigrations(o.appMigrations, "sqlite")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
+	}
 
 	write, err := sql.Open("sqlite", dsn(path, o.busyTimeout, false))
 	if err != nil {
@@ -133,6 +143,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		write:   write,
 		read:    read,
 		logger:  o.logger,
+
+		appMigrations: appMigrations,
 	}
 	if o.migrate {
 		if err := s.Migrate(ctx); err != nil {
@@ -216,95 +228,42 @@ func (s *Store) Close() error {
 	return errors.Join(s.Queries.Close(), s.read.Close(), s.write.Close())
 }
 
-// Migration is one of appbackend's schema migrations.
-type Migration struct {
-	Version int
-	Name    string
-}
-
-func migrations() ([]Migration, map[int]string, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, nil, err
-	}
-	var list []Migration
-	sqlByVersion := map[int]string{}
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		version, err := strconv.Atoi(num)
-		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
-			return nil, nil, fmt.Errorf("migration file %s: want NNNN_name.sql", name)
-		}
-		body, err := migrationFiles.ReadFile("migrations/" + name)
-		if err != nil {
-			return nil, nil, err
-		}
-		list = append(list, Migration{Version: version, Name: strings.TrimSuffix(name, ".sql")})
-		sqlByVersion[version] = string(body)
-	}
-	slices.SortFunc(list, func(a, b Migration) int { return a.Version - b.Version })
-	return list, sqlByVersion, nil
-}
-
-// PendingMigrations lists appbackend's migrations not yet applied (River's are
-// reported by rivermigrate).
-func (s *Store) PendingMigrations(ctx context.Context) ([]Migration, error) {
-	all, _, err := migrations()
+// Migrations lists appbackend's SQLite migrations in order (River's are applied by
+// rivermigrate).
+func Migrations() ([]store.Migration, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
 		return nil, err
 	}
-	applied, err := s.appliedVersions(ctx, s.read)
+	return store.ReadMigrations(sub, "sqlite")
+}
+
+// PendingMigrations lists appbackend's and the app's migrations not yet applied
+// (River's are reported by rivermigrate).
+func (s *Store) PendingMigrations(ctx context.Context) ([]store.Migration, error) {
+	ours, err := Migrations()
 	if err != nil {
 		return nil, err
 	}
-	var pending []Migration
-	for _, m := range all {
-		if !applied[m.Version] {
-			pending = append(pending, m)
-		}
-	}
-	return pending, nil
-}
-
-func (s *Store) appliedVersions(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}) (map[int]bool, error) {
-	applied := map[int]bool{}
-	rows, err := q.QueryContext(ctx, `SELECT version FROM appbackend_migrations`)
+	pending, err := s.Pending(ctx, sqlstore.MigrationsTable, ours)
 	if err != nil {
-		if strings.Contains(err.Error(), "no such table") {
-			return applied, nil
-		}
-		return nil, fmt.Errorf("read applied migrations: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		applied[v] = true
-	}
-	return applied, rows.Err()
+	theirs, err := s.Pending(ctx, sqlstore.AppMigrationsTable, s.appMigrations)
+	return append(pending, theirs...), err
 }
 
-// Migrate implements [store.Store]: appbackend's migrations, each in its own
-// transaction, then River's. A store opened WithoutMigrations prepares its
-// statements once Migrate succeeds.
+// Migrate implements [store.Store]: appbackend's migrations, then River's, then the
+// app's, each in its own immediate transaction, which holds the write lock, so two
+// processes starting at once apply each migration once. A store opened
+// WithoutMigrations prepares its statements once Migrate succeeds.
 func (s *Store) Migrate(ctx context.Context) error {
-	all, sqlByVersion, err := migrations()
+	ours, err := Migrations()
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", s.path, err)
 	}
-	if _, err := s.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS appbackend_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+	if err := s.ApplyMigrations(ctx, sqlstore.MigrationsTable, ours, s.logger); err != nil {
 		return fmt.Errorf("migrate %s: %s", s.path, cleanError(err))
-	}
-	for _, m := range all {
-		if err := s.applyMigration(ctx, m, sqlByVersion[m.Version]); err != nil {
-			return fmt.Errorf("migrate %s: %s: %s", s.path, m.Name, cleanError(err))
-		}
 	}
 	migrator, err := rivermigrate.New(s.RiverDriver(), &rivermigrate.Config{Logger: s.logger})
 	if err != nil {
@@ -313,34 +272,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("migrate %s: river: %s", s.path, cleanError(err))
 	}
+	if err := s.ApplyMigrations(ctx, sqlstore.AppMigrationsTable, s.appMigrations, s.logger); err != nil {
+		return fmt.Errorf("migrate %s: the app's migration %s", s.path, cleanError(err))
+	}
 	if err := s.Prepare(ctx); err != nil {
 		return fmt.Errorf("migrate %s: %s", s.path, cleanError(err))
 	}
 	return nil
-}
-
-func (s *Store) applyMigration(ctx context.Context, m Migration, body string) error {
-	// The immediate transaction holds the write lock, so two processes starting at once
-	// apply each migration once.
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	applied, err := s.appliedVersions(ctx, tx)
-	if err != nil {
-		return err
-	}
-	if applied[m.Version] {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, body); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO appbackend_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.Version, m.Name, time.Now().UnixMicro()); err != nil {
-		return err
-	}
-	s.logger.InfoContext(ctx, "applied migration", "version", m.Version, "name", m.Name)
-	return tx.Commit()
 }

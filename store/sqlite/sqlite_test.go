@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,4 +108,21 @@ func TestOpenBadPath(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAppMigrations(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "app.db")
+	storetest.RunAppMigrations(t, func(t *testing.T, fsys fs.FS, migrate bool) storetest.MigratingStore {
+		opts := []sqlite.Option{sqlite.WithAppMigrations(fsys)}
+		if !migrate {
+			opts = append(opts, sqlite.WithoutMigrations())
+		}
+		s, err := sqlite.Open(t.Context(), path, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }

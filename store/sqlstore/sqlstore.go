@@ -52,6 +52,8 @@ type Dialect struct {
 	// AppendJobError appends the AttemptError JSON bound to ? to a river_job row's
 	// errors, with the row's attempt filled in.
 	AppendJobError string
+	// TableExists is a query with one row when the table named by ? exists.
+	TableExists string
 }
 
 // SQLite is the dialect of SQLite.
@@ -64,6 +66,7 @@ var SQLite = Dialect{
 		return `julianday(attempted_at) ` + op + ` julianday('now') - ? / 86400.0`
 	},
 	AppendJobError: `errors = jsonb(json_insert(json(coalesce(errors, jsonb('[]'))), '$[#]', json_set(?, '$.attempt', attempt)))`,
+	TableExists:    `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`,
 }
 
 // PostgreSQL is the dialect of PostgreSQL.
@@ -79,6 +82,7 @@ var PostgreSQL = Dialect{
 		return `attempted_at ` + op + ` clock_timestamp() - make_interval(secs => ?)`
 	},
 	AppendJobError: `errors = array_append(errors, jsonb_set(CAST(? AS jsonb), '{attempt}', to_jsonb(attempt)))`,
+	TableExists:    `SELECT 1 WHERE to_regclass(?) IS NOT NULL`,
 }
 
 // Queries implements [store.Settings], [store.Inbox] and [store.Installations] over
