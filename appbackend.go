@@ -200,6 +200,7 @@ func (a *App) open(ctx context.Context) error {
 		Logger:           a.logger,
 		PoolSize:         a.cfg.DBPoolSize,
 		StatementTimeout: a.cfg.DBStatementTimeout,
+		Migrations:       a.cfg.Migrations,
 	})
 	if err != nil {
 		return err

@@ -3,8 +3,10 @@ package appbackend
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +30,13 @@ type Config struct {
 	Addr string
 	// Database is "sqlite:PATH" or a postgres:// URL.
 	Database string
+	// Migrations are the app's own schema migrations: numbered files NNNN_name.sql,
+	// each run once, in order, in its own transaction, after appbackend's and under the
+	// same lock (replicas starting together take turns). Files in a sqlite/ or
+	// postgres/ folder replace the root file of the same version on that database, for
+	// where the dialects differ. Run applies them before serving; so does `appbackend
+	// migrate` with APPBACKEND_MIGRATIONS. Typically an embed.FS or os.DirFS.
+	Migrations fs.FS
 	// AppSecrets are the app's signing secrets (absec_…). Two are live while one is
 	// being expired; a request verifies against any of them.
 	AppSecrets []string
@@ -115,6 +124,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return cfg, fmt.Errorf("%w: APPBACKEND_DB_STATEMENT_TIMEOUT %q is not a positive duration such as 30s", ErrConfig, v)
 		}
 		cfg.DBStatementTimeout = d
+	}
+	if dir := strings.TrimSpace(getenv("APPBACKEND_MIGRATIONS")); dir != "" {
+		cfg.Migrations = os.DirFS(dir)
 	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_MAX_BODY")); v != "" {
 		n, err := ParseByteSize(v)

@@ -3,6 +3,7 @@ package appbackend
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"time"
 
@@ -23,6 +24,8 @@ type StoreOptions struct {
 	// StatementTimeout is PostgreSQL's statement_timeout for every connection
 	// (APPBACKEND_DB_STATEMENT_TIMEOUT); zero leaves the URL's or none. SQLite ignores it.
 	StatementTimeout time.Duration
+	// Migrations are the app's own (Config.Migrations).
+	Migrations fs.FS
 }
 
 // OpenStore opens the database a setting names ("sqlite:PATH" or a postgres:// URL),
@@ -34,7 +37,7 @@ func OpenStore(ctx context.Context, database string, opts StoreOptions) (store.S
 	}
 	switch kind {
 	case "sqlite":
-		var o []sqlite.Option
+		o := []sqlite.Option{sqlite.WithAppMigrations(opts.Migrations)}
 		if opts.SkipMigrations {
 			o = append(o, sqlite.WithoutMigrations())
 		}
@@ -43,7 +46,7 @@ func OpenStore(ctx context.Context, database string, opts StoreOptions) (store.S
 		}
 		return sqlite.Open(ctx, dsn, o...)
 	case "postgres":
-		var o []postgres.Option
+		o := []postgres.Option{postgres.WithAppMigrations(opts.Migrations)}
 		if opts.SkipMigrations {
 			o = append(o, postgres.WithoutMigrations())
 		}

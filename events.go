@@ -39,8 +39,14 @@ type InstallHook func(ctx context.Context, in Installation) error
 // it runs in the data-removal job's transaction.
 type CleanupHook func(ctx context.Context, accountID string, livemode bool) error
 
-// Tx returns the transaction an event handler, hook or job runs in. Writes made through
-// it commit together with the event being marked processed, so they happen exactly once.
+// Tx returns the transaction of an event handler, an install or uninstall hook, a
+// cleanup hook, a job (AddWorker) or a schedule run, and false elsewhere. Writes made
+// through it commit together with the event being marked processed, or with the job's
+// or run's completion, so they happen exactly once, and not at all if the handler
+// fails. In jobs and schedule runs the transaction begins at the first call: on SQLite
+// it holds the database's write lock from then until the job ends, so call Stripe and
+// other APIs first and write last. See App.InTx for code that runs in both kinds of
+// context.
 func Tx(ctx context.Context) (*sql.Tx, bool) { return store.TxFrom(ctx) }
 
 type eventRegistration struct {

@@ -135,9 +135,20 @@ func (w *appWorker[T]) Timeout(job *river.Job[T]) time.Duration {
 	return d
 }
 
+// Work runs the app's worker with a transaction it may use (Tx, InTx, Enqueue), begun
+// at its first use: when there is one, the job is completed in it, so the job's
+// writes happen exactly once; a failed job's writes roll back.
 func (w *appWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 	ctx = bindJob(ctx, job.JobRow)
-	return schedule.RetryOrCancel(ctx, w.inner.Work(ctx, job))
+	ctx, lazy := store.WithLazyTx(ctx, w.app.db.DB())
+	defer lazy.Rollback()
+	if err := w.inner.Work(ctx, job); err != nil {
+		return schedule.RetryOrCancel(ctx, err)
+	}
+	if tx, err := lazy.Begun(); tx == nil && err == nil {
+		return nil // no writes through the job's transaction: River completes the job
+	}
+	return schedule.CompleteInTx(ctx, lazy, job, nil)
 }
 
 // metadataKey holds, in a job's River metadata, who enqueued it.

@@ -117,23 +117,46 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	if a.AccountID != "" {
 		hctx = stripeclient.WithAccount(hctx, a.AccountID, stripeclient.ModeOf(a.Livemode))
 	}
+	// The handler's writes through its transaction, the run's count and the job's
+	// completion commit together: a run's work happens once even if the process dies
+	// right after.
+	hctx, lazy := store.WithLazyTx(hctx, s.st.DB())
+	defer lazy.Rollback()
 	if herr := w.call(hctx, def, run, key); herr != nil {
+		lazy.Rollback()
 		s.recordFailure(ctx, key, run, herr)
 		return RetryOrCancel(ctx, herr)
 	}
-	// The run is counted and its job completed in one transaction: a run counts once
-	// even if the process dies right after.
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.st.RecordScheduleRunTx(ctx, tx, key, store.ScheduleRun{Slot: a.Slot, At: s.cfg.NowFunc()}); err != nil {
-			return err
-		}
-		_, err := river.JobCompleteTx[riverdriver.Driver[*sql.Tx]](ctx, tx, job)
-		return err
+	err = CompleteInTx(ctx, lazy, job, func(tx *sql.Tx) error {
+		return s.st.RecordScheduleRunTx(ctx, tx, key, store.ScheduleRun{Slot: a.Slot, At: s.cfg.NowFunc()})
 	})
 	if err != nil {
 		return fmt.Errorf("record run of %s: %w", a.Schedule, err)
 	}
 	return nil
+}
+
+// CompleteInTx completes a job in the transaction its work began (store.WithLazyTx),
+// or in a new one, after record, and commits: the work's writes and the job's
+// completion happen together or not at all. A transaction that could not begin fails
+// the job with that error.
+func CompleteInTx[T river.JobArgs](ctx context.Context, lazy *store.LazyTx, job *river.Job[T], record func(tx *sql.Tx) error) error {
+	if _, err := lazy.Begun(); err != nil {
+		return fmt.Errorf("begin the job's transaction: %w", err)
+	}
+	tx, err := lazy.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if record != nil {
+		if err := record(tx); err != nil {
+			return err
+		}
+	}
+	if _, err := river.JobCompleteTx[riverdriver.Driver[*sql.Tx]](ctx, tx, job); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // call runs the handler. A panic is recorded on the schedule, then passed on to River,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river/riverdriver"
@@ -256,12 +257,65 @@ func WithTx(ctx context.Context, tx *sql.Tx) context.Context {
 	return context.WithValue(ctx, txKey{}, tx)
 }
 
-// TxFrom returns the transaction an event handler or lifecycle hook runs in. Write to
-// the database through it, and only through it, so that the writes commit exactly
-// when the event is marked processed. ok is false outside such a handler.
+// TxFrom returns the transaction an event handler or lifecycle hook runs in, or the
+// one a job or schedule run begins on first use (WithLazyTx). Write to the database
+// through it, and only through it, so that the writes commit exactly when the event is
+// marked processed or the job completed. ok is false outside such a handler, and when
+// a lazy transaction could not begin (the job then fails with that error).
 func TxFrom(ctx context.Context) (tx *sql.Tx, ok bool) {
-	tx, ok = ctx.Value(txKey{}).(*sql.Tx)
-	return tx, ok
+	if tx, ok = ctx.Value(txKey{}).(*sql.Tx); ok {
+		return tx, true
+	}
+	if lazy, ok := ctx.Value(lazyTxKey{}).(*LazyTx); ok {
+		tx, err := lazy.begin(ctx)
+		return tx, err == nil
+	}
+	return nil, false
+}
+
+type lazyTxKey struct{}
+
+// LazyTx is a transaction begun on db the first time TxFrom asks for it, so that a
+// job that never writes through it holds none: on SQLite a transaction holds the
+// database's one write lock until it ends.
+type LazyTx struct {
+	db  *sql.DB
+	mu  sync.Mutex
+	tx  *sql.Tx
+	err error
+}
+
+// WithLazyTx returns a context whose TxFrom begins a transaction on db at first use.
+// The caller ends it: Commit or Rollback.
+func WithLazyTx(ctx context.Context, db *sql.DB) (context.Context, *LazyTx) {
+	l := &LazyTx{db: db}
+	return context.WithValue(ctx, lazyTxKey{}, l), l
+}
+
+func (l *LazyTx) begin(ctx context.Context) (*sql.Tx, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tx == nil && l.err == nil {
+		l.tx, l.err = l.db.BeginTx(ctx, nil)
+	}
+	return l.tx, l.err
+}
+
+// Begun returns the transaction if one was begun, and the error if beginning it failed.
+func (l *LazyTx) Begun() (*sql.Tx, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.tx, l.err
+}
+
+// Begin returns the transaction, beginning it now if no one asked for it yet.
+func (l *LazyTx) Begin(ctx context.Context) (*sql.Tx, error) { return l.begin(ctx) }
+
+// Rollback rolls back the transaction if one was begun and is still open.
+func (l *LazyTx) Rollback() {
+	if tx, _ := l.Begun(); tx != nil {
+		_ = tx.Rollback()
+	}
 }
 
 func nullString(s string) *string {

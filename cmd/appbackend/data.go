@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -18,7 +19,10 @@ import (
 // dbFlags are the flags of the commands that act on the configured database.
 type dbFlags struct {
 	database string
-	getenv   func(string) string
+	// migrations is the folder of the app's own migrations, for `migrate` and
+	// `doctor` (APPBACKEND_MIGRATIONS).
+	migrations string
+	getenv     func(string) string
 }
 
 func (d *dbFlags) register(f *flags, getenv func(string) string) {
@@ -37,11 +41,16 @@ func (d *dbFlags) open(ctx context.Context, migrate bool) (store.Store, error) {
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
-	st, err := appbackend.OpenStore(ctx, d.database, appbackend.StoreOptions{
+	opts := appbackend.StoreOptions{
 		SkipMigrations:   !migrate,
 		PoolSize:         cfg.DBPoolSize,
 		StatementTimeout: cfg.DBStatementTimeout,
-	})
+		Migrations:       cfg.Migrations,
+	}
+	if d.migrations != "" {
+		opts.Migrations = os.DirFS(d.migrations)
+	}
+	st, err := appbackend.OpenStore(ctx, d.database, opts)
 	if errors.Is(err, appbackend.ErrConfig) {
 		return nil, usageError{err.Error()}
 	}
@@ -77,9 +86,10 @@ func (l *listing) parse(f *flags, args []string) error {
 }
 
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	f := newFlags("migrate", "appbackend migrate [--database URL]", stdout)
+	f := newFlags("migrate", "appbackend migrate [--database URL] [--migrations DIR]", stdout)
 	var d dbFlags
 	d.register(f, getenv)
+	f.StringVar(&d.migrations, "migrations", getenv("APPBACKEND_MIGRATIONS"), "folder of the app's own migrations NNNN_name.sql, applied after appbackend's (APPBACKEND_MIGRATIONS)")
 	if rest, err := f.parse(args); err != nil {
 		return err
 	} else if len(rest) > 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/appbackend/appbackend"
@@ -33,6 +34,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	maxBody := f.Int64("max-body", cfg.MaxBody, "request body limit in bytes (APPBACKEND_MAX_BODY; default 1048576)")
 	f.IntVar(&cfg.DBPoolSize, "db-pool", cfg.DBPoolSize, "PostgreSQL connection pool size (APPBACKEND_DB_POOL; default 20)")
 	f.DurationVar(&cfg.DBStatementTimeout, "db-statement-timeout", cfg.DBStatementTimeout, "PostgreSQL statement_timeout (APPBACKEND_DB_STATEMENT_TIMEOUT; default none)")
+	migrations := f.String("migrations", getenv("APPBACKEND_MIGRATIONS"), "folder of the app's own migrations NNNN_name.sql (APPBACKEND_MIGRATIONS)")
 	logLevel := f.String("log-level", envOr(getenv, "APPBACKEND_LOG_LEVEL", "info"), "debug, info, warn or error (APPBACKEND_LOG_LEVEL)")
 	logFormat := f.String("log-format", envOr(getenv, "APPBACKEND_LOG_FORMAT", "text"), "text or json (APPBACKEND_LOG_FORMAT)")
 	rest, err := f.parse(args)
@@ -43,6 +45,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return usagef("unexpected argument %q", rest[0])
 	}
 	cfg.Dev = *dev
+	if *migrations != "" {
+		cfg.Migrations = os.DirFS(*migrations)
+	}
 	if *appSecrets != "" {
 		cfg.AppSecrets = appbackend.SplitList(*appSecrets)
 	}
