@@ -1,0 +1,133 @@
+package appbackendtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/webhook/webhooktest"
+)
+
+// Event is a Stripe event for Deliver to send. Only Type is required.
+type Event struct {
+	// Type is the event type: "invoice.paid", "customer.created", …
+	Type string
+	// ID is the event id; empty means a new evt_… id. Deliver the same ID twice to
+	// test a redelivery.
+	ID string
+	// Account is the connected account the event happened on (the merchant who
+	// installed the app); empty for an event of the platform itself.
+	Account string
+	// Livemode is the event's mode; Deliver signs it with that mode's endpoint secret.
+	Livemode bool
+	// Created is Stripe's created time; zero means now.
+	Created time.Time
+	// Object is data.object; nil means a realistic object for the common types (an
+	// application, a customer, an invoice, a payment intent) and a bare one otherwise.
+	Object map[string]any
+}
+
+// Deliver posts ev to POST /webhooks/stripe as Stripe does, signed with the secret
+// of its mode's endpoint, and returns its id once the app acknowledged it (200: it
+// is stored and will be processed; see WaitForEvent). It fails the test on any
+// other answer.
+func (a *App) Deliver(t testing.TB, ev Event) string {
+	t.Helper()
+	if ev.Type == "" {
+		t.Fatal("appbackendtest: Deliver: the event has no Type")
+	}
+	if ev.ID == "" {
+		ev.ID = webhooktest.NewID("evt_")
+	}
+	opts := []webhooktest.Option{webhooktest.ID(ev.ID), webhooktest.Livemode(ev.Livemode)}
+	if ev.Account != "" {
+		opts = append(opts, webhooktest.Account(ev.Account))
+	}
+	if !ev.Created.IsZero() {
+		opts = append(opts, webhooktest.Created(ev.Created))
+	}
+	if ev.Object != nil {
+		opts = append(opts, webhooktest.Object(ev.Object))
+	}
+	body := webhooktest.Event(ev.Type, opts...)
+	secret := TestWebhookSecret
+	if ev.Livemode {
+		secret = LiveWebhookSecret
+	}
+	req, err := http.NewRequest(http.MethodPost, a.URL+"/webhooks/stripe", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("appbackendtest: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("Stripe-Signature", webhooktest.Sign(body, secret, time.Now()))
+	if res := send(t, req); res.Status != http.StatusOK {
+		t.Fatalf("appbackendtest: event %s (%s) was not acknowledged: %s", ev.ID, ev.Type, res)
+	}
+	return ev.ID
+}
+
+// WaitForEvent waits until the event with id is processed — every handler succeeded
+// and committed — and returns it as the inbox holds it (Status, Attempts, …). It
+// fails the test with the event's last error as soon as the event is dead (out of
+// attempts, Config.EventMaxAttempts), or if it is not processed within WaitTimeout.
+// A failed attempt is retried after 50 ms meanwhile.
+func (a *App) WaitForEvent(t testing.TB, id string) appbackend.Event {
+	t.Helper()
+	deadline := time.Now().Add(WaitTimeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+		ev, err := a.queries.Event(ctx, id)
+		cancel()
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			t.Fatalf("appbackendtest: event %s was never received", id)
+		case err != nil:
+			t.Fatalf("appbackendtest: event %s: %v", id, err)
+		}
+		ev.Raw = nil
+		switch ev.Status {
+		case store.EventProcessed:
+			return ev
+		case store.EventDead:
+			t.Fatalf("appbackendtest: event %s (%s) is dead after %d attempts: %s", id, ev.Type, ev.Attempts, ev.LastError)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("appbackendtest: event %s (%s) is still %s after %v, %d attempts; last error: %q",
+				id, ev.Type, ev.Status, WaitTimeout, ev.Attempts, ev.LastError)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// Install delivers account.application.authorized for account in a mode, as Stripe
+// does when a merchant installs the app, waits until it is processed (the
+// OnInstall hooks ran, the per-account schedules are set up) and returns the
+// installation.
+func (a *App) Install(t testing.TB, account string, livemode bool) appbackend.Installation {
+	t.Helper()
+	return a.lifecycle(t, "account.application.authorized", account, livemode, store.Installed)
+}
+
+// Uninstall delivers account.application.deauthorized for account in a mode, as
+// Stripe does when a merchant uninstalls the app, waits until it is processed (the
+// OnUninstall hooks ran) and returns the installation.
+func (a *App) Uninstall(t testing.TB, account string, livemode bool) appbackend.Installation {
+	t.Helper()
+	return a.lifecycle(t, "account.application.deauthorized", account, livemode, store.Uninstalled)
+}
+
+func (a *App) lifecycle(t testing.TB, eventType, account string, livemode bool, want store.InstallStatus) appbackend.Installation {
+	t.Helper()
+	id := a.Deliver(t, Event{Type: eventType, Account: account, Livemode: livemode})
+	a.WaitForEvent(t, id)
+	in, ok := a.Installation(t, account, livemode)
+	if !ok || in.Status != want {
+		t.Fatalf("appbackendtest: after %s, the installation of %s is %+v, want %s", eventType, account, in, want)
+	}
+	return in
+}
