@@ -5,8 +5,8 @@ import (
 
 	"github.com/stripe/stripe-go/v85"
 
+	"github.com/appbackend/appbackend/appbackendtest"
 	"github.com/appbackend/appbackend/stripeclient"
-	"github.com/appbackend/appbackend/stripeclient/stripetest"
 )
 
 // BenchmarkClient is the cost of app.Stripe(ctx): binding a client to an account.
@@ -60,6 +60,6 @@ func BenchmarkCall(b *testing.B) {
 
 func setupBench(b *testing.B) string {
 	b.Helper()
-	fake := stripetest.NewFake(b)
+	fake := appbackendtest.NewStripeFake(b)
 	return fake.URL
 }

@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v85"
 
+	"github.com/appbackend/appbackend/appbackendtest"
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/stripeclient"
-	"github.com/appbackend/appbackend/stripeclient/stripetest"
 )
 
 const (
@@ -25,7 +25,7 @@ const (
 )
 
 type testBundle struct {
-	fake    *stripetest.Fake
+	fake    *appbackendtest.StripeFake
 	clients *stripeclient.Clients
 }
 
@@ -33,7 +33,7 @@ type testBundle struct {
 // configure adjusts the Config.
 func setup(t *testing.T, configure ...func(*stripeclient.Config)) *testBundle {
 	t.Helper()
-	fake := stripetest.NewFake(t)
+	fake := appbackendtest.NewStripeFake(t)
 	cfg := stripeclient.Config{
 		Keys:            stripeclient.Keys{Live: liveKey, Test: testKey},
 		APIBase:         fake.URL,
@@ -295,26 +295,26 @@ func TestRetriedJobRepeatsItsIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name          string
-		script        []stripetest.Response
+		script        []appbackendtest.StripeResponse
 		withJob       bool
 		wantAttempts  int
 		wantCustomers int
 	}{
 		{
 			name:         "a 500 with a JSON error is retried and the customer created once",
-			script:       []stripetest.Response{{Status: 500, Body: `{"error":{"type":"api_error","message":"An unknown error occurred"}}`}},
+			script:       []appbackendtest.StripeResponse{{Status: 500, Body: `{"error":{"type":"api_error","message":"An unknown error occurred"}}`}},
 			withJob:      true,
 			wantAttempts: 2, wantCustomers: 1,
 		},
 		{
 			name:         "an answer lost after Stripe created the customer is replayed",
-			script:       []stripetest.Response{{Status: 502, Body: "<html>bad gateway</html>", Perform: true}},
+			script:       []appbackendtest.StripeResponse{{Status: 502, Body: "<html>bad gateway</html>", Perform: true}},
 			withJob:      true,
 			wantAttempts: 2, wantCustomers: 1,
 		},
 		{
 			name:         "without the job's key the same loss creates a second customer",
-			script:       []stripetest.Response{{Status: 502, Body: "<html>bad gateway</html>", Perform: true}},
+			script:       []appbackendtest.StripeResponse{{Status: 502, Body: "<html>bad gateway</html>", Perform: true}},
 			withJob:      false,
 			wantAttempts: 2, wantCustomers: 2,
 		},
@@ -327,7 +327,7 @@ func TestRetriedJobRepeatsItsIdempotencyKey(t *testing.T) {
 			attempts, err := runJob(t, b.client(t, "acct_job", stripeclient.Test), 42, 3, tt.withJob)
 			require.NoError(t, err)
 			require.Equal(t, tt.wantAttempts, attempts)
-			require.Equal(t, tt.wantCustomers, b.fake.Customers("acct_job", "test"))
+			require.Equal(t, tt.wantCustomers, len(b.fake.List("acct_job", false, "customers")))
 
 			reqs := b.fake.Requests()
 			require.Len(t, reqs, tt.wantAttempts)
@@ -374,14 +374,14 @@ func TestStepKeysAndPrefix(t *testing.T) {
 		"explicit", "",
 	}
 	require.Equal(t, want, got)
-	require.Equal(t, 3, b.fake.Customers("acct_steps", "test"), "each step once, and the explicit key's write")
+	require.Equal(t, 3, len(b.fake.List("acct_steps", false, "customers")), "each step once, and the explicit key's write")
 }
 
 func TestErrorMapping(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name          string
-		response      stripetest.Response
+		response      appbackendtest.StripeResponse
 		wantStatus    int
 		wantCode      string
 		wantMessage   string
@@ -389,52 +389,52 @@ func TestErrorMapping(t *testing.T) {
 	}{
 		{
 			name:       "invalid parameter: the caller's 400 with Stripe's message",
-			response:   stripetest.Response{Status: 400, Body: `{"error":{"type":"invalid_request_error","code":"email_invalid","message":"Invalid email address: nope","param":"email"}}`},
+			response:   appbackendtest.StripeResponse{Status: 400, Body: `{"error":{"type":"invalid_request_error","code":"email_invalid","message":"Invalid email address: nope","param":"email"}}`},
 			wantStatus: 400, wantCode: apierror.CodeBadRequest, wantMessage: "Invalid email address: nope",
 		},
 		{
 			name:       "card declined: 402 card_error",
-			response:   stripetest.Response{Status: 402, Body: `{"error":{"type":"card_error","code":"card_declined","message":"Your card was declined."}}`},
+			response:   appbackendtest.StripeResponse{Status: 402, Body: `{"error":{"type":"card_error","code":"card_declined","message":"Your card was declined."}}`},
 			wantStatus: 402, wantCode: stripeclient.CodeCardError, wantMessage: "Your card was declined.",
 		},
 		{
 			name:       "missing object: 404",
-			response:   stripetest.Response{Status: 404, Body: `{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such customer: 'cus_1'"}}`},
+			response:   appbackendtest.StripeResponse{Status: 404, Body: `{"error":{"type":"invalid_request_error","code":"resource_missing","message":"No such customer: 'cus_1'"}}`},
 			wantStatus: 404, wantCode: apierror.CodeNotFound, wantMessage: "No such customer: 'cus_1'",
 		},
 		{
 			name:       "a bad platform key: 502, key scrubbed",
-			response:   stripetest.Response{Status: 401, Body: `{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: sk_test_faketestkey"}}`},
+			response:   appbackendtest.StripeResponse{Status: 401, Body: `{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: sk_test_faketestkey"}}`},
 			wantStatus: 502, wantCode: apierror.CodeStripeError, wantMessage: "Invalid API Key provided: sk_test_[redacted]",
 		},
 		{
 			name:       "no access to the account: 502",
-			response:   stripetest.Response{Status: 403, Body: `{"error":{"type":"invalid_request_error","message":"The provided key does not have access to account 'acct_x'"}}`},
+			response:   appbackendtest.StripeResponse{Status: 403, Body: `{"error":{"type":"invalid_request_error","message":"The provided key does not have access to account 'acct_x'"}}`},
 			wantStatus: 502, wantCode: apierror.CodeStripeError, wantMessage: "does not have access",
 		},
 		{
 			name:       "Stripe's 500: 502, retryable",
-			response:   stripetest.Response{Status: 500, Body: `{"error":{"type":"api_error","message":"An unknown error occurred"}}`},
+			response:   appbackendtest.StripeResponse{Status: 500, Body: `{"error":{"type":"api_error","message":"An unknown error occurred"}}`},
 			wantStatus: 502, wantCode: apierror.CodeStripeError, wantMessage: "An unknown error occurred", wantRetryable: true,
 		},
 		{
 			name:       "a concurrent request with the same key: 409, retryable",
-			response:   stripetest.Response{Status: 409, Body: `{"error":{"type":"idempotency_error","code":"idempotency_key_in_use","message":"There is currently another in-progress request using this Idempotent Key"}}`},
+			response:   appbackendtest.StripeResponse{Status: 409, Body: `{"error":{"type":"idempotency_error","code":"idempotency_key_in_use","message":"There is currently another in-progress request using this Idempotent Key"}}`},
 			wantStatus: 409, wantCode: apierror.CodeBadRequest, wantMessage: "another in-progress request", wantRetryable: true,
 		},
 		{
 			name:       "a key reused with other parameters: 400, not retryable",
-			response:   stripetest.Response{Status: 400, Body: `{"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters they were first used with."}}`},
+			response:   appbackendtest.StripeResponse{Status: 400, Body: `{"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters they were first used with."}}`},
 			wantStatus: 400, wantCode: apierror.CodeBadRequest, wantMessage: "same parameters",
 		},
 		{
 			name:       "a proxy's HTML 503: 502, retryable",
-			response:   stripetest.Response{Status: 503, Body: "<html>unavailable</html>"},
+			response:   appbackendtest.StripeResponse{Status: 503, Body: "<html>unavailable</html>"},
 			wantStatus: 502, wantCode: apierror.CodeStripeError, wantMessage: "Stripe answered 503 with an unreadable body", wantRetryable: true,
 		},
 		{
 			name:       "a 429 too long to wait for here: 502, retryable",
-			response:   stripetest.Response{Status: 429, Header: http.Header{"Retry-After": {"30"}}, Body: `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`},
+			response:   appbackendtest.StripeResponse{Status: 429, Header: http.Header{"Retry-After": {"30"}}, Body: `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`},
 			wantStatus: 502, wantCode: apierror.CodeStripeError, wantMessage: "rate limiting", wantRetryable: true,
 		},
 	}
@@ -468,7 +468,7 @@ func TestErrorMapping(t *testing.T) {
 func TestStripeErrorStaysReachable(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.fake.Script(http.MethodPost, "/v1/customers", stripetest.Response{Status: 402,
+	b.fake.Script(http.MethodPost, "/v1/customers", appbackendtest.StripeResponse{Status: 402,
 		Body: `{"error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds","message":"Your card has insufficient funds."}}`})
 	_, err := b.client(t, "acct_err", stripeclient.Test).V1Customers.Create(t.Context(), nil)
 	var se *stripe.Error
@@ -521,13 +521,13 @@ func TestPing(t *testing.T) {
 	t.Run("a restricted key without account access passes", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, func(c *stripeclient.Config) { c.Keys = stripeclient.Keys{Test: "rk_test_restricted"} })
-		b.fake.Script(http.MethodGet, "/v1/account", stripetest.Response{Status: 403})
+		b.fake.Script(http.MethodGet, "/v1/account", appbackendtest.StripeResponse{Status: 403})
 		require.NoError(t, b.clients.Ping(t.Context()))
 	})
 	t.Run("a rejected key names its variable", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		b.fake.Script(http.MethodGet, "/v1/account", stripetest.Response{Status: 401,
+		b.fake.Script(http.MethodGet, "/v1/account", appbackendtest.StripeResponse{Status: 401,
 			Body: `{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: sk_live_fakelivekey"}}`})
 		err := b.clients.Ping(t.Context())
 		require.ErrorIs(t, err, stripeclient.ErrConfig)
@@ -538,10 +538,10 @@ func TestPing(t *testing.T) {
 
 func TestRateLimitBacksOff(t *testing.T) {
 	t.Parallel()
-	rateLimited := stripetest.Response{Status: 429, Body: `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`}
+	rateLimited := appbackendtest.StripeResponse{Status: 429, Body: `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`}
 	tests := []struct {
 		name         string
-		script       []stripetest.Response
+		script       []appbackendtest.StripeResponse
 		maxRetries   int
 		timeout      time.Duration
 		wantErr      bool
@@ -551,46 +551,46 @@ func TestRateLimitBacksOff(t *testing.T) {
 	}{
 		{
 			name:       "twice 429 then success, exponential back-off",
-			script:     []stripetest.Response{rateLimited, rateLimited},
+			script:     []appbackendtest.StripeResponse{rateLimited, rateLimited},
 			maxRetries: 2, wantRequests: 3,
 			// 20ms then 40ms, each less up to 25% jitter.
 			wantMinWait: 45 * time.Millisecond, wantMaxWait: time.Second,
 		},
 		{
 			name: "Retry-After is honoured",
-			script: []stripetest.Response{{Status: 429, Header: http.Header{"Retry-After": {"1"}},
+			script: []appbackendtest.StripeResponse{{Status: 429, Header: http.Header{"Retry-After": {"1"}},
 				Body: rateLimited.Body}},
 			maxRetries: 2, wantRequests: 2,
 			wantMinWait: time.Second, wantMaxWait: 1900 * time.Millisecond,
 		},
 		{
 			name:       "retries are bounded",
-			script:     []stripetest.Response{rateLimited, rateLimited, rateLimited},
+			script:     []appbackendtest.StripeResponse{rateLimited, rateLimited, rateLimited},
 			maxRetries: 2, wantRequests: 3, wantErr: true,
 			wantMinWait: 45 * time.Millisecond, wantMaxWait: time.Second,
 		},
 		{
 			name:       "a lock timeout is retried like any 429",
-			script:     []stripetest.Response{{Status: 429, Body: `{"error":{"type":"invalid_request_error","code":"lock_timeout","message":"locked"}}`}},
+			script:     []appbackendtest.StripeResponse{{Status: 429, Body: `{"error":{"type":"invalid_request_error","code":"lock_timeout","message":"locked"}}`}},
 			maxRetries: 2, wantRequests: 2,
 			wantMinWait: 15 * time.Millisecond, wantMaxWait: time.Second,
 		},
 		{
 			name:       "Stripe-Should-Retry: true on a 409 is retried",
-			script:     []stripetest.Response{{Status: 409, Header: http.Header{"Stripe-Should-Retry": {"true"}}}},
+			script:     []appbackendtest.StripeResponse{{Status: 409, Header: http.Header{"Stripe-Should-Retry": {"true"}}}},
 			maxRetries: 2, wantRequests: 2,
 			wantMinWait: 15 * time.Millisecond, wantMaxWait: time.Second,
 		},
 		{
 			name: "Stripe-Should-Retry: false on a 429 is not",
-			script: []stripetest.Response{{Status: 429, Header: http.Header{"Stripe-Should-Retry": {"false"}},
+			script: []appbackendtest.StripeResponse{{Status: 429, Header: http.Header{"Stripe-Should-Retry": {"false"}},
 				Body: rateLimited.Body}},
 			maxRetries: 2, wantRequests: 1, wantErr: true,
 			wantMaxWait: 500 * time.Millisecond,
 		},
 		{
 			name: "no wait past the context's deadline",
-			script: []stripetest.Response{{Status: 429, Header: http.Header{"Retry-After": {"1"}},
+			script: []appbackendtest.StripeResponse{{Status: 429, Header: http.Header{"Retry-After": {"1"}},
 				Body: rateLimited.Body}},
 			maxRetries: 2, timeout: 300 * time.Millisecond, wantRequests: 1, wantErr: true,
 			wantMaxWait: 250 * time.Millisecond,

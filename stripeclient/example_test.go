@@ -7,14 +7,14 @@ import (
 
 	"github.com/stripe/stripe-go/v85"
 
+	"github.com/appbackend/appbackend/appbackendtest"
 	"github.com/appbackend/appbackend/stripeclient"
-	"github.com/appbackend/appbackend/stripeclient/stripetest"
 )
 
 // A client bound to a merchant's account: every call carries its Stripe-Account and
 // the key of its mode.
 func Example() {
-	fake := stripetest.StartFake() // STRIPE_API_BASE for the example
+	fake := appbackendtest.StartStripeFake() // STRIPE_API_BASE for the example
 	defer fake.Close()
 
 	clients, err := stripeclient.New(stripeclient.Config{
@@ -42,10 +42,10 @@ func Example() {
 // A job's writes repeat their idempotency keys when the job runs again, so a customer
 // whose creation answer was lost is not created twice.
 func ExampleStep() {
-	fake := stripetest.StartFake()
+	fake := appbackendtest.StartStripeFake()
 	defer fake.Close()
 	// Stripe creates the customer, but the answer is lost on the way back.
-	fake.Script(http.MethodPost, "/v1/customers", stripetest.Response{Status: http.StatusBadGateway, Perform: true})
+	fake.Script(http.MethodPost, "/v1/customers", appbackendtest.StripeResponse{Status: http.StatusBadGateway, Perform: true})
 
 	clients, _ := stripeclient.New(stripeclient.Config{Keys: stripeclient.Keys{Test: "sk_test_example"}, APIBase: fake.URL})
 	// The job layer binds the job's account and runs each attempt under WithJob.
@@ -62,7 +62,7 @@ func ExampleStep() {
 			break
 		}
 	}
-	fmt.Println("customers created:", fake.Customers("acct_merchant", "test"))
+	fmt.Println("customers created:", len(fake.List("acct_merchant", false, "customers")))
 	fmt.Println("key:", fake.Requests()[1].IdempotencyKey)
 	// Output:
 	// attempt 1: retryable=true
@@ -73,7 +73,7 @@ func ExampleStep() {
 
 // The Secret Store at the signed user's scope: a third-party OAuth token.
 func ExampleSecretStore() {
-	fake := stripetest.StartFake()
+	fake := appbackendtest.StartStripeFake()
 	defer fake.Close()
 	clients, _ := stripeclient.New(stripeclient.Config{Keys: stripeclient.Keys{Test: "sk_test_example"}, APIBase: fake.URL})
 	sc, _ := clients.Client("acct_merchant", stripeclient.Test)

@@ -1,31 +1,24 @@
 package stripeclient_test
 
 import (
-	"os"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v85"
 
+	"github.com/appbackend/appbackend/appbackendtest"
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/stripeclient"
-	"github.com/appbackend/appbackend/stripeclient/stripetest"
 )
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	stripetest.StopMock()
-	os.Exit(code)
-}
 
 // mockClient is a client bound to account in test mode against stripe-mock, which
 // validates every request against Stripe's OpenAPI spec.
 func mockClient(t *testing.T, account string) (*stripeclient.Clients, *stripeclient.Client) {
 	t.Helper()
 	clients, err := stripeclient.New(stripeclient.Config{
-		Keys:    stripeclient.Keys{Test: stripetest.MockKey},
-		APIBase: stripetest.MockURL(t),
+		Keys:    stripeclient.Keys{Test: appbackendtest.TestSecretKey},
+		APIBase: appbackendtest.StripeMockURL(t),
 	})
 	require.NoError(t, err)
 	sc, err := clients.Client(account, stripeclient.Test)

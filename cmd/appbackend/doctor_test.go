@@ -7,12 +7,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/appbackend/appbackend/stripeclient/stripetest"
+	"github.com/appbackend/appbackend/appbackendtest"
 )
 
 func TestDoctor(t *testing.T) {
 	t.Parallel()
-	fake := stripetest.NewFake(t)
+	fake := appbackendtest.NewStripeFake(t)
 	db := "sqlite:" + filepath.Join(t.TempDir(), "doctor.db")
 	good := map[string]string{
 		"APPBACKEND_DATABASE":    db,
