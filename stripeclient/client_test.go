@@ -74,9 +74,14 @@ func TestEveryCallCarriesTheBoundAccount(t *testing.T) {
 			assertNoError(t, err)
 			_, err = sc.V1Balance.Retrieve(ctx, nil)
 			assertNoError(t, err)
-			for _, err := range sc.V1Customers.List(ctx, &stripe.CustomerListParams{}).All(ctx) {
-				// The Fake does not list customers: a 404 that still went to the account.
-				require.True(t, stripeclient.IsNotFound(err), "got %v", err)
+			listed := 0
+			for cus, err := range sc.V1Customers.List(ctx, &stripe.CustomerListParams{}).All(ctx) {
+				if assertNoError(t, err) && cus.Email == "a@example.test" {
+					listed++
+				}
+			}
+			if listed != 1 {
+				t.Errorf("%s listed %d customers, want its own one only", account, listed)
 			}
 			_, err = sc.Secrets().List(ctx, stripeclient.AccountScope())
 			assertNoError(t, err)
