@@ -4,24 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/appbackendtest"
 	"github.com/appbackend/appbackend/stripeclient"
-	"github.com/appbackend/appbackend/stripeclient/stripetest"
 )
 
 // exportArgs is the app's long job in these tests.
@@ -31,72 +25,10 @@ type exportArgs struct {
 
 func (exportArgs) Kind() string { return "test.export" }
 
-type jobsBundle struct {
-	app     *appbackend.App
-	baseURL string
-}
-
-// startJobsApp runs an App with a test key on a fake Stripe, after register added its
-// routes, workers and schedules.
-func startJobsApp(t *testing.T, register func(app *appbackend.App)) *jobsBundle {
-	t.Helper()
-	fake := stripetest.NewFake(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ready := make(chan struct{})
-	app, err := appbackend.New(appbackend.Config{
-		Database:      "sqlite:" + filepath.Join(t.TempDir(), "jobs.db"),
-		AppSecrets:    []string{secretA},
-		TestSecretKey: "sk_test_jobs",
-		APIBase:       fake.URL,
-		Listener:      ln,
-		Logger:        slog.New(slog.DiscardHandler),
-		Ready:         func(net.Addr) { close(ready) },
-	})
-	require.NoError(t, err)
-	register(app)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	}
-	return &jobsBundle{app: app, baseURL: "http://" + ln.Addr().String()}
-}
-
-// call sends a request signed for account, over the default payload: in the body for
-// a POST, in the query string for a GET.
-func (b *jobsBundle) call(t *testing.T, method, path, account string) (int, map[string]any) {
-	t.Helper()
-	header, body, err := appauth.Sign([]string{secretA}, time.Now(), userID, account, nil)
-	require.NoError(t, err)
-	var rd io.Reader
-	if method == http.MethodGet {
-		path += "?" + url.Values{"user_id": {userID}, "account_id": {account}}.Encode()
-	} else {
-		rd = strings.NewReader(string(body))
-	}
-	req, err := http.NewRequest(method, b.baseURL+path, rd)
-	require.NoError(t, err)
-	req.Header.Set("Stripe-Signature", header)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var out map[string]any
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(raw, &out), string(raw))
-	return resp.StatusCode, out
-}
-
 func TestJobStatusIsTheCallersOnly(t *testing.T) {
 	t.Parallel()
 	const owner, stranger = "acct_1Owner", "acct_2Stranger"
-	var platformJob int64
-	b := startJobsApp(t, func(app *appbackend.App) {
+	app := appbackendtest.Start(t, func(app *appbackend.App) {
 		require.NoError(t, appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[exportArgs]) error {
 			account, mode, _ := stripeclient.AccountFrom(ctx)
 			jobID, _ := stripeclient.JobFrom(ctx)
@@ -121,20 +53,27 @@ func TestJobStatusIsTheCallersOnly(t *testing.T) {
 				app.WriteError(w, r, err)
 				return
 			}
-			platformJob = res.Job.ID
-			_, _ = w.Write([]byte(`{}`))
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"job_id": res.Job.ID})
 		})
 	})
 
-	status, out := b.call(t, http.MethodPost, "/api/export", owner)
-	require.Equal(t, http.StatusOK, status, out)
-	id := strconv.FormatInt(int64(out["job_id"].(float64)), 10)
+	caller := app.As(userID, owner)
+	var created struct {
+		JobID int64 `json:"job_id"`
+	}
+	res := caller.Post(t, "/api/export", nil)
+	require.Equal(t, http.StatusOK, res.Status, res)
+	res.JSON(t, &created)
+	id := strconv.FormatInt(created.JobID, 10)
 
+	status := app.WaitForJob(t, created.JobID)
+	require.Equal(t, "completed", status.State, "errors: %v", status.Errors)
+	res = caller.Get(t, "/api/jobs/"+id)
+	require.Equal(t, http.StatusOK, res.Status, res)
 	var job map[string]any
-	require.Eventually(t, func() bool {
-		status, job = b.call(t, http.MethodGet, "/api/jobs/"+id, owner)
-		return status == http.StatusOK && job["state"] == "completed"
-	}, 20*time.Second, 50*time.Millisecond, "job %s never completed: %v", id, job)
+	res.JSON(t, &job)
+	require.Equal(t, "completed", job["state"])
 	require.Equal(t, "test.export", job["kind"])
 	require.Equal(t, owner, job["account_id"])
 	require.EqualValues(t, 2, job["attempts"])
@@ -151,14 +90,18 @@ func TestJobStatusIsTheCallersOnly(t *testing.T) {
 		{"not a job id", "/api/jobs/export", owner},
 		{"a negative id", "/api/jobs/-1", owner},
 	} {
-		status, out := b.call(t, http.MethodGet, tc.path, tc.account)
-		require.Equal(t, http.StatusNotFound, status, "%s: %v", tc.name, out)
-		require.Equal(t, "not_found", out["error"].(map[string]any)["code"], tc.name)
+		res := app.As(userID, tc.account).Get(t, tc.path)
+		require.Equal(t, http.StatusNotFound, res.Status, "%s: %s", tc.name, res)
+		require.Equal(t, "not_found", res.ErrorCode(), tc.name)
 	}
-	status, _ = b.call(t, http.MethodPost, "/api/enqueue_platform_job", owner)
-	require.Equal(t, http.StatusOK, status)
-	status, _ = b.call(t, http.MethodGet, "/api/jobs/"+strconv.FormatInt(platformJob, 10), owner)
-	require.Equal(t, http.StatusNotFound, status, "a job enqueued for no account is nobody's")
+	res = caller.Post(t, "/api/enqueue_platform_job", nil)
+	require.Equal(t, http.StatusOK, res.Status, res)
+	var platform struct {
+		JobID int64 `json:"job_id"`
+	}
+	res.JSON(t, &platform)
+	res = caller.Get(t, "/api/jobs/"+strconv.FormatInt(platform.JobID, 10))
+	require.Equal(t, http.StatusNotFound, res.Status, "a job enqueued for no account is nobody's: %s", res)
 }
 
 func TestRegistrationErrors(t *testing.T) {
