@@ -655,7 +655,7 @@ var objectIDPrefixes = map[string]string{
 	"payment_methods": "pm_", "payouts": "po_", "plans": "plan_", "prices": "price_",
 	"products": "prod_", "promotion_codes": "promo_", "quotes": "qt_", "refunds": "re_",
 	"setup_intents": "seti_", "shipping_rates": "shr_", "subscription_items": "si_",
-	"subscription_schedules": "sub_sched_", "subscriptions": "sub_", "tax_rates": "txr_",
+	"subscription_schedules": "sub_sched_", "subscriptions": "sub_", "tax_ids": "txi_", "tax_rates": "txr_",
 	"test_helpers/test_clocks": "clock_", "transfers": "tr_", "webhook_endpoints": "we_",
 }
 
