@@ -10,7 +10,8 @@
 #
 # State lives in .tmp/stripe-mock/ (pid, url, log). start is idempotent: a running
 # instance is reused. Tests read STRIPE_MOCK_URL; without it they start stripe-mock
-# themselves from .tmp/bin/stripe-mock.
+# themselves (appbackendtest.StripeMockURL: APPBACKEND_STRIPE_MOCK_DIR, PATH, or one
+# it installs under the Go module cache).
 set -euo pipefail
 
 VERSION=v0.203.0
