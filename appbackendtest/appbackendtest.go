@@ -45,11 +45,11 @@ const (
 // Environment variables Start reads to choose the database.
 const (
 	// EnvDatabase chooses the database: "sqlite" (the default) or "postgres".
-	EnvDatabase = pgtest.EnvDatabase
+	EnvDatabase = "APPBACKEND_TEST_DATABASE"
 	// EnvPostgresURL names the PostgreSQL server for EnvDatabase=postgres: any
 	// database on it, as a user allowed to create databases. Each App gets a new
 	// database there, dropped when its test ends.
-	EnvPostgresURL = pgtest.EnvURL
+	EnvPostgresURL = "APPBACKEND_TEST_POSTGRES_URL"
 )
 
 // WaitTimeout bounds every wait of the kit (start, events, jobs). It is long, for
