@@ -211,7 +211,7 @@ func (f *StripeFake) Put(account string, livemode bool, resource string, obj map
 	resource = strings.Trim(resource, "/")
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	stored := f.newObject(resource, livemode, obj)
+	stored := f.newObject(resource, livemode, deepCopy(obj)) // the test's map stays its own
 	f.store(collectionKey{modeName(livemode), account, resource}, stored)
 	return deepCopy(stored)
 }
