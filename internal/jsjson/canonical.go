@@ -200,6 +200,12 @@ func (c *Canonicalizer) firstPass(dst, data []byte) ([]byte, error) {
 				dst = append(dst, word...)
 				i, state = end, afterValue
 			default:
+				if end := shortInteger(data, i); end > 0 {
+					// Most numbers in a large body: print as written, at once.
+					dst = append(dst, data[i:end]...)
+					i, state = end, afterValue
+					continue
+				}
 				if ch != '-' && !isDigit(ch) {
 					return dst, unexpected(data, i, "a value")
 				}
@@ -451,6 +457,26 @@ func (c *Canonicalizer) secondPass(dst, data []byte) []byte {
 			c.frames = c.frames[:len(c.frames)-1]
 		}
 	}
+}
+
+// shortInteger returns the end of the number at data[i] if it is a non-negative integer
+// literal of at most 15 digits without a leading zero, which JavaScript prints as
+// written (isShortCanonicalInteger), and 0 otherwise, leaving the general path to decide.
+func shortInteger(data []byte, i int) int {
+	j := i
+	switch {
+	case data[i] == '0':
+		j++
+	case '1' <= data[i] && data[i] <= '9':
+		for j++; j < len(data) && j-i <= 15 && isDigit(data[j]); j++ {
+		}
+	default:
+		return 0
+	}
+	if j-i > 15 || j < len(data) && (isDigit(data[j]) || data[j] == '.' || data[j] == 'e' || data[j] == 'E') {
+		return 0
+	}
+	return j
 }
 
 // appendKeptMember prints the key of kept member k and the colon, and returns where its
