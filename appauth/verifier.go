@@ -9,6 +9,7 @@ import (
 	"hash"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -308,7 +309,8 @@ func (v *Verifier) checkRequest(header string, body []byte, query url.Values) (r
 		return rc, err
 	}
 	defer v.releaseStringify(slot)
-	slot.out, err = slot.printer.Append(slot.out[:0], body)
+	// The output is usually the body's size: room for it at once, rather than doublings.
+	slot.out, err = slot.printer.Append(slices.Grow(slot.out[:0], len(body)), body)
 	if err != nil {
 		return rc, badBody(err)
 	}
