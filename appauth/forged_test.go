@@ -58,29 +58,36 @@ func TestVerifyForgedBodyAllocations(t *testing.T) {
 
 func TestVerifyBusy(t *testing.T) {
 	t.Parallel()
-	v, err := NewVerifier([]string{testSecret}, WithClock(func() time.Time { return testNow }), WithStringifyLimit(1, 0))
+	v, err := NewVerifier([]string{testSecret}, WithClock(func() time.Time { return testNow }), WithLargeBodyLimit(1, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	forged := forgedHeader(testNow)
-	body := forgedBody(1 << 10)
+	body := forgedBody(LargeBody + 100)
 	def := newSigned(t)
-	unsignedExtras := `{"user_id":"` + testUser + `","account_id":"` + testAccount + `","x":[1]}`
 
-	slot := <-v.stringifySlots // another request is rebuilding its body
+	slot := <-v.largeBodySlots // another request is checking a large body
 	if _, err := v.VerifyRequest(forged, body, nil); !errors.Is(err, ErrBusy) {
-		t.Errorf("with every slot taken: error %v, want ErrBusy", err)
+		t.Errorf("large body with every slot taken: error %v, want ErrBusy", err)
 	}
-	// Candidates (a) and (b) need no slot.
-	if _, err := v.VerifyRequest(def.header, []byte(unsignedExtras), nil); err != nil {
-		t.Errorf("default signature with every slot taken: %v", err)
+	// Small bodies need no slot, whichever candidate they need.
+	for _, small := range []string{
+		`{"user_id":"` + testUser + `","account_id":"` + testAccount + `","x":[1]}`,
+		"{\n  \"user_id\": \"" + testUser + "\",\n  \"account_id\": \"" + testAccount + "\"\n}",
+	} {
+		if _, err := v.VerifyRequest(def.header, []byte(small), nil); err != nil {
+			t.Errorf("small body %q with every slot taken: %v", small, err)
+		}
+	}
+	if _, err := v.VerifyRequest(forged, forgedBody(LargeBody), nil); !errors.Is(err, ErrNoValidSignature) {
+		t.Errorf("forged small body with every slot taken: error %v, want ErrNoValidSignature", err)
 	}
 	res := serve(t, v.Protect(whoami), signedRequest("POST", "/api/whoami", forged, string(body)))
 	if res.status != http.StatusServiceUnavailable || errorCode(res) != "unavailable" ||
 		res.header.Get("Retry-After") == "" || res.header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Errorf("Protect with every slot taken: status %d, body %v, header %v; want 503 unavailable with Retry-After and CORS", res.status, res.body, res.header)
 	}
-	v.stringifySlots <- slot
+	v.largeBodySlots <- slot
 	if _, err := v.VerifyRequest(forged, body, nil); !errors.Is(err, ErrNoValidSignature) {
 		t.Errorf("with the slot back: error %v, want ErrNoValidSignature", err)
 	}

@@ -28,13 +28,17 @@ type Option func(*verifierConfig)
 type verifierConfig struct {
 	tolerance      time.Duration
 	now            func() time.Time
-	stringifyLimit int
-	stringifyWait  time.Duration
+	largeBodyLimit int
+	largeBodyWait  time.Duration
 }
 
-// DefaultStringifyWait is how long a request waits for a free stringify slot by default
-// (see WithStringifyLimit).
-const DefaultStringifyWait = 500 * time.Millisecond
+// LargeBody is the body size, in bytes, above which VerifyRequest takes one of the
+// Verifier's large-body slots (see WithLargeBodyLimit) for the whole check.
+const LargeBody = 64 << 10
+
+// DefaultLargeBodyWait is how long a request with a large body waits for a free slot by
+// default (see WithLargeBodyLimit).
+const DefaultLargeBodyWait = 500 * time.Millisecond
 
 // WithTolerance sets how far a timestamp may lie from the clock, in either direction.
 // It must be positive; the default is DefaultTolerance.
@@ -47,14 +51,15 @@ func WithClock(now func() time.Time) Option {
 	return func(c *verifierConfig) { c.now = now }
 }
 
-// WithStringifyLimit sets how many requests may rebuild their body as JSON.stringify
-// prints it (candidate (c) of VerifyRequest) at the same time, and how long a request
-// waits for its turn before it fails with ErrBusy. That rebuild is the one step whose
-// cost an unauthenticated client chooses (it runs only when no cheaper candidate
-// matched), so the limit keeps a flood of forged bodies from taking every CPU from honest
-// requests. The default is GOMAXPROCS at NewVerifier and DefaultStringifyWait.
-func WithStringifyLimit(n int, wait time.Duration) Option {
-	return func(c *verifierConfig) { c.stringifyLimit, c.stringifyWait = n, wait }
+// WithLargeBodyLimit sets how many requests with a body over LargeBody bytes
+// VerifyRequest checks at the same time, and how long such a request waits for its turn
+// before it fails with ErrBusy. Checking a body costs time in proportion to its size
+// before any signature is known to match (reading it, hashing it, rebuilding it as
+// JSON.stringify prints it), so without a limit a flood of large forged bodies takes every
+// CPU from the small requests of honest callers, which never wait for a slot. The default
+// is half of GOMAXPROCS at NewVerifier (at least 1) and DefaultLargeBodyWait.
+func WithLargeBodyLimit(n int, wait time.Duration) Option {
+	return func(c *verifierConfig) { c.largeBodyLimit, c.largeBodyWait = n, wait }
 }
 
 // Verifier checks Stripe-Signature headers against a fixed set of secrets: app signing
@@ -68,14 +73,16 @@ type Verifier struct {
 	// precomputed inner and outer pad state, plus scratch space, so a verification neither
 	// rehashes the keys nor allocates.
 	macs sync.Pool
-	// stringifySlots is both the semaphore of WithStringifyLimit and the pool of the
-	// printers and buffers that candidate (c) needs: a request takes one slot and gives it
-	// back, so their memory is bounded by the limit, not by the number of requests.
-	stringifySlots chan *stringifySlot
-	stringifyWait  time.Duration
+	// largeBodySlots is both the semaphore of WithLargeBodyLimit and the pool of the
+	// printers and buffers that candidate (c) needs for a large body: a request takes one
+	// slot and gives it back, so their memory is bounded by the limit, not by the number
+	// of requests. Small bodies take their printer from smallBodySlots.
+	largeBodySlots chan *stringifySlot
+	largeBodyWait  time.Duration
+	smallBodySlots sync.Pool
 }
 
-// stringifySlot is one permit to print a body as JSON.stringify does, with its scratch.
+// stringifySlot is scratch space to print a body as JSON.stringify does.
 type stringifySlot struct {
 	printer jsjson.Canonicalizer
 	out     []byte
@@ -102,7 +109,7 @@ func NewVerifier(secrets []string, opts ...Option) (*Verifier, error) {
 		return nil, err
 	}
 	cfg := verifierConfig{tolerance: DefaultTolerance, now: time.Now,
-		stringifyLimit: runtime.GOMAXPROCS(0), stringifyWait: DefaultStringifyWait}
+		largeBodyLimit: max(runtime.GOMAXPROCS(0)/2, 1), largeBodyWait: DefaultLargeBodyWait}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
@@ -112,18 +119,19 @@ func NewVerifier(secrets []string, opts ...Option) (*Verifier, error) {
 	if cfg.now == nil {
 		return nil, errors.New("appauth: clock must not be nil")
 	}
-	if cfg.stringifyLimit < 1 || cfg.stringifyWait < 0 {
-		return nil, errors.New("appauth: the stringify limit must be positive and its wait not negative")
+	if cfg.largeBodyLimit < 1 || cfg.largeBodyWait < 0 {
+		return nil, errors.New("appauth: the large-body limit must be positive and its wait not negative")
 	}
 	keys := make([][]byte, len(secrets))
 	for i, s := range secrets {
 		keys[i] = []byte(s)
 	}
 	v := &Verifier{tolerance: cfg.tolerance, now: cfg.now,
-		stringifySlots: make(chan *stringifySlot, cfg.stringifyLimit), stringifyWait: cfg.stringifyWait}
-	for range cfg.stringifyLimit {
-		v.stringifySlots <- new(stringifySlot)
+		largeBodySlots: make(chan *stringifySlot, cfg.largeBodyLimit), largeBodyWait: cfg.largeBodyWait}
+	for range cfg.largeBodyLimit {
+		v.largeBodySlots <- new(stringifySlot)
 	}
+	v.smallBodySlots.New = func() any { return new(stringifySlot) }
 	v.macs.New = func() any {
 		set := &macSet{
 			macs:          make([]hash.Hash, len(keys)),
@@ -256,6 +264,16 @@ func (v *Verifier) checkRequest(header string, body []byte, query url.Values) (r
 	defer v.end(&c)
 	rc.signedAt = time.Unix(c.unix, 0)
 
+	// Everything below costs time in proportion to the body: large bodies take turns.
+	var slot *stringifySlot
+	if len(body) > LargeBody {
+		var err error
+		if slot, err = v.acquireLargeBodySlot(); err != nil {
+			return rc, err
+		}
+		defer v.releaseLargeBodySlot(slot)
+	}
+
 	// Candidate (a): the default {"user_id":…,"account_id":…} from the claimed identity.
 	set := c.set
 	switch scan, ok := scanBody(body); {
@@ -303,13 +321,17 @@ func (v *Verifier) checkRequest(header string, body []byte, query url.Values) (r
 	}
 
 	// Candidate (c): the body as JSON.stringify prints it, unless that is one of the above.
-	// The only candidate that costs more than hashing the body, so it waits for a slot.
-	slot, err := v.acquireStringify()
-	if err != nil {
-		return rc, err
+	if slot == nil {
+		slot = v.smallBodySlots.Get().(*stringifySlot)
+		defer func() {
+			clear(slot.out)
+			slot.out = slot.out[:0]
+			slot.printer.Shrink(LargeBody)
+			v.smallBodySlots.Put(slot)
+		}()
 	}
-	defer v.releaseStringify(slot)
 	// The output is usually the body's size: room for it at once, rather than doublings.
+	var err error
 	slot.out, err = slot.printer.Append(slices.Grow(slot.out[:0], len(body)), body)
 	if err != nil {
 		return rc, badBody(err)
@@ -321,36 +343,36 @@ func (v *Verifier) checkRequest(header string, body []byte, query url.Values) (r
 	return rc, ErrNoValidSignature
 }
 
-// acquireStringify takes a stringify slot, waiting up to the configured time for one.
-func (v *Verifier) acquireStringify() (*stringifySlot, error) {
+// acquireLargeBodySlot takes a large-body slot, waiting up to the configured time for one.
+func (v *Verifier) acquireLargeBodySlot() (*stringifySlot, error) {
 	select {
-	case slot := <-v.stringifySlots:
+	case slot := <-v.largeBodySlots:
 		return slot, nil
 	default:
 	}
-	if v.stringifyWait <= 0 {
+	if v.largeBodyWait <= 0 {
 		return nil, ErrBusy
 	}
-	timer := time.NewTimer(v.stringifyWait)
+	timer := time.NewTimer(v.largeBodyWait)
 	defer timer.Stop()
 	select {
-	case slot := <-v.stringifySlots:
+	case slot := <-v.largeBodySlots:
 		return slot, nil
 	case <-timer.C:
 		return nil, ErrBusy
 	}
 }
 
-// releaseStringify gives a slot back, without the body's content and without buffers
+// releaseLargeBodySlot gives a slot back, without the body's content and without buffers
 // that one huge body grew.
-func (v *Verifier) releaseStringify(slot *stringifySlot) {
+func (v *Verifier) releaseLargeBodySlot(slot *stringifySlot) {
 	clear(slot.out)
 	if cap(slot.out) > maxKeptStringifyBuffer {
 		slot.out = nil
 	}
 	slot.out = slot.out[:0]
 	slot.printer.Shrink(maxKeptStringifyBuffer / 16)
-	v.stringifySlots <- slot
+	v.largeBodySlots <- slot
 }
 
 // lookupIdentity reads the top-level user_id and account_id strings of body, which must
