@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/appbackend/appbackend/appauth"
@@ -52,6 +53,9 @@ type App struct {
 	admin     http.Handler
 	// devSecrets lists what --dev generated, for the start-up banner.
 	devSecrets DevSecrets
+	// readyLoggedAt is when GET /readyz last logged the database down (Unix ns; 0 while
+	// it answers).
+	readyLoggedAt atomic.Int64
 }
 
 // DevSecrets are the secrets --dev generated or loaded, printed at start.

@@ -64,11 +64,22 @@ func routeMiss(mux *http.ServeMux, r *http.Request) error {
 	return apierror.New(apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
 }
 
+// readyLogEvery bounds how often GET /readyz logs a database that stays down: a probe
+// every second (or a caller hammering the public route) must not flood the log.
+const readyLogEvery = time.Minute
+
 func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
 	if err := a.db.Ping(r.Context()); err != nil {
-		a.logger.WarnContext(r.Context(), "database not ready", "err", err)
+		now := time.Now().UnixNano()
+		last := a.readyLoggedAt.Load()
+		if (last == 0 || now-last >= int64(readyLogEvery)) && a.readyLoggedAt.CompareAndSwap(last, now) {
+			a.logger.WarnContext(r.Context(), "database not ready", "err", RedactDatabaseError(err, a.cfg.Database))
+		}
 		a.writeError(w, r, apierror.New(apierror.CodeUnavailable, "database unreachable"))
 		return
+	}
+	if a.readyLoggedAt.Swap(0) != 0 {
+		a.logger.InfoContext(r.Context(), "database ready again")
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -91,7 +91,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer st.Close()
 	if err := st.Migrate(ctx); err != nil {
-		return err
+		return appbackend.RedactDatabaseError(err, d.database)
 	}
 	fmt.Fprintln(stdout, "database is up to date")
 	return nil

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDatabasePasswordIsNeverPrinted runs every command that opens the database
+// against an unreachable PostgreSQL server whose password is given in each of the
+// forms it can take, and looks for the password in everything the command printed.
+func TestDatabasePasswordIsNeverPrinted(t *testing.T) {
+	const pgpassword = "pgpassword_env_5e7a"
+	t.Setenv("PGPASSWORD", pgpassword)
+	const secret = "db_pw_91c3"
+	urls := map[string]string{
+		"user info":     "postgres://alice:" + secret + "@127.0.0.1:1/app?connect_timeout=2",
+		"query":         "postgres://alice@127.0.0.1:1/app?connect_timeout=2&password=" + secret,
+		"ssl password":  "postgresql://alice@127.0.0.1:1/app?connect_timeout=2&sslpassword=" + secret,
+		"in a dbname":   "postgres://alice@127.0.0.1:1/app?connect_timeout=2&dbname=x%20password%3D" + secret,
+		"pgpassword":    "postgres://alice@127.0.0.1:1/app?connect_timeout=2",
+		"malformed url": "postgres://alice:" + secret + "%zz@127.0.0.1:1/app",
+	}
+	commands := [][]string{
+		{"serve", "--addr", "127.0.0.1:0"},
+		{"doctor"},
+		{"doctor", "--json"},
+		{"events"},
+		{"events", "replay", "evt_1"},
+		{"installations", "--json"},
+		{"migrate"},
+		{"schedules"},
+		{"jobs"},
+	}
+	for name, url := range urls {
+		for _, args := range commands {
+			t.Run(name+"/"+strings.Join(args, " "), func(t *testing.T) {
+				env := map[string]string{"APPBACKEND_DATABASE": url, "STRIPE_APP_SECRETS": "absec_redact_test"}
+				ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+				defer cancel()
+				var stdout, stderr bytes.Buffer
+				code := run(ctx, args, envFunc(env), &stdout, &stderr)
+				if code == 0 {
+					t.Fatalf("exit 0 against an unreachable database; stdout:\n%s", stdout.String())
+				}
+				for _, out := range []string{stdout.String(), stderr.String()} {
+					for _, s := range []string{secret, pgpassword} {
+						if strings.Contains(out, s) {
+							t.Errorf("output shows the password %q:\n%s", s, out)
+						}
+					}
+				}
+			})
+		}
+	}
+}
