@@ -214,6 +214,12 @@ func (a *App) open(ctx context.Context) error {
 			db.Close()
 			return err
 		}
+		// The stored token is checked like a configured one: the database file may
+		// not be the one --dev wrote.
+		if err := checkAdminToken(a.cfg.AdminToken); err != nil {
+			db.Close()
+			return err
+		}
 	}
 	a.verifier, err = appauth.NewVerifier(a.cfg.AppSecrets)
 	if err != nil {

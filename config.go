@@ -76,6 +76,21 @@ type Config struct {
 // ErrConfig marks an invalid configuration: the server did not start.
 var ErrConfig = errors.New("invalid configuration")
 
+// MinAdminTokenLength is the shortest admin token New accepts: the sign-in is
+// throttled, but a short token is still within reach of a patient guesser.
+const MinAdminTokenLength = 16
+
+// ErrAdminTokenTooShort (wrapped with ErrConfig) refuses an admin token shorter than
+// MinAdminTokenLength.
+var ErrAdminTokenTooShort = fmt.Errorf("APPBACKEND_ADMIN_TOKEN is shorter than %d characters", MinAdminTokenLength)
+
+func checkAdminToken(token string) error {
+	if token != "" && len(token) < MinAdminTokenLength {
+		return fmt.Errorf("%w: %w: use a long random value, e.g. the output of `openssl rand -hex 24`", ErrConfig, ErrAdminTokenTooShort)
+	}
+	return nil
+}
+
 // ConfigFromEnv reads the contract's environment variables through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
@@ -174,6 +189,9 @@ func (c Config) validate() error {
 	}
 	if len(c.AppSecrets) == 0 && !c.Dev {
 		return fmt.Errorf("%w: STRIPE_APP_SECRETS is required (comma-separated absec_… secrets), or run with --dev", ErrConfig)
+	}
+	if err := checkAdminToken(c.AdminToken); err != nil {
+		return err
 	}
 	if err := checkPrefixes("STRIPE_APP_SECRETS", c.AppSecrets, "absec_"); err != nil {
 		return err

@@ -73,13 +73,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	app, err = appbackend.New(cfg)
 	if err != nil {
+		if errors.Is(err, appbackend.ErrAdminTokenTooShort) {
+			return err // a weak secret, not a slip of the command line: exit 1
+		}
 		if errors.Is(err, appbackend.ErrConfig) {
 			return usageError{err.Error()}
 		}
 		return err
 	}
 	err = app.Run(ctx)
-	if errors.Is(err, appbackend.ErrConfig) {
+	if errors.Is(err, appbackend.ErrConfig) && !errors.Is(err, appbackend.ErrAdminTokenTooShort) {
 		return usageError{err.Error()}
 	}
 	return err
