@@ -53,6 +53,8 @@ type App struct {
 	admin     http.Handler
 	// devSecrets lists what --dev generated, for the start-up banner.
 	devSecrets DevSecrets
+	// inflight counts requests being handled, for the shutdown.
+	inflight atomic.Int64
 	// readyLoggedAt is when GET /readyz last logged the database down (Unix ns; 0 while
 	// it answers).
 	readyLoggedAt atomic.Int64
@@ -180,18 +182,41 @@ func (a *App) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	a.logger.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
-	defer cancel()
+	a.logger.Info("shutting down", "http_timeout", a.cfg.ShutdownTimeout, "events_timeout", a.cfg.EventShutdownTimeout)
 	// HTTP first, so no new event is accepted; then the inbox drains what was accepted
-	// and running jobs finish (or are cancelled, to be retried after a restart).
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("shutdown: %w", err))
-	}
-	if err := a.stopEvents(shutdownCtx); err != nil {
+	// and running jobs finish (or are cancelled, to be retried after a restart). Each
+	// stage has its own budget, so a stalled client cannot eat the queue's.
+	a.shutdownHTTP(ctx, srv)
+	eventsCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EventShutdownTimeout)
+	defer cancel()
+	if err := a.stopEvents(eventsCtx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("stop event processing: %w", err))
 	}
 	return runErr
+}
+
+// handlerGrace is how long handlers get to return once their connections were closed
+// (a handler blocked on the connection returns at once).
+const handlerGrace = 2 * time.Second
+
+// shutdownHTTP stops accepting requests and waits up to ShutdownTimeout for those in
+// flight. Connections still busy then are closed: what they carried was not
+// acknowledged, so no accepted event is lost, and shutdown goes on.
+func (a *App) shutdownHTTP(ctx context.Context, srv *http.Server) {
+	httpCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(httpCtx); err == nil {
+		return
+	}
+	a.logger.Warn("shutdown: requests still in flight after the HTTP budget; closing their connections",
+		"timeout", a.cfg.ShutdownTimeout, "in_flight", a.inflight.Load())
+	_ = srv.Close()
+	// Handlers of closed connections still run until they notice; the queue they may
+	// hand events to stops only after them.
+	deadline := time.Now().Add(handlerGrace)
+	for a.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // DevSecrets returns what --dev generated or reloaded; empty outside --dev or before Run

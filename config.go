@@ -47,8 +47,15 @@ type Config struct {
 	// Dev generates any missing secret, keeps it in the database across restarts and
 	// prints it. Never use it in production.
 	Dev bool
-	// ShutdownTimeout bounds the graceful shutdown on SIGINT/SIGTERM or context end.
+	// ShutdownTimeout is how long, on SIGINT/SIGTERM or context end, requests in
+	// flight get to finish (default 15s). Connections still busy then (a client that
+	// stalls in the middle of its body, or does not read the answer) are closed: an
+	// event is acknowledged only once stored, so Stripe retries what was cut short.
 	ShutdownTimeout time.Duration
+	// EventShutdownTimeout is how long, after HTTP, the event queue gets to commit
+	// what was accepted and let running jobs finish (default 15s); it has its own
+	// budget, whatever HTTP used.
+	EventShutdownTimeout time.Duration
 	// Logger receives structured logs; nil means a text logger on stderr.
 	Logger *slog.Logger
 	// EventRetention is how long an uninstalled account's events are kept after the
@@ -174,6 +181,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.EventShutdownTimeout == 0 {
+		c.EventShutdownTimeout = 15 * time.Second
 	}
 	return c
 }

@@ -145,6 +145,8 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func (a *App) observe(root *http.ServeMux) http.Handler {
 	next := http.Handler(root)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.inflight.Add(1)
+		defer a.inflight.Add(-1)
 		start := time.Now()
 		reqID := r.Header.Get("X-Request-Id")
 		if !requestIDPattern.MatchString(reqID) {
