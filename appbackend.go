@@ -147,16 +147,27 @@ func (a *App) Run(ctx context.Context) error {
 			return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
 		}
 	}
-	if err := a.openMetrics(); err != nil {
+	metricsLn, err := a.listenMetrics()
+	if err != nil {
 		ln.Close()
 		return err
 	}
-	if err := a.startEvents(ctx); err != nil {
+	closeListeners := func() {
 		ln.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+	}
+	if err := a.openMetrics(); err != nil {
+		closeListeners()
+		return err
+	}
+	if err := a.startEvents(ctx); err != nil {
+		closeListeners()
 		return errors.Join(err, a.stopEvents(ctx))
 	}
 	if err := a.openAdmin(ctx); err != nil {
-		ln.Close()
+		closeListeners()
 		return errors.Join(err, a.stopEvents(ctx))
 	}
 
@@ -169,9 +180,19 @@ func (a *App) Run(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	a.logger.Info("listening", "addr", "http://"+ln.Addr().String())
+	var metricsSrv *http.Server
+	if metricsLn != nil {
+		metricsSrv = a.metricsServer()
+		go func() {
+			if err := metricsSrv.Serve(metricsLn); !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("metrics listener: %w", err)
+			}
+		}()
+		a.logger.Info("metrics listening", "addr", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
 	if a.cfg.Ready != nil {
 		a.cfg.Ready(ln.Addr())
 	}
@@ -186,6 +207,9 @@ func (a *App) Run(ctx context.Context) error {
 	// HTTP first, so no new event is accepted; then the inbox drains what was accepted
 	// and running jobs finish (or are cancelled, to be retried after a restart). Each
 	// stage has its own budget, so a stalled client cannot eat the queue's.
+	if metricsSrv != nil {
+		_ = metricsSrv.Close() // a scrape cut short is repeated by the next
+	}
 	a.shutdownHTTP(ctx, srv)
 	eventsCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EventShutdownTimeout)
 	defer cancel()

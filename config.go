@@ -76,6 +76,12 @@ type Config struct {
 	DBStatementTimeout time.Duration
 	// Listener, when set, is served instead of listening on Addr (tests use port 0).
 	Listener net.Listener
+	// MetricsAddr, when set, is a separate listen address (host:port) that serves GET
+	// /metrics, and only it; the main listener then answers 404 for /metrics, so the
+	// metrics can stay on a private interface (APPBACKEND_METRICS_ADDR).
+	MetricsAddr string
+	// MetricsListener, when set, is served instead of listening on MetricsAddr.
+	MetricsListener net.Listener
 	// Ready, when set, is called once the server accepts connections.
 	Ready func(addr net.Addr)
 }
@@ -109,6 +115,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		TestSecretKey:  strings.TrimSpace(getenv("STRIPE_TEST_SECRET_KEY")),
 		APIBase:        strings.TrimSpace(getenv("STRIPE_API_BASE")),
 		AdminToken:     getenv("APPBACKEND_ADMIN_TOKEN"),
+		MetricsAddr:    strings.TrimSpace(getenv("APPBACKEND_METRICS_ADDR")),
 	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_EVENT_RETENTION")); v != "" {
 		d, err := time.ParseDuration(v)

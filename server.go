@@ -23,7 +23,9 @@ func (a *App) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	root.HandleFunc("GET /readyz", a.handleReady)
-	root.Handle("GET /metrics", a.metrics.Handler())
+	if !a.separateMetrics() {
+		root.Handle("GET /metrics", a.metrics.Handler())
+	}
 	root.Handle("/", a.public)
 	a.public.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, apierror.New(apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path))

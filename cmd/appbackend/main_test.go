@@ -258,3 +258,36 @@ func TestVersion(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.True(t, strings.HasPrefix(out, "appbackend "), out)
 }
+
+// TestServeMetricsAddr: APPBACKEND_METRICS_ADDR and --metrics-addr move /metrics to a
+// listener of its own.
+func TestServeMetricsAddr(t *testing.T) {
+	t.Parallel()
+	metricsLine := regexp.MustCompile(`"metrics listening" addr=(http://\S+/metrics)`)
+	for name, setting := range map[string]struct {
+		env  map[string]string
+		args []string
+	}{
+		"env":  {map[string]string{"APPBACKEND_METRICS_ADDR": "127.0.0.1:0"}, nil},
+		"flag": {map[string]string{}, []string{"--metrics-addr", "127.0.0.1:0"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := setting.env
+			env["STRIPE_APP_SECRETS"] = "absec_metrics_addr"
+			env["APPBACKEND_DATABASE"] = "sqlite:" + filepath.Join(t.TempDir(), "m.db")
+			s := startServe(t, env, setting.args...)
+			m := metricsLine.FindStringSubmatch(s.stderr.String())
+			require.NotNil(t, m, s.stderr.String())
+			resp, err := http.Get(m[1])
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, 200, resp.StatusCode)
+			resp, err = http.Get(s.url + "/metrics")
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, 404, resp.StatusCode)
+			require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+		})
+	}
+}
