@@ -55,6 +55,10 @@ type App struct {
 	devSecrets DevSecrets
 	// inflight counts requests being handled, for the shutdown.
 	inflight atomic.Int64
+	// requestIDs names requests that come without an X-Request-Id.
+	requestIDs *requestIDs
+	// clientErrorLines bounds the access-log lines of 4xx answers.
+	clientErrorLines lineBudget
 	// readyLoggedAt is when GET /readyz last logged the database down (Unix ns; 0 while
 	// it answers).
 	readyLoggedAt atomic.Int64
@@ -82,6 +86,9 @@ func New(cfg Config) (*App, error) {
 		logger: logger,
 		signed: http.NewServeMux(),
 		public: http.NewServeMux(),
+
+		requestIDs:       newRequestIDs(),
+		clientErrorLines: lineBudget{perSecond: clientErrorLinesPerSecond},
 	}
 	a.signed.HandleFunc("POST /api/whoami", handleWhoami)
 	a.signed.HandleFunc("GET /api/installation", a.handleInstallation)

@@ -139,16 +139,21 @@ func (a *App) riverMetrics(c *river.Config) {
 }
 
 // routeLabel names a request's route for the metrics by its pattern, never by its raw
-// path, so that the label set stays small.
-func (a *App) routeLabel(root *http.ServeMux, r *http.Request) string {
-	_, pattern := root.Handler(r)
-	switch pattern {
-	case "/api/":
-		_, pattern = a.signed.Handler(r)
-	case "/":
+// path, so that the label set stays small. The routers recorded their match in st
+// (or in r.Pattern); only a refused or public request is looked up again.
+func (a *App) routeLabel(r *http.Request, st *requestState) string {
+	var pattern string
+	switch {
+	case st.signedPattern != "":
+		pattern = st.signedPattern
+	case st.public:
 		_, pattern = a.public.Handler(r)
+	case r.Pattern == "/api/":
+		_, pattern = a.signed.Handler(r) // refused before dispatch (signature, CORS)
+	default:
+		pattern = r.Pattern
 	}
-	if pattern == "" || pattern == "/" {
+	if pattern == "" || pattern == "/" || pattern == "/api/" {
 		return "unmatched"
 	}
 	return pattern

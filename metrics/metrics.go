@@ -264,8 +264,24 @@ func (m *Metrics) ObserveRequest(route string, status int, took time.Duration) {
 		route = "unmatched"
 	}
 	route = m.routes.value(route)
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.requests.WithLabelValues(route, statusLabel(status)).Inc()
 	m.requestDuration.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// statusLabels are the status codes' label values, made once: strconv would
+// allocate one per request.
+var statusLabels = func() (l [600]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+func statusLabel(status int) string {
+	if status >= 0 && status < len(statusLabels) {
+		return statusLabels[status]
+	}
+	return strconv.Itoa(status)
 }
 
 // SignatureFailure counts a request refused for its signature. endpoint is "api" for
