@@ -3,9 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/store"
 )
 
 // TestDatabasePasswordIsNeverPrinted runs every command that opens the database
@@ -54,5 +60,34 @@ func TestDatabasePasswordIsNeverPrinted(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestListingsNeutraliseEscapeSequences: a database file is input like any other; an
+// escape sequence stored in an event must reach the terminal as '?', not as a command.
+func TestListingsNeutraliseEscapeSequences(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := "sqlite:" + filepath.Join(t.TempDir(), "hostile.db")
+	st, err := appbackend.OpenStore(ctx, db, appbackend.StoreOptions{})
+	require.NoError(t, err)
+	tx, err := st.DB().BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = st.InsertEventTx(ctx, tx, &store.Event{
+		ID: "evt_\x1b]0;owned\x07", Type: "invoice.paid\x1b[2J\x1b[H", AccountID: "acct_\u009b31m",
+		Created: time.Now(), Raw: []byte(`{}`), Status: store.EventPending, ReceivedAt: time.Now(),
+	})
+	require.NoError(t, err)
+	require.NoError(t, st.PutInstallationTx(ctx, tx, store.Installation{AccountID: "acct_\x1b[31mred", Status: store.Installed}))
+	require.NoError(t, tx.Commit())
+	require.NoError(t, st.Close())
+
+	for _, cmd := range []string{"events", "installations"} {
+		code, out, errOut := runCmd(t, map[string]string{"APPBACKEND_DATABASE": db}, cmd)
+		require.Equal(t, 0, code, errOut)
+		require.NotContains(t, out, "\x1b", cmd)
+		require.NotContains(t, out, "\x07", cmd)
+		require.NotContains(t, out, "\u009b", cmd)
+		require.Contains(t, out, "?[", cmd, "the rest of the value is shown")
 	}
 }
