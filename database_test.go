@@ -9,7 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -79,4 +82,38 @@ func TestReadyzNeverLogsTheDatabasePassword(t *testing.T) {
 		require.Contains(t, logs.String(), "127.0.0.1:1", "the log still says which database")
 		require.Equal(t, 1, strings.Count(logs.String(), "database not ready"), "one line while it stays down:\n%s", logs.String())
 	}
+}
+
+// countingPingStore counts pings, each of which takes a moment.
+type countingPingStore struct {
+	store.Store
+	pings atomic.Int64
+}
+
+func (s *countingPingStore) Ping(context.Context) error {
+	s.pings.Add(1)
+	time.Sleep(20 * time.Millisecond)
+	return nil
+}
+
+// TestReadyzPingsOncePerSecond: GET /readyz is public; a caller looping on it costs
+// one database ping a second, however many requests it sends at once.
+func TestReadyzPingsOncePerSecond(t *testing.T) {
+	t.Parallel()
+	a, err := New(Config{Dev: true, Database: "sqlite:unused.db", Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	st := &countingPingStore{}
+	a.db = st
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			w := httptest.NewRecorder()
+			a.handleReady(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			require.Equal(t, http.StatusOK, w.Code)
+		})
+	}
+	wg.Wait()
+	// The 50 requests take far less than readyFor here; allow a second ping in case
+	// the machine is slow enough for one to fall after it.
+	require.LessOrEqual(t, st.pings.Load(), int64(2), "50 concurrent /readyz")
 }

@@ -1,6 +1,7 @@
 package appbackend
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -81,8 +82,28 @@ func routeMiss(mux *http.ServeMux, r *http.Request) error {
 // every second (or a caller hammering the public route) must not flood the log.
 const readyLogEvery = time.Minute
 
+// readyFor is how long one database ping answers GET /readyz: the route is public, and
+// a caller looping on it must not turn into a loop of pings.
+const readyFor = time.Second
+
+// readyErr pings the database at most once per readyFor; concurrent callers wait for
+// the one ping and share its outcome.
+func (a *App) readyErr(ctx context.Context) error {
+	a.ready.mu.Lock()
+	defer a.ready.mu.Unlock()
+	if !a.ready.at.IsZero() && time.Since(a.ready.at) < readyFor {
+		return a.ready.err
+	}
+	// Not the caller's context: its going away must not be cached as "not ready".
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	a.ready.err = a.db.Ping(ctx)
+	a.ready.at = time.Now()
+	return a.ready.err
+}
+
 func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
-	if err := a.db.Ping(r.Context()); err != nil {
+	if err := a.readyErr(r.Context()); err != nil {
 		now := time.Now().UnixNano()
 		last := a.readyLoggedAt.Load()
 		if (last == 0 || now-last >= int64(readyLogEvery)) && a.readyLoggedAt.CompareAndSwap(last, now) {
