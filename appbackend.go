@@ -59,11 +59,12 @@ type App struct {
 	requestIDs *requestIDs
 	// clientErrorLines bounds the access-log lines of 4xx answers.
 	clientErrorLines lineBudget
-	// ready is the latest database ping of GET /readyz.
+	// ready is the latest database ping of GET /readyz, and the one in flight.
 	ready struct {
-		mu  sync.Mutex
-		at  time.Time
-		err error
+		mu       sync.Mutex
+		at       time.Time
+		err      error
+		inflight chan struct{}
 	}
 	// readyLoggedAt is when GET /readyz last logged the database down (Unix ns; 0 while
 	// it answers).

@@ -82,24 +82,47 @@ func routeMiss(mux *http.ServeMux, r *http.Request) error {
 // every second (or a caller hammering the public route) must not flood the log.
 const readyLogEvery = time.Minute
 
-// readyFor is how long one database ping answers GET /readyz: the route is public, and
-// a caller looping on it must not turn into a loop of pings.
-const readyFor = time.Second
+// readyFailFor is how long a failed database ping answers GET /readyz: the route is
+// public, and while the database is away each ping may take seconds, so a caller
+// looping on it must not turn into a pile of pings.
+const readyFailFor = time.Second
 
-// readyErr pings the database at most once per readyFor; concurrent callers wait for
-// the one ping and share its outcome.
+// readyErr pings the database for GET /readyz. Concurrent callers share one ping, and
+// a failure is kept for readyFailFor; a success is not kept, so that /readyz turns 503
+// as soon as the database goes away.
 func (a *App) readyErr(ctx context.Context) error {
-	a.ready.mu.Lock()
-	defer a.ready.mu.Unlock()
-	if !a.ready.at.IsZero() && time.Since(a.ready.at) < readyFor {
-		return a.ready.err
+	c := &a.ready
+	c.mu.Lock()
+	if c.err != nil && time.Since(c.at) < readyFailFor {
+		err := c.err
+		c.mu.Unlock()
+		return err
 	}
-	// Not the caller's context: its going away must not be cached as "not ready".
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	a.ready.err = a.db.Ping(ctx)
-	a.ready.at = time.Now()
-	return a.ready.err
+	done := c.inflight
+	if done == nil {
+		done = make(chan struct{})
+		c.inflight = done
+		go func() {
+			// Not the caller's context: its going away must not be taken for the
+			// database's.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			err := a.db.Ping(ctx)
+			c.mu.Lock()
+			c.err, c.at, c.inflight = err, time.Now(), nil
+			c.mu.Unlock()
+			close(done)
+		}()
+	}
+	c.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
