@@ -20,8 +20,9 @@ wrk.headers["Stripe-Signature"] = "${signed[0]}"
 wrk.body = '${signed[1]}'
 LUA
 
-run() { # name url
+run() { # name url: a 2 s warm-up (start-up work, caches), then the measure
 	local out
+	wrk -t2 -c64 -d2s -s "$tmp/whoami.lua" "$2/api/whoami" >/dev/null
 	out=$(wrk -t2 -c64 -d"$dur" -s "$tmp/whoami.lua" "$2/api/whoami")
 	printf '%-28s %s req/s  (non-2xx: %s)\n' "$1" "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" "$(awk '/Non-2xx/ {print $5}' <<<"$out")"
 }
@@ -34,7 +35,8 @@ for level in info warn; do
 	pids+=($!)
 	wait_up "http://127.0.0.1:$port/healthz"
 	run "appbackend (log $level)" "http://127.0.0.1:$port"
-	echo "  access-log bytes written: $(wc -c <"$tmp/$level.log")"
+	echo "  log bytes written: $(wc -c <"$tmp/$level.log")"
+	kill "${pids[-1]}" && wait "${pids[-1]}" 2>/dev/null || true
 	port=$((port + 1))
 done
 "$tmp/bareserver" --addr 127.0.0.1:3099 &
