@@ -28,7 +28,7 @@ check:
 
 # FUZZTIME is how long each fuzz target explores beyond its seed corpus in `make test`.
 FUZZTIME ?= 8s
-FUZZ_TARGETS := ./internal/jsjson:FuzzParse ./internal/jsjson:FuzzStringify \
+FUZZ_TARGETS := ./internal/jsjson:FuzzParse ./internal/jsjson:FuzzStringify ./internal/jsjson:FuzzCanonical \
 	./appauth:FuzzParseHeader ./appauth:FuzzVerifyRequest ./appauth:FuzzScanBodyMatchesParser \
 	./schedule:FuzzParseSpec
 

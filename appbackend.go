@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/appbackend/appbackend/appauth"
@@ -52,6 +53,22 @@ type App struct {
 	admin     http.Handler
 	// devSecrets lists what --dev generated, for the start-up banner.
 	devSecrets DevSecrets
+	// inflight counts requests being handled, for the shutdown.
+	inflight atomic.Int64
+	// requestIDs names requests that come without an X-Request-Id.
+	requestIDs *requestIDs
+	// clientErrorLines bounds the access-log lines of 4xx answers.
+	clientErrorLines lineBudget
+	// ready is the latest database ping of GET /readyz, and the one in flight.
+	ready struct {
+		mu       sync.Mutex
+		at       time.Time
+		err      error
+		inflight chan struct{}
+	}
+	// readyLoggedAt is when GET /readyz last logged the database down (Unix ns; 0 while
+	// it answers).
+	readyLoggedAt atomic.Int64
 }
 
 // DevSecrets are the secrets --dev generated or loaded, printed at start.
@@ -76,6 +93,9 @@ func New(cfg Config) (*App, error) {
 		logger: logger,
 		signed: http.NewServeMux(),
 		public: http.NewServeMux(),
+
+		requestIDs:       newRequestIDs(),
+		clientErrorLines: lineBudget{perSecond: clientErrorLinesPerSecond},
 	}
 	a.signed.HandleFunc("POST /api/whoami", handleWhoami)
 	a.signed.HandleFunc("GET /api/installation", a.handleInstallation)
@@ -141,16 +161,27 @@ func (a *App) Run(ctx context.Context) error {
 			return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
 		}
 	}
-	if err := a.openMetrics(); err != nil {
+	metricsLn, err := a.listenMetrics()
+	if err != nil {
 		ln.Close()
 		return err
 	}
-	if err := a.startEvents(ctx); err != nil {
+	closeListeners := func() {
 		ln.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+	}
+	if err := a.openMetrics(); err != nil {
+		closeListeners()
+		return err
+	}
+	if err := a.startEvents(ctx); err != nil {
+		closeListeners()
 		return errors.Join(err, a.stopEvents(ctx))
 	}
 	if err := a.openAdmin(ctx); err != nil {
-		ln.Close()
+		closeListeners()
 		return errors.Join(err, a.stopEvents(ctx))
 	}
 
@@ -163,9 +194,19 @@ func (a *App) Run(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	a.logger.Info("listening", "addr", "http://"+ln.Addr().String())
+	var metricsSrv *http.Server
+	if metricsLn != nil {
+		metricsSrv = a.metricsServer()
+		go func() {
+			if err := metricsSrv.Serve(metricsLn); !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("metrics listener: %w", err)
+			}
+		}()
+		a.logger.Info("metrics listening", "addr", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
 	if a.cfg.Ready != nil {
 		a.cfg.Ready(ln.Addr())
 	}
@@ -176,18 +217,44 @@ func (a *App) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	a.logger.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
-	defer cancel()
+	a.logger.Info("shutting down", "http_timeout", a.cfg.ShutdownTimeout, "events_timeout", a.cfg.EventShutdownTimeout)
 	// HTTP first, so no new event is accepted; then the inbox drains what was accepted
-	// and running jobs finish (or are cancelled, to be retried after a restart).
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("shutdown: %w", err))
+	// and running jobs finish (or are cancelled, to be retried after a restart). Each
+	// stage has its own budget, so a stalled client cannot eat the queue's.
+	if metricsSrv != nil {
+		_ = metricsSrv.Close() // a scrape cut short is repeated by the next
 	}
-	if err := a.stopEvents(shutdownCtx); err != nil {
+	a.shutdownHTTP(ctx, srv)
+	eventsCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EventShutdownTimeout)
+	defer cancel()
+	if err := a.stopEvents(eventsCtx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("stop event processing: %w", err))
 	}
 	return runErr
+}
+
+// handlerGrace is how long handlers get to return once their connections were closed
+// (a handler blocked on the connection returns at once).
+const handlerGrace = 2 * time.Second
+
+// shutdownHTTP stops accepting requests and waits up to ShutdownTimeout for those in
+// flight. Connections still busy then are closed: what they carried was not
+// acknowledged, so no accepted event is lost, and shutdown goes on.
+func (a *App) shutdownHTTP(ctx context.Context, srv *http.Server) {
+	httpCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(httpCtx); err == nil {
+		return
+	}
+	a.logger.Warn("shutdown: requests still in flight after the HTTP budget; closing their connections",
+		"timeout", a.cfg.ShutdownTimeout, "in_flight", a.inflight.Load())
+	_ = srv.Close()
+	// Handlers of closed connections still run until they notice; the queue they may
+	// hand events to stops only after them.
+	deadline := time.Now().Add(handlerGrace)
+	for a.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // DevSecrets returns what --dev generated or reloaded; empty outside --dev or before Run
@@ -208,6 +275,12 @@ func (a *App) open(ctx context.Context) error {
 	a.db = db
 	if a.cfg.Dev {
 		if err := a.loadDevSecrets(ctx); err != nil {
+			db.Close()
+			return err
+		}
+		// The stored token is checked like a configured one: the database file may
+		// not be the one --dev wrote.
+		if err := checkAdminToken(a.cfg.AdminToken); err != nil {
 			db.Close()
 			return err
 		}

@@ -56,8 +56,15 @@ type Config struct {
 	// Dev generates any missing secret, keeps it in the database across restarts and
 	// prints it. Never use it in production.
 	Dev bool
-	// ShutdownTimeout bounds the graceful shutdown on SIGINT/SIGTERM or context end.
+	// ShutdownTimeout is how long, on SIGINT/SIGTERM or context end, requests in
+	// flight get to finish (default 15s). Connections still busy then (a client that
+	// stalls in the middle of its body, or does not read the answer) are closed: an
+	// event is acknowledged only once stored, so Stripe retries what was cut short.
 	ShutdownTimeout time.Duration
+	// EventShutdownTimeout is how long, after HTTP, the event queue gets to commit
+	// what was accepted and let running jobs finish (default 15s); it has its own
+	// budget, whatever HTTP used.
+	EventShutdownTimeout time.Duration
 	// Logger receives structured logs; nil means a text logger on stderr.
 	Logger *slog.Logger
 	// EventRetention is how long an uninstalled account's events are kept after the
@@ -78,12 +85,33 @@ type Config struct {
 	DBStatementTimeout time.Duration
 	// Listener, when set, is served instead of listening on Addr (tests use port 0).
 	Listener net.Listener
+	// MetricsAddr, when set, is a separate listen address (host:port) that serves GET
+	// /metrics, and only it; the main listener then answers 404 for /metrics, so the
+	// metrics can stay on a private interface (APPBACKEND_METRICS_ADDR).
+	MetricsAddr string
+	// MetricsListener, when set, is served instead of listening on MetricsAddr.
+	MetricsListener net.Listener
 	// Ready, when set, is called once the server accepts connections.
 	Ready func(addr net.Addr)
 }
 
 // ErrConfig marks an invalid configuration: the server did not start.
 var ErrConfig = errors.New("invalid configuration")
+
+// MinAdminTokenLength is the shortest admin token New accepts: the sign-in is
+// throttled, but a short token is still within reach of a patient guesser.
+const MinAdminTokenLength = 16
+
+// ErrAdminTokenTooShort (wrapped with ErrConfig) refuses an admin token shorter than
+// MinAdminTokenLength.
+var ErrAdminTokenTooShort = fmt.Errorf("APPBACKEND_ADMIN_TOKEN is shorter than %d characters", MinAdminTokenLength)
+
+func checkAdminToken(token string) error {
+	if token != "" && len(token) < MinAdminTokenLength {
+		return fmt.Errorf("%w: %w: use a long random value, e.g. the output of `openssl rand -hex 24`", ErrConfig, ErrAdminTokenTooShort)
+	}
+	return nil
+}
 
 // ConfigFromEnv reads the contract's environment variables through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
@@ -96,6 +124,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		TestSecretKey:  strings.TrimSpace(getenv("STRIPE_TEST_SECRET_KEY")),
 		APIBase:        strings.TrimSpace(getenv("STRIPE_API_BASE")),
 		AdminToken:     getenv("APPBACKEND_ADMIN_TOKEN"),
+		MetricsAddr:    strings.TrimSpace(getenv("APPBACKEND_METRICS_ADDR")),
 	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_EVENT_RETENTION")); v != "" {
 		d, err := time.ParseDuration(v)
@@ -172,6 +201,9 @@ func (c Config) withDefaults() Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second
 	}
+	if c.EventShutdownTimeout == 0 {
+		c.EventShutdownTimeout = 15 * time.Second
+	}
 	return c
 }
 
@@ -186,6 +218,9 @@ func (c Config) validate() error {
 	}
 	if len(c.AppSecrets) == 0 && !c.Dev {
 		return fmt.Errorf("%w: STRIPE_APP_SECRETS is required (comma-separated absec_… secrets), or run with --dev", ErrConfig)
+	}
+	if err := checkAdminToken(c.AdminToken); err != nil {
+		return err
 	}
 	if err := checkPrefixes("STRIPE_APP_SECRETS", c.AppSecrets, "absec_"); err != nil {
 		return err

@@ -5,7 +5,14 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/appbackend/appbackend/outbound"
 
 	"github.com/appbackend/appbackend/store"
 	"github.com/appbackend/appbackend/store/postgres"
@@ -31,6 +38,14 @@ type StoreOptions struct {
 // OpenStore opens the database a setting names ("sqlite:PATH" or a postgres:// URL),
 // applying pending migrations unless told not to.
 func OpenStore(ctx context.Context, database string, opts StoreOptions) (store.Store, error) {
+	st, err := openStore(ctx, database, opts)
+	if err != nil {
+		return nil, RedactDatabaseError(err, database)
+	}
+	return st, nil
+}
+
+func openStore(ctx context.Context, database string, opts StoreOptions) (store.Store, error) {
 	kind, dsn, err := ParseDatabase(database)
 	if err != nil {
 		return nil, err
@@ -63,4 +78,103 @@ func OpenStore(ctx context.Context, database string, opts StoreOptions) (store.S
 	default:
 		return nil, fmt.Errorf("%w: unknown database kind %q", ErrConfig, kind)
 	}
+}
+
+// RedactDatabase returns a database setting fit for a log line or a message: the
+// password of a postgres:// URL (user:PASSWORD@, ?password=, ?sslpassword=) and any
+// key=value password=… it carries are replaced by REDACTED. Every message that names
+// the configured database goes through it or through RedactDatabaseError.
+func RedactDatabase(setting string) string {
+	if u, err := url.Parse(setting); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), outbound.Redacted)
+		}
+		setting = outbound.RedactURL(u)
+	}
+	return redactPasswords(setting)
+}
+
+// RedactDatabaseError returns err with every password of the database setting (and
+// PGPASSWORD, which the PostgreSQL driver reads on its own) removed from its message,
+// whatever quoted it: the adapter, the driver or a wrapping caller. errors.Is and
+// errors.As still see err.
+func RedactDatabaseError(err error, setting string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := strings.ReplaceAll(msg, setting, RedactDatabase(setting))
+	for _, p := range databasePasswords(setting) {
+		clean = strings.ReplaceAll(clean, p, outbound.Redacted)
+	}
+	clean = redactPasswords(clean)
+	if clean == msg {
+		return err
+	}
+	return &redactedError{msg: clean, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// passwordPattern finds password=VALUE in a key=value DSN, a query string or a message
+// that quotes one; the value may be single-quoted as libpq allows. urlPasswordPattern
+// finds the password of scheme://user:PASSWORD@host.
+var (
+	passwordPattern    = regexp.MustCompile(`(?i)(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&'"]+)`)
+	urlPasswordPattern = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s/]*@`)
+)
+
+func redactPasswords(s string) string {
+	s = passwordPattern.ReplaceAllStringFunc(s, func(m string) string {
+		sub := passwordPattern.FindStringSubmatch(m)
+		if strings.HasPrefix(sub[2], outbound.Redacted) {
+			return m // a known password already replaced; keep what follows it
+		}
+		return sub[1] + outbound.Redacted
+	})
+	return urlPasswordPattern.ReplaceAllString(s, "${1}"+outbound.Redacted+"@")
+}
+
+// databasePasswords lists the secrets a setting carries, as written and decoded, plus
+// PGPASSWORD; values too short to search for safely are left to the patterns.
+func databasePasswords(setting string) []string {
+	var out []string
+	add := func(p string) {
+		if len(p) >= 3 && p != outbound.Redacted && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	add(os.Getenv("PGPASSWORD"))
+	for _, s := range []string{setting, unescapeLoosely(setting)} {
+		for _, m := range passwordPattern.FindAllStringSubmatch(s, -1) {
+			add(m[2])
+			add(strings.Trim(m[2], "'"))
+			add(unescapeLoosely(m[2]))
+		}
+		for _, m := range urlPasswordPattern.FindAllString(s, -1) {
+			p := m[strings.LastIndexByte(m[:len(m)-1], ':')+1 : len(m)-1]
+			add(p)
+			add(unescapeLoosely(p))
+		}
+	}
+	if u, err := url.Parse(setting); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			add(p)
+		}
+	}
+	return out
+}
+
+// unescapeLoosely decodes %XX and + as a query does, leaving what does not decode.
+func unescapeLoosely(s string) string {
+	if d, err := url.QueryUnescape(s); err == nil {
+		return d
+	}
+	return s
 }

@@ -3,7 +3,10 @@ package appbackend
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -23,6 +26,44 @@ func (a *App) openMetrics() error {
 	}
 	a.metrics = m
 	return nil
+}
+
+// separateMetrics reports whether /metrics has a listener of its own.
+func (a *App) separateMetrics() bool {
+	return a.cfg.MetricsAddr != "" || a.cfg.MetricsListener != nil
+}
+
+// listenMetrics opens the metrics listener, if configured.
+func (a *App) listenMetrics() (net.Listener, error) {
+	if ln := a.cfg.MetricsListener; ln != nil {
+		return ln, nil
+	}
+	if a.cfg.MetricsAddr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (APPBACKEND_METRICS_ADDR): %w", a.cfg.MetricsAddr, err)
+	}
+	return ln, nil
+}
+
+// metricsServer serves GET /metrics alone, for the metrics listener.
+func (a *App) metricsServer() *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, apierror.New(apierror.CodeNotFound, "this listener serves GET /metrics only"))
+	})
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // openAdmin builds the admin dashboard when APPBACKEND_ADMIN_TOKEN is set. It needs the
@@ -80,6 +121,10 @@ func (a *App) observeWebhookEvent(ev store.Event, duplicate bool) {
 // observeEventOutcome counts processed and dead events; the lag runs from the
 // acknowledgement to the commit of the processing.
 func (a *App) observeEventOutcome(ev store.Event, out store.EventOutcome) {
+	if strings.HasPrefix(ev.Type, "account.application.") {
+		// The installation gauges are served from a snapshot; this one is out of date.
+		a.metrics.InvalidateGauges()
+	}
 	switch out.Status {
 	case store.EventProcessed:
 		a.metrics.EventProcessed(ev.Type, time.Since(ev.ReceivedAt))
@@ -94,16 +139,21 @@ func (a *App) riverMetrics(c *river.Config) {
 }
 
 // routeLabel names a request's route for the metrics by its pattern, never by its raw
-// path, so that the label set stays small.
-func (a *App) routeLabel(root *http.ServeMux, r *http.Request) string {
-	_, pattern := root.Handler(r)
-	switch pattern {
-	case "/api/":
-		_, pattern = a.signed.Handler(r)
-	case "/":
+// path, so that the label set stays small. The routers recorded their match in st
+// (or in r.Pattern); only a refused or public request is looked up again.
+func (a *App) routeLabel(r *http.Request, st *requestState) string {
+	var pattern string
+	switch {
+	case st.signedPattern != "":
+		pattern = st.signedPattern
+	case st.public:
 		_, pattern = a.public.Handler(r)
+	case r.Pattern == "/api/":
+		_, pattern = a.signed.Handler(r) // refused before dispatch (signature, CORS)
+	default:
+		pattern = r.Pattern
 	}
-	if pattern == "" || pattern == "/" {
+	if pattern == "" || pattern == "/" || pattern == "/api/" {
 		return "unmatched"
 	}
 	return pattern

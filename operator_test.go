@@ -3,6 +3,7 @@ package appbackend_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -86,7 +87,9 @@ func TestMetricsAfterAScriptedSequence(t *testing.T) {
 				return false
 			}
 		}
-		return strings.Contains(body, `appbackend_events_processed_total{type="customer.created"} 1`)
+		// The install event is processed apart from customer.created: wait for it too.
+		return strings.Contains(body, `appbackend_events_processed_total{type="customer.created"} 1`) &&
+			strings.Contains(body, `appbackend_installations{mode="test",state="installed"} 1`)
 	}, 10*time.Second, 50*time.Millisecond, "metrics lack one of %q", wantLines)
 	body := scrape(t, b)
 	require.Contains(t, body, `appbackend_installations{mode="test",state="installed"} 1`)
@@ -124,4 +127,30 @@ func TestAdminIsMountedBehindItsToken(t *testing.T) {
 	require.Equal(t, 404, r.status)
 	require.Contains(t, r.raw, "APPBACKEND_ADMIN_TOKEN")
 	require.NotContains(t, b.logs.String(), token)
+}
+
+// TestMetricsOnASeparateListener: with a metrics listener, /metrics is served there
+// and only there; the public listener answers 404 JSON for it.
+func TestMetricsOnASeparateListener(t *testing.T) {
+	t.Parallel()
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	b := setup(t, func(c *appbackend.Config) { c.MetricsListener = mln })
+
+	r := b.do(t, http.MethodGet, "/metrics", "", "")
+	require.Equal(t, 404, r.status, r.raw)
+	require.Equal(t, "not_found", r.body["error"].(map[string]any)["code"], r.raw)
+
+	private := "http://" + mln.Addr().String()
+	resp, err := http.Get(private + "/metrics")
+	require.NoError(t, err)
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Contains(t, string(raw), `appbackend_http_requests_total{route="unmatched",status="404"} 1`)
+
+	resp, err = http.Get(private + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 404, resp.StatusCode, "the metrics listener serves nothing else")
 }

@@ -1,11 +1,14 @@
 package appbackend
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/appbackend/appbackend/appauth"
@@ -23,8 +26,10 @@ func (a *App) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	root.HandleFunc("GET /readyz", a.handleReady)
-	root.Handle("GET /metrics", a.metrics.Handler())
-	root.Handle("/", a.public)
+	if !a.separateMetrics() {
+		root.Handle("GET /metrics", a.metrics.Handler())
+	}
+	root.Handle("/", markPublic(a.public))
 	a.public.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, apierror.New(apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path))
 	})
@@ -35,13 +40,22 @@ func (a *App) Handler() http.Handler {
 // signature), then the signature check, then the route itself.
 func (a *App) signedRoutes() http.Handler {
 	dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := a.signed.Handler(r); pattern == "" {
+		h, pattern := a.signed.Handler(r)
+		if pattern == "" {
 			// ServeMux's own 404/405 are plain text; the contract wants JSON.
 			a.writeError(w, r, routeMiss(a.signed, r))
 			return
 		}
-		// ServeHTTP, not the handler found above: it also sets r.PathValue.
-		a.signed.ServeHTTP(w, r)
+		if st := stateOf(w); st != nil {
+			st.signedPattern = pattern // for the metrics, which would look it up again
+		}
+		if strings.Contains(pattern, "{") {
+			// ServeHTTP, not the handler found above: it also sets r.PathValue.
+			a.signed.ServeHTTP(w, r)
+			return
+		}
+		r.Pattern = pattern
+		h.ServeHTTP(w, r)
 	})
 	return a.verifier.Protect(dispatch, appauth.WithMaxBody(a.cfg.MaxBody), appauth.WithLogger(a.logger),
 		appauth.WithFailureHook(func(_ *http.Request, err error) {
@@ -64,11 +78,65 @@ func routeMiss(mux *http.ServeMux, r *http.Request) error {
 	return apierror.New(apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path)
 }
 
+// readyLogEvery bounds how often GET /readyz logs a database that stays down: a probe
+// every second (or a caller hammering the public route) must not flood the log.
+const readyLogEvery = time.Minute
+
+// readyFailFor is how long a failed database ping answers GET /readyz: the route is
+// public, and while the database is away each ping may take seconds, so a caller
+// looping on it must not turn into a pile of pings.
+const readyFailFor = time.Second
+
+// readyErr pings the database for GET /readyz. Concurrent callers share one ping, and
+// a failure is kept for readyFailFor; a success is not kept, so that /readyz turns 503
+// as soon as the database goes away.
+func (a *App) readyErr(ctx context.Context) error {
+	c := &a.ready
+	c.mu.Lock()
+	if c.err != nil && time.Since(c.at) < readyFailFor {
+		err := c.err
+		c.mu.Unlock()
+		return err
+	}
+	done := c.inflight
+	if done == nil {
+		done = make(chan struct{})
+		c.inflight = done
+		go func() {
+			// Not the caller's context: its going away must not be taken for the
+			// database's.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			err := a.db.Ping(ctx)
+			c.mu.Lock()
+			c.err, c.at, c.inflight = err, time.Now(), nil
+			c.mu.Unlock()
+			close(done)
+		}()
+	}
+	c.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
 func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
-	if err := a.db.Ping(r.Context()); err != nil {
-		a.logger.WarnContext(r.Context(), "database not ready", "err", err)
+	if err := a.readyErr(r.Context()); err != nil {
+		now := time.Now().UnixNano()
+		last := a.readyLoggedAt.Load()
+		if (last == 0 || now-last >= int64(readyLogEvery)) && a.readyLoggedAt.CompareAndSwap(last, now) {
+			a.logger.WarnContext(r.Context(), "database not ready", "err", RedactDatabaseError(err, a.cfg.Database))
+		}
 		a.writeError(w, r, apierror.New(apierror.CodeUnavailable, "database unreachable"))
 		return
+	}
+	if a.readyLoggedAt.Swap(0) != 0 {
+		a.logger.InfoContext(r.Context(), "database ready again")
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
@@ -99,25 +167,63 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// requestIDPattern bounds what a caller may pass as X-Request-Id, so that a log line
-// cannot be forged or flooded through it.
-var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+// validRequestID bounds what a caller may pass as X-Request-Id ([A-Za-z0-9._:-],
+// 1 to 64 bytes), so that a log line cannot be forged or flooded through it.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
-// statusRecorder remembers the status a handler wrote, for the access log.
-type statusRecorder struct {
+// requestIDs makes request ids: a random prefix per process and a counter, unique
+// without a call to the random source per request.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs { return &requestIDs{prefix: randomHex(4)} }
+
+func (g *requestIDs) next() string {
+	var buf [32]byte
+	b := append(buf[:0], g.prefix...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, g.n.Add(1), 36)
+	return string(b)
+}
+
+// requestState is what observe keeps of one request: the status and size written, for
+// the access log, and the route matched, for the metrics. It is the ResponseWriter the
+// routes get, so that the routers can record their match without a context value.
+type requestState struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// idHeader backs the X-Request-Id header value, allocated with the state.
+	idHeader [1]string
+	// signedPattern is the signed route's pattern, once dispatched to it; public is
+	// set when the request went to the public routes.
+	signedPattern string
+	public        bool
 }
 
-func (s *statusRecorder) WriteHeader(code int) {
+func (s *requestState) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s *statusRecorder) Write(b []byte) (int, error) {
+func (s *requestState) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
@@ -126,41 +232,134 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+func (s *requestState) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// observe gives every request an id, logs one line per request (never a header value
-// such as Stripe-Signature or Authorization), counts it by route and status, and turns
-// a handler panic into a 500.
+// stateOf finds observe's requestState under w's wrappers; nil if there is none.
+func stateOf(w http.ResponseWriter) *requestState {
+	for {
+		switch v := w.(type) {
+		case *requestState:
+			return v
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
+// markPublic records that a request went to the public routes.
+func markPublic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if st := stateOf(w); st != nil {
+			st.public = true
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// accessLevel is the level of a request's access-log line: successes are counted in
+// the metrics and logged at debug, client errors at info (and at most
+// clientErrorLinesPerSecond of them), server errors at warn (their cause is logged
+// as an error where it happened).
+func accessLevel(status int) slog.Level {
+	switch {
+	case status >= 500:
+		return slog.LevelWarn
+	case status >= 400:
+		return slog.LevelInfo
+	default:
+		return slog.LevelDebug
+	}
+}
+
+// clientErrorLinesPerSecond bounds the access-log lines of 4xx answers: a client
+// sending bad signatures in a loop must not fill the disk. The next line logged says
+// how many were left out.
+const clientErrorLinesPerSecond = 20
+
+// lineBudget lets through up to perSecond lines a second and counts the others.
+type lineBudget struct {
+	perSecond  int64
+	second     atomic.Int64
+	used       atomic.Int64
+	suppressed atomic.Int64
+}
+
+// take reports whether a line may be logged now and, if so, how many were left out
+// since the last one.
+func (l *lineBudget) take(now time.Time) (ok bool, suppressed int64) {
+	sec := now.Unix()
+	if old := l.second.Load(); old != sec && l.second.CompareAndSwap(old, sec) {
+		l.used.Store(0)
+	}
+	if l.used.Add(1) > l.perSecond {
+		l.suppressed.Add(1)
+		return false, 0
+	}
+	return true, l.suppressed.Swap(0)
+}
+
+// observe gives every request an id, logs it (never a header value such as
+// Stripe-Signature or Authorization; successes only at debug), counts it by route and
+// status, and turns a handler panic into a 500. It allocates as little as it can:
+// it runs for every request.
 func (a *App) observe(root *http.ServeMux) http.Handler {
 	next := http.Handler(root)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.inflight.Add(1)
+		defer a.inflight.Add(-1)
 		start := time.Now()
+		st := &requestState{ResponseWriter: w}
 		reqID := r.Header.Get("X-Request-Id")
-		if !requestIDPattern.MatchString(reqID) {
-			reqID = randomHex(8)
+		if !validRequestID(reqID) {
+			reqID = a.requestIDs.next()
 		}
-		w.Header().Set("X-Request-Id", reqID)
-		rec := &statusRecorder{ResponseWriter: w}
+		st.idHeader[0] = reqID
+		w.Header()["X-Request-Id"] = st.idHeader[:]
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
 				a.logger.ErrorContext(r.Context(), "handler panic", "request_id", reqID, "panic", fmt.Sprint(p))
-				if rec.status == 0 {
-					a.writeError(rec, r, fmt.Errorf("panic: %v", p))
+				if st.status == 0 {
+					a.writeError(st, r, fmt.Errorf("panic: %v", p))
 				}
 			}
-			a.logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("request_id", reqID),
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status),
-				slog.Int64("bytes", rec.bytes),
-				slog.Duration("duration", time.Since(start)),
-			)
-			a.metrics.ObserveRequest(a.routeLabel(root, r), rec.status, time.Since(start))
+			took := time.Since(start)
+			a.metrics.ObserveRequest(a.routeLabel(r, st), st.status, took)
+			a.logRequest(r, st, reqID, took)
 		}()
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(st, r)
 	})
+}
+
+func (a *App) logRequest(r *http.Request, st *requestState, reqID string, took time.Duration) {
+	level := accessLevel(st.status)
+	ctx := r.Context()
+	if !a.logger.Enabled(ctx, level) {
+		return
+	}
+	var suppressed int64
+	if level == slog.LevelInfo {
+		var ok bool
+		if ok, suppressed = a.clientErrorLines.take(time.Now()); !ok {
+			return
+		}
+	}
+	attrs := [...]slog.Attr{
+		slog.String("request_id", reqID),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", st.status),
+		slog.Int64("bytes", st.bytes),
+		slog.Duration("duration", took),
+		slog.Int64("suppressed_before", suppressed),
+	}
+	n := len(attrs)
+	if suppressed == 0 {
+		n--
+	}
+	a.logger.LogAttrs(ctx, level, "request", attrs[:n]...)
 }

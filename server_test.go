@@ -284,13 +284,50 @@ func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
 	r := b.do(t, http.MethodPost, "/api/whoami", sig, def, "X-Request-Id", "req-123")
 	require.Equal(t, 200, r.status)
 	require.Equal(t, "req-123", r.header.Get("X-Request-Id"))
-	b.do(t, http.MethodPost, "/api/whoami", hmacHeader(time.Now().Unix(), def, "absec_wrong"), def)
-	// The access log line is written after the response; wait for it.
-	require.Eventually(t, func() bool { return strings.Contains(b.logs.String(), "request_id=req-123") }, 5*time.Second, 10*time.Millisecond)
+	b.do(t, http.MethodPost, "/api/whoami", hmacHeader(time.Now().Unix(), def, "absec_wrong"), def, "X-Request-Id", "req-456")
+	// The access log line is written after the response; wait for it. Successes are
+	// logged at debug, client errors at info.
+	require.Eventually(t, func() bool { return strings.Contains(b.logs.String(), "request_id=req-456") }, 5*time.Second, 10*time.Millisecond)
 	logs := b.logs.String()
+	require.NotContains(t, logs, "request_id=req-123", "a success is logged at debug only")
 	require.NotContains(t, logs, secretA)
 	require.NotContains(t, logs, secretB)
 	require.NotContains(t, logs, strings.Split(sig, "v1=")[1], "signatures are not logged")
+}
+
+// TestAccessLogLevels: successes at debug, client errors at info (at most
+// clientErrorLinesPerSecond a second, the next line saying how many were left out),
+// server errors at warn.
+func TestAccessLogLevels(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	b := setupWith(t, func(c *appbackend.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}, func(app *appbackend.App) {
+		app.HandleFunc("POST /api/boom", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
+	})
+	def := defaultSigned(userID, acctID)
+	require.Equal(t, 200, b.do(t, http.MethodPost, "/api/whoami", hmacHeader(time.Now().Unix(), def, secretA), def, "X-Request-Id", "ok-1").status)
+	require.Equal(t, 500, b.do(t, http.MethodPost, "/api/boom", hmacHeader(time.Now().Unix(), def, secretA), def, "X-Request-Id", "boom-1").status)
+	for i := range 100 {
+		b.do(t, http.MethodGet, "/nope", "", "", "X-Request-Id", "miss-"+strconv.Itoa(i))
+	}
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "request_id=boom-1") }, 5*time.Second, 10*time.Millisecond)
+	lines := strings.Split(logs.String(), "\n")
+	levelOf := func(id string) string {
+		for _, l := range lines {
+			if strings.Contains(l, "msg=request") && strings.Contains(l, "request_id="+id+" ") {
+				return strings.Fields(strings.SplitN(l, "level=", 2)[1])[0]
+			}
+		}
+		return ""
+	}
+	require.Equal(t, "DEBUG", levelOf("ok-1"))
+	require.Equal(t, "WARN", levelOf("boom-1"))
+	require.Equal(t, "INFO", levelOf("miss-0"))
+	misses := strings.Count(logs.String(), "status=404")
+	require.GreaterOrEqual(t, misses, 20)
+	require.Less(t, misses, 100, "100 client errors in a second or two are not 100 lines")
 }
 
 func TestConfigErrors(t *testing.T) {

@@ -67,6 +67,12 @@ type Config struct {
 	TrustedOrigins []string
 	// SessionTTL is how long a login lasts (default DefaultSessionTTL).
 	SessionTTL time.Duration
+	// SignInBurst is how many wrong tokens (sign-in form or bearer) a client address
+	// may send before it is throttled (default DefaultSignInBurst); it then earns one
+	// more try every SignInRefill (default DefaultSignInRefill). A throttled address
+	// gets 429 with Retry-After; a valid session cookie still works.
+	SignInBurst  int
+	SignInRefill time.Duration
 	// Logger receives internal errors and failed logins (never a token).
 	Logger *slog.Logger
 	// Now replaces time.Now (tests).
@@ -78,6 +84,8 @@ type Handler struct {
 	cfg      Config
 	logger   *slog.Logger
 	sessions sessionKey
+	throttle *signInThrottle
+	failures *failureLog
 	pages    *pages
 	root     http.Handler
 }
@@ -96,6 +104,12 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.SignInBurst <= 0 {
+		cfg.SignInBurst = DefaultSignInBurst
+	}
+	if cfg.SignInRefill <= 0 {
+		cfg.SignInRefill = DefaultSignInRefill
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -103,7 +117,8 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, logger: cfg.Logger, sessions: newSessionKey(cfg.Token), pages: pg}
+	h := &Handler{cfg: cfg, logger: cfg.Logger, sessions: newSessionKey(cfg.Token), pages: pg,
+		throttle: newSignInThrottle(cfg.SignInBurst, cfg.SignInRefill), failures: newFailureLog(cfg.Logger)}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/{$}", h.installationsPage)

@@ -65,24 +65,56 @@ func (k sessionKey) valid(v string, now time.Time) bool {
 	return err == nil && strings.HasPrefix(payload, "v1.") && now.Unix() < exp
 }
 
-// authenticated reports whether r carries the token as a bearer or a valid session.
-func (h *Handler) authenticated(r *http.Request) bool {
+// authenticated reports whether r carries the token as a bearer or a valid session;
+// wait is non-zero when r's address is throttled and its bearer token was not tried.
+// A session cookie is checked even then: its MAC cannot be guessed, and an admin
+// behind the same address as a guesser keeps working.
+func (h *Handler) authenticated(r *http.Request) (ok bool, wait time.Duration) {
+	if c, err := r.Cookie(SessionCookie); err == nil && h.sessions.valid(c.Value, h.cfg.Now()) {
+		return true, 0
+	}
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		scheme, token, ok := strings.Cut(auth, " ")
-		if ok && strings.EqualFold(scheme, "Bearer") && h.sessions.tokenMatches(strings.TrimSpace(token)) {
-			return true
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			addr, now := clientAddr(r), h.cfg.Now()
+			if wait := h.throttle.wait(addr, now); wait > 0 {
+				h.failures.record(addr, true)
+				return false, wait
+			}
+			if h.sessions.tokenMatches(strings.TrimSpace(token)) {
+				return true, 0
+			}
+			h.throttle.fail(addr, now)
+			h.failures.record(addr, false)
 		}
 	}
-	c, err := r.Cookie(SessionCookie)
-	return err == nil && h.sessions.valid(c.Value, h.cfg.Now())
+	return false, 0
+}
+
+// throttled answers 429 with Retry-After: rate_limited JSON for the API, the login
+// page with a message otherwise.
+func (h *Handler) throttled(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	secs := retryAfter(wait)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	msg := "Too many failed sign-ins from this address; try again in " + strconv.Itoa(secs) + " seconds."
+	if isAPI(r) {
+		apierror.Write(w, r, h.logger, &apierror.Error{Code: apierror.CodeRateLimited, Message: msg})
+		return
+	}
+	h.renderLogin(w, r, http.StatusTooManyRequests, msg)
 }
 
 // requireAuth answers 401 unless r is authenticated: the login form for pages, a JSON
 // error for the API.
 func (h *Handler) requireAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.authenticated(r) {
+		ok, wait := h.authenticated(r)
+		if ok {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if wait > 0 {
+			h.throttled(w, r, wait)
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="appbackend admin"`)
@@ -121,8 +153,15 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusBadRequest, "The form could not be read; try again.")
 		return
 	}
+	addr, now := clientAddr(r), h.cfg.Now()
+	if wait := h.throttle.wait(addr, now); wait > 0 {
+		h.failures.record(addr, true)
+		h.throttled(w, r, wait)
+		return
+	}
 	if !h.sessions.tokenMatches(r.PostFormValue("token")) {
-		h.logger.WarnContext(r.Context(), "admin login refused", "remote_addr", r.RemoteAddr)
+		h.throttle.fail(addr, now)
+		h.failures.record(addr, false)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="appbackend admin"`)
 		h.renderLogin(w, r, http.StatusUnauthorized, "That is not the admin token.")
 		return

@@ -92,9 +92,12 @@ func setup(t *testing.T, opts ...option) *testBundle {
 	st := openSeededStore(t, time.Now())
 	b := &testBundle{st: st, logs: &syncBuffer{}, now: time.Now()}
 	cfg := admin.Config{
-		Token:  testToken,
-		Store:  st,
-		Logger: slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Token: testToken,
+		Store: st,
+		// Route-walking tests send many wrong tokens on purpose; the throttle has its
+		// own tests with the default burst.
+		SignInBurst: 1000,
+		Logger:      slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Replay: func(ctx context.Context, id string) error {
 			b.mu.Lock()
 			defer b.mu.Unlock()

@@ -47,23 +47,34 @@
 // it whenever it is not sure). VerifyRequest then allocates only the Identity and its two
 // strings.
 //
+// What an unsigned request can cost is bounded by its body, not by its shape: until a
+// signature matches, the body is never built into a tree. Candidate (c) is printed
+// straight from the body's bytes (in O(n) time, with scratch space that is reused), the
+// identity of a body the scanner is unsure about is looked up, not parsed, and requests
+// with a body over LargeBody bytes are checked at most GOMAXPROCS/2 at a time
+// (WithLargeBodyLimit; ErrBusy once the wait runs out), so that a flood of large forged
+// bodies leaves CPU to the small requests of honest callers.
+//
 // Errors for bad input wrap one of the exported sentinels (ErrNotSigned,
 // ErrMalformedHeader, ErrNoTimestamp, ErrNoSignatures, ErrTooOld, ErrTooNew,
-// ErrNoValidSignature, ErrBadBody, ErrNoIdentity), so callers can use errors.Is. No error
+// ErrNoValidSignature, ErrBadBody, ErrNoIdentity, ErrBusy), so callers can use errors.Is. No error
 // text contains a secret, a signature or a piece of the header.
 //
 // # HTTP
 //
 // Protect (or Middleware, its func(http.Handler) http.Handler form) wraps any net/http
 // handler: it answers CORS preflights, sets Access-Control-Allow-Origin: * on every
-// response of the route (the extension runs with a null origin), limits and reads the body,
-// verifies the request, answers failures with the JSON errors of the public contract
+// response of the route (the extension runs with a null origin), refuses a header that
+// cannot verify before reading any of the body, limits and reads the body (its buffer grows
+// with the bytes that arrive, not with the Content-Length announced), verifies the
+// request, answers failures with the JSON errors of the public contract
 //
 //	401 signature_missing   no Stripe-Signature header
 //	401 signature_invalid   malformed header, or no signature matches
 //	401 signature_expired   timestamp outside the tolerance, past or future
 //	400 bad_request         body not JSON, or no string user_id/account_id
 //	413 body_too_large      body over the limit (1 MiB by default)
+//	503 unavailable         large body while every large-body slot stayed busy (Retry-After)
 //
 // and otherwise calls the handler with the Identity in the request context (FromContext)
 // and the body readable again. RequireRole adds a 403 role_required check on top (any of

@@ -32,6 +32,10 @@ var (
 	// ErrNoIdentity: the body (or, without a body, the query string) lacks a string user_id
 	// or account_id.
 	ErrNoIdentity = errors.New("user_id and account_id strings are required")
+	// ErrBusy: the request has a large body and every slot for checking one stayed taken
+	// for the configured wait (see WithLargeBodyLimit). The request was not verified
+	// either way; it may be retried.
+	ErrBusy = errors.New("too many requests are being verified; try again")
 )
 
 // MaxSignatures is the most v1 signatures a header may carry. Stripe sends one per live

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -64,9 +65,12 @@ func (v *Verifier) Middleware(opts ...ProtectOption) func(http.Handler) http.Han
 //
 //   - answers an OPTIONS preflight itself with 204 and the CORS headers (see Preflight);
 //   - sets Access-Control-Allow-Origin: * on every other response, errors included;
-//   - reads the body up to the limit (413 body_too_large beyond it);
+//   - refuses a header that cannot verify (CheckHeader) before reading any of the body;
+//   - reads the body up to the limit (413 body_too_large beyond it), holding memory in
+//     proportion to the bytes that have arrived rather than to the Content-Length claimed;
 //   - verifies the request with VerifyRequest and answers a failure with a JSON error:
-//     401 signature_missing, 401 signature_invalid, 401 signature_expired or 400 bad_request;
+//     401 signature_missing, 401 signature_invalid, 401 signature_expired, 400 bad_request
+//     or 503 unavailable (ErrBusy, with Retry-After);
 //   - otherwise calls next with the Identity in the request context (FromContext) and the
 //     body readable again from the start.
 func (v *Verifier) Protect(next http.Handler, opts ...ProtectOption) http.Handler {
@@ -87,6 +91,12 @@ func (v *Verifier) Protect(next http.Handler, opts ...ProtectOption) http.Handle
 			cfg.refuse(w, r, ErrMalformedHeader, apierror.New(apierror.CodeSignatureInvalid, "more than one Stripe-Signature header"))
 			return
 		}
+		// Nothing about the body can rescue a header that is malformed or expired: refuse it
+		// before the body costs a byte of memory.
+		if err := v.CheckHeader(headers[0]); err != nil {
+			cfg.refuse(w, r, err, HTTPError(err))
+			return
+		}
 		body, err := readBody(w, r, cfg.maxBody)
 		if err != nil {
 			apierror.Write(w, r, cfg.logger, err)
@@ -98,6 +108,9 @@ func (v *Verifier) Protect(next http.Handler, opts ...ProtectOption) http.Handle
 		}
 		id, err := v.VerifyRequest(headers[0], body, query)
 		if err != nil {
+			if errors.Is(err, ErrBusy) {
+				w.Header().Set("Retry-After", "1")
+			}
 			cfg.refuse(w, r, err, HTTPError(err))
 			return
 		}
@@ -133,7 +146,13 @@ func (c *protectConfig) refuse(w http.ResponseWriter, r *http.Request, reason, a
 	apierror.Write(w, r, c.logger, answer)
 }
 
-// readBody reads the whole body, or fails with an *apierror.Error.
+// firstBodyChunk is how much room readBody makes for a body before any of it has arrived.
+const firstBodyChunk = 4 << 10
+
+// readBody reads the whole body, or fails with an *apierror.Error. Its buffer grows with
+// the bytes that actually arrive, at most doubling, so a client that announces a large
+// Content-Length and then stalls holds a few kilobytes, not the announced size; once the
+// body has arrived the buffer is trimmed to Content-Length when that is known.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	tooLarge := apierror.New(apierror.CodeBodyTooLarge, "request body is larger than "+strconv.FormatInt(limit, 10)+" bytes")
 	if r.ContentLength > limit {
@@ -143,20 +162,34 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, nil
 	}
 	reader := http.MaxBytesReader(w, r.Body, limit)
-	var body []byte
-	var err error
+	// The final size, when Content-Length announces it, caps the growth: no slack beyond it.
+	want := int(limit) + 1 // one byte more than allowed, so MaxBytesReader can object
 	if r.ContentLength > 0 {
-		body = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(reader, body)
-		if err == nil {
-			// Content-Length said all; a longer body is a broken request.
-			var extra [1]byte
-			if n, _ := reader.Read(extra[:]); n > 0 {
+		want = int(r.ContentLength) + 1 // and one byte more to see a body that is too long
+	}
+	body := make([]byte, 0, min(firstBodyChunk, want))
+	var err error
+	for {
+		if len(body) == cap(body) {
+			if len(body) >= want {
+				// Content-Length said all; a longer body is a broken request.
 				err = errors.New("body longer than Content-Length")
+				break
 			}
+			body = slices.Grow(body, min(max(len(body), firstBodyChunk), want-len(body)))
 		}
-	} else {
-		body, err = io.ReadAll(reader)
+		var n int
+		n, err = reader.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if err != nil {
+			break
+		}
+	}
+	if err == io.EOF {
+		err = nil
+		if r.ContentLength > 0 && int64(len(body)) > r.ContentLength {
+			err = errors.New("body longer than Content-Length")
+		}
 	}
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
@@ -182,6 +215,8 @@ func HTTPError(err error) error {
 		code = apierror.CodeSignatureExpired
 	case errors.Is(err, ErrBadBody), errors.Is(err, ErrNoIdentity):
 		code = apierror.CodeBadRequest
+	case errors.Is(err, ErrBusy):
+		code = apierror.CodeUnavailable
 	default:
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash"
 	"net/url"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,9 +26,19 @@ const DefaultTolerance = 300 * time.Second
 type Option func(*verifierConfig)
 
 type verifierConfig struct {
-	tolerance time.Duration
-	now       func() time.Time
+	tolerance      time.Duration
+	now            func() time.Time
+	largeBodyLimit int
+	largeBodyWait  time.Duration
 }
+
+// LargeBody is the body size, in bytes, above which VerifyRequest takes one of the
+// Verifier's large-body slots (see WithLargeBodyLimit) for the whole check.
+const LargeBody = 64 << 10
+
+// DefaultLargeBodyWait is how long a request with a large body waits for a free slot by
+// default (see WithLargeBodyLimit).
+const DefaultLargeBodyWait = 500 * time.Millisecond
 
 // WithTolerance sets how far a timestamp may lie from the clock, in either direction.
 // It must be positive; the default is DefaultTolerance.
@@ -37,6 +49,17 @@ func WithTolerance(d time.Duration) Option {
 // WithClock replaces time.Now, for tests.
 func WithClock(now func() time.Time) Option {
 	return func(c *verifierConfig) { c.now = now }
+}
+
+// WithLargeBodyLimit sets how many requests with a body over LargeBody bytes
+// VerifyRequest checks at the same time, and how long such a request waits for its turn
+// before it fails with ErrBusy. Checking a body costs time in proportion to its size
+// before any signature is known to match (reading it, hashing it, rebuilding it as
+// JSON.stringify prints it), so without a limit a flood of large forged bodies takes every
+// CPU from the small requests of honest callers, which never wait for a slot. The default
+// is half of GOMAXPROCS at NewVerifier (at least 1) and DefaultLargeBodyWait.
+func WithLargeBodyLimit(n int, wait time.Duration) Option {
+	return func(c *verifierConfig) { c.largeBodyLimit, c.largeBodyWait = n, wait }
 }
 
 // Verifier checks Stripe-Signature headers against a fixed set of secrets: app signing
@@ -50,15 +73,32 @@ type Verifier struct {
 	// precomputed inner and outer pad state, plus scratch space, so a verification neither
 	// rehashes the keys nor allocates.
 	macs sync.Pool
+	// largeBodySlots is both the semaphore of WithLargeBodyLimit and the pool of the
+	// printers and buffers that candidate (c) needs for a large body: a request takes one
+	// slot and gives it back, so their memory is bounded by the limit, not by the number
+	// of requests. Small bodies take their printer from smallBodySlots.
+	largeBodySlots chan *stringifySlot
+	largeBodyWait  time.Duration
+	smallBodySlots sync.Pool
 }
+
+// stringifySlot is scratch space to print a body as JSON.stringify does.
+type stringifySlot struct {
+	printer jsjson.Canonicalizer
+	out     []byte
+}
+
+// maxKeptStringifyBuffer is the largest buffer a slot keeps between requests, in bytes (or
+// elements of the printer's scratch): beyond it, the memory goes back to the runtime.
+const maxKeptStringifyBuffer = 4 << 20
 
 type macSet struct {
 	macs []hash.Hash
 	sums [][sha256.Size]byte
 	// timestamp holds "<t>.", the start of every signed message.
 	timestamp []byte
-	// defaultSigned and stringified hold candidates (a) and (c).
-	defaultSigned, stringified []byte
+	// defaultSigned holds candidate (a).
+	defaultSigned []byte
 }
 
 // NewVerifier returns a Verifier accepting a signature made with any of secrets, which
@@ -68,7 +108,8 @@ func NewVerifier(secrets []string, opts ...Option) (*Verifier, error) {
 	if err := checkSecrets(secrets); err != nil {
 		return nil, err
 	}
-	cfg := verifierConfig{tolerance: DefaultTolerance, now: time.Now}
+	cfg := verifierConfig{tolerance: DefaultTolerance, now: time.Now,
+		largeBodyLimit: max(runtime.GOMAXPROCS(0)/2, 1), largeBodyWait: DefaultLargeBodyWait}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
@@ -78,11 +119,19 @@ func NewVerifier(secrets []string, opts ...Option) (*Verifier, error) {
 	if cfg.now == nil {
 		return nil, errors.New("appauth: clock must not be nil")
 	}
+	if cfg.largeBodyLimit < 1 || cfg.largeBodyWait < 0 {
+		return nil, errors.New("appauth: the large-body limit must be positive and its wait not negative")
+	}
 	keys := make([][]byte, len(secrets))
 	for i, s := range secrets {
 		keys[i] = []byte(s)
 	}
-	v := &Verifier{tolerance: cfg.tolerance, now: cfg.now}
+	v := &Verifier{tolerance: cfg.tolerance, now: cfg.now,
+		largeBodySlots: make(chan *stringifySlot, cfg.largeBodyLimit), largeBodyWait: cfg.largeBodyWait}
+	for range cfg.largeBodyLimit {
+		v.largeBodySlots <- new(stringifySlot)
+	}
+	v.smallBodySlots.New = func() any { return new(stringifySlot) }
 	v.macs.New = func() any {
 		set := &macSet{
 			macs:          make([]hash.Hash, len(keys)),
@@ -112,16 +161,9 @@ type signatureCheck struct {
 // begin parses header, checks its timestamp and takes a macSet from the pool; the caller
 // must call end.
 func (v *Verifier) begin(c *signatureCheck, header string) error {
-	unix, n, err := parseHeader(header, &c.sigs)
+	unix, n, err := v.checkHeader(header, &c.sigs)
 	if err != nil {
 		return err
-	}
-	age := v.now().Sub(time.Unix(unix, 0))
-	if age > v.tolerance {
-		return ErrTooOld
-	}
-	if age < -v.tolerance {
-		return ErrTooNew
 	}
 	c.n, c.unix = n, unix
 	c.set = v.macs.Get().(*macSet)
@@ -130,13 +172,39 @@ func (v *Verifier) begin(c *signatureCheck, header string) error {
 	return nil
 }
 
+// checkHeader parses header and checks its timestamp: everything that can be known about
+// a request before its body arrives.
+func (v *Verifier) checkHeader(header string, sigs *[MaxSignatures][sha256.Size]byte) (unix int64, n int, err error) {
+	unix, n, err = parseHeader(header, sigs)
+	if err != nil {
+		return 0, 0, err
+	}
+	age := v.now().Sub(time.Unix(unix, 0))
+	if age > v.tolerance {
+		return 0, 0, ErrTooOld
+	}
+	if age < -v.tolerance {
+		return 0, 0, ErrTooNew
+	}
+	return unix, n, nil
+}
+
+// CheckHeader checks what a Stripe-Signature header alone can tell: that it parses (see
+// ParseHeader) and that its timestamp is within the tolerance. A request failing it can
+// be refused before its body is read; one passing it must still be verified with
+// VerifyRequest or VerifyPayload. It allocates nothing.
+func (v *Verifier) CheckHeader(header string) error {
+	var sigs [MaxSignatures][sha256.Size]byte
+	_, _, err := v.checkHeader(header, &sigs)
+	return err
+}
+
 func (v *Verifier) end(c *signatureCheck) {
 	if c.set != nil {
 		// Keep neither a huge buffer nor a body's content alive in the pool.
 		if cap(c.set.defaultSigned) > 1<<10 {
 			c.set.defaultSigned = make([]byte, 0, 128)
 		}
-		c.set.stringified = nil
 		v.macs.Put(c.set)
 		c.set = nil
 	}
@@ -180,10 +248,9 @@ type requestCheck struct {
 	signedAs SignedAs
 	signedAt time.Time
 	// The identity comes from exactly one of: raw body text (fast path), the query string,
-	// or the parsed body.
+	// or a lookup in the body.
 	userRaw, accountRaw []byte
 	userStr, accountStr string
-	parsed              *jsjson.Value
 }
 
 // checkRequest is VerifyRequest without building the Identity. For a default-signed
@@ -196,6 +263,16 @@ func (v *Verifier) checkRequest(header string, body []byte, query url.Values) (r
 	}
 	defer v.end(&c)
 	rc.signedAt = time.Unix(c.unix, 0)
+
+	// Everything below costs time in proportion to the body: large bodies take turns.
+	var slot *stringifySlot
+	if len(body) > LargeBody {
+		var err error
+		if slot, err = v.acquireLargeBodySlot(); err != nil {
+			return rc, err
+		}
+		defer v.releaseLargeBodySlot(slot)
+	}
 
 	// Candidate (a): the default {"user_id":…,"account_id":…} from the claimed identity.
 	set := c.set
@@ -219,14 +296,12 @@ func (v *Verifier) checkRequest(header string, body []byte, query url.Values) (r
 		b = append(b, scan.account...)
 		set.defaultSigned = append(b, `"}`...)
 	default:
-		parsed, err := jsjson.Parse(body)
+		// The body is invalid, or the scan was unsure: the lookups decide, without building
+		// a tree of the body (which would cost a client who signed nothing many times the
+		// body's size).
+		user, account, err := lookupIdentity(body)
 		if err != nil {
-			return rc, badBody(err)
-		}
-		rc.parsed = &parsed
-		user, account, ok := identityOf(parsed)
-		if !ok {
-			return rc, ErrNoIdentity
+			return rc, err
 		}
 		rc.userStr, rc.accountStr = user, account
 		set.defaultSigned = appendDefaultSigned(set.defaultSigned[:0], user, account)
@@ -246,38 +321,83 @@ func (v *Verifier) checkRequest(header string, body []byte, query url.Values) (r
 	}
 
 	// Candidate (c): the body as JSON.stringify prints it, unless that is one of the above.
-	if rc.parsed == nil {
-		parsed, err := jsjson.Parse(body)
-		if err != nil {
-			return rc, ErrBadBody
-		}
-		rc.parsed = &parsed
+	if slot == nil {
+		slot = v.smallBodySlots.Get().(*stringifySlot)
+		defer func() {
+			clear(slot.out)
+			slot.out = slot.out[:0]
+			slot.printer.Shrink(LargeBody)
+			v.smallBodySlots.Put(slot)
+		}()
 	}
-	set.stringified = jsjson.AppendStringify(set.stringified[:0], *rc.parsed)
-	if !bytes.Equal(set.stringified, body) && !bytes.Equal(set.stringified, set.defaultSigned) && c.matchSigned(set.stringified) {
+	// The output is usually the body's size: room for it at once, rather than doublings.
+	var err error
+	slot.out, err = slot.printer.Append(slices.Grow(slot.out[:0], len(body)), body)
+	if err != nil {
+		return rc, badBody(err)
+	}
+	if !bytes.Equal(slot.out, body) && !bytes.Equal(slot.out, set.defaultSigned) && c.matchSigned(slot.out) {
 		rc.signedAs = SignedStringified
 		return rc, nil
 	}
 	return rc, ErrNoValidSignature
 }
 
+// acquireLargeBodySlot takes a large-body slot, waiting up to the configured time for one.
+func (v *Verifier) acquireLargeBodySlot() (*stringifySlot, error) {
+	select {
+	case slot := <-v.largeBodySlots:
+		return slot, nil
+	default:
+	}
+	if v.largeBodyWait <= 0 {
+		return nil, ErrBusy
+	}
+	timer := time.NewTimer(v.largeBodyWait)
+	defer timer.Stop()
+	select {
+	case slot := <-v.largeBodySlots:
+		return slot, nil
+	case <-timer.C:
+		return nil, ErrBusy
+	}
+}
+
+// releaseLargeBodySlot gives a slot back, without the body's content and without buffers
+// that one huge body grew.
+func (v *Verifier) releaseLargeBodySlot(slot *stringifySlot) {
+	clear(slot.out)
+	if cap(slot.out) > maxKeptStringifyBuffer {
+		slot.out = nil
+	}
+	slot.out = slot.out[:0]
+	slot.printer.Shrink(maxKeptStringifyBuffer / 16)
+	v.largeBodySlots <- slot
+}
+
+// lookupIdentity reads the top-level user_id and account_id strings of body, which must
+// be one JSON text, with jsjson's lookups: ErrBadBody if it is not JSON, ErrNoIdentity if
+// either is missing or not a string.
+func lookupIdentity(body []byte) (user, account string, err error) {
+	user, foundUser, err := jsjson.LookupString(body, "user_id")
+	var syntaxErr *jsjson.SyntaxError
+	if errors.As(err, &syntaxErr) {
+		return "", "", badBody(err)
+	}
+	if err != nil || !foundUser {
+		return "", "", ErrNoIdentity
+	}
+	account, foundAccount, err := jsjson.LookupString(body, "account_id")
+	if err != nil || !foundAccount {
+		return "", "", ErrNoIdentity
+	}
+	return user, account, nil
+}
+
 // badBody wraps a jsjson syntax error, which names the offset and the offending character
 // of the body (never anything else), in ErrBadBody.
 func badBody(err error) error {
 	return fmt.Errorf("%w: %s", ErrBadBody, strings.TrimPrefix(err.Error(), "jsjson: "))
-}
-
-// identityOf returns the top-level user_id and account_id of a parsed body.
-func identityOf(v jsjson.Value) (user, account string, ok bool) {
-	if v.Kind != jsjson.Object {
-		return "", "", false
-	}
-	u, okU := v.Members.Get("user_id")
-	a, okA := v.Members.Get("account_id")
-	if !okU || !okA || u.Kind != jsjson.String || a.Kind != jsjson.String {
-		return "", "", false
-	}
-	return u.Text, a.Text, true
 }
 
 // VerifySignature checks a UI-extension request exactly as VerifyRequest does but builds
@@ -318,15 +438,13 @@ func (v *Verifier) VerifyRequest(header string, body []byte, query url.Values) (
 	if rc.signedAs == SignedDefault {
 		return id, nil
 	}
-	if rc.parsed == nil {
-		parsed, err := jsjson.Parse(body)
-		if err != nil {
-			return nil, ErrBadBody
-		}
-		rc.parsed = &parsed
+	// Only now that the signature covers the body is it worth a tree.
+	parsed, err := jsjson.Parse(body)
+	if err != nil {
+		return nil, ErrBadBody
 	}
-	id.Roles = rolesOf(*rc.parsed)
-	payload := *rc.parsed
+	id.Roles = rolesOf(parsed)
+	payload := parsed
 	payload.Members.Delete("user_id")
 	payload.Members.Delete("account_id")
 	id.Payload = jsjson.AppendStringify(nil, payload)

@@ -15,6 +15,11 @@
 //     connections; requests per second, p50/p99 latency, errors, and each server's memory
 //     (VmHWM, VmRSS) and CPU time.
 //
+//   - An abuse load test (cmd/floodgen): 32 parallel forged 1 MB bodies against a fresh
+//     server while honest callers measure /api/whoami's latency and /proc gives the
+//     server's peak RSS; then 1,000 connections that announce a 1 MiB body and stall,
+//     and the server's RSS and Go heap growth.
+//
 // cmd/benchreport turns loadgen's JSON results and `go test -bench` output into the
 // Markdown table (absolute figures and ratios, with each bar of issue 2 checked). The types
 // here are what those two commands exchange.

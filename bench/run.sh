@@ -12,6 +12,10 @@
 #     window); reads its memory and CPU from /proc; stops it.
 #  3. Go microbenchmarks: appauth's Verifier vs stripe-go's ValidatePayloadWithTolerance.
 #  4. Prints the table with absolute figures, ratios and the bars of issue 2.
+#  5. Abuse load test (bench/cmd/floodgen), a fresh `appbackend serve` per scenario:
+#     32 parallel forged 1 MB bodies for BENCH_ABUSE_DURATION while honest callers measure
+#     /api/whoami's p99 and /proc gives the server's peak RSS; then 1,000 stalled
+#     connections announcing a 1 MiB body, and the server's RSS and Go heap growth.
 # Everything it starts is stopped on exit, and it only ever talks to 127.0.0.1.
 #
 # Environment (defaults in brackets):
@@ -30,6 +34,8 @@
 #                      one line per request, the Express peer logs nothing [info]
 #   BENCH_GO_COUNT     runs of each microbenchmark; the report shows the median [5]
 #   BENCH_GO_BENCHTIME -benchtime of each run [1s]; BENCH_GO_COUNT=0 skips them
+#   BENCH_ABUSE        1 runs the abuse load test, 0 skips it [1]
+#   BENCH_ABUSE_DURATION  how long the forged-body flood lasts [5s]
 #   GO, NODE           the go and node commands [go, node]
 set -euo pipefail
 
@@ -108,6 +114,7 @@ log "building into $work"
 "$GO" build -o "$work/appbackend" ./cmd/appbackend
 "$GO" build -o "$work/loadgen" ./bench/cmd/loadgen
 "$GO" build -o "$work/benchreport" ./bench/cmd/benchreport
+"$GO" build -o "$work/floodgen" ./bench/cmd/floodgen
 "$GO" test -c -o "$work/bench.test" ./bench
 if [[ " $servers " == *" express "* ]]; then
 	[[ -d testdata/node/node_modules/express && -d testdata/node/node_modules/stripe ]] ||
@@ -208,6 +215,46 @@ fi
 	-note "The microbenchmarks verify the default string {\"user_id\":…,\"account_id\":…} with 2 configured secrets; stripe-go is called once per secret in turn, the matching one second. appauth.VerifyRequest also reads the identity from the body and returns a new *Identity." \
 	-note "Load average (1, 5, 15 min) before: $load_before; after: $load_after." \
 	-note "Reproduce: \`make bench\` (or \`./bench/run.sh\`); BENCH_DURATION=$duration BENCH_WARMUP=$warmup BENCH_CONNECTIONS=$connections BENCH_ROUNDS=$rounds BENCH_SIGN_WITH=$sign_with BENCH_APPBACKEND_LOG_LEVEL=$appbackend_log_level BENCH_GO_COUNT=$go_count BENCH_GO_BENCHTIME=$go_benchtime."
+
+# --- abuse: forged bodies and stalled connections ------------------------------------------
+# run_abuse SCENARIO: starts a fresh appbackend, runs floodgen's SCENARIO on it, stops it.
+run_abuse() {
+	local scenario=$1 port pid status=0 floodgen_pid
+	port=$(free_port)
+	env -i PATH="$PATH" HOME="$HOME" \
+		APPBACKEND_ADDR="127.0.0.1:$port" \
+		APPBACKEND_DATABASE="sqlite:$work/abuse-$scenario.db" \
+		APPBACKEND_LOG_LEVEL="$appbackend_log_level" \
+		STRIPE_APP_SECRETS="$secrets" \
+		"$work/appbackend" serve >"$work/abuse-$scenario.log" 2>&1 &
+	pid=$!
+	started+=("$pid")
+	log "abuse $scenario: pid $pid on 127.0.0.1:$port"
+	"$work/floodgen" -scenario "$scenario" -url "http://127.0.0.1:$port/api/whoami" \
+		-secrets "$signers" -server-pid "$pid" -duration "${BENCH_ABUSE_DURATION:-5s}" >"$work/abuse-$scenario.md" &
+	floodgen_pid=$!
+	started+=("$floodgen_pid")
+	wait "$floodgen_pid" || status=$?
+	stop_server "$floodgen_pid"
+	stop_server "$pid"
+	if ((status != 0)); then
+		tail -n 20 "$work/abuse-$scenario.log" >&2 || true
+		die "abuse $scenario: floodgen failed"
+	fi
+	cat "$work/abuse-$scenario.md"
+}
+if [[ "${BENCH_ABUSE:-1}" != 0 ]]; then
+	printf '\n## Unauthenticated abuse: forged bodies, stalled connections\n\n'
+	printf 'Each scenario on a fresh `appbackend serve` (SQLite in a temp dir), loopback only; bars from the hardening issue. Reproduce: `go build -o /tmp/floodgen ./bench/cmd/floodgen` and `floodgen -scenario forged|stalled -url http://127.0.0.1:PORT/api/whoami -secrets S -server-pid PID` against a running server. Load average before: %s.\n\n' "$(loadavg)"
+	printf '| scenario | server memory | honest callers | answers |\n|---|---|---|---|\n'
+	run_abuse forged
+	run_abuse stalled
+	printf '\nThe forged-body path in Go microbenchmarks (`go test ./appauth -bench VerifyForgedBody -benchtime 20x` and `go test ./internal/jsjson -bench ReprintForgedBody -benchtime 20x`; bars: at most 4 B/body-byte and 10 ms per MB, i.e. 1e7 ns/MB, for the re-print):\n\n```\n'
+	for target in "./appauth VerifyForgedBody" "./internal/jsjson ReprintForgedBody"; do
+		"$GO" test ${target% *} -run '^$' -bench "${target#* }" -benchtime 20x -count 1 2>&1 | grep -E '^Benchmark' || true
+	done
+	printf '```\n'
+fi
 
 # --- the other flows' benchmarks ---------------------------------------------------------
 # Go benchmarks that live beside the code they measure, each against real files and real

@@ -11,8 +11,10 @@
 //	event processed / dead            EventProcessed(type, lag) / EventDead(type)
 //	River job worked                  JobRun(kind, took, outcome), or JobMiddleware()
 //
-// and, at every scrape, reads installations by mode and state, events by status and
-// the time of the newest event from its [Source] (a [store.Store]).
+// and serves installations by mode and state, events by status and the time of the
+// newest event from its [Source] (a [store.Store]), read at most once per
+// [Config.GaugeMaxAge] in the background so that a scrape costs the same whatever the
+// number of installations.
 //
 // Every method is safe on a nil *Metrics, so instrumented code needs no checks when
 // metrics are off. Label values that come from outside (event types, job kinds,
@@ -81,6 +83,10 @@ type Config struct {
 	Store Source
 	// ScrapeTimeout bounds the Store reads of one scrape (default DefaultScrapeTimeout).
 	ScrapeTimeout time.Duration
+	// GaugeMaxAge is how old the Store gauges may be before a scrape has them read
+	// again, in the background (default DefaultGaugeMaxAge). A scrape never reads the
+	// whole installations table itself, except the first one.
+	GaugeMaxAge time.Duration
 	// Logger receives scrape errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -106,6 +112,16 @@ type Metrics struct {
 	jobDuration       *prometheus.HistogramVec
 
 	routes, eventTypes, jobKinds *boundedLabel
+	store                        *storeCollector // nil without Config.Store
+}
+
+// InvalidateGauges makes the next scrape read the database gauges again before it
+// answers; call it after a change a scrape should show at once (an installation).
+func (m *Metrics) InvalidateGauges() {
+	if m == nil || m.store == nil {
+		return
+	}
+	m.store.invalidate()
 }
 
 // New builds the collectors and registers them on cfg.Registry. It fails only if a
@@ -194,7 +210,12 @@ func New(cfg Config) (*Metrics, error) {
 		if timeout <= 0 {
 			timeout = DefaultScrapeTimeout
 		}
-		cs = append(cs, newStoreCollector(cfg.Store, timeout))
+		maxAge := cfg.GaugeMaxAge
+		if maxAge <= 0 {
+			maxAge = DefaultGaugeMaxAge
+		}
+		m.store = newStoreCollector(cfg.Store, timeout, maxAge)
+		cs = append(cs, m.store)
 	}
 	if err := registerAll(reg, cs...); err != nil {
 		return nil, err
@@ -243,8 +264,24 @@ func (m *Metrics) ObserveRequest(route string, status int, took time.Duration) {
 		route = "unmatched"
 	}
 	route = m.routes.value(route)
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.requests.WithLabelValues(route, statusLabel(status)).Inc()
 	m.requestDuration.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// statusLabels are the status codes' label values, made once: strconv would
+// allocate one per request.
+var statusLabels = func() (l [600]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+func statusLabel(status int) string {
+	if status >= 0 && status < len(statusLabels) {
+		return statusLabels[status]
+	}
+	return strconv.Itoa(status)
 }
 
 // SignatureFailure counts a request refused for its signature. endpoint is "api" for

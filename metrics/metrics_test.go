@@ -345,13 +345,13 @@ func TestStoreGauges(t *testing.T) {
 	}
 	m, _ := newMetrics(t, src)
 	want := fmt.Sprintf(`
-# HELP appbackend_installations Accounts by mode (live, test) and state (installed, uninstalled), read from the database at scrape time.
+# HELP appbackend_installations Accounts by mode (live, test) and state (installed, uninstalled), read from the database up to 15 s (by default) before the scrape.
 # TYPE appbackend_installations gauge
 appbackend_installations{mode="live",state="installed"} 2
 appbackend_installations{mode="live",state="uninstalled"} 0
 appbackend_installations{mode="test",state="installed"} 1
 appbackend_installations{mode="test",state="uninstalled"} 1
-# HELP appbackend_events Inbox events by status (pending, processed, failed, dead), read from the database at scrape time.
+# HELP appbackend_events Inbox events by status (pending, processed, failed, dead), read from the database up to 15 s (by default) before the scrape.
 # TYPE appbackend_events gauge
 appbackend_events{status="dead"} 1
 appbackend_events{status="failed"} 0

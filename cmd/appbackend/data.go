@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/appbackend/appbackend"
@@ -101,7 +100,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer st.Close()
 	if err := st.Migrate(ctx); err != nil {
-		return err
+		return appbackend.RedactDatabaseError(err, d.database)
 	}
 	fmt.Fprintln(stdout, "database is up to date")
 	return nil
@@ -127,7 +126,7 @@ func runInstallations(ctx context.Context, args []string, getenv func(string) st
 	if l.asJSON {
 		return writeJSONArray(stdout, list)
 	}
-	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	tw := newTable(stdout)
 	fmt.Fprintln(tw, "ACCOUNT\tMODE\tSTATUS\tINSTALLED AT\tUNINSTALLED AT")
 	for _, in := range list {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.AccountID, mode(in.Livemode), in.Status, timeOrDash(in.InstalledAt), timeOrDash(in.UninstalledAt))
@@ -163,7 +162,7 @@ func runEvents(ctx context.Context, args []string, getenv func(string) string, s
 	if l.asJSON {
 		return writeJSONArray(stdout, list)
 	}
-	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	tw := newTable(stdout)
 	fmt.Fprintln(tw, "ID\tTYPE\tACCOUNT\tMODE\tSTATUS\tATTEMPTS\tRECEIVED AT\tLAST ERROR")
 	for _, ev := range list {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", ev.ID, ev.Type, orDash(ev.AccountID), mode(ev.Livemode), ev.Status, ev.Attempts, timeOrDash(ev.ReceivedAt), orDash(ev.LastError))

@@ -53,8 +53,10 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 	} else {
 		defer st.Close()
 		in.Store = st
-		in.PingDatabase = st.Ping
-		in.PendingMigrations = pendingMigrations(st)
+		in.PingDatabase = func(ctx context.Context) error {
+			return appbackend.RedactDatabaseError(st.Ping(ctx), d.database)
+		}
+		in.PendingMigrations = pendingMigrations(st, d.database)
 		fillDevSecrets(ctx, st, &in.Config)
 	}
 	if clients, err := stripeclient.New(stripeclient.Config{
@@ -101,7 +103,7 @@ func openForDoctor(ctx context.Context, database string) (store.Store, error) {
 
 // pendingMigrations counts the migrations a store has not applied yet; each adapter
 // names its migrations with its own type.
-func pendingMigrations(st store.Store) func(context.Context) (int, error) {
+func pendingMigrations(st store.Store, database string) func(context.Context) (int, error) {
 	switch st := st.(type) {
 	case *sqlite.Store:
 		return func(ctx context.Context) (int, error) {
@@ -111,7 +113,7 @@ func pendingMigrations(st store.Store) func(context.Context) (int, error) {
 	case *postgres.Store:
 		return func(ctx context.Context) (int, error) {
 			m, err := st.PendingMigrations(ctx)
-			return len(m), err
+			return len(m), appbackend.RedactDatabaseError(err, database)
 		}
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -75,7 +74,7 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 	if l.asJSON {
 		return writeJSONArray(stdout, list)
 	}
-	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	tw := newTable(stdout)
 	fmt.Fprintln(tw, "ID\tKIND\tQUEUE\tSTATE\tATTEMPTS\tACCOUNT\tCREATED AT\tFINALIZED AT\tLAST ERROR")
 	for _, j := range list {
 		account, lastErr := "-", "-"

@@ -152,6 +152,21 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestServeRefusesAShortAdminToken: a 6-character token could be guessed; serve
+// refuses it with one line naming the variable, and exit status 1.
+func TestServeRefusesAShortAdminToken(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"serve"}, {"serve", "--dev"}, {"serve", "--admin-token", "abc123"}} {
+		env := map[string]string{"STRIPE_APP_SECRETS": "absec_x", "APPBACKEND_ADMIN_TOKEN": "abc123",
+			"APPBACKEND_DATABASE": "sqlite:" + filepath.Join(t.TempDir(), "t.db")}
+		code, _, errOut := runCmd(t, env, append(args, "--addr", "127.0.0.1:0")...)
+		require.Equal(t, 1, code, errOut)
+		require.Equal(t, 1, strings.Count(errOut, "\n"), "one line on stderr: %q", errOut)
+		require.Contains(t, errOut, "APPBACKEND_ADMIN_TOKEN is shorter than 16 characters")
+		require.NotContains(t, errOut, "abc123")
+	}
+}
+
 func TestServeUnopenableDatabase(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -183,6 +198,9 @@ func TestDevModeKeepsSecretsAndPrintsAWorkingCall(t *testing.T) {
 	require.NotNil(t, secret, banner)
 	callLine := regexp.MustCompile(`appbackend (call .*)`).FindStringSubmatch(banner)
 	require.NotNil(t, callLine, banner)
+	token := regexp.MustCompile(`APPBACKEND_ADMIN_TOKEN=(\S+)`).FindStringSubmatch(banner)
+	require.NotNil(t, token, banner)
+	require.GreaterOrEqual(t, len(token[1]), 16, "the generated admin token passes the length check")
 	require.NotContains(t, s.stderr.String(), secret[1], "the secret is printed on stdout, never logged")
 
 	// The printed command works as printed.
@@ -239,4 +257,37 @@ func TestVersion(t *testing.T) {
 	code, out, _ := runCmd(t, nil, "version")
 	require.Equal(t, 0, code)
 	require.True(t, strings.HasPrefix(out, "appbackend "), out)
+}
+
+// TestServeMetricsAddr: APPBACKEND_METRICS_ADDR and --metrics-addr move /metrics to a
+// listener of its own.
+func TestServeMetricsAddr(t *testing.T) {
+	t.Parallel()
+	metricsLine := regexp.MustCompile(`"metrics listening" addr=(http://\S+/metrics)`)
+	for name, setting := range map[string]struct {
+		env  map[string]string
+		args []string
+	}{
+		"env":  {map[string]string{"APPBACKEND_METRICS_ADDR": "127.0.0.1:0"}, nil},
+		"flag": {map[string]string{}, []string{"--metrics-addr", "127.0.0.1:0"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := setting.env
+			env["STRIPE_APP_SECRETS"] = "absec_metrics_addr"
+			env["APPBACKEND_DATABASE"] = "sqlite:" + filepath.Join(t.TempDir(), "m.db")
+			s := startServe(t, env, setting.args...)
+			m := metricsLine.FindStringSubmatch(s.stderr.String())
+			require.NotNil(t, m, s.stderr.String())
+			resp, err := http.Get(m[1])
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, 200, resp.StatusCode)
+			resp, err = http.Get(s.url + "/metrics")
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, 404, resp.StatusCode)
+			require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+		})
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/appbackend/appbackend"
 )
 
 const usage = `appbackend — the self-hosted backend for Stripe Apps
@@ -84,7 +86,9 @@ func exitCode(err error, cmd string, stderr io.Writer) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	// The database's own messages are redacted where it is opened; this catches a
+	// password that reached an error some other way.
+	msg := appbackend.RedactDatabase(strings.ReplaceAll(err.Error(), "\n", " "))
 	fmt.Fprintf(stderr, "appbackend %s: %s\n", cmd, msg)
 	var ue usageError
 	if errors.As(err, &ue) {

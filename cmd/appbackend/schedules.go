@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/appbackend/appbackend/store"
 )
@@ -31,7 +30,7 @@ func runSchedules(ctx context.Context, args []string, getenv func(string) string
 	if l.asJSON {
 		return writeJSONArray(stdout, list)
 	}
-	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	tw := newTable(stdout)
 	fmt.Fprintln(tw, "NAME\tSPEC\tACCOUNT\tMODE\tSTATE\tNEXT RUN\tLAST RUN\tRUNS\tLAST ERROR")
 	for _, s := range list {
 		account, runMode, state := "-", "-", "active"

@@ -27,6 +27,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	f.StringVar(&cfg.SecretKey, "secret-key", cfg.SecretKey, "live API key sk_live_…/rk_live_… (STRIPE_SECRET_KEY)")
 	f.StringVar(&cfg.TestSecretKey, "test-secret-key", cfg.TestSecretKey, "test API key sk_test_…/rk_test_… (STRIPE_TEST_SECRET_KEY)")
 	f.StringVar(&cfg.APIBase, "api-base", cfg.APIBase, "Stripe API base URL (STRIPE_API_BASE)")
+	f.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr, "separate listen address for GET /metrics, which the main address then does not serve (APPBACKEND_METRICS_ADDR)")
 	f.StringVar(&cfg.AdminToken, "admin-token", cfg.AdminToken, "bearer token for /admin (APPBACKEND_ADMIN_TOKEN)")
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = appbackend.DefaultMaxBody
@@ -78,13 +79,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	app, err = appbackend.New(cfg)
 	if err != nil {
+		if errors.Is(err, appbackend.ErrAdminTokenTooShort) {
+			return err // a weak secret, not a slip of the command line: exit 1
+		}
 		if errors.Is(err, appbackend.ErrConfig) {
 			return usageError{err.Error()}
 		}
 		return err
 	}
 	err = app.Run(ctx)
-	if errors.Is(err, appbackend.ErrConfig) {
+	if errors.Is(err, appbackend.ErrConfig) && !errors.Is(err, appbackend.ErrAdminTokenTooShort) {
 		return usageError{err.Error()}
 	}
 	return err

@@ -27,6 +27,7 @@ const (
 	CodeBodyTooLarge     = "body_too_large"
 	CodeModeRequired     = "mode_required"
 	CodeUnavailable      = "unavailable"
+	CodeRateLimited      = "rate_limited"
 	CodeStripeError      = "stripe_error"
 	CodeInternal         = "internal"
 )
@@ -43,6 +44,7 @@ var statusByCode = map[string]int{
 	CodeBodyTooLarge:     http.StatusRequestEntityTooLarge,
 	CodeModeRequired:     http.StatusBadRequest,
 	CodeUnavailable:      http.StatusServiceUnavailable,
+	CodeRateLimited:      http.StatusTooManyRequests,
 	CodeStripeError:      http.StatusBadGateway,
 	CodeInternal:         http.StatusInternalServerError,
 }

@@ -79,9 +79,14 @@ func TestDifferentialAgainstNode(t *testing.T) {
 			t.Errorf("input %d %q: JSON.parse rejects it (%s), Parse accepts it", i, in, nodeOut)
 		case nodeOK:
 			accepted++
-			if got := AppendStringify(nil, v); string(got) != nodeOut {
+			got := AppendStringify(nil, v)
+			canonical, err := AppendCanonical(nil, in)
+			switch {
+			case string(got) != nodeOut:
 				t.Errorf("input %d %q:\n  Go   %q\n  Node %q", i, in, got, nodeOut)
-			} else {
+			case err != nil || string(canonical) != nodeOut:
+				t.Errorf("input %d %q:\n  AppendCanonical %q, %v\n  Node            %q", i, in, canonical, err, nodeOut)
+			default:
 				continue
 			}
 		default:

@@ -105,7 +105,7 @@ func appendMember(dst []byte, e *member, first bool, depth int) []byte {
 // arrayIndex reports whether key is an array index as ECMA-262 defines it (the canonical
 // decimal string of an integer in 0..2^32-2), the keys that JavaScript orders first.
 // "4294967295", "01", "-0" and "1.0" are not.
-func arrayIndex(key string) (uint32, bool) {
+func arrayIndex[T ~string | ~[]byte](key T) (uint32, bool) {
 	if len(key) == 0 || len(key) > 10 || (key[0] == '0' && len(key) > 1) {
 		return 0, false
 	}
@@ -138,7 +138,7 @@ func appendNumberText(dst []byte, text string) []byte {
 // isShortCanonicalInteger reports whether text is an integer literal of at most 15
 // digits, without a leading zero, and not "-0": such a number is exact in a float64 and
 // JavaScript prints it as written.
-func isShortCanonicalInteger(text string) bool {
+func isShortCanonicalInteger[T ~string | ~[]byte](text T) bool {
 	digits := text
 	if len(digits) > 0 && digits[0] == '-' {
 		digits = digits[1:]

@@ -1,0 +1,26 @@
+// Command bareserver answers POST /api/whoami with the JSON appbackend would, using
+// net/http alone and no signature check: the ceiling bench/wrk-whoami.sh compares
+// appbackend's throughput with.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"log"
+	"net/http"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:3099", "listen address")
+	flag.Parse()
+	http.HandleFunc("POST /api/whoami", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			UserID    string `json:"user_id"`
+			AccountID string `json:"account_id"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"user_id": in.UserID, "account_id": in.AccountID, "roles": []string{}, "payload": nil})
+	})
+	log.Fatal(http.ListenAndServe(*addr, nil))
+}
