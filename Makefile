@@ -30,7 +30,7 @@ check:
 FUZZTIME ?= 8s
 FUZZ_TARGETS := ./internal/jsjson:FuzzParse ./internal/jsjson:FuzzStringify ./internal/jsjson:FuzzCanonical \
 	./appauth:FuzzParseHeader ./appauth:FuzzVerifyRequest ./appauth:FuzzScanBodyMatchesParser \
-	./schedule:FuzzParseSpec
+	./internal/schedule:FuzzParseSpec
 
 # test starts the services the tests need (scripts/with-services.sh), runs every Go test
 # and the fuzz targets, and stops the services again.

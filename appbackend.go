@@ -16,12 +16,12 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/appauth"
-	"github.com/appbackend/appbackend/events"
-	"github.com/appbackend/appbackend/install"
-	"github.com/appbackend/appbackend/metrics"
-	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/internal/events"
+	"github.com/appbackend/appbackend/internal/install"
+	"github.com/appbackend/appbackend/internal/metrics"
+	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/internal/webhook"
 	"github.com/appbackend/appbackend/stripeclient"
-	"github.com/appbackend/appbackend/webhook"
 )
 
 // App is one appbackend: its configuration, its routes and, once running, its database

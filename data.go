@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/internal/store"
 )
 
 // DB is the app's database: the one appbackend keeps its own tables in, where the

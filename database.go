@@ -14,9 +14,9 @@ import (
 
 	"github.com/appbackend/appbackend/outbound"
 
-	"github.com/appbackend/appbackend/store"
-	"github.com/appbackend/appbackend/store/postgres"
-	"github.com/appbackend/appbackend/store/sqlite"
+	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/internal/store/postgres"
+	"github.com/appbackend/appbackend/internal/store/sqlite"
 )
 
 // StoreOptions adjust OpenStore.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/internal/store"
 )
 
 func TestRedactDatabase(t *testing.T) {

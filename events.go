@@ -10,13 +10,13 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/appbackend/appbackend/appauth"
-	"github.com/appbackend/appbackend/events"
-	"github.com/appbackend/appbackend/install"
 	"github.com/appbackend/appbackend/internal/apierror"
-	"github.com/appbackend/appbackend/schedule"
-	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/internal/events"
+	"github.com/appbackend/appbackend/internal/install"
+	"github.com/appbackend/appbackend/internal/schedule"
+	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/internal/webhook"
 	"github.com/appbackend/appbackend/stripeclient"
-	"github.com/appbackend/appbackend/webhook"
 )
 
 // Event is a Stripe event from the inbox, as handlers receive it: its envelope, its raw

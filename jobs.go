@@ -15,8 +15,8 @@ import (
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
-	"github.com/appbackend/appbackend/schedule"
-	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/internal/schedule"
+	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/stripeclient"
 )
 

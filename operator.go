@@ -12,10 +12,10 @@ import (
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
-	"github.com/appbackend/appbackend/admin"
+	"github.com/appbackend/appbackend/internal/admin"
 	"github.com/appbackend/appbackend/internal/apierror"
-	"github.com/appbackend/appbackend/metrics"
-	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/internal/metrics"
+	"github.com/appbackend/appbackend/internal/store"
 )
 
 // openMetrics builds the Prometheus metrics; the collectors read the store at scrape time.

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/webhook/webhooktest"
+	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 )
 
 const webhookSecret = "whsec_operator_test"

@@ -11,11 +11,11 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/appbackend/appbackend/admin"
-	"github.com/appbackend/appbackend/events"
-	"github.com/appbackend/appbackend/install"
-	"github.com/appbackend/appbackend/schedule"
-	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/internal/admin"
+	"github.com/appbackend/appbackend/internal/events"
+	"github.com/appbackend/appbackend/internal/install"
+	"github.com/appbackend/appbackend/internal/schedule"
+	"github.com/appbackend/appbackend/internal/store"
 )
 
 // Run is one run of a schedule as its handler receives it: the schedule's name, the

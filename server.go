@@ -13,7 +13,7 @@ import (
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
-	"github.com/appbackend/appbackend/metrics"
+	"github.com/appbackend/appbackend/internal/metrics"
 )
 
 // Handler returns the App's whole HTTP handler: signed /api routes, health checks and

@@ -9,9 +9,9 @@ import (
 	"github.com/stripe/stripe-go/v85"
 
 	"github.com/appbackend/appbackend/appauth"
-	"github.com/appbackend/appbackend/install"
 	"github.com/appbackend/appbackend/internal/apierror"
-	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/internal/install"
+	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/stripeclient"
 )
 

@@ -20,9 +20,9 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/store"
-	"github.com/appbackend/appbackend/store/postgres/pgtest"
-	"github.com/appbackend/appbackend/store/sqlstore"
+	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
+	"github.com/appbackend/appbackend/internal/store/sqlstore"
 )
 
 // The secrets and key every App is started with. Requests (App.As) and events

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/store"
-	"github.com/appbackend/appbackend/webhook/webhooktest"
+	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 )
 
 // Event is a Stripe event for Deliver to send. Only Type is required.

@@ -271,12 +271,12 @@ if [[ "${BENCH_FLOWS:-1}" != 0 ]]; then
 	}
 	printf '\n## Webhook inbox, scheduling, PostgreSQL\n\n'
 	printf 'Reproduce one with the go test command its title names. Load average before: %s.\n' "$(loadavg)"
-	flow_bench "Durable webhook acknowledgements, 64 senders, SQLite (go test ./webhook -bench 'BenchmarkAck' -benchtime 5000x)" \
-		./webhook 'BenchmarkAck' 5000x
-	flow_bench "Processing drain, SQLite (go test ./webhook -bench 'BenchmarkDrain' -benchtime 5000x)" \
-		./webhook 'BenchmarkDrain' 5000x
-	flow_bench "Durable acknowledgements with processing running: SQLite, PostgreSQL with 1 and 2 replicas (go test ./replicas -bench 'BenchmarkAck' -benchtime 5000x)" \
-		./replicas 'BenchmarkAck' 5000x
-	flow_bench "10,000 accounts on an hourly EveryAccount schedule (go test ./schedule -bench 'HourlyEveryAccount10k' -benchtime 3x)" \
-		./schedule 'HourlyEveryAccount10k' 3x
+	flow_bench "Durable webhook acknowledgements, 64 senders, SQLite (go test ./internal/webhook -bench 'BenchmarkAck' -benchtime 5000x)" \
+		./internal/webhook 'BenchmarkAck' 5000x
+	flow_bench "Processing drain, SQLite (go test ./internal/webhook -bench 'BenchmarkDrain' -benchtime 5000x)" \
+		./internal/webhook 'BenchmarkDrain' 5000x
+	flow_bench "Durable acknowledgements with processing running: SQLite, PostgreSQL with 1 and 2 replicas (go test ./internal/replicas -bench 'BenchmarkAck' -benchtime 5000x)" \
+		./internal/replicas 'BenchmarkAck' 5000x
+	flow_bench "10,000 accounts on an hourly EveryAccount schedule (go test ./internal/schedule -bench 'HourlyEveryAccount10k' -benchtime 3x)" \
+		./internal/schedule 'HourlyEveryAccount10k' 3x
 fi

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/events"
-	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/internal/events"
+	"github.com/appbackend/appbackend/internal/store"
 )
 
 // dbFlags are the flags of the commands that act on the configured database.

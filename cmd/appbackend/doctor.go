@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/doctor"
-	"github.com/appbackend/appbackend/store"
-	"github.com/appbackend/appbackend/store/postgres"
-	"github.com/appbackend/appbackend/store/sqlite"
+	"github.com/appbackend/appbackend/internal/doctor"
+	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/internal/store/postgres"
+	"github.com/appbackend/appbackend/internal/store/sqlite"
 	"github.com/appbackend/appbackend/stripeclient"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/schedule"
+	"github.com/appbackend/appbackend/internal/schedule"
 )
 
 // jobsPage is how many jobs one listing query reads.

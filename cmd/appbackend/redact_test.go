@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/internal/store"
 )
 
 // TestDatabasePasswordIsNeverPrinted runs every command that opens the database

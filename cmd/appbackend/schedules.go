@@ -6,7 +6,7 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/internal/store"
 )
 
 func runSchedules(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/schedule"
-	"github.com/appbackend/appbackend/store"
+	"github.com/appbackend/appbackend/internal/schedule"
+	"github.com/appbackend/appbackend/internal/store"
 )
 
 type cliExportArgs struct{}

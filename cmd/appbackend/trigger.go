@@ -14,7 +14,7 @@ import (
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appauth"
-	"github.com/appbackend/appbackend/webhook/webhooktest"
+	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 )
 
 // triggerTypes are the event types trigger knows a realistic data.object for; any other

@@ -14,7 +14,7 @@ import (
 	_ "modernc.org/sqlite"             // reads a SQLite server database directly
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/store/postgres/pgtest"
+	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
 )
 
 // Database is a kind of database a server runs on.

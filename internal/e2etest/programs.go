@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/appbackend/appbackend/store/postgres/pgtest"
+	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
 )
 
 // Program is the program a [Server] runs.

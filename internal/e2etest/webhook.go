@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/appbackend/appbackend/webhook/webhooktest"
+	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 )
 
 // HTTPClient is shared by every test; loopback calls are quick, the timeout only

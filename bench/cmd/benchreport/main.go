@@ -20,7 +20,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/appbackend/appbackend/bench"
+	"github.com/appbackend/appbackend/bench/internal/report"
 )
 
 func main() {
@@ -41,13 +41,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		goBenchFile          string
 		oursFiles, peerFiles repeated
 		notes                repeated
-		report               bench.Report
+		rep                  report.Report
 	)
 	fs.StringVar(&goBenchFile, "gobench", "", "file with `go test -bench -benchmem` output")
 	fs.Var(&oursFiles, "ours", "loadgen -json result of appbackend, one per round (repeatable)")
 	fs.Var(&peerFiles, "peer", "loadgen -json result of the Express peer, one per round (repeatable)")
-	fs.StringVar(&report.OursLabel, "ours-label", "appbackend", "name of appbackend in the table")
-	fs.StringVar(&report.PeerLabel, "peer-label", "Express + stripe-node", "name of the peer in the table")
+	fs.StringVar(&rep.OursLabel, "ours-label", "appbackend", "name of appbackend in the table")
+	fs.StringVar(&rep.PeerLabel, "peer-label", "Express + stripe-node", "name of the peer in the table")
 	fs.Var(&notes, "note", "a note printed under the tables (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "benchreport: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	report.Notes = notes
+	rep.Notes = notes
 
 	if goBenchFile != "" {
 		f, err := os.Open(goBenchFile)
@@ -67,21 +67,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "benchreport: %v\n", err)
 			return 1
 		}
-		report.Go, err = bench.ParseGoBench(f)
+		rep.Go, err = report.ParseGoBench(f)
 		f.Close()
 		if err != nil {
 			fmt.Fprintf(stderr, "benchreport: %s: %v\n", goBenchFile, err)
 			return 1
 		}
-		if len(report.Go) == 0 {
+		if len(rep.Go) == 0 {
 			fmt.Fprintf(stderr, "benchreport: %s: no benchmark results\n", goBenchFile)
 			return 1
 		}
 	}
 	for _, in := range []struct {
 		files repeated
-		dst   *[]bench.LoadResult
-	}{{oursFiles, &report.Ours}, {peerFiles, &report.Peer}} {
+		dst   *[]report.LoadResult
+	}{{oursFiles, &rep.Ours}, {peerFiles, &rep.Peer}} {
 		for _, file := range in.files {
 			result, err := readLoadResult(file)
 			if err != nil {
@@ -92,21 +92,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	if err := report.WriteMarkdown(stdout); err != nil {
+	if err := rep.WriteMarkdown(stdout); err != nil {
 		fmt.Fprintf(stderr, "benchreport: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func readLoadResult(file string) (bench.LoadResult, error) {
+func readLoadResult(file string) (report.LoadResult, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return bench.LoadResult{}, err
+		return report.LoadResult{}, err
 	}
-	var result bench.LoadResult
+	var result report.LoadResult
 	if err := json.Unmarshal(data, &result); err != nil {
-		return bench.LoadResult{}, fmt.Errorf("%s: not a loadgen -json result: %v", file, err)
+		return report.LoadResult{}, fmt.Errorf("%s: not a loadgen -json result: %v", file, err)
 	}
 	return result, nil
 }

@@ -48,7 +48,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/appbackend/appbackend/bench"
+	"github.com/appbackend/appbackend/bench/internal/report"
 	"github.com/stripe/stripe-go/v85/webhook"
 )
 
@@ -418,7 +418,7 @@ func (s *workerStats) fail(kind, example string) {
 
 // generateLoad runs cfg.connections connections for the warm-up and the measured window
 // and gathers what they saw. A request counts if it starts and ends inside the window.
-func generateLoad(ctx context.Context, cfg config, req signedRequest) bench.LoadResult {
+func generateLoad(ctx context.Context, cfg config, req signedRequest) report.LoadResult {
 	start := time.Now()
 	measureStart := start.Add(cfg.warmup)
 	measureEnd := measureStart.Add(cfg.duration)
@@ -500,8 +500,8 @@ func sleepUntil(ctx context.Context, t time.Time) {
 	}
 }
 
-func summarize(cfg config, stats []workerStats) bench.LoadResult {
-	r := bench.LoadResult{
+func summarize(cfg config, stats []workerStats) report.LoadResult {
+	r := report.LoadResult{
 		Name:            cfg.name,
 		URL:             cfg.target.String(),
 		Connections:     cfg.connections,
@@ -547,7 +547,7 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func writeText(w io.Writer, r bench.LoadResult) {
+func writeText(w io.Writer, r report.LoadResult) {
 	fmt.Fprintf(w, "%s: %s, %d connections, %.0fs after %.0fs warm-up\n", r.Name, r.URL, r.Connections, r.DurationSeconds, r.WarmupSeconds)
 	fmt.Fprintf(w, "  requests/s %.0f (%d answered 200), errors %d\n", r.RequestsPerSecond, r.OK, r.Errors)
 	for kind, n := range r.ErrorKinds {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/appbackend/appbackend/bench"
+	"github.com/appbackend/appbackend/bench/internal/report"
 	"github.com/stripe/stripe-go/v85/webhook"
 )
 
@@ -91,7 +91,7 @@ func TestRunCountsOnly200sAsRequests(t *testing.T) {
 		t.Errorf("run took %v, want at most warm-up + duration + slack = %v", elapsed, max)
 	}
 
-	var got bench.LoadResult
+	var got report.LoadResult
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		t.Fatalf("output is not a JSON result: %v\n%s", err, stdout)
 	}

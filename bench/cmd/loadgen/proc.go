@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/appbackend/appbackend/bench"
+	"github.com/appbackend/appbackend/bench/internal/report"
 )
 
 // userHZ is the unit of the CPU times in /proc/PID/stat: USER_HZ, 100 on every Linux
@@ -121,8 +121,8 @@ func parseProcStatCPU(data []byte) (float64, bool) {
 }
 
 // readServerStats reads the peak and current resident memory of pid.
-func readServerStats(pid int) *bench.ServerStats {
-	stats := &bench.ServerStats{PID: pid}
+func readServerStats(pid int) *report.ServerStats {
+	stats := &report.ServerStats{PID: pid}
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		stats.Error = fmt.Sprintf("cannot read its memory: %v", err)

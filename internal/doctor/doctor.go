@@ -1,0 +1,357 @@
+// Package doctor checks an appbackend configuration and what its database has seen
+// for the oversights that keep Stripe's events from arriving or API calls from
+// working, and says each in one plain sentence: what is wrong and what to do.
+//
+// [Run] is pure apart from the functions and store it is given: the command
+// `appbackend doctor` fills an [Input] from the environment and the configured
+// database, and prints the findings. The checks:
+//
+//   - secrets in the wrong variable or without their prefix (absec_, whsec_);
+//   - API keys whose prefix does not match their mode, or a publishable key
+//     (stripeclient.Keys.Validate);
+//   - no webhook secret although API keys are set or accounts have the app installed;
+//   - live events or installations without a live key, test ones without a test key;
+//   - a live key while only test events ever arrived (the live endpoint's secret is
+//     probably missing), and the reverse;
+//   - a database or Stripe API that does not answer;
+//   - no event of a mode for days although accounts have the app installed in it;
+//   - dead events waiting for a replay, pending migrations, a short admin token.
+//
+// No finding ever contains a secret or key: only variable names, positions, prefixes
+// and counts.
+package doctor
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/stripeclient"
+)
+
+// Severity says how urgent a finding is.
+type Severity string
+
+const (
+	// Error: something does not work now — events are refused, calls fail.
+	Error Severity = "error"
+	// Warning: most likely an oversight; it may be intended.
+	Warning Severity = "warning"
+)
+
+// Finding is one thing doctor found.
+type Finding struct {
+	Severity Severity `json:"severity"`
+	// Check names the check that produced it (stable, for scripts and tests).
+	Check string `json:"check"`
+	// Message is one sentence: what is wrong and what to do.
+	Message string `json:"message"`
+}
+
+// Check names.
+const (
+	CheckAppSecretMissing     = "app_secret_missing"
+	CheckAppSecretPrefix      = "app_secret_prefix"
+	CheckWebhookSecretPrefix  = "webhook_secret_prefix"
+	CheckKeyMode              = "key_mode"
+	CheckWebhookSecretMissing = "webhook_secret_missing"
+	CheckLiveKeyMissing       = "live_key_missing"
+	CheckTestKeyMissing       = "test_key_missing"
+	CheckLiveEventsMissing    = "live_events_missing"
+	CheckTestEventsMissing    = "test_events_missing"
+	CheckDatabaseUnreachable  = "database_unreachable"
+	CheckDatabaseQuery        = "database_query"
+	CheckStripeUnreachable    = "stripe_unreachable"
+	CheckEventsQuiet          = "events_quiet"
+	CheckDeadEvents           = "dead_events"
+	CheckPendingMigrations    = "pending_migrations"
+	CheckAdminTokenShort      = "admin_token_short"
+)
+
+// DefaultQuietAfter is how long without any event of a mode, while accounts have the
+// app installed in that mode, before doctor says so. Stripe retries a failed delivery
+// for up to three days in live mode, so a longer silence means events are being lost.
+const DefaultQuietAfter = 72 * time.Hour
+
+// MinAdminTokenLength is the shortest admin token doctor accepts without a warning.
+const MinAdminTokenLength = 16
+
+// Config is the part of the configuration doctor checks. The values are read, never
+// repeated in a finding.
+type Config struct {
+	AppSecrets     []string // STRIPE_APP_SECRETS
+	WebhookSecrets []string // STRIPE_WEBHOOK_SECRETS
+	SecretKey      string   // STRIPE_SECRET_KEY (live)
+	TestSecretKey  string   // STRIPE_TEST_SECRET_KEY
+	AdminToken     string   // APPBACKEND_ADMIN_TOKEN
+}
+
+// Store is what doctor reads from the database; a [store.Store] is one.
+type Store interface {
+	ListInstallations(ctx context.Context, f store.InstallationFilter) ([]store.Installation, error)
+	ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error)
+	CountEvents(ctx context.Context) (map[store.EventStatus]int, error)
+}
+
+// Input is everything [Run] looks at.
+type Input struct {
+	Config Config
+	// Store is the opened database; nil skips the checks that read it.
+	Store Store
+	// PingDatabase reports whether the database answers (the error of opening it, if
+	// that failed); nil skips the check. Its error is quoted, so it must not carry a
+	// password (a postgres:// URL's, for one).
+	PingDatabase func(ctx context.Context) error
+	// PendingMigrations counts migrations not yet applied; nil skips the check.
+	PendingMigrations func(ctx context.Context) (int, error)
+	// PingStripe calls the Stripe API with each configured key (stripeclient's
+	// Clients.Ping); nil skips the check. Its error is quoted, so it must not carry a
+	// key (stripeclient's errors do not).
+	PingStripe func(ctx context.Context) error
+	// Now is the current time (default time.Now()).
+	Now time.Time
+	// QuietAfter overrides DefaultQuietAfter.
+	QuietAfter time.Duration
+}
+
+// Run runs every check and returns the findings, errors first; none means the
+// configuration looks right.
+func Run(ctx context.Context, in Input) []Finding {
+	if in.Now.IsZero() {
+		in.Now = time.Now()
+	}
+	if in.QuietAfter <= 0 {
+		in.QuietAfter = DefaultQuietAfter
+	}
+	var r report
+	checkSecrets(&r, in.Config)
+	checkKeys(&r, in.Config)
+	if in.Config.AdminToken != "" && len(in.Config.AdminToken) < MinAdminTokenLength {
+		r.add(Warning, CheckAdminTokenShort, fmt.Sprintf(
+			"APPBACKEND_ADMIN_TOKEN is shorter than %d characters and could be guessed: replace it with a long random value (for example the output of `openssl rand -hex 24`).",
+			MinAdminTokenLength))
+	}
+	dbUp := true
+	if in.PingDatabase != nil {
+		if err := in.PingDatabase(ctx); err != nil {
+			dbUp = false
+			r.add(Error, CheckDatabaseUnreachable, fmt.Sprintf(
+				"The database does not answer (%v): check APPBACKEND_DATABASE and that the file or server is reachable, because until it answers webhooks are refused and nothing is processed.",
+				oneLine(err)))
+		}
+	}
+	if dbUp && in.PendingMigrations != nil {
+		if n, err := in.PendingMigrations(ctx); err != nil {
+			r.queryFailed(err)
+		} else if n > 0 {
+			r.add(Warning, CheckPendingMigrations, fmt.Sprintf(
+				"%s not applied to the database yet: run `appbackend migrate` (serve also applies them when it starts).",
+				plural(n, "migration is", "migrations are")))
+		}
+	}
+	if dbUp && in.Store != nil {
+		checkInbox(ctx, &r, in)
+	}
+	if in.PingStripe != nil && (in.Config.SecretKey != "" || in.Config.TestSecretKey != "") {
+		if err := in.PingStripe(ctx); err != nil {
+			r.add(Error, CheckStripeUnreachable, fmt.Sprintf(
+				"The Stripe API check failed (%v): check that the key is current in the Dashboard and that this machine can reach the API (and STRIPE_API_BASE, if set).",
+				oneLine(err)))
+		}
+	}
+	slices.SortStableFunc(r.findings, func(a, b Finding) int { return cmp.Compare(rank(a.Severity), rank(b.Severity)) })
+	return r.findings
+}
+
+func rank(s Severity) int {
+	if s == Error {
+		return 0
+	}
+	return 1
+}
+
+type report struct {
+	findings []Finding
+	queried  bool // a database query failed and was reported
+}
+
+// queryFailed reports the first failed database read; later ones add nothing.
+func (r *report) queryFailed(err error) {
+	if r.queried {
+		return
+	}
+	r.queried = true
+	r.add(Error, CheckDatabaseQuery, fmt.Sprintf(
+		"Reading the database failed (%v): run `appbackend migrate` if it is an older database, otherwise check its file or server.", oneLine(err)))
+}
+
+func (r *report) add(sev Severity, check, message string) {
+	r.findings = append(r.findings, Finding{Severity: sev, Check: check, Message: message})
+}
+
+func checkSecrets(r *report, c Config) {
+	if len(c.AppSecrets) == 0 {
+		r.add(Error, CheckAppSecretMissing,
+			"STRIPE_APP_SECRETS is empty, so no request from your UI extension can be verified: copy the app's signing secret (absec_…) from the app's page in the Stripe Dashboard into it.")
+	}
+	for i, s := range c.AppSecrets {
+		switch {
+		case strings.HasPrefix(s, "whsec_"):
+			r.add(Error, CheckAppSecretPrefix, fmt.Sprintf(
+				"Entry %d of STRIPE_APP_SECRETS is a webhook endpoint secret (whsec_…): move it to STRIPE_WEBHOOK_SECRETS and put the app's signing secret (absec_…) in STRIPE_APP_SECRETS.", i+1))
+		case !strings.HasPrefix(s, "absec_") || s == "absec_":
+			r.add(Error, CheckAppSecretPrefix, fmt.Sprintf(
+				"Entry %d of STRIPE_APP_SECRETS does not start with absec_: use the signing secret from the app's page in the Stripe Dashboard.", i+1))
+		}
+	}
+	for i, s := range c.WebhookSecrets {
+		switch {
+		case strings.HasPrefix(s, "absec_"):
+			r.add(Error, CheckWebhookSecretPrefix, fmt.Sprintf(
+				"Entry %d of STRIPE_WEBHOOK_SECRETS is the app's signing secret (absec_…): move it to STRIPE_APP_SECRETS and put the webhook endpoint's signing secret (whsec_…) in STRIPE_WEBHOOK_SECRETS.", i+1))
+		case !strings.HasPrefix(s, "whsec_") || s == "whsec_":
+			r.add(Error, CheckWebhookSecretPrefix, fmt.Sprintf(
+				"Entry %d of STRIPE_WEBHOOK_SECRETS does not start with whsec_: use the signing secret shown on the webhook endpoint's page in the Stripe Dashboard.", i+1))
+		}
+	}
+}
+
+func checkKeys(r *report, c Config) {
+	for _, k := range []stripeclient.Keys{{Live: c.SecretKey}, {Test: c.TestSecretKey}} {
+		if err := k.Validate(); err != nil {
+			msg := strings.TrimPrefix(err.Error(), stripeclient.ErrConfig.Error()+": ")
+			r.add(Error, CheckKeyMode, upperFirst(msg)+
+				"; copy the right one from the Stripe Dashboard (Developers → API keys, with test mode on for the test key).")
+		}
+	}
+	if len(c.WebhookSecrets) == 0 && (c.SecretKey != "" || c.TestSecretKey != "") {
+		// The inbox check below says it more strongly when accounts are installed.
+		r.add(Warning, CheckWebhookSecretMissing,
+			"Stripe API keys are set but STRIPE_WEBHOOK_SECRETS is empty, so Stripe's events (installs, uninstalls) are refused: add the signing secret (whsec_…) of each webhook endpoint, live and test.")
+	}
+}
+
+// modeFacts is what the inbox says about one mode.
+type modeFacts struct {
+	installed int       // accounts with the app installed
+	newest    time.Time // newest event received; zero if none
+}
+
+func checkInbox(ctx context.Context, r *report, in Input) {
+	ins, err := in.Store.ListInstallations(ctx, store.InstallationFilter{Status: store.Installed})
+	if err != nil {
+		r.queryFailed(err)
+		return
+	}
+	facts := map[bool]*modeFacts{true: {}, false: {}}
+	for _, i := range ins {
+		facts[i.Livemode].installed++
+	}
+	for live, f := range facts {
+		newest, err := in.Store.ListEvents(ctx, store.EventFilter{Livemode: &live, Limit: 1})
+		if err != nil {
+			r.queryFailed(err)
+			return
+		}
+		if len(newest) == 1 {
+			f.newest = newest[0].ReceivedAt
+		}
+	}
+	live, test := facts[true], facts[false]
+	c := in.Config
+	hasWebhookSecret := len(c.WebhookSecrets) > 0
+
+	if total := live.installed + test.installed; total > 0 && !hasWebhookSecret {
+		// Replaces the weaker warning of checkKeys.
+		r.findings = slices.DeleteFunc(r.findings, func(f Finding) bool { return f.Check == CheckWebhookSecretMissing })
+		r.add(Error, CheckWebhookSecretMissing, fmt.Sprintf(
+			"%s the app installed but STRIPE_WEBHOOK_SECRETS is empty, so their uninstalls and other events are refused: add the signing secret (whsec_…) of each webhook endpoint, live and test.",
+			plural(total, "account has", "accounts have")))
+	}
+
+	for _, m := range []struct {
+		facts     *modeFacts
+		other     *modeFacts
+		key       string
+		mode      string
+		env       string
+		prefix    string
+		noKey     string
+		onlyOther string
+	}{
+		{live, test, c.SecretKey, "live", stripeclient.EnvSecretKey, "sk_live_… or rk_live_…", CheckLiveKeyMissing, CheckLiveEventsMissing},
+		{test, live, c.TestSecretKey, "test", stripeclient.EnvTestSecretKey, "sk_test_… or rk_test_…", CheckTestKeyMissing, CheckTestEventsMissing},
+	} {
+		seen := m.facts.installed > 0 || !m.facts.newest.IsZero()
+		switch {
+		case seen && m.key == "":
+			what := upperFirst(m.mode) + "-mode events have arrived"
+			if m.facts.installed > 0 {
+				what = plural(m.facts.installed, "account has", "accounts have") + " the app installed in " + m.mode + " mode"
+			}
+			r.add(Warning, m.noKey, fmt.Sprintf(
+				"%s but %s is not set, so Stripe API calls for %s-mode accounts fail: set it to your %s-mode secret key (%s).",
+				what, m.env, m.mode, m.mode, m.prefix))
+		case m.key != "" && hasWebhookSecret && !seen && !m.other.newest.IsZero():
+			r.add(Warning, m.onlyOther, fmt.Sprintf(
+				"%s holds a %s-mode key but only %s-mode events have arrived: if any account installed the app in %s mode, add the %s webhook endpoint's signing secret to STRIPE_WEBHOOK_SECRETS (each endpoint has its own whsec_… secret).",
+				m.env, m.mode, otherMode(m.mode), m.mode, m.mode))
+		}
+		if m.facts.installed > 0 && hasWebhookSecret && in.Now.Sub(m.facts.newest) > in.QuietAfter {
+			since := "ever"
+			if !m.facts.newest.IsZero() {
+				since = "for " + days(in.Now.Sub(m.facts.newest))
+			}
+			r.add(Warning, CheckEventsQuiet, fmt.Sprintf(
+				"No %s-mode event has arrived %s although %s the app installed in %s mode: check in the Stripe Dashboard that the %s webhook endpoint points at this server's /webhooks/stripe, is enabled, listens to events on connected accounts, and that its signing secret is in STRIPE_WEBHOOK_SECRETS.",
+				m.mode, since, plural(m.facts.installed, "account has", "accounts have"), m.mode, m.mode))
+		}
+	}
+
+	counts, err := in.Store.CountEvents(ctx)
+	if err != nil {
+		r.queryFailed(err)
+		return
+	}
+	if n := counts[store.EventDead]; n > 0 {
+		r.add(Warning, CheckDeadEvents, fmt.Sprintf(
+			"%s failed every attempt and will not be retried: read the last error with `appbackend events --status dead` or on the admin dashboard's events page, fix the cause, then replay them.",
+			plural(n, "event", "events")))
+	}
+}
+
+func otherMode(mode string) string {
+	if mode == "live" {
+		return "test"
+	}
+	return "live"
+}
+
+// plural writes "1 account" or "3 accounts"; the forms may carry a verb ("account has").
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func days(d time.Duration) string {
+	n := int(d / (24 * time.Hour))
+	return plural(n, "day", "days")
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// oneLine keeps an error to one line, so a finding stays one sentence.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

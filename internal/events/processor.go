@@ -1,0 +1,603 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/appbackend/appbackend/internal/store"
+)
+
+// Queue is the River queue event jobs run on, apart from the app's own jobs so that a
+// backlog of those does not delay events.
+const Queue = "appbackend_events"
+
+// Defaults of [Config].
+const (
+	DefaultMaxAttempts  = 8
+	DefaultWorkers      = 8
+	DefaultPollInterval = 100 * time.Millisecond
+	DefaultJobTimeout   = time.Minute
+	DefaultEventsPerJob = 64
+	// DefaultRescueStuckAfter is how long a job may stay running before River takes it
+	// for lost (its process died) and runs it again.
+	DefaultRescueStuckAfter = 5 * time.Minute
+)
+
+// fetchCooldown is the least time between two fetches of jobs. River's default
+// (100 ms) would cap a backlog of small jobs at Workers jobs per 100 ms; on SQLite a
+// fetch is cheap next to the jobs it feeds.
+const fetchCooldown = 5 * time.Millisecond
+
+// Handler handles one event. ctx carries the processing transaction ([store.TxFrom]);
+// write to the database only through it. A returned error (or a panic) rolls back the
+// transaction and retries the event later.
+type Handler func(ctx context.Context, ev store.Event) error
+
+// BuiltIn is a handler that runs before the app's handlers and may annotate the event
+// they receive (the installation lifecycle sets NotInstalled).
+type BuiltIn func(ctx context.Context, ev *store.Event) error
+
+// Config configures a [Processor]. The zero value is usable.
+type Config struct {
+	Logger *slog.Logger
+	// MaxAttempts is how many times an event is tried before it is dead
+	// (default DefaultMaxAttempts).
+	MaxAttempts int
+	// RetryPolicy decides when a failed event is retried; nil means River's default
+	// exponential backoff (attempt⁴ seconds). Tests use a tiny fixed delay.
+	RetryPolicy river.ClientRetryPolicy
+	// Workers is how many events are processed concurrently (default DefaultWorkers).
+	// On SQLite their transactions take turns on the one write connection.
+	Workers int
+	// PollInterval is how often the queue looks for new jobs (default
+	// DefaultPollInterval). SQLite has no LISTEN/NOTIFY, so this bounds the delay
+	// between an acknowledgement and the start of processing.
+	PollInterval time.Duration
+	// JobTimeout bounds one processing job (default DefaultJobTimeout).
+	JobTimeout time.Duration
+	// RescueStuckAfter is how long any job of the client may run before River takes
+	// it for lost in a crash and runs it again (default DefaultRescueStuckAfter). It
+	// must exceed the timeout of every job on the client, the app's included; River's
+	// leader checks every 30 s.
+	RescueStuckAfter time.Duration
+	// ResumeOnStart makes Start hand the jobs that a previous process left running back
+	// to the queue. Set it only for a database that one process uses at a time
+	// (SQLite): there, a job running at start can only be a dead process's, and waiting
+	// for River's rescuer (RescueStuckAfter) would leave its events pending for
+	// minutes. With several processes on one database it would run live jobs twice.
+	ResumeOnStart bool
+	// ObserveOutcome, if set, is called for every event a job processed or failed,
+	// after the job's transaction committed (for metrics).
+	ObserveOutcome func(ev store.Event, out store.EventOutcome)
+	// EventsPerJob caps the events one job processes in one transaction (default
+	// DefaultEventsPerJob). A webhook commit of many events enqueues them in few jobs,
+	// so the queue's own cost per job is shared; a larger value holds SQLite's write
+	// lock longer per transaction.
+	EventsPerJob int
+	// BuiltIn handlers run, in order, before the app's handlers for every event.
+	BuiltIn []BuiltIn
+	// RiverWorkers holds other River workers (data removal, schedules, the app's
+	// jobs) to run on the same client; the event worker is added to it. Nil: a new set.
+	RiverWorkers *river.Workers
+	// RiverConfig, if set, adjusts River's configuration last (queues, periodic jobs,
+	// hooks). The event queue must stay.
+	RiverConfig func(*river.Config)
+
+	// ProcessID is the River client id this process fetches jobs as and heartbeats
+	// under (default: host, pid and a random suffix). It must be unique among the
+	// processes sharing the database.
+	ProcessID string
+	// RerunnableKinds are job kinds, besides event processing, whose work is safe to
+	// repeat: when the process running one dies, it goes back to the queue once that
+	// process's heartbeat is StaleAfter old, instead of after RescueStuckAfter.
+	RerunnableKinds []string
+	// HeartbeatEvery is how often the process records that it is alive (default
+	// DefaultHeartbeatEvery).
+	HeartbeatEvery time.Duration
+	// StaleAfter is how long a process may go without a heartbeat before its
+	// rerunnable jobs are handed back (default DefaultStaleAfter).
+	StaleAfter time.Duration
+}
+
+// Processor owns the River client of the inbox and the handler registry.
+type Processor struct {
+	st      store.Store
+	client  *river.Client[*sql.Tx]
+	logger  *slog.Logger
+	builtIn []BuiltIn
+
+	eventsPerJob   int
+	resumeOnStart  bool
+	observeOutcome func(ev store.Event, out store.EventOutcome)
+	live           *liveness
+	stopLive       context.CancelFunc
+	liveDone       chan struct{}
+	// txSlots bounds the processing transactions open or waiting for a connection at
+	// once to the write pool's size: on SQLite (one connection) more would only queue
+	// ahead of the webhook receiver's commits and delay acknowledgements.
+	txSlots chan struct{}
+
+	mu       sync.RWMutex
+	handlers []registered
+}
+
+type registered struct {
+	pattern string
+	handler Handler
+}
+
+// New builds a Processor over st with its River client (not started: see
+// [Processor.Start]). A Processor that is never started can still enqueue and replay,
+// which is how the CLI acts on a server's database.
+func New(st store.Store, cfg Config) (*Processor, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.JobTimeout <= 0 {
+		cfg.JobTimeout = DefaultJobTimeout
+	}
+	if cfg.RescueStuckAfter <= 0 {
+		cfg.RescueStuckAfter = max(DefaultRescueStuckAfter, cfg.JobTimeout)
+	}
+	if cfg.EventsPerJob <= 0 {
+		cfg.EventsPerJob = DefaultEventsPerJob
+	}
+	if cfg.RiverWorkers == nil {
+		cfg.RiverWorkers = river.NewWorkers()
+	}
+	if cfg.ProcessID == "" {
+		cfg.ProcessID = newProcessID()
+	}
+	if cfg.HeartbeatEvery <= 0 {
+		cfg.HeartbeatEvery = DefaultHeartbeatEvery
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = DefaultStaleAfter
+	}
+	kinds := append([]string{ProcessEventsArgs{}.Kind()}, cfg.RerunnableKinds...)
+	slots := cfg.Workers
+	if maxConns := st.DB().Stats().MaxOpenConnections; maxConns > 0 {
+		slots = min(slots, maxConns)
+	}
+	p := &Processor{st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart, observeOutcome: cfg.ObserveOutcome,
+		txSlots: make(chan struct{}, slots),
+		live:    newLiveness(st, cfg.ProcessID, kinds, cfg.HeartbeatEvery, cfg.StaleAfter, cfg.Logger)}
+	if err := river.AddWorkerSafely(cfg.RiverWorkers, &eventWorker{p: p}); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	rc := &river.Config{
+		ID:          cfg.ProcessID,
+		Middleware:  []rivertype.Middleware{p.live.middleware()},
+		Logger:      cfg.Logger,
+		MaxAttempts: cfg.MaxAttempts,
+		RetryPolicy: cfg.RetryPolicy,
+		JobTimeout:  cfg.JobTimeout,
+		// River's default (1 h) would leave the events of a crashed process's running
+		// jobs waiting that long after a restart.
+		RescueStuckJobsAfter: cfg.RescueStuckAfter,
+		FetchCooldown:        min(cfg.PollInterval, fetchCooldown),
+		// River polls on SQLite (no LISTEN/NOTIFY); a short interval keeps processing
+		// close behind the acknowledgement.
+		FetchPollInterval: cfg.PollInterval,
+		Queues: map[string]river.QueueConfig{
+			Queue:              {MaxWorkers: cfg.Workers},
+			river.QueueDefault: {MaxWorkers: cfg.Workers},
+		},
+		Workers: cfg.RiverWorkers,
+	}
+	if cfg.RiverConfig != nil {
+		cfg.RiverConfig(rc)
+	}
+	client, err := river.NewClient(st.RiverDriver(), rc)
+	if err != nil {
+		return nil, fmt.Errorf("events: river client: %w", err)
+	}
+	p.client = client
+	return p, nil
+}
+
+// River returns the River client, for inserting the app's own jobs.
+func (p *Processor) River() *river.Client[*sql.Tx] { return p.client }
+
+// On registers h for events whose type matches pattern: an exact type
+// ("customer.created"), a prefix ("customer.*") or "*" for every event. Handlers run
+// in registration order, after the built-in handlers.
+func (p *Processor) On(pattern string, h Handler) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.handlers = append(p.handlers, registered{pattern: pattern, handler: h})
+}
+
+func matches(pattern, eventType string) bool {
+	if pattern == "*" || pattern == eventType {
+		return true
+	}
+	prefix, ok := strings.CutSuffix(pattern, "*")
+	return ok && strings.HasPrefix(eventType, prefix)
+}
+
+func (p *Processor) handlersFor(eventType string) []registered {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var hs []registered
+	for _, r := range p.handlers {
+		if matches(r.pattern, eventType) {
+			hs = append(hs, r)
+		}
+	}
+	return hs
+}
+
+// Start starts processing. Jobs run under ctx; cancelling it stops them hard, so
+// prefer [Processor.Stop].
+func (p *Processor) Start(ctx context.Context) error {
+	if p.resumeOnStart {
+		// River's own table: a crash leaves jobs 'running' that nobody runs.
+		res, err := p.st.DB().ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running'`)
+		if err != nil {
+			return fmt.Errorf("events: resume jobs of a previous run: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			p.logger.InfoContext(ctx, "resumed jobs a previous run left running", "jobs", n)
+		}
+	}
+	if err := p.live.start(ctx); err != nil {
+		return fmt.Errorf("events: start: %w", err)
+	}
+	if err := p.client.Start(ctx); err != nil {
+		return fmt.Errorf("events: start: %w", err)
+	}
+	liveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	p.mu.Lock()
+	p.stopLive, p.liveDone = stop, done
+	p.mu.Unlock()
+	go func() {
+		defer close(done)
+		p.live.run(liveCtx)
+	}()
+	return nil
+}
+
+// ProcessID is the id this process fetches jobs as and heartbeats under.
+func (p *Processor) ProcessID() string { return p.live.id }
+
+// Stop stops fetching new events and waits for running ones until ctx is done; then
+// it cancels them (they are retried later, never lost). It is safe to call without
+// Start and more than once.
+func (p *Processor) Stop(ctx context.Context) error {
+	err := p.client.Stop(ctx)
+	if err != nil && errors.Is(err, ctx.Err()) {
+		cancelCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		err = p.client.StopAndCancel(cancelCtx)
+	}
+	p.mu.Lock()
+	stopLive, liveDone := p.stopLive, p.liveDone
+	p.stopLive = nil
+	p.mu.Unlock()
+	if stopLive != nil {
+		stopLive()
+		<-liveDone
+		// Jobs River could not stop in time stay running under this id; without a
+		// heartbeat they are handed back at once, by the next process to sweep.
+		p.live.forget(ctx)
+	}
+	return err
+}
+
+// ProcessEventsArgs is the River job that processes inbox events: the events one
+// webhook commit stored (up to Config.EventsPerJob), or one replayed event.
+type ProcessEventsArgs struct {
+	EventIDs []string `json:"event_ids"`
+}
+
+// Kind implements river.JobArgs.
+func (ProcessEventsArgs) Kind() string { return "appbackend.process_events" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (ProcessEventsArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: Queue} }
+
+// EnqueueTx enqueues the processing of the given (just inserted) events in tx, in jobs
+// of up to Config.EventsPerJob events.
+func (p *Processor) EnqueueTx(ctx context.Context, tx *sql.Tx, eventIDs ...string) error {
+	if len(eventIDs) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, 0, (len(eventIDs)+p.eventsPerJob-1)/p.eventsPerJob)
+	for chunk := range slices.Chunk(eventIDs, p.eventsPerJob) {
+		params = append(params, river.InsertManyParams{Args: ProcessEventsArgs{EventIDs: slices.Clone(chunk)}})
+	}
+	if _, err := p.client.InsertManyFastTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("enqueue %d events: %w", len(eventIDs), err)
+	}
+	return nil
+}
+
+// Replay moves the event back to pending and enqueues it again, whatever its status:
+// a dead event gets another round of attempts, a processed one runs its handlers once
+// more (on purpose only: handlers see the same event id again). It returns an error
+// wrapping store.ErrNotFound for an unknown id.
+func (p *Processor) Replay(ctx context.Context, eventID string) error {
+	tx, err := p.st.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("replay %s: %w", eventID, err)
+	}
+	defer tx.Rollback()
+	if err := p.st.ReplayEventTx(ctx, tx, eventID); err != nil {
+		return err
+	}
+	if err := p.EnqueueTx(ctx, tx, eventID); err != nil {
+		return fmt.Errorf("replay %s: %w", eventID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("replay %s: %w", eventID, err)
+	}
+	return nil
+}
+
+type eventWorker struct {
+	river.WorkerDefaults[ProcessEventsArgs]
+	p *Processor
+}
+
+func (w *eventWorker) Work(ctx context.Context, job *river.Job[ProcessEventsArgs]) error {
+	return w.p.process(ctx, job)
+}
+
+// savepoint isolates one event inside a job's transaction: a failing handler's writes
+// are rolled back to it while the other events' work stays.
+const savepoint = "appbackend_event"
+
+// process runs a job's events in ONE transaction, each under a savepoint. Processed
+// events are skipped, so a rerun or retried job redoes only what did not commit.
+// Failures are recorded (dead on the job's last attempt) and returned, so River
+// retries the job with backoff. A job that went well and has room left also takes
+// over waiting jobs (see absorbWaitingJobs).
+func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArgs]) error {
+	select {
+	case p.txSlots <- struct{}{}:
+		defer func() { <-p.txSlots }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	tx, err := p.st.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("process events: %w", err)
+	}
+	defer tx.Rollback()
+
+	failStatus := store.EventFailed
+	if job.Attempt >= job.MaxAttempts {
+		failStatus = store.EventDead
+	}
+	var failures []error
+	run := &jobRun{}
+	for _, id := range job.Args.EventIDs {
+		ev, herr, err := p.processEvent(ctx, tx, id, run)
+		if err != nil {
+			return err
+		}
+		if herr == nil {
+			continue
+		}
+		failures = append(failures, fmt.Errorf("event %s: %w", id, herr))
+		p.logFailure(ctx, job, ev, failStatus, herr)
+		if ctx.Err() != nil {
+			// The job ran out of time: the transaction cannot be used any more.
+			_ = tx.Rollback()
+			p.recordFailure(ctx, ev.ID, failStatus, herr)
+			return errors.Join(failures...)
+		}
+		out := store.EventOutcome{Status: failStatus, Error: herr.Error()}
+		if err := p.st.FinishEventTx(ctx, tx, id, out); err != nil {
+			return err
+		}
+		run.record(ev, out)
+	}
+	if len(failures) == 0 && len(job.Args.EventIDs) < p.eventsPerJob {
+		if err := p.absorbWaitingJobs(ctx, tx, p.eventsPerJob-len(job.Args.EventIDs), run); err != nil {
+			return err
+		}
+	}
+	// The job is not completed in this transaction (river.JobCompleteTx): the events'
+	// processed status, committed here with the handlers' writes, is what makes a rerun
+	// of the job a no-op, and leaving completion to River's batched completer saves two
+	// statements per job, which on SQLite is a third of a small job's cost.
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("process events: commit: %w", err)
+	}
+	if p.observeOutcome != nil {
+		for _, o := range run.outcomes {
+			p.observeOutcome(o.ev, o.out)
+		}
+	}
+	return errors.Join(failures...)
+}
+
+// jobRun collects what one job's transaction did to its events, reported once it
+// commits.
+type jobRun struct {
+	outcomes []eventOutcome
+}
+
+type eventOutcome struct {
+	ev  store.Event
+	out store.EventOutcome
+}
+
+func (r *jobRun) record(ev store.Event, out store.EventOutcome) {
+	ev.Raw = nil // not needed past the transaction
+	r.outcomes = append(r.outcomes, eventOutcome{ev, out})
+}
+
+// processEvent runs the handlers of one event under a savepoint and marks it
+// processed. herr is the handlers' error, after their writes were rolled back to the
+// savepoint; err is a database error that leaves tx unusable. An event that is gone or
+// already processed is skipped: effects apply once.
+func (p *Processor) processEvent(ctx context.Context, tx *sql.Tx, id string, run *jobRun) (ev store.Event, herr, err error) {
+	ev, err = p.st.EventTx(ctx, tx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Deleted by retention after the job was enqueued: nothing left to do.
+		p.logger.WarnContext(ctx, "event to process no longer exists", "event_id", id)
+		return ev, nil, nil
+	case err != nil:
+		return ev, nil, err
+	case ev.Status == store.EventProcessed:
+		// A redelivery raced a replay, or a retry found the work done.
+		return ev, nil, nil
+	}
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+		return ev, nil, fmt.Errorf("process %s: %w", id, err)
+	}
+	if herr = p.runHandlers(store.WithTx(ctx, tx), &ev); herr != nil {
+		if ctx.Err() != nil {
+			return ev, herr, nil
+		}
+		for _, stmt := range []string{"ROLLBACK TO SAVEPOINT ", "RELEASE SAVEPOINT "} {
+			if _, err := tx.ExecContext(ctx, stmt+savepoint); err != nil {
+				return ev, herr, fmt.Errorf("process %s: %w", id, err)
+			}
+		}
+		return ev, herr, nil
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+savepoint); err != nil {
+		return ev, nil, fmt.Errorf("process %s: %w", id, err)
+	}
+	out := store.EventOutcome{Status: store.EventProcessed, NotInstalled: ev.NotInstalled}
+	if err := p.st.FinishEventTx(ctx, tx, id, out); err != nil {
+		return ev, nil, err
+	}
+	run.record(ev, out)
+	return ev, nil, nil
+}
+
+// absorbWaitingJobs processes, in tx, the events of event jobs that wait in the queue
+// and were never tried, up to room events, and deletes the jobs whose events all
+// succeeded. A backlog of one-event jobs (events that arrived one at a time while
+// processing was stopped) then drains in batches instead of paying River's fetch and
+// completion for each event. A job whose event fails keeps its place in the queue and
+// is tried on its own, with River's attempts and backoff; the events it shares with
+// the batch that did succeed stay processed. On SQLite tx holds the write lock, so no
+// one fetches the absorbed jobs meanwhile; elsewhere a job fetched concurrently is not
+// deleted and finds its events processed.
+func (p *Processor) absorbWaitingJobs(ctx context.Context, tx *sql.Tx, room int, run *jobRun) error {
+	params := river.NewJobListParams().Kinds(ProcessEventsArgs{}.Kind()).Queues(Queue).
+		States(rivertype.JobStateAvailable).OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(room)
+	res, err := p.client.JobListTx(ctx, tx, params)
+	if err != nil {
+		return fmt.Errorf("list waiting event jobs: %w", err)
+	}
+	var done []int64
+	for _, waiting := range res.Jobs {
+		var args ProcessEventsArgs
+		if waiting.Attempt > 0 || json.Unmarshal(waiting.EncodedArgs, &args) != nil || len(args.EventIDs) > room {
+			continue
+		}
+		room -= len(args.EventIDs)
+		ok := true
+		for _, id := range args.EventIDs {
+			_, herr, err := p.processEvent(ctx, tx, id, run)
+			if err != nil {
+				return err
+			}
+			if herr != nil {
+				ok = false
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+			}
+		}
+		if ok {
+			done = append(done, waiting.ID)
+		}
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	del := river.NewJobDeleteManyParams().IDs(done...).States(rivertype.JobStateAvailable).First(len(done))
+	if _, err := p.client.JobDeleteManyTx(ctx, tx, del); err != nil {
+		return fmt.Errorf("delete absorbed event jobs: %w", err)
+	}
+	return nil
+}
+
+func (p *Processor) logFailure(ctx context.Context, job *river.Job[ProcessEventsArgs], ev store.Event, status store.EventStatus, herr error) {
+	level := slog.LevelWarn
+	if status == store.EventDead {
+		level = slog.LevelError
+	}
+	p.logger.Log(ctx, level, "event handler failed", "event_id", ev.ID, "type", ev.Type,
+		"attempt", job.Attempt, "max_attempts", job.MaxAttempts, "status", status, "err", herr)
+}
+
+// recordFailure marks an event failed or dead in its own transaction, for when the
+// job's transaction is no longer usable.
+func (p *Processor) recordFailure(ctx context.Context, id string, status store.EventStatus, herr error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := func() error {
+		tx, err := p.st.DB().BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := p.st.FinishEventTx(ctx, tx, id, store.EventOutcome{Status: status, Error: herr.Error()}); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
+		p.logger.ErrorContext(ctx, "record event failure", "event_id", id, "err", err)
+	}
+}
+
+func (p *Processor) runHandlers(ctx context.Context, ev *store.Event) error {
+	callSafely := func(f func() error) error { return p.callSafely(ctx, ev, f) }
+	for i, h := range p.builtIn {
+		if err := callSafely(func() error { return h(ctx, ev) }); err != nil {
+			return fmt.Errorf("built-in handler %d: %w", i, err)
+		}
+	}
+	for _, r := range p.handlersFor(ev.Type) {
+		e := *ev
+		if err := callSafely(func() error { return r.handler(ctx, e) }); err != nil {
+			return fmt.Errorf("handler %q: %w", r.pattern, err)
+		}
+	}
+	return nil
+}
+
+// callSafely turns a panic into an error, so that one bad event fails alone instead
+// of taking the worker down. The stack goes to the log, not into the event's error.
+func (p *Processor) callSafely(ctx context.Context, ev *store.Event, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.logger.ErrorContext(ctx, "event handler panicked", "event_id", ev.ID, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return f()
+}

@@ -1,0 +1,420 @@
+// Package install keeps the app's installation state per merchant account and mode
+// (live, test) from Stripe's lifecycle events, and runs the app's hooks when an account
+// installs or uninstalls it.
+//
+// The events are account.application.authorized / deauthorized and
+// apps.install.created / updated / deleted. Stripe delivers them at least once and in
+// any order, so each installation remembers the event that set it (created time, then
+// event id) and ignores older ones: an uninstall that arrives before its install ends
+// uninstalled. Test-mode events reach both endpoints of an app installed in both modes;
+// the inbox stores them once and the mode comes from the event's livemode.
+//
+// [Lifecycle.HandleEvent] is a built-in handler of package events: it runs inside the
+// event's processing transaction, and so do the OnInstall and OnUninstall hooks. An
+// uninstall also enqueues, in that transaction, a data-removal job that runs the
+// OnCleanup hooks (unless the account reinstalled meanwhile) and, when EventRetention
+// is set, later deletes the account's events of that mode.
+package install
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+
+	"github.com/appbackend/appbackend/internal/store"
+)
+
+// Lifecycle event types.
+const (
+	EventAuthorized     = "account.application.authorized"
+	EventDeauthorized   = "account.application.deauthorized"
+	EventInstallCreated = "apps.install.created"
+	EventInstallUpdated = "apps.install.updated"
+	EventInstallDeleted = "apps.install.deleted"
+)
+
+// IsLifecycleEvent reports whether events of this type change an installation.
+func IsLifecycleEvent(eventType string) bool {
+	switch eventType {
+	case EventAuthorized, EventDeauthorized, EventInstallCreated, EventInstallUpdated, EventInstallDeleted:
+		return true
+	}
+	return false
+}
+
+// Hook is called when an account installs or uninstalls the app, with the new state.
+// ctx carries the event's processing transaction ([store.TxFrom]); an error rolls it
+// back and the event is retried.
+type Hook func(ctx context.Context, in store.Installation) error
+
+// CleanupHook removes the app's data of an account in one mode after it uninstalled.
+// ctx carries the data-removal job's transaction; an error retries the job.
+type CleanupHook func(ctx context.Context, accountID string, livemode bool) error
+
+// Config configures a [Lifecycle].
+type Config struct {
+	Logger *slog.Logger
+	// EventRetention is how long an uninstalled account's events of that mode are kept
+	// after the uninstall. Zero keeps them forever.
+	EventRetention time.Duration
+	// Now replaces time.Now (tests).
+	Now func() time.Time
+}
+
+// Lifecycle applies lifecycle events to the installations in a store.
+type Lifecycle struct {
+	st     store.Store
+	logger *slog.Logger
+	cfg    Config
+
+	mu          sync.RWMutex
+	onInstall   []Hook
+	onUninstall []Hook
+	onCleanup   []CleanupHook
+}
+
+// New returns a Lifecycle over st. Register its workers with [Lifecycle.AddWorkers] on
+// the River client that processes events, and its [Lifecycle.HandleEvent] as a
+// built-in handler.
+func New(st store.Store, cfg Config) *Lifecycle {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Lifecycle{st: st, logger: cfg.Logger, cfg: cfg}
+}
+
+// OnInstall registers h to run when an account installs (or reinstalls) the app in a mode.
+func (l *Lifecycle) OnInstall(h Hook) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.onInstall = append(l.onInstall, h)
+}
+
+// OnUninstall registers h to run when an account uninstalls the app in a mode.
+func (l *Lifecycle) OnUninstall(h Hook) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.onUninstall = append(l.onUninstall, h)
+}
+
+// OnCleanup registers h to remove an uninstalled account's data, in the data-removal
+// job that follows the uninstall.
+func (l *Lifecycle) OnCleanup(h CleanupHook) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.onCleanup = append(l.onCleanup, h)
+}
+
+func (l *Lifecycle) hooks() (install, uninstall []Hook, cleanup []CleanupHook) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.onInstall, l.onUninstall, l.onCleanup
+}
+
+// AddWorkers registers the data-removal and event-purge workers.
+func (l *Lifecycle) AddWorkers(w *river.Workers) error {
+	if err := river.AddWorkerSafely(w, &removalWorker{l: l}); err != nil {
+		return err
+	}
+	return river.AddWorkerSafely(w, &purgeWorker{l: l})
+}
+
+// change is what a lifecycle event says about an installation.
+type change struct {
+	accountID     string
+	status        store.InstallStatus
+	applicationID string
+}
+
+// changeOf reads a lifecycle event. ok is false when the event changes nothing (an
+// apps.install.updated whose status is neither installed nor uninstalled).
+func changeOf(ev *store.Event) (c change, ok bool, err error) {
+	c.accountID = ev.AccountID
+	switch ev.Type {
+	case EventAuthorized, EventDeauthorized:
+		var app struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		}
+		// The application object is informative only: a thin or unusual payload still
+		// installs or uninstalls.
+		_ = ev.DataObject(&app)
+		c.applicationID = app.ID
+		c.status = store.Installed
+		if ev.Type == EventDeauthorized {
+			c.status = store.Uninstalled
+		}
+		return c, true, nil
+	case EventInstallCreated, EventInstallUpdated, EventInstallDeleted:
+		var obj struct {
+			Account string `json:"account"`
+			App     string `json:"app"`
+			Status  string `json:"status"`
+		}
+		_ = ev.DataObject(&obj)
+		if obj.Account != "" {
+			c.accountID = obj.Account
+		}
+		c.applicationID = obj.App
+		switch {
+		case ev.Type == EventInstallDeleted || obj.Status == "uninstalled":
+			c.status = store.Uninstalled
+		case ev.Type == EventInstallCreated || obj.Status == "installed":
+			c.status = store.Installed
+		default:
+			return c, false, nil
+		}
+		return c, true, nil
+	}
+	return c, false, fmt.Errorf("%s is not a lifecycle event", ev.Type)
+}
+
+// newer reports whether the event (created, id) comes after the installation's last one.
+func newer(ev *store.Event, in store.Installation) bool {
+	if !ev.Created.Equal(in.LastEventCreated) {
+		return ev.Created.After(in.LastEventCreated)
+	}
+	return ev.ID > in.LastEventID
+}
+
+// HandleEvent is the built-in event handler (an events.BuiltIn). For a lifecycle event
+// it updates the installation of (account, livemode) unless a newer event already did,
+// and runs the hooks on a change of status; for any other event of a connected
+// account it sets ev.NotInstalled when the account has not installed the app in the
+// event's mode. ctx must carry the processing transaction.
+func (l *Lifecycle) HandleEvent(ctx context.Context, ev *store.Event) error {
+	tx, ok := store.TxFrom(ctx)
+	if !ok {
+		return errors.New("install: HandleEvent needs the processing transaction in its context")
+	}
+	if !IsLifecycleEvent(ev.Type) {
+		if ev.AccountID == "" {
+			return nil // the platform's own event
+		}
+		in, err := l.st.InstallationTx(ctx, tx, ev.AccountID, ev.Livemode)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			ev.NotInstalled = true
+		case err != nil:
+			return err
+		default:
+			ev.NotInstalled = in.Status != store.Installed
+		}
+		return nil
+	}
+
+	c, ok, err := changeOf(ev)
+	if err != nil || !ok {
+		return err
+	}
+	if c.accountID == "" {
+		l.logger.WarnContext(ctx, "lifecycle event without an account; ignored", "event_id", ev.ID, "type", ev.Type)
+		return nil
+	}
+	// Locked even before the account's first row exists: concurrent lifecycle events
+	// of one account and mode take turns here, so each compares with what the one
+	// before it committed, and hooks run once per real change of status.
+	prev, err := l.st.LockInstallationTx(ctx, tx, c.accountID, ev.Livemode)
+	exists := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if exists && !newer(ev, prev) {
+		l.logger.InfoContext(ctx, "lifecycle event older than the installation's state; ignored",
+			"event_id", ev.ID, "type", ev.Type, "account_id", c.accountID, "last_event_id", prev.LastEventID)
+		return nil
+	}
+
+	next := prev
+	next.AccountID, next.Livemode, next.Status = c.accountID, ev.Livemode, c.status
+	if c.applicationID != "" {
+		next.ApplicationID = c.applicationID
+	}
+	next.LastEventCreated, next.LastEventID = ev.Created, ev.ID
+	next.UpdatedAt = l.cfg.Now()
+	changed := !exists || prev.Status != c.status
+	if changed {
+		switch c.status {
+		case store.Installed:
+			next.InstalledAt, next.UninstalledAt = ev.Created, time.Time{}
+		case store.Uninstalled:
+			next.UninstalledAt = ev.Created
+		}
+	}
+	if err := l.st.PutInstallationTx(ctx, tx, next); err != nil {
+		return err
+	}
+	if !changed {
+		return nil
+	}
+
+	onInstall, onUninstall, _ := l.hooks()
+	hooks := onInstall
+	if c.status == store.Uninstalled {
+		hooks = onUninstall
+		if err := l.enqueueRemoval(ctx, tx, next); err != nil {
+			return err
+		}
+	}
+	l.logger.InfoContext(ctx, "installation changed", "account_id", next.AccountID,
+		"livemode", next.Livemode, "status", next.Status, "event_id", ev.ID)
+	for _, h := range hooks {
+		if err := h(ctx, next); err != nil {
+			return fmt.Errorf("%s hook for %s: %w", c.status, next.AccountID, err)
+		}
+	}
+	return nil
+}
+
+// RemoveAccountDataArgs is the River job that runs the cleanup hooks of an account
+// that uninstalled the app in one mode.
+type RemoveAccountDataArgs struct {
+	AccountID string `json:"account_id"`
+	Livemode  bool   `json:"livemode"`
+	// EventID is the uninstall event, so that a later uninstall gets its own job.
+	EventID string `json:"event_id"`
+}
+
+// Kind implements river.JobArgs.
+func (RemoveAccountDataArgs) Kind() string { return "appbackend.remove_account_data" }
+
+// PurgeAccountEventsArgs is the River job that deletes an uninstalled account's events
+// of one mode once EventRetention has passed.
+type PurgeAccountEventsArgs struct {
+	AccountID string `json:"account_id"`
+	Livemode  bool   `json:"livemode"`
+	EventID   string `json:"event_id"`
+}
+
+// Kind implements river.JobArgs.
+func (PurgeAccountEventsArgs) Kind() string { return "appbackend.purge_account_events" }
+
+func (l *Lifecycle) enqueueRemoval(ctx context.Context, tx *sql.Tx, in store.Installation) error {
+	client, err := river.ClientFromContextSafely[*sql.Tx](ctx)
+	if err != nil {
+		return fmt.Errorf("enqueue data removal for %s: %w", in.AccountID, err)
+	}
+	if _, err := client.InsertTx(ctx, tx, RemoveAccountDataArgs{AccountID: in.AccountID, Livemode: in.Livemode, EventID: in.LastEventID}, nil); err != nil {
+		return fmt.Errorf("enqueue data removal for %s: %w", in.AccountID, err)
+	}
+	if l.cfg.EventRetention > 0 {
+		args := PurgeAccountEventsArgs{AccountID: in.AccountID, Livemode: in.Livemode, EventID: in.LastEventID}
+		at := l.cfg.Now().Add(l.cfg.EventRetention)
+		if _, err := client.InsertTx(ctx, tx, args, &river.InsertOpts{ScheduledAt: at}); err != nil {
+			return fmt.Errorf("enqueue event purge for %s: %w", in.AccountID, err)
+		}
+	}
+	return nil
+}
+
+// stillUninstalled loads the installation in tx and reports whether the uninstall that
+// enqueued a job still stands (no reinstall since).
+func (l *Lifecycle) stillUninstalled(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) (bool, error) {
+	// Locked, so that a reinstall waits for the cleanup instead of racing it.
+	in, err := l.st.LockInstallationTx(ctx, tx, accountID, livemode)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return in.Status == store.Uninstalled, nil
+}
+
+type removalWorker struct {
+	river.WorkerDefaults[RemoveAccountDataArgs]
+	l *Lifecycle
+}
+
+func (w *removalWorker) Work(ctx context.Context, job *river.Job[RemoveAccountDataArgs]) error {
+	l, a := w.l, job.Args
+	return whileUninstalled(ctx, l, job, a.AccountID, a.Livemode, func(tx *sql.Tx) error {
+		_, _, cleanup := l.hooks()
+		hctx := store.WithTx(ctx, tx)
+		for _, h := range cleanup {
+			if err := h(hctx, a.AccountID, a.Livemode); err != nil {
+				return fmt.Errorf("cleanup hook for %s: %w", a.AccountID, err)
+			}
+		}
+		l.logger.InfoContext(ctx, "removed account data", "account_id", a.AccountID, "livemode", a.Livemode)
+		return nil
+	})
+}
+
+type purgeWorker struct {
+	river.WorkerDefaults[PurgeAccountEventsArgs]
+	l *Lifecycle
+}
+
+func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeAccountEventsArgs]) error {
+	l, a := w.l, job.Args
+	return whileUninstalled(ctx, l, job, a.AccountID, a.Livemode, func(tx *sql.Tx) error {
+		n, err := l.st.DeleteAccountEventsTx(ctx, tx, a.AccountID, a.Livemode, l.cfg.Now())
+		if err != nil {
+			return err
+		}
+		l.logger.InfoContext(ctx, "purged account events", "account_id", a.AccountID, "livemode", a.Livemode, "deleted", n)
+		return nil
+	})
+}
+
+// whileUninstalled runs work in one transaction with the job's completion, but only if
+// the account is still uninstalled in that mode: a reinstall in between cancels it.
+func whileUninstalled[T river.JobArgs](ctx context.Context, l *Lifecycle, job *river.Job[T], accountID string, livemode bool, work func(tx *sql.Tx) error) error {
+	tx, err := l.st.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	uninstalled, err := l.stillUninstalled(ctx, tx, accountID, livemode)
+	if err != nil {
+		return err
+	}
+	if uninstalled {
+		if err := work(tx); err != nil {
+			return err
+		}
+	}
+	if _, err := river.JobCompleteTx[riverdriver.Driver[*sql.Tx]](ctx, tx, job); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// State is an account's installation in both modes, the answer of
+// `GET /api/installation`: {"account_id":…,"live":{…}|null,"test":{…}|null}.
+type State struct {
+	AccountID string              `json:"account_id"`
+	Live      *store.Installation `json:"live"`
+	Test      *store.Installation `json:"test"`
+}
+
+// StateOf loads the installation state of an account in both modes.
+func StateOf(ctx context.Context, st store.Installations, accountID string) (State, error) {
+	s := State{AccountID: accountID}
+	for _, livemode := range []bool{true, false} {
+		in, err := st.Installation(ctx, accountID, livemode)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return State{}, err
+		}
+		if livemode {
+			s.Live = &in
+		} else {
+			s.Test = &in
+		}
+	}
+	return s, nil
+}

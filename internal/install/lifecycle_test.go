@@ -1,0 +1,121 @@
+package install
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/internal/store/sqlite"
+	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+)
+
+func TestChangeOf(t *testing.T) {
+	t.Parallel()
+	installObject := func(status string) webhooktest.Option {
+		return webhooktest.Object(map[string]any{"id": "appinst_1", "object": "apps.install",
+			"account": "acct_from_object", "app": "app_1", "status": status})
+	}
+	for _, tc := range []struct {
+		name        string
+		eventType   string
+		opts        []webhooktest.Option
+		wantOK      bool
+		wantStatus  store.InstallStatus
+		wantAccount string
+		wantApp     string
+	}{
+		{"authorized", EventAuthorized, nil, true, store.Installed, "acct_event", "ca_1"},
+		{"deauthorized", EventDeauthorized, nil, true, store.Uninstalled, "acct_event", "ca_1"},
+		{"authorized without an application object", EventAuthorized,
+			[]webhooktest.Option{webhooktest.Object(map[string]any{})}, true, store.Installed, "acct_event", ""},
+		{"install created", EventInstallCreated, []webhooktest.Option{installObject("installed")}, true, store.Installed, "acct_from_object", "app_1"},
+		{"install deleted", EventInstallDeleted, []webhooktest.Option{installObject("installed")}, true, store.Uninstalled, "acct_from_object", "app_1"},
+		{"install updated to uninstalled", EventInstallUpdated, []webhooktest.Option{installObject("uninstalled")}, true, store.Uninstalled, "acct_from_object", "app_1"},
+		{"install updated, installed", EventInstallUpdated, []webhooktest.Option{installObject("installed")}, true, store.Installed, "acct_from_object", "app_1"},
+		{"install updated, other status", EventInstallUpdated, []webhooktest.Option{installObject("pending")}, false, "", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := append([]webhooktest.Option{webhooktest.Account("acct_event")}, tc.opts...)
+			if tc.eventType == EventAuthorized || tc.eventType == EventDeauthorized {
+				if len(tc.opts) == 0 {
+					opts = append(opts, webhooktest.Object(map[string]any{"id": "ca_1", "object": "application"}))
+				}
+			}
+			ev := store.Event{ID: "evt_1", Type: tc.eventType, AccountID: "acct_event", Raw: webhooktest.Event(tc.eventType, opts...)}
+			c, ok, err := changeOf(&ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != tc.wantOK {
+				t.Fatalf("changeOf ok = %v, want %v", ok, tc.wantOK)
+			}
+			if ok && (c.status != tc.wantStatus || c.accountID != tc.wantAccount || c.applicationID != tc.wantApp) {
+				t.Errorf("changeOf = %+v, want status %s, account %s, application %q", c, tc.wantStatus, tc.wantAccount, tc.wantApp)
+			}
+		})
+	}
+}
+
+func TestNewer(t *testing.T) {
+	t.Parallel()
+	at := time.Unix(1_700_000_000, 0).UTC()
+	last := store.Installation{LastEventCreated: at, LastEventID: "evt_m"}
+	for _, tc := range []struct {
+		name    string
+		created time.Time
+		id      string
+		want    bool
+	}{
+		{"later second", at.Add(time.Second), "evt_a", true},
+		{"earlier second", at.Add(-time.Second), "evt_z", false},
+		{"same second, greater id", at, "evt_n", true},
+		{"same second, smaller id", at, "evt_l", false},
+		{"the same event again", at, "evt_m", false},
+	} {
+		if got := newer(&store.Event{ID: tc.id, Created: tc.created}, last); got != tc.want {
+			t.Errorf("%s: newer = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestHandleEventNeedsTransaction(t *testing.T) {
+	t.Parallel()
+	l := New(nil, Config{})
+	if err := l.HandleEvent(context.Background(), &store.Event{ID: "evt_1", Type: EventAuthorized}); err == nil {
+		t.Errorf("HandleEvent without a transaction succeeded, want an error")
+	}
+}
+
+func TestStateOf(t *testing.T) {
+	t.Parallel()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "appbackend.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tx, err := st.DB().BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	at := time.Unix(1_700_000_000, 0).UTC()
+	if err := st.PutInstallationTx(t.Context(), tx, store.Installation{AccountID: "acct_1", Livemode: true,
+		Status: store.Installed, InstalledAt: at, LastEventCreated: at, LastEventID: "evt_1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		t.Fatal(err)
+	}
+	got, err := StateOf(t.Context(), st, "acct_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AccountID != "acct_1" || got.Live == nil || got.Live.Status != store.Installed || got.Test != nil {
+		t.Errorf("StateOf = %+v, want live installed and test null", got)
+	}
+}

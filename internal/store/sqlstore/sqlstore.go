@@ -1,0 +1,650 @@
+// Package sqlstore implements the store interfaces in SQL that both SQLite and
+// PostgreSQL accept, so that each adapter only opens its database, applies its
+// migrations and picks its [Dialect].
+//
+// Queries are written once with ? placeholders and rewritten for the dialect when a
+// [Queries] is built. Times are stored as integer microseconds since the Unix epoch
+// (BIGINT on PostgreSQL) and Stripe's created as integer seconds, so that ordering and
+// scanning are the same on both databases; booleans are bound as Go bools.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/appbackend/appbackend/internal/store"
+)
+
+// Dialect is what differs between the databases in these queries.
+type Dialect struct {
+	// Placeholder returns the n-th (1-based) bind parameter: "?" or "$n".
+	Placeholder func(n int) string
+	// LockRow is appended to a SELECT that must lock its row until the transaction
+	// ends: " FOR UPDATE" on PostgreSQL, "" on SQLite, whose write transactions
+	// already hold the database's one write lock.
+	LockRow string
+	// LockKey is a statement that takes a lock on its one text argument until the
+	// transaction ends, whether or not a row exists for it yet (FOR UPDATE locks only
+	// rows that exist): a transaction-scoped advisory lock on PostgreSQL; empty on
+	// SQLite, where write transactions take turns anyway.
+	LockKey string
+	// Bytewise follows a text expression that must compare byte by byte, as Go
+	// compares strings, whatever the database's collation.
+	Bytewise string
+	// LockInstallations, when set, makes a transaction's later reads of the
+	// installations table see no concurrent change until it ends (PostgreSQL's READ
+	// COMMITTED would let a lifecycle event commit between two statements).
+	LockInstallations string
+	// NowMicros is the database clock in microseconds since the Unix epoch, for the
+	// heartbeats of processes whose own clocks may differ.
+	NowMicros string
+	// LastAttemptedBy is the River client id of a river_job row's latest attempt.
+	LastAttemptedBy string
+	// AttemptedAgo compares a running river_job row's fetch time with now (database
+	// clock) less ? seconds; it is completed by "<".
+	AttemptedAgo func(op string) string
+	// AppendJobError appends the AttemptError JSON bound to ? to a river_job row's
+	// errors, with the row's attempt filled in.
+	AppendJobError string
+	// TableExists is a query with one row when the table named by ? exists.
+	TableExists string
+}
+
+// SQLite is the dialect of SQLite.
+var SQLite = Dialect{
+	Placeholder:     func(int) string { return "?" },
+	NowMicros:       `CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)`,
+	LastAttemptedBy: `json_extract(attempted_by, '$[#-1]')`,
+	// julianday reads both the formats River writes its times in.
+	AttemptedAgo: func(op string) string {
+		return `julianday(attempted_at) ` + op + ` julianday('now') - ? / 86400.0`
+	},
+	AppendJobError: `errors = jsonb(json_insert(json(coalesce(errors, jsonb('[]'))), '$[#]', json_set(?, '$.attempt', attempt)))`,
+	TableExists:    `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`,
+}
+
+// PostgreSQL is the dialect of PostgreSQL.
+var PostgreSQL = Dialect{
+	Placeholder:       func(n int) string { return "$" + strconv.Itoa(n) },
+	LockRow:           " FOR UPDATE",
+	LockKey:           `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`,
+	Bytewise:          ` COLLATE "C"`,
+	LockInstallations: `LOCK TABLE appbackend_installations IN SHARE MODE`,
+	NowMicros:         `CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)`,
+	LastAttemptedBy:   `attempted_by[array_upper(attempted_by, 1)]`,
+	AttemptedAgo: func(op string) string {
+		return `attempted_at ` + op + ` clock_timestamp() - make_interval(secs => ?)`
+	},
+	AppendJobError: `errors = array_append(errors, jsonb_set(CAST(? AS jsonb), '{attempt}', to_jsonb(attempt)))`,
+	TableExists:    `SELECT 1 WHERE to_regclass(?) IS NOT NULL`,
+}
+
+// Queries implements [store.Settings], [store.Inbox] and [store.Installations] over
+// two pools: write for transactions and writes, read for listings (on SQLite a
+// separate pool lets listings run while the one writer is busy; pass the same pool
+// twice where that does not matter).
+type Queries struct {
+	write, read *sql.DB
+	d           Dialect
+	now         func() time.Time
+
+	mu       sync.RWMutex
+	prepared map[string]*sql.Stmt // hot statements on the write pool, by query text
+}
+
+// New returns Queries over the given pools in dialect d.
+func New(write, read *sql.DB, d Dialect) *Queries {
+	return &Queries{write: write, read: read, d: d, now: time.Now}
+}
+
+// hotQueries run for every event received or processed; preparing them once spares
+// SQLite a parse per statement, which is most of their cost.
+func (q *Queries) hotQueries() []string {
+	hot := []string{
+		insertEventSQL, q.loadEventSQL(q.d.LockRow), finishProcessedSQL, finishFailedSQL,
+		q.loadInstallationSQL(q.d.LockRow), q.loadInstallationSQL(""), q.putInstallationSQL(),
+	}
+	if q.d.LockKey != "" {
+		hot = append(hot, q.d.LockKey)
+	}
+	return hot
+}
+
+// Prepare prepares the statements used on every event, once the schema exists. Until
+// it is called, or if it fails, the statements are prepared at each use. Call it
+// before using q concurrently, with no transaction open on the write pool.
+func (q *Queries) Prepare(ctx context.Context) error {
+	prepared := map[string]*sql.Stmt{}
+	for _, query := range q.hotQueries() {
+		if prepared[query] != nil {
+			continue
+		}
+		stmt, err := q.write.PrepareContext(ctx, q.rebind(query))
+		if err != nil {
+			for _, s := range prepared {
+				s.Close()
+			}
+			return fmt.Errorf("prepare statements: %w", err)
+		}
+		prepared[query] = stmt
+	}
+	q.mu.Lock()
+	old := q.prepared
+	q.prepared = prepared
+	q.mu.Unlock()
+	for _, stmt := range old {
+		stmt.Close()
+	}
+	return nil
+}
+
+// Close closes the prepared statements. It is safe to call more than once.
+func (q *Queries) Close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var errs []error
+	for _, stmt := range q.prepared {
+		errs = append(errs, stmt.Close())
+	}
+	q.prepared = nil
+	return errors.Join(errs...)
+}
+
+func (q *Queries) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
+	q.mu.RLock()
+	stmt := q.prepared[query]
+	q.mu.RUnlock()
+	if stmt == nil {
+		return nil
+	}
+	// Reuses the statement prepared on the transaction's connection (on SQLite, the
+	// write pool's only one), or prepares it there.
+	return tx.StmtContext(ctx, stmt)
+}
+
+func (q *Queries) execTx(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if stmt := q.stmt(ctx, tx, query); stmt != nil {
+		return stmt.ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, q.rebind(query), args...)
+}
+
+func (q *Queries) queryRowTx(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if stmt := q.stmt(ctx, tx, query); stmt != nil {
+		return stmt.QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, q.rebind(query), args...)
+}
+
+// rebind rewrites the ? placeholders of q for the dialect. The queries in this
+// package contain no ? inside string literals.
+func (q *Queries) rebind(query string) string {
+	if !strings.Contains(query, "?") || q.d.Placeholder(1) == "?" {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString(q.d.Placeholder(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromNullMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMicros(v.Int64)
+}
+
+func nullText(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// Setting implements [store.Settings].
+func (q *Queries) Setting(ctx context.Context, key string) (string, bool, error) {
+	var v string
+	err := q.read.QueryRowContext(ctx, q.rebind(`SELECT value FROM appbackend_settings WHERE key = ?`), key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read setting %q: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// PutSetting implements [store.Settings].
+func (q *Queries) PutSetting(ctx context.Context, key, value string) error {
+	_, err := q.write.ExecContext(ctx, q.rebind(`
+		INSERT INTO appbackend_settings (key, value, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
+		key, value, micros(q.now()))
+	if err != nil {
+		return fmt.Errorf("write setting %q: %w", key, err)
+	}
+	return nil
+}
+
+// PutSettingIfAbsent implements [store.Settings].
+func (q *Queries) PutSettingIfAbsent(ctx context.Context, key, value string) (string, error) {
+	_, err := q.write.ExecContext(ctx, q.rebind(`
+		INSERT INTO appbackend_settings (key, value, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (key) DO NOTHING`), key, value, micros(q.now()))
+	if err != nil {
+		return "", fmt.Errorf("write setting %q: %w", key, err)
+	}
+	// Read back on the write pool: the read pool may not see the insert yet, and a
+	// concurrent caller's value is what counts if it came first.
+	var stored string
+	err = q.write.QueryRowContext(ctx, q.rebind(`SELECT value FROM appbackend_settings WHERE key = ?`), key).Scan(&stored)
+	if err != nil {
+		return "", fmt.Errorf("read setting %q: %w", key, err)
+	}
+	return stored, nil
+}
+
+const insertEventSQL = `
+	INSERT INTO appbackend_events
+		(id, type, account_id, livemode, created, api_version, payload, status, attempts, not_installed, received_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+	ON CONFLICT (id) DO NOTHING`
+
+// InsertEventTx implements [store.Inbox].
+func (q *Queries) InsertEventTx(ctx context.Context, tx *sql.Tx, ev *store.Event) (bool, error) {
+	if ev.ReceivedAt.IsZero() {
+		ev.ReceivedAt = q.now()
+	}
+	ev.ReceivedAt = ev.ReceivedAt.Truncate(time.Microsecond).UTC()
+	ev.Status = store.EventPending
+	raw := ev.Raw
+	if raw == nil {
+		raw = []byte{}
+	}
+	res, err := q.execTx(ctx, tx, insertEventSQL,
+		ev.ID, ev.Type, ev.AccountID, ev.Livemode, ev.Created.Unix(), ev.APIVersion, raw, false, micros(ev.ReceivedAt))
+	if err != nil {
+		return false, fmt.Errorf("insert event %s: %w", ev.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("insert event %s: %w", ev.ID, err)
+	}
+	return n == 1, nil
+}
+
+const eventColumns = `id, type, account_id, livemode, created, api_version, status, attempts,
+	last_error, not_installed, received_at, processed_at`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanEvent(r rowScanner, withRaw bool) (store.Event, error) {
+	var (
+		ev          store.Event
+		created     int64
+		status      string
+		lastErr     sql.NullString
+		receivedAt  int64
+		processedAt sql.NullInt64
+	)
+	dest := []any{&ev.ID, &ev.Type, &ev.AccountID, &ev.Livemode, &created, &ev.APIVersion, &status, &ev.Attempts,
+		&lastErr, &ev.NotInstalled, &receivedAt, &processedAt}
+	if withRaw {
+		dest = append(dest, &ev.Raw)
+	}
+	if err := r.Scan(dest...); err != nil {
+		return store.Event{}, err
+	}
+	ev.Created = time.Unix(created, 0).UTC()
+	ev.Status = store.EventStatus(status)
+	ev.LastError = lastErr.String
+	ev.ReceivedAt = fromMicros(receivedAt)
+	ev.ProcessedAt = fromNullMicros(processedAt)
+	return ev, nil
+}
+
+func (q *Queries) loadEventSQL(lock string) string {
+	return `SELECT ` + eventColumns + `, payload FROM appbackend_events WHERE id = ?` + lock
+}
+
+func eventResult(ev store.Event, err error, id string) (store.Event, error) {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Event{}, fmt.Errorf("event %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Event{}, fmt.Errorf("load event %s: %w", id, err)
+	}
+	return ev, nil
+}
+
+// EventTx implements [store.Inbox].
+func (q *Queries) EventTx(ctx context.Context, tx *sql.Tx, id string) (store.Event, error) {
+	ev, err := scanEvent(q.queryRowTx(ctx, tx, q.loadEventSQL(q.d.LockRow), id), true)
+	return eventResult(ev, err, id)
+}
+
+// Event implements [store.Inbox].
+func (q *Queries) Event(ctx context.Context, id string) (store.Event, error) {
+	ev, err := scanEvent(q.read.QueryRowContext(ctx, q.rebind(q.loadEventSQL("")), id), true)
+	return eventResult(ev, err, id)
+}
+
+const (
+	finishProcessedSQL = `
+		UPDATE appbackend_events
+		SET status = 'processed', attempts = attempts + 1, last_error = NULL, not_installed = ?, processed_at = ?
+		WHERE id = ?`
+	finishFailedSQL = `
+		UPDATE appbackend_events SET status = ?, attempts = attempts + 1, last_error = ?
+		WHERE id = ? AND status <> 'processed'`
+)
+
+// FinishEventTx implements [store.Inbox].
+func (q *Queries) FinishEventTx(ctx context.Context, tx *sql.Tx, id string, out store.EventOutcome) error {
+	if out.At.IsZero() {
+		out.At = q.now()
+	}
+	var (
+		res sql.Result
+		err error
+	)
+	switch out.Status {
+	case store.EventProcessed:
+		res, err = q.execTx(ctx, tx, finishProcessedSQL, out.NotInstalled, micros(out.At), id)
+	case store.EventFailed, store.EventDead:
+		// A failure never overrides a success: a replayed copy of the job may have
+		// processed the event while this attempt was failing.
+		res, err = q.execTx(ctx, tx, finishFailedSQL, string(out.Status), nullText(out.Error), id)
+		if err == nil {
+			return nil
+		}
+		return fmt.Errorf("finish event %s: %w", id, err)
+	default:
+		return fmt.Errorf("finish event %s: outcome status %q is not processed, failed or dead", id, out.Status)
+	}
+	return oneRow(res, err, "finish event "+id)
+}
+
+// ReplayEventTx implements [store.Inbox].
+func (q *Queries) ReplayEventTx(ctx context.Context, tx *sql.Tx, id string) error {
+	res, err := tx.ExecContext(ctx, q.rebind(`UPDATE appbackend_events SET status = 'pending' WHERE id = ?`), id)
+	return oneRow(res, err, "replay event "+id)
+}
+
+func oneRow(res sql.Result, err error, what string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteAccountEventsTx implements [store.Inbox].
+func (q *Queries) DeleteAccountEventsTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool, receivedBefore time.Time) (int64, error) {
+	res, err := tx.ExecContext(ctx, q.rebind(`
+		DELETE FROM appbackend_events WHERE account_id = ? AND livemode = ? AND received_at < ?`),
+		accountID, livemode, micros(receivedBefore))
+	if err != nil {
+		return 0, fmt.Errorf("delete events of %s: %w", accountID, err)
+	}
+	return res.RowsAffected()
+}
+
+// ListEvents implements [store.Inbox].
+func (q *Queries) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	if f.Type != "" {
+		where, args = append(where, "type = ?"), append(args, f.Type)
+	}
+	if f.AccountID != "" {
+		where, args = append(where, "account_id = ?"), append(args, f.AccountID)
+	}
+	if f.Livemode != nil {
+		where, args = append(where, "livemode = ?"), append(args, *f.Livemode)
+	}
+	query := `SELECT ` + eventColumns + ` FROM appbackend_events`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY received_at DESC, id DESC`
+	if f.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := q.read.QueryContext(ctx, q.rebind(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	events := []store.Event{}
+	for rows.Next() {
+		ev, err := scanEvent(rows, false)
+		if err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		events = append(events, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return events, nil
+}
+
+// CountEvents implements [store.Inbox].
+func (q *Queries) CountEvents(ctx context.Context) (map[store.EventStatus]int, error) {
+	rows, err := q.read.QueryContext(ctx, `SELECT status, COUNT(*) FROM appbackend_events GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("count events: %w", err)
+	}
+	defer rows.Close()
+	counts := map[store.EventStatus]int{}
+	for rows.Next() {
+		var (
+			status string
+			n      int
+		)
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, fmt.Errorf("count events: %w", err)
+		}
+		counts[store.EventStatus(status)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count events: %w", err)
+	}
+	return counts, nil
+}
+
+const installationColumns = `account_id, livemode, status, application_id, display_name, installed_at,
+	uninstalled_at, last_event_created, last_event_id, updated_at`
+
+func scanInstallation(r rowScanner) (store.Installation, error) {
+	var (
+		in                       store.Installation
+		status                   string
+		appID, displayName       sql.NullString
+		installedAt, uninstalled sql.NullInt64
+		lastCreated, updatedAt   int64
+	)
+	err := r.Scan(&in.AccountID, &in.Livemode, &status, &appID, &displayName, &installedAt,
+		&uninstalled, &lastCreated, &in.LastEventID, &updatedAt)
+	if err != nil {
+		return store.Installation{}, err
+	}
+	in.Status = store.InstallStatus(status)
+	in.ApplicationID = appID.String
+	in.DisplayName = displayName.String
+	in.InstalledAt = fromNullMicros(installedAt)
+	in.UninstalledAt = fromNullMicros(uninstalled)
+	in.LastEventCreated = time.Unix(lastCreated, 0).UTC()
+	in.UpdatedAt = fromMicros(updatedAt)
+	return in, nil
+}
+
+func (q *Queries) loadInstallationSQL(lock string) string {
+	return `SELECT ` + installationColumns + ` FROM appbackend_installations WHERE account_id = ? AND livemode = ?` + lock
+}
+
+func installationResult(in store.Installation, err error, accountID string, livemode bool) (store.Installation, error) {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Installation{}, fmt.Errorf("installation of %s (%s): %w", accountID, modeName(livemode), store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Installation{}, fmt.Errorf("load installation of %s (%s): %w", accountID, modeName(livemode), err)
+	}
+	return in, nil
+}
+
+func modeName(livemode bool) string {
+	if livemode {
+		return "live"
+	}
+	return "test"
+}
+
+// LockInstallationTx implements [store.Installations].
+func (q *Queries) LockInstallationTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) (store.Installation, error) {
+	if q.d.LockKey != "" {
+		if _, err := q.execTx(ctx, tx, q.d.LockKey, installationLockKey(accountID, livemode)); err != nil {
+			return store.Installation{}, fmt.Errorf("lock installation of %s (%s): %w", accountID, modeName(livemode), err)
+		}
+	}
+	in, err := scanInstallation(q.queryRowTx(ctx, tx, q.loadInstallationSQL(q.d.LockRow), accountID, livemode))
+	return installationResult(in, err, accountID, livemode)
+}
+
+// installationLockKey names the lock of one installation; the prefix keeps it apart
+// from other users of the same lock space.
+func installationLockKey(accountID string, livemode bool) string {
+	return "appbackend.installation:" + modeName(livemode) + ":" + accountID
+}
+
+// InstallationTx implements [store.Installations].
+func (q *Queries) InstallationTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) (store.Installation, error) {
+	in, err := scanInstallation(q.queryRowTx(ctx, tx, q.loadInstallationSQL(""), accountID, livemode))
+	return installationResult(in, err, accountID, livemode)
+}
+
+// Installation implements [store.Installations].
+func (q *Queries) Installation(ctx context.Context, accountID string, livemode bool) (store.Installation, error) {
+	row := q.read.QueryRowContext(ctx, q.rebind(q.loadInstallationSQL("")), accountID, livemode)
+	in, err := scanInstallation(row)
+	return installationResult(in, err, accountID, livemode)
+}
+
+// putInstallationSQL replaces an installation only with the state of the same or a
+// newer event, so that an older event's write can never undo a newer one, whatever
+// the order in which transactions commit.
+func (q *Queries) putInstallationSQL() string {
+	return `
+	INSERT INTO appbackend_installations (` + installationColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (account_id, livemode) DO UPDATE SET
+		status = excluded.status, application_id = excluded.application_id,
+		display_name = excluded.display_name, installed_at = excluded.installed_at,
+		uninstalled_at = excluded.uninstalled_at, last_event_created = excluded.last_event_created,
+		last_event_id = excluded.last_event_id, updated_at = excluded.updated_at
+	WHERE appbackend_installations.last_event_created < excluded.last_event_created
+		OR (appbackend_installations.last_event_created = excluded.last_event_created
+			AND appbackend_installations.last_event_id` + q.d.Bytewise + ` <= excluded.last_event_id` + q.d.Bytewise + `)`
+}
+
+// PutInstallationTx implements [store.Installations].
+func (q *Queries) PutInstallationTx(ctx context.Context, tx *sql.Tx, in store.Installation) error {
+	if in.UpdatedAt.IsZero() {
+		in.UpdatedAt = q.now()
+	}
+	if in.Status != store.Installed && in.Status != store.Uninstalled {
+		return fmt.Errorf("put installation of %s: status %q is not installed or uninstalled", in.AccountID, in.Status)
+	}
+	res, err := q.execTx(ctx, tx, q.putInstallationSQL(),
+		in.AccountID, in.Livemode, string(in.Status), nullText(in.ApplicationID), nullText(in.DisplayName),
+		nullMicros(in.InstalledAt), nullMicros(in.UninstalledAt), in.LastEventCreated.Unix(), in.LastEventID,
+		micros(in.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("put installation of %s (%s): %w", in.AccountID, modeName(in.Livemode), err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("put installation of %s (%s): %w", in.AccountID, modeName(in.Livemode), err)
+	}
+	if n == 0 {
+		return fmt.Errorf("put installation of %s (%s) from event %s: a newer event set it: %w",
+			in.AccountID, modeName(in.Livemode), in.LastEventID, store.ErrStale)
+	}
+	return nil
+}
+
+// ListInstallations implements [store.Installations].
+func (q *Queries) ListInstallations(ctx context.Context, f store.InstallationFilter) ([]store.Installation, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.AccountID != "" {
+		where, args = append(where, "account_id = ?"), append(args, f.AccountID)
+	}
+	if f.Livemode != nil {
+		where, args = append(where, "livemode = ?"), append(args, *f.Livemode)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	query := `SELECT ` + installationColumns + ` FROM appbackend_installations`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY account_id, livemode`
+	if f.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := q.read.QueryContext(ctx, q.rebind(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list installations: %w", err)
+	}
+	defer rows.Close()
+	list := []store.Installation{}
+	for rows.Next() {
+		in, err := scanInstallation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list installations: %w", err)
+		}
+		list = append(list, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list installations: %w", err)
+	}
+	return list, nil
+}

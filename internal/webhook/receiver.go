@@ -1,0 +1,439 @@
+// Package webhook receives Stripe's webhook events (POST /webhooks/stripe) into the
+// inbox: it verifies the signature on the raw body, reads only the envelope, and
+// answers 200 only once the event and its processing job are committed to disk.
+//
+// # Group commit
+//
+// With synchronous=FULL every commit waits for the disk, so one transaction per event
+// would cap throughput at the disk's flush rate. Instead every request hands its
+// event to one committer goroutine and waits; the committer takes everything queued
+// (up to MaxBatch events), inserts it in ONE transaction — each event with
+// INSERT … ON CONFLICT DO NOTHING, and a River job only for the rows actually
+// inserted — commits once, and then answers every waiting request: 200, with
+// "duplicate":true for an id already stored, or 503 for all of them if the commit
+// failed, so that Stripe retries. While one batch commits the next one queues up, so
+// batches grow with the load.
+//
+// Bad input is answered at once and stores nothing: a missing or bad signature is
+// 400 (signature_missing, signature_invalid, signature_expired), a body over the
+// limit 413 (body_too_large), a body that is not a JSON event with an id and a type
+// 400 (bad_request). The api_version is stored, never checked.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/store"
+)
+
+// SignatureVerifier checks a Stripe-Signature header against the raw body; an
+// *appauth.Verifier built from the endpoint secrets is one. Errors wrapping
+// appauth.ErrNotSigned, ErrTooOld or ErrTooNew get their own error codes.
+type SignatureVerifier interface {
+	VerifyPayload(header string, payload []byte) (time.Time, error)
+}
+
+// Enqueuer enqueues the processing of newly stored events in the inbox transaction;
+// *events.Processor is one.
+type Enqueuer interface {
+	EnqueueTx(ctx context.Context, tx *sql.Tx, eventIDs ...string) error
+}
+
+// Defaults of [Config].
+const (
+	DefaultMaxBody       = 1 << 20
+	DefaultMaxBatch      = 512
+	DefaultCommitTimeout = 10 * time.Second
+)
+
+// Config configures a [Receiver]. The zero value is usable.
+type Config struct {
+	Logger *slog.Logger
+	// MaxBody is the largest body accepted, in bytes (default DefaultMaxBody).
+	MaxBody int64
+	// MaxBatch caps the events committed in one transaction (default DefaultMaxBatch).
+	MaxBatch int
+	// PerEventCommit commits every event in its own transaction, through the same
+	// code path: the baseline that benchmarks compare group commit with.
+	PerEventCommit bool
+	// CommitTimeout bounds one batch's transaction (default DefaultCommitTimeout).
+	CommitTimeout time.Duration
+	// ObserveCommit, if set, is called after every batch (for metrics).
+	ObserveCommit func(events int, took time.Duration, err error)
+	// ObserveEvent, if set, is called for every event of a batch that committed: new,
+	// or a duplicate of one already stored (for metrics).
+	ObserveEvent func(ev store.Event, duplicate bool)
+	// Now replaces time.Now for received_at (tests).
+	Now func() time.Time
+}
+
+// Receiver is the http.Handler of POST /webhooks/stripe.
+type Receiver struct {
+	st       store.Store
+	verifier SignatureVerifier
+	enqueuer Enqueuer
+	cfg      Config
+	logger   *slog.Logger
+
+	queue     chan *pending
+	closeMu   sync.RWMutex
+	closed    bool
+	committed chan struct{} // closed when the committer has drained the queue and exited
+
+	stats struct{ received, duplicates, batches, failed atomic.Int64 }
+}
+
+type pending struct {
+	ev   store.Event
+	done chan result
+}
+
+type result struct {
+	duplicate bool
+	err       error
+}
+
+// NewReceiver returns a Receiver that verifies events with verifier, stores them in st
+// and enqueues them with enq. It starts the committer goroutine; [Receiver.Close]
+// stops it.
+func NewReceiver(st store.Store, verifier SignatureVerifier, enq Enqueuer, cfg Config) (*Receiver, error) {
+	if st == nil || verifier == nil || enq == nil {
+		return nil, errors.New("webhook: NewReceiver needs a store, a signature verifier and an enqueuer")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.PerEventCommit {
+		cfg.MaxBatch = 1
+	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = DefaultCommitTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	r := &Receiver{
+		st: st, verifier: verifier, enqueuer: enq, cfg: cfg, logger: cfg.Logger,
+		queue:     make(chan *pending, 4*cfg.MaxBatch),
+		committed: make(chan struct{}),
+	}
+	go r.commitLoop()
+	return r, nil
+}
+
+// Stats counts what the receiver did since it started.
+type Stats struct {
+	Received   int64 // events stored (new ids)
+	Duplicates int64 // events acknowledged as already stored
+	Batches    int64 // committed transactions
+	Failed     int64 // events answered 503 because their batch failed
+}
+
+// Stats returns the receiver's counters.
+func (r *Receiver) Stats() Stats {
+	return Stats{
+		Received:   r.stats.received.Load(),
+		Duplicates: r.stats.duplicates.Load(),
+		Batches:    r.stats.batches.Load(),
+		Failed:     r.stats.failed.Load(),
+	}
+}
+
+// Close stops accepting events (later requests get 503), commits what is queued and
+// waits for the committer until ctx is done. Shut the HTTP server down first, so that
+// no request is still on its way in. Close is safe to call more than once.
+func (r *Receiver) Close(ctx context.Context) error {
+	r.closeMu.Lock()
+	if !r.closed {
+		r.closed = true
+		close(r.queue)
+	}
+	r.closeMu.Unlock()
+	select {
+	case <-r.committed:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("webhook: drain queue: %w", ctx.Err())
+	}
+}
+
+var errClosed = errors.New("webhook receiver is shutting down")
+
+// submit queues p for the committer. It fails only once Close has begun.
+func (r *Receiver) submit(ctx context.Context, p *pending) error {
+	r.closeMu.RLock()
+	defer r.closeMu.RUnlock()
+	if r.closed {
+		return errClosed
+	}
+	select {
+	case r.queue <- p:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Receiver) commitLoop() {
+	defer close(r.committed)
+	batch := make([]*pending, 0, r.cfg.MaxBatch)
+	for first := range r.queue {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < r.cfg.MaxBatch {
+			select {
+			case p, ok := <-r.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		r.commit(batch)
+	}
+}
+
+// commit stores a batch in one transaction and answers each of its requests.
+func (r *Receiver) commit(batch []*pending) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CommitTimeout)
+	defer cancel()
+	duplicate := make([]bool, len(batch))
+	storeBatch := func() error {
+		clear(duplicate)
+		tx, err := r.st.DB().BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer tx.Rollback()
+		inserted, err := r.insert(ctx, tx, batch)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(batch))
+		for i, p := range batch {
+			if inserted[i] {
+				ids = append(ids, p.ev.ID)
+			} else {
+				duplicate[i] = true
+			}
+		}
+		if err := r.enqueuer.EnqueueTx(ctx, tx, ids...); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}
+	err := storeBatch()
+	if err != nil && ctx.Err() == nil {
+		// Once more, at once: a pool's idle connection to a database that restarted
+		// fails on first use, and the next one works. Safe even if the first commit
+		// did land: the events are then duplicates and their jobs already committed.
+		r.logger.Warn("webhook batch not stored; trying once more", "events", len(batch), "err", err)
+		err = storeBatch()
+	}
+	if r.cfg.ObserveCommit != nil {
+		r.cfg.ObserveCommit(len(batch), time.Since(start), err)
+	}
+	if err != nil {
+		r.stats.failed.Add(int64(len(batch)))
+		r.logger.Error("webhook batch not stored; answering 503 so Stripe retries", "events", len(batch), "err", err)
+	} else {
+		r.stats.batches.Add(1)
+	}
+	for i, p := range batch {
+		if err == nil {
+			if duplicate[i] {
+				r.stats.duplicates.Add(1)
+			} else {
+				r.stats.received.Add(1)
+			}
+			if r.cfg.ObserveEvent != nil {
+				r.cfg.ObserveEvent(p.ev, duplicate[i])
+			}
+		}
+		p.done <- result{duplicate: duplicate[i], err: err}
+	}
+}
+
+// batchInserter is a store that stores a whole batch in one statement (PostgreSQL's):
+// one round trip per commit instead of one per event, and rows locked in id order, so
+// that two replicas committing overlapping batches cannot deadlock.
+type batchInserter interface {
+	InsertEventsTx(ctx context.Context, tx *sql.Tx, evs []*store.Event) (inserted []bool, err error)
+}
+
+// insert stores the batch's events in tx and reports which were new.
+func (r *Receiver) insert(ctx context.Context, tx *sql.Tx, batch []*pending) ([]bool, error) {
+	if bi, ok := r.st.(batchInserter); ok {
+		evs := make([]*store.Event, len(batch))
+		for i, p := range batch {
+			evs[i] = &p.ev
+		}
+		return bi.InsertEventsTx(ctx, tx, evs)
+	}
+	inserted := make([]bool, len(batch))
+	for i, p := range batch {
+		ok, err := r.st.InsertEventTx(ctx, tx, &p.ev)
+		if err != nil {
+			return nil, err
+		}
+		inserted[i] = ok
+	}
+	return inserted, nil
+}
+
+// envelope is the part of an event the receiver reads. Thin (v2) events carry created
+// as an RFC 3339 string and the account in context, so both are read loosely.
+type envelope struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	Account    string          `json:"account"`
+	Context    json.RawMessage `json:"context"`
+	Livemode   bool            `json:"livemode"`
+	Created    json.RawMessage `json:"created"`
+	APIVersion json.RawMessage `json:"api_version"`
+}
+
+func parseEnvelope(body []byte, now time.Time) (store.Event, error) {
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return store.Event{}, errors.New("body is not valid JSON")
+		}
+		return store.Event{}, fmt.Errorf("body is not a Stripe event: %v", err)
+	}
+	if env.ID == "" || env.Type == "" {
+		return store.Event{}, errors.New("event has no id or no type")
+	}
+	ev := store.Event{ID: env.ID, Type: env.Type, AccountID: env.Account, Livemode: env.Livemode, Raw: body, ReceivedAt: now}
+	if ev.AccountID == "" {
+		var ctxAccount string
+		if json.Unmarshal(env.Context, &ctxAccount) == nil && strings.HasPrefix(ctxAccount, "acct_") {
+			ev.AccountID = ctxAccount
+		}
+	}
+	var apiVersion string
+	if json.Unmarshal(env.APIVersion, &apiVersion) == nil {
+		ev.APIVersion = apiVersion
+	}
+	ev.Created = parseCreated(env.Created, now)
+	return ev, nil
+}
+
+// parseCreated reads unix seconds (snapshot events) or RFC 3339 (thin events); an
+// event without a usable created is dated when it was received.
+func parseCreated(raw json.RawMessage, now time.Time) time.Time {
+	var unix int64
+	if json.Unmarshal(raw, &unix) == nil && unix > 0 {
+		return time.Unix(unix, 0).UTC()
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t.Truncate(time.Second).UTC()
+		}
+	}
+	return now.Truncate(time.Second).UTC()
+}
+
+func badRequest(message string) error {
+	return &apierror.Error{Code: apierror.CodeBadRequest, Message: message}
+}
+
+// signatureError maps a verification failure to the contract's codes, with status 400
+// as webhook senders expect (401 is for UI requests).
+func signatureError(err error) error {
+	code, msg := apierror.CodeSignatureInvalid, "no signature matches any webhook secret"
+	switch {
+	case errors.Is(err, appauth.ErrNotSigned):
+		code, msg = apierror.CodeSignatureMissing, "Stripe-Signature header is missing"
+	case errors.Is(err, appauth.ErrTooOld), errors.Is(err, appauth.ErrTooNew):
+		code, msg = apierror.CodeSignatureExpired, "signature timestamp is outside the tolerance"
+	case errors.Is(err, appauth.ErrMalformedHeader), errors.Is(err, appauth.ErrNoTimestamp), errors.Is(err, appauth.ErrNoSignatures):
+		msg = err.Error()
+	}
+	return &apierror.Error{Code: code, Message: msg, Status: http.StatusBadRequest}
+}
+
+// ServeHTTP implements http.Handler.
+func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		apierror.Write(w, req, r.logger, apierror.New(apierror.CodeMethodNotAllowed, "use POST"))
+		return
+	}
+	if req.ContentLength > r.cfg.MaxBody {
+		apierror.Write(w, req, r.logger, apierror.New(apierror.CodeBodyTooLarge, fmt.Sprintf("body is larger than %d bytes", r.cfg.MaxBody)))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.cfg.MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			apierror.Write(w, req, r.logger, apierror.New(apierror.CodeBodyTooLarge, fmt.Sprintf("body is larger than %d bytes", r.cfg.MaxBody)))
+			return
+		}
+		apierror.Write(w, req, r.logger, badRequest("could not read the body"))
+		return
+	}
+	if _, err := r.verifier.VerifyPayload(req.Header.Get("Stripe-Signature"), body); err != nil {
+		apierror.Write(w, req, r.logger, signatureError(err))
+		return
+	}
+	ev, err := parseEnvelope(bytes.TrimSpace(body), r.cfg.Now())
+	if err != nil {
+		apierror.Write(w, req, r.logger, badRequest(err.Error()))
+		return
+	}
+	ev.Raw = body
+
+	p := &pending{ev: ev, done: make(chan result, 1)}
+	if err := r.submit(req.Context(), p); err != nil {
+		if errors.Is(err, errClosed) {
+			apierror.Write(w, req, r.logger, apierror.New(apierror.CodeUnavailable, "shutting down; retry later"))
+		}
+		return // the client went away before its event was queued
+	}
+	var res result
+	select {
+	case res = <-p.done:
+	case <-req.Context().Done():
+		return // the client went away; the event may still commit, and a resend is a duplicate
+	}
+	if res.err != nil {
+		apierror.Write(w, req, r.logger, apierror.New(apierror.CodeUnavailable, "the event could not be stored; retry later"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if res.duplicate {
+		_, _ = io.WriteString(w, `{"received":true,"duplicate":true}`+"\n")
+		return
+	}
+	_, _ = io.WriteString(w, `{"received":true}`+"\n")
+}
