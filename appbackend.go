@@ -19,6 +19,7 @@ import (
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/metrics"
+	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/webhook"
 	"github.com/appbackend/appbackend/stripeclient"
@@ -263,7 +264,7 @@ func (a *App) DevSecrets() DevSecrets { return a.devSecrets }
 
 // open opens the database and builds what depends on the secrets it may hold.
 func (a *App) open(ctx context.Context) error {
-	db, err := OpenStore(ctx, a.cfg.Database, StoreOptions{
+	db, err := setup.OpenStore(ctx, a.cfg.Database, setup.StoreOptions{
 		Logger:           a.logger,
 		PoolSize:         a.cfg.DBPoolSize,
 		StatementTimeout: a.cfg.DBStatementTimeout,

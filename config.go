@@ -1,7 +1,6 @@
 package appbackend
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/stripeclient"
 )
 
@@ -96,7 +96,7 @@ type Config struct {
 }
 
 // ErrConfig marks an invalid configuration: the server did not start.
-var ErrConfig = errors.New("invalid configuration")
+var ErrConfig = setup.ErrConfig
 
 // MinAdminTokenLength is the shortest admin token New accepts: the sign-in is
 // throttled, but a short token is still within reach of a patient guesser.
@@ -118,8 +118,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
 		Addr:           getenv("APPBACKEND_ADDR"),
 		Database:       getenv("APPBACKEND_DATABASE"),
-		AppSecrets:     SplitList(getenv("STRIPE_APP_SECRETS")),
-		WebhookSecrets: SplitList(getenv("STRIPE_WEBHOOK_SECRETS")),
+		AppSecrets:     setup.SplitList(getenv("STRIPE_APP_SECRETS")),
+		WebhookSecrets: setup.SplitList(getenv("STRIPE_WEBHOOK_SECRETS")),
 		SecretKey:      strings.TrimSpace(getenv("STRIPE_SECRET_KEY")),
 		TestSecretKey:  strings.TrimSpace(getenv("STRIPE_TEST_SECRET_KEY")),
 		APIBase:        strings.TrimSpace(getenv("STRIPE_API_BASE")),
@@ -158,33 +158,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		cfg.Migrations = os.DirFS(dir)
 	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_MAX_BODY")); v != "" {
-		n, err := ParseByteSize(v)
+		n, err := setup.ParseByteSize(v)
 		if err != nil {
 			return cfg, fmt.Errorf("%w: APPBACKEND_MAX_BODY: %v", ErrConfig, err)
 		}
 		cfg.MaxBody = n
 	}
 	return cfg, nil
-}
-
-// SplitList splits a comma-separated list, dropping blanks around and between entries.
-func SplitList(s string) []string {
-	var out []string
-	for part := range strings.SplitSeq(s, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			out = append(out, part)
-		}
-	}
-	return out
-}
-
-// ParseByteSize parses a positive number of bytes.
-func ParseByteSize(s string) (int64, error) {
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a positive number of bytes", s)
-	}
-	return n, nil
 }
 
 // withDefaults fills the contract's defaults.
@@ -213,7 +193,7 @@ func (c Config) validate() error {
 	if c.MaxBody < 0 {
 		return fmt.Errorf("%w: max body must be positive", ErrConfig)
 	}
-	if _, _, err := ParseDatabase(c.Database); err != nil {
+	if _, _, err := setup.ParseDatabase(c.Database); err != nil {
 		return err
 	}
 	if len(c.AppSecrets) == 0 && !c.Dev {
@@ -244,23 +224,6 @@ func checkPrefixes(name string, secrets []string, prefix string) error {
 		}
 	}
 	return nil
-}
-
-// ParseDatabase splits a database setting into its kind ("sqlite" or "postgres") and
-// the path or URL the driver takes.
-func ParseDatabase(s string) (kind, dsn string, err error) {
-	switch {
-	case strings.HasPrefix(s, "sqlite:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
-		if path == "" {
-			return "", "", fmt.Errorf("%w: APPBACKEND_DATABASE %q has no path (want sqlite:PATH)", ErrConfig, s)
-		}
-		return "sqlite", path, nil
-	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
-		return "postgres", s, nil
-	default:
-		return "", "", fmt.Errorf("%w: APPBACKEND_DATABASE must be sqlite:PATH or a postgres:// URL", ErrConfig)
-	}
 }
 
 // stripeConfigError rewraps a stripeclient configuration error as ours, keeping its

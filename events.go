@@ -14,6 +14,7 @@ import (
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/schedule"
+	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/webhook"
 	"github.com/appbackend/appbackend/stripeclient"
@@ -127,7 +128,7 @@ func (a *App) startEvents(ctx context.Context) error {
 	if err := a.setupSchedules(ctx, workers); err != nil {
 		return err
 	}
-	kind, _, _ := ParseDatabase(a.cfg.Database)
+	kind, _, _ := setup.ParseDatabase(a.cfg.Database)
 	proc, err := events.New(a.db, events.Config{
 		Logger:           a.logger,
 		MaxAttempts:      a.cfg.EventMaxAttempts,

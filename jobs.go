@@ -15,6 +15,7 @@ import (
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/jobstatus"
 	"github.com/appbackend/appbackend/internal/schedule"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/stripeclient"
@@ -151,32 +152,10 @@ func (w *appWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 	return schedule.CompleteInTx(ctx, lazy, job, nil)
 }
 
-// metadataKey holds, in a job's River metadata, who enqueued it.
-const metadataKey = "appbackend"
-
-// jobOwner is the account (and, when known, the mode and user) a job was enqueued for.
-type jobOwner struct {
-	AccountID string `json:"account_id"`
-	Livemode  *bool  `json:"livemode,omitempty"`
-	UserID    string `json:"user_id,omitempty"`
-}
-
-// ownerOf reads the owner Enqueue recorded in a job's metadata; nil for a job enqueued
-// for no account (or by something else than Enqueue).
-func ownerOf(job *rivertype.JobRow) *jobOwner {
-	var meta struct {
-		Owner *jobOwner `json:"appbackend"`
-	}
-	if json.Unmarshal(job.Metadata, &meta) != nil || meta.Owner == nil || meta.Owner.AccountID == "" {
-		return nil
-	}
-	return meta.Owner
-}
-
 // bindJob binds a job's context to its owner's account and mode, and to the job.
 func bindJob(ctx context.Context, job *rivertype.JobRow) context.Context {
 	ctx = stripeclient.WithJob(ctx, job.ID)
-	if o := ownerOf(job); o != nil && o.Livemode != nil {
+	if o := jobstatus.OwnerOf(job); o != nil && o.Livemode != nil {
 		ctx = stripeclient.WithAccount(ctx, o.AccountID, stripeclient.ModeOf(*o.Livemode))
 	}
 	return ctx
@@ -214,7 +193,7 @@ func (a *App) Enqueue(ctx context.Context, args JobArgs, opts *InsertOpts) (*Job
 		if err != nil {
 			return nil, err
 		}
-		meta[metadataKey] = raw
+		meta[jobstatus.MetadataKey] = raw
 		if o.Metadata, err = json.Marshal(meta); err != nil {
 			return nil, err
 		}
@@ -228,9 +207,9 @@ func (a *App) Enqueue(ctx context.Context, args JobArgs, opts *InsertOpts) (*Job
 
 // jobOwner is the account a job enqueued under ctx belongs to: a signed request's
 // caller, or the account an event handler, hook or job is bound to.
-func (a *App) jobOwner(ctx context.Context) *jobOwner {
+func (a *App) jobOwner(ctx context.Context) *jobstatus.Owner {
 	if id, ok := appauth.FromContext(ctx); ok && id.AccountID != "" {
-		o := &jobOwner{AccountID: id.AccountID, UserID: id.UserID}
+		o := &jobstatus.Owner{AccountID: id.AccountID, UserID: id.UserID}
 		// The mode app.Stripe(ctx) would pick; none when it cannot tell, and then the
 		// job has no Stripe client of the account.
 		if signed, err := stripeclient.SignedLivemode(id.Payload); err == nil && a.stripe != nil {
@@ -243,74 +222,17 @@ func (a *App) jobOwner(ctx context.Context) *jobOwner {
 	}
 	if account, mode, ok := stripeclient.AccountFrom(ctx); ok && account != "" {
 		live := mode.Livemode()
-		return &jobOwner{AccountID: account, Livemode: &live}
+		return &jobstatus.Owner{AccountID: account, Livemode: &live}
 	}
 	return nil
 }
 
-// JobStatus is a job as GET /api/jobs/{id} and `appbackend jobs --json` show it:
-//
-//	{"id":12,"kind":"export","queue":"default","state":"completed","attempts":1,
-//	 "max_attempts":8,"account_id":"acct_…","created_at":"…","scheduled_at":"…",
-//	 "attempted_at":"…","finalized_at":"…","errors":[],"output":{…}}
-//
-// state is River's: available, scheduled, running, retryable (failed, to be tried
-// again), completed, cancelled, discarded (out of attempts) or pending. finalized_at
-// is set once the job is completed, cancelled or discarded. errors lists the failed
-// attempts, oldest first, with the error each returned; return errors whose text the
-// merchant may see (appbackend.NewError), since the UI shows them. output is what the
-// worker recorded with river.RecordOutput, or null.
-type JobStatus struct {
-	ID          int64           `json:"id"`
-	Kind        string          `json:"kind"`
-	Queue       string          `json:"queue"`
-	State       string          `json:"state"`
-	Attempts    int             `json:"attempts"`
-	MaxAttempts int             `json:"max_attempts"`
-	AccountID   *string         `json:"account_id"`
-	CreatedAt   time.Time       `json:"created_at"`
-	ScheduledAt time.Time       `json:"scheduled_at"`
-	AttemptedAt *time.Time      `json:"attempted_at"`
-	FinalizedAt *time.Time      `json:"finalized_at"`
-	Errors      []JobError      `json:"errors"`
-	Output      json.RawMessage `json:"output"`
-}
+// JobStatus is a job as GET /api/jobs/{id}, `appbackend jobs --json` and the test kit
+// show it; see the fields' documentation.
+type JobStatus = jobstatus.Status
 
 // JobError is one failed attempt of a job.
-type JobError struct {
-	Attempt int       `json:"attempt"`
-	At      time.Time `json:"at"`
-	Error   string    `json:"error"`
-}
-
-// JobStatusOf describes a River job row.
-func JobStatusOf(job *rivertype.JobRow) JobStatus {
-	s := JobStatus{
-		ID: job.ID, Kind: job.Kind, Queue: job.Queue, State: string(job.State), Attempts: job.Attempt,
-		MaxAttempts: job.MaxAttempts, CreatedAt: job.CreatedAt.UTC(), ScheduledAt: job.ScheduledAt.UTC(),
-		AttemptedAt: utcOrNil(job.AttemptedAt), FinalizedAt: utcOrNil(job.FinalizedAt),
-		Errors: make([]JobError, 0, len(job.Errors)), Output: json.RawMessage("null"),
-	}
-	if o := ownerOf(job); o != nil {
-		s.AccountID = &o.AccountID
-	}
-	for _, e := range job.Errors {
-		// The stack of a panic stays in River's table, for the operator.
-		s.Errors = append(s.Errors, JobError{Attempt: e.Attempt, At: e.At.UTC(), Error: stripeclient.Scrub(e.Error)})
-	}
-	if out := job.Output(); len(out) > 0 {
-		s.Output = out
-	}
-	return s
-}
-
-func utcOrNil(t *time.Time) *time.Time {
-	if t == nil || t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
+type JobError = jobstatus.Error
 
 // handleJob is the signed GET /api/jobs/{id}: the status of a job the caller's account
 // enqueued. Any other job — another account's, the platform's, none — is a 404, so
@@ -336,9 +258,9 @@ func (a *App) handleJob(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	if o := ownerOf(job); o == nil || o.AccountID != id.AccountID {
+	if o := jobstatus.OwnerOf(job); o == nil || o.AccountID != id.AccountID {
 		a.writeError(w, r, notFound)
 		return
 	}
-	writeJSON(w, http.StatusOK, JobStatusOf(job))
+	writeJSON(w, http.StatusOK, jobstatus.Of(job))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/metrics"
+	"github.com/appbackend/appbackend/internal/setup"
 )
 
 // Handler returns the App's whole HTTP handler: signed /api routes, health checks and
@@ -130,7 +131,7 @@ func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
 		now := time.Now().UnixNano()
 		last := a.readyLoggedAt.Load()
 		if (last == 0 || now-last >= int64(readyLogEvery)) && a.readyLoggedAt.CompareAndSwap(last, now) {
-			a.logger.WarnContext(r.Context(), "database not ready", "err", RedactDatabaseError(err, a.cfg.Database))
+			a.logger.WarnContext(r.Context(), "database not ready", "err", setup.RedactDatabaseError(err, a.cfg.Database))
 		}
 		a.writeError(w, r, apierror.New(apierror.CodeUnavailable, "database unreachable"))
 		return

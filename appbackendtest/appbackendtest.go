@@ -20,6 +20,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/internal/jobstatus"
+	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
 	"github.com/appbackend/appbackend/internal/store/sqlstore"
@@ -157,7 +159,7 @@ func Start(t testing.TB, register func(app *appbackend.App), opts ...Option) *Ap
 			cfg.APIBase = a.Fake.URL
 		}
 	}
-	kind, _, err := appbackend.ParseDatabase(cfg.Database)
+	kind, _, err := setup.ParseDatabase(cfg.Database)
 	if err != nil {
 		t.Fatalf("appbackendtest: %v", err)
 	}
@@ -265,7 +267,7 @@ func (a *App) WaitForJob(t testing.TB, id int64) appbackend.JobStatus {
 		if err != nil {
 			t.Fatalf("appbackendtest: job %d: %v", id, err)
 		}
-		status := appbackend.JobStatusOf(job)
+		status := jobstatus.Of(job)
 		if status.FinalizedAt != nil {
 			return status
 		}

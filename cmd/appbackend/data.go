@@ -12,6 +12,7 @@ import (
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/events"
+	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 )
 
@@ -40,7 +41,7 @@ func (d *dbFlags) open(ctx context.Context, migrate bool) (store.Store, error) {
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
-	opts := appbackend.StoreOptions{
+	opts := setup.StoreOptions{
 		SkipMigrations:   !migrate,
 		PoolSize:         cfg.DBPoolSize,
 		StatementTimeout: cfg.DBStatementTimeout,
@@ -49,7 +50,7 @@ func (d *dbFlags) open(ctx context.Context, migrate bool) (store.Store, error) {
 	if d.migrations != "" {
 		opts.Migrations = os.DirFS(d.migrations)
 	}
-	st, err := appbackend.OpenStore(ctx, d.database, opts)
+	st, err := setup.OpenStore(ctx, d.database, opts)
 	if errors.Is(err, appbackend.ErrConfig) {
 		return nil, usageError{err.Error()}
 	}
@@ -100,7 +101,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer st.Close()
 	if err := st.Migrate(ctx); err != nil {
-		return appbackend.RedactDatabaseError(err, d.database)
+		return setup.RedactDatabaseError(err, d.database)
 	}
 	fmt.Fprintln(stdout, "database is up to date")
 	return nil

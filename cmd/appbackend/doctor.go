@@ -10,6 +10,7 @@ import (
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/doctor"
+	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/postgres"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
@@ -54,7 +55,7 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 		defer st.Close()
 		in.Store = st
 		in.PingDatabase = func(ctx context.Context) error {
-			return appbackend.RedactDatabaseError(st.Ping(ctx), d.database)
+			return setup.RedactDatabaseError(st.Ping(ctx), d.database)
 		}
 		in.PendingMigrations = pendingMigrations(st, d.database)
 		fillDevSecrets(ctx, st, &in.Config)
@@ -89,7 +90,7 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 
 // openForDoctor opens the database without creating or migrating it: doctor only looks.
 func openForDoctor(ctx context.Context, database string) (store.Store, error) {
-	kind, path, err := appbackend.ParseDatabase(database)
+	kind, path, err := setup.ParseDatabase(database)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +99,7 @@ func openForDoctor(ctx context.Context, database string) (store.Store, error) {
 			return nil, fmt.Errorf("there is no database at %s yet (appbackend serve or migrate creates it)", path)
 		}
 	}
-	return appbackend.OpenStore(ctx, database, appbackend.StoreOptions{SkipMigrations: true})
+	return setup.OpenStore(ctx, database, setup.StoreOptions{SkipMigrations: true})
 }
 
 // pendingMigrations counts the migrations a store has not applied yet; each adapter
@@ -113,7 +114,7 @@ func pendingMigrations(st store.Store, database string) func(context.Context) (i
 	case *postgres.Store:
 		return func(ctx context.Context) (int, error) {
 			m, err := st.PendingMigrations(ctx)
-			return len(m), appbackend.RedactDatabaseError(err, database)
+			return len(m), setup.RedactDatabaseError(err, database)
 		}
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/internal/jobstatus"
 	"github.com/appbackend/appbackend/internal/schedule"
 )
 
@@ -64,7 +65,7 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 			if l.limit > 0 && len(list) == l.limit {
 				break
 			}
-			list = append(list, appbackend.JobStatusOf(j))
+			list = append(list, jobstatus.Of(j))
 		}
 		if len(res.Jobs) < jobsPage || l.limit > 0 && len(list) == l.limit {
 			break

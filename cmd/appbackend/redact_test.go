@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 )
 
@@ -69,7 +69,7 @@ func TestListingsNeutraliseEscapeSequences(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := "sqlite:" + filepath.Join(t.TempDir(), "hostile.db")
-	st, err := appbackend.OpenStore(ctx, db, appbackend.StoreOptions{})
+	st, err := setup.OpenStore(ctx, db, setup.StoreOptions{})
 	require.NoError(t, err)
 	tx, err := st.DB().BeginTx(ctx, nil)
 	require.NoError(t, err)

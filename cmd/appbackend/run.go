@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/internal/setup"
 )
 
 const usage = `appbackend — the self-hosted backend for Stripe Apps
@@ -88,7 +88,7 @@ func exitCode(err error, cmd string, stderr io.Writer) int {
 	}
 	// The database's own messages are redacted where it is opened; this catches a
 	// password that reached an error some other way.
-	msg := appbackend.RedactDatabase(strings.ReplaceAll(err.Error(), "\n", " "))
+	msg := setup.RedactDatabase(strings.ReplaceAll(err.Error(), "\n", " "))
 	fmt.Fprintf(stderr, "appbackend %s: %s\n", cmd, msg)
 	var ue usageError
 	if errors.As(err, &ue) {

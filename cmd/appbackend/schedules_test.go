@@ -11,8 +11,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
-	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/schedule"
+	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 )
 
@@ -27,7 +27,7 @@ func seedSchedulesAndJobs(t *testing.T) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	db := "sqlite:" + filepath.Join(t.TempDir(), "cli.db")
-	st, err := appbackend.OpenStore(ctx, db, appbackend.StoreOptions{})
+	st, err := setup.OpenStore(ctx, db, setup.StoreOptions{})
 	require.NoError(t, err)
 	defer st.Close()
 	at := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)

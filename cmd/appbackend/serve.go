@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/internal/setup"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -50,10 +51,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		cfg.Migrations = os.DirFS(*migrations)
 	}
 	if *appSecrets != "" {
-		cfg.AppSecrets = appbackend.SplitList(*appSecrets)
+		cfg.AppSecrets = setup.SplitList(*appSecrets)
 	}
 	if *webhookSecrets != "" {
-		cfg.WebhookSecrets = appbackend.SplitList(*webhookSecrets)
+		cfg.WebhookSecrets = setup.SplitList(*webhookSecrets)
 	}
 	if cfg.DBPoolSize < 0 || cfg.DBStatementTimeout < 0 {
 		return usagef("--db-pool and --db-statement-timeout must not be negative")

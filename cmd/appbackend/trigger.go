@@ -14,6 +14,7 @@ import (
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 )
 
@@ -50,7 +51,7 @@ func runTrigger(ctx context.Context, args []string, getenv func(string) string, 
 		return usagef("--account is required")
 	}
 	if *secret == "" {
-		if secrets := appbackend.SplitList(getenv("STRIPE_WEBHOOK_SECRETS")); len(secrets) > 0 {
+		if secrets := setup.SplitList(getenv("STRIPE_WEBHOOK_SECRETS")); len(secrets) > 0 {
 			*secret = secrets[0]
 		}
 	}

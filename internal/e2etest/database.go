@@ -13,7 +13,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // reads a PostgreSQL server database directly
 	_ "modernc.org/sqlite"             // reads a SQLite server database directly
 
-	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
 )
 
@@ -68,7 +68,7 @@ func (d Database) NewSetting(t testing.TB) string {
 // when the test ends. Queries with arguments use the database's placeholders (? or $1).
 func OpenDB(t testing.TB, setting string) *sql.DB {
 	t.Helper()
-	kind, dsn, err := appbackend.ParseDatabase(setting)
+	kind, dsn, err := setup.ParseDatabase(setting)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,7 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, for the test's tables
 
 	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/internal/setup"
 )
 
 func main() {
@@ -137,7 +138,7 @@ type tables struct {
 // server opens the database (the façade keeps its database to itself). Neither has a
 // unique constraint: something done twice shows up as two rows.
 func createTables(ctx context.Context, database string) (*tables, error) {
-	kind, dsn, err := appbackend.ParseDatabase(database)
+	kind, dsn, err := setup.ParseDatabase(database)
 	if err != nil {
 		return nil, err
 	}

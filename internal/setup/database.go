@@ -1,7 +1,11 @@
-package appbackend
+// Package setup is what the server and the CLI share to read the configuration and
+// open the database it names, and to keep the database's password out of every
+// message.
+package setup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -9,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +23,47 @@ import (
 	"github.com/appbackend/appbackend/internal/store/postgres"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
 )
+
+// ErrConfig marks an invalid configuration: the server did not start. The root
+// package's ErrConfig is this one.
+var ErrConfig = errors.New("invalid configuration")
+
+// SplitList splits a comma-separated list, dropping blanks around and between entries.
+func SplitList(s string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// ParseByteSize parses a positive number of bytes.
+func ParseByteSize(s string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a positive number of bytes", s)
+	}
+	return n, nil
+}
+
+// ParseDatabase splits a database setting into its kind ("sqlite" or "postgres") and
+// the path or URL the driver takes.
+func ParseDatabase(s string) (kind, dsn string, err error) {
+	switch {
+	case strings.HasPrefix(s, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
+		if path == "" {
+			return "", "", fmt.Errorf("%w: APPBACKEND_DATABASE %q has no path (want sqlite:PATH)", ErrConfig, s)
+		}
+		return "sqlite", path, nil
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return "postgres", s, nil
+	default:
+		return "", "", fmt.Errorf("%w: APPBACKEND_DATABASE must be sqlite:PATH or a postgres:// URL", ErrConfig)
+	}
+}
 
 // StoreOptions adjust OpenStore.
 type StoreOptions struct {
