@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
 	"github.com/appbackend/appbackend/internal/store"
 )
@@ -43,16 +42,5 @@ func (a *App) InTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx)
 	if db == nil {
 		return errors.New("appbackend: InTx before Run opened the database")
 	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("appbackend: begin: %w", err)
-	}
-	defer tx.Rollback()
-	if err := fn(store.WithTx(ctx, tx), tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("appbackend: commit: %w", err)
-	}
-	return nil
+	return store.InTx(ctx, db, func(tx *sql.Tx) error { return fn(store.WithTx(ctx, tx), tx) })
 }

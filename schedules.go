@@ -118,8 +118,8 @@ func (a *App) setupSchedules(ctx context.Context, workers *river.Workers) error 
 			Logger:  a.logger,
 			Clients: a.stripe,
 			// The processor exists once startEvents built it; reconciliation runs later.
-			EnqueueFunc: func(ctx context.Context, tx *sql.Tx, ids ...string) error {
-				return a.processor.EnqueueTx(ctx, tx, ids...)
+			AppendFunc: func(ctx context.Context, tx *sql.Tx, evs []*store.Event) ([]bool, error) {
+				return a.processor.AppendTx(ctx, tx, evs)
 			},
 			WantFunc: a.handledEventTypes(),
 		})

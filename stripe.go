@@ -2,6 +2,7 @@ package appbackend
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net/http"
 
@@ -154,18 +155,12 @@ func (w *accountNameWorker) Work(ctx context.Context, job *river.Job[accountName
 	if name == "" {
 		return nil
 	}
-	tx, err := a.db.DB().BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	in, err := a.db.LockInstallationTx(ctx, tx, job.Args.AccountID, job.Args.Livemode)
-	if err != nil {
-		return err
-	}
-	in.DisplayName = name
-	if err := a.db.PutInstallationTx(ctx, tx, in); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return store.InTx(ctx, a.db.DB(), func(tx *sql.Tx) error {
+		in, err := a.db.LockInstallationTx(ctx, tx, job.Args.AccountID, job.Args.Livemode)
+		if err != nil {
+			return err
+		}
+		in.DisplayName = name
+		return a.db.PutInstallationTx(ctx, tx, in)
+	})
 }

@@ -340,21 +340,49 @@ func (p *Processor) EnqueueTx(ctx context.Context, tx *sql.Tx, eventIDs ...strin
 // more (on purpose only: handlers see the same event id again). It returns an error
 // wrapping store.ErrNotFound for an unknown id.
 func (p *Processor) Replay(ctx context.Context, eventID string) error {
-	tx, err := p.st.DB().BeginTx(ctx, nil)
+	err := store.InTx(ctx, p.st.DB(), func(tx *sql.Tx) error {
+		if err := p.st.ReplayEventTx(ctx, tx, eventID); err != nil {
+			return err
+		}
+		return p.EnqueueTx(ctx, tx, eventID)
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("replay %s: %w", eventID, err)
+	}
+	return err
+}
+
+// batchInserter is a store that inserts many events in one statement (PostgreSQL),
+// in id order, so that replicas' overlapping batches cannot deadlock.
+type batchInserter interface {
+	InsertEventsTx(ctx context.Context, tx *sql.Tx, evs []*store.Event) ([]bool, error)
+}
+
+// AppendTx stores in the inbox, in tx, the events it does not hold yet and enqueues
+// their processing; inserted[i] reports whether evs[i] was new (false: a duplicate
+// id, stored once). The webhook receiver and reconciliation both append this way, so
+// an event enters the inbox and the queue together or not at all.
+func (p *Processor) AppendTx(ctx context.Context, tx *sql.Tx, evs []*store.Event) (inserted []bool, err error) {
+	if bi, ok := p.st.(batchInserter); ok {
+		inserted, err = bi.InsertEventsTx(ctx, tx, evs)
+	} else {
+		inserted = make([]bool, len(evs))
+		for i, ev := range evs {
+			if inserted[i], err = p.st.InsertEventTx(ctx, tx, ev); err != nil {
+				break
+			}
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("replay %s: %w", eventID, err)
+		return nil, err
 	}
-	defer tx.Rollback()
-	if err := p.st.ReplayEventTx(ctx, tx, eventID); err != nil {
-		return err
+	ids := make([]string, 0, len(evs))
+	for i, ev := range evs {
+		if inserted[i] {
+			ids = append(ids, ev.ID)
+		}
 	}
-	if err := p.EnqueueTx(ctx, tx, eventID); err != nil {
-		return fmt.Errorf("replay %s: %w", eventID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("replay %s: %w", eventID, err)
-	}
-	return nil
+	return inserted, p.EnqueueTx(ctx, tx, ids...)
 }
 
 type eventWorker struct {
@@ -558,17 +586,9 @@ func (p *Processor) logFailure(ctx context.Context, job *river.Job[ProcessEvents
 func (p *Processor) recordFailure(ctx context.Context, id string, status store.EventStatus, herr error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	err := func() error {
-		tx, err := p.st.DB().BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		if err := p.st.FinishEventTx(ctx, tx, id, store.EventOutcome{Status: status, Error: herr.Error()}); err != nil {
-			return err
-		}
-		return tx.Commit()
-	}()
+	err := store.InTx(ctx, p.st.DB(), func(tx *sql.Tx) error {
+		return p.st.FinishEventTx(ctx, tx, id, store.EventOutcome{Status: status, Error: herr.Error()})
+	})
 	if err != nil {
 		p.logger.ErrorContext(ctx, "record event failure", "event_id", id, "err", err)
 	}

@@ -371,24 +371,19 @@ func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeAccountEvent
 // whileUninstalled runs work in one transaction with the job's completion, but only if
 // the account is still uninstalled in that mode: a reinstall in between cancels it.
 func whileUninstalled[T river.JobArgs](ctx context.Context, l *Lifecycle, job *river.Job[T], accountID string, livemode bool, work func(tx *sql.Tx) error) error {
-	tx, err := l.st.DB().BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	uninstalled, err := l.stillUninstalled(ctx, tx, accountID, livemode)
-	if err != nil {
-		return err
-	}
-	if uninstalled {
-		if err := work(tx); err != nil {
+	return store.InTx(ctx, l.st.DB(), func(tx *sql.Tx) error {
+		uninstalled, err := l.stillUninstalled(ctx, tx, accountID, livemode)
+		if err != nil {
 			return err
 		}
-	}
-	if _, err := river.JobCompleteTx[riverdriver.Driver[*sql.Tx]](ctx, tx, job); err != nil {
+		if uninstalled {
+			if err := work(tx); err != nil {
+				return err
+			}
+		}
+		_, err = river.JobCompleteTx[riverdriver.Driver[*sql.Tx]](ctx, tx, job)
 		return err
-	}
-	return tx.Commit()
+	})
 }
 
 // State is an account's installation in both modes, the answer of

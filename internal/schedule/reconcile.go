@@ -37,9 +37,10 @@ type ReconcileConfig struct {
 	Logger *slog.Logger
 	// Clients lists events with the platform's keys; required.
 	Clients *stripeclient.Clients
-	// EnqueueFunc enqueues the processing of events just inserted in tx, as the webhook
-	// receiver does (events.Processor.EnqueueTx); required.
-	EnqueueFunc func(ctx context.Context, tx *sql.Tx, eventIDs ...string) error
+	// AppendFunc stores events in the inbox and enqueues their processing in tx, as the
+	// webhook receiver does (events.Processor.AppendTx), reporting which were new;
+	// required.
+	AppendFunc func(ctx context.Context, tx *sql.Tx, evs []*store.Event) (inserted []bool, err error)
 	// WantFunc tells the event types to bring into the inbox (those the app handles);
 	// nil takes every type.
 	WantFunc func(eventType string) bool
@@ -73,8 +74,8 @@ type Reconciler struct {
 
 // NewReconciler returns a Reconciler over st.
 func NewReconciler(st store.Store, cfg ReconcileConfig) (*Reconciler, error) {
-	if cfg.Clients == nil || cfg.EnqueueFunc == nil {
-		return nil, errors.New("schedule: a Reconciler needs Stripe clients and an EnqueueFunc")
+	if cfg.Clients == nil || cfg.AppendFunc == nil {
+		return nil, errors.New("schedule: a Reconciler needs Stripe clients and an AppendFunc")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -254,32 +255,26 @@ func (r *Reconciler) insert(ctx context.Context, evs []store.Event) (int, error)
 	if len(evs) == 0 {
 		return 0, nil
 	}
-	var ids []string
-	err := func() error {
-		tx, err := r.st.DB().BeginTx(ctx, nil)
-		if err != nil {
-			return err
+	ptrs := make([]*store.Event, len(evs))
+	for i := range evs {
+		if len(evs[i].Raw) == 0 {
+			return 0, fmt.Errorf("reconcile: store events: event %s: Stripe's listing did not carry its JSON", evs[i].ID)
 		}
-		defer tx.Rollback()
-		for i := range evs {
-			if len(evs[i].Raw) == 0 {
-				return fmt.Errorf("event %s: Stripe's listing did not carry its JSON", evs[i].ID)
-			}
-			inserted, err := r.st.InsertEventTx(ctx, tx, &evs[i])
-			if err != nil {
-				return err
-			}
-			if inserted {
-				ids = append(ids, evs[i].ID)
+		ptrs[i] = &evs[i]
+	}
+	n := 0
+	err := store.InTx(ctx, r.st.DB(), func(tx *sql.Tx) error {
+		inserted, err := r.cfg.AppendFunc(ctx, tx, ptrs)
+		n = 0
+		for _, ok := range inserted {
+			if ok {
+				n++
 			}
 		}
-		if err := r.cfg.EnqueueFunc(ctx, tx, ids...); err != nil {
-			return err
-		}
-		return tx.Commit()
-	}()
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("reconcile: store events: %w", err)
 	}
-	return len(ids), nil
+	return n, nil
 }

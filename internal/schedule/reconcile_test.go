@@ -156,8 +156,8 @@ func setupReconcile(t *testing.T) *reconcileBundle {
 	set := schedule.NewSet()
 	b.r, err = schedule.NewReconciler(st, schedule.ReconcileConfig{
 		Clients: clients,
-		EnqueueFunc: func(ctx context.Context, tx *sql.Tx, ids ...string) error {
-			return b.n.proc.EnqueueTx(ctx, tx, ids...)
+		AppendFunc: func(ctx context.Context, tx *sql.Tx, evs []*store.Event) ([]bool, error) {
+			return b.n.proc.AppendTx(ctx, tx, evs)
 		},
 		WantFunc: func(eventType string) bool {
 			return install.IsLifecycleEvent(eventType) || strings.HasPrefix(eventType, "customer.")

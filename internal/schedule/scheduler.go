@@ -150,15 +150,7 @@ func (s *Scheduler) jitter(spec Spec, key store.ScheduleKey) time.Duration {
 
 // inTx runs f in a transaction on the store's write pool and commits it.
 func (s *Scheduler) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	tx, err := s.st.DB().BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := f(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return store.InTx(ctx, s.st.DB(), f)
 }
 
 // Sync brings the schedules table in line with the Set, at start: platform schedules

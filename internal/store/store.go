@@ -273,6 +273,23 @@ func TxFrom(ctx context.Context) (tx *sql.Tx, ok bool) {
 	return nil, false
 }
 
+// InTx runs fn in a transaction on db and commits it if fn returns nil; an error or a
+// panic rolls it back. Every transaction appbackend begins itself goes through here.
+func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
 type lazyTxKey struct{}
 
 // LazyTx is a transaction begun on db the first time TxFrom asks for it, so that a

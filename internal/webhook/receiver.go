@@ -47,10 +47,10 @@ type SignatureVerifier interface {
 	VerifyPayload(header string, payload []byte) (time.Time, error)
 }
 
-// Enqueuer enqueues the processing of newly stored events in the inbox transaction;
-// *events.Processor is one.
-type Enqueuer interface {
-	EnqueueTx(ctx context.Context, tx *sql.Tx, eventIDs ...string) error
+// Appender stores events in the inbox and enqueues their processing in the caller's
+// transaction, reporting which were new; *events.Processor is one.
+type Appender interface {
+	AppendTx(ctx context.Context, tx *sql.Tx, evs []*store.Event) (inserted []bool, err error)
 }
 
 // Defaults of [Config].
@@ -85,7 +85,7 @@ type Config struct {
 type Receiver struct {
 	st       store.Store
 	verifier SignatureVerifier
-	enqueuer Enqueuer
+	appender Appender
 	cfg      Config
 	logger   *slog.Logger
 
@@ -107,12 +107,12 @@ type result struct {
 	err       error
 }
 
-// NewReceiver returns a Receiver that verifies events with verifier, stores them in st
-// and enqueues them with enq. It starts the committer goroutine; [Receiver.Close]
-// stops it.
-func NewReceiver(st store.Store, verifier SignatureVerifier, enq Enqueuer, cfg Config) (*Receiver, error) {
-	if st == nil || verifier == nil || enq == nil {
-		return nil, errors.New("webhook: NewReceiver needs a store, a signature verifier and an enqueuer")
+// NewReceiver returns a Receiver that verifies events with verifier and appends them
+// to the inbox with app, in transactions on st. It starts the committer goroutine;
+// [Receiver.Close] stops it.
+func NewReceiver(st store.Store, verifier SignatureVerifier, app Appender, cfg Config) (*Receiver, error) {
+	if st == nil || verifier == nil || app == nil {
+		return nil, errors.New("webhook: NewReceiver needs a store, a signature verifier and an appender")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -133,7 +133,7 @@ func NewReceiver(st store.Store, verifier SignatureVerifier, enq Enqueuer, cfg C
 		cfg.Now = time.Now
 	}
 	r := &Receiver{
-		st: st, verifier: verifier, enqueuer: enq, cfg: cfg, logger: cfg.Logger,
+		st: st, verifier: verifier, appender: app, cfg: cfg, logger: cfg.Logger,
 		queue:     make(chan *pending, 4*cfg.MaxBatch),
 		committed: make(chan struct{}),
 	}
@@ -223,30 +223,17 @@ func (r *Receiver) commit(batch []*pending) {
 	duplicate := make([]bool, len(batch))
 	storeBatch := func() error {
 		clear(duplicate)
-		tx, err := r.st.DB().BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("begin: %w", err)
-		}
-		defer tx.Rollback()
-		inserted, err := r.insert(ctx, tx, batch)
-		if err != nil {
-			return err
-		}
-		ids := make([]string, 0, len(batch))
+		evs := make([]*store.Event, len(batch))
 		for i, p := range batch {
-			if inserted[i] {
-				ids = append(ids, p.ev.ID)
-			} else {
-				duplicate[i] = true
+			evs[i] = &p.ev
+		}
+		return store.InTx(ctx, r.st.DB(), func(tx *sql.Tx) error {
+			inserted, err := r.appender.AppendTx(ctx, tx, evs)
+			for i, ok := range inserted {
+				duplicate[i] = !ok
 			}
-		}
-		if err := r.enqueuer.EnqueueTx(ctx, tx, ids...); err != nil {
 			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("commit: %w", err)
-		}
-		return nil
+		})
 	}
 	err := storeBatch()
 	if err != nil && ctx.Err() == nil {
@@ -278,33 +265,6 @@ func (r *Receiver) commit(batch []*pending) {
 		}
 		p.done <- result{duplicate: duplicate[i], err: err}
 	}
-}
-
-// batchInserter is a store that stores a whole batch in one statement (PostgreSQL's):
-// one round trip per commit instead of one per event, and rows locked in id order, so
-// that two replicas committing overlapping batches cannot deadlock.
-type batchInserter interface {
-	InsertEventsTx(ctx context.Context, tx *sql.Tx, evs []*store.Event) (inserted []bool, err error)
-}
-
-// insert stores the batch's events in tx and reports which were new.
-func (r *Receiver) insert(ctx context.Context, tx *sql.Tx, batch []*pending) ([]bool, error) {
-	if bi, ok := r.st.(batchInserter); ok {
-		evs := make([]*store.Event, len(batch))
-		for i, p := range batch {
-			evs[i] = &p.ev
-		}
-		return bi.InsertEventsTx(ctx, tx, evs)
-	}
-	inserted := make([]bool, len(batch))
-	for i, p := range batch {
-		ok, err := r.st.InsertEventTx(ctx, tx, &p.ev)
-		if err != nil {
-			return nil, err
-		}
-		inserted[i] = ok
-	}
-	return inserted, nil
 }
 
 // envelope is the part of an event the receiver reads. Thin (v2) events carry created
