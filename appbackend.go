@@ -19,6 +19,7 @@ import (
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/metrics"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/webhook"
@@ -46,6 +47,9 @@ type App struct {
 	db        store.Store
 	verifier  *appauth.Verifier
 	lifecycle *install.Lifecycle
+	// rt owns the database, the River client and transactions; every flow registers
+	// on it (startEvents).
+	rt        *runtime.Runtime
 	processor *events.Processor
 	sched     scheduling
 	receiver  *webhook.Receiver
@@ -274,6 +278,7 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.db = db
+	a.rt = runtime.New(db, a.logger)
 	if a.cfg.Dev {
 		if err := a.loadDevSecrets(ctx); err != nil {
 			db.Close()

@@ -96,8 +96,11 @@ func (a *App) mustNotBeStarted(what string) {
 	}
 }
 
-// startEvents builds the inbox: the installation lifecycle, the River client that
-// processes events, and the webhook receiver. Call stopEvents to drain them.
+// startEvents builds every flow on the runtime, in this order: event processing (the
+// installation lifecycle is its built-in handler), the lifecycle's and the Stripe
+// helpers' workers, schedules and the app's jobs, the metrics' job middleware; then
+// the one River client, the webhook receiver, and starts processing. Call stopEvents
+// to drain them.
 func (a *App) startEvents(ctx context.Context) error {
 	a.lifecycle = install.New(a.db, install.Config{Logger: a.logger, EventRetention: a.cfg.EventRetention})
 	// Every hook and handler runs bound to its event's account, so Stripe(ctx) works.
@@ -118,19 +121,9 @@ func (a *App) startEvents(ctx context.Context) error {
 			return h(withEventAccount(ctx, accountID, livemode), accountID, livemode)
 		})
 	}
-	workers := river.NewWorkers()
-	if err := a.lifecycle.AddWorkers(workers); err != nil {
-		return fmt.Errorf("register installation workers: %w", err)
-	}
-	if err := river.AddWorkerSafely(workers, &accountNameWorker{app: a}); err != nil {
-		return fmt.Errorf("register account name worker: %w", err)
-	}
-	if err := a.setupSchedules(ctx, workers); err != nil {
-		return err
-	}
+
 	kind, _, _ := setup.ParseDatabase(a.cfg.Database)
-	proc, err := events.New(a.db, events.Config{
-		Logger:           a.logger,
+	proc, err := events.New(a.rt, events.Config{
 		MaxAttempts:      a.cfg.EventMaxAttempts,
 		RetryPolicy:      a.cfg.EventRetryPolicy,
 		RescueStuckAfter: a.cfg.JobRescueAfter,
@@ -144,8 +137,6 @@ func (a *App) startEvents(ctx context.Context) error {
 			accountNameArgs{}.Kind(), schedule.TickArgs{}.Kind(),
 		}, a.sched.rerunnable...),
 		BuiltIn:        []events.BuiltIn{a.lifecycle.HandleEvent},
-		RiverWorkers:   workers,
-		RiverConfig:    func(c *river.Config) { a.riverMetrics(c); a.configureScheduleRiver(c) },
 		ObserveOutcome: a.observeEventOutcome,
 	})
 	if err != nil {
@@ -158,6 +149,20 @@ func (a *App) startEvents(ctx context.Context) error {
 		})
 	}
 	a.processor = proc
+
+	if err := a.lifecycle.AddWorkers(a.rt.Workers()); err != nil {
+		return fmt.Errorf("register installation workers: %w", err)
+	}
+	if err := river.AddWorkerSafely(a.rt.Workers(), &accountNameWorker{app: a}); err != nil {
+		return fmt.Errorf("register account name worker: %w", err)
+	}
+	if err := a.setupSchedules(ctx); err != nil {
+		return err
+	}
+	a.rt.ConfigureRiver(a.riverMetrics)
+	if err := a.rt.Build(); err != nil {
+		return err
+	}
 
 	if len(a.cfg.WebhookSecrets) > 0 {
 		v, err := appauth.NewVerifier(a.cfg.WebhookSecrets)
@@ -174,10 +179,7 @@ func (a *App) startEvents(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := proc.Start(ctx); err != nil {
-		return err
-	}
-	return nil
+	return proc.Start(ctx)
 }
 
 // recordDisplayName enqueues, in the install's transaction, the job that looks up the
@@ -190,7 +192,7 @@ func (a *App) recordDisplayName(ctx context.Context, in store.Installation) erro
 	if !ok {
 		return errors.New("install hook without a transaction")
 	}
-	_, err := a.processor.River().InsertTx(ctx, tx, accountNameArgs{AccountID: in.AccountID, Livemode: in.Livemode}, nil)
+	_, err := a.rt.River().InsertTx(ctx, tx, accountNameArgs{AccountID: in.AccountID, Livemode: in.Livemode}, nil)
 	return err
 }
 

@@ -198,7 +198,7 @@ func (a *App) Enqueue(ctx context.Context, args JobArgs, opts *InsertOpts) (*Job
 			return nil, err
 		}
 	}
-	client := a.processor.River()
+	client := a.rt.River()
 	if tx, ok := store.TxFrom(ctx); ok {
 		return client.InsertTx(ctx, tx, args, &o)
 	}
@@ -249,7 +249,7 @@ func (a *App) handleJob(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, apierror.New(apierror.CodeUnavailable, "jobs are not running yet"))
 		return
 	}
-	job, err := a.processor.River().JobGet(r.Context(), jobID)
+	job, err := a.rt.River().JobGet(r.Context(), jobID)
 	switch {
 	case errors.Is(err, river.ErrNotFound):
 		a.writeError(w, r, notFound)

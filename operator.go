@@ -74,7 +74,7 @@ func (a *App) openAdmin(ctx context.Context) error {
 	}
 	// River's own UI, on the same client and behind the same sign-in.
 	riverUI, err := riverui.NewHandler(&riverui.HandlerOpts{
-		Endpoints: riverui.NewEndpoints(a.processor.River(), nil),
+		Endpoints: riverui.NewEndpoints(a.rt.River(), nil),
 		Logger:    a.logger,
 		Prefix:    "/admin/river",
 	})
@@ -89,7 +89,7 @@ func (a *App) openAdmin(ctx context.Context) error {
 		Token:     a.cfg.AdminToken,
 		Store:     a.db,
 		Replay:    a.processor.Replay,
-		Jobs:      a.processor.River(),
+		Jobs:      a.rt.River(),
 		Schedules: a.scheduleRows,
 		Logger:    a.logger,
 	})

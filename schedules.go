@@ -92,12 +92,14 @@ func (s *scheduling) register(err error) error {
 	return err
 }
 
-// setupSchedules wires schedules and jobs into startEvents, before the River client
-// is built: it fails with the registration errors, adds the app's job workers and
-// the scheduler's workers to workers, the built-in reconciliation schedules when a
-// Stripe key is configured, the install and uninstall hooks to the lifecycle, and
-// brings the schedules table in line with what is registered.
-func (a *App) setupSchedules(ctx context.Context, workers *river.Workers) error {
+// setupSchedules registers schedules and jobs on the runtime, after event processing
+// and before the River client is built: it fails with the registration errors, adds
+// the app's job workers and the scheduler's workers and River configuration, the
+// built-in reconciliation schedules when a Stripe key is configured, the install and
+// uninstall hooks to the lifecycle, and brings the schedules table in line with what
+// is registered.
+func (a *App) setupSchedules(ctx context.Context) error {
+	workers := a.rt.Workers()
 	if err := errors.Join(a.sched.errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -117,7 +119,6 @@ func (a *App) setupSchedules(ctx context.Context, workers *river.Workers) error 
 		r, err := schedule.NewReconciler(a.db, schedule.ReconcileConfig{
 			Logger:  a.logger,
 			Clients: a.stripe,
-			// The processor exists once startEvents built it; reconciliation runs later.
 			AppendFunc: func(ctx context.Context, tx *sql.Tx, evs []*store.Event) ([]bool, error) {
 				return a.processor.AppendTx(ctx, tx, evs)
 			},
@@ -134,6 +135,7 @@ func (a *App) setupSchedules(ctx context.Context, workers *river.Workers) error 
 	if err := sched.AddWorkers(workers); err != nil {
 		return err
 	}
+	a.rt.ConfigureRiver(sched.ConfigureRiver)
 	a.lifecycle.OnInstall(sched.OnInstall)
 	a.lifecycle.OnUninstall(sched.OnUninstall)
 	if err := sched.Sync(ctx); err != nil {
@@ -141,14 +143,6 @@ func (a *App) setupSchedules(ctx context.Context, workers *river.Workers) error 
 	}
 	a.sched.scheduler = sched
 	return nil
-}
-
-// configureScheduleRiver adds the schedules' queue and periodic tick to River's
-// configuration (events.Config.RiverConfig).
-func (a *App) configureScheduleRiver(c *river.Config) {
-	if a.sched.scheduler != nil {
-		a.sched.scheduler.ConfigureRiver(c)
-	}
 }
 
 // handledEventTypes tells the event types reconciliation brings into the inbox: the

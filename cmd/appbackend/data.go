@@ -12,6 +12,7 @@ import (
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/events"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 )
@@ -187,10 +188,15 @@ func runReplay(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer st.Close()
-	// A processor that is never started only enqueues: the running server's workers
-	// pick the job up (or the next start does).
-	proc, err := events.New(st, events.Config{})
+	// The same runtime the server builds; a processor that is never started only
+	// enqueues, and the running server's workers pick the job up (or the next start
+	// does).
+	rt := runtime.New(st, nil)
+	proc, err := events.New(rt, events.Config{})
 	if err != nil {
+		return err
+	}
+	if err := rt.Build(); err != nil {
 		return err
 	}
 	if err := proc.Replay(ctx, rest[0]); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/jobstatus"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/schedule"
 )
 
@@ -36,11 +37,13 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer st.Close()
-	// A client without workers only reads River's table; the server's run the jobs.
-	client, err := river.NewClient(st.RiverDriver(), &river.Config{})
-	if err != nil {
+	// A runtime that is never started only reads River's table; the server's runs the
+	// jobs.
+	rt := runtime.New(st, nil)
+	if err := rt.Build(); err != nil {
 		return err
 	}
+	client := rt.River()
 	params := river.NewJobListParams().OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(jobsPage)
 	if *state != "" {
 		params = params.States(rivertype.JobState(*state))

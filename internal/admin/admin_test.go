@@ -15,6 +15,7 @@ import (
 
 	"github.com/appbackend/appbackend/internal/admin"
 	"github.com/appbackend/appbackend/internal/events"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 )
 
@@ -500,12 +501,16 @@ func TestJobsAndSchedules(t *testing.T) {
 				NextRunAt: time.Now().Add(5 * time.Hour)}}, nil
 		}
 	})
-	// A processor that is never started: its River client lists and inserts jobs.
-	proc, err := events.New(b.st, events.Config{})
+	// A runtime that is never started: its River client lists and inserts jobs.
+	rt := runtime.New(b.st, nil)
+	proc, err := events.New(rt, events.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	withJobs, err := admin.New(admin.Config{Token: testToken, Store: b.st, Jobs: proc.River()})
+	if err := rt.Build(); err != nil {
+		t.Fatal(err)
+	}
+	withJobs, err := admin.New(admin.Config{Token: testToken, Store: b.st, Jobs: rt.River()})
 	if err != nil {
 		t.Fatal(err)
 	}

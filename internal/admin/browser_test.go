@@ -17,6 +17,7 @@ import (
 
 	"github.com/appbackend/appbackend/internal/admin"
 	"github.com/appbackend/appbackend/internal/events"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 )
 
@@ -36,8 +37,12 @@ func TestBrowserDashboard(t *testing.T) {
 	st := openSeededStore(t, time.Now())
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	proc, err := events.New(st, events.Config{Logger: logger, PollInterval: 50 * time.Millisecond})
+	rt := runtime.New(st, logger)
+	proc, err := events.New(rt, events.Config{PollInterval: 50 * time.Millisecond})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Build(); err != nil {
 		t.Fatal(err)
 	}
 	if err := proc.Start(t.Context()); err != nil {
@@ -48,14 +53,14 @@ func TestBrowserDashboard(t *testing.T) {
 		defer cancel()
 		_ = proc.Stop(ctx)
 	})
-	riverUI, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(proc.River(), nil), Logger: logger, Prefix: "/admin/river"})
+	riverUI, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(rt.River(), nil), Logger: logger, Prefix: "/admin/river"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := riverUI.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	h, err := admin.New(admin.Config{Token: testToken, Store: st, Replay: proc.Replay, Jobs: proc.River(), RiverUI: riverUI, Logger: logger})
+	h, err := admin.New(admin.Config{Token: testToken, Store: st, Replay: proc.Replay, Jobs: rt.River(), RiverUI: riverUI, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

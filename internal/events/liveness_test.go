@@ -11,6 +11,7 @@ import (
 
 	"github.com/riverqueue/river/riverdriver"
 
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/postgres"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
@@ -56,8 +57,12 @@ type livenessBundle struct {
 func startLiveness(t *testing.T, st store.Store) *livenessBundle {
 	t.Helper()
 	b := &livenessBundle{st: st, seen: map[string]time.Time{}}
-	p, err := New(st, Config{HeartbeatEvery: 100 * time.Millisecond, StaleAfter: time.Second, PollInterval: 50 * time.Millisecond})
+	rt := runtime.New(st, nil)
+	p, err := New(rt, Config{HeartbeatEvery: 100 * time.Millisecond, StaleAfter: time.Second, PollInterval: 50 * time.Millisecond})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Build(); err != nil {
 		t.Fatal(err)
 	}
 	p.On("*", func(ctx context.Context, ev store.Event) error {

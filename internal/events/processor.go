@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 )
 
@@ -88,13 +89,6 @@ type Config struct {
 	EventsPerJob int
 	// BuiltIn handlers run, in order, before the app's handlers for every event.
 	BuiltIn []BuiltIn
-	// RiverWorkers holds other River workers (data removal, schedules, the app's
-	// jobs) to run on the same client; the event worker is added to it. Nil: a new set.
-	RiverWorkers *river.Workers
-	// RiverConfig, if set, adjusts River's configuration last (queues, periodic jobs,
-	// hooks). The event queue must stay.
-	RiverConfig func(*river.Config)
-
 	// ProcessID is the River client id this process fetches jobs as and heartbeats
 	// under (default: host, pid and a random suffix). It must be unique among the
 	// processes sharing the database.
@@ -111,10 +105,11 @@ type Config struct {
 	StaleAfter time.Duration
 }
 
-// Processor owns the River client of the inbox and the handler registry.
+// Processor processes the inbox's events on the runtime's River client, and holds the
+// handler registry.
 type Processor struct {
+	rt      *runtime.Runtime
 	st      store.Store
-	client  *river.Client[*sql.Tx]
 	logger  *slog.Logger
 	builtIn []BuiltIn
 
@@ -138,12 +133,15 @@ type registered struct {
 	handler Handler
 }
 
-// New builds a Processor over st with its River client (not started: see
-// [Processor.Start]). A Processor that is never started can still enqueue and replay,
-// which is how the CLI acts on a server's database.
-func New(st store.Store, cfg Config) (*Processor, error) {
+// New builds a Processor on rt: it adds its worker and its part of River's
+// configuration (its queue, the default queue's workers, timeouts, attempts, the
+// process's id and heartbeat middleware) to rt, whose Build then makes the client.
+// Start it after rt.Build ([Processor.Start]). A Processor that is never started can
+// still enqueue and replay, which is how the CLI acts on a server's database.
+func New(rt *runtime.Runtime, cfg Config) (*Processor, error) {
+	st := rt.Store
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.Logger = rt.Logger
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
@@ -163,9 +161,6 @@ func New(st store.Store, cfg Config) (*Processor, error) {
 	if cfg.EventsPerJob <= 0 {
 		cfg.EventsPerJob = DefaultEventsPerJob
 	}
-	if cfg.RiverWorkers == nil {
-		cfg.RiverWorkers = river.NewWorkers()
-	}
 	if cfg.ProcessID == "" {
 		cfg.ProcessID = newProcessID()
 	}
@@ -180,45 +175,36 @@ func New(st store.Store, cfg Config) (*Processor, error) {
 	if maxConns := st.DB().Stats().MaxOpenConnections; maxConns > 0 {
 		slots = min(slots, maxConns)
 	}
-	p := &Processor{st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart, observeOutcome: cfg.ObserveOutcome,
+	p := &Processor{rt: rt, st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart, observeOutcome: cfg.ObserveOutcome,
 		txSlots: make(chan struct{}, slots),
 		live:    newLiveness(st, cfg.ProcessID, kinds, cfg.HeartbeatEvery, cfg.StaleAfter, cfg.Logger)}
-	if err := river.AddWorkerSafely(cfg.RiverWorkers, &eventWorker{p: p}); err != nil {
+	if err := river.AddWorkerSafely(rt.Workers(), &eventWorker{p: p}); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	rc := &river.Config{
-		ID:          cfg.ProcessID,
-		Middleware:  []rivertype.Middleware{p.live.middleware()},
-		Logger:      cfg.Logger,
-		MaxAttempts: cfg.MaxAttempts,
-		RetryPolicy: cfg.RetryPolicy,
-		JobTimeout:  cfg.JobTimeout,
-		// River's default (1 h) would leave the events of a crashed process's running
-		// jobs waiting that long after a restart.
-		RescueStuckJobsAfter: cfg.RescueStuckAfter,
-		FetchCooldown:        min(cfg.PollInterval, fetchCooldown),
+	rt.ConfigureRiver(func(c *river.Config) {
+		c.ID = cfg.ProcessID
+		c.Middleware = append(c.Middleware, p.live.middleware())
+		c.MaxAttempts = cfg.MaxAttempts
+		c.RetryPolicy = cfg.RetryPolicy
+		c.JobTimeout = cfg.JobTimeout
+		// River's default (1 h) would leave the jobs of a crashed process that are not
+		// handed back on a stale heartbeat waiting that long.
+		c.RescueStuckJobsAfter = cfg.RescueStuckAfter
+		c.FetchCooldown = min(cfg.PollInterval, fetchCooldown)
 		// River polls on SQLite (no LISTEN/NOTIFY); a short interval keeps processing
 		// close behind the acknowledgement.
-		FetchPollInterval: cfg.PollInterval,
-		Queues: map[string]river.QueueConfig{
-			Queue:              {MaxWorkers: cfg.Workers},
-			river.QueueDefault: {MaxWorkers: cfg.Workers},
-		},
-		Workers: cfg.RiverWorkers,
-	}
-	if cfg.RiverConfig != nil {
-		cfg.RiverConfig(rc)
-	}
-	client, err := river.NewClient(st.RiverDriver(), rc)
-	if err != nil {
-		return nil, fmt.Errorf("events: river client: %w", err)
-	}
-	p.client = client
+		c.FetchPollInterval = cfg.PollInterval
+		if c.Queues == nil {
+			c.Queues = map[string]river.QueueConfig{}
+		}
+		c.Queues[Queue] = river.QueueConfig{MaxWorkers: cfg.Workers}
+		c.Queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: cfg.Workers}
+	})
 	return p, nil
 }
 
-// River returns the River client, for inserting the app's own jobs.
-func (p *Processor) River() *river.Client[*sql.Tx] { return p.client }
+// client is the runtime's River client; nil until the runtime is built.
+func (p *Processor) client() *river.Client[*sql.Tx] { return p.rt.River() }
 
 // On registers h for events whose type matches pattern: an exact type
 // ("customer.created"), a prefix ("customer.*") or "*" for every event. Handlers run
@@ -265,7 +251,7 @@ func (p *Processor) Start(ctx context.Context) error {
 	if err := p.live.start(ctx); err != nil {
 		return fmt.Errorf("events: start: %w", err)
 	}
-	if err := p.client.Start(ctx); err != nil {
+	if err := p.client().Start(ctx); err != nil {
 		return fmt.Errorf("events: start: %w", err)
 	}
 	liveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -287,11 +273,15 @@ func (p *Processor) ProcessID() string { return p.live.id }
 // it cancels them (they are retried later, never lost). It is safe to call without
 // Start and more than once.
 func (p *Processor) Stop(ctx context.Context) error {
-	err := p.client.Stop(ctx)
+	client := p.client()
+	if client == nil {
+		return nil // the runtime was never built: nothing runs
+	}
+	err := client.Stop(ctx)
 	if err != nil && errors.Is(err, ctx.Err()) {
 		cancelCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		err = p.client.StopAndCancel(cancelCtx)
+		err = client.StopAndCancel(cancelCtx)
 	}
 	p.mu.Lock()
 	stopLive, liveDone := p.stopLive, p.liveDone
@@ -329,7 +319,11 @@ func (p *Processor) EnqueueTx(ctx context.Context, tx *sql.Tx, eventIDs ...strin
 	for chunk := range slices.Chunk(eventIDs, p.eventsPerJob) {
 		params = append(params, river.InsertManyParams{Args: ProcessEventsArgs{EventIDs: slices.Clone(chunk)}})
 	}
-	if _, err := p.client.InsertManyFastTx(ctx, tx, params); err != nil {
+	client := p.client()
+	if client == nil {
+		return errors.New("events: enqueue before the runtime was built")
+	}
+	if _, err := client.InsertManyFastTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("enqueue %d events: %w", len(eventIDs), err)
 	}
 	return nil
@@ -534,7 +528,7 @@ func (p *Processor) processEvent(ctx context.Context, tx *sql.Tx, id string, run
 func (p *Processor) absorbWaitingJobs(ctx context.Context, tx *sql.Tx, room int, run *jobRun) error {
 	params := river.NewJobListParams().Kinds(ProcessEventsArgs{}.Kind()).Queues(Queue).
 		States(rivertype.JobStateAvailable).OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(room)
-	res, err := p.client.JobListTx(ctx, tx, params)
+	res, err := p.client().JobListTx(ctx, tx, params)
 	if err != nil {
 		return fmt.Errorf("list waiting event jobs: %w", err)
 	}
@@ -566,7 +560,7 @@ func (p *Processor) absorbWaitingJobs(ctx context.Context, tx *sql.Tx, room int,
 		return nil
 	}
 	del := river.NewJobDeleteManyParams().IDs(done...).States(rivertype.JobStateAvailable).First(len(done))
-	if _, err := p.client.JobDeleteManyTx(ctx, tx, del); err != nil {
+	if _, err := p.client().JobDeleteManyTx(ctx, tx, del); err != nil {
 		return fmt.Errorf("delete absorbed event jobs: %w", err)
 	}
 	return nil

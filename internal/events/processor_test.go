@@ -6,8 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/riverqueue/river"
-
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
 )
@@ -39,7 +38,7 @@ func newProcessor(t *testing.T, cfg Config) *Processor {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	p, err := New(st, cfg)
+	p, err := New(runtime.New(st, nil), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,9 +97,8 @@ func TestStopWithoutStart(t *testing.T) {
 
 func TestNewRejectsSecondEventWorker(t *testing.T) {
 	t.Parallel()
-	workers := river.NewWorkers()
-	p := newProcessor(t, Config{RiverWorkers: workers})
-	if _, err := New(p.st, Config{RiverWorkers: workers}); err == nil {
-		t.Errorf("a second Processor on the same workers was accepted, want an error")
+	p := newProcessor(t, Config{})
+	if _, err := New(p.rt, Config{}); err == nil {
+		t.Errorf("a second Processor on the same runtime was accepted, want an error")
 	}
 }

@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/appbackend/appbackend/internal/events"
+	abruntime "github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/schedule"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
@@ -60,20 +59,23 @@ func setupHourly(b *testing.B) *benchBundle {
 		b.Fatal(err)
 	}
 	sched := schedule.New(st, set, schedule.Config{NowFunc: clk.Now})
-	workers := river.NewWorkers()
-	if err := sched.AddWorkers(workers); err != nil {
+	rt := abruntime.New(st, nil)
+	if err := sched.AddWorkers(rt.Workers()); err != nil {
 		b.Fatal(err)
 	}
+	rt.ConfigureRiver(sched.ConfigureRiver)
 	// The River client only inserts here: no worker runs, so the figures are the tick's.
-	proc, err := events.New(st, events.Config{RiverWorkers: workers, RiverConfig: sched.ConfigureRiver})
-	if err != nil {
+	if _, err := events.New(rt, events.Config{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := rt.Build(); err != nil {
 		b.Fatal(err)
 	}
 	if err := sched.Sync(ctx); err != nil {
 		b.Fatal(err)
 	}
 	began := time.Now()
-	stats, err := sched.Tick(ctx, proc.River())
+	stats, err := sched.Tick(ctx, rt.River())
 	if err != nil || stats.Planned != benchAccounts {
 		b.Fatalf("planning tick: %+v, %v; want %d planned", stats, err, benchAccounts)
 	}
@@ -89,7 +91,7 @@ func setupHourly(b *testing.B) *benchBundle {
 		jitters[i] = schedule.Jitter(spec, key, schedule.DefaultMaxJitter)
 	}
 	slices.Sort(jitters)
-	return &benchBundle{st: st, clk: clk, sched: sched, client: proc.River(), jitters: jitters}
+	return &benchBundle{st: st, clk: clk, sched: sched, client: rt.River(), jitters: jitters}
 }
 
 // BenchmarkHourlyEveryAccount10k simulates, per iteration, one hour of an hourly

@@ -17,6 +17,7 @@ import (
 
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/install"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/schedule"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
@@ -62,6 +63,7 @@ func openStore(t *testing.T, path string) store.Store {
 // client that runs them, as the façade wires them.
 type node struct {
 	st    store.Store
+	rt    *runtime.Runtime
 	sched *schedule.Scheduler
 	proc  *events.Processor
 }
@@ -83,22 +85,21 @@ func startNode(t *testing.T, st store.Store, set *schedule.Set, clk *clock, opts
 	lifecycle := install.New(st, install.Config{Logger: logger})
 	lifecycle.OnInstall(sched.OnInstall)
 	lifecycle.OnUninstall(sched.OnUninstall)
-	workers := river.NewWorkers()
-	require.NoError(t, lifecycle.AddWorkers(workers))
-	require.NoError(t, sched.AddWorkers(workers))
-	proc, err := events.New(st, events.Config{
-		Logger:        logger,
+	rt := runtime.New(st, logger)
+	require.NoError(t, lifecycle.AddWorkers(rt.Workers()))
+	require.NoError(t, sched.AddWorkers(rt.Workers()))
+	rt.ConfigureRiver(sched.ConfigureRiver)
+	proc, err := events.New(rt, events.Config{
 		RetryPolicy:   fixedRetry{},
 		PollInterval:  20 * time.Millisecond,
 		BuiltIn:       []events.BuiltIn{lifecycle.HandleEvent},
-		RiverWorkers:  workers,
-		RiverConfig:   sched.ConfigureRiver,
 		ResumeOnStart: opts.resumeOnStart,
 	})
 	require.NoError(t, err)
+	require.NoError(t, rt.Build())
 	require.NoError(t, sched.Sync(t.Context()))
 	require.NoError(t, proc.Start(context.Background()))
-	n := &node{st: st, sched: sched, proc: proc}
+	n := &node{st: st, rt: rt, sched: sched, proc: proc}
 	t.Cleanup(func() { n.stop(t, 5*time.Second) })
 	return n
 }
@@ -115,7 +116,7 @@ func (n *node) stop(t *testing.T, grace time.Duration) {
 
 func (n *node) tick(t *testing.T) schedule.TickStats {
 	t.Helper()
-	stats, err := n.sched.Tick(t.Context(), n.proc.River())
+	stats, err := n.sched.Tick(t.Context(), n.rt.River())
 	require.NoError(t, err)
 	return stats
 }
@@ -146,7 +147,7 @@ func (n *node) deliver(t *testing.T, id, eventType, account string, livemode boo
 // runJobs lists the schedule's run jobs.
 func (n *node) runJobs(t *testing.T) []*rivertype.JobRow {
 	t.Helper()
-	res, err := n.proc.River().JobList(t.Context(), river.NewJobListParams().Kinds(schedule.RunArgs{}.Kind()).First(10_000))
+	res, err := n.rt.River().JobList(t.Context(), river.NewJobListParams().Kinds(schedule.RunArgs{}.Kind()).First(10_000))
 	require.NoError(t, err)
 	return res.Jobs
 }
@@ -158,7 +159,7 @@ func (n *node) waitIdle(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		pending = pending[:0]
-		res, err := n.proc.River().JobList(t.Context(), river.NewJobListParams().Kinds(schedule.RunArgs{}.Kind()).First(10_000))
+		res, err := n.rt.River().JobList(t.Context(), river.NewJobListParams().Kinds(schedule.RunArgs{}.Kind()).First(10_000))
 		require.NoError(t, err)
 		for _, j := range res.Jobs {
 			if j.FinalizedAt == nil {

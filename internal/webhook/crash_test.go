@@ -18,6 +18,7 @@ import (
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/events"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
 	"github.com/appbackend/appbackend/internal/webhook"
@@ -53,9 +54,13 @@ func runCrashChild(path string) {
 	}
 	// Jobs running when the process was killed are rescued by the next process once
 	// its River client is leader (within about 15 s) and they are RescueStuckAfter old.
-	proc, err := events.New(st, events.Config{PollInterval: 10 * time.Millisecond, RetryPolicy: fastRetry{},
+	rt := runtime.New(st, nil)
+	proc, err := events.New(rt, events.Config{PollInterval: 10 * time.Millisecond, RetryPolicy: fastRetry{},
 		JobTimeout: time.Second, RescueStuckAfter: 2 * time.Second})
 	if err != nil {
+		fail(err)
+	}
+	if err := rt.Build(); err != nil {
 		fail(err)
 	}
 	proc.On("*", countEffect)

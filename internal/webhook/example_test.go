@@ -11,11 +11,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/install"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
 	"github.com/appbackend/appbackend/internal/webhook"
@@ -40,15 +39,15 @@ func Example() {
 		fmt.Println("installed:", in.AccountID, "live:", in.Livemode)
 		return nil
 	})
-	workers := river.NewWorkers()
-	if err := lifecycle.AddWorkers(workers); err != nil {
+	rt := runtime.New(st, nil)
+	if err := lifecycle.AddWorkers(rt.Workers()); err != nil {
 		log.Fatal(err)
 	}
-	proc, err := events.New(st, events.Config{
-		BuiltIn:      []events.BuiltIn{lifecycle.HandleEvent},
-		RiverWorkers: workers,
-	})
+	proc, err := events.New(rt, events.Config{BuiltIn: []events.BuiltIn{lifecycle.HandleEvent}})
 	if err != nil {
+		log.Fatal(err)
+	}
+	if err := rt.Build(); err != nil {
 		log.Fatal(err)
 	}
 	proc.On("customer.created", func(ctx context.Context, ev store.Event) error {

@@ -487,7 +487,7 @@ func TestBacklogOfSingleEventJobs(t *testing.T) {
 	if dead := b.waitStatus(t, failing, store.EventDead); dead.Attempts != 2 {
 		t.Errorf("failing event: %d attempts recorded, want 2 (its job's own)", dead.Attempts)
 	}
-	waiting, err := b.proc.River().JobList(context.Background(), river.NewJobListParams().
+	waiting, err := b.rt.River().JobList(context.Background(), river.NewJobListParams().
 		Kinds(events.ProcessEventsArgs{}.Kind()).States(rivertype.JobStateAvailable, rivertype.JobStateRetryable))
 	if err != nil {
 		t.Fatal(err)

@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/install"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
 	"github.com/appbackend/appbackend/internal/webhook"
@@ -46,6 +46,7 @@ type testConfig struct {
 
 type testBundle struct {
 	st   *sqlite.Store
+	rt   *runtime.Runtime
 	proc *events.Processor
 	lc   *install.Lifecycle
 	rcv  *webhook.Receiver
@@ -93,18 +94,20 @@ func setup(t testing.TB, cfg testConfig) *testBundle {
 		b.cleanedUp = append(b.cleanedUp, accountID)
 		return nil
 	})
-	workers := river.NewWorkers()
-	if err := b.lc.AddWorkers(workers); err != nil {
+	b.rt = runtime.New(st, nil)
+	if err := b.lc.AddWorkers(b.rt.Workers()); err != nil {
 		t.Fatal(err)
 	}
-	b.proc, err = events.New(st, events.Config{
+	b.proc, err = events.New(b.rt, events.Config{
 		MaxAttempts:  cfg.maxAttempts,
 		RetryPolicy:  fastRetry{},
 		PollInterval: 10 * time.Millisecond,
 		BuiltIn:      []events.BuiltIn{b.lc.HandleEvent},
-		RiverWorkers: workers,
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.rt.Build(); err != nil {
 		t.Fatal(err)
 	}
 	verifier, err := appauth.NewVerifier([]string{oldSecret, secret})
