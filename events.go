@@ -106,7 +106,7 @@ func (a *App) startEvents(ctx context.Context) error {
 	// Every hook and handler runs bound to its event's account, so Stripe(ctx) works.
 	bindHook := func(h InstallHook) install.Hook {
 		return func(ctx context.Context, in store.Installation) error {
-			return h(withEventAccount(ctx, in.AccountID, in.Livemode), in)
+			return h(stripeclient.Bind(ctx, in.AccountID, in.Livemode, 0), in)
 		}
 	}
 	a.lifecycle.OnInstall(a.recordDisplayName)
@@ -118,7 +118,7 @@ func (a *App) startEvents(ctx context.Context) error {
 	}
 	for _, h := range a.cleanupHooks {
 		a.lifecycle.OnCleanup(func(ctx context.Context, accountID string, livemode bool) error {
-			return h(withEventAccount(ctx, accountID, livemode), accountID, livemode)
+			return h(stripeclient.Bind(ctx, accountID, livemode, 0), accountID, livemode)
 		})
 	}
 
@@ -145,7 +145,7 @@ func (a *App) startEvents(ctx context.Context) error {
 	for _, r := range a.eventHandlers {
 		h := r.handler
 		proc.On(r.pattern, func(ctx context.Context, ev store.Event) error {
-			return h(withEventAccount(ctx, ev.AccountID, ev.Livemode), ev)
+			return h(stripeclient.Bind(ctx, ev.AccountID, ev.Livemode, 0), ev)
 		})
 	}
 	a.processor = proc

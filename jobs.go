@@ -154,11 +154,10 @@ func (w *appWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 
 // bindJob binds a job's context to its owner's account and mode, and to the job.
 func bindJob(ctx context.Context, job *rivertype.JobRow) context.Context {
-	ctx = stripeclient.WithJob(ctx, job.ID)
 	if o := jobstatus.OwnerOf(job); o != nil && o.Livemode != nil {
-		ctx = stripeclient.WithAccount(ctx, o.AccountID, stripeclient.ModeOf(*o.Livemode))
+		return stripeclient.Bind(ctx, o.AccountID, *o.Livemode, job.ID)
 	}
-	return ctx
+	return stripeclient.Bind(ctx, "", false, job.ID)
 }
 
 // Enqueue inserts a job for the worker registered for args' kind (AddWorker) and

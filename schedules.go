@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -122,7 +120,11 @@ func (a *App) setupSchedules(ctx context.Context) error {
 			AppendFunc: func(ctx context.Context, tx *sql.Tx, evs []*store.Event) ([]bool, error) {
 				return a.processor.AppendTx(ctx, tx, evs)
 			},
-			WantFunc: a.handledEventTypes(),
+			// Only the types something handles: listing every type would fill the
+			// inbox with events nothing processes.
+			WantFunc: func(eventType string) bool {
+				return install.IsLifecycleEvent(eventType) || a.processor.Handles(eventType)
+			},
 		})
 		if err != nil {
 			return err
@@ -143,25 +145,6 @@ func (a *App) setupSchedules(ctx context.Context) error {
 	}
 	a.sched.scheduler = sched
 	return nil
-}
-
-// handledEventTypes tells the event types reconciliation brings into the inbox: the
-// installation lifecycle's and those an OnEvent handler matches. Listing every type
-// would fill the inbox with events nothing handles.
-func (a *App) handledEventTypes() func(eventType string) bool {
-	patterns := make([]string, 0, len(a.eventHandlers))
-	for _, r := range a.eventHandlers {
-		patterns = append(patterns, r.pattern)
-	}
-	return func(eventType string) bool {
-		return install.IsLifecycleEvent(eventType) || slices.ContainsFunc(patterns, func(p string) bool {
-			if p == "*" || p == eventType {
-				return true
-			}
-			prefix, ok := strings.CutSuffix(p, "*")
-			return ok && strings.HasPrefix(eventType, prefix)
-		})
-	}
 }
 
 // scheduleRows summarises the schedules for the admin dashboard (admin.Config.Schedules):

@@ -112,14 +112,6 @@ func (a *App) openStripe(ctx context.Context) error {
 	return nil
 }
 
-// withEventAccount binds an event handler's context to the event's account and mode,
-// so that Stripe(ctx) calls on behalf of that merchant.
-func withEventAccount(ctx context.Context, accountID string, livemode bool) context.Context {
-	if accountID == "" {
-		return ctx
-	}
-	return stripeclient.WithAccount(ctx, accountID, stripeclient.ModeOf(livemode))
-}
 
 // accountNameArgs is the job that records an installed account's display name
 // (GET /v1/accounts/{id}). It runs after the install commits, so the install's

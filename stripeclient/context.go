@@ -30,6 +30,21 @@ func WithAccount(ctx context.Context, accountID string, mode Mode) context.Conte
 	return context.WithValue(ctx, accountCtxKey, accountBinding{account: accountID, mode: mode})
 }
 
+// Bind binds ctx to what a handler, hook, job or schedule run acts for: the account in
+// its mode (WithAccount; nothing when accountID is empty, the platform's own work),
+// and the job (WithJob; nothing when jobID is 0), so that Stripe calls under it go to
+// that merchant and a retried job repeats its writes under the same idempotency keys.
+// Every flow binds its context through here.
+func Bind(ctx context.Context, accountID string, livemode bool, jobID int64) context.Context {
+	if jobID != 0 {
+		ctx = WithJob(ctx, jobID)
+	}
+	if accountID != "" {
+		ctx = WithAccount(ctx, accountID, ModeOf(livemode))
+	}
+	return ctx
+}
+
 // AccountFrom returns the account and mode WithAccount put into ctx.
 func AccountFrom(ctx context.Context) (accountID string, mode Mode, ok bool) {
 	b, ok := ctx.Value(accountCtxKey).(accountBinding)

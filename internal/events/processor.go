@@ -215,7 +215,9 @@ func (p *Processor) On(pattern string, h Handler) {
 	p.handlers = append(p.handlers, registered{pattern: pattern, handler: h})
 }
 
-func matches(pattern, eventType string) bool {
+// Matches reports whether an event type matches a handler's pattern: the type itself
+// ("customer.created"), a prefix ("customer.*") or "*".
+func Matches(pattern, eventType string) bool {
 	if pattern == "*" || pattern == eventType {
 		return true
 	}
@@ -223,12 +225,24 @@ func matches(pattern, eventType string) bool {
 	return ok && strings.HasPrefix(eventType, prefix)
 }
 
+// Handles reports whether a registered handler (not a built-in) matches the type.
+func (p *Processor) Handles(eventType string) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, r := range p.handlers {
+		if Matches(r.pattern, eventType) {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *Processor) handlersFor(eventType string) []registered {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	var hs []registered
 	for _, r := range p.handlers {
-		if matches(r.pattern, eventType) {
+		if Matches(r.pattern, eventType) {
 			hs = append(hs, r)
 		}
 	}

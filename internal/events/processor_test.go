@@ -25,8 +25,8 @@ func TestMatches(t *testing.T) {
 		{"customer.*", "invoice.paid", false},
 		{"", "customer.created", false},
 	} {
-		if got := matches(tc.pattern, tc.eventType); got != tc.want {
-			t.Errorf("matches(%q, %q) = %v, want %v", tc.pattern, tc.eventType, got, tc.want)
+		if got := Matches(tc.pattern, tc.eventType); got != tc.want {
+			t.Errorf("Matches(%q, %q) = %v, want %v", tc.pattern, tc.eventType, got, tc.want)
 		}
 	}
 }

@@ -113,10 +113,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	}
 	run := Run{Name: a.Schedule, AccountID: a.AccountID, Livemode: a.Livemode, Slot: a.Slot,
 		Missed: a.Missed, Attempt: job.Attempt, JobID: job.ID}
-	hctx := stripeclient.WithJob(ctx, job.ID)
-	if a.AccountID != "" {
-		hctx = stripeclient.WithAccount(hctx, a.AccountID, stripeclient.ModeOf(a.Livemode))
-	}
+	hctx := stripeclient.Bind(ctx, a.AccountID, a.Livemode, job.ID)
 	// The handler's writes through its transaction, the run's count and the job's
 	// completion commit together: a run's work happens once even if the process dies
 	// right after.

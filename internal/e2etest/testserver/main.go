@@ -45,6 +45,7 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, for the test's tables
 
 	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/setup"
 )
 
@@ -233,7 +234,7 @@ func failureFromEnv(getenv func(string) string) (injectedFailure, error) {
 }
 
 func (f injectedFailure) check(ev appbackend.Event) error {
-	if f.pattern == "" || !matches(f.pattern, ev.Type) {
+	if f.pattern == "" || !events.Matches(f.pattern, ev.Type) {
 		return nil
 	}
 	if f.times >= 0 && ev.Attempts >= f.times {
@@ -245,13 +246,6 @@ func (f injectedFailure) check(ev appbackend.Event) error {
 		}
 	}
 	return fmt.Errorf("e2e injected failure for %s on attempt %d", ev.Type, ev.Attempts+1)
-}
-
-func matches(pattern, eventType string) bool {
-	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
-		return strings.HasPrefix(eventType, prefix)
-	}
-	return pattern == eventType
 }
 
 func envOr(getenv func(string) string, key, fallback string) string {
