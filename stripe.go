@@ -112,7 +112,6 @@ func (a *App) openStripe(ctx context.Context) error {
 	return nil
 }
 
-
 // accountNameArgs is the job that records an installed account's display name
 // (GET /v1/accounts/{id}). It runs after the install commits, so the install's
 // transaction never waits on Stripe.
