@@ -25,6 +25,7 @@ browser:
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 
 # FUZZTIME is how long each fuzz target explores beyond its seed corpus in `make test`.
 FUZZTIME ?= 8s

@@ -191,7 +191,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	srv := &http.Server{
-		Handler:           a.Handler(),
+		Handler:           a.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,

@@ -82,7 +82,7 @@ func BenchmarkWhoami(b *testing.B) {
 			}
 		}
 	}
-	full := a.Handler()
+	full := a.handler()
 	b.Run("appbackend", func(b *testing.B) { run(b, full) })
 	b.Run("bare", func(b *testing.B) {
 		run(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -17,10 +17,10 @@ import (
 	"github.com/appbackend/appbackend/internal/setup"
 )
 
-// Handler returns the App's whole HTTP handler: signed /api routes, health checks and
+// handler returns the App's whole HTTP handler: signed /api routes, health checks and
 // the other public routes, behind request ids, access logs and panic recovery.
 // It is valid once Run has opened the database (tests may call it after open).
-func (a *App) Handler() http.Handler {
+func (a *App) handler() http.Handler {
 	root := http.NewServeMux()
 	root.Handle("/api/", a.signedRoutes())
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
