@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -215,6 +216,13 @@ func (a *App) Run(ctx context.Context) error {
 	if a.cfg.Ready != nil {
 		a.cfg.Ready(ln.Addr())
 	}
+	if a.cfg.Dev {
+		out := a.cfg.DevOut
+		if out == nil {
+			out = os.Stderr
+		}
+		printDevBanner(out, ln.Addr(), a.devSecrets)
+	}
 
 	var runErr error
 	select {
@@ -259,6 +267,24 @@ func (a *App) shutdownHTTP(ctx context.Context, srv *http.Server) {
 	deadline := time.Now().Add(handlerGrace)
 	for a.inflight.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// printDevBanner tells the developer, once the server listens, the secrets --dev
+// generated or reloaded and a command that calls the server with them.
+func printDevBanner(w io.Writer, addr net.Addr, s DevSecrets) {
+	fmt.Fprintln(w, "development mode: secrets are kept in the database; do not use --dev in production")
+	if s.AppSecret != "" {
+		fmt.Fprintf(w, "  STRIPE_APP_SECRETS=%s\n", s.AppSecret)
+	}
+	if s.WebhookSecret != "" {
+		fmt.Fprintf(w, "  STRIPE_WEBHOOK_SECRETS=%s\n", s.WebhookSecret)
+	}
+	if s.AdminToken != "" {
+		fmt.Fprintf(w, "  APPBACKEND_ADMIN_TOKEN=%s\n", s.AdminToken)
+	}
+	if s.AppSecret != "" {
+		fmt.Fprintf(w, "try:\n  appbackend call POST http://%s/api/whoami --secret %s --user usr_dev --account acct_dev\n", addr, s.AppSecret)
 	}
 }
 

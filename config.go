@@ -2,6 +2,7 @@ package appbackend
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -54,8 +55,11 @@ type Config struct {
 	// MaxBody limits request bodies, in bytes.
 	MaxBody int64
 	// Dev generates any missing secret, keeps it in the database across restarts and
-	// prints it. Never use it in production.
+	// prints it, once the server listens, to DevOut with a command that calls the
+	// server (App.DevSecrets returns them too). Never use it in production.
 	Dev bool
+	// DevOut is where Dev prints the secrets; nil is os.Stderr.
+	DevOut io.Writer
 	// ShutdownTimeout is how long, on SIGINT/SIGTERM or context end, requests in
 	// flight get to finish (default 15s). Connections still busy then (a client that
 	// stalls in the middle of its body, or does not read the answer) are closed: an

@@ -70,15 +70,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	cfg.Logger = logger
 
 	// The banner goes to stdout once the server listens: the address (port 0 resolves
-	// here), and in --dev the secrets and a command that works as is.
-	var app *appbackend.App
-	cfg.Ready = func(addr net.Addr) {
-		fmt.Fprintf(stdout, "appbackend listening on http://%s\n", addr)
-		if cfg.Dev {
-			printDevBanner(stdout, addr, app.DevSecrets())
-		}
-	}
-	app, err = appbackend.New(cfg)
+	// here), and in --dev (printed by the library to DevOut) the secrets and a command
+	// that works as is.
+	cfg.DevOut = stdout
+	cfg.Ready = func(addr net.Addr) { fmt.Fprintf(stdout, "appbackend listening on http://%s\n", addr) }
+	app, err := appbackend.New(cfg)
 	if err != nil {
 		if errors.Is(err, appbackend.ErrAdminTokenTooShort) {
 			return err // a weak secret, not a slip of the command line: exit 1
@@ -93,22 +89,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return usageError{err.Error()}
 	}
 	return err
-}
-
-func printDevBanner(w io.Writer, addr net.Addr, s appbackend.DevSecrets) {
-	fmt.Fprintln(w, "development mode: secrets are kept in the database; do not use --dev in production")
-	if s.AppSecret != "" {
-		fmt.Fprintf(w, "  STRIPE_APP_SECRETS=%s\n", s.AppSecret)
-	}
-	if s.WebhookSecret != "" {
-		fmt.Fprintf(w, "  STRIPE_WEBHOOK_SECRETS=%s\n", s.WebhookSecret)
-	}
-	if s.AdminToken != "" {
-		fmt.Fprintf(w, "  APPBACKEND_ADMIN_TOKEN=%s\n", s.AdminToken)
-	}
-	if s.AppSecret != "" {
-		fmt.Fprintf(w, "try:\n  appbackend call POST http://%s/api/whoami --secret %s --user usr_dev --account acct_dev\n", addr, s.AppSecret)
-	}
 }
 
 func envOr(getenv func(string) string, key, fallback string) string {
