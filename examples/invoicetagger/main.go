@@ -8,7 +8,8 @@
 //	INVOICETAGGER_DEFAULT_TAG    the tag invoice.finalized adds (default "unreviewed")
 //	INVOICETAGGER_SUMMARY_SPEC   when the summary runs (default "0 2 * * *", 02:00 UTC)
 //
-//	APPBACKEND_DEV=1 go run ./examples/invoicetagger
+//	STRIPE_APP_SECRETS=absec_… STRIPE_WEBHOOK_SECRETS=whsec_… STRIPE_TEST_SECRET_KEY=sk_test_… \
+//	APPBACKEND_DATABASE=sqlite:tagger.db go run ./examples/invoicetagger
 package main
 
 import (
@@ -50,6 +51,8 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
+	// The tables are part of the program: its embedded migrations, whatever
+	// APPBACKEND_MIGRATIONS (which ConfigFromEnv reads for `appbackend serve`) says.
 	cfg.Migrations = migrations
 	if tag := getenv("INVOICETAGGER_DEFAULT_TAG"); tag != "" {
 		if _, err := normalizeTag(tag); err != nil {

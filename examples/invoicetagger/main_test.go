@@ -326,6 +326,10 @@ func TestSummaryCountsTheDaysTags(t *testing.T) {
 	require.Equal(t, 3, count)
 	require.JSONEq(t, `{"urgent":2,"disputed":1}`, byTag)
 	require.Equal(t, 1, b.count(t, `SELECT COUNT(*) FROM tag_summaries`), "only the run's account")
+	if b.app.Postgres() {
+		// migrations/postgres/0002 made by_tag JSONB there: PostgreSQL can query into it.
+		require.Equal(t, 2, b.count(t, `SELECT (by_tag->>'urgent')::int FROM tag_summaries WHERE account_id = $1`, account))
+	}
 
 	run.Slot, run.Missed = tomorrow2am.AddDate(0, 0, 1), 1
 	require.NoError(t, b.tagger.summarize(t.Context(), run))
