@@ -27,10 +27,10 @@ func (exportArgs) Kind() string { return "invoicetagger.export" }
 func (exportArgs) RerunAfterCrash() bool { return true }
 
 // startExport enqueues the caller's export and answers its id at once.
-func (t *tagger) startExport(w http.ResponseWriter, r *http.Request) {
-	res, err := t.app.Enqueue(r.Context(), exportArgs{}, nil)
+func (tg *tagger) startExport(w http.ResponseWriter, r *http.Request) {
+	res, err := tg.app.Enqueue(r.Context(), exportArgs{}, nil)
 	if err != nil {
-		t.app.WriteError(w, r, err)
+		tg.app.WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"job_id": res.Job.ID})
@@ -38,7 +38,7 @@ func (t *tagger) startExport(w http.ResponseWriter, r *http.Request) {
 
 type exportWorker struct {
 	river.WorkerDefaults[exportArgs]
-	t *tagger
+	tagger *tagger
 }
 
 // Work builds the CSV of the account's tags and records it as the job's output, which
@@ -51,7 +51,7 @@ func (w exportWorker) Work(ctx context.Context, job *appbackend.Job[exportArgs])
 		return errors.New("export job without an account")
 	}
 	// Only reads: app.DB is enough, and no transaction is held.
-	rows, err := w.t.app.DB().QueryContext(ctx, `
+	rows, err := w.tagger.app.DB().QueryContext(ctx, `
 		SELECT invoice_id, tag, added_by, created_at FROM invoice_tags
 		WHERE account_id = $1 AND livemode = $2 ORDER BY invoice_id, tag`,
 		accountID, mode.Livemode())

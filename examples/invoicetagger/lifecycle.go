@@ -14,7 +14,7 @@ import (
 // installed writes the account's own row when it installs the app in a mode. It runs
 // in the install event's transaction: the row is written exactly once with the event,
 // and not at all if the event's processing fails. A reinstall resets the settings.
-func (t *tagger) installed(ctx context.Context, in appbackend.Installation) error {
+func (tg *tagger) installed(ctx context.Context, in appbackend.Installation) error {
 	tx, ok := appbackend.Tx(ctx)
 	if !ok {
 		return errors.New("install hook without a transaction")
@@ -22,14 +22,14 @@ func (t *tagger) installed(ctx context.Context, in appbackend.Installation) erro
 	_, err := tx.ExecContext(ctx, `
 		INSERT INTO tagger_accounts (account_id, livemode, default_tag, installed_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (account_id, livemode) DO UPDATE SET default_tag = excluded.default_tag, installed_at = excluded.installed_at`,
-		in.AccountID, in.Livemode, t.defaultTag, time.Now().Unix())
+		in.AccountID, in.Livemode, tg.defaultTag, time.Now().Unix())
 	return err
 }
 
 // uninstalled deletes the account's settings as the uninstall is processed, so that no
 // new invoice of the account is tagged from then on. Its tags and summaries go in
 // removeAccountData, the data-removal job appbackend runs after the uninstall.
-func (t *tagger) uninstalled(ctx context.Context, in appbackend.Installation) error {
+func (tg *tagger) uninstalled(ctx context.Context, in appbackend.Installation) error {
 	tx, ok := appbackend.Tx(ctx)
 	if !ok {
 		return errors.New("uninstall hook without a transaction")
@@ -40,7 +40,7 @@ func (t *tagger) uninstalled(ctx context.Context, in appbackend.Installation) er
 
 // removeAccountData deletes everything the app keeps about an account in one mode
 // after it uninstalled. appbackend does not run it if the account reinstalled first.
-func (t *tagger) removeAccountData(ctx context.Context, accountID string, livemode bool) error {
+func (tg *tagger) removeAccountData(ctx context.Context, accountID string, livemode bool) error {
 	tx, ok := appbackend.Tx(ctx)
 	if !ok {
 		return errors.New("cleanup hook without a transaction")
@@ -60,7 +60,7 @@ func (t *tagger) removeAccountData(ctx context.Context, accountID string, livemo
 // once, and to both endpoints of an app installed in both modes), and the table write
 // commits with the event being marked processed. The primary key adds a second guard:
 // a tag already on the invoice is neither stored nor sent to Stripe again.
-func (t *tagger) invoiceFinalized(ctx context.Context, ev appbackend.Event) error {
+func (tg *tagger) invoiceFinalized(ctx context.Context, ev appbackend.Event) error {
 	var invoice struct {
 		ID string `json:"id"`
 	}
@@ -90,12 +90,14 @@ func (t *tagger) invoiceFinalized(ctx context.Context, ev appbackend.Event) erro
 	if err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return err // already tagged
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return nil // the invoice already has the tag
 	}
 	// The event's account and mode: app.Stripe(ctx) calls on the merchant's behalf. If
 	// Stripe fails, the error rolls the insert back and the event is retried.
-	sc, err := t.app.Stripe(ctx)
+	sc, err := tg.app.Stripe(ctx)
 	if err != nil {
 		return err
 	}

@@ -77,23 +77,23 @@ type tagger struct {
 // returns the tagger so that tests can call its functions directly. The app must run
 // with migrations (Config.Migrations).
 func register(app *appbackend.App, getenv func(string) string) *tagger {
-	t := &tagger{app: app, defaultTag: "unreviewed"}
+	tg := &tagger{app: app, defaultTag: "unreviewed"}
 	if tag, err := normalizeTag(getenv("INVOICETAGGER_DEFAULT_TAG")); err == nil {
-		t.defaultTag = tag // run refuses an invalid one before it gets here
+		tg.defaultTag = tag // run refuses an invalid one before it gets here
 	}
 	spec := getenv("INVOICETAGGER_SUMMARY_SPEC")
 	if spec == "" {
 		spec = "0 2 * * *"
 	}
 
-	app.OnInstall(t.installed)
-	app.OnUninstall(t.uninstalled)
-	app.OnCleanup(t.removeAccountData)
-	app.OnEvent("invoice.finalized", t.invoiceFinalized)
-	t.registerRoutes()
+	app.OnInstall(tg.installed)
+	app.OnUninstall(tg.uninstalled)
+	app.OnCleanup(tg.removeAccountData)
+	app.OnEvent("invoice.finalized", tg.invoiceFinalized)
+	tg.registerRoutes()
 	// An invalid spec, or a kind registered twice, is also returned by app.Run: the
 	// program does not start without its schedule or its job.
-	_ = app.EveryAccount(spec, "invoicetagger.summary", t.summarize)
-	_ = appbackend.AddWorker(app, exportWorker{t: t})
-	return t
+	_ = app.EveryAccount(spec, "invoicetagger.summary", tg.summarize)
+	_ = appbackend.AddWorker(app, exportWorker{tagger: tg})
+	return tg
 }

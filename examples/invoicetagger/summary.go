@@ -20,11 +20,11 @@ const maxCatchUpDays = 31
 // Its writes go through the run's transaction and commit with the run: a failed or
 // retried run leaves no half summary, and a slot's summary is written once. Called
 // elsewhere (a test, an admin route), app.InTx begins a transaction of its own.
-func (t *tagger) summarize(ctx context.Context, run appbackend.Run) error {
+func (tg *tagger) summarize(ctx context.Context, run appbackend.Run) error {
 	slot := run.Slot.UTC()
 	today := time.Date(slot.Year(), slot.Month(), slot.Day(), 0, 0, 0, 0, time.UTC)
 	days := min(run.Missed+1, maxCatchUpDays)
-	return t.app.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return tg.app.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for i := days; i >= 1; i-- {
 			day := today.AddDate(0, 0, -i)
 			if err := summarizeDay(ctx, tx, run.AccountID, run.Livemode, day); err != nil {

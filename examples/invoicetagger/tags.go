@@ -19,13 +19,13 @@ import (
 
 // registerRoutes adds the routes the UI extension calls. Every one is signed: it runs
 // only for a request a Dashboard user of the account signed (fetchStripeSignature).
-func (t *tagger) registerRoutes() {
+func (tg *tagger) registerRoutes() {
 	// Tagging changes the invoice in Stripe: admins only. The role is proven by the
 	// signed stripe_roles payload, so the UI signs {tag, stripe_roles: userContext.roles}
 	// and the tag is covered by the signature too.
-	t.app.Handle("POST /api/invoices/{id}/tags", appauth.RequireRole("admin")(http.HandlerFunc(t.addTag)))
-	t.app.HandleFunc("GET /api/invoices/{id}/tags", t.listTags)
-	t.app.HandleFunc("POST /api/exports", t.startExport)
+	tg.app.Handle("POST /api/invoices/{id}/tags", appauth.RequireRole("admin")(http.HandlerFunc(tg.addTag)))
+	tg.app.HandleFunc("GET /api/invoices/{id}/tags", tg.listTags)
+	tg.app.HandleFunc("POST /api/exports", tg.startExport)
 }
 
 // tag is one tag of an invoice, as the routes answer it.
@@ -44,40 +44,41 @@ func errConflict(message string) error {
 // addTag adds the signed {"tag": …} to the invoice: first on the invoice's metadata in
 // Stripe, which also proves the invoice is the caller's account's (another account's
 // id is a 404 there), then in the app's table.
-func (t *tagger) addTag(w http.ResponseWriter, r *http.Request) {
+func (tg *tagger) addTag(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id, _ := appbackend.IdentityFrom(ctx)
 	invoiceID := r.PathValue("id")
 	if !strings.HasPrefix(invoiceID, "in_") {
-		t.app.WriteError(w, r, appbackend.NewError("bad_request", "not an invoice id: "+invoiceID))
+		tg.app.WriteError(w, r, appbackend.NewError("bad_request", "not an invoice id: "+invoiceID))
 		return
 	}
 	var body struct {
 		Tag string `json:"tag"`
 	}
 	if err := json.Unmarshal(id.Payload, &body); err != nil {
-		t.app.WriteError(w, r, appbackend.NewError("bad_request", "the body must be a JSON object with a tag"))
+		tg.app.WriteError(w, r, appbackend.NewError("bad_request", "the body must be a JSON object with a tag"))
 		return
 	}
 	name, err := normalizeTag(body.Tag)
 	if err != nil {
-		t.app.WriteError(w, r, appbackend.NewError("bad_request", err.Error()))
+		tg.app.WriteError(w, r, appbackend.NewError("bad_request", err.Error()))
 		return
 	}
 	// The caller's account, in the mode the UI signed as livemode (or the only one).
-	sc, err := t.app.Stripe(ctx)
+	sc, err := tg.app.Stripe(ctx)
 	if err != nil {
-		t.app.WriteError(w, r, err)
+		tg.app.WriteError(w, r, err)
 		return
 	}
 	livemode := sc.Mode().Livemode()
 
 	// A quick look first, so that a duplicate costs no call to Stripe.
-	if exists, err := t.hasTag(ctx, id.AccountID, livemode, invoiceID, name); err != nil || exists {
-		if err == nil {
-			err = errConflict(fmt.Sprintf("the invoice already has the tag %q", name))
-		}
-		t.app.WriteError(w, r, err)
+	exists, err := tg.hasTag(ctx, id.AccountID, livemode, invoiceID, name)
+	if err == nil && exists {
+		err = errConflict(fmt.Sprintf("the invoice already has the tag %q", name))
+	}
+	if err != nil {
+		tg.app.WriteError(w, r, err)
 		return
 	}
 	// Stripe before the table: a route's transaction holds SQLite's only connection, so
@@ -85,12 +86,12 @@ func (t *tagger) addTag(w http.ResponseWriter, r *http.Request) {
 	if _, err := sc.V1Invoices.Update(ctx, invoiceID, &stripe.InvoiceUpdateParams{
 		Metadata: map[string]string{metadataKey(name): "true"},
 	}); err != nil {
-		t.app.WriteError(w, r, err) // 404 not_found for an invoice the account does not have
+		tg.app.WriteError(w, r, err) // 404 not_found for an invoice the account does not have
 		return
 	}
 
 	var tags []tag
-	err = t.app.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = tg.app.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO invoice_tags (account_id, livemode, invoice_id, tag, added_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (account_id, livemode, invoice_id, tag) DO NOTHING`,
@@ -108,7 +109,7 @@ func (t *tagger) addTag(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if err != nil {
-		t.app.WriteError(w, r, err)
+		tg.app.WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"invoice_id": invoiceID, "tags": tags})
@@ -116,26 +117,26 @@ func (t *tagger) addTag(w http.ResponseWriter, r *http.Request) {
 
 // listTags answers the invoice's tags. Any user of the account may read them; a GET
 // proves only the user and account (in its query string), which is all it needs.
-func (t *tagger) listTags(w http.ResponseWriter, r *http.Request) {
+func (tg *tagger) listTags(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id, _ := appbackend.IdentityFrom(ctx)
 	invoiceID := r.PathValue("id")
-	sc, err := t.app.Stripe(ctx) // no call to Stripe: only the request's mode is needed
+	sc, err := tg.app.Stripe(ctx) // no call to Stripe: only the request's mode is needed
 	if err != nil {
-		t.app.WriteError(w, r, err)
+		tg.app.WriteError(w, r, err)
 		return
 	}
-	tags, err := queryTags(ctx, t.app.DB(), id.AccountID, sc.Mode().Livemode(), invoiceID)
+	tags, err := queryTags(ctx, tg.app.DB(), id.AccountID, sc.Mode().Livemode(), invoiceID)
 	if err != nil {
-		t.app.WriteError(w, r, err)
+		tg.app.WriteError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"invoice_id": invoiceID, "tags": tags})
 }
 
-func (t *tagger) hasTag(ctx context.Context, accountID string, livemode bool, invoiceID, name string) (bool, error) {
+func (tg *tagger) hasTag(ctx context.Context, accountID string, livemode bool, invoiceID, name string) (bool, error) {
 	var one int
-	err := t.app.DB().QueryRowContext(ctx, `
+	err := tg.app.DB().QueryRowContext(ctx, `
 		SELECT 1 FROM invoice_tags WHERE account_id = $1 AND livemode = $2 AND invoice_id = $3 AND tag = $4`,
 		accountID, livemode, invoiceID, name).Scan(&one)
 	if isNoRows(err) {
