@@ -20,11 +20,31 @@ import (
 	"github.com/appbackend/appbackend/stripeclient"
 )
 
-// Event is a Stripe event from the inbox, as handlers receive it: its envelope, its raw
-// bytes (Raw; decode data.object with DataObject) and its processing state.
+// Event is a Stripe event from the inbox, as handlers receive it:
+//
+//	ID, Type      string     // "evt_…", "invoice.paid"
+//	AccountID     string     // the connected account; "" for the platform's own events
+//	Livemode      bool
+//	Created       time.Time  // Stripe's created (whole seconds)
+//	APIVersion    string
+//	Raw           []byte     // the body exactly as Stripe sent it
+//	Status        EventStatus, Attempts int, LastError string
+//	NotInstalled  bool       // the account had not installed the app in this mode
+//	ReceivedAt, ProcessedAt time.Time
+//
+// ev.DataObject(&v) decodes data.object — the invoice, customer, … the event is
+// about — into v.
 type Event = store.Event
 
-// Installation is an account's installation of the app in one mode.
+// Installation is an account's installation of the app in one mode:
+//
+//	AccountID     string
+//	Livemode      bool
+//	Status        InstallStatus  // "installed" or "uninstalled"
+//	ApplicationID string         // the ca_… application, when the event carried it
+//	DisplayName   string         // the account's name, once looked up
+//	InstalledAt, UninstalledAt time.Time  // zero when not applicable
+//	LastEventCreated time.Time, LastEventID string  // the event that set this state
 type Installation = store.Installation
 
 // EventHandler handles one event inside its processing transaction (see Tx). An error or

@@ -16,9 +16,15 @@ import (
 	"github.com/appbackend/appbackend/internal/store"
 )
 
-// Run is one run of a schedule as its handler receives it: the schedule's name, the
-// account and mode of a per-account schedule, the slot (the time the run is for),
-// the slots missed while the server was down and folded into it, and the attempt.
+// Run is one run of a schedule as its handler receives it:
+//
+//	Name      string     // the schedule's name
+//	AccountID string     // a per-account schedule's account; "" for the platform's
+//	Livemode  bool       // and its mode
+//	Slot      time.Time  // the time the run is for (before the account's jitter); a retry has the same
+//	Missed    int        // earlier slots missed while the server was down, folded into this run
+//	Attempt   int        // 1, then one more per retry
+//	JobID     int64      // the River job running it
 type Run = schedule.Run
 
 // scheduling is the App's schedules and jobs: what Every, EveryAccount and AddWorker

@@ -53,21 +53,38 @@ func (a *App) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 // No account, or no key for that mode, is an error: a call never falls back to the
 // platform account.
 func (a *App) Stripe(ctx context.Context) (*StripeClient, error) {
-	if a.stripe == nil {
-		return nil, errors.New("appbackend: Stripe called before Run")
-	}
-	if _, _, ok := stripeclient.AccountFrom(ctx); ok {
-		return a.stripe.FromContext(ctx)
-	}
-	id, ok := appauth.FromContext(ctx)
-	if !ok {
-		return nil, errors.New("appbackend: Stripe needs a signed request, an event handler or a job context")
-	}
-	livemode, err := stripeclient.SignedLivemode(id.Payload)
+	account, livemode, err := a.Account(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return a.stripe.ForRequest(ctx, id.AccountID, livemode, a.installedModes)
+	return a.stripe.Client(account, stripeclient.ModeOf(livemode))
+}
+
+// Account returns the merchant account ctx acts for and its mode, as Stripe(ctx)
+// chooses them (see there), without a Stripe call: the event's, hook's, job's or
+// schedule run's account, or a signed request's caller. It is an error where ctx
+// acts for no account (a platform schedule, a goroutine of your own) and, in a signed
+// request, when the mode cannot be told (400 mode_required).
+func (a *App) Account(ctx context.Context) (accountID string, livemode bool, err error) {
+	if a.stripe == nil {
+		return "", false, errors.New("appbackend: Account called before Run")
+	}
+	if account, mode, ok := stripeclient.AccountFrom(ctx); ok {
+		return account, mode.Livemode(), nil
+	}
+	id, ok := appauth.FromContext(ctx)
+	if !ok {
+		return "", false, errors.New("appbackend: no account in this context: want a signed request, an event handler, a hook, a job or a per-account schedule run")
+	}
+	signed, err := stripeclient.SignedLivemode(id.Payload)
+	if err != nil {
+		return "", false, err
+	}
+	mode, err := a.stripe.ResolveMode(ctx, id.AccountID, signed, a.installedModes)
+	if err != nil {
+		return "", false, err
+	}
+	return id.AccountID, mode.Livemode(), nil
 }
 
 // StripePlatform returns a client for the platform's own account in a mode, without
