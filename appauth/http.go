@@ -273,7 +273,12 @@ func Preflight(w http.ResponseWriter, _ *http.Request) {
 // Identity holds at least one of ids (any-of: RequireRole("admin", "super_admin") admits
 // either); otherwise it answers 403 role_required. Use it inside Protect. Roles are proven
 // only by a signed stripe_roles payload, so a request signed over the default pair alone
-// never passes; RequireRole() with no ids admits nobody.
+// never passes; RequireRole() with no ids admits nobody. The UI extension signs its
+// user's roles as
+//
+//	"stripe_roles":[{"id":"admin","name":"Administrator","type":"builtIn"}, …]
+//
+// (type "builtIn" or "custom"), of which only the ids count; see the package doc.
 func RequireRole(ids ...string) func(http.Handler) http.Handler {
 	ids = append([]string(nil), ids...)
 	message := "this route requires the role " + strings.Join(ids, " or ")
