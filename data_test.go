@@ -86,7 +86,7 @@ func TestDBInARoute(t *testing.T) {
 			id, _ := appbackend.IdentityFrom(r.Context())
 			var n note
 			if err := json.Unmarshal(id.Payload, &n); err != nil || n.ID == "" {
-				app.WriteError(w, r, appbackend.NewError("bad_request", "a note needs an id"))
+				app.WriteError(w, r, appbackend.NewError(appbackend.CodeBadRequest, "a note needs an id"))
 				return
 			}
 			if _, ok := appbackend.Tx(r.Context()); ok {
@@ -168,7 +168,7 @@ func TestInTxInARouteCommitsOrRollsBack(t *testing.T) {
 				}
 				for _, n := range batch.Notes {
 					if n.Body == "" {
-						return appbackend.NewError("bad_request", "note "+n.ID+" is empty")
+						return appbackend.NewError(appbackend.CodeBadRequest, "note "+n.ID+" is empty")
 					}
 				}
 				return nil

@@ -23,5 +23,12 @@
 // expired). A signature over the default {user_id, account_id} proves only those two
 // fields; a signature over an additional payload (fetchStripeSignature(payload)) proves
 // the whole body, which Identity.Payload then holds. The verification itself lives in
-// package appauth, usable with any router.
+// package appauth, usable with any router; appauth.RequireRole wraps a route's handler
+// to admit only users whose signed stripe_roles hold a role (see the example of
+// App.Handle).
+//
+// A handler answers an error with WriteError: NewError(CodeConflict, "…") reaches the
+// UI extension as 409 {"error":{"code":"conflict","message":"…"}}. Every ErrorCode
+// constant has one status (ErrorCode.Status); NewError panics on any other code, and an
+// error that is not an *Error is logged and answered as a bare 500 "internal".
 package appbackend

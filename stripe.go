@@ -4,13 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"net/http"
 
 	"github.com/riverqueue/river"
 	"github.com/stripe/stripe-go/v85"
 
 	"github.com/appbackend/appbackend/appauth"
-	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/stripeclient"
@@ -20,28 +18,6 @@ import (
 // carries Stripe-Account, writes carry an idempotency key, and one account's calls are
 // bounded so that a busy merchant cannot starve the others.
 type StripeClient = stripeclient.Client
-
-// Error is an error a client sees as {"error":{"code","message"}} with the status of its
-// code; see WriteError.
-type Error = apierror.Error
-
-// NewError returns an error with one of the contract's codes (bad_request, not_found, …)
-// and a message safe to show to the caller.
-func NewError(code, message string) *Error { return apierror.New(code, message) }
-
-// WriteError answers r with err as the contract's JSON error. An *Error (or a Stripe
-// error from StripeClient) keeps its code and status; any other error is logged and
-// answered as a bare 500 "internal", without detail.
-func (a *App) WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	if apierror.StatusOf(err) >= 500 {
-		// Stripe's failures are 502s with a code; log them, or an outage leaves no trace.
-		var e *apierror.Error
-		if errors.As(err, &e) {
-			a.logger.WarnContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
-		}
-	}
-	apierror.Write(w, r, a.logger, err)
-}
 
 // Stripe returns a Stripe client bound to the account and mode of ctx:
 //   - in an event handler or install hook, the event's account and mode;

@@ -57,8 +57,10 @@
 //
 // Errors for bad input wrap one of the exported sentinels (ErrNotSigned,
 // ErrMalformedHeader, ErrNoTimestamp, ErrNoSignatures, ErrTooOld, ErrTooNew,
-// ErrNoValidSignature, ErrBadBody, ErrNoIdentity, ErrBusy), so callers can use errors.Is. No error
-// text contains a secret, a signature or a piece of the header.
+// ErrNoValidSignature, ErrBadBody, ErrNoIdentity, ErrBusy), so callers can use errors.Is;
+// SignatureFailure sorts the signature failures into missing, malformed, expired and
+// invalid (for metrics and logs), and HTTPError maps them to the contract's codes. No
+// error text contains a secret, a signature or a piece of the header.
 //
 // # HTTP
 //
@@ -81,6 +83,28 @@
 // the listed role ids admits). When a router sends OPTIONS elsewhere (a ServeMux pattern
 // such as "POST /api/whoami" does), mount Preflight for "OPTIONS /api/"; CORS wraps the
 // rest of a signed subtree (its 404s, say) so that every response carries the header.
+//
+// # Roles
+//
+// A UI extension proves its user's Dashboard roles by signing them: it passes
+// userContext.roles to fetchStripeSignature under the payload key stripe_roles, a list
+// of RoleDefinition objects,
+//
+//	{"stripe_roles":[{"id":"admin","name":"Administrator","type":"builtIn"},
+//	                 {"id":"role_1Abc","name":"Refunds","type":"custom"}], …}
+//
+// where type is "builtIn" for Stripe's built-in roles (admin, super_admin, developer,
+// view_only, analyst, …) and "custom" for a role the account defined. Stripe refuses to
+// sign a role the user does not hold, so a verified stripe_roles proves the user has
+// those roles; a missing role proves nothing. The Verifier reads only the ids
+// (Identity.Roles, Identity.HasRole); names and types are ignored. RequireRole guards a
+// route with them:
+//
+//	mux.Handle("POST /api/refunds", verifier.Protect(appauth.RequireRole("admin", "super_admin")(refunds)))
+//
+// or, on an appbackend.App, app.Handle("POST /api/refunds", appauth.RequireRole("admin")(refunds)).
+// `appbackend call … --role admin` and appbackendtest's Caller.WithRoles sign roles in
+// this shape for tests and local development.
 //
 // # Signing
 //

@@ -200,25 +200,57 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return body, nil
 }
 
+// Reasons a signature is refused, as SignatureFailure reports them: the labels of
+// metrics and logs.
+const (
+	FailureMissing   = "missing"   // no Stripe-Signature header (ErrNotSigned)
+	FailureMalformed = "malformed" // a header that does not parse (ErrMalformedHeader, ErrNoTimestamp, ErrNoSignatures)
+	FailureExpired   = "expired"   // timestamp outside the tolerance (ErrTooOld, ErrTooNew)
+	FailureInvalid   = "invalid"   // no v1 matches any secret (ErrNoValidSignature)
+)
+
+// SignatureFailure tells why err refused a signature: FailureMissing, FailureMalformed,
+// FailureExpired or FailureInvalid, or "" when err is not a signature failure of this
+// package (a bad body, ErrBusy, or an error from elsewhere). It is the one place that
+// classifies this package's sentinels; HTTPError, the webhook receiver and the metrics
+// build on it.
+func SignatureFailure(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrNotSigned):
+		return FailureMissing
+	case errors.Is(err, ErrTooOld), errors.Is(err, ErrTooNew):
+		return FailureExpired
+	case errors.Is(err, ErrMalformedHeader), errors.Is(err, ErrNoTimestamp), errors.Is(err, ErrNoSignatures):
+		return FailureMalformed
+	case errors.Is(err, ErrNoValidSignature):
+		return FailureInvalid
+	}
+	return ""
+}
+
 // HTTPError maps an error from this package to the API error a client sees: the code and
 // status of the public contract and a one-line message. Errors from elsewhere are returned
 // unchanged (apierror treats them as internal).
 func HTTPError(err error) error {
-	code := ""
-	switch {
-	case errors.Is(err, ErrNotSigned):
+	var code apierror.Code
+	switch SignatureFailure(err) {
+	case FailureMissing:
 		code = apierror.CodeSignatureMissing
-	case errors.Is(err, ErrMalformedHeader), errors.Is(err, ErrNoTimestamp),
-		errors.Is(err, ErrNoSignatures), errors.Is(err, ErrNoValidSignature):
+	case FailureMalformed, FailureInvalid:
 		code = apierror.CodeSignatureInvalid
-	case errors.Is(err, ErrTooOld), errors.Is(err, ErrTooNew):
+	case FailureExpired:
 		code = apierror.CodeSignatureExpired
-	case errors.Is(err, ErrBadBody), errors.Is(err, ErrNoIdentity):
-		code = apierror.CodeBadRequest
-	case errors.Is(err, ErrBusy):
-		code = apierror.CodeUnavailable
 	default:
-		return err
+		switch {
+		case errors.Is(err, ErrBadBody), errors.Is(err, ErrNoIdentity):
+			code = apierror.CodeBadRequest
+		case errors.Is(err, ErrBusy):
+			code = apierror.CodeUnavailable
+		default:
+			return err
+		}
 	}
 	return apierror.New(code, err.Error())
 }
@@ -241,7 +273,12 @@ func Preflight(w http.ResponseWriter, _ *http.Request) {
 // Identity holds at least one of ids (any-of: RequireRole("admin", "super_admin") admits
 // either); otherwise it answers 403 role_required. Use it inside Protect. Roles are proven
 // only by a signed stripe_roles payload, so a request signed over the default pair alone
-// never passes; RequireRole() with no ids admits nobody.
+// never passes; RequireRole() with no ids admits nobody. The UI extension signs its
+// user's roles as
+//
+//	"stripe_roles":[{"id":"admin","name":"Administrator","type":"builtIn"}, …]
+//
+// (type "builtIn" or "custom"), of which only the ids count; see the package doc.
 func RequireRole(ids ...string) func(http.Handler) http.Handler {
 	ids = append([]string(nil), ids...)
 	message := "this route requires the role " + strings.Join(ids, " or ")

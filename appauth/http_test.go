@@ -2,6 +2,8 @@ package appauth
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +11,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/appbackend/appbackend/internal/apierror"
 )
 
 // whoami is the handler behind Protect in these tests: it echoes the identity and the
@@ -369,5 +373,48 @@ func assertJSONEqual(t *testing.T, got, want any) {
 	w, _ := json.Marshal(want)
 	if string(g) != string(w) {
 		t.Errorf("got %s, want %s", g, w)
+	}
+}
+
+// TestSignatureFailure: one classification of the sentinels, which HTTPError, the
+// webhook receiver and the metrics share.
+func TestSignatureFailure(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		err      error
+		want     string
+		wantCode string
+	}{
+		{"no header", ErrNotSigned, FailureMissing, "signature_missing"},
+		{"malformed header", ErrMalformedHeader, FailureMalformed, "signature_invalid"},
+		{"no timestamp", ErrNoTimestamp, FailureMalformed, "signature_invalid"},
+		{"no v1", ErrNoSignatures, FailureMalformed, "signature_invalid"},
+		{"too old", ErrTooOld, FailureExpired, "signature_expired"},
+		{"in the future", fmt.Errorf("verify: %w", ErrTooNew), FailureExpired, "signature_expired"},
+		{"no match", ErrNoValidSignature, FailureInvalid, "signature_invalid"},
+		{"bad body", ErrBadBody, "", "bad_request"},
+		{"no identity", ErrNoIdentity, "", "bad_request"},
+		{"busy", ErrBusy, "", "unavailable"},
+		{"elsewhere", errors.New("disk full"), "", ""},
+		{"nil", nil, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := SignatureFailure(tt.err); got != tt.want {
+				t.Fatalf("SignatureFailure(%v) = %q, want %q", tt.err, got, tt.want)
+			}
+			if tt.err == nil {
+				return
+			}
+			var e *apierror.Error
+			if errors.As(HTTPError(tt.err), &e) != (tt.wantCode != "") {
+				t.Fatalf("HTTPError(%v) = %v, want code %q", tt.err, HTTPError(tt.err), tt.wantCode)
+			}
+			if e != nil && string(e.Code) != tt.wantCode {
+				t.Fatalf("HTTPError(%v).Code = %q, want %q", tt.err, e.Code, tt.wantCode)
+			}
+		})
 	}
 }

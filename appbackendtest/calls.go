@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/jsjson"
+	"github.com/appbackend/appbackend/internal/striperoles"
 )
 
 // httpClient is shared by every App; the timeout only bounds a hung server.
@@ -161,40 +161,12 @@ func (c Caller) signedPayload(payload any) ([]byte, error) {
 		obj = v
 	}
 	if c.roles != nil {
-		list := jsjson.NewArray()
-		for _, id := range c.roles {
-			role := jsjson.NewObject()
-			role.Members.Set("id", jsjson.StringValue(id))
-			role.Members.Set("name", jsjson.StringValue(roleName(id)))
-			typ := "custom"
-			if builtInRoles[id] {
-				typ = "builtIn"
-			}
-			role.Members.Set("type", jsjson.StringValue(typ))
-			list.Elems = append(list.Elems, role)
-		}
-		obj.Members.Set("stripe_roles", list)
+		obj.Members.Set(striperoles.Key, striperoles.Value(c.roles))
 	}
 	if c.livemode != nil {
 		obj.Members.Set("livemode", jsjson.BoolValue(*c.livemode))
 	}
 	return jsjson.AppendStringify(nil, obj), nil
-}
-
-// builtInRoles are the ids of Stripe's built-in Dashboard roles.
-var builtInRoles = map[string]bool{
-	"admin": true, "super_admin": true, "developer": true, "analyst": true, "view_only": true,
-	"support_specialist": true, "dispute_analyst": true, "iam_admin": true, "refund_analyst": true,
-	"tax_analyst": true, "connect_onboarding_analyst": true, "sandbox_admin": true, "sandbox_user": true,
-}
-
-// roleName is a readable name for a role id: "super_admin" → "Super admin".
-func roleName(id string) string {
-	name := strings.ReplaceAll(id, "_", " ")
-	if name == "" {
-		return name
-	}
-	return strings.ToUpper(name[:1]) + name[1:]
 }
 
 // Response is the app's answer to a request.

@@ -388,7 +388,7 @@ func TestErrorMapping(t *testing.T) {
 		name          string
 		response      appbackendtest.StripeResponse
 		wantStatus    int
-		wantCode      string
+		wantCode      apierror.Code
 		wantMessage   string
 		wantRetryable bool
 	}{

@@ -15,7 +15,7 @@ import (
 
 // CodeCardError is the error code of a declined or invalid card (HTTP 402), with
 // Stripe's message, which is meant for the person paying.
-const CodeCardError = "card_error"
+const CodeCardError = apierror.CodeCardError
 
 // Error is a failed Stripe call as a client may see it, with the stripe-go or network
 // error behind it. It unwraps to an *apierror.Error (what the façade answers with:
@@ -23,8 +23,9 @@ const CodeCardError = "card_error"
 // underlying error, so errors.As(err, &stripeErr) with a *stripe.Error still works.
 // No message contains an API key.
 type Error struct {
-	// Code, Message and Status are the JSON error a UI request answers with.
-	Code    string
+	// Code, Message and Status are the JSON error a UI request answers with. Code is
+	// one of the contract's codes (appbackend.ErrorCode).
+	Code    apierror.Code
 	Message string
 	Status  int
 	// StripeCode is Stripe's own error code ("resource_missing", "card_declined", …),
@@ -154,12 +155,12 @@ var (
 
 // refuse returns a permanent error that clients see as code/message (a zero code means
 // an internal error: logged, answered as a bare 500).
-func refuse(code, message string) error {
+func refuse(code apierror.Code, message string) error {
 	return refuseAs(nil, code, message)
 }
 
 // refuseAs is refuse with a sentinel for errors.Is.
-func refuseAs(kind error, code, message string) error {
+func refuseAs(kind error, code apierror.Code, message string) error {
 	if code == "" {
 		return &permanentError{kind: kind, msg: message}
 	}

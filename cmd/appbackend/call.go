@@ -11,10 +11,10 @@ import (
 	"time"
 )
 
-func runCall(ctx context.Context, args []string, stdout io.Writer) error {
-	f := newFlags("call", "appbackend call METHOD URL --secret S --user U --account A [--payload JSON]", stdout)
+func runCall(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	f := newFlags("call", "appbackend call METHOD URL [--secret S] --user U --account A [--payload JSON] [--role ID]…", stdout)
 	var s signFlags
-	s.register(f)
+	s.register(f, getenv)
 	timeout := f.Duration("timeout", 30*time.Second, "give up after this long")
 	rest, err := f.parse(args)
 	if err != nil {
@@ -28,24 +28,23 @@ func runCall(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("URL %q is not an http(s) URL", rawURL)
 	}
-	header, body, err := s.sign(time.Now())
+	if !hasBody(method) && (s.payload != "" || len(s.roles) > 0) {
+		return usagef("--payload and --role need a method with a body (POST, PUT, PATCH)")
+	}
+	header, body, err := s.sign(ctx, time.Now())
 	if err != nil {
 		return err
 	}
 	// A request without a body carries the signed ids in its query string, as a
 	// UI extension's GET or DELETE does.
 	var reqBody io.Reader
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions:
-		if s.payload != "" {
-			return usagef("--payload needs a method with a body (POST, PUT, PATCH)")
-		}
+	if hasBody(method) {
+		reqBody = bytes.NewReader(body)
+	} else {
 		q := u.Query()
 		q.Set("user_id", s.user)
 		q.Set("account_id", s.account)
 		u.RawQuery = q.Encode()
-	default:
-		reqBody = bytes.NewReader(body)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -69,6 +68,16 @@ func runCall(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("server answered %s", resp.Status)
 	}
 	return nil
+}
+
+// hasBody tells whether a UI extension's request with method carries the signed body;
+// the others carry the signed ids in their query string, and can sign nothing else.
+func hasBody(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions:
+		return false
+	}
+	return true
 }
 
 func unwrapURLError(err error) error {

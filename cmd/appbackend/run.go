@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/appbackend/appbackend/internal/setup"
@@ -15,11 +16,11 @@ const usage = `appbackend — the self-hosted backend for Stripe Apps
 
 Usage:
   appbackend serve [--dev] [flags]       run the server (see 'appbackend serve --help')
-  appbackend sign --secret S [--secret S2] --user U --account A [--payload JSON] [--timestamp UNIX]
+  appbackend sign [--secret S [--secret S2]] --user U --account A [--payload JSON] [--role ID]… [--timestamp UNIX]
                                          print a Stripe-Signature header and the exact body to send
-  appbackend call METHOD URL --secret S --user U --account A [--payload JSON]
+  appbackend call METHOD URL [--secret S] --user U --account A [--payload JSON] [--role ID]…
                                          sign and send a request, print the response
-  appbackend trigger TYPE --account ACCT [--test] [--url URL] [--secret whsec_…]
+  appbackend trigger TYPE --account ACCT [--test] [--data JSON|@FILE] [--url URL] [--secret whsec_…]
                                          post a realistic signed event to a running backend
   appbackend installations [--json]      list installations (per account and mode)
   appbackend events [--status S] [--json]
@@ -54,11 +55,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "serve":
 		err = runServe(ctx, rest, getenv, stdout, stderr)
 	case "sign":
-		err = runSign(rest, stdout)
+		err = runSign(ctx, rest, getenv, stdout)
 	case "call":
-		err = runCall(ctx, rest, stdout)
+		err = runCall(ctx, rest, getenv, stdout)
 	case "trigger":
-		err = runTrigger(ctx, rest, getenv, stdout)
+		err = runTrigger(ctx, rest, getenv, os.Stdin, stdout)
 	case "installations":
 		err = runInstallations(ctx, rest, getenv, stdout)
 	case "events":
@@ -102,7 +103,9 @@ func exitCode(err error, cmd string, stderr io.Writer) int {
 type flags struct {
 	*flag.FlagSet
 	synopsis string
-	stdout   io.Writer
+	// notes, if any, follow the flags in --help.
+	notes  string
+	stdout io.Writer
 }
 
 func newFlags(name, synopsis string, stdout io.Writer) *flags {
@@ -123,6 +126,9 @@ func (f *flags) parse(args []string) ([]string, error) {
 				f.SetOutput(f.stdout)
 				f.PrintDefaults()
 				f.SetOutput(io.Discard)
+				if f.notes != "" {
+					fmt.Fprintf(f.stdout, "\n%s\n", f.notes)
+				}
 				return nil, err
 			}
 			return nil, usageError{err.Error()}

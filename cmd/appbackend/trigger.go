@@ -4,17 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appauth"
-	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 )
 
@@ -28,12 +30,25 @@ var triggerTypes = []string{
 	"payment_intent.succeeded", "payment_intent.created", "payment_intent.payment_failed",
 }
 
-func runTrigger(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	f := newFlags("trigger", "appbackend trigger TYPE --account ACCT [--test] [--url URL] [--secret whsec_…] [--id evt_…]", stdout)
+// triggerNotes follow the flags in `trigger --help`.
+const triggerNotes = `Data: --data sets fields of the event's data.object. Its top-level keys replace those of
+the realistic object the type gets by default (an invoice keeps its id and customer when
+--data '{"amount_paid":5000}' changes the amount); a nested object is replaced whole.
+--data @FILE reads the JSON object from a file, --data @- from standard input.
+
+Secret: without --secret, the first of STRIPE_WEBHOOK_SECRETS, else the webhook secret
+that 'appbackend serve --dev' keeps in the database (--database, APPBACKEND_DATABASE):
+the secret a serve on the same configuration checks.`
+
+func runTrigger(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	f := newFlags("trigger", "appbackend trigger TYPE --account ACCT [--test] [--data JSON|@FILE] [--url URL] [--secret whsec_…] [--id evt_…]", stdout)
+	f.notes = triggerNotes
 	account := f.String("account", "", "the merchant account the event is about (acct_…)")
 	test := f.Bool("test", false, "send a test-mode event (livemode false)")
+	data := f.String("data", "", "fields of data.object, a JSON object, or @FILE, or @- for stdin (see Data below)")
 	target := f.String("url", "", "webhook endpoint (default http://APPBACKEND_ADDR/webhooks/stripe)")
-	secret := f.String("secret", "", "endpoint signing secret whsec_… (default: the first of STRIPE_WEBHOOK_SECRETS)")
+	secret := f.String("secret", "", "endpoint signing secret whsec_… (default: see Secret below)")
+	database := databaseFlag(f, getenv)
 	id := f.String("id", "", "event id (default a new evt_…); resend an id to see it deduplicated")
 	apiVersion := f.String("api-version", webhooktest.DefaultAPIVersion, "the event's api_version")
 	rest, err := f.parse(args)
@@ -50,13 +65,9 @@ func runTrigger(ctx context.Context, args []string, getenv func(string) string, 
 	if *account == "" {
 		return usagef("--account is required")
 	}
-	if *secret == "" {
-		if secrets := setup.SplitList(getenv("STRIPE_WEBHOOK_SECRETS")); len(secrets) > 0 {
-			*secret = secrets[0]
-		}
-	}
-	if *secret == "" {
-		return usagef("--secret is required (or set STRIPE_WEBHOOK_SECRETS)")
+	fields, err := readData(*data, stdin)
+	if err != nil {
+		return err
 	}
 	if *target == "" {
 		addr := getenv("APPBACKEND_ADDR")
@@ -69,9 +80,17 @@ func runTrigger(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("--url %q is not an http(s) URL", *target)
 	}
+	if *secret == "" {
+		if *secret, err = defaultSecret(ctx, getenv, *database, webhookSecret); err != nil {
+			return err
+		}
+	}
 	opts := []webhooktest.Option{webhooktest.Account(*account), webhooktest.Livemode(!*test), webhooktest.APIVersion(*apiVersion)}
 	if *id != "" {
 		opts = append(opts, webhooktest.ID(*id))
+	}
+	if fields != nil {
+		opts = append(opts, webhooktest.Fields(fields))
 	}
 	payload := webhooktest.Event(eventType, opts...)
 	now := time.Now().Unix()
@@ -98,6 +117,54 @@ func runTrigger(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("the endpoint answered %s", resp.Status)
 	}
 	return nil
+}
+
+// readData reads --data: a JSON object given inline, from a file (@FILE) or from stdin
+// (@-). Numbers keep their digits. Anything but a JSON object is a usage error naming
+// --data.
+func readData(data string, stdin io.Reader) (map[string]any, error) {
+	if data == "" {
+		return nil, nil
+	}
+	raw := []byte(data)
+	if name, ok := strings.CutPrefix(data, "@"); ok {
+		var err error
+		if name == "-" {
+			raw, err = io.ReadAll(io.LimitReader(stdin, 16<<20))
+		} else {
+			raw, err = os.ReadFile(name)
+		}
+		if err != nil {
+			return nil, usagef("--data %s: %v", data, unwrapPathError(err))
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var fields map[string]any
+	err := dec.Decode(&fields)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
+	}
+	if err == nil {
+		if _, err2 := dec.Token(); err2 != io.EOF {
+			err = errors.New("trailing data after the object")
+		}
+	}
+	if err != nil || fields == nil {
+		if err == nil {
+			err = errors.New("null")
+		}
+		return nil, usagef("--data is not a JSON object: %v", err)
+	}
+	return fields, nil
+}
+
+// unwrapPathError drops the path an *fs.PathError repeats.
+func unwrapPathError(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Err
+	}
+	return err
 }
 
 func mode(live bool) string {

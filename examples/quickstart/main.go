@@ -83,7 +83,7 @@ func register(app *appbackend.App, getenv func(string) string) {
 	app.HandleFunc("GET /api/time", func(w http.ResponseWriter, r *http.Request) {
 		var data any
 		if err := client.GetJSON(r.Context(), timeURL, nil, &data); err != nil {
-			app.WriteError(w, r, &appbackend.Error{Code: "upstream_error", Message: "the time service did not answer", Status: http.StatusBadGateway})
+			app.WriteError(w, r, appbackend.NewError(appbackend.CodeUpstreamUnavailable, "the time service did not answer"))
 			return
 		}
 		writeJSON(w, map[string]any{"data": data})

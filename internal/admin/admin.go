@@ -214,7 +214,7 @@ func nonceOf(r *http.Request) string {
 func (h *Handler) crossOriginRefused(w http.ResponseWriter, r *http.Request) {
 	const msg = "cross-origin request refused"
 	if isAPI(r) {
-		apierror.Write(w, r, h.logger, &apierror.Error{Code: "forbidden", Message: msg, Status: http.StatusForbidden})
+		apierror.Write(w, r, h.logger, apierror.New(apierror.CodeForbidden, msg))
 		return
 	}
 	h.renderError(w, r, http.StatusForbidden, "Refused", "This form was sent from another site, so it was refused. Open the dashboard directly and try again.")

@@ -3,8 +3,10 @@
 //
 //	{"error":{"code":"signature_invalid","message":"no signature matches"}}
 //
-// Codes are part of the public contract. Internal errors are logged with their detail and
-// answered with a fixed message, so that no stack, SQL or secret reaches a client.
+// Codes are part of the public contract, and their statuses are defined here and nowhere
+// else (the root package re-exports them as appbackend.ErrorCode). Internal errors are
+// logged with their detail and answered with a fixed message, so that no stack, SQL or
+// secret reaches a client.
 package apierror
 
 import (
@@ -14,85 +16,134 @@ import (
 	"net/http"
 )
 
-// Codes of the public contract.
+// Code is an error code of the public contract: the "code" of a JSON error. Each code
+// has one HTTP status (Status); a code outside the list below is a programming error,
+// answered as 500 internal and logged.
+type Code string
+
+// Codes of the public contract, with their HTTP status.
 const (
-	CodeSignatureMissing = "signature_missing"
-	CodeSignatureInvalid = "signature_invalid"
-	CodeSignatureExpired = "signature_expired"
-	CodeBadRequest       = "bad_request"
-	CodeUnauthorized     = "unauthorized"
-	CodeRoleRequired     = "role_required"
-	CodeNotFound         = "not_found"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodeBodyTooLarge     = "body_too_large"
-	CodeModeRequired     = "mode_required"
-	CodeUnavailable      = "unavailable"
-	CodeRateLimited      = "rate_limited"
-	CodeStripeError      = "stripe_error"
-	CodeInternal         = "internal"
+	CodeSignatureMissing    Code = "signature_missing"    // 401: no Stripe-Signature header
+	CodeSignatureInvalid    Code = "signature_invalid"    // 401: malformed header, or no signature matches
+	CodeSignatureExpired    Code = "signature_expired"    // 401: timestamp outside the tolerance
+	CodeBadRequest          Code = "bad_request"          // 400: the request is malformed or invalid
+	CodeUnauthorized        Code = "unauthorized"         // 401: missing or wrong credentials (admin token)
+	CodeForbidden           Code = "forbidden"            // 403: authenticated, but not allowed
+	CodeRoleRequired        Code = "role_required"        // 403: the signed roles lack the one required
+	CodeNotFound            Code = "not_found"            // 404: no such route or object
+	CodeMethodNotAllowed    Code = "method_not_allowed"   // 405: the route exists, not for this method
+	CodeConflict            Code = "conflict"             // 409: conflicts with the current state (a duplicate, a stale version)
+	CodeBodyTooLarge        Code = "body_too_large"       // 413: body over the limit
+	CodeUnprocessable       Code = "unprocessable"        // 422: well-formed, but fails validation
+	CodeModeRequired        Code = "mode_required"        // 400: the request's Stripe mode cannot be told; sign livemode
+	CodeCardError           Code = "card_error"           // 402: Stripe declined the card; the message is for the payer
+	CodeRateLimited         Code = "rate_limited"         // 429: too many requests; retry later
+	CodeInternal            Code = "internal"             // 500: a failure on the server; no detail is given
+	CodeStripeError         Code = "stripe_error"         // 502: Stripe failed or refused the platform's credentials
+	CodeUpstreamUnavailable Code = "upstream_unavailable" // 502: a service the backend calls failed
+	CodeUnavailable         Code = "unavailable"          // 503: not available now; retry later
+	CodeUpstreamTimeout     Code = "upstream_timeout"     // 504: a service the backend calls did not answer in time
 )
 
-var statusByCode = map[string]int{
-	CodeSignatureMissing: http.StatusUnauthorized,
-	CodeSignatureInvalid: http.StatusUnauthorized,
-	CodeSignatureExpired: http.StatusUnauthorized,
-	CodeBadRequest:       http.StatusBadRequest,
-	CodeUnauthorized:     http.StatusUnauthorized,
-	CodeRoleRequired:     http.StatusForbidden,
-	CodeNotFound:         http.StatusNotFound,
-	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
-	CodeBodyTooLarge:     http.StatusRequestEntityTooLarge,
-	CodeModeRequired:     http.StatusBadRequest,
-	CodeUnavailable:      http.StatusServiceUnavailable,
-	CodeRateLimited:      http.StatusTooManyRequests,
-	CodeStripeError:      http.StatusBadGateway,
-	CodeInternal:         http.StatusInternalServerError,
+var statusByCode = map[Code]int{
+	CodeSignatureMissing:    http.StatusUnauthorized,
+	CodeSignatureInvalid:    http.StatusUnauthorized,
+	CodeSignatureExpired:    http.StatusUnauthorized,
+	CodeBadRequest:          http.StatusBadRequest,
+	CodeUnauthorized:        http.StatusUnauthorized,
+	CodeForbidden:           http.StatusForbidden,
+	CodeRoleRequired:        http.StatusForbidden,
+	CodeNotFound:            http.StatusNotFound,
+	CodeMethodNotAllowed:    http.StatusMethodNotAllowed,
+	CodeConflict:            http.StatusConflict,
+	CodeBodyTooLarge:        http.StatusRequestEntityTooLarge,
+	CodeUnprocessable:       http.StatusUnprocessableEntity,
+	CodeModeRequired:        http.StatusBadRequest,
+	CodeCardError:           http.StatusPaymentRequired,
+	CodeRateLimited:         http.StatusTooManyRequests,
+	CodeInternal:            http.StatusInternalServerError,
+	CodeStripeError:         http.StatusBadGateway,
+	CodeUpstreamUnavailable: http.StatusBadGateway,
+	CodeUnavailable:         http.StatusServiceUnavailable,
+	CodeUpstreamTimeout:     http.StatusGatewayTimeout,
 }
 
-// Error is an error a client may see: a contract code and a human message.
-type Error struct {
-	Code    string
-	Message string
-	// Status overrides the status derived from Code when non-zero.
-	Status int
+// Known reports whether c is one of the contract's codes.
+func (c Code) Known() bool {
+	_, ok := statusByCode[c]
+	return ok
 }
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
-
-// New returns an *Error with the given code and message.
-func New(code, message string) *Error { return &Error{Code: code, Message: message} }
-
-// StatusOf returns the HTTP status for err: the status of its *Error code, or 500.
-func StatusOf(err error) int {
-	var e *Error
-	if errors.As(err, &e) {
-		if e.Status != 0 {
-			return e.Status
-		}
-		if s, ok := statusByCode[e.Code]; ok {
-			return s
-		}
-		return http.StatusBadRequest
+// Status returns the HTTP status of c: 500 for a code that is not the contract's.
+func (c Code) Status() int {
+	if s, ok := statusByCode[c]; ok {
+		return s
 	}
 	return http.StatusInternalServerError
 }
 
+// Codes returns every code of the contract, for tests and documentation.
+func Codes() []Code {
+	out := make([]Code, 0, len(statusByCode))
+	for c := range statusByCode {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Error is an error a client may see: a contract code and a human message.
+type Error struct {
+	Code    Code
+	Message string
+	// Status overrides the status of Code when non-zero (a webhook's signature
+	// failures are 400s, not 401s). It does not make an unknown Code valid.
+	Status int
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// New returns an *Error with the given code and message.
+func New(code Code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// StatusOf returns the HTTP status for err: the status of its *Error code (or the
+// *Error's own Status), and 500 for any other error or for an *Error whose code is not
+// the contract's.
+func StatusOf(err error) int {
+	var e *Error
+	if !errors.As(err, &e) || !e.Code.Known() {
+		return http.StatusInternalServerError
+	}
+	if e.Status != 0 {
+		return e.Status
+	}
+	return e.Code.Status()
+}
+
 type body struct {
 	Error struct {
-		Code    string `json:"code"`
+		Code    Code   `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
 }
 
 // Write answers r with err as a JSON error. Errors that are not an *Error are internal:
-// logged with their detail on logger (if any) and answered as a bare 500.
+// logged with their detail on logger (if any) and answered as a bare 500. An *Error with
+// a code outside the contract is a bug: it is logged (on slog's default logger when
+// logger is nil) and answered as a bare 500 too.
 func Write(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	var b body
 	status := StatusOf(err)
 	var e *Error
-	if errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e) && e.Code.Known():
 		b.Error.Code, b.Error.Message = e.Code, e.Message
-	} else {
+	case e != nil:
+		b.Error.Code, b.Error.Message = CodeInternal, "internal error"
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.ErrorContext(r.Context(), "error with an unknown code", "method", r.Method, "path", r.URL.Path, "code", string(e.Code), "err", err)
+	default:
 		b.Error.Code, b.Error.Message = CodeInternal, "internal error"
 		if logger != nil {
 			logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -55,10 +55,10 @@ const OtherLabel = "other"
 
 // Signature failure reasons, the values of the reason label.
 const (
-	ReasonMissing   = "missing"   // no Stripe-Signature header
-	ReasonMalformed = "malformed" // a header that does not parse
-	ReasonExpired   = "expired"   // timestamp outside the tolerance
-	ReasonInvalid   = "invalid"   // no v1 matches any secret
+	ReasonMissing   = appauth.FailureMissing   // no Stripe-Signature header
+	ReasonMalformed = appauth.FailureMalformed // a header that does not parse
+	ReasonExpired   = appauth.FailureExpired   // timestamp outside the tolerance
+	ReasonInvalid   = appauth.FailureInvalid   // no v1 matches any secret
 )
 
 // Job outcomes, the values of the outcome label of job runs.
@@ -305,18 +305,12 @@ func (m *Metrics) SignatureFailure(endpoint, reason string) {
 }
 
 // SignatureFailureReason maps a verification error of package appauth to a reason
-// label.
+// label (appauth.SignatureFailure); any other failure counts as ReasonInvalid.
 func SignatureFailureReason(err error) string {
-	switch {
-	case errors.Is(err, appauth.ErrNotSigned):
-		return ReasonMissing
-	case errors.Is(err, appauth.ErrTooOld), errors.Is(err, appauth.ErrTooNew):
-		return ReasonExpired
-	case errors.Is(err, appauth.ErrMalformedHeader), errors.Is(err, appauth.ErrNoTimestamp), errors.Is(err, appauth.ErrNoSignatures):
-		return ReasonMalformed
-	default:
-		return ReasonInvalid
+	if reason := appauth.SignatureFailure(err); reason != "" {
+		return reason
 	}
+	return ReasonInvalid
 }
 
 // PayloadVerifier checks a Stripe-Signature header against a raw body; it is the

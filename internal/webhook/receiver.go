@@ -326,19 +326,17 @@ func badRequest(message string) error {
 	return &apierror.Error{Code: apierror.CodeBadRequest, Message: message}
 }
 
-// signatureError maps a verification failure to the contract's codes, with status 400
-// as webhook senders expect (401 is for UI requests).
+// signatureError maps a verification failure to the contract's codes (as appauth does
+// for UI requests), with status 400 as webhook senders expect (401 is for UI requests).
 func signatureError(err error) error {
-	code, msg := apierror.CodeSignatureInvalid, "no signature matches any webhook secret"
-	switch {
-	case errors.Is(err, appauth.ErrNotSigned):
-		code, msg = apierror.CodeSignatureMissing, "Stripe-Signature header is missing"
-	case errors.Is(err, appauth.ErrTooOld), errors.Is(err, appauth.ErrTooNew):
-		code, msg = apierror.CodeSignatureExpired, "signature timestamp is outside the tolerance"
-	case errors.Is(err, appauth.ErrMalformedHeader), errors.Is(err, appauth.ErrNoTimestamp), errors.Is(err, appauth.ErrNoSignatures):
-		msg = err.Error()
+	e := apierror.New(apierror.CodeSignatureInvalid, "no signature matches any webhook secret")
+	if appauth.SignatureFailure(err) != "" {
+		if ae, ok := errors.AsType[*apierror.Error](appauth.HTTPError(err)); ok {
+			e = ae
+		}
 	}
-	return &apierror.Error{Code: code, Message: msg, Status: http.StatusBadRequest}
+	e.Status = http.StatusBadRequest
+	return e
 }
 
 // ServeHTTP implements http.Handler.

@@ -8,6 +8,7 @@ package webhooktest
 import (
 	"crypto/rand"
 	"encoding/json"
+	"maps"
 	"time"
 
 	stripewebhook "github.com/stripe/stripe-go/v85/webhook"
@@ -25,6 +26,7 @@ type options struct {
 	created    time.Time
 	apiVersion string
 	object     map[string]any
+	fields     map[string]any
 }
 
 // Option configures [Event].
@@ -51,6 +53,19 @@ func APIVersion(v string) Option { return func(o *options) { o.apiVersion = v } 
 
 // Object replaces the event's data.object.
 func Object(obj map[string]any) Option { return func(o *options) { o.object = obj } }
+
+// Fields sets top-level fields of the event's data.object: each replaces the field of
+// that name in the object the type would otherwise get (or in Object's), so that a test
+// or `appbackend trigger --data` changes the amount of a realistic invoice without
+// writing the whole invoice. A nested object is replaced whole, not merged.
+func Fields(fields map[string]any) Option {
+	return func(o *options) {
+		if o.fields == nil {
+			o.fields = map[string]any{}
+		}
+		maps.Copy(o.fields, fields)
+	}
+}
 
 // NewID returns a new id with the given prefix, such as "evt_": 24 base62 characters
 // whose first 11 encode the current time in nanoseconds and the rest are random. The
@@ -82,6 +97,11 @@ func Event(eventType string, opts ...Option) []byte {
 	}
 	if o.object == nil {
 		o.object = objectFor(eventType, o)
+	}
+	if o.fields != nil {
+		object := maps.Clone(o.object)
+		maps.Copy(object, o.fields)
+		o.object = object
 	}
 	ev := map[string]any{
 		"id":               o.id,

@@ -1,0 +1,92 @@
+package appbackend
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/appbackend/appbackend/internal/apierror"
+)
+
+// ErrorCode is the code of an error a client sees, {"error":{"code","message"}}. Each
+// code has one HTTP status (ErrorCode.Status); the set below is the whole contract, so
+// that a UI extension can branch on a code it knows.
+type ErrorCode = apierror.Code
+
+// The error codes, with the HTTP status each is answered with. Handlers use them with
+// NewError; the ones marked "appbackend" are answered by the library itself and rarely
+// need to be returned by an app.
+const (
+	// 400: the request is malformed or invalid (not JSON, a missing field).
+	CodeBadRequest = apierror.CodeBadRequest
+	// 401 (appbackend): no Stripe-Signature header.
+	CodeSignatureMissing = apierror.CodeSignatureMissing
+	// 401 (appbackend): a malformed Stripe-Signature header, or no signature matches.
+	CodeSignatureInvalid = apierror.CodeSignatureInvalid
+	// 401 (appbackend): the signature's timestamp is outside the tolerance.
+	CodeSignatureExpired = apierror.CodeSignatureExpired
+	// 401: missing or wrong credentials other than a signature (the admin token).
+	CodeUnauthorized = apierror.CodeUnauthorized
+	// 402: Stripe declined the card; the message is meant for the person paying.
+	CodeCardError = apierror.CodeCardError
+	// 403: the caller is authenticated but may not do this.
+	CodeForbidden = apierror.CodeForbidden
+	// 403: the signed roles lack the one the route requires (appauth.RequireRole).
+	CodeRoleRequired = apierror.CodeRoleRequired
+	// 404: no such route or object.
+	CodeNotFound = apierror.CodeNotFound
+	// 405 (appbackend): the route exists, but not for this method.
+	CodeMethodNotAllowed = apierror.CodeMethodNotAllowed
+	// 409: the request conflicts with the current state (a duplicate, a stale version).
+	CodeConflict = apierror.CodeConflict
+	// 413 (appbackend): the body is over APPBACKEND_MAX_BODY.
+	CodeBodyTooLarge = apierror.CodeBodyTooLarge
+	// 422: the request is well-formed but fails the app's validation.
+	CodeUnprocessable = apierror.CodeUnprocessable
+	// 400: the request's Stripe mode cannot be told; the UI extension must sign livemode.
+	CodeModeRequired = apierror.CodeModeRequired
+	// 429: too many requests; retry later.
+	CodeRateLimited = apierror.CodeRateLimited
+	// 500: a failure on the server, answered without detail (the detail is logged).
+	CodeInternal = apierror.CodeInternal
+	// 502: Stripe failed, or refused the platform's credentials.
+	CodeStripeError = apierror.CodeStripeError
+	// 502: another service the backend calls failed.
+	CodeUpstreamUnavailable = apierror.CodeUpstreamUnavailable
+	// 503: not available now (shutting down, not configured); retry later.
+	CodeUnavailable = apierror.CodeUnavailable
+	// 504: another service the backend calls did not answer in time.
+	CodeUpstreamTimeout = apierror.CodeUpstreamTimeout
+)
+
+// Error is an error a client sees as {"error":{"code","message"}} with the status of its
+// code; see NewError and WriteError.
+type Error = apierror.Error
+
+// NewError returns an error with one of the ErrorCode constants and a message safe to
+// show to the caller; WriteError (or a handler's returned error) answers it with the
+// code's status.
+//
+// NewError panics if code is not one of the constants: an unknown code is a programming
+// error, to be found by the first test that reaches it rather than answered as a guess.
+// (An Error built as a literal with an unknown code is answered as a logged 500.)
+func NewError(code ErrorCode, message string) *Error {
+	if !code.Known() {
+		panic("appbackend.NewError: unknown error code " + `"` + string(code) + `"`)
+	}
+	return apierror.New(code, message)
+}
+
+// WriteError answers r with err as the contract's JSON error. An *Error (or a Stripe
+// error from StripeClient) keeps its code and status; any other error is logged and
+// answered as a bare 500 "internal", without detail.
+func (a *App) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if apierror.StatusOf(err) >= 500 {
+		// Stripe's failures are 502s with a code; log them, or an outage leaves no trace.
+		// (apierror logs unknown codes and errors that are not an *Error itself.)
+		var e *apierror.Error
+		if errors.As(err, &e) && e.Code.Known() {
+			a.logger.WarnContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "code", string(e.Code), "err", err)
+		}
+	}
+	apierror.Write(w, r, a.logger, err)
+}
