@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/stripeclient"
 )
 
 // exportArgs is the CSV export: work that may outlast the request, so the route hands
@@ -46,15 +44,15 @@ type exportWorker struct {
 func (w exportWorker) Work(ctx context.Context, job *appbackend.Job[exportArgs]) error {
 	// The job's context is bound to the account (and mode) of the signed request that
 	// enqueued it.
-	accountID, mode, ok := stripeclient.AccountFrom(ctx)
-	if !ok {
-		return errors.New("export job without an account")
+	accountID, livemode, err := w.tagger.app.Account(ctx)
+	if err != nil {
+		return err
 	}
 	// Only reads: app.DB is enough, and no transaction is held.
 	rows, err := w.tagger.app.DB().QueryContext(ctx, `
 		SELECT invoice_id, tag, added_by, created_at FROM invoice_tags
 		WHERE account_id = $1 AND livemode = $2 ORDER BY invoice_id, tag`,
-		accountID, mode.Livemode())
+		accountID, livemode)
 	if err != nil {
 		return err
 	}

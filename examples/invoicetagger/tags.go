@@ -35,12 +35,6 @@ type tag struct {
 	CreatedAt int64  `json:"created_at"`
 }
 
-// errConflict answers 409. appbackend.NewError gives a code outside the contract's
-// list a 400, so the status is set here.
-func errConflict(message string) error {
-	return &appbackend.Error{Code: "conflict", Message: message, Status: http.StatusConflict}
-}
-
 // addTag adds the signed {"tag": …} to the invoice: first on the invoice's metadata in
 // Stripe, which also proves the invoice is the caller's account's (another account's
 // id is a 404 there), then in the app's table.
@@ -49,19 +43,19 @@ func (tg *tagger) addTag(w http.ResponseWriter, r *http.Request) {
 	id, _ := appbackend.IdentityFrom(ctx)
 	invoiceID := r.PathValue("id")
 	if !strings.HasPrefix(invoiceID, "in_") {
-		tg.app.WriteError(w, r, appbackend.NewError("bad_request", "not an invoice id: "+invoiceID))
+		tg.app.WriteError(w, r, appbackend.NewError(appbackend.CodeBadRequest, "not an invoice id: "+invoiceID))
 		return
 	}
 	var body struct {
 		Tag string `json:"tag"`
 	}
 	if err := json.Unmarshal(id.Payload, &body); err != nil {
-		tg.app.WriteError(w, r, appbackend.NewError("bad_request", "the body must be a JSON object with a tag"))
+		tg.app.WriteError(w, r, appbackend.NewError(appbackend.CodeBadRequest, "the body must be a JSON object with a tag"))
 		return
 	}
 	name, err := normalizeTag(body.Tag)
 	if err != nil {
-		tg.app.WriteError(w, r, appbackend.NewError("bad_request", err.Error()))
+		tg.app.WriteError(w, r, appbackend.NewError(appbackend.CodeBadRequest, err.Error()))
 		return
 	}
 	// The caller's account, in the mode the UI signed as livemode (or the only one).
@@ -75,7 +69,7 @@ func (tg *tagger) addTag(w http.ResponseWriter, r *http.Request) {
 	// A quick look first, so that a duplicate costs no call to Stripe.
 	exists, err := tg.hasTag(ctx, id.AccountID, livemode, invoiceID, name)
 	if err == nil && exists {
-		err = errConflict(fmt.Sprintf("the invoice already has the tag %q", name))
+		err = appbackend.NewError(appbackend.CodeConflict, fmt.Sprintf("the invoice already has the tag %q", name))
 	}
 	if err != nil {
 		tg.app.WriteError(w, r, err)
@@ -102,7 +96,7 @@ func (tg *tagger) addTag(w http.ResponseWriter, r *http.Request) {
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 { // a concurrent request added it since the look above
-			return errConflict(fmt.Sprintf("the invoice already has the tag %q", name))
+			return appbackend.NewError(appbackend.CodeConflict, fmt.Sprintf("the invoice already has the tag %q", name))
 		}
 		// Read back in the same transaction: the answer is the list as this write left it.
 		tags, err = queryTags(ctx, tx, id.AccountID, livemode, invoiceID)
@@ -121,12 +115,12 @@ func (tg *tagger) listTags(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id, _ := appbackend.IdentityFrom(ctx)
 	invoiceID := r.PathValue("id")
-	sc, err := tg.app.Stripe(ctx) // no call to Stripe: only the request's mode is needed
+	_, livemode, err := tg.app.Account(ctx) // the request's account and mode, no call to Stripe
 	if err != nil {
 		tg.app.WriteError(w, r, err)
 		return
 	}
-	tags, err := queryTags(ctx, tg.app.DB(), id.AccountID, sc.Mode().Livemode(), invoiceID)
+	tags, err := queryTags(ctx, tg.app.DB(), id.AccountID, livemode, invoiceID)
 	if err != nil {
 		tg.app.WriteError(w, r, err)
 		return
