@@ -213,10 +213,10 @@ func (c Config) validate() error {
 		return err
 	}
 	if err := (stripeclient.Keys{Live: c.SecretKey, Test: c.TestSecretKey}).Validate(); err != nil {
-		return stripeConfigError(err)
+		return err
 	}
 	if _, err := stripeclient.ParseAPIBase(c.APIBase); err != nil {
-		return stripeConfigError(err)
+		return err
 	}
 	return nil
 }
@@ -228,11 +228,4 @@ func checkPrefixes(name string, secrets []string, prefix string) error {
 		}
 	}
 	return nil
-}
-
-// stripeConfigError rewraps a stripeclient configuration error as ours, keeping its
-// message (which names the variable, never the key) without repeating the prefix.
-func stripeConfigError(err error) error {
-	msg := strings.TrimPrefix(err.Error(), stripeclient.ErrConfig.Error()+": ")
-	return fmt.Errorf("%w: %s", ErrConfig, msg)
 }

@@ -98,7 +98,7 @@ func TestDBInARoute(t *testing.T) {
 				app.WriteError(w, r, err)
 				return
 			}
-			writeJSON(w, n)
+			WriteJSON(w, n)
 		})
 		app.HandleFunc("GET /api/notes", func(w http.ResponseWriter, r *http.Request) {
 			id, _ := appbackend.IdentityFrom(r.Context())
@@ -121,7 +121,7 @@ func TestDBInARoute(t *testing.T) {
 				app.WriteError(w, r, err)
 				return
 			}
-			writeJSON(w, notes)
+			WriteJSON(w, notes)
 		})
 	})
 
@@ -177,7 +177,7 @@ func TestInTxInARouteCommitsOrRollsBack(t *testing.T) {
 				app.WriteError(w, r, err)
 				return
 			}
-			writeJSON(w, map[string]int{"written": len(batch.Notes)})
+			WriteJSON(w, map[string]int{"written": len(batch.Notes)})
 		})
 	})
 	caller := app.As(userID, acctID)
@@ -321,7 +321,7 @@ func TestEventHandlerTxWriteHappensOnce(t *testing.T) {
 	require.Equal(t, processed.Attempts, app.WaitForEvent(t, ev.ID).Attempts)
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func WriteJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -249,7 +249,7 @@ func (a *App) handleInstallation(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, state)
+	WriteJSON(w, http.StatusOK, state)
 }
 
 // Replay re-runs an event's processing on purpose, whatever its status.

@@ -91,7 +91,7 @@ func BenchmarkWhoami(b *testing.B) {
 				AccountID string `json:"account_id"`
 			}
 			_ = json.NewDecoder(r.Body).Decode(&in)
-			writeJSON(w, http.StatusOK, whoamiResponse{UserID: in.UserID, AccountID: in.AccountID, Roles: []string{}, Payload: json.RawMessage("null")})
+			WriteJSON(w, http.StatusOK, whoamiResponse{UserID: in.UserID, AccountID: in.AccountID, Roles: []string{}, Payload: json.RawMessage("null")})
 		}))
 	})
 }

@@ -275,5 +275,5 @@ func (a *App) handleJob(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, notFound)
 		return
 	}
-	writeJSON(w, http.StatusOK, jobstatus.Of(job))
+	WriteJSON(w, http.StatusOK, jobstatus.Of(job))
 }

@@ -24,7 +24,7 @@ func (a *App) handler() http.Handler {
 	root := http.NewServeMux()
 	root.Handle("/api/", a.signedRoutes())
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	root.HandleFunc("GET /readyz", a.handleReady)
 	if !a.separateMetrics() {
@@ -139,7 +139,7 @@ func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
 	if a.readyLoggedAt.Swap(0) != 0 {
 		a.logger.InfoContext(r.Context(), "database ready again")
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // whoamiResponse is the body of POST /api/whoami.
@@ -159,14 +159,12 @@ func handleWhoami(w http.ResponseWriter, r *http.Request) {
 	if resp.Payload == nil {
 		resp.Payload = json.RawMessage("null")
 	}
-	writeJSON(w, http.StatusOK, resp)
+	WriteJSON(w, http.StatusOK, resp)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
+// WriteJSON answers with status and v encoded as JSON (Content-Type
+// application/json), as appbackend's own routes answer.
+func WriteJSON(w http.ResponseWriter, status int, v any) { apierror.WriteJSON(w, status, v) }
 
 // validRequestID bounds what a caller may pass as X-Request-Id ([A-Za-z0-9._:-],
 // 1 to 64 bytes), so that a log line cannot be forged or flooded through it.

@@ -99,7 +99,7 @@ func (a *App) openStripe(ctx context.Context) error {
 		IdempotencyPrefix: prefix,
 	})
 	if err != nil {
-		return stripeConfigError(err)
+		return err
 	}
 	a.stripe = clients
 	return nil

@@ -1,10 +1,11 @@
 package stripeclient
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/appbackend/appbackend/internal/setup"
 )
 
 // Mode is a Stripe mode: live or test. Each has its own API key, objects, rate limits
@@ -38,8 +39,9 @@ const (
 )
 
 // ErrConfig marks an invalid Stripe configuration (a key of the wrong kind or mode, a bad
-// API base). Its messages never contain a key.
-var ErrConfig = errors.New("invalid Stripe configuration")
+// API base). It is appbackend.ErrConfig, the one sentinel of every configuration
+// error. Its messages never contain a key.
+var ErrConfig = setup.ErrConfig
 
 // Keys are the platform's secret API keys, one per mode. Either may be empty: calls in a
 // mode without a key fail with a clear error instead of reaching Stripe.

@@ -31,7 +31,7 @@ func (tg *tagger) startExport(w http.ResponseWriter, r *http.Request) {
 		tg.app.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"job_id": res.Job.ID})
+	appbackend.WriteJSON(w, http.StatusAccepted, map[string]any{"job_id": res.Job.ID})
 }
 
 type exportWorker struct {

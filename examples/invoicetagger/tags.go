@@ -106,7 +106,7 @@ func (tg *tagger) addTag(w http.ResponseWriter, r *http.Request) {
 		tg.app.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"invoice_id": invoiceID, "tags": tags})
+	appbackend.WriteJSON(w, http.StatusCreated, map[string]any{"invoice_id": invoiceID, "tags": tags})
 }
 
 // listTags answers the invoice's tags. Any user of the account may read them; a GET
@@ -125,7 +125,7 @@ func (tg *tagger) listTags(w http.ResponseWriter, r *http.Request) {
 		tg.app.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"invoice_id": invoiceID, "tags": tags})
+	appbackend.WriteJSON(w, http.StatusOK, map[string]any{"invoice_id": invoiceID, "tags": tags})
 }
 
 func (tg *tagger) hasTag(ctx context.Context, accountID string, livemode bool, invoiceID, name string) (bool, error) {
@@ -181,9 +181,3 @@ func normalizeTag(s string) (string, error) {
 func metadataKey(tag string) string { return "tag_" + tag }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}

@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -46,14 +45,14 @@ func run(ctx context.Context, getenv func(string) string) error {
 func register(app *appbackend.App, getenv func(string) string) {
 	// Signed over the default {user_id, account_id}: only those two are trusted.
 	app.HandleFunc("POST /api/do_secret_stuff", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"success": true})
+		appbackend.WriteJSON(w, http.StatusOK, map[string]any{"success": true})
 	})
 	// Signed with an additional payload (fetchStripeSignature(payload)): the whole body
 	// is covered by the signature, so its fields are trusted; id.Payload holds them.
 	app.HandleFunc("POST /api/do_more_secret_stuff", func(w http.ResponseWriter, r *http.Request) {
 		id, _ := appbackend.IdentityFrom(r.Context())
 		app.Logger().InfoContext(r.Context(), "secret stuff", "account", id.AccountID, "payload_signed", id.Payload != nil)
-		writeJSON(w, map[string]any{"success": true})
+		appbackend.WriteJSON(w, http.StatusOK, map[string]any{"success": true})
 	})
 	// The page's "Use Stripe APIs": a customer created on the caller's account (the
 	// Stripe-Account header), with the live or test key as the signed livemode or the
@@ -71,7 +70,7 @@ func register(app *appbackend.App, getenv func(string) string) {
 			app.WriteError(w, r, err)
 			return
 		}
-		writeJSON(w, map[string]any{"data": []any{}})
+		appbackend.WriteJSON(w, http.StatusOK, map[string]any{"data": []any{}})
 	})
 	// The page's "Call other APIs": a third-party API called from the backend, with
 	// timeouts and a response size limit. QUICKSTART_TIME_URL names it.
@@ -86,12 +85,7 @@ func register(app *appbackend.App, getenv func(string) string) {
 			app.WriteError(w, r, appbackend.NewError(appbackend.CodeUpstreamUnavailable, "the time service did not answer"))
 			return
 		}
-		writeJSON(w, map[string]any{"data": data})
+		appbackend.WriteJSON(w, http.StatusOK, map[string]any{"data": data})
 	})
 	registerSchedules(app, getenv)
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
 }

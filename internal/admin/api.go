@@ -6,14 +6,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/store"
 )
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
 
 // list is the shape of every listing.
 type list[T any] struct {
@@ -82,7 +77,7 @@ func (h *Handler) apiInstallations(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Data = append(out.Data, item)
 	}
-	writeJSON(w, http.StatusOK, out)
+	apierror.WriteJSON(w, http.StatusOK, out)
 }
 
 // apiEvents is GET /admin/api/events: the inbox as `appbackend events --json` shows it.
@@ -97,7 +92,7 @@ func (h *Handler) apiEvents(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list[store.Event]{Data: evs, HasMore: more})
+	apierror.WriteJSON(w, http.StatusOK, list[store.Event]{Data: evs, HasMore: more})
 }
 
 // eventJSON is one event with its raw payload: the JSON Stripe sent, or a string if
@@ -128,7 +123,7 @@ func (h *Handler) apiEvent(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, body)
+	apierror.WriteJSON(w, http.StatusOK, body)
 }
 
 // apiReplay is POST /admin/api/events/{id}/replay: 202 with the event, now pending.
@@ -142,7 +137,7 @@ func (h *Handler) apiReplay(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, ev)
+	apierror.WriteJSON(w, http.StatusAccepted, ev)
 }
 
 // apiJobs is GET /admin/api/jobs: {"recent","failures","upcoming"}.
@@ -152,7 +147,7 @@ func (h *Handler) apiJobs(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, js)
+	apierror.WriteJSON(w, http.StatusOK, js)
 }
 
 type scheduleJSON struct {
@@ -179,7 +174,7 @@ func (h *Handler) apiSchedules(w http.ResponseWriter, r *http.Request) {
 			LastRunAt: nullTime(s.LastRunAt), NextRunAt: nullTime(s.NextRunAt), LastError: nullString(s.LastError),
 		})
 	}
-	writeJSON(w, http.StatusOK, out)
+	apierror.WriteJSON(w, http.StatusOK, out)
 }
 
 type dayJSON struct {
@@ -208,7 +203,7 @@ func (h *Handler) apiStats(w http.ResponseWriter, r *http.Request) {
 	for _, d := range st.Daily {
 		daily = append(daily, dayJSON{Date: d.Date.Format(time.DateOnly), Installs: d.Installs, Uninstalls: d.Uninstalls})
 	}
-	writeJSON(w, http.StatusOK, struct {
+	apierror.WriteJSON(w, http.StatusOK, struct {
 		Installations map[string]modeCounts     `json:"installations"`
 		Events        map[store.EventStatus]int `json:"events"`
 		LastEvent     map[string]*time.Time     `json:"last_event_received_at"`

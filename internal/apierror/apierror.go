@@ -119,6 +119,15 @@ func StatusOf(err error) int {
 	return e.Code.Status()
 }
 
+// WriteJSON answers with status and v as JSON: every JSON answer of appbackend, error
+// or not, is written here.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
 type body struct {
 	Error struct {
 		Code    Code   `json:"code"`
@@ -149,8 +158,5 @@ func Write(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err erro
 			logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(&b)
+	WriteJSON(w, status, &b)
 }
