@@ -59,7 +59,11 @@ const (
 )
 
 // Error is an error a client sees as {"error":{"code","message"}} with the status of its
-// code; see NewError and WriteError.
+// code; see NewError and WriteError. Its fields:
+//
+//	Code    ErrorCode // one of the Code constants
+//	Message string    // shown to the user: no secret, no internal detail
+//	Status  int       // overrides Code's status when non-zero (rarely needed)
 type Error = apierror.Error
 
 // NewError returns an error with one of the ErrorCode constants and a message safe to
