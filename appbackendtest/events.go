@@ -3,12 +3,16 @@ package appbackendtest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 )
@@ -115,10 +119,36 @@ func (a *App) Install(t testing.TB, account string, livemode bool) appbackend.In
 
 // Uninstall delivers account.application.deauthorized for account in a mode, as
 // Stripe does when a merchant uninstalls the app, waits until it is processed (the
-// OnUninstall hooks ran) and returns the installation.
+// OnUninstall hooks ran) and until the data-removal job that follows finished (the
+// OnCleanup hooks ran), and returns the installation.
 func (a *App) Uninstall(t testing.TB, account string, livemode bool) appbackend.Installation {
 	t.Helper()
-	return a.lifecycle(t, "account.application.deauthorized", account, livemode, store.Uninstalled)
+	in := a.lifecycle(t, "account.application.deauthorized", account, livemode, store.Uninstalled)
+	a.waitForRemoval(t, in.LastEventID)
+	return in
+}
+
+// waitForRemoval waits for the data-removal job the uninstall event enqueued, if it
+// enqueued one.
+func (a *App) waitForRemoval(t testing.TB, eventID string) {
+	t.Helper()
+	client := a.riverClient(t)
+	params := river.NewJobListParams().Kinds(install.RemoveAccountDataArgs{}.Kind()).First(1000)
+	res, err := client.JobList(context.Background(), params)
+	if err != nil {
+		t.Fatalf("appbackendtest: list data-removal jobs: %v", err)
+	}
+	for _, job := range res.Jobs {
+		var args install.RemoveAccountDataArgs
+		if json.Unmarshal(job.EncodedArgs, &args) == nil && args.EventID == eventID {
+			if status := a.WaitForJob(t, job.ID); status.State != "completed" {
+				t.Fatalf("appbackendtest: the data-removal job after %s ended %s: %v", eventID, status.State, status.Errors)
+			}
+			return
+		}
+	}
+	// None: the account was uninstalled already, so nothing was to be removed. The job
+	// is enqueued in the event's transaction, so it exists once the event is processed.
 }
 
 func (a *App) lifecycle(t testing.TB, eventType, account string, livemode bool, want store.InstallStatus) appbackend.Installation {
