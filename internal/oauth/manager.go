@@ -519,3 +519,9 @@ func (m *Manager) Status(ctx context.Context, accountID string, livemode bool) (
 	}
 	return s, err
 }
+
+// Keys is the keyring tokens are sealed with.
+func (m *Manager) Keys() *secretbox.Keyring { return m.cfg.Keys }
+
+// Endpoint is the token endpoint the Manager refreshes at.
+func (m *Manager) Endpoint() *Endpoint { return m.cfg.Endpoint }
