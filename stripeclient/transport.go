@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/appbackend/appbackend/internal/apierror"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -273,6 +274,12 @@ func (t *transport) roundTripOAuth(ctx context.Context, req *http.Request, c cal
 	for attempt := 0; ; attempt++ {
 		token, err := c.token(ctx, stale)
 		if err != nil {
+			// A refusal with a code (the merchant must reauthorize) reaches the caller
+			// as such; anything else is a failure to reach Stripe, retryable.
+			var api *apierror.Error
+			if errors.As(err, &api) {
+				return nil, &permanentError{api: api, cause: err}
+			}
 			return nil, err
 		}
 		r := req

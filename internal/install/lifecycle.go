@@ -416,7 +416,9 @@ func StateOf(ctx context.Context, st store.Installations, accountID string) (Sta
 
 // SourceInstallLink prefixes the ids of the installs GET /install/callback records:
 // they come from a verified redirect, not from a Stripe event.
-const SourceInstallLink = "install_link_"
+// The prefix sorts before Stripe's "evt_", so that a real event of the same second
+// counts as the newer one.
+const SourceInstallLink = "ab_install_link_"
 
 // Record records that an account installed the app in a mode through an install link
 // (a verified redirect rather than an event), as an account.application.authorized
@@ -436,7 +438,7 @@ func (l *Lifecycle) Record(ctx context.Context, accountID string, livemode bool,
 	// The redirect happens now: it is newer than anything recorded, even across a
 	// clock that lags Stripe's.
 	if err == nil && !at.After(prev.LastEventCreated) {
-		at = prev.LastEventCreated
+		at = prev.LastEventCreated.Add(time.Second)
 	}
 	raw := fmt.Appendf(nil, `{"id":%q,"type":%q,"account":%q,"livemode":%t,"data":{"object":{"id":%q,"object":"application"}}}`,
 		SourceInstallLink+ref, EventAuthorized, accountID, livemode, applicationID)

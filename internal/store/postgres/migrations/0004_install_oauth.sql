@@ -33,3 +33,9 @@ CREATE TABLE appbackend_oauth_tokens (
 	updated_at    BIGINT NOT NULL,
 	PRIMARY KEY (account_id, livemode)
 );
+
+-- Installations gain the status reauthorization_required (an OAuth app whose refresh
+-- token Stripe refused).
+ALTER TABLE appbackend_installations DROP CONSTRAINT appbackend_installations_status_check;
+ALTER TABLE appbackend_installations ADD CONSTRAINT appbackend_installations_status_check
+	CHECK (status IN ('installed', 'uninstalled', 'reauthorization_required'));

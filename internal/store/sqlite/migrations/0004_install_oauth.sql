@@ -32,3 +32,23 @@ CREATE TABLE appbackend_oauth_tokens (
 	updated_at    INTEGER NOT NULL,
 	PRIMARY KEY (account_id, livemode)
 );
+
+-- Installations gain the status reauthorization_required (an OAuth app whose refresh
+-- token Stripe refused). SQLite cannot alter a CHECK: the table is rebuilt.
+CREATE TABLE appbackend_installations_new (
+	account_id         TEXT NOT NULL,
+	livemode           BOOLEAN NOT NULL,
+	status             TEXT NOT NULL CHECK (status IN ('installed', 'uninstalled', 'reauthorization_required')),
+	application_id     TEXT,
+	display_name       TEXT,
+	installed_at       INTEGER,
+	uninstalled_at     INTEGER,
+	last_event_created INTEGER NOT NULL,
+	last_event_id      TEXT NOT NULL,
+	updated_at         INTEGER NOT NULL,
+	PRIMARY KEY (account_id, livemode)
+);
+INSERT INTO appbackend_installations_new SELECT account_id, livemode, status, application_id, display_name,
+	installed_at, uninstalled_at, last_event_created, last_event_id, updated_at FROM appbackend_installations;
+DROP TABLE appbackend_installations;
+ALTER TABLE appbackend_installations_new RENAME TO appbackend_installations;
