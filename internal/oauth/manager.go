@@ -281,6 +281,7 @@ func (m *Manager) AccessToken(ctx context.Context, accountID string, livemode bo
 	}
 	r, err := m.load(ctx, q, accountID, livemode, "")
 	if err != nil {
+		m.forget(accountID, livemode) // deleted by another replica's uninstall
 		return "", err
 	}
 	if r.status != StatusActive {
