@@ -20,6 +20,7 @@ import (
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/metrics"
+	"github.com/appbackend/appbackend/internal/oauth"
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
@@ -44,6 +45,7 @@ type App struct {
 	installHooks   []InstallHook
 	uninstallHooks []InstallHook
 	cleanupHooks   []CleanupHook
+	reauthHooks    []InstallHook
 
 	db        store.Store
 	verifier  *appauth.Verifier
@@ -55,6 +57,7 @@ type App struct {
 	sched     scheduling
 	receiver  *webhook.Receiver
 	stripe    *stripeclient.Clients
+	oauth     *oauth.Manager // OAuth tokens of apps installed with stripe_api_access_type "oauth"
 	metrics   *metrics.Metrics
 	admin     http.Handler
 	// devSecrets lists what --dev generated, for the start-up banner.
@@ -108,6 +111,8 @@ func New(cfg Config) (*App, error) {
 	a.signed.HandleFunc("GET /api/jobs/{id}", a.handleJob)
 	a.public.HandleFunc("POST /webhooks/stripe", a.handleWebhook)
 	a.public.HandleFunc("/admin/", a.handleAdmin)
+	a.public.HandleFunc("GET /install", a.handleInstall)
+	a.public.HandleFunc("GET /install/callback", a.handleInstallCallback)
 	return a, nil
 }
 
@@ -200,6 +205,7 @@ func (a *App) Run(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
+	go a.refreshTokens(ctx)
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	a.logger.Info("listening", "addr", "http://"+ln.Addr().String())
@@ -323,6 +329,10 @@ func (a *App) open(ctx context.Context) error {
 		return fmt.Errorf("%w: STRIPE_APP_SECRETS: %v", ErrConfig, err)
 	}
 	if err := a.openStripe(ctx); err != nil {
+		db.Close()
+		return err
+	}
+	if err := a.openOAuth(); err != nil {
 		db.Close()
 		return err
 	}

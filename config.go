@@ -97,6 +97,22 @@ type Config struct {
 	MetricsListener net.Listener
 	// Ready, when set, is called once the server accepts connections.
 	Ready func(addr net.Addr)
+
+	// Install links and OAuth (GET /install, GET /install/callback). AppID is the app's
+	// id or OAuth client id (STRIPE_APP_ID); PublicURL is where Stripe sends the browser
+	// back, PublicURL + "/install/callback", which must be one of the manifest's
+	// allowed_redirect_uris (APPBACKEND_PUBLIC_URL); InstallReturnURL is where the
+	// browser goes after a recorded install (APPBACKEND_INSTALL_RETURN_URL; empty: a
+	// plain "installed" page). EncryptionKeys seal OAuth tokens at rest, AES-256-GCM,
+	// base64 32-byte keys, the first encrypts and all decrypt
+	// (APPBACKEND_ENCRYPTION_KEY, comma-separated). InstallURL replaces Stripe's
+	// install page (tests); InstallStateTTL is a state's lifetime (default 15m).
+	AppID            string
+	PublicURL        string
+	InstallReturnURL string
+	EncryptionKeys   []string
+	InstallURL       string
+	InstallStateTTL  time.Duration
 }
 
 // ErrConfig marks an invalid configuration: the server did not start.
@@ -129,6 +145,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		APIBase:        strings.TrimSpace(getenv("STRIPE_API_BASE")),
 		AdminToken:     getenv("APPBACKEND_ADMIN_TOKEN"),
 		MetricsAddr:    strings.TrimSpace(getenv("APPBACKEND_METRICS_ADDR")),
+
+		AppID:            strings.TrimSpace(getenv("STRIPE_APP_ID")),
+		PublicURL:        strings.TrimSpace(getenv("APPBACKEND_PUBLIC_URL")),
+		InstallReturnURL: strings.TrimSpace(getenv("APPBACKEND_INSTALL_RETURN_URL")),
+		EncryptionKeys:   setup.SplitList(getenv("APPBACKEND_ENCRYPTION_KEY")),
 	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_EVENT_RETENTION")); v != "" {
 		d, err := time.ParseDuration(v)
@@ -218,7 +239,7 @@ func (c Config) validate() error {
 	if _, err := stripeclient.ParseAPIBase(c.APIBase); err != nil {
 		return err
 	}
-	return nil
+	return c.validateInstall()
 }
 
 func checkPrefixes(name string, secrets []string, prefix string) error {

@@ -130,6 +130,7 @@ func (a *App) startEvents(ctx context.Context) error {
 		}
 	}
 	a.lifecycle.OnInstall(a.recordDisplayName)
+	a.lifecycle.OnUninstall(a.deleteOAuthTokens)
 	for _, h := range a.installHooks {
 		a.lifecycle.OnInstall(bindHook(h))
 	}

@@ -105,6 +105,7 @@ type StripeFake struct {
 	names     map[string]string
 	secrets   map[secretKey]fakeSecret
 	seq       int
+	oauth     oauthFake
 }
 
 type savedResponse struct {
@@ -303,7 +304,17 @@ func (f *StripeFake) serve(w http.ResponseWriter, r *http.Request) {
 
 // handle answers req as Stripe would, with idempotent replay of writes.
 func (f *StripeFake) handle(w http.ResponseWriter, req StripeRequest) {
+	if req.Method == http.MethodPost && req.Path == "/v1/oauth/token" {
+		status, body := f.oauthToken(req)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+		return
+	}
 	mode, ok := keyMode(req.Key())
+	if !ok {
+		mode, req.Account, ok = f.oauthAccess(req)
+	}
 	if !ok {
 		writeError(w, http.StatusUnauthorized, "invalid_request_error", "Invalid API Key provided: "+req.Key())
 		return

@@ -84,7 +84,7 @@ func (b *boundBackend) bind(method, path string, params stripe.ParamsContainer) 
 		lp := lc.GetListParams()
 		saved := *lp
 		lp.Context = withCall(orBackground(lp.Context), c)
-		if !c.platform {
+		if !c.platform && c.token == nil {
 			lp.StripeAccount = &c.account
 		}
 		return state, func() { lp.Context, lp.StripeAccount = saved.Context, saved.StripeAccount }, nil
@@ -110,7 +110,7 @@ func (b *boundBackend) bind(method, path string, params stripe.ParamsContainer) 
 		}
 	}
 	p.Context = withCall(ctx, c)
-	if !c.platform {
+	if !c.platform && c.token == nil {
 		p.StripeAccount = &c.account
 	}
 	return state, func() {

@@ -206,6 +206,30 @@ func (c *Clients) Client(accountID string, mode Mode) (*Client, error) {
 	return &Client{Client: sc, account: accountID, mode: mode}, nil
 }
 
+// TokenSource returns the OAuth access token to call Stripe with for one account and
+// mode, refreshing it when needed. stale, when not empty, is a token Stripe just
+// answered 401 for: the source must return another one (refreshing if it has none).
+type TokenSource func(ctx context.Context, stale string) (string, error)
+
+// OAuthClient returns a client bound to accountID in mode that calls Stripe with the
+// account's OAuth access token from tokens (no Stripe-Account header): for apps
+// installed with stripe_api_access_type "oauth". The mode's platform key must still be
+// configured (it is the transport the calls share); idempotency, the per-account bound
+// and the back-off are the same as Client's. A 401 is retried once with a token the
+// source gives for the stale one.
+func (c *Clients) OAuthClient(accountID string, mode Mode, tokens TokenSource) (*Client, error) {
+	mc, err := c.modeOrErr(mode)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkAccountID(accountID); err != nil {
+		return nil, err
+	}
+	// The key stripe-go sends is replaced by the token in the transport, per attempt.
+	sc := stripe.NewClient("oauth_access_token", stripe.WithBackends(c.bind(mc, call{account: accountID, token: tokens})))
+	return &Client{Client: sc, account: accountID, mode: mode}, nil
+}
+
 // Platform returns a client for the platform's own account in mode: no Stripe-Account
 // header. It is for platform work such as listing the platform's events; a merchant's
 // data is reached through Client.

@@ -148,6 +148,9 @@ type call struct {
 	// account is the bound Stripe-Account; "" for a platform call.
 	account  string
 	platform bool
+	// token, when set, makes the call with the account's OAuth access token instead of
+	// the platform key and Stripe-Account.
+	token TokenSource
 	// state is what the transport saw, set per call by the backend.
 	state *callState
 }

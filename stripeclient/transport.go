@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/appbackend/appbackend/internal/apierror"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -39,6 +40,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.state.reached.Store(true)
 	}
 	account := req.Header.Get("Stripe-Account")
+	if c.token != nil {
+		return t.roundTripOAuth(ctx, req, c)
+	}
 	if !c.platform {
 		if account != c.account {
 			return nil, refuse("", fmt.Sprintf("refusing a Stripe request bound to %s that carries Stripe-Account %q", c.account, account))
@@ -257,4 +261,86 @@ func (l *accountLimiter) tracked() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.accounts)
+}
+
+// roundTripOAuth makes a call with the account's OAuth access token: no Stripe-Account
+// (the token names the account), the same per-account bound and retries, and one more
+// attempt with a refreshed token after a 401.
+func (t *transport) roundTripOAuth(ctx context.Context, req *http.Request, c call) (*http.Response, error) {
+	if req.Header.Get("Stripe-Account") != "" || req.Header.Get("Stripe-Context") != "" {
+		return nil, refuse("", "refusing a Stripe-Account or Stripe-Context header on a call made with "+c.account+"'s OAuth token")
+	}
+	stale := ""
+	for attempt := 0; ; attempt++ {
+		token, err := c.token(ctx, stale)
+		if err != nil {
+			// A refusal with a code (the merchant must reauthorize) reaches the caller
+			// as such; anything else is a failure to reach Stripe, retryable.
+			var api *apierror.Error
+			if errors.As(err, &api) {
+				return nil, &permanentError{api: api, cause: err}
+			}
+			return nil, err
+		}
+		r := req
+		if attempt > 0 {
+			if r, err = rewind(req); err != nil {
+				return nil, err
+			}
+		}
+		r = r.Clone(ctx)
+		r.Header.Set("Authorization", "Bearer "+token)
+		release, err := t.limiter.acquire(ctx, c.account)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := t.retrying(ctx, r, c, release)
+		if err != nil || resp.StatusCode != http.StatusUnauthorized || attempt > 0 {
+			return resp, err
+		}
+		drain(resp.Body)
+		stale = token
+	}
+}
+
+// retrying is RoundTrip's retry loop for a request whose slot is held; it releases
+// the slot when the answer's body is closed, or at once on failure.
+func (t *transport) retrying(ctx context.Context, req *http.Request, c call, release func()) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		r := req
+		var err error
+		if attempt > 0 {
+			if r, err = rewind(req); err != nil {
+				release()
+				return nil, err
+			}
+		}
+		resp, err := t.base.RoundTrip(r)
+		wait, again := t.retryWait(req, resp, err, attempt)
+		if again && !fitsDeadline(ctx, wait) {
+			again = false
+		}
+		if !again {
+			if resp == nil {
+				release()
+				return nil, err
+			}
+			if c.state != nil {
+				c.state.status.Store(int32(resp.StatusCode))
+			}
+			resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+			return resp, err
+		}
+		if resp != nil {
+			drain(resp.Body)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			release()
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
+	}
 }

@@ -22,6 +22,9 @@ Usage:
                                          sign and send a request, print the response
   appbackend trigger TYPE --account ACCT [--test] [--data JSON|@FILE] [--url URL] [--secret whsec_…]
                                          post a realistic signed event to a running backend
+  appbackend install-link --account ACCT [--oauth] [--test] [--url URL] [--secret absec_…]
+                                         run an install link against a running backend
+  appbackend rotate-key [--new]          re-encrypt OAuth tokens with the first APPBACKEND_ENCRYPTION_KEY
   appbackend installations [--json]      list installations (per account and mode)
   appbackend events [--status S] [--json]
                                          list the inbox's events
@@ -60,6 +63,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runCall(ctx, rest, getenv, stdout)
 	case "trigger":
 		err = runTrigger(ctx, rest, getenv, os.Stdin, stdout)
+	case "install-link":
+		err = runInstallLink(ctx, rest, getenv, stdout)
+	case "rotate-key":
+		err = runRotateKey(ctx, rest, getenv, stdout)
 	case "installations":
 		err = runInstallations(ctx, rest, getenv, stdout)
 	case "events":

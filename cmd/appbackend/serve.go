@@ -29,6 +29,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	f.StringVar(&cfg.TestSecretKey, "test-secret-key", cfg.TestSecretKey, "test API key sk_test_…/rk_test_… (STRIPE_TEST_SECRET_KEY)")
 	f.StringVar(&cfg.APIBase, "api-base", cfg.APIBase, "Stripe API base URL (STRIPE_API_BASE)")
 	f.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr, "separate listen address for GET /metrics, which the main address then does not serve (APPBACKEND_METRICS_ADDR)")
+	f.StringVar(&cfg.AppID, "app-id", cfg.AppID, "the app's id or OAuth client id, for install links (STRIPE_APP_ID)")
+	f.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "the backend's public base URL; PUBLIC_URL/install/callback is an allowed_redirect_uri (APPBACKEND_PUBLIC_URL)")
+	f.StringVar(&cfg.InstallReturnURL, "install-return-url", cfg.InstallReturnURL, "where the browser goes after an install link (APPBACKEND_INSTALL_RETURN_URL)")
+	encryptionKeys := f.String("encryption-key", "", "base64 32-byte keys sealing OAuth tokens, comma-separated, the first encrypts (APPBACKEND_ENCRYPTION_KEY)")
 	f.StringVar(&cfg.AdminToken, "admin-token", cfg.AdminToken, "bearer token for /admin (APPBACKEND_ADMIN_TOKEN)")
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = appbackend.DefaultMaxBody
@@ -55,6 +59,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if *webhookSecrets != "" {
 		cfg.WebhookSecrets = setup.SplitList(*webhookSecrets)
+	}
+	if *encryptionKeys != "" {
+		cfg.EncryptionKeys = setup.SplitList(*encryptionKeys)
 	}
 	if cfg.DBPoolSize < 0 || cfg.DBStatementTimeout < 0 {
 		return usagef("--db-pool and --db-statement-timeout must not be negative")

@@ -413,3 +413,57 @@ func StateOf(ctx context.Context, st store.Installations, accountID string) (Sta
 	}
 	return s, nil
 }
+
+// SourceInstallLink prefixes the ids of the installs GET /install/callback records:
+// they come from a verified redirect, not from a Stripe event.
+// The prefix sorts before Stripe's "evt_", so that a real event of the same second
+// counts as the newer one.
+const SourceInstallLink = "ab_install_link_"
+
+// Record records that an account installed the app in a mode through an install link
+// (a verified redirect rather than an event), as an account.application.authorized
+// event at `at` would, and runs the install hooks if the status changed (a first
+// install, a reinstall, a reauthorization). ref names the install (it becomes the
+// installation's last event id). ctx must carry the transaction.
+func (l *Lifecycle) Record(ctx context.Context, accountID string, livemode bool, applicationID, ref string, at time.Time) error {
+	tx, ok := store.TxFrom(ctx)
+	if !ok {
+		return errors.New("install: Record needs a transaction in its context")
+	}
+	at = at.UTC().Truncate(time.Second)
+	prev, err := l.st.LockInstallationTx(ctx, tx, accountID, livemode)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	// The redirect happens now: it is newer than anything recorded, even across a
+	// clock that lags Stripe's.
+	if err == nil && !at.After(prev.LastEventCreated) {
+		at = prev.LastEventCreated.Add(time.Second)
+	}
+	raw := fmt.Appendf(nil, `{"id":%q,"type":%q,"account":%q,"livemode":%t,"data":{"object":{"id":%q,"object":"application"}}}`,
+		SourceInstallLink+ref, EventAuthorized, accountID, livemode, applicationID)
+	return l.HandleEvent(ctx, &store.Event{
+		ID: SourceInstallLink + ref, Type: EventAuthorized, AccountID: accountID, Livemode: livemode,
+		Created: at, Raw: raw,
+	})
+}
+
+// MarkReauthorizationRequired sets an installation's status to
+// reauthorization_required (its OAuth refresh token was refused), in tx, and reports
+// whether it changed. It stays so until a new install (Record) sets it back.
+func (l *Lifecycle) MarkReauthorizationRequired(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) (store.Installation, bool, error) {
+	in, err := l.st.LockInstallationTx(ctx, tx, accountID, livemode)
+	if errors.Is(err, store.ErrNotFound) {
+		return in, false, nil
+	}
+	if err != nil || in.Status != store.Installed {
+		return in, false, err
+	}
+	in.Status = store.ReauthorizationRequired
+	in.UpdatedAt = l.cfg.Now()
+	if err := l.st.PutInstallationTx(ctx, tx, in); err != nil {
+		return in, false, err
+	}
+	l.logger.WarnContext(ctx, "installation needs reauthorization", "account_id", accountID, "livemode", livemode)
+	return in, true, nil
+}

@@ -97,6 +97,9 @@ type InstallStatus string
 const (
 	Installed   InstallStatus = "installed"
 	Uninstalled InstallStatus = "uninstalled"
+	// ReauthorizationRequired: an OAuth installation whose refresh token Stripe
+	// refused (invalid_grant); the merchant must install again.
+	ReauthorizationRequired InstallStatus = "reauthorization_required"
 )
 
 // Installation is the app's state in one account and one mode (live or test), as the
@@ -288,6 +291,20 @@ func InTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// OpenTxFrom returns the transaction ctx carries if one is open, without beginning a
+// lazy one: for reads that may use the caller's transaction but must not start one.
+func OpenTxFrom(ctx context.Context) (*sql.Tx, bool) {
+	if tx, ok := ctx.Value(txKey{}).(*sql.Tx); ok {
+		return tx, true
+	}
+	if lazy, ok := ctx.Value(lazyTxKey{}).(*LazyTx); ok {
+		if tx, err := lazy.Begun(); tx != nil && err == nil {
+			return tx, true
+		}
+	}
+	return nil, false
 }
 
 type lazyTxKey struct{}

@@ -585,8 +585,8 @@ func (q *Queries) PutInstallationTx(ctx context.Context, tx *sql.Tx, in store.In
 	if in.UpdatedAt.IsZero() {
 		in.UpdatedAt = q.now()
 	}
-	if in.Status != store.Installed && in.Status != store.Uninstalled {
-		return fmt.Errorf("put installation of %s: status %q is not installed or uninstalled", in.AccountID, in.Status)
+	if in.Status != store.Installed && in.Status != store.Uninstalled && in.Status != store.ReauthorizationRequired {
+		return fmt.Errorf("put installation of %s: status %q is not installed, uninstalled or reauthorization_required", in.AccountID, in.Status)
 	}
 	res, err := q.execTx(ctx, tx, q.putInstallationSQL(),
 		in.AccountID, in.Livemode, string(in.Status), nullText(in.ApplicationID), nullText(in.DisplayName),

@@ -1,0 +1,136 @@
+package appbackendtest
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/appbackend/appbackend/appauth"
+)
+
+// InstallSignature is the install_signature Stripe puts on an install link's redirect
+// for userID and accountID, signed at t with secret: a Stripe-Signature value over
+// {"user_id":…,"account_id":…}, as Stripe's install-link documentation verifies it.
+func InstallSignature(secret string, t time.Time, userID, accountID string) string {
+	header, _, err := appauth.Sign([]string{secret}, t, userID, accountID, nil)
+	if err != nil {
+		panic("appbackendtest: " + err.Error())
+	}
+	return header
+}
+
+// InstallRedirect is the redirect Stripe makes back to GET /install/callback after an
+// install. Zero fields take working defaults: User usr_test, the kit's AppSecret, now,
+// and (with OAuth) a fresh code from the app's StripeFake.
+type InstallRedirect struct {
+	Account string
+	User    string
+	// OAuth adds a code, as for an app with stripe_api_access_type "oauth"; Code
+	// chooses it (default: StripeFake.IssueOAuthCode in the state's mode).
+	OAuth    bool
+	Code     string
+	Livemode bool // the mode of the default code
+	// Secret signs install_signature (default AppSecret); SignedAt is its timestamp;
+	// Signature replaces it whole.
+	Secret    string
+	SignedAt  time.Time
+	Signature string
+}
+
+// noRedirect is a client that shows redirects instead of following them.
+var noRedirect = &http.Client{
+	Timeout:       WaitTimeout,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// BeginInstall is a browser's GET /install?query: it returns the state Stripe would
+// receive and the cookie the browser keeps. It fails the test unless the answer is a
+// redirect to Stripe's install page with a state.
+func (a *App) BeginInstall(t testing.TB, query url.Values) (state string, cookie *http.Cookie) {
+	t.Helper()
+	resp, err := noRedirect.Get(a.URL + "/install?" + query.Encode())
+	if err != nil {
+		t.Fatalf("appbackendtest: GET /install: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("appbackendtest: GET /install answered %d, want 302", resp.StatusCode)
+	}
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || loc.Query().Get("state") == "" {
+		t.Fatalf("appbackendtest: GET /install redirected to %q, without a state", resp.Header.Get("Location"))
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == "appbackend_install" {
+			cookie = c
+		}
+	}
+	if cookie == nil {
+		t.Fatal("appbackendtest: GET /install set no appbackend_install cookie")
+	}
+	return loc.Query().Get("state"), cookie
+}
+
+// CompleteInstall is Stripe's redirect back to GET /install/callback with state, as
+// the browser holding cookie (nil: another browser) follows it. The answer is not
+// followed further: a 302 to APPBACKEND_INSTALL_RETURN_URL, the "installed" page, or
+// an error.
+func (a *App) CompleteInstall(t testing.TB, state string, cookie *http.Cookie, r InstallRedirect) *Response {
+	t.Helper()
+	if r.User == "" {
+		r.User = "usr_test"
+	}
+	if r.Secret == "" {
+		r.Secret = AppSecret
+	}
+	if r.SignedAt.IsZero() {
+		r.SignedAt = time.Now()
+	}
+	sig := r.Signature
+	if sig == "" {
+		sig = InstallSignature(r.Secret, r.SignedAt, r.User, r.Account)
+	}
+	q := url.Values{"state": {state}, "user_id": {r.User}, "account_id": {r.Account}, "install_signature": {sig}}
+	if r.OAuth {
+		code := r.Code
+		if code == "" {
+			if a.Fake == nil {
+				t.Fatal("appbackendtest: an OAuth install needs the StripeFake or a Code")
+			}
+			code = a.Fake.IssueOAuthCode(r.Account, r.Livemode)
+		}
+		q.Set("code", code)
+	}
+	req, err := http.NewRequest(http.MethodGet, a.URL+"/install/callback?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cookie != nil {
+		req.AddCookie(&http.Cookie{Name: cookie.Name, Value: cookie.Value})
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatalf("appbackendtest: GET /install/callback: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("appbackendtest: GET /install/callback: %v", err)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+}
+
+// InstallLink runs a whole install link for account in test mode (with OAuth when
+// oauth is set) and fails the test unless the install was recorded.
+func (a *App) InstallLink(t testing.TB, account string, oauth bool) *Response {
+	t.Helper()
+	state, cookie := a.BeginInstall(t, url.Values{"mode": {"test"}})
+	resp := a.CompleteInstall(t, state, cookie, InstallRedirect{Account: account, OAuth: oauth})
+	if resp.Status != http.StatusFound && resp.Status != http.StatusOK {
+		t.Fatalf("appbackendtest: install link for %s answered %d: %s", account, resp.Status, strings.TrimSpace(resp.String()))
+	}
+	return resp
+}

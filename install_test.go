@@ -1,0 +1,260 @@
+package appbackend_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/stripe/stripe-go/v85"
+
+	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/appbackendtest"
+	"github.com/appbackend/appbackend/internal/secretbox"
+)
+
+type installBundle struct {
+	app      *appbackendtest.App
+	installs atomic.Int32
+}
+
+func setupInstall(t *testing.T, opts ...func(*appbackend.Config)) *installBundle {
+	t.Helper()
+	b := &installBundle{}
+	key := secretbox.NewKey()
+	b.app = appbackendtest.Start(t, func(app *appbackend.App) {
+		app.OnInstall(func(ctx context.Context, in appbackend.Installation) error {
+			b.installs.Add(1)
+			return nil
+		})
+		app.HandleFunc("POST /api/balance", func(w http.ResponseWriter, r *http.Request) {
+			sc, err := app.Stripe(r.Context())
+			if err != nil {
+				app.WriteError(w, r, err)
+				return
+			}
+			bal, err := sc.V1Balance.Retrieve(r.Context(), &stripe.BalanceRetrieveParams{})
+			if err != nil {
+				app.WriteError(w, r, err)
+				return
+			}
+			appbackend.WriteJSON(w, http.StatusOK, map[string]any{"livemode": bal.Livemode})
+		})
+	}, appbackendtest.WithConfig(func(cfg *appbackend.Config) {
+		cfg.AppID = "ca_appbackendtest"
+		cfg.PublicURL = "https://backend.example.com"
+		cfg.InstallReturnURL = "https://app.example.com/welcome?from=stripe"
+		cfg.EncryptionKeys = []string{key}
+		for _, o := range opts {
+			o(cfg)
+		}
+	}))
+	return b
+}
+
+func TestInstallLinkRedirects(t *testing.T) {
+	t.Parallel()
+	b := setupInstall(t)
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).
+		Get(b.app.URL + "/install?mode=test&plan=pro")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusFound, resp.StatusCode)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	require.Equal(t, "marketplace.stripe.com", loc.Host)
+	require.Equal(t, "ca_appbackendtest", loc.Query().Get("client_id"))
+	require.Equal(t, "https://backend.example.com/install/callback", loc.Query().Get("redirect_uri"))
+	require.GreaterOrEqual(t, len(loc.Query().Get("state")), 32)
+	cookie := resp.Header.Get("Set-Cookie")
+	require.Contains(t, cookie, "HttpOnly")
+	require.Contains(t, cookie, "Secure")
+	require.Contains(t, cookie, "SameSite=Lax")
+
+	state, c := b.app.BeginInstall(t, url.Values{"mode": {"test"}, "plan": {"pro"}})
+	done := b.app.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_linked1"})
+	require.Equal(t, http.StatusFound, done.Status, done)
+	back, err := url.Parse(done.Header.Get("Location"))
+	require.NoError(t, err)
+	require.Equal(t, "app.example.com", back.Host)
+	require.Equal(t, "acct_linked1", back.Query().Get("account_id"))
+	require.Equal(t, "pro", back.Query().Get("plan"), "the caller's data comes back")
+	require.Equal(t, "stripe", back.Query().Get("from"))
+	require.Equal(t, "false", back.Query().Get("livemode"))
+
+	in, ok := b.app.Installation(t, "acct_linked1", false)
+	require.True(t, ok)
+	require.EqualValues(t, "installed", in.Status)
+	require.EqualValues(t, 1, b.installs.Load(), "OnInstall ran once")
+
+	// Stripe's own event for the same install changes nothing and runs no hook again.
+	b.app.Install(t, "acct_linked1", false)
+	require.EqualValues(t, 1, b.installs.Load())
+}
+
+func TestInstallCallbackRefusals(t *testing.T) {
+	t.Parallel()
+	b := setupInstall(t)
+	a := b.app
+	refused := func(t *testing.T, resp *appbackendtest.Response, status int, account string) {
+		t.Helper()
+		require.Equal(t, status, resp.Status, resp)
+		require.NotEmpty(t, resp.ErrorCode(), resp)
+		_, ok := a.Installation(t, account, false)
+		require.False(t, ok, "nothing recorded for %s", account)
+	}
+
+	t.Run("replayed state", func(t *testing.T) {
+		state, c := a.BeginInstall(t, url.Values{"mode": {"test"}})
+		ok := a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_replay1"})
+		require.Equal(t, http.StatusFound, ok.Status, ok)
+		refused(t, a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_replay2"}), http.StatusBadRequest, "acct_replay2")
+	})
+	t.Run("another browser", func(t *testing.T) {
+		state, _ := a.BeginInstall(t, url.Values{"mode": {"test"}})
+		_, other := a.BeginInstall(t, url.Values{"mode": {"test"}})
+		refused(t, a.CompleteInstall(t, state, nil, appbackendtest.InstallRedirect{Account: "acct_nocookie"}), http.StatusBadRequest, "acct_nocookie")
+		refused(t, a.CompleteInstall(t, state, other, appbackendtest.InstallRedirect{Account: "acct_othercookie"}), http.StatusBadRequest, "acct_othercookie")
+	})
+	t.Run("forged signature", func(t *testing.T) {
+		state, c := a.BeginInstall(t, url.Values{"mode": {"test"}})
+		refused(t, a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_forged", Secret: "absec_not_the_apps"}), http.StatusUnauthorized, "acct_forged")
+		// Signed for another account.
+		sig := appbackendtest.InstallSignature(appbackendtest.AppSecret, time.Now(), "usr_test", "acct_someone_else")
+		refused(t, a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_forged", Signature: sig}), http.StatusUnauthorized, "acct_forged")
+		refused(t, a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_forged", Signature: "garbage"}), http.StatusUnauthorized, "acct_forged")
+		// The state was not used up by the failures: the genuine redirect still works.
+		ok := a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_forged"})
+		require.Equal(t, http.StatusFound, ok.Status, ok)
+	})
+	t.Run("expired signature", func(t *testing.T) {
+		state, c := a.BeginInstall(t, url.Values{"mode": {"test"}})
+		refused(t, a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_old", SignedAt: time.Now().Add(-time.Hour)}), http.StatusUnauthorized, "acct_old")
+		refused(t, a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_future", SignedAt: time.Now().Add(time.Hour)}), http.StatusUnauthorized, "acct_future")
+	})
+	t.Run("bad input", func(t *testing.T) {
+		state, c := a.BeginInstall(t, url.Values{"mode": {"test"}})
+		refused(t, a.CompleteInstall(t, "unknown-state-0123456789abcdef", c, appbackendtest.InstallRedirect{Account: "acct_unknown"}), http.StatusBadRequest, "acct_unknown")
+		refused(t, a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "not_an_account"}), http.StatusBadRequest, "not_an_account")
+		resp, err := http.Get(a.URL + "/install/callback")
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		resp, err = http.Get(a.URL + "/install/callback?error=access_denied&error_description=The+user+denied")
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		resp, err = http.Get(a.URL + "/install?mode=sideways")
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	})
+	t.Run("code exchanged twice", func(t *testing.T) {
+		state, c := a.BeginInstall(t, url.Values{"mode": {"test"}})
+		code := a.Fake.IssueOAuthCode("acct_code1", false)
+		ok := a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_code1", OAuth: true, Code: code})
+		require.Equal(t, http.StatusFound, ok.Status, ok)
+		state2, c2 := a.BeginInstall(t, url.Values{"mode": {"test"}})
+		refused(t, a.CompleteInstall(t, state2, c2, appbackendtest.InstallRedirect{Account: "acct_code2", OAuth: true, Code: code}), http.StatusBadRequest, "acct_code2")
+		require.Equal(t, 1, a.Fake.OAuthStats().ReusedCodes)
+	})
+}
+
+func TestInstallStateExpires(t *testing.T) {
+	t.Parallel()
+	b := setupInstall(t, func(cfg *appbackend.Config) { cfg.InstallStateTTL = time.Nanosecond })
+	state, c := b.app.BeginInstall(t, url.Values{"mode": {"test"}})
+	resp := b.app.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_late"})
+	require.Equal(t, http.StatusBadRequest, resp.Status, resp)
+	require.Contains(t, resp.String(), "expired")
+	_, ok := b.app.Installation(t, "acct_late", false)
+	require.False(t, ok)
+}
+
+// TestOAuthInstallCallsWithAccessToken: after an OAuth install, app.Stripe(ctx) calls
+// with the account's access token and no Stripe-Account; the uninstall event deletes
+// the tokens, and calls go back to the platform key.
+func TestOAuthInstallCallsWithAccessToken(t *testing.T) {
+	t.Parallel()
+	b := setupInstall(t, func(cfg *appbackend.Config) { cfg.InstallReturnURL = "" })
+	a := b.app
+	page := a.InstallLink(t, "acct_oauth1", true)
+	require.Equal(t, http.StatusOK, page.Status)
+	require.Contains(t, string(page.Body), "Installed")
+	require.Equal(t, 1, a.Fake.OAuthStats().Exchanges)
+
+	res := a.As("usr_1", "acct_oauth1").Post(t, "/api/balance", nil)
+	require.Equal(t, http.StatusOK, res.Status, res)
+	last := lastRequest(t, a.Fake, "/v1/balance")
+	require.True(t, strings.HasPrefix(last.Authorization, "Bearer oat_test_"), last.Authorization)
+	require.Empty(t, last.Account, "no Stripe-Account with an OAuth token")
+
+	a.Uninstall(t, "acct_oauth1", false)
+	a.Install(t, "acct_oauth1", false)
+	res = a.As("usr_1", "acct_oauth1").Post(t, "/api/balance", nil)
+	require.Equal(t, http.StatusOK, res.Status, res)
+	last = lastRequest(t, a.Fake, "/v1/balance")
+	require.Equal(t, "Bearer "+appbackendtest.TestSecretKey, last.Authorization, "tokens are gone after the uninstall")
+	require.Equal(t, "acct_oauth1", last.Account)
+}
+
+// TestOAuthReauthorizationRequired: a refused refresh marks the installation
+// reauthorization_required and runs the hook; a new install link restores it.
+func TestOAuthReauthorizationRequired(t *testing.T) {
+	t.Parallel()
+	var hooked atomic.Int32
+	key := secretbox.NewKey()
+	a := appbackendtest.Start(t, func(app *appbackend.App) {
+		app.OnReauthorizationRequired(func(ctx context.Context, in appbackend.Installation) error {
+			hooked.Add(1)
+			return nil
+		})
+		app.HandleFunc("POST /api/balance", func(w http.ResponseWriter, r *http.Request) {
+			sc, err := app.Stripe(r.Context())
+			if err == nil {
+				_, err = sc.V1Balance.Retrieve(r.Context(), &stripe.BalanceRetrieveParams{})
+			}
+			if err != nil {
+				app.WriteError(w, r, err)
+				return
+			}
+			appbackend.WriteJSON(w, http.StatusOK, map[string]any{})
+		})
+	}, appbackendtest.WithConfig(func(cfg *appbackend.Config) {
+		cfg.AppID, cfg.PublicURL, cfg.EncryptionKeys = "ca_x", "http://127.0.0.1", []string{key}
+	}))
+	a.Fake.SetOAuthTokenLifetime(time.Second) // expires within the refresh margin at once
+	a.InstallLink(t, "acct_revoked", true)
+	a.Fake.RevokeOAuth("acct_revoked")
+
+	res := a.As("usr_1", "acct_revoked").Post(t, "/api/balance", nil)
+	require.Equal(t, http.StatusForbidden, res.Status, res)
+	require.Contains(t, res.String(), "reauthorization_required")
+	in, ok := a.Installation(t, "acct_revoked", false)
+	require.True(t, ok)
+	require.EqualValues(t, "reauthorization_required", in.Status)
+	require.EqualValues(t, 1, hooked.Load())
+
+	a.Fake.SetOAuthTokenLifetime(time.Hour)
+	a.InstallLink(t, "acct_revoked", true)
+	in, _ = a.Installation(t, "acct_revoked", false)
+	require.EqualValues(t, "installed", in.Status)
+	res = a.As("usr_1", "acct_revoked").Post(t, "/api/balance", nil)
+	require.Equal(t, http.StatusOK, res.Status, res)
+}
+
+func lastRequest(t *testing.T, f *appbackendtest.StripeFake, path string) appbackendtest.StripeRequest {
+	t.Helper()
+	reqs := f.Requests()
+	for i := len(reqs) - 1; i >= 0; i-- {
+		if reqs[i].Path == path {
+			return reqs[i]
+		}
+	}
+	t.Fatalf("no request to %s", path)
+	return appbackendtest.StripeRequest{}
+}
