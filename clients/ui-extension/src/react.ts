@@ -4,26 +4,51 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 
 import { createBackend } from './backend.js';
 import { BackendError } from './errors.js';
-import type { Backend, BackendContext, BackendOptions, JobId, JobStatus, JSONValue, WaitForJobOptions } from './types.js';
+import type {
+  Backend,
+  BackendContext,
+  BackendOptions,
+  FetchInit,
+  JobId,
+  JobStatus,
+  JSONObject,
+  JSONValue,
+  WaitForJobOptions,
+} from './types.js';
 
 /** useBackend's options: createBackend's without the context. */
 export type UseBackendOptions = Omit<BackendOptions, 'context'>;
 
 /**
  * useBackend returns a Backend for the view's context, the same object across renders
- * until the user, account, mode, roles or an option changes.
+ * until the user, account, mode, roles, baseUrl or livemode changes.
  */
 export function useBackend(context: BackendContext, options: UseBackendOptions): Backend {
   const { baseUrl, fetchSignature, fetch, livemode } = options;
+  // The functions are called through a ref: an inline fetch or fetchSignature (a new
+  // function each render) keeps the Backend, and the latest one is used.
+  const fns = useRef({ fetchSignature, fetch });
+  fns.current = { fetchSignature, fetch };
+  const hasSigner = fetchSignature !== undefined;
+  const hasFetch = fetch !== undefined;
   const userId = context.userContext.id;
   const accountId = context.userContext.account?.id;
   const mode = context.environment.mode;
   const roles = JSON.stringify(context.userContext.roles ?? null);
   return useMemo(
-    () => createBackend({ baseUrl, context, fetchSignature, fetch, livemode }),
+    () =>
+      createBackend({
+        baseUrl,
+        context,
+        livemode,
+        fetchSignature: hasSigner
+          ? (payload?: JSONObject) => (payload === undefined ? fns.current.fetchSignature!() : fns.current.fetchSignature!(payload))
+          : undefined,
+        fetch: hasFetch ? (url: string, init: FetchInit) => fns.current.fetch!(url, init) : undefined,
+      }),
     // context is read through the values below: a new object with the same ones keeps the Backend.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [baseUrl, fetchSignature, fetch, livemode, userId, accountId, mode, roles],
+    [baseUrl, livemode, hasSigner, hasFetch, userId, accountId, mode, roles],
   );
 }
 
