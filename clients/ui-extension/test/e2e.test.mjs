@@ -138,7 +138,8 @@ before(async () => {
       res.writeHead(503, { 'Content-Type': 'application/json' });
       return res.end('{"error":{"type":"api_error","message":"STRIPE_MOCK_URL is not set"}}');
     }
-    const headers = { ...req.headers };
+    // stripe-mock accepts test keys only: the live key is recorded above, then swapped.
+    const headers = { ...req.headers, authorization: 'Bearer sk_test_123' };
     delete headers.host;
     const up = http.request(new URL(req.url, mock), { method: req.method, headers }, (r) => {
       res.writeHead(r.statusCode, r.headers);
@@ -166,14 +167,14 @@ before(async () => {
       ...common,
       APPBACKEND_DATABASE: `sqlite:${join(tmp, 'quickstart.db')}`,
       STRIPE_API_BASE: stripeProxy.url,
-      STRIPE_SECRET_KEY: 'sk_live_e2e_quickstart',
-      STRIPE_TEST_SECRET_KEY: 'sk_test_e2e_quickstart',
+      STRIPE_SECRET_KEY: 'sk_live_e2eQuickstart',
+      STRIPE_TEST_SECRET_KEY: 'sk_test_e2eQuickstart',
     }),
     startServer(join(bin, 'invoicetagger'), [], {
       ...common,
       APPBACKEND_DATABASE: `sqlite:${join(tmp, 'tagger.db')}`,
       STRIPE_API_BASE: fakeStripe.url,
-      STRIPE_TEST_SECRET_KEY: 'sk_test_e2e_tagger',
+      STRIPE_TEST_SECRET_KEY: 'sk_test_e2eTagger',
     }),
   ]);
 });
@@ -307,8 +308,8 @@ describe('quickstart', () => {
     assert.deepEqual(
       creates.map((c) => [c.account, c.key]),
       [
-        ['acct_e2emerchantA', 'sk_test_e2e_quickstart'],
-        ['acct_e2emerchantB', 'sk_live_e2e_quickstart'],
+        ['acct_e2emerchantA', 'sk_test_e2eQuickstart'],
+        ['acct_e2emerchantB', 'sk_live_e2eQuickstart'],
       ],
     );
     const none = client(quickstart, context({ accountId: 'acct_e2emerchantC' }), { options: { livemode: null } }).backend;
@@ -332,7 +333,7 @@ describe('quickstart', () => {
     assert.equal(status.account_id, 'acct_e2eexporter');
     assert.deepEqual(status.output, output);
     const balance = stripeCalls.find((c) => c.path === '/v1/balance' && c.account === 'acct_e2eexporter');
-    assert.equal(balance?.key, 'sk_test_e2e_quickstart', 'the job runs in the mode the export was signed in');
+    assert.equal(balance?.key, 'sk_test_e2eQuickstart', 'the job runs in the mode the export was signed in');
     // Another account cannot see the job.
     const other = client(quickstart, context({ accountId: 'acct_e2eother' })).backend;
     await assert.rejects(other.job(job_id), { code: 'not_found' });
