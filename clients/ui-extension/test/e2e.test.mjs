@@ -6,7 +6,7 @@
 // package's generateTestHeaderString.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -337,5 +337,50 @@ describe('quickstart', () => {
     // Another account cannot see the job.
     const other = client(quickstart, context({ accountId: 'acct_e2eother' })).backend;
     await assert.rejects(other.job(job_id), { code: 'not_found' });
+  });
+});
+
+describe('npm pack', () => {
+  it('packs a tarball that installs in an empty folder and drives a running appbackend', async () => {
+    const PKG = fileURLToPath(new URL('..', import.meta.url));
+    // dist is built already (npm test builds first): no prepack, which would rebuild it
+    // under the other test files' feet.
+    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: PKG });
+    const [info] = JSON.parse(stdout);
+    const files = info.files.map((f) => f.path).sort();
+    for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/react.js', 'dist/react.d.ts']) {
+      assert.ok(files.includes(f), `${f} in ${files}`);
+    }
+    assert.ok(!files.some((f) => f.startsWith('src/') || f.startsWith('test/') || f.startsWith('node_modules/')), String(files));
+
+    const app = join(tmp, 'empty-app');
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'empty-app', private: true, type: 'module' }));
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(tmp, info.filename)], { cwd: app });
+    // An outside script: plain Node ESM, Stripe's signing scheme done by hand with node:crypto.
+    writeFileSync(
+      join(app, 'drive.mjs'),
+      `import { createHmac } from 'node:crypto';
+import { BackendError, createBackend } from '@appbackend/ui-extension';
+const [url, secret] = process.argv.slice(2);
+const context = { userContext: { id: 'usr_pack', account: { id: 'acct_pack' } }, environment: { mode: 'test' } };
+const fetchSignature = async (payload) => {
+  const t = Math.floor(Date.now() / 1000);
+  const signed = JSON.stringify({ ...payload, user_id: 'usr_pack', account_id: 'acct_pack' });
+  return 't=' + t + ',v1=' + createHmac('sha256', secret).update(t + '.' + signed).digest('hex');
+};
+const backend = createBackend({ baseUrl: url, context, fetchSignature });
+const whoami = await backend.post('/api/whoami', { payload: { order: 'ord_1', amount: 5 } });
+const installation = await backend.installation();
+const error = await backend.job(424242).catch((e) => e instanceof BackendError && e.code);
+console.log(JSON.stringify({ whoami, installation, error }));
+`,
+    );
+    const out = await run(process.execPath, ['drive.mjs', serve.url, APP_SECRET], { cwd: app });
+    assert.deepEqual(JSON.parse(out.stdout), {
+      whoami: { user_id: 'usr_pack', account_id: 'acct_pack', roles: [], payload: { order: 'ord_1', amount: 5, livemode: false } },
+      installation: { account_id: 'acct_pack', live: null, test: null },
+      error: 'not_found',
+    });
   });
 });
