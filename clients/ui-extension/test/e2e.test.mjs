@@ -177,7 +177,7 @@ before(async () => {
       STRIPE_TEST_SECRET_KEY: 'sk_test_e2eTagger',
     }),
   ]);
-});
+}, { timeout: 300_000 }); // go build on a cold cache
 
 after(async () => {
   await Promise.all([serve?.stop(), quickstart?.stop(), tagger?.stop(), stripeProxy?.close(), fakeStripe?.close()]);
