@@ -3,9 +3,10 @@
 
 GO       ?= go
 NODE_DIR := testdata/node
+UI_DIR   := clients/ui-extension
 export APPBACKEND_NODE_MODULES := $(CURDIR)/$(NODE_DIR)/node_modules
 
-.PHONY: all build test check node-deps browser gotest fuzz bench clean
+.PHONY: all build test check node-deps ui-deps browser gotest uitest fuzz bench clean
 
 all: build
 
@@ -17,6 +18,12 @@ node-deps: $(NODE_DIR)/node_modules/.package-lock.json
 
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+
+# ui-deps installs the UI-extension client's dev dependencies (TypeScript, the SDK, stripe-node).
+ui-deps: $(UI_DIR)/node_modules/.package-lock.json
+
+$(UI_DIR)/node_modules/.package-lock.json: $(UI_DIR)/package.json $(UI_DIR)/package-lock.json
+	cd $(UI_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
 # browser installs Debian's chromium for the admin dashboard's browser test when missing.
 browser:
@@ -33,13 +40,18 @@ FUZZ_TARGETS := ./internal/jsjson:FuzzParse ./internal/jsjson:FuzzStringify ./in
 	./appauth:FuzzParseHeader ./appauth:FuzzVerifyRequest ./appauth:FuzzScanBodyMatchesParser \
 	./internal/schedule:FuzzParseSpec
 
-# test starts the services the tests need (scripts/with-services.sh), runs every Go test
-# and the fuzz targets, and stops the services again.
-test: node-deps browser check
-	./scripts/with-services.sh $(MAKE) --no-print-directory gotest fuzz
+# test starts the services the tests need (scripts/with-services.sh), runs every Go test,
+# the UI-extension client's tests and the fuzz targets, and stops the services again.
+test: node-deps ui-deps browser check
+	./scripts/with-services.sh $(MAKE) --no-print-directory gotest uitest fuzz
 
 gotest:
 	$(GO) test -count=1 -timeout 12m ./...
+
+# uitest builds and tests the UI-extension client (unit, type-check, npm pack, and end to
+# end against appbackend serve and the examples; stripe-mock from with-services.sh).
+uitest: ui-deps
+	cd $(UI_DIR) && npm test --silent
 
 # fuzz runs every parser's fuzz target for FUZZTIME (their seed corpora already ran in gotest).
 fuzz:
