@@ -97,6 +97,9 @@ type Config struct {
 	MetricsListener net.Listener
 	// Ready, when set, is called once the server accepts connections.
 	Ready func(addr net.Addr)
+
+	// Gateway mode (APPBACKEND_UPSTREAM…): see gateway.go.
+	Gateway GatewayConfig
 }
 
 // ErrConfig marks an invalid configuration: the server did not start.
@@ -117,8 +120,21 @@ func checkAdminToken(token string) error {
 	return nil
 }
 
-// ConfigFromEnv reads the contract's environment variables through getenv.
+// ConfigFromEnv reads the contract's environment variables through getenv, and the
+// TOML file APPBACKEND_CONFIG names, if any, under them (the environment wins).
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	getenv, file, err := LayerConfigFile(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg, err := configFromEnv(getenv)
+	if file != nil {
+		cfg.Gateway.Schedules = file.Schedules
+	}
+	return cfg, err
+}
+
+func configFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
 		Addr:           getenv("APPBACKEND_ADDR"),
 		Database:       getenv("APPBACKEND_DATABASE"),
@@ -129,6 +145,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		APIBase:        strings.TrimSpace(getenv("STRIPE_API_BASE")),
 		AdminToken:     getenv("APPBACKEND_ADMIN_TOKEN"),
 		MetricsAddr:    strings.TrimSpace(getenv("APPBACKEND_METRICS_ADDR")),
+	}
+	if err := cfg.Gateway.fromEnv(getenv); err != nil {
+		return cfg, err
 	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_EVENT_RETENTION")); v != "" {
 		d, err := time.ParseDuration(v)
@@ -188,6 +207,7 @@ func (c Config) withDefaults() Config {
 	if c.EventShutdownTimeout == 0 {
 		c.EventShutdownTimeout = 15 * time.Second
 	}
+	c.Gateway = c.Gateway.withDefaults()
 	return c
 }
 
@@ -218,7 +238,7 @@ func (c Config) validate() error {
 	if _, err := stripeclient.ParseAPIBase(c.APIBase); err != nil {
 		return err
 	}
-	return nil
+	return c.Gateway.validate(c.Dev)
 }
 
 func checkPrefixes(name string, secrets []string, prefix string) error {
