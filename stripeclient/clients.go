@@ -125,7 +125,7 @@ func New(cfg Config) (*Clients, error) {
 			},
 		}
 		bc := &stripe.BackendConfig{
-			HTTPClient: m.http,
+			HTTPClient:        m.http,
 			MaxNetworkRetries: stripe.Int64(0),
 			// stripe-go logs response bodies at debug level, Secret Store payloads
 			// included; errors reach callers as values instead.
