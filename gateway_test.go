@@ -395,3 +395,61 @@ func waitStatus(t *testing.T, app *appbackendtest.App, id, want string) {
 	}
 	t.Fatalf("event %s is %s, want %s", id, status, want)
 }
+
+func TestGatewayUpstreamAPICallsStripeForTheAccount(t *testing.T) {
+	t.Parallel()
+	b := setupGateway(t)
+	call := func(method, path, body string, h map[string]string) (int, []byte) {
+		req, err := http.NewRequest(method, b.apiURL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+upstreamSecret)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, out
+	}
+	status, out := call(http.MethodPost, "/v1/stripe/v1/customers", "email=a%40example.com",
+		map[string]string{"Appbackend-Account-Id": "acct_stripe", "Appbackend-Livemode": "false", "Content-Type": "application/x-www-form-urlencoded", "Idempotency-Key": "idem-1"})
+	require.Equal(t, http.StatusOK, status, string(out))
+	require.NotContains(t, string(out), appbackendtest.TestSecretKey)
+	var cus struct{ ID string }
+	require.NoError(t, json.Unmarshal(out, &cus))
+	_, ok := b.app.Fake.Get("acct_stripe", false, "customers", cus.ID)
+	require.True(t, ok, "created on the caller's account")
+	reqs := b.app.Fake.Requests()
+	last := reqs[len(reqs)-1]
+	require.Equal(t, "acct_stripe", last.Account)
+	require.Equal(t, "idem-1", last.IdempotencyKey)
+
+	status, _ = call(http.MethodGet, "/v1/stripe/v1/customers/"+cus.ID, "", map[string]string{"Appbackend-Account-Id": "acct_stripe", "Appbackend-Livemode": "false"})
+	require.Equal(t, http.StatusOK, status)
+	// No live key is configured, and a mode is required.
+	status, out = call(http.MethodGet, "/v1/stripe/v1/customers", "", map[string]string{"Appbackend-Account-Id": "acct_stripe", "Appbackend-Livemode": "true"})
+	require.Equal(t, http.StatusBadRequest, status, string(out))
+	status, _ = call(http.MethodGet, "/v1/stripe/v1/customers", "", map[string]string{"Appbackend-Account-Id": "acct_stripe"})
+	require.Equal(t, http.StatusBadRequest, status)
+	status, _ = call(http.MethodGet, "/v1/stripe/v1/customers", "", map[string]string{"Appbackend-Account-Id": "not-an-account", "Appbackend-Livemode": "false"})
+	require.GreaterOrEqual(t, status, 400)
+}
+
+func TestGatewayDevGeneratesAndKeepsTheUpstreamSecret(t *testing.T) {
+	t.Parallel()
+	var banner bytes.Buffer
+	app := appbackendtest.Start(t, nil, appbackendtest.WithConfig(func(c *appbackend.Config) {
+		c.Dev = true
+		c.DevOut = &banner
+		c.Gateway.Upstream = "http://127.0.0.1:1"
+		c.Gateway.APIAddr = "127.0.0.1:0"
+	}))
+	s := app.DevSecrets().UpstreamSecret
+	_, err := gateway.ParseSecret(s)
+	require.NoError(t, err)
+	require.Contains(t, banner.String(), "APPBACKEND_UPSTREAM_SECRET="+s)
+	var stored string
+	require.NoError(t, app.DB().QueryRowContext(t.Context(), `SELECT value FROM appbackend_settings WHERE key = 'dev.upstream_secret'`).Scan(&stored))
+	require.Equal(t, s, stored)
+}
