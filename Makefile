@@ -4,6 +4,9 @@
 GO       ?= go
 NODE_DIR := testdata/node
 export APPBACKEND_NODE_MODULES := $(CURDIR)/$(NODE_DIR)/node_modules
+GATEWAY_NODE := examples/gateway-node
+# The gateway end-to-end tests fail instead of skipping when the Node example is missing.
+export APPBACKEND_REQUIRE_EXAMPLES := 1
 
 .PHONY: all build test check node-deps browser gotest fuzz bench clean
 
@@ -13,7 +16,10 @@ build:
 	$(GO) build -o appbackend ./cmd/appbackend
 
 # node-deps installs the Node peers (stripe-node, express) the tests compare against.
-node-deps: $(NODE_DIR)/node_modules/.package-lock.json
+node-deps: $(NODE_DIR)/node_modules/.package-lock.json $(GATEWAY_NODE)/node_modules/.package-lock.json
+
+$(GATEWAY_NODE)/node_modules/.package-lock.json: $(GATEWAY_NODE)/package.json $(GATEWAY_NODE)/package-lock.json
+	cd $(GATEWAY_NODE) && npm ci --no-audit --no-fund --loglevel=error
 
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error

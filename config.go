@@ -163,6 +163,13 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		}
 		cfg.JobRescueAfter = d
 	}
+	if v := strings.TrimSpace(getenv("APPBACKEND_EVENT_MAX_ATTEMPTS")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return cfg, fmt.Errorf("%w: APPBACKEND_EVENT_MAX_ATTEMPTS %q is not a positive number", ErrConfig, v)
+		}
+		cfg.EventMaxAttempts = n
+	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_DB_POOL")); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
