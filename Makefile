@@ -8,7 +8,7 @@ GATEWAY_NODE := examples/gateway-node
 # The gateway end-to-end tests fail instead of skipping when the Node example is missing.
 export APPBACKEND_REQUIRE_EXAMPLES := 1
 
-.PHONY: all build test check node-deps browser gotest fuzz bench clean
+.PHONY: all build test check node-deps browser gotest fuzz bench bench-gateway clean
 
 all: build
 
@@ -58,6 +58,10 @@ fuzz:
 
 bench: node-deps
 	@./scripts/with-services.sh ./bench/run.sh
+
+# bench-gateway measures gateway mode: the proxy's overhead and event delivery (SQLite).
+bench-gateway: build
+	$(GO) run ./bench/cmd/gatewaybench -bin ./appbackend
 
 clean:
 	rm -f appbackend
