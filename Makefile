@@ -5,8 +5,11 @@ GO       ?= go
 NODE_DIR := testdata/node
 UI_DIR   := clients/ui-extension
 export APPBACKEND_NODE_MODULES := $(CURDIR)/$(NODE_DIR)/node_modules
+GATEWAY_NODE := examples/gateway-node
+# The gateway end-to-end tests fail instead of skipping when the Node example is missing.
+export APPBACKEND_REQUIRE_EXAMPLES := 1
 
-.PHONY: all build test check node-deps ui-deps browser gotest uitest fuzz bench clean
+.PHONY: all build test check node-deps ui-deps browser gotest uitest fuzz bench bench-gateway clean
 
 all: build
 
@@ -14,7 +17,10 @@ build:
 	$(GO) build -o appbackend ./cmd/appbackend
 
 # node-deps installs the Node peers (stripe-node, express) the tests compare against.
-node-deps: $(NODE_DIR)/node_modules/.package-lock.json
+node-deps: $(NODE_DIR)/node_modules/.package-lock.json $(GATEWAY_NODE)/node_modules/.package-lock.json
+
+$(GATEWAY_NODE)/node_modules/.package-lock.json: $(GATEWAY_NODE)/package.json $(GATEWAY_NODE)/package-lock.json
+	cd $(GATEWAY_NODE) && npm ci --no-audit --no-fund --loglevel=error
 
 $(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
@@ -64,6 +70,10 @@ fuzz:
 
 bench: node-deps
 	@./scripts/with-services.sh ./bench/run.sh
+
+# bench-gateway measures gateway mode: the proxy's overhead and event delivery (SQLite).
+bench-gateway: build
+	$(GO) run ./bench/cmd/gatewaybench -bin ./appbackend
 
 clean:
 	rm -f appbackend

@@ -18,6 +18,7 @@ import (
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/events"
+	"github.com/appbackend/appbackend/internal/gateway"
 	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/metrics"
 	"github.com/appbackend/appbackend/internal/oauth"
@@ -60,6 +61,8 @@ type App struct {
 	oauth     *oauth.Manager // OAuth tokens of apps installed with stripe_api_access_type "oauth"
 	metrics   *metrics.Metrics
 	admin     http.Handler
+	// gateway proxies to and calls the app's own server (Config.Gateway); nil when off.
+	gateway *gateway.Gateway
 	// devSecrets lists what --dev generated, for the start-up banner.
 	devSecrets DevSecrets
 	// inflight counts requests being handled, for the shutdown.
@@ -85,6 +88,8 @@ type DevSecrets struct {
 	AppSecret     string
 	WebhookSecret string
 	AdminToken    string
+	// UpstreamSecret is the gateway's secret, generated only with an upstream set.
+	UpstreamSecret string
 }
 
 // New validates cfg and returns an App ready for routes. Nothing is opened until Run.
@@ -113,6 +118,9 @@ func New(cfg Config) (*App, error) {
 	a.public.HandleFunc("/admin/", a.handleAdmin)
 	a.public.HandleFunc("GET /install", a.handleInstall)
 	a.public.HandleFunc("GET /install/callback", a.handleInstallCallback)
+	if err := a.registerUpstreamSchedules(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -195,6 +203,12 @@ func (a *App) Run(ctx context.Context) error {
 		closeListeners()
 		return errors.Join(err, a.stopEvents(ctx))
 	}
+	stopUpstreamAPI, err := a.serveUpstreamAPI()
+	if err != nil {
+		closeListeners()
+		return errors.Join(err, a.stopEvents(ctx))
+	}
+	defer stopUpstreamAPI()
 
 	srv := &http.Server{
 		Handler:           a.handler(),
@@ -289,6 +303,9 @@ func printDevBanner(w io.Writer, addr net.Addr, s DevSecrets) {
 	if s.AdminToken != "" {
 		fmt.Fprintf(w, "  APPBACKEND_ADMIN_TOKEN=%s\n", s.AdminToken)
 	}
+	if s.UpstreamSecret != "" {
+		fmt.Fprintf(w, "  APPBACKEND_UPSTREAM_SECRET=%s\n", s.UpstreamSecret)
+	}
 	if s.AppSecret != "" {
 		fmt.Fprintf(w, "try:\n  appbackend call POST http://%s/api/whoami --secret %s --user usr_dev --account acct_dev\n", addr, s.AppSecret)
 	}
@@ -336,6 +353,10 @@ func (a *App) open(ctx context.Context) error {
 		db.Close()
 		return err
 	}
+	if err := a.openGateway(); err != nil {
+		db.Close()
+		return err
+	}
 	return nil
 }
 
@@ -368,6 +389,14 @@ func (a *App) loadDevSecrets(ctx context.Context) error {
 		}
 		a.cfg.AdminToken = s
 		a.devSecrets.AdminToken = s
+	}
+	if a.cfg.Gateway.Upstream != "" && a.cfg.Gateway.Secret == "" {
+		s, err := a.settingOrCreate(ctx, "dev.upstream_secret", gateway.NewSecret)
+		if err != nil {
+			return err
+		}
+		a.cfg.Gateway.Secret = s
+		a.devSecrets.UpstreamSecret = s
 	}
 	return nil
 }

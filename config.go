@@ -113,6 +113,8 @@ type Config struct {
 	EncryptionKeys   []string
 	InstallURL       string
 	InstallStateTTL  time.Duration
+	// Gateway mode (APPBACKEND_UPSTREAM…): see gateway.go.
+	Gateway GatewayConfig
 }
 
 // ErrConfig marks an invalid configuration: the server did not start.
@@ -133,8 +135,21 @@ func checkAdminToken(token string) error {
 	return nil
 }
 
-// ConfigFromEnv reads the contract's environment variables through getenv.
+// ConfigFromEnv reads the contract's environment variables through getenv, and the
+// TOML file APPBACKEND_CONFIG names, if any, under them (the environment wins).
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	getenv, file, err := LayerConfigFile(getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg, err := configFromEnv(getenv)
+	if file != nil {
+		cfg.Gateway.Schedules = file.Schedules
+	}
+	return cfg, err
+}
+
+func configFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
 		Addr:           getenv("APPBACKEND_ADDR"),
 		Database:       getenv("APPBACKEND_DATABASE"),
@@ -151,6 +166,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		InstallReturnURL: strings.TrimSpace(getenv("APPBACKEND_INSTALL_RETURN_URL")),
 		EncryptionKeys:   setup.SplitList(getenv("APPBACKEND_ENCRYPTION_KEY")),
 	}
+	if err := cfg.Gateway.fromEnv(getenv); err != nil {
+		return cfg, err
+	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_EVENT_RETENTION")); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
@@ -164,6 +182,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return cfg, fmt.Errorf("%w: APPBACKEND_JOB_RESCUE_AFTER %q is not a positive duration such as 5m", ErrConfig, v)
 		}
 		cfg.JobRescueAfter = d
+	}
+	if v := strings.TrimSpace(getenv("APPBACKEND_EVENT_MAX_ATTEMPTS")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return cfg, fmt.Errorf("%w: APPBACKEND_EVENT_MAX_ATTEMPTS %q is not a positive number", ErrConfig, v)
+		}
+		cfg.EventMaxAttempts = n
 	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_DB_POOL")); v != "" {
 		n, err := strconv.Atoi(v)
@@ -209,6 +234,7 @@ func (c Config) withDefaults() Config {
 	if c.EventShutdownTimeout == 0 {
 		c.EventShutdownTimeout = 15 * time.Second
 	}
+	c.Gateway = c.Gateway.withDefaults()
 	return c
 }
 
@@ -239,7 +265,10 @@ func (c Config) validate() error {
 	if _, err := stripeclient.ParseAPIBase(c.APIBase); err != nil {
 		return err
 	}
-	return c.validateInstall()
+	if err := c.validateInstall(); err != nil {
+		return err
+	}
+	return c.Gateway.validate(c.Dev)
 }
 
 func checkPrefixes(name string, secrets []string, prefix string) error {

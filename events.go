@@ -170,6 +170,9 @@ func (a *App) startEvents(ctx context.Context) error {
 		})
 	}
 	a.processor = proc
+	if err := a.startGateway(proc); err != nil {
+		return err
+	}
 
 	if err := a.lifecycle.AddWorkers(a.rt.Workers()); err != nil {
 		return fmt.Errorf("register installation workers: %w", err)

@@ -42,6 +42,13 @@ func (a *App) handler() http.Handler {
 func (a *App) signedRoutes() http.Handler {
 	dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := a.signed.Handler(r)
+		if pattern == "" && a.gateway != nil {
+			if st := stateOf(w); st != nil {
+				st.signedPattern = "/api/ (upstream)"
+			}
+			a.gateway.ServeHTTP(w, r)
+			return
+		}
 		if pattern == "" {
 			// ServeMux's own 404/405 are plain text; the contract wants JSON.
 			a.writeError(w, r, routeMiss(a.signed, r))

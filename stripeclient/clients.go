@@ -67,6 +67,9 @@ type modeClients struct {
 	key      string
 	backends *stripe.Backends
 	limiter  *accountLimiter
+	// http is the client under the backends (bound transport, limiter, retries), which
+	// Forward uses too.
+	http *http.Client
 }
 
 // New validates cfg and builds the clients of each mode with a key.
@@ -111,17 +114,18 @@ func New(cfg Config) (*Clients, error) {
 			return nil
 		}
 		m := &modeClients{mode: mode, key: key, limiter: newAccountLimiter(cfg.MaxConcurrentPerAccount)}
-		bc := &stripe.BackendConfig{
-			HTTPClient: &http.Client{
-				Timeout: cfg.Timeout,
-				Transport: &transport{
-					base:       cfg.Transport,
-					limiter:    m.limiter,
-					maxRetries: cfg.MaxRetries,
-					backoff:    cfg.RetryBackoff,
-					maxBackoff: cfg.MaxRetryBackoff,
-				},
+		m.http = &http.Client{
+			Timeout: cfg.Timeout,
+			Transport: &transport{
+				base:       cfg.Transport,
+				limiter:    m.limiter,
+				maxRetries: cfg.MaxRetries,
+				backoff:    cfg.RetryBackoff,
+				maxBackoff: cfg.MaxRetryBackoff,
 			},
+		}
+		bc := &stripe.BackendConfig{
+			HTTPClient:        m.http,
 			MaxNetworkRetries: stripe.Int64(0),
 			// stripe-go logs response bodies at debug level, Secret Store payloads
 			// included; errors reach callers as values instead.

@@ -15,6 +15,10 @@ import (
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	getenv, err := withConfigFile(args, getenv)
+	if err != nil {
+		return usageError{err.Error()}
+	}
 	cfg, err := appbackend.ConfigFromEnv(getenv)
 	if err != nil {
 		return usageError{err.Error()}
@@ -34,6 +38,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	f.StringVar(&cfg.InstallReturnURL, "install-return-url", cfg.InstallReturnURL, "where the browser goes after an install link (APPBACKEND_INSTALL_RETURN_URL)")
 	encryptionKeys := f.String("encryption-key", "", "base64 32-byte keys sealing OAuth tokens, comma-separated, the first encrypts (APPBACKEND_ENCRYPTION_KEY)")
 	f.StringVar(&cfg.AdminToken, "admin-token", cfg.AdminToken, "bearer token for /admin (APPBACKEND_ADMIN_TOKEN)")
+	f.String("config", getenv("APPBACKEND_CONFIG"), "TOML file of settings and [[schedule]]s; the environment overrides it (APPBACKEND_CONFIG)")
+	f.StringVar(&cfg.Gateway.Upstream, "upstream", cfg.Gateway.Upstream, "gateway mode: base URL of the app's own server (APPBACKEND_UPSTREAM)")
+	f.StringVar(&cfg.Gateway.Secret, "upstream-secret", cfg.Gateway.Secret, "Standard Webhooks secret whsec_… signing what goes upstream (APPBACKEND_UPSTREAM_SECRET)")
+	f.StringVar(&cfg.Gateway.EventsPath, "upstream-events-path", cfg.Gateway.EventsPath, "upstream path events are POSTed to (APPBACKEND_UPSTREAM_EVENTS_PATH; default "+appbackend.DefaultUpstreamEventsPath+")")
+	f.StringVar(&cfg.Gateway.APIAddr, "upstream-api-addr", cfg.Gateway.APIAddr, "listen address of the upstream API (APPBACKEND_UPSTREAM_API_ADDR; default "+appbackend.DefaultUpstreamAPIAddr+")")
+	f.DurationVar(&cfg.Gateway.Timeout, "upstream-timeout", cfg.Gateway.Timeout, "bound of each call to the upstream (APPBACKEND_UPSTREAM_TIMEOUT; default 30s)")
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = appbackend.DefaultMaxBody
 	}
@@ -119,4 +129,35 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	default:
 		return nil, usagef("--log-format %q: want text or json", format)
 	}
+}
+
+// withConfigFile layers the TOML file of --config (or APPBACKEND_CONFIG) under the
+// environment, before the flags are defined: their defaults come from it.
+func withConfigFile(args []string, getenv func(string) string) (func(string) string, error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "config" {
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return nil, errors.New("--config needs a file")
+			}
+			value = args[i+1]
+		}
+		env := getenv
+		getenv = func(k string) string {
+			if k == "APPBACKEND_CONFIG" {
+				return value
+			}
+			return env(k)
+		}
+		break
+	}
+	layered, _, err := appbackend.LayerConfigFile(getenv)
+	return layered, err
 }

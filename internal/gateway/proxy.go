@@ -1,0 +1,275 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/stripeclient"
+)
+
+// Identity headers the upstream receives with a proxied request. Whatever the caller
+// sent under the Appbackend- prefix is removed first, so they cannot be spoofed.
+const (
+	HeaderUserID        = "Appbackend-User-Id"
+	HeaderAccountID     = "Appbackend-Account-Id"
+	HeaderRoles         = "Appbackend-Roles"
+	HeaderPayloadSigned = "Appbackend-Payload-Signed"
+	HeaderLivemode      = "Appbackend-Livemode"
+	HeaderRequestID     = "Appbackend-Request-Id"
+	HeaderInstallation  = "Appbackend-Installation"
+)
+
+// DefaultTimeout bounds the wait for the upstream's answer (its headers, for a
+// proxied request; the whole answer, for a delivery).
+const DefaultTimeout = 30 * time.Second
+
+// Config configures a Gateway.
+type Config struct {
+	// Upstream is the base URL of the app's server; its path, if any, prefixes every
+	// forwarded path.
+	Upstream string
+	// Secret is the Standard Webhooks secret (whsec_…) that signs what goes upstream.
+	Secret string
+	// Timeout bounds each call (default DefaultTimeout).
+	Timeout time.Duration
+	// WriteError answers a request with the contract's JSON error.
+	WriteError func(w http.ResponseWriter, r *http.Request, err error)
+	// NowFunc replaces time.Now (tests).
+	NowFunc func() time.Time
+}
+
+// Gateway proxies verified requests to the upstream and delivers calls to it.
+type Gateway struct {
+	base    *url.URL
+	signer  *Signer
+	timeout time.Duration
+	now     func() time.Time
+	proxy   *httputil.ReverseProxy
+	client  *http.Client
+	writeEr func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// ErrUpstreamURL refuses an upstream that is not an absolute http(s) URL.
+var ErrUpstreamURL = errors.New("not an http:// or https:// URL without a query")
+
+// ParseUpstream checks an upstream base URL.
+func ParseUpstream(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, ErrUpstreamURL
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+	return u, nil
+}
+
+// New builds a Gateway.
+func New(cfg Config) (*Gateway, error) {
+	base, err := ParseUpstream(cfg.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := ParseSecret(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
+	}
+	if cfg.WriteError == nil {
+		cfg.WriteError = func(w http.ResponseWriter, r *http.Request, err error) { apierror.Write(w, r, nil, err) }
+	}
+	transport := &http.Transport{
+		Proxy:                 nil, // the upstream is the app's own server, never behind an outbound proxy
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.Timeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	g := &Gateway{
+		base:    base,
+		signer:  signer,
+		timeout: cfg.Timeout,
+		now:     cfg.NowFunc,
+		client:  &http.Client{Transport: transport, Timeout: cfg.Timeout},
+		writeEr: cfg.WriteError,
+	}
+	g.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(base)
+			pr.SetXForwarded()
+		},
+		Transport:  transport,
+		BufferPool: bufferPool{},
+		// The UI extension gets appbackend's CORS headers, not whatever the upstream
+		// says: two Access-Control-Allow-Origin values make the browser refuse both.
+		ModifyResponse: func(resp *http.Response) error {
+			for k := range resp.Header {
+				if strings.HasPrefix(k, "Access-Control-") {
+					delete(resp.Header, k)
+				}
+			}
+			return nil
+		},
+		ErrorHandler: g.proxyError,
+	}
+	return g, nil
+}
+
+// Signer is the gateway's signer (what the upstream verifies with).
+func (g *Gateway) Signer() *Signer { return g.signer }
+
+// Timeout bounds every call to the upstream.
+func (g *Gateway) Timeout() time.Duration { return g.timeout }
+
+// ServeHTTP forwards a verified request (its identity in the context, as
+// appauth.Protect leaves it) to the upstream: the same method, the path under the
+// upstream's base path, the query, the exact body, the caller's headers without any
+// Appbackend-* or Stripe-Signature, and the identity and proof headers.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id, ok := appauth.FromContext(r.Context())
+	if !ok {
+		g.writeEr(w, r, errors.New("gateway: request without a verified identity"))
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		g.writeEr(w, r, err)
+		return
+	}
+	h := r.Header
+	for k := range h {
+		if strings.HasPrefix(k, "Appbackend-") || strings.HasPrefix(k, "Webhook-") {
+			delete(h, k)
+		}
+	}
+	delete(h, "Stripe-Signature")
+	reqID := w.Header().Get("X-Request-Id")
+	if reqID == "" {
+		reqID = randomID()
+	}
+	proof := IdentityHeaders(id)
+	pathQuery := r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		pathQuery += "?" + r.URL.RawQuery
+	}
+	h[HeaderUserID] = []string{proof.UserID}
+	h[HeaderAccountID] = []string{proof.AccountID}
+	h[HeaderRoles] = []string{proof.Roles}
+	h[HeaderPayloadSigned] = []string{proof.PayloadSigned}
+	if proof.Livemode != "" {
+		h[HeaderLivemode] = []string{proof.Livemode}
+	}
+	h[HeaderRequestID] = []string{reqID}
+	g.signer.SetHeaders(h, reqID, g.now(), proof.Payload(r.Method, pathQuery, body))
+	g.proxy.ServeHTTP(w, r)
+}
+
+// Proof is what the identity headers of a proxied request say, as strings.
+type Proof struct {
+	UserID, AccountID, Roles, PayloadSigned, Livemode string
+}
+
+// IdentityHeaders is the values of the identity headers for id.
+func IdentityHeaders(id *appauth.Identity) Proof {
+	p := Proof{UserID: id.UserID, AccountID: id.AccountID, Roles: strings.Join(id.Roles, ","), PayloadSigned: "false"}
+	if id.SignedAs.CoversBody() && len(id.Payload) > 0 {
+		p.PayloadSigned = "true"
+		if live, err := stripeclient.SignedLivemode(id.Payload); err == nil && live != nil {
+			p.Livemode = "false"
+			if *live {
+				p.Livemode = "true"
+			}
+		}
+	}
+	return p
+}
+
+// Payload is the string the upstream proof signs: method, path with query, user id,
+// account id, roles, payload-signed, livemode (empty when absent) and the lowercase hex
+// SHA-256 of the body, joined by newlines.
+func (p Proof) Payload(method, pathQuery string, body []byte) []byte {
+	sum := sha256.Sum256(body)
+	var b bytes.Buffer
+	b.Grow(len(method) + len(pathQuery) + len(p.UserID) + len(p.AccountID) + len(p.Roles) + 96)
+	for _, s := range []string{method, pathQuery, p.UserID, p.AccountID, p.Roles, p.PayloadSigned, p.Livemode} {
+		b.WriteString(s)
+		b.WriteByte('\n')
+	}
+	var hexSum [2 * sha256.Size]byte
+	hex.Encode(hexSum[:], sum[:])
+	b.Write(hexSum[:])
+	return b.Bytes()
+}
+
+// readBody returns the body appauth.Protect kept in memory, leaving r.Body readable.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	if r.GetBody != nil {
+		rc, err := r.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(rc)
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return b, nil
+}
+
+// proxyError answers 504 upstream_timeout when the upstream did not answer in time,
+// 502 upstream_unavailable for anything else that kept an answer from coming.
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the caller went away; nobody reads an answer
+	}
+	g.writeEr(w, r, upstreamError(err, "the app's server"))
+}
+
+func upstreamError(err error, what string) error {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Errorf("%w (%v)", &apierror.Error{Code: apierror.CodeUpstreamTimeout, Message: what + " did not answer in time"}, err)
+	}
+	return fmt.Errorf("%w (%v)", &apierror.Error{Code: apierror.CodeUpstreamUnavailable, Message: what + " is unreachable"}, err)
+}
+
+func randomID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// bufferPool reuses the proxy's copy buffers.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }
