@@ -159,6 +159,7 @@ func (a *App) startEvents(ctx context.Context) error {
 		}, a.sched.rerunnable...),
 		BuiltIn:        []events.BuiltIn{a.lifecycle.HandleEvent},
 		ObserveOutcome: a.observeEventOutcome,
+		Deliver:        a.eventDelivery(),
 	})
 	if err != nil {
 		return err

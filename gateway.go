@@ -84,40 +84,44 @@ func (a *App) openGateway() error {
 	return nil
 }
 
-// startGateway registers event delivery (after the app's own handlers, in the same
-// processing transaction) and the worker of the upstream's jobs.
+// startGateway registers the worker of the upstream's jobs.
 func (a *App) startGateway(proc *events.Processor) error {
 	if a.gateway == nil {
 		return nil
 	}
-	proc.On("*", a.deliverEvent)
 	if err := river.AddWorkerSafely(a.rt.Workers(), &upstreamJobWorker{app: a}); err != nil {
 		return fmt.Errorf("register upstream job worker: %w", err)
 	}
 	return nil
 }
 
+// eventDelivery is the processor's delivery step in gateway mode (events.Config.Deliver),
+// nil without an upstream.
+func (a *App) eventDelivery() func(ctx context.Context, ev *store.Event) error {
+	if a.gateway == nil {
+		return nil
+	}
+	return a.deliverEvent
+}
+
 // deliverEvent POSTs the event, exactly as Stripe sent it, to the upstream's events
-// path. Anything but a 2xx fails the event, which is retried with the event's backoff
-// and then dead, like a failing Go handler.
-func (a *App) deliverEvent(ctx context.Context, ev store.Event) error {
+// path, before the event's processing transaction (so that a slow upstream holds no
+// database lock). Anything but a 2xx fails the event, which is retried with the
+// event's backoff and then dead, like a failing Go handler.
+func (a *App) deliverEvent(ctx context.Context, ev *store.Event) error {
 	h := http.Header{gateway.HeaderLivemode: {strconv.FormatBool(ev.Livemode)}}
 	if ev.AccountID != "" {
 		h[gateway.HeaderAccountID] = []string{ev.AccountID}
-		tx, ok := store.TxFrom(ctx)
-		if !ok {
-			return errors.New("event delivery without the processing transaction")
-		}
-		// The lifecycle ran before, in this transaction: this is the state after the event.
-		in, err := a.db.InstallationTx(ctx, tx, ev.AccountID, ev.Livemode)
-		switch {
-		case err == nil:
-			h[gateway.HeaderInstallation] = []string{string(in.Status)}
-		case !errors.Is(err, store.ErrNotFound):
-			return err
-		}
 	}
-	_, err := a.gateway.Deliver(ctx, gateway.Call{Method: http.MethodPost, Path: a.cfg.Gateway.EventsPath, ID: ev.ID, Body: ev.Raw, Header: h})
+	// The account's state once this event is processed, which happens right after.
+	status, ok, err := a.lifecycle.StatusAfter(ctx, ev)
+	if err != nil {
+		return err
+	}
+	if ok {
+		h[gateway.HeaderInstallation] = []string{string(status)}
+	}
+	_, err = a.gateway.Deliver(ctx, gateway.Call{Method: http.MethodPost, Path: a.cfg.Gateway.EventsPath, ID: ev.ID, Body: ev.Raw, Header: h})
 	return err
 }
 

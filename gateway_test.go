@@ -3,6 +3,7 @@ package appbackend_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -452,4 +453,33 @@ func TestGatewayDevGeneratesAndKeepsTheUpstreamSecret(t *testing.T) {
 	var stored string
 	require.NoError(t, app.DB().QueryRowContext(t.Context(), `SELECT value FROM appbackend_settings WHERE key = 'dev.upstream_secret'`).Scan(&stored))
 	require.Equal(t, s, stored)
+}
+
+// A hung upstream holds no database lock: event delivery happens before the event's
+// processing transaction, so on SQLite, whose one writer the webhook receiver shares,
+// webhooks are still acknowledged while every delivery waits.
+func TestGatewayHungUpstreamDoesNotStallWebhooks(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	b := setupGateway(t, func(c *appbackend.Config) { c.Gateway.Timeout = time.Minute })
+	b.upstream.setAnswer(func(w http.ResponseWriter, c recordedCall) {
+		select {
+		case <-release:
+		case <-time.After(time.Minute):
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	var ids []string
+	for i := range 20 {
+		// Deliver waits for the 200 that says the event is stored; with the write lock
+		// held by a delivery, it would wait for the upstream's minute instead.
+		ids = append(ids, b.app.Deliver(t, appbackendtest.Event{Type: "invoice.paid", Account: fmt.Sprintf("acct_hung_%d", i%3)}))
+	}
+	require.Eventually(t, func() bool {
+		return b.upstream.count(func(c recordedCall) bool { return c.Header.Get("Webhook-Id") != "" }) > 0
+	}, appbackendtest.WaitTimeout, 20*time.Millisecond, "no delivery started")
+	close(release)
+	for _, id := range ids {
+		b.app.WaitForEvent(t, id)
+	}
 }

@@ -309,7 +309,11 @@ call = "POST /jobs/refresh"
 	t.Run("events", func(t *testing.T) {
 		install := e2etest.NewSignedEvent("account.application.authorized", webhooktest.Account("acct_gw"), webhooktest.Livemode(false))
 		customer := e2etest.NewSignedEvent("customer.created", webhooktest.Account("acct_gw"), webhooktest.Livemode(false))
-		for _, ev := range []e2etest.SignedEvent{install, customer, customer} { // a redelivery too
+		// The install first: events are processed concurrently, so the customer event's
+		// Appbackend-Installation says installed only once the install was processed.
+		require.Equal(t, http.StatusOK, e2etest.MustPostWebhook(t, srv.WebhookURL(), install.Body, install.Header).Status)
+		srv.WaitEvent(install.ID, "processed")
+		for _, ev := range []e2etest.SignedEvent{customer, customer} { // a redelivery too
 			require.Equal(t, http.StatusOK, e2etest.MustPostWebhook(t, srv.WebhookURL(), ev.Body, ev.Header).Status)
 		}
 		srv.WaitEvent(customer.ID, "processed")

@@ -89,6 +89,14 @@ type Config struct {
 	EventsPerJob int
 	// BuiltIn handlers run, in order, before the app's handlers for every event.
 	BuiltIn []BuiltIn
+	// Deliver, if set, hands each event to an outside receiver (the gateway's
+	// upstream) before the job's transaction opens, so that a slow receiver holds no
+	// database lock (on SQLite that would stall every webhook acknowledgement). An
+	// event is processed — its handlers run and it is marked processed, in the job's
+	// transaction — only once Deliver returned nil for it; an error fails the event
+	// like a handler's, and the retry delivers it again (at least once).
+	Deliver func(ctx context.Context, ev *store.Event) error
+
 	// ProcessID is the River client id this process fetches jobs as and heartbeats
 	// under (default: host, pid and a random suffix). It must be unique among the
 	// processes sharing the database.
@@ -115,6 +123,7 @@ type Processor struct {
 
 	eventsPerJob   int
 	resumeOnStart  bool
+	deliver        func(ctx context.Context, ev *store.Event) error
 	observeOutcome func(ev store.Event, out store.EventOutcome)
 	live           *liveness
 	stopLive       context.CancelFunc
@@ -175,7 +184,7 @@ func New(rt *runtime.Runtime, cfg Config) (*Processor, error) {
 	if maxConns := st.DB().Stats().MaxOpenConnections; maxConns > 0 {
 		slots = min(slots, maxConns)
 	}
-	p := &Processor{rt: rt, st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart, observeOutcome: cfg.ObserveOutcome,
+	p := &Processor{rt: rt, st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart, observeOutcome: cfg.ObserveOutcome, deliver: cfg.Deliver,
 		txSlots: make(chan struct{}, slots),
 		live:    newLiveness(st, cfg.ProcessID, kinds, cfg.HeartbeatEvery, cfg.StaleAfter, cfg.Logger)}
 	if err := river.AddWorkerSafely(rt.Workers(), &eventWorker{p: p}); err != nil {
@@ -412,6 +421,17 @@ const savepoint = "appbackend_event"
 // retries the job with backoff. A job that went well and has room left also takes
 // over waiting jobs (see absorbWaitingJobs).
 func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArgs]) error {
+	failStatus := store.EventFailed
+	if job.Attempt >= job.MaxAttempts {
+		failStatus = store.EventDead
+	}
+	ids, failures := job.Args.EventIDs, []error(nil)
+	if p.deliver != nil {
+		ids, failures = p.deliverFirst(ctx, job, failStatus)
+		if len(ids) == 0 {
+			return errors.Join(failures...)
+		}
+	}
 	select {
 	case p.txSlots <- struct{}{}:
 		defer func() { <-p.txSlots }()
@@ -424,13 +444,8 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 	}
 	defer tx.Rollback()
 
-	failStatus := store.EventFailed
-	if job.Attempt >= job.MaxAttempts {
-		failStatus = store.EventDead
-	}
-	var failures []error
 	run := &jobRun{}
-	for _, id := range job.Args.EventIDs {
+	for _, id := range ids {
 		ev, herr, err := p.processEvent(ctx, tx, id, run)
 		if err != nil {
 			return err
@@ -452,7 +467,9 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 		}
 		run.record(ev, out)
 	}
-	if len(failures) == 0 && len(job.Args.EventIDs) < p.eventsPerJob {
+	// Absorbed jobs' events would skip their delivery, which happens before the
+	// transaction.
+	if len(failures) == 0 && p.deliver == nil && len(job.Args.EventIDs) < p.eventsPerJob {
 		if err := p.absorbWaitingJobs(ctx, tx, p.eventsPerJob-len(job.Args.EventIDs), run); err != nil {
 			return err
 		}
@@ -470,6 +487,33 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 		}
 	}
 	return errors.Join(failures...)
+}
+
+// deliverFirst delivers the job's events that are not processed yet (Config.Deliver),
+// outside any transaction, and returns those the transaction may now process: the
+// delivered ones and those already processed or gone (which it skips anyway). A
+// failed delivery is recorded on its event and returned.
+func (p *Processor) deliverFirst(ctx context.Context, job *river.Job[ProcessEventsArgs], failStatus store.EventStatus) (ready []string, failures []error) {
+	for _, id := range job.Args.EventIDs {
+		ev, err := p.st.Event(ctx, id)
+		if err != nil || ev.Status == store.EventProcessed {
+			ready = append(ready, id) // the transaction skips it, or fails on the database
+			continue
+		}
+		derr := p.callSafely(ctx, &ev, func() error { return p.deliver(ctx, &ev) })
+		if derr == nil {
+			ready = append(ready, id)
+			continue
+		}
+		failures = append(failures, fmt.Errorf("event %s: %w", id, derr))
+		p.logFailure(ctx, job, ev, failStatus, derr)
+		p.recordFailure(ctx, id, failStatus, derr)
+		if p.observeOutcome != nil {
+			ev.Raw = nil
+			p.observeOutcome(ev, store.EventOutcome{Status: failStatus, Error: derr.Error()})
+		}
+	}
+	return ready, failures
 }
 
 // jobRun collects what one job's transaction did to its events, reported once it

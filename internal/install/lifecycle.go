@@ -187,6 +187,41 @@ func newer(ev *store.Event, in store.Installation) bool {
 	return ev.ID > in.LastEventID
 }
 
+// StatusAfter tells the installation status of the event's account in the event's
+// mode once the event is processed: the status a lifecycle event sets when it is newer
+// than the stored state, else the stored status; ok is false for an account never
+// installed. It reads outside the processing transaction (the gateway delivers an
+// event before processing it), so a lifecycle event of the same account processed
+// concurrently may still change the answer.
+func (l *Lifecycle) StatusAfter(ctx context.Context, ev *store.Event) (status store.InstallStatus, ok bool, err error) {
+	account := ev.AccountID
+	var (
+		c        change
+		isChange bool
+	)
+	if IsLifecycleEvent(ev.Type) {
+		if c, isChange, err = changeOf(ev); err != nil {
+			return "", false, err
+		}
+		account = c.accountID
+	}
+	if account == "" {
+		return "", false, nil
+	}
+	in, err := l.st.Installation(ctx, account, ev.Livemode)
+	exists := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", false, err
+	}
+	if isChange && (!exists || newer(ev, in)) {
+		return c.status, true, nil
+	}
+	if !exists {
+		return "", false, nil
+	}
+	return in.Status, true, nil
+}
+
 // HandleEvent is the built-in event handler (an events.BuiltIn). For a lifecycle event
 // it updates the installation of (account, livemode) unless a newer event already did,
 // and runs the hooks on a change of status; for any other event of a connected
