@@ -97,6 +97,9 @@ type Config struct {
 	MetricsListener net.Listener
 	// Ready, when set, is called once the server accepts connections.
 	Ready func(addr net.Addr)
+
+	// Production: automatic HTTPS, scheduled backups, trusted proxies (production.go).
+	Production
 }
 
 // ErrConfig marks an invalid configuration: the server did not start.
@@ -158,6 +161,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		cfg.DBStatementTimeout = d
 	}
+	if err := cfg.Production.fromEnv(getenv); err != nil {
+		return cfg, err
+	}
 	if dir := strings.TrimSpace(getenv("APPBACKEND_MIGRATIONS")); dir != "" {
 		cfg.Migrations = os.DirFS(dir)
 	}
@@ -175,7 +181,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 func (c Config) withDefaults() Config {
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
+		if len(c.Domains) > 0 {
+			c.Addr = DefaultHTTPAddrWithDomain
+		}
 	}
+	c.Production = c.Production.withDefaults()
 	if c.Database == "" {
 		c.Database = DefaultDatabase
 	}
@@ -218,7 +228,7 @@ func (c Config) validate() error {
 	if _, err := stripeclient.ParseAPIBase(c.APIBase); err != nil {
 		return err
 	}
-	return nil
+	return c.Production.validate(c.Database)
 }
 
 func checkPrefixes(name string, secrets []string, prefix string) error {
