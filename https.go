@@ -123,7 +123,9 @@ func CertificateExpiry(ctx context.Context, db certstore.DB, domains []string) (
 	return out, nil
 }
 
-func hasSuffix(s, suffix string) bool { return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix }
+func hasSuffix(s, suffix string) bool {
+	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
+}
 
 func certmagicParse(pemBytes []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
