@@ -62,7 +62,8 @@ func (a *App) startHTTPS(ctx context.Context, httpPort, httpsPort int) (*tlsMana
 	})
 	m.cfg.Issuers = []certmagic.Issuer{m.issuer}
 	// In the background: the server listens at once, and HTTPS handshakes succeed as
-	// soon as the certificate is stored (loaded at once after a restart).
+	// soon as the certificate is loaded from the database (at once after a restart;
+	// one near expiry is renewed first) or obtained.
 	if err := m.cfg.ManageAsync(context.WithoutCancel(ctx), a.cfg.Domains); err != nil {
 		m.cache.Stop()
 		return nil, nil, fmt.Errorf("manage certificates for %v: %w", a.cfg.Domains, err)
