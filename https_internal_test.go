@@ -227,4 +227,3 @@ func TestHTTPSWithPebble(t *testing.T) {
 	require.NoError(t, err)
 	require.WithinDuration(t, renewed.NotAfter, expiry[testDomain], time.Second)
 }
-
