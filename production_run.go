@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/appbackend/appbackend/internal/backup"
 	"github.com/appbackend/appbackend/internal/setup"
@@ -113,5 +115,17 @@ func (p *production) stop() {
 	}
 	if p.tm != nil {
 		p.tm.stop()
+	}
+}
+
+// lastBackup reads the latest scheduled backup for the dashboard; nil when scheduled
+// backups are off.
+func (a *App) lastBackup() func(ctx context.Context) (time.Time, string, bool, error) {
+	if a.cfg.BackupDir == "" {
+		return nil
+	}
+	return func(ctx context.Context) (time.Time, string, bool, error) {
+		info, ok, err := backup.Last(ctx, a.db.Setting)
+		return info.StartedAt, filepath.Base(info.Path), ok, err
 	}
 }
