@@ -3,6 +3,7 @@ package certstore_test
 import (
 	"context"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -11,20 +12,53 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/certstore"
+	"github.com/appbackend/appbackend/internal/store/postgres"
+	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
 )
 
-func setup(t *testing.T) (*certstore.Storage, *sqlite.Store) {
-	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "app.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
-	return certstore.New(st), st
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
+}
+
+type db interface {
+	certstore.DB
+	Close() error
+}
+
+// databases runs fn on SQLite and on PostgreSQL: the storage is the same SQL on both.
+func databases(t *testing.T, fn func(t *testing.T, open func() db)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "app.db")
+		fn(t, func() db {
+			st, err := sqlite.Open(t.Context(), path)
+			require.NoError(t, err)
+			t.Cleanup(func() { st.Close() })
+			return st
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		url := pgtest.NewDatabase(t)
+		fn(t, func() db {
+			st, err := postgres.Open(t.Context(), url)
+			require.NoError(t, err)
+			t.Cleanup(func() { st.Close() })
+			return st
+		})
+	})
 }
 
 func TestStorage(t *testing.T) {
 	t.Parallel()
-	s, _ := setup(t)
+	databases(t, testStorage)
+}
+
+func testStorage(t *testing.T, open func() db) {
+	s := certstore.New(open())
 	ctx := t.Context()
 	_, err := s.Load(ctx, "certificates/ca/example.com/example.com.crt")
 	require.ErrorIs(t, err, fs.ErrNotExist)
@@ -59,8 +93,13 @@ func TestStorage(t *testing.T) {
 
 func TestLockExcludesAndExpires(t *testing.T) {
 	t.Parallel()
-	a, st := setup(t)
-	b := certstore.New(st) // another replica on the same database
+	databases(t, testLock)
+}
+
+func testLock(t *testing.T, open func() db) {
+	st := open()
+	a := certstore.New(st)
+	b := certstore.New(open()) // another replica on the same database
 	b.PollEvery = 10 * time.Millisecond
 	ctx := t.Context()
 	require.NoError(t, a.Lock(ctx, "issue_cert_example.com"))
