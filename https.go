@@ -4,11 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io/fs"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -70,7 +75,11 @@ func (a *App) startHTTPS(ctx context.Context, httpPort, httpsPort int) (*tlsMana
 	}
 	tlsCfg := m.cfg.TLSConfig()
 	tlsCfg.MinVersion = tls.VersionTLS12
-	tlsCfg.NextProtos = append([]string{"h2", "http/1.1"}, tlsCfg.NextProtos...)
+	for _, proto := range []string{"http/1.1", "h2"} { // h2 first: HTTP/2 preferred
+		if !slices.Contains(tlsCfg.NextProtos, proto) {
+			tlsCfg.NextProtos = append([]string{proto}, tlsCfg.NextProtos...)
+		}
+	}
 	return m, tlsCfg, nil
 }
 
@@ -92,56 +101,52 @@ func (m *tlsManager) redirectHandler(httpsPort int) http.Handler {
 	}))
 }
 
-// CertificateExpiry reads, from the database a store holds, the certificates stored
-// for domains, and returns when each expires (zero if none is stored).
+// CertificateExpiry reads, from the database, the certificates stored for domains (by
+// any ACME issuer) and returns when the latest of each expires; zero for a domain
+// without one.
 func CertificateExpiry(ctx context.Context, db certstore.DB, domains []string) (map[string]time.Time, error) {
 	s := certstore.New(db)
-	out := map[string]time.Time{}
+	out := make(map[string]time.Time, len(domains))
 	for _, d := range domains {
-		keys, err := s.List(ctx, "certificates", true)
-		if err != nil {
-			out[d] = time.Time{}
-			continue
-		}
-		var newest time.Time
+		out[d] = time.Time{}
+	}
+	keys, err := s.List(ctx, "certificates", true)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range domains {
 		for _, k := range keys {
-			if k != "" && (hasSuffix(k, "/"+d+"/"+d+".crt")) {
-				pemBytes, err := s.Load(ctx, k)
-				if err != nil {
-					continue
-				}
-				certs, err := certmagicParse(pemBytes)
-				if err != nil || len(certs) == 0 {
-					continue
-				}
-				if certs[0].NotAfter.After(newest) {
-					newest = certs[0].NotAfter
+			if !strings.HasSuffix(k, "/"+d+"/"+d+".crt") {
+				continue
+			}
+			pemBytes, err := s.Load(ctx, k)
+			if err != nil {
+				return nil, err
+			}
+			if der, _ := nextPEM(pemBytes); der != nil {
+				if c, err := x509.ParseCertificate(der); err == nil && c.NotAfter.After(out[d]) {
+					out[d] = c.NotAfter
 				}
 			}
 		}
-		out[d] = newest
 	}
 	return out, nil
 }
 
-func hasSuffix(s, suffix string) bool {
-	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
-}
-
-func certmagicParse(pemBytes []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	rest := pemBytes
+// nextPEM returns the DER bytes of the next CERTIFICATE block and what follows it.
+func nextPEM(data []byte) (der, rest []byte) {
 	for {
-		var block []byte
-		block, rest = nextPEM(rest)
+		var block *pem.Block
+		block, data = pem.Decode(data)
 		if block == nil {
-			return certs, nil
+			return nil, nil
 		}
-		c, err := x509.ParseCertificate(block)
-		if err != nil {
-			return nil, err
+		if block.Type == "CERTIFICATE" {
+			return block.Bytes, data
 		}
-		certs = append(certs, c)
 	}
 }
 
