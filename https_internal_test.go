@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -226,4 +227,57 @@ func TestHTTPSWithPebble(t *testing.T) {
 	expiry, err := CertificateExpiry(t.Context(), st2.(certstore.DB), []string{testDomain})
 	require.NoError(t, err)
 	require.WithinDuration(t, renewed.NotAfter, expiry[testDomain], time.Second)
+}
+
+// TestHTTPSChallengesValidated: with pebble really validating (its DNS answers
+// 127.0.0.1, and it connects to this server's HTTP and HTTPS ports), the certificate
+// is obtained by solving a challenge on the server's own listeners — HTTP-01 on the
+// plain-HTTP one or TLS-ALPN-01 on the HTTPS one, whichever CertMagic picks — never by
+// binding :80 or :443.
+func TestHTTPSChallengesValidated(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	httpsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	state := t.TempDir()
+	env := append(os.Environ(), "PEBBLE_STATE_DIR="+state, "PEBBLE_VALIDATE=1",
+		"PEBBLE_HTTP_PORT="+strconv.Itoa(port(ln.Addr())), "PEBBLE_TLS_PORT="+strconv.Itoa(port(httpsLn.Addr())))
+	cmd := exec.Command("./scripts/pebble.sh", "start")
+	cmd.Env = env
+	out, err := cmd.Output()
+	t.Cleanup(func() {
+		stop := exec.Command("./scripts/pebble.sh", "stop")
+		stop.Env = env
+		_ = stop.Run()
+	})
+	require.NoError(t, err, "scripts/pebble.sh start (validating)")
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	require.Len(t, lines, 2)
+	roots, err := LoadRoots(lines[1])
+	require.NoError(t, err)
+
+	cfg := Config{
+		Database:   "sqlite:" + filepath.Join(t.TempDir(), "app.db"),
+		AppSecrets: []string{"absec_https_test"},
+		Listener:   ln,
+		Logger:     slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}
+	cfg.Domains = []string{testDomain}
+	cfg.HTTPSListener = httpsLn
+	cfg.ACMEDirectory = lines[0]
+	cfg.ACMERoots = roots
+	app, err := New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &httpsServer{httpAddr: ln.Addr().String(), httpsAddr: httpsLn.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- app.Run(ctx) }()
+	defer s.stop(t)
+
+	c, _ := leaf(t, s.httpsAddr, func(*x509.Certificate) bool { return true })
+	require.Contains(t, c.DNSNames, testDomain)
+	log, err := os.ReadFile(filepath.Join(state, "log"))
+	require.NoError(t, err)
+	require.Contains(t, string(log), "set VALID by completed challenge", "pebble did not validate a challenge:\n%s", log)
+	require.NotContains(t, string(log), "Skipping real validation")
 }

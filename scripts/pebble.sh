@@ -11,30 +11,57 @@
 #   scripts/pebble.sh url       print the same two lines for the running one (exit 1 if none)
 #   scripts/pebble.sh stop      stop the one start started
 #
-# Validation is switched off (PEBBLE_VA_ALWAYS_VALID=1): the tests' domains resolve to
-# nothing, and what is tested is appbackend's side of ACME. Nonces are never rejected
-# on purpose (PEBBLE_WFE_NONCEREJECT=0) and validation does not sleep, so the tests do
-# not wait on pebble's chaos. State lives in PEBBLE_STATE_DIR (default .tmp/pebble/):
-# config, certificates, pid, url, log.
+# By default validation is switched off (PEBBLE_VA_ALWAYS_VALID=1): the tests' domains
+# resolve to nothing, and what is tested is appbackend's side of ACME. With
+# PEBBLE_VALIDATE=1, challenges are really validated instead: pebble-challtestsrv (same
+# module) answers every DNS query with 127.0.0.1, and pebble connects for HTTP-01 to
+# 127.0.0.1:PEBBLE_HTTP_PORT and for TLS-ALPN-01 to 127.0.0.1:PEBBLE_TLS_PORT (the
+# server under test's ports). Nonces are never rejected on purpose
+# (PEBBLE_WFE_NONCEREJECT=0) and validation does not sleep, so the tests do not wait
+# on pebble's chaos. State lives in PEBBLE_STATE_DIR (default .tmp/pebble/): config,
+# certificates, pids, url, logs.
 set -euo pipefail
 
 VERSION=v2.10.3
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN_DIR=${PEBBLE_BIN_DIR:-$ROOT/.tmp/bin}
 BIN=$BIN_DIR/pebble
+DNS_BIN=$BIN_DIR/pebble-challtestsrv
 STATE=${PEBBLE_STATE_DIR:-$ROOT/.tmp/pebble}
 PID_FILE=$STATE/pid
+DNS_PID_FILE=$STATE/dns.pid
 URL_FILE=$STATE/url
 LOG_FILE=$STATE/log
 
 die() { echo "pebble.sh: $*" >&2; exit 1; }
 
 install() {
-	[ -x "$BIN" ] && return 0
+	[ -x "$BIN" ] && [ -x "$DNS_BIN" ] && return 0
 	mkdir -p "$BIN_DIR"
-	echo "pebble.sh: installing pebble $VERSION into $BIN_DIR" >&2
-	GOBIN=$BIN_DIR GOFLAGS=-buildvcs=false go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$VERSION" >&2 ||
+	echo "pebble.sh: installing pebble and pebble-challtestsrv $VERSION into $BIN_DIR" >&2
+	GOBIN=$BIN_DIR GOFLAGS=-buildvcs=false go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$VERSION" \
+		"github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$VERSION" >&2 ||
 		die "go install github.com/letsencrypt/pebble/v2/cmd/pebble@$VERSION failed"
+}
+
+# start_dns starts pebble-challtestsrv as a DNS server that answers 127.0.0.1 for every
+# name (and nothing for AAAA), and prints its address.
+start_dns() {
+	local port mgmt pid
+	for _ in 1 2 3 4 5; do
+		port=$(free_port)
+		mgmt=$(free_port)
+		nohup "$DNS_BIN" -dnsserver "127.0.0.1:$port" -management "127.0.0.1:$mgmt" -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
+			-http01 "" -https01 "" -tlsalpn01 "" -doh "" >"$STATE/dns.log" 2>&1 </dev/null &
+		pid=$!
+		echo "$pid" >"$DNS_PID_FILE"
+		sleep 0.3
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "127.0.0.1:$port"
+			return 0
+		fi
+	done
+	die "pebble-challtestsrv did not start (log: $STATE/dns.log)"
 }
 
 running() {
@@ -78,7 +105,12 @@ start() {
 	[ -f "$src/pebble.minica.pem" ] || die "pebble's test certificates are not in $src (go install should have fetched them)"
 	cp "$src/pebble.minica.pem" "$src/localhost/cert.pem" "$src/localhost/key.pem" "$STATE/certs/"
 	chmod 600 "$STATE/certs/"*
-	local attempt port mgmt url pid
+	local attempt port mgmt url pid dns="127.0.0.1:1" always_valid=1
+	if [ "${PEBBLE_VALIDATE:-0}" = 1 ]; then
+		[ -n "${PEBBLE_HTTP_PORT:-}" ] && [ -n "${PEBBLE_TLS_PORT:-}" ] || die "PEBBLE_VALIDATE=1 needs PEBBLE_HTTP_PORT and PEBBLE_TLS_PORT"
+		dns=$(start_dns)
+		always_valid=0
+	fi
 	for attempt in 1 2 3 4 5; do
 		port=$(free_port)
 		mgmt=$(free_port)
@@ -89,8 +121,8 @@ start() {
     "managementListenAddress": "127.0.0.1:$mgmt",
     "certificate": "$STATE/certs/cert.pem",
     "privateKey": "$STATE/certs/key.pem",
-    "httpPort": 5002,
-    "tlsPort": 5001,
+    "httpPort": ${PEBBLE_HTTP_PORT:-5002},
+    "tlsPort": ${PEBBLE_TLS_PORT:-5001},
     "ocspResponderURL": "",
     "externalAccountBindingRequired": false,
     "retryAfter": {"authz": 1, "order": 1},
@@ -99,8 +131,8 @@ start() {
   }
 }
 JSON
-		PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
-			nohup "$BIN" -config "$STATE/config.json" -dnsserver 127.0.0.1:1 >"$LOG_FILE" 2>&1 </dev/null &
+		PEBBLE_VA_ALWAYS_VALID=$always_valid PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+			nohup "$BIN" -config "$STATE/config.json" -dnsserver "$dns" >"$LOG_FILE" 2>&1 </dev/null &
 		pid=$!
 		echo "$pid" >"$PID_FILE"
 		url="https://127.0.0.1:$port/dir"
@@ -122,17 +154,23 @@ JSON
 	die "pebble did not start (log: $LOG_FILE)"
 }
 
-stop() {
-	if [ -f "$PID_FILE" ]; then
+stop_pid_file() {
+	if [ -f "$1" ]; then
 		local pid
-		pid=$(cat "$PID_FILE")
+		pid=$(cat "$1")
 		if kill -0 "$pid" 2>/dev/null; then
 			kill "$pid" 2>/dev/null || true
 			for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 			kill -9 "$pid" 2>/dev/null || true
 		fi
 	fi
-	rm -f "$PID_FILE" "$URL_FILE"
+	rm -f "$1"
+}
+
+stop() {
+	stop_pid_file "$PID_FILE"
+	stop_pid_file "$DNS_PID_FILE"
+	rm -f "$URL_FILE"
 }
 
 case "${1:-}" in
