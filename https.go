@@ -73,6 +73,7 @@ func (a *App) startHTTPS(ctx context.Context, httpPort, httpsPort int) (*tlsMana
 		m.cache.Stop()
 		return nil, nil, fmt.Errorf("manage certificates for %v: %w", a.cfg.Domains, err)
 	}
+	m.awaitStored(ctx, a.db.(certstore.DB), a.cfg.Domains)
 	tlsCfg := m.cfg.TLSConfig()
 	tlsCfg.MinVersion = tls.VersionTLS12
 	for _, proto := range []string{"http/1.1", "h2"} { // h2 first: HTTP/2 preferred
@@ -84,6 +85,29 @@ func (a *App) startHTTPS(ctx context.Context, httpPort, httpsPort int) (*tlsMana
 }
 
 func (m *tlsManager) stop() { m.cache.Stop() }
+
+// storedLoadWait bounds how long start-up waits for CertMagic to load certificates
+// already in the database.
+const storedLoadWait = 10 * time.Second
+
+// awaitStored waits, briefly, until the certificates already in the database are in
+// CertMagic's cache, so that a restart serves HTTPS from its first connection. Domains
+// without a stored certificate are obtained in the background as usual.
+func (m *tlsManager) awaitStored(ctx context.Context, db certstore.DB, domains []string) {
+	expiry, err := CertificateExpiry(ctx, db, domains)
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(storedLoadWait)
+	for _, d := range domains {
+		if expiry[d].IsZero() {
+			continue
+		}
+		for len(m.cache.AllMatchingCertificates(d)) == 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
 
 // redirectHandler answers ACME HTTP-01 challenges and sends everything else to the
 // same path over HTTPS (308, so a POST stays a POST).

@@ -95,11 +95,20 @@ func startHTTPS(t *testing.T, dbPath string, renewRatio float64, directory strin
 	cfg.ACMERoots = roots
 	cfg.ACMEEmail = "ops@example.com"
 	cfg.renewalWindowRatio = renewRatio
+	ready := make(chan struct{})
+	cfg.Ready = func(net.Addr) { close(ready) }
 	app, err := New(cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &httpsServer{httpAddr: ln.Addr().String(), httpsAddr: httpsLn.Addr().String(), cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- app.Run(ctx) }()
+	select {
+	case <-ready:
+	case err := <-s.done:
+		t.Fatalf("Run returned before listening: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("not listening after a minute")
+	}
 	return s
 }
 
@@ -208,9 +217,13 @@ func TestHTTPSWithPebble(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	s.stop(t)
 
-	// A restart finds the certificate in the database: no new one.
+	// A restart finds the certificate in the database: no new one, and HTTPS works
+	// from the first connection.
 	s = startHTTPS(t, dbPath, 0, directory, roots)
-	again, _ := leaf(t, s.httpsAddr, func(*x509.Certificate) bool { return true })
+	conn, err := tls.Dial("tcp", s.httpsAddr, &tls.Config{ServerName: testDomain, InsecureSkipVerify: true})
+	require.NoError(t, err, "the first handshake after a restart")
+	again := conn.ConnectionState().PeerCertificates[0]
+	conn.Close()
 	require.Equal(t, first.SerialNumber, again.SerialNumber, "a restart obtained a new certificate")
 	s.stop(t)
 
