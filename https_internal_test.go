@@ -22,6 +22,7 @@ import (
 
 	"github.com/appbackend/appbackend/internal/certstore"
 	"github.com/appbackend/appbackend/internal/setup"
+	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
 )
 
 // Environment of a running pebble (scripts/with-services.sh sets them); without them
@@ -293,4 +294,45 @@ func TestHTTPSChallengesValidated(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(log), "set VALID by completed challenge", "pebble did not validate a challenge:\n%s", log)
 	require.NotContains(t, string(log), "Skipping real validation")
+}
+
+// TestHTTPSReplicasShareTheCertificate: two replicas starting together on one
+// PostgreSQL database obtain one certificate between them (the lock in the database
+// lets one obtain it; the other loads it) and serve the same one.
+func TestHTTPSReplicasShareTheCertificate(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(pgtest.EnvURL) == "" {
+		t.Skipf("%s is not set (make test sets it)", pgtest.EnvURL)
+	}
+	directory, roots := pebble(t)
+	dbURL := pgtest.NewDatabase(t)
+	var servers []*httpsServer
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		httpsLn, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		cfg := Config{
+			Database:   dbURL,
+			AppSecrets: []string{"absec_https_test"},
+			Listener:   ln,
+			Logger:     slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		}
+		cfg.Domains = []string{testDomain}
+		cfg.HTTPSListener = httpsLn
+		cfg.ACMEDirectory = directory
+		cfg.ACMERoots = roots
+		app, err := New(cfg)
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		s := &httpsServer{httpAddr: ln.Addr().String(), httpsAddr: httpsLn.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+		go func() { s.done <- app.Run(ctx) }()
+		servers = append(servers, s)
+	}
+	a, _ := leaf(t, servers[0].httpsAddr, func(*x509.Certificate) bool { return true })
+	b, _ := leaf(t, servers[1].httpsAddr, func(*x509.Certificate) bool { return true })
+	require.Equal(t, a.SerialNumber, b.SerialNumber, "the replicas obtained a certificate each")
+	for _, s := range servers {
+		s.stop(t)
+	}
 }
