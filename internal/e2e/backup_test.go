@@ -137,6 +137,14 @@ func TestBackupUnderLoadKillAndRestore(t *testing.T) {
 	require.Contains(t, res.Stdout, "the newest is evt_")
 	requireAll(t, eventIDs(t, manual), ledger.before(started), "manual backup")
 
+	// doctor finds a recent scheduled backup.
+	require.True(t, e2etest.WaitFor(30*time.Second, func() bool {
+		files, _ := filepath.Glob(filepath.Join(backups, "appbackend-*.db"))
+		return len(files) > 0
+	}))
+	res = s.CLI("doctor", "--json")
+	require.NotContains(t, res.Stdout, "backup_stale", res.Stdout)
+
 	// restore refuses while the server runs.
 	res = s.CLI("restore", manual)
 	require.Equal(t, 1, res.Code)
