@@ -210,19 +210,18 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	defer stopUpstreamAPI()
 
-	srv := &http.Server{
-		Handler:           a.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      120 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	handler := a.handler()
+	prod, err := a.startProduction(ctx, ln, handler)
+	if err != nil {
+		closeListeners()
+		return errors.Join(err, a.stopEvents(ctx))
 	}
 	go a.refreshTokens(ctx)
-	serveErr := make(chan error, 2)
+	srv := a.httpServer(prod.plainHandler(handler))
+	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()
 	a.logger.Info("listening", "addr", "http://"+ln.Addr().String())
+	prod.serve(serveErr)
 	var metricsSrv *http.Server
 	if metricsLn != nil {
 		metricsSrv = a.metricsServer()
@@ -257,13 +256,27 @@ func (a *App) Run(ctx context.Context) error {
 	if metricsSrv != nil {
 		_ = metricsSrv.Close() // a scrape cut short is repeated by the next
 	}
-	a.shutdownHTTP(ctx, srv)
+	prod.shutdownHTTP(ctx, srv)
 	eventsCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.EventShutdownTimeout)
 	defer cancel()
 	if err := a.stopEvents(eventsCtx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("stop event processing: %w", err))
 	}
+	prod.stop()
 	return runErr
+}
+
+// httpServer is the http.Server of every listener, with the same limits.
+func (a *App) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // handlerGrace is how long handlers get to return once their connections were closed

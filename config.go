@@ -115,6 +115,8 @@ type Config struct {
 	InstallStateTTL  time.Duration
 	// Gateway mode (APPBACKEND_UPSTREAM…): see gateway.go.
 	Gateway GatewayConfig
+	// Production: automatic HTTPS, scheduled backups, trusted proxies (production.go).
+	Production
 }
 
 // ErrConfig marks an invalid configuration: the server did not start.
@@ -204,6 +206,9 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		}
 		cfg.DBStatementTimeout = d
 	}
+	if err := cfg.Production.fromEnv(getenv); err != nil {
+		return cfg, err
+	}
 	if dir := strings.TrimSpace(getenv("APPBACKEND_MIGRATIONS")); dir != "" {
 		cfg.Migrations = os.DirFS(dir)
 	}
@@ -221,7 +226,11 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 func (c Config) withDefaults() Config {
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
+		if len(c.Domains) > 0 {
+			c.Addr = DefaultHTTPAddrWithDomain
+		}
 	}
+	c.Production = c.Production.withDefaults()
 	if c.Database == "" {
 		c.Database = DefaultDatabase
 	}
@@ -268,7 +277,10 @@ func (c Config) validate() error {
 	if err := c.validateInstall(); err != nil {
 		return err
 	}
-	return c.Gateway.validate(c.Dev)
+	if err := c.Gateway.validate(c.Dev); err != nil {
+		return err
+	}
+	return c.Production.validate(c.Database)
 }
 
 func checkPrefixes(name string, secrets []string, prefix string) error {

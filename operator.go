@@ -92,6 +92,9 @@ func (a *App) openAdmin(ctx context.Context) error {
 		Jobs:      a.rt.River(),
 		Schedules: a.scheduleRows,
 		Logger:    a.logger,
+
+		LastBackup:  a.lastBackup(),
+		BackupEvery: a.cfg.BackupEvery,
 	})
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/forwarded"
 	"github.com/appbackend/appbackend/internal/metrics"
 	"github.com/appbackend/appbackend/internal/setup"
 )
@@ -34,7 +36,9 @@ func (a *App) handler() http.Handler {
 	a.public.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, apierror.New(apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path))
 	})
-	return a.observe(root)
+	// Validated in New; the zero value trusts no proxy.
+	proxies, _ := forwarded.Parse(a.cfg.TrustedProxies)
+	return proxies.Handler(a.observe(root))
 }
 
 // signedRoutes wraps the app's signed routes: CORS first (a preflight carries no
@@ -341,6 +345,14 @@ func (a *App) observe(root *http.ServeMux) http.Handler {
 	})
 }
 
+// clientHost is the address part of RemoteAddr (the client's, behind trusted proxies).
+func clientHost(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
+}
+
 func (a *App) logRequest(r *http.Request, st *requestState, reqID string, took time.Duration) {
 	level := accessLevel(st.status)
 	ctx := r.Context()
@@ -358,6 +370,7 @@ func (a *App) logRequest(r *http.Request, st *requestState, reqID string, took t
 		slog.String("request_id", reqID),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
+		slog.String("client", clientHost(r.RemoteAddr)),
 		slog.Int("status", st.status),
 		slog.Int64("bytes", st.bytes),
 		slog.Duration("duration", took),

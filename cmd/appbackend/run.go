@@ -33,6 +33,8 @@ Usage:
   appbackend jobs [--json] [--state S] [--kind K]
                                          list jobs
   appbackend migrate                     apply pending database migrations
+  appbackend backup FILE                 copy the SQLite database to FILE while it serves, and check the copy
+  appbackend restore FILE                replace the SQLite database with a backup (the server stopped)
   appbackend doctor [--json]             check the configuration for common oversights
   appbackend version                     print the version
 
@@ -77,6 +79,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runJobs(ctx, rest, getenv, stdout)
 	case "migrate":
 		err = runMigrate(ctx, rest, getenv, stdout)
+	case "backup":
+		err = runBackup(ctx, rest, getenv, stdout)
+	case "restore":
+		err = runRestore(ctx, rest, getenv, stdout)
 	case "doctor":
 		err = runDoctor(ctx, rest, getenv, stdout)
 	case "version", "--version", "-v":

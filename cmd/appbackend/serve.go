@@ -51,6 +51,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	f.IntVar(&cfg.DBPoolSize, "db-pool", cfg.DBPoolSize, "PostgreSQL connection pool size (APPBACKEND_DB_POOL; default 20)")
 	f.DurationVar(&cfg.DBStatementTimeout, "db-statement-timeout", cfg.DBStatementTimeout, "PostgreSQL statement_timeout (APPBACKEND_DB_STATEMENT_TIMEOUT; default none)")
 	migrations := f.String("migrations", getenv("APPBACKEND_MIGRATIONS"), "folder of the app's own migrations NNNN_name.sql (APPBACKEND_MIGRATIONS)")
+	prod := registerProductionFlags(f, &cfg)
 	logLevel := f.String("log-level", envOr(getenv, "APPBACKEND_LOG_LEVEL", "info"), "debug, info, warn or error (APPBACKEND_LOG_LEVEL)")
 	logFormat := f.String("log-format", envOr(getenv, "APPBACKEND_LOG_FORMAT", "text"), "text or json (APPBACKEND_LOG_FORMAT)")
 	rest, err := f.parse(args)
@@ -61,6 +62,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return usagef("unexpected argument %q", rest[0])
 	}
 	cfg.Dev = *dev
+	if err := prod.apply(&cfg); err != nil {
+		return err
+	}
 	if *migrations != "" {
 		cfg.Migrations = os.DirFS(*migrations)
 	}

@@ -62,6 +62,11 @@ type Config struct {
 	RiverUI http.Handler
 	// Schedules lists the schedules; nil shows "no schedules".
 	Schedules func(ctx context.Context) ([]ScheduleRow, error)
+	// LastBackup, when set, says when the latest scheduled backup was written and
+	// where (ok false: none yet); the pages' footer shows it, stale after
+	// BackupEvery twice.
+	LastBackup  func(ctx context.Context) (at time.Time, file string, ok bool, err error)
+	BackupEvery time.Duration
 	// TrustedOrigins are origins (scheme://host[:port]) allowed to POST besides the
 	// request's own host, for a reverse proxy that rewrites Host.
 	TrustedOrigins []string

@@ -38,7 +38,8 @@
 // changing the token ends every session. It is HttpOnly, SameSite=Strict, limited to
 // /admin/, and Secure when the request came over TLS or through a proxy that says
 // X-Forwarded-Proto: https (on plain-HTTP loopback development a Secure cookie would
-// never be sent back). Without either, every route answers 401: a page with the login
+// never be sent back). The server passes that header, and X-Forwarded-For (the
+// client address the sign-in is throttled by), only from APPBACKEND_TRUSTED_PROXIES. Without either, every route answers 401: a page with the login
 // form, the API with a JSON error. Only POST /admin/login is reachable without them.
 //
 // State-changing routes (login, logout, replay) are behind

@@ -115,10 +115,33 @@ type view struct {
 	Flash   string
 	Refresh int // seconds before the page reloads itself; 0: never
 	Data    any
+	// Backup is the footer's line about the latest scheduled backup; Stale marks it
+	// overdue.
+	Backup      string
+	BackupStale bool
+}
+
+// backupLine says when the latest scheduled backup was written, if backups are on.
+func (h *Handler) backupLine(r *http.Request) (string, bool) {
+	if h.cfg.LastBackup == nil {
+		return "", false
+	}
+	at, file, ok, err := h.cfg.LastBackup(r.Context())
+	switch {
+	case err != nil:
+		return "Last backup: unknown (" + err.Error() + ")", true
+	case !ok:
+		return "Last backup: none yet", true
+	}
+	now := h.cfg.Now()
+	return "Last backup: " + since(now, at) + " (" + file + ")", h.cfg.BackupEvery > 0 && now.Sub(at) > 2*h.cfg.BackupEvery
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
 	v.Nonce, v.CSS = nonceOf(r), h.pages.css
+	if v.Nav != "" {
+		v.Backup, v.BackupStale = h.backupLine(r)
+	}
 	var buf bytes.Buffer
 	if err := h.pages.sets[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		h.logger.ErrorContext(r.Context(), "admin template failed", "page", name, "err", err)

@@ -70,6 +70,8 @@ const (
 	CheckDeadEvents           = "dead_events"
 	CheckPendingMigrations    = "pending_migrations"
 	CheckAdminTokenShort      = "admin_token_short"
+	CheckBackupStale          = "backup_stale"
+	CheckCertificateExpiry    = "certificate_expiry"
 )
 
 // DefaultQuietAfter is how long without any event of a mode, while accounts have the
@@ -116,7 +118,19 @@ type Input struct {
 	Now time.Time
 	// QuietAfter overrides DefaultQuietAfter.
 	QuietAfter time.Duration
+	// BackupEvery is APPBACKEND_BACKUP_EVERY when scheduled backups are on; LastBackup
+	// reads when the latest one was written (ok false if none). nil skips the check.
+	BackupEvery time.Duration
+	LastBackup  func(ctx context.Context) (at time.Time, ok bool, err error)
+	// CertificateExpiry reads when the stored certificate of each APPBACKEND_DOMAIN
+	// expires (zero if none is stored); nil skips the check.
+	CertificateExpiry func(ctx context.Context) (map[string]time.Time, error)
 }
+
+// CertificateWarnBefore is how long before a certificate expires doctor warns: it is
+// renewed a third of its lifetime ahead (30 of Let's Encrypt's 90 days), so one this
+// close to expiry has failed to renew.
+const CertificateWarnBefore = 14 * 24 * time.Hour
 
 // Run runs every check and returns the findings, errors first; none means the
 // configuration looks right.
@@ -155,6 +169,10 @@ func Run(ctx context.Context, in Input) []Finding {
 	}
 	if dbUp && in.Store != nil {
 		checkInbox(ctx, &r, in)
+	}
+	if dbUp {
+		checkBackup(ctx, &r, in)
+		checkCertificates(ctx, &r, in)
 	}
 	if in.PingStripe != nil && (in.Config.SecretKey != "" || in.Config.TestSecretKey != "") {
 		if err := in.PingStripe(ctx); err != nil {
@@ -354,4 +372,75 @@ func upperFirst(s string) string {
 // oneLine keeps an error to one line, so a finding stays one sentence.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// checkBackup warns when scheduled backups are on but the latest is older than two
+// intervals (or there is none).
+func checkBackup(ctx context.Context, r *report, in Input) {
+	if in.LastBackup == nil {
+		return
+	}
+	at, ok, err := in.LastBackup(ctx)
+	if err != nil {
+		r.queryFailed(err)
+		return
+	}
+	if !ok {
+		r.add(Warning, CheckBackupStale,
+			"APPBACKEND_BACKUP_DIR is set but no scheduled backup was written yet: start `appbackend serve` (it writes one at start), and check its log for \"scheduled backup failed\".")
+		return
+	}
+	every := in.BackupEvery
+	if every <= 0 {
+		every = 24 * time.Hour
+	}
+	if age := in.Now.Sub(at); age > 2*every {
+		r.add(Warning, CheckBackupStale, fmt.Sprintf(
+			"The last backup was written %s ago (%s), although one is due every %s: check that the server runs and its log for \"scheduled backup failed\" (disk full, folder not writable).",
+			ago(age), at.UTC().Format(time.RFC3339), every))
+	}
+}
+
+// checkCertificates reports each domain's certificate that is missing, expired or
+// close to expiry.
+func checkCertificates(ctx context.Context, r *report, in Input) {
+	if in.CertificateExpiry == nil {
+		return
+	}
+	expiry, err := in.CertificateExpiry(ctx)
+	if err != nil {
+		r.queryFailed(err)
+		return
+	}
+	domains := make([]string, 0, len(expiry))
+	for d := range expiry {
+		domains = append(domains, d)
+	}
+	slices.Sort(domains)
+	for _, d := range domains {
+		at := expiry[d]
+		switch left := at.Sub(in.Now); {
+		case at.IsZero():
+			r.add(Warning, CheckCertificateExpiry, fmt.Sprintf(
+				"No certificate for %s is stored yet: start `appbackend serve` with APPBACKEND_DOMAIN, make sure %s resolves to this server and port 80 reaches it, and watch its log for ACME errors.", d, d))
+		case left <= 0:
+			r.add(Error, CheckCertificateExpiry, fmt.Sprintf(
+				"The certificate for %s expired %s ago (%s), so browsers and Stripe refuse the backend: check the server's log for ACME errors and that port 80 reaches it.", d, ago(-left), at.UTC().Format(time.RFC3339)))
+		case left < CertificateWarnBefore:
+			r.add(Warning, CheckCertificateExpiry, fmt.Sprintf(
+				"The certificate for %s expires in %s (%s) and has not been renewed: check the server's log for ACME errors and that port 80 reaches it.", d, ago(left), at.UTC().Format(time.RFC3339)))
+		}
+	}
+}
+
+// ago says a duration the way a person would: "3 days", "5 hours", "12 minutes".
+func ago(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("%d hours", int(d/time.Hour))
+	default:
+		return fmt.Sprintf("%d minutes", int(d/time.Minute))
+	}
 }

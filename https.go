@@ -1,0 +1,218 @@
+package appbackend
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/appbackend/appbackend/internal/certstore"
+)
+
+// Automatic HTTPS is CertMagic's (github.com/caddyserver/certmagic), chosen over
+// x/crypto/acme/autocert because it takes a Storage interface with distributed
+// locking (replicas on one database share certificates and take turns obtaining
+// them), renews by the CA's ACME Renewal Information as well as by expiry, retries
+// with backoff within the CA's rate limits, and solves TLS-ALPN-01 as well as HTTP-01.
+
+// tlsManager is the running certificate management of Domains.
+type tlsManager struct {
+	cache  *certmagic.Cache
+	cfg    *certmagic.Config
+	issuer *certmagic.ACMEIssuer
+}
+
+// startHTTPS sets up certificate management for the configured domains (obtaining or
+// loading the certificates in the background) and returns it with the HTTPS
+// listener's TLS configuration.
+func (a *App) startHTTPS(ctx context.Context, httpPort, httpsPort int) (*tlsManager, *tls.Config, error) {
+	logger := zap.New(slogCore{a.logger.With("component", "certmagic")})
+	storage := certstore.New(a.db.(certstore.DB))
+	m := &tlsManager{}
+	m.cache = certmagic.NewCache(certmagic.CacheOptions{
+		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return m.cfg, nil },
+		Logger:           logger,
+	})
+	m.cfg = certmagic.New(m.cache, certmagic.Config{
+		Storage:            storage,
+		Logger:             logger,
+		RenewalWindowRatio: a.cfg.renewalWindowRatio,
+	})
+	m.issuer = certmagic.NewACMEIssuer(m.cfg, certmagic.ACMEIssuer{
+		CA:           a.cfg.ACMEDirectory,
+		TestCA:       a.cfg.ACMEDirectory, // no fallback to Let's Encrypt's staging
+		Email:        a.cfg.ACMEEmail,
+		Agreed:       true,
+		TrustedRoots: a.cfg.ACMERoots,
+		// The solvers find the ports taken by our own listeners, and then leave the
+		// challenge to them (HTTP-01 through HTTPChallengeHandler, TLS-ALPN-01
+		// through the TLS configuration), instead of listening on :80 and :443.
+		AltHTTPPort:    httpPort,
+		AltTLSALPNPort: httpsPort,
+		Logger:         logger,
+	})
+	m.cfg.Issuers = []certmagic.Issuer{m.issuer}
+	// In the background: the server listens at once, and HTTPS handshakes succeed as
+	// soon as the certificate is loaded from the database (at once after a restart;
+	// one near expiry is renewed first) or obtained.
+	if err := m.cfg.ManageAsync(context.WithoutCancel(ctx), a.cfg.Domains); err != nil {
+		m.cache.Stop()
+		return nil, nil, fmt.Errorf("manage certificates for %v: %w", a.cfg.Domains, err)
+	}
+	m.awaitStored(ctx, a.db.(certstore.DB), a.cfg.Domains)
+	tlsCfg := m.cfg.TLSConfig()
+	tlsCfg.MinVersion = tls.VersionTLS12
+	for _, proto := range []string{"http/1.1", "h2"} { // h2 first: HTTP/2 preferred
+		if !slices.Contains(tlsCfg.NextProtos, proto) {
+			tlsCfg.NextProtos = append([]string{proto}, tlsCfg.NextProtos...)
+		}
+	}
+	return m, tlsCfg, nil
+}
+
+func (m *tlsManager) stop() { m.cache.Stop() }
+
+// storedLoadWait bounds how long start-up waits for CertMagic to load certificates
+// already in the database.
+const storedLoadWait = 10 * time.Second
+
+// awaitStored waits, briefly, until the certificates already in the database are in
+// CertMagic's cache, so that a restart serves HTTPS from its first connection. Domains
+// without a stored certificate are obtained in the background as usual.
+func (m *tlsManager) awaitStored(ctx context.Context, db certstore.DB, domains []string) {
+	expiry, err := CertificateExpiry(ctx, db, domains)
+	if err != nil {
+		return
+	}
+	deadline := time.Now().Add(storedLoadWait)
+	for _, d := range domains {
+		if expiry[d].IsZero() {
+			continue
+		}
+		for len(m.cache.AllMatchingCertificates(d)) == 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// redirectHandler answers ACME HTTP-01 challenges and sends everything else to the
+// same path over HTTPS (308, so a POST stays a POST).
+func (m *tlsManager) redirectHandler(httpsPort int) http.Handler {
+	return m.issuer.HTTPChallengeHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if httpsPort != 443 {
+			host = net.JoinHostPort(host, strconv.Itoa(httpsPort))
+		}
+		w.Header().Set("Connection", "close")
+		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	}))
+}
+
+// CertificateExpiry reads, from the database, the certificates stored for domains (by
+// any ACME issuer) and returns when the latest of each expires; zero for a domain
+// without one.
+func CertificateExpiry(ctx context.Context, db certstore.DB, domains []string) (map[string]time.Time, error) {
+	s := certstore.New(db)
+	out := make(map[string]time.Time, len(domains))
+	for _, d := range domains {
+		out[d] = time.Time{}
+	}
+	keys, err := s.List(ctx, "certificates", true)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range domains {
+		for _, k := range keys {
+			if !strings.HasSuffix(k, "/"+d+"/"+d+".crt") {
+				continue
+			}
+			pemBytes, err := s.Load(ctx, k)
+			if err != nil {
+				return nil, err
+			}
+			if der, _ := nextPEM(pemBytes); der != nil {
+				if c, err := x509.ParseCertificate(der); err == nil && c.NotAfter.After(out[d]) {
+					out[d] = c.NotAfter
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// nextPEM returns the DER bytes of the next CERTIFICATE block and what follows it.
+func nextPEM(data []byte) (der, rest []byte) {
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return nil, nil
+		}
+		if block.Type == "CERTIFICATE" {
+			return block.Bytes, data
+		}
+	}
+}
+
+// slogCore passes CertMagic's zap logs to the App's slog logger. Debug lines are
+// dropped: they are CertMagic's internal chatter.
+type slogCore struct{ l *slog.Logger }
+
+func (c slogCore) Enabled(l zapcore.Level) bool { return l >= zapcore.InfoLevel }
+
+func (c slogCore) With(fields []zapcore.Field) zapcore.Core {
+	return slogCore{c.l.With(zapAttrs(fields)...)}
+}
+
+func (c slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	level := slog.LevelInfo
+	switch {
+	case e.Level >= zapcore.ErrorLevel:
+		level = slog.LevelError
+	case e.Level == zapcore.WarnLevel:
+		level = slog.LevelWarn
+	}
+	c.l.Log(context.Background(), level, e.Message, zapAttrs(fields)...)
+	return nil
+}
+
+func (c slogCore) Sync() error { return nil }
+
+func zapAttrs(fields []zapcore.Field) []any {
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range fields {
+		f.AddTo(enc)
+	}
+	out := make([]any, 0, 2*len(enc.Fields))
+	for k, v := range enc.Fields {
+		out = append(out, k, v)
+	}
+	return out
+}

@@ -1,0 +1,154 @@
+package appbackend
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/appbackend/appbackend/internal/backup"
+	"github.com/appbackend/appbackend/internal/forwarded"
+	"github.com/appbackend/appbackend/internal/setup"
+)
+
+// Defaults of the production settings.
+const (
+	// DefaultHTTPSAddr is where HTTPS is served when Domains are set.
+	DefaultHTTPSAddr = ":443"
+	// DefaultHTTPAddrWithDomain is Addr's default when Domains are set: the plain-HTTP
+	// listener then answers ACME HTTP-01 challenges and redirects to HTTPS.
+	DefaultHTTPAddrWithDomain = ":80"
+	// DefaultACMEDirectory is Let's Encrypt's production directory.
+	DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+	// DefaultBackupEvery and DefaultBackupKeep apply when BackupDir is set.
+	DefaultBackupEvery = backup.DefaultEvery
+	DefaultBackupKeep  = backup.DefaultKeep
+)
+
+// Production is the part of Config for running on a server of one's own: automatic
+// HTTPS, scheduled backups of a SQLite database, and a proxy in front.
+type Production struct {
+	// Domains, when set, turn on automatic HTTPS (APPBACKEND_DOMAIN, comma-separated):
+	// certificates for them are obtained and renewed over ACME and kept in the
+	// database, so replicas share them and a restart does not obtain new ones. HTTPS
+	// is served on HTTPSAddr; Addr (default ":80" then) answers ACME HTTP-01
+	// challenges and redirects everything else to HTTPS.
+	Domains []string
+	// HTTPSAddr is the HTTPS listen address (APPBACKEND_HTTPS_ADDR; default ":443").
+	HTTPSAddr string
+	// HTTPSListener, when set, is served instead of listening on HTTPSAddr (tests).
+	HTTPSListener net.Listener
+	// ACMEEmail is the ACME account's contact (APPBACKEND_ACME_EMAIL): the CA writes
+	// to it about expiring certificates and problems.
+	ACMEEmail string
+	// ACMEDirectory is the ACME server's directory URL (APPBACKEND_ACME_DIRECTORY;
+	// default Let's Encrypt). Any RFC 8555 server works, Let's Encrypt's staging
+	// (https://acme-staging-v02.api.letsencrypt.org/directory) too.
+	ACMEDirectory string
+	// ACMERoots, when set, are the only roots trusted for the ACME server's own HTTPS
+	// (a private CA, or pebble in tests). APPBACKEND_ACME_CA_ROOT names a PEM file.
+	ACMERoots *x509.CertPool
+	// TrustedProxies are the networks (CIDRs or addresses) of proxies or load
+	// balancers whose X-Forwarded-For and X-Forwarded-Proto are believed, for the
+	// client's address and whether it came over HTTPS (APPBACKEND_TRUSTED_PROXIES).
+	// From any other peer those headers are ignored; by default from every peer.
+	TrustedProxies []string
+	// BackupDir, when set, turns on scheduled backups of a SQLite database into this
+	// folder (APPBACKEND_BACKUP_DIR), every BackupEvery (APPBACKEND_BACKUP_EVERY;
+	// default 24h), keeping the newest BackupKeep (APPBACKEND_BACKUP_KEEP; default 7).
+	BackupDir   string
+	BackupEvery time.Duration
+	BackupKeep  int
+
+	// renewalWindowRatio overrides CertMagic's (the share of a certificate's lifetime
+	// left when it is renewed); tests use it to find a fresh certificate near expiry.
+	renewalWindowRatio float64
+}
+
+// fromEnv reads the production variables.
+func (p *Production) fromEnv(getenv func(string) string) error {
+	p.Domains = setup.SplitList(getenv("APPBACKEND_DOMAIN"))
+	p.HTTPSAddr = strings.TrimSpace(getenv("APPBACKEND_HTTPS_ADDR"))
+	p.ACMEEmail = strings.TrimSpace(getenv("APPBACKEND_ACME_EMAIL"))
+	p.ACMEDirectory = strings.TrimSpace(getenv("APPBACKEND_ACME_DIRECTORY"))
+	p.TrustedProxies = setup.SplitList(getenv("APPBACKEND_TRUSTED_PROXIES"))
+	p.BackupDir = strings.TrimSpace(getenv("APPBACKEND_BACKUP_DIR"))
+	if file := strings.TrimSpace(getenv("APPBACKEND_ACME_CA_ROOT")); file != "" {
+		pool, err := LoadRoots(file)
+		if err != nil {
+			return fmt.Errorf("%w: APPBACKEND_ACME_CA_ROOT: %v", ErrConfig, err)
+		}
+		p.ACMERoots = pool
+	}
+	if v := strings.TrimSpace(getenv("APPBACKEND_BACKUP_EVERY")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%w: APPBACKEND_BACKUP_EVERY %q is not a positive duration such as 24h", ErrConfig, v)
+		}
+		p.BackupEvery = d
+	}
+	if v := strings.TrimSpace(getenv("APPBACKEND_BACKUP_KEEP")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%w: APPBACKEND_BACKUP_KEEP %q is not a positive number of backups", ErrConfig, v)
+		}
+		p.BackupKeep = n
+	}
+	return nil
+}
+
+// LoadRoots reads a PEM file of CA certificates.
+func LoadRoots(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+func (p Production) withDefaults() Production {
+	if len(p.Domains) > 0 {
+		if p.HTTPSAddr == "" {
+			p.HTTPSAddr = DefaultHTTPSAddr
+		}
+		if p.ACMEDirectory == "" {
+			p.ACMEDirectory = DefaultACMEDirectory
+		}
+	}
+	if p.BackupDir != "" {
+		if p.BackupEvery == 0 {
+			p.BackupEvery = DefaultBackupEvery
+		}
+		if p.BackupKeep == 0 {
+			p.BackupKeep = DefaultBackupKeep
+		}
+	}
+	return p
+}
+
+func (p Production) validate(database string) error {
+	if _, err := forwarded.Parse(p.TrustedProxies); err != nil {
+		return fmt.Errorf("%w: APPBACKEND_TRUSTED_PROXIES: %v", ErrConfig, err)
+	}
+	for _, d := range p.Domains {
+		if strings.ContainsAny(d, "/:@ ") || !strings.Contains(d, ".") && d != "localhost" {
+			return fmt.Errorf("%w: APPBACKEND_DOMAIN %q is not a domain name such as api.example.com", ErrConfig, d)
+		}
+	}
+	if p.BackupDir != "" {
+		if kind, _, _ := setup.ParseDatabase(database); kind != "sqlite" {
+			return fmt.Errorf("%w: APPBACKEND_BACKUP_DIR backs up a SQLite database; back PostgreSQL up with pg_dump or your provider's snapshots", ErrConfig)
+		}
+	}
+	if p.BackupEvery < 0 || p.BackupKeep < 0 {
+		return fmt.Errorf("%w: the backup interval and count must be positive", ErrConfig)
+	}
+	return nil
+}
