@@ -32,6 +32,9 @@ const (
 type modeCounts struct {
 	Installed   int `json:"installed"`
 	Uninstalled int `json:"uninstalled"`
+	// ReauthorizationRequired counts OAuth installations whose refresh token Stripe
+	// refused: their merchants must install again.
+	ReauthorizationRequired int `json:"reauthorization_required"`
 }
 
 // dayCount is one day of the installs chart.
@@ -62,9 +65,12 @@ func (h *Handler) loadStats(ctx context.Context, ins []store.Installation) (stat
 		if in.Livemode {
 			c = &st.Live
 		}
-		if in.Status == store.Installed {
+		switch in.Status {
+		case store.Installed:
 			c.Installed++
-		} else {
+		case store.ReauthorizationRequired:
+			c.ReauthorizationRequired++
+		default:
 			c.Uninstalled++
 		}
 	}
@@ -121,7 +127,7 @@ func dailyCounts(ins []store.Installation, now time.Time) []dayCount {
 type installationFilter struct {
 	Query  string // substring of the account id or name, any case
 	Mode   string // "", "live" or "test"
-	Status string // "", "installed" or "uninstalled"
+	Status string // "", "installed", "uninstalled" or "reauthorization_required"
 	Limit  int
 }
 
@@ -133,9 +139,9 @@ func parseInstallationFilter(q url.Values) (installationFilter, error) {
 		return f, badRequest("mode must be live or test")
 	}
 	switch store.InstallStatus(f.Status) {
-	case "", store.Installed, store.Uninstalled:
+	case "", store.Installed, store.Uninstalled, store.ReauthorizationRequired:
 	default:
-		return f, badRequest("status must be installed or uninstalled")
+		return f, badRequest("status must be installed, uninstalled or reauthorization_required")
 	}
 	var err error
 	f.Limit, err = parseLimit(q.Get("limit"))

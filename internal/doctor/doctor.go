@@ -72,6 +72,7 @@ const (
 	CheckAdminTokenShort      = "admin_token_short"
 	CheckBackupStale          = "backup_stale"
 	CheckCertificateExpiry    = "certificate_expiry"
+	CheckReauthorization      = "reauthorization_required"
 )
 
 // DefaultQuietAfter is how long without any event of a mode, while accounts have the
@@ -334,6 +335,14 @@ func checkInbox(ctx context.Context, r *report, in Input) {
 	if err != nil {
 		r.queryFailed(err)
 		return
+	}
+	if reauth, err := in.Store.ListInstallations(ctx, store.InstallationFilter{Status: store.ReauthorizationRequired}); err != nil {
+		r.queryFailed(err)
+		return
+	} else if n := len(reauth); n > 0 {
+		r.add(Warning, CheckReauthorization, fmt.Sprintf(
+			"%s to install the app again: Stripe refused the OAuth refresh token, so every call for them fails until they do (for example %s; list them with `appbackend installations --json`). Send them an install link.",
+			plural(n, "account needs", "accounts need"), reauth[0].AccountID))
 	}
 	if n := counts[store.EventDead]; n > 0 {
 		r.add(Warning, CheckDeadEvents, fmt.Sprintf(

@@ -43,6 +43,7 @@ type seed struct {
 	liveInstalls, testInstalls int
 	liveEventAge, testEventAge time.Duration // age of the newest event; 0: none
 	dead                       int
+	reauth                     int // OAuth installations whose refresh token Stripe refused
 }
 
 // busy is a database of an app in use in both modes, with events from today.
@@ -75,6 +76,16 @@ func openStore(t *testing.T, s seed) *sqlite.Store {
 	}
 	put(s.liveInstalls, true)
 	put(s.testInstalls, false)
+	for i := range s.reauth {
+		in := store.Installation{
+			AccountID: "acct_reauth_" + string(rune('a'+i)), Livemode: true, Status: store.ReauthorizationRequired,
+			InstalledAt: now.Add(-30 * 24 * time.Hour), LastEventCreated: now.Add(-30 * 24 * time.Hour),
+			LastEventID: "evt_install", UpdatedAt: now,
+		}
+		if err := st.PutInstallationTx(ctx, tx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
 	insert := func(id string, live bool, age time.Duration) {
 		ev := store.Event{ID: id, Type: "account.application.authorized", AccountID: "acct_a", Livemode: live,
 			Created: now.Add(-age).Truncate(time.Second), Raw: []byte(`{"id":"` + id + `"}`), ReceivedAt: now.Add(-age)}
@@ -208,6 +219,11 @@ func TestRun(t *testing.T) {
 			name: "dead events",
 			seed: seed{liveInstalls: 2, testInstalls: 1, liveEventAge: time.Hour, testEventAge: time.Hour, dead: 3},
 			want: map[string]string{doctor.CheckDeadEvents: "3 events failed every attempt"},
+		},
+		{
+			name: "OAuth installations to authorize again",
+			seed: seed{liveInstalls: 2, testInstalls: 1, liveEventAge: time.Hour, testEventAge: time.Hour, reauth: 2},
+			want: map[string]string{doctor.CheckReauthorization: "2 accounts need to install the app again"},
 		},
 		{
 			name:  "pending migrations",
