@@ -187,6 +187,7 @@ func parseConfigFile(text string) (map[string]string, *ConfigFile, error) {
 			return nil, nil, fmt.Errorf("unknown key %q in a [[schedule]] (want name, every, per_account, call)", k[len(k)-1])
 		}
 	}
+	known := configVariables()
 	values := map[string]string{}
 	keys := make([]string, 0, len(raw))
 	for k := range raw {
@@ -200,13 +201,31 @@ func parseConfigFile(text string) (map[string]string, *ConfigFile, error) {
 		if k == "config" || k != strings.ToLower(k) {
 			return nil, nil, fmt.Errorf("key %q: keys are the variables' names in lower case without APPBACKEND_ (upstream, database, stripe_app_secrets, …)", k)
 		}
+		name := ConfigFileVariable(k)
+		if !known[name] {
+			// A typo must not leave a setting silently at its default.
+			return nil, nil, fmt.Errorf("unknown key %q: no setting %s", k, name)
+		}
 		v, err := configValue(raw[k])
 		if err != nil {
 			return nil, nil, fmt.Errorf("key %q: %v", k, err)
 		}
-		values[ConfigFileVariable(k)] = v
+		values[name] = v
 	}
 	return values, &ConfigFile{Schedules: typed.Schedule}, nil
+}
+
+// configVariables are the variables a config file may set: every one the
+// configuration reads (found by reading it once through a recording getenv, so that
+// the list cannot drift from the code), and the serve command's logging settings.
+func configVariables() map[string]bool {
+	seen := map[string]bool{"APPBACKEND_LOG_LEVEL": true, "APPBACKEND_LOG_FORMAT": true}
+	_, _ = configFromEnv(func(name string) string {
+		seen[name] = true
+		return ""
+	})
+	delete(seen, "APPBACKEND_CONFIG")
+	return seen
 }
 
 func configValue(v any) (string, error) {

@@ -361,6 +361,7 @@ call = "POST /jobs/refresh"
 		"bad toml":      `upstream = `,
 		"unknown sched": "[[schedule]]\nname = \"x\"\nevery = \"@hourly\"\ncal = \"POST /x\"\n",
 		"upper key":     `UPSTREAM = "http://x"`,
+		"unknown key":   `upstrem = "http://127.0.0.1:8000"`,
 		"float value":   `max_body = 1.5`,
 		"bad call":      "upstream = \"http://127.0.0.1:1\"\nupstream_secret = \"" + upstreamSecret + "\"\nstripe_app_secrets = \"absec_x\"\n[[schedule]]\nname = \"x\"\nevery = \"@hourly\"\ncall = \"refresh\"\n",
 		"weak secret":   "upstream = \"http://127.0.0.1:1\"\nupstream_secret = \"whsec_c2hvcnQ=\"\nstripe_app_secrets = \"absec_x\"\n",
