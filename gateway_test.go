@@ -484,3 +484,47 @@ func TestGatewayHungUpstreamDoesNotStallWebhooks(t *testing.T) {
 		b.app.WaitForEvent(t, id)
 	}
 }
+
+// The upstream reports a running job's progress with POST /v1/jobs/{id}/output, and
+// the UI sees it in GET /api/jobs/{id} before the job ends.
+func TestGatewayUpstreamReportsJobProgress(t *testing.T) {
+	t.Parallel()
+	b := setupGateway(t)
+	release := make(chan struct{})
+	b.upstream.setAnswer(func(w http.ResponseWriter, c recordedCall) {
+		select {
+		case <-release:
+		case <-time.After(appbackendtest.WaitTimeout):
+		}
+		io.WriteString(w, `{"done":true}`)
+	})
+	api := func(path, body string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, b.apiURL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+upstreamSecret)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		return resp
+	}
+	resp := api("/v1/jobs", `{"call":"POST /jobs/export","account_id":"acct_progress","livemode":false}`)
+	var created struct{ ID string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&created))
+	resp.Body.Close()
+	b.upstream.waitFor(t, func(c recordedCall) bool { return c.Header.Get("Webhook-Id") == created.ID })
+
+	resp = api("/v1/jobs/"+created.ID+"/output", `{"progress":0.5}`)
+	resp.Body.Close()
+	require.Less(t, resp.StatusCode, 300, "POST /v1/jobs/{id}/output = %d", resp.StatusCode)
+	var st appbackend.JobStatus
+	r := b.app.As("usr_1", "acct_progress").Get(t, "/api/jobs/"+created.ID)
+	require.Equal(t, http.StatusOK, r.Status, r.String())
+	r.JSON(t, &st)
+	require.Equal(t, "running", st.State)
+	require.JSONEq(t, `{"progress":0.5}`, string(st.Output))
+
+	close(release)
+	require.Eventually(t, func() bool {
+		b.app.As("usr_1", "acct_progress").Get(t, "/api/jobs/"+created.ID).JSON(t, &st)
+		return st.State == "completed"
+	}, appbackendtest.WaitTimeout, 20*time.Millisecond)
+	require.JSONEq(t, `{"done":true}`, string(st.Output))
+}
