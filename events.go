@@ -152,10 +152,11 @@ func (a *App) startEvents(ctx context.Context) error {
 		// by a crash: run it now rather than after the rescue delay.
 		ResumeOnStart: kind == "sqlite",
 		// appbackend's own jobs repeat safely: each commits its work with its
-		// completion, or its work is idempotent.
+		// completion, or its work is idempotent, or (the upstream's calls) the receiver
+		// dedupes on the call's stable webhook-id.
 		RerunnableKinds: append([]string{
 			install.RemoveAccountDataArgs{}.Kind(), install.PurgeAccountEventsArgs{}.Kind(),
-			accountNameArgs{}.Kind(), schedule.TickArgs{}.Kind(),
+			accountNameArgs{}.Kind(), schedule.TickArgs{}.Kind(), upstreamJobArgs{}.Kind(),
 		}, a.sched.rerunnable...),
 		BuiltIn:        []events.BuiltIn{a.lifecycle.HandleEvent},
 		ObserveOutcome: a.observeEventOutcome,
