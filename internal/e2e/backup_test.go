@@ -150,6 +150,18 @@ func TestBackupUnderLoadKillAndRestore(t *testing.T) {
 	require.Equal(t, 1, res.Code)
 	require.Contains(t, res.Stderr, "a server is using the database")
 
+	// A scheduled backup completed under load, so that the last good one holds events
+	// (the first is written at start, before any).
+	require.True(t, e2etest.WaitFor(60*time.Second, func() bool {
+		files, _ := filepath.Glob(filepath.Join(backups, "appbackend-*.db"))
+		for _, f := range files {
+			if at, ok := backup.FileTime(f); ok && at.After(started) {
+				return true
+			}
+		}
+		return false
+	}), "no scheduled backup completed under load")
+
 	// Kill -9 while a scheduled backup is being written (bounded wait for one).
 	var caught atomic.Bool
 	e2etest.WaitFor(30*time.Second, func() bool {
@@ -191,7 +203,7 @@ func TestBackupUnderLoadKillAndRestore(t *testing.T) {
 		require.True(t, os.IsNotExist(err), "stale %s beside the restored database", side)
 	}
 	want := ledger.before(lastStart)
-	require.NotEmpty(t, want)
+	require.NotEmpty(t, want, "the last good backup %s started before any event was acknowledged", last)
 	requireAll(t, eventIDs(t, dbPath), want, "restored database")
 
 	// The restored database serves.
