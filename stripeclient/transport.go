@@ -56,42 +56,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		r := req
-		if attempt > 0 {
-			if r, err = rewind(req); err != nil {
-				release()
-				return nil, err
-			}
-		}
-		resp, err := t.base.RoundTrip(r)
-		wait, again := t.retryWait(req, resp, err, attempt)
-		if again && !fitsDeadline(ctx, wait) {
-			again = false
-		}
-		if !again {
-			if resp == nil {
-				release()
-				return nil, err
-			}
-			if c.state != nil {
-				c.state.status.Store(int32(resp.StatusCode))
-			}
-			resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
-			return resp, err
-		}
-		if resp != nil {
-			drain(resp.Body)
-		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			release()
-			return nil, ctx.Err()
-		case <-timer.C:
-		}
-	}
+	return t.retrying(ctx, req, c, release)
 }
 
 // retryWait decides whether attempt (0 for the first try) is repeated now, and after
