@@ -299,6 +299,12 @@ run_one() {
 	local rss_kb
 	rss_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
 	kill -0 "$pid" 2>/dev/null || die "$name died after the load"
+	if [[ "$name" == peer-* ]]; then
+		# The peer counts the requests its Stripe client started: there must be none.
+		local stripe_calls
+		stripe_calls=$(curl -fsS --max-time 5 "$health" | sed -n 's/.*"stripe_api_requests":\([0-9]*\).*/\1/p')
+		[[ "$stripe_calls" == 0 ]] || die "$name: its Stripe client made ${stripe_calls:-an unknown number of} API requests"
+	fi
 
 	# Stored once: at least every 2xx, at most every event sent, each id once.
 	local counts stored distinct
@@ -403,7 +409,7 @@ printf -- '- Machine: %s CPUs (%s), Linux %s; %s, GOMAXPROCS default; Node %s, o
 printf -- '- Load generator: %s, `-t%s -c%s -d%s --latency -s bench/acks.lua` (each request a distinct pre-signed event; p50/p99 from its latency histogram), on the same %s CPUs as the server it measures. acks/s are its 2xx answers per second of the run.\n' \
 	"$wrk_version" "$threads" "$connections" "$duration" "$cpus"
 printf -- '- appbackend: `serve` with STRIPE_WEBHOOK_SECRETS, log level %s; it answers 200 once the event is committed to its inbox (appbackend_events), and processes it (the built-in handlers; the accounts are not installed) in the same process meanwhile. The drain: the events left unprocessed at the load'"'"'s end (the last event'"'"'s received_at) over the time from then to the last processed_at.\n' "$appbackend_log_level"
-printf -- '- Peer: `%s/server.js`, a node:http server around StripeSync#processWebhook (package defaults: pool of 10 connections, no revalidation via the Stripe API, so no Stripe call); it answers 200 once the customer is upserted into stripe.customers. It does not store events.\n' "$peer_dir"
+printf -- '- Peer: `%s/server.js`, a node:http server around StripeSync#processWebhook (package defaults: pool of 10 connections, no revalidation via the Stripe API; its Stripe client started no request in any run, checked after each); it answers 200 once the customer is upserted into stripe.customers. It does not store events.\n' "$peer_dir"
 printf -- '- Stored once, checked after every run: rows holding the measured events (appbackend_events; the peer'"'"'s stripe.customers, one customer per event) ≥ 2xx answers, ≤ events sent, every id once. Peak RSS: VmHWM of the server process at the end of its run (after the drain for appbackend); PostgreSQL'"'"'s own memory is not included.\n'
 printf -- '- Load average (1, 5, 15 min) before: %s; after: %s.\n' "$load_before" "$load_after"
 printf -- '- Reproduce: `./scripts/with-services.sh ./bench/acks.sh` with BENCH_ACK_DURATION=%s BENCH_ACK_WARMUP=%s BENCH_ACK_CONNECTIONS=%s BENCH_ACK_ROUNDS=%s BENCH_ACK_EVENT_RATE=%s BENCH_APPBACKEND_LOG_LEVEL=%s.\n' \

@@ -12,7 +12,9 @@
 //                          StripeSignatureVerificationError);
 //   413                    for a body over 1 MiB;
 //   500                    for anything else (an unhandled event type, a database error).
-// GET /healthz answers 200 once the migrations are done.
+// GET /healthz answers 200 {"ok":true,"stripe_api_requests":N} once the migrations are
+// done; N counts the requests the package's Stripe client started (stripe-node's
+// "request" event), which bench/acks.sh checks is 0 after a run.
 //
 // processWebhook takes the event's object from the payload as it is, without asking the
 // Stripe API, unless revalidateObjectsViaStripeApi names its type; it is left empty here,
@@ -72,10 +74,14 @@ async function main() {
     "SELECT to_regclass('stripe.customers') IS NOT NULL AS ok"
   );
   if (!rows[0].ok) fail('the migrations did not create stripe.customers');
+  let stripeApiRequests = 0;
+  sync.stripe.on('request', () => {
+    stripeApiRequests++;
+  });
 
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/healthz') {
-      send(res, 200, { ok: true });
+      send(res, 200, { ok: true, stripe_api_requests: stripeApiRequests });
       return;
     }
     if (req.method !== 'POST' || req.url !== '/webhooks') {
