@@ -354,6 +354,8 @@ function ms(us) { return sprintf("%.1f ms", us / 1000) }
 function drain(backlog, us) {
 	if (backlog == "-") return "n/a (processed before the answer)"
 	if (backlog == 0) return "none left at the load'"'"'s end"
+	# A drain shorter than 0.25 s is the last events'"'"' latency, not a rate.
+	if (us < 250000) return sprintf("kept pace: %s left, all processed %s later", commas(backlog), ms(us))
 	return sprintf("%s events in %s, %s events/s", commas(backlog), us >= 1e6 ? sprintf("%.2f s", us / 1e6) : ms(us), commas(backlog / (us / 1e6)))
 }'
 
@@ -408,7 +410,7 @@ printf -- '- Machine: %s CPUs (%s), Linux %s; %s, GOMAXPROCS default; Node %s, o
 	"$cpus" "$cpu_model" "$(uname -r)" "$("$GO" env GOVERSION)" "$("$NODE" --version 2>/dev/null || echo "?")"
 printf -- '- Load generator: %s, `-t%s -c%s -d%s --latency -s bench/acks.lua` (each request a distinct pre-signed event; p50/p99 from its latency histogram), on the same %s CPUs as the server it measures. acks/s are its 2xx answers per second of the run.\n' \
 	"$wrk_version" "$threads" "$connections" "$duration" "$cpus"
-printf -- '- appbackend: `serve` with STRIPE_WEBHOOK_SECRETS, log level %s; it answers 200 once the event is committed to its inbox (appbackend_events), and processes it (the built-in handlers; the accounts are not installed) in the same process meanwhile. The drain: the events left unprocessed at the load'"'"'s end (the last event'"'"'s received_at) over the time from then to the last processed_at.\n' "$appbackend_log_level"
+printf -- '- appbackend: `serve` with STRIPE_WEBHOOK_SECRETS, log level %s; it answers 200 once the event is committed to its inbox (appbackend_events), and processes it (the built-in handlers; the accounts are not installed) in the same process meanwhile. The drain: the events left unprocessed at the load'"'"'s end (the last event'"'"'s received_at) over the time from then to the last processed_at; a drain under 0.25 s shows as "kept pace" (processing kept up with the acknowledgements).\n' "$appbackend_log_level"
 printf -- '- Peer: `%s/server.js`, a node:http server around StripeSync#processWebhook (package defaults: pool of 10 connections, no revalidation via the Stripe API; its Stripe client started no request in any run, checked after each); it answers 200 once the customer is upserted into stripe.customers. It does not store events.\n' "$peer_dir"
 printf -- '- Stored once, checked after every run: rows holding the measured events (appbackend_events; the peer'"'"'s stripe.customers, one customer per event) ≥ 2xx answers, ≤ events sent, every id once. Peak RSS: VmHWM of the server process at the end of its run (after the drain for appbackend); PostgreSQL'"'"'s own memory is not included.\n'
 printf -- '- Load average (1, 5, 15 min) before: %s; after: %s.\n' "$load_before" "$load_after"
