@@ -159,6 +159,7 @@ func (a *App) startEvents(ctx context.Context) error {
 			accountNameArgs{}.Kind(), schedule.TickArgs{}.Kind(), upstreamJobArgs{}.Kind(),
 		}, a.sched.rerunnable...),
 		BuiltIn:        []events.BuiltIn{a.lifecycle.HandleEvent},
+		BuiltInWrites:  install.IsLifecycleEvent,
 		ObserveOutcome: a.observeEventOutcome,
 		Deliver:        a.eventDelivery(),
 	})

@@ -89,6 +89,11 @@ type Config struct {
 	EventsPerJob int
 	// BuiltIn handlers run, in order, before the app's handlers for every event.
 	BuiltIn []BuiltIn
+	// BuiltInWrites reports whether the built-in handlers may write for an event of
+	// the given type (nil: for every type). Only an event that some handler may write
+	// for runs under a savepoint of its own; for the others the built-ins only read,
+	// and an error from them is the database's, which fails the whole job.
+	BuiltInWrites func(eventType string) bool
 	// Deliver, if set, hands each event to an outside receiver (the gateway's
 	// upstream) before the job's transaction opens, so that a slow receiver holds no
 	// database lock (on SQLite that would stall every webhook acknowledgement). An
@@ -120,6 +125,8 @@ type Processor struct {
 	st      store.Store
 	logger  *slog.Logger
 	builtIn []BuiltIn
+	// builtInWrites is Config.BuiltInWrites.
+	builtInWrites func(eventType string) bool
 
 	eventsPerJob   int
 	resumeOnStart  bool
@@ -184,7 +191,7 @@ func New(rt *runtime.Runtime, cfg Config) (*Processor, error) {
 	if maxConns := st.DB().Stats().MaxOpenConnections; maxConns > 0 {
 		slots = min(slots, maxConns)
 	}
-	p := &Processor{rt: rt, st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart, observeOutcome: cfg.ObserveOutcome, deliver: cfg.Deliver,
+	p := &Processor{rt: rt, st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, builtInWrites: cfg.BuiltInWrites, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart, observeOutcome: cfg.ObserveOutcome, deliver: cfg.Deliver,
 		txSlots: make(chan struct{}, slots),
 		live:    newLiveness(st, cfg.ProcessID, kinds, cfg.HeartbeatEvery, cfg.StaleAfter, cfg.Logger)}
 	if err := river.AddWorkerSafely(rt.Workers(), &eventWorker{p: p}); err != nil {
@@ -444,9 +451,13 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 	}
 	defer tx.Rollback()
 
-	run := &jobRun{}
+	run := newJobRun(ctx, tx)
+	loaded, err := p.loadEvents(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
 	for _, id := range ids {
-		ev, herr, err := p.processEvent(ctx, tx, id, run)
+		ev, herr, err := p.processEvent(ctx, tx, id, loaded, run)
 		if err != nil {
 			return err
 		}
@@ -473,6 +484,9 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 		if err := p.absorbWaitingJobs(ctx, tx, p.eventsPerJob-len(job.Args.EventIDs), run); err != nil {
 			return err
 		}
+	}
+	if err := p.st.FinishProcessedTx(ctx, tx, run.processed); err != nil {
+		return fmt.Errorf("process events: %w", err)
 	}
 	// The job is not completed in this transaction (river.JobCompleteTx): the events'
 	// processed status, committed here with the handlers' writes, is what makes a rerun
@@ -516,10 +530,17 @@ func (p *Processor) deliverFirst(ctx context.Context, job *river.Job[ProcessEven
 	return ready, failures
 }
 
-// jobRun collects what one job's transaction did to its events, reported once it
-// commits.
+// jobRun is what one job's transaction did to its events: the successes, recorded
+// together before the commit, and every outcome, reported once it commits.
 type jobRun struct {
-	outcomes []eventOutcome
+	// handlerCtx carries the transaction, and a memo of what handlers read in it, to
+	// every handler of the job.
+	handlerCtx context.Context
+	processed  []store.ProcessedEvent
+	outcomes   []eventOutcome
+	// tried holds the events this transaction already ran, whose processed status is
+	// not written yet: an id that comes again (an absorbed job's copy) is skipped.
+	tried map[string]bool
 }
 
 type eventOutcome struct {
@@ -527,50 +548,79 @@ type eventOutcome struct {
 	out store.EventOutcome
 }
 
+func newJobRun(ctx context.Context, tx *sql.Tx) *jobRun {
+	return &jobRun{handlerCtx: store.WithTxMemo(store.WithTx(ctx, tx)), tried: map[string]bool{}}
+}
+
 func (r *jobRun) record(ev store.Event, out store.EventOutcome) {
 	ev.Raw = nil // not needed past the transaction
 	r.outcomes = append(r.outcomes, eventOutcome{ev, out})
 }
 
-// processEvent runs the handlers of one event under a savepoint and marks it
-// processed. herr is the handlers' error, after their writes were rolled back to the
-// savepoint; err is a database error that leaves tx unusable. An event that is gone or
-// already processed is skipped: effects apply once.
-func (p *Processor) processEvent(ctx context.Context, tx *sql.Tx, id string, run *jobRun) (ev store.Event, herr, err error) {
-	ev, err = p.st.EventTx(ctx, tx, id)
+// loadEvents loads the given events in one statement (locked for the rest of tx).
+func (p *Processor) loadEvents(ctx context.Context, tx *sql.Tx, ids []string) (map[string]store.Event, error) {
+	evs, err := p.st.EventsTx(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]store.Event, len(evs))
+	for _, ev := range evs {
+		byID[ev.ID] = ev
+	}
+	return byID, nil
+}
+
+// isolated reports whether an event of this type runs under a savepoint of its own:
+// when a handler may write for it, so that a failing handler's writes can be undone
+// while the job's other events keep theirs.
+func (p *Processor) isolated(eventType string) bool {
+	return p.builtInWrites == nil || p.builtInWrites(eventType) || len(p.handlersFor(eventType)) > 0
+}
+
+// processEvent runs the handlers of one loaded event and adds it to the run's
+// successes. herr is the handlers' error, after their writes were rolled back to the
+// event's savepoint; err is a database error that leaves tx unusable. An event that
+// is gone, already processed or already tried in this run is skipped: effects apply
+// once.
+func (p *Processor) processEvent(ctx context.Context, tx *sql.Tx, id string, loaded map[string]store.Event, run *jobRun) (ev store.Event, herr, err error) {
+	ev, ok := loaded[id]
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case run.tried[id]:
+		return ev, nil, nil
+	case !ok:
 		// Deleted by retention after the job was enqueued: nothing left to do.
 		p.logger.WarnContext(ctx, "event to process no longer exists", "event_id", id)
 		return ev, nil, nil
-	case err != nil:
-		return ev, nil, err
 	case ev.Status == store.EventProcessed:
 		// A redelivery raced a replay, or a retry found the work done.
 		return ev, nil, nil
 	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
-		return ev, nil, fmt.Errorf("process %s: %w", id, err)
-	}
-	if herr = p.runHandlers(store.WithTx(ctx, tx), &ev); herr != nil {
-		if ctx.Err() != nil {
+	run.tried[id] = true
+	if !p.isolated(ev.Type) {
+		if herr := p.runHandlers(run.handlerCtx, &ev); herr != nil {
+			return ev, nil, fmt.Errorf("process %s: %w", id, herr)
+		}
+	} else {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
+			return ev, nil, fmt.Errorf("process %s: %w", id, err)
+		}
+		if herr = p.runHandlers(run.handlerCtx, &ev); herr != nil {
+			if ctx.Err() != nil {
+				return ev, herr, nil
+			}
+			for _, stmt := range []string{"ROLLBACK TO SAVEPOINT ", "RELEASE SAVEPOINT "} {
+				if _, err := tx.ExecContext(ctx, stmt+savepoint); err != nil {
+					return ev, herr, fmt.Errorf("process %s: %w", id, err)
+				}
+			}
 			return ev, herr, nil
 		}
-		for _, stmt := range []string{"ROLLBACK TO SAVEPOINT ", "RELEASE SAVEPOINT "} {
-			if _, err := tx.ExecContext(ctx, stmt+savepoint); err != nil {
-				return ev, herr, fmt.Errorf("process %s: %w", id, err)
-			}
+		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+savepoint); err != nil {
+			return ev, nil, fmt.Errorf("process %s: %w", id, err)
 		}
-		return ev, herr, nil
 	}
-	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+savepoint); err != nil {
-		return ev, nil, fmt.Errorf("process %s: %w", id, err)
-	}
-	out := store.EventOutcome{Status: store.EventProcessed, NotInstalled: ev.NotInstalled}
-	if err := p.st.FinishEventTx(ctx, tx, id, out); err != nil {
-		return ev, nil, err
-	}
-	run.record(ev, out)
+	run.processed = append(run.processed, store.ProcessedEvent{ID: id, NotInstalled: ev.NotInstalled})
+	run.record(ev, store.EventOutcome{Status: store.EventProcessed, NotInstalled: ev.NotInstalled})
 	return ev, nil, nil
 }
 
@@ -590,16 +640,35 @@ func (p *Processor) absorbWaitingJobs(ctx context.Context, tx *sql.Tx, room int,
 	if err != nil {
 		return fmt.Errorf("list waiting event jobs: %w", err)
 	}
-	var done []int64
-	for _, waiting := range res.Jobs {
+	type waitingJob struct {
+		id       int64
+		eventIDs []string
+	}
+	var (
+		waiting []waitingJob
+		ids     []string
+	)
+	for _, j := range res.Jobs {
 		var args ProcessEventsArgs
-		if waiting.Attempt > 0 || json.Unmarshal(waiting.EncodedArgs, &args) != nil || len(args.EventIDs) > room {
+		if j.Attempt > 0 || json.Unmarshal(j.EncodedArgs, &args) != nil || len(args.EventIDs) > room {
 			continue
 		}
 		room -= len(args.EventIDs)
+		waiting = append(waiting, waitingJob{j.ID, args.EventIDs})
+		ids = append(ids, args.EventIDs...)
+	}
+	if len(waiting) == 0 {
+		return nil
+	}
+	loaded, err := p.loadEvents(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	var done []int64
+	for _, j := range waiting {
 		ok := true
-		for _, id := range args.EventIDs {
-			_, herr, err := p.processEvent(ctx, tx, id, run)
+		for _, id := range j.eventIDs {
+			ev, herr, err := p.processEvent(ctx, tx, id, loaded, run)
 			if err != nil {
 				return err
 			}
@@ -608,10 +677,12 @@ func (p *Processor) absorbWaitingJobs(ctx context.Context, tx *sql.Tx, room int,
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
+				// Left pending for the job's own run, which records the failure.
+				p.logger.InfoContext(ctx, "event handler failed in a batch; its job runs it alone", "event_id", ev.ID, "type", ev.Type, "err", herr)
 			}
 		}
 		if ok {
-			done = append(done, waiting.ID)
+			done = append(done, j.id)
 		}
 	}
 	if len(done) == 0 {

@@ -222,11 +222,19 @@ func (l *Lifecycle) StatusAfter(ctx context.Context, ev *store.Event) (status st
 	return in.Status, true, nil
 }
 
+// notInstalledKey memoizes, in a processing transaction, whether an account is not
+// installed in a mode (store.TxMemo).
+type notInstalledKey struct {
+	accountID string
+	livemode  bool
+}
+
 // HandleEvent is the built-in event handler (an events.BuiltIn). For a lifecycle event
 // it updates the installation of (account, livemode) unless a newer event already did,
 // and runs the hooks on a change of status; for any other event of a connected
 // account it sets ev.NotInstalled when the account has not installed the app in the
-// event's mode. ctx must carry the processing transaction.
+// event's mode (read once per transaction that carries a store.TxMemo). ctx must
+// carry the processing transaction.
 func (l *Lifecycle) HandleEvent(ctx context.Context, ev *store.Event) error {
 	tx, ok := store.TxFrom(ctx)
 	if !ok {
@@ -235,6 +243,11 @@ func (l *Lifecycle) HandleEvent(ctx context.Context, ev *store.Event) error {
 	if !IsLifecycleEvent(ev.Type) {
 		if ev.AccountID == "" {
 			return nil // the platform's own event
+		}
+		memo, key := store.TxMemo(ctx), notInstalledKey{ev.AccountID, ev.Livemode}
+		if notInstalled, ok := memo[key].(bool); ok {
+			ev.NotInstalled = notInstalled
+			return nil
 		}
 		in, err := l.st.InstallationTx(ctx, tx, ev.AccountID, ev.Livemode)
 		switch {
@@ -245,7 +258,16 @@ func (l *Lifecycle) HandleEvent(ctx context.Context, ev *store.Event) error {
 		default:
 			ev.NotInstalled = in.Status != store.Installed
 		}
+		if memo != nil {
+			memo[key] = ev.NotInstalled
+		}
 		return nil
+	}
+	// This event may change what the memo holds (and its savepoint may be rolled back).
+	for k := range store.TxMemo(ctx) {
+		if _, ok := k.(notInstalledKey); ok {
+			delete(store.TxMemo(ctx), k)
+		}
 	}
 
 	c, ok, err := changeOf(ev)

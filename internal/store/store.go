@@ -158,6 +158,12 @@ type InstallationFilter struct {
 	Limit     int // 0 returns them all; ordered by account id, then test before live
 }
 
+// ProcessedEvent is an event whose processing succeeded, for FinishProcessedTx.
+type ProcessedEvent struct {
+	ID           string
+	NotInstalled bool
+}
+
 // EventOutcome is the result of one processing attempt, recorded by [Inbox.FinishEventTx].
 type EventOutcome struct {
 	Status       EventStatus // processed, failed or dead
@@ -186,6 +192,13 @@ type Inbox interface {
 	InsertEventTx(ctx context.Context, tx *sql.Tx, ev *Event) (inserted bool, err error)
 	// EventTx loads an event with its raw bytes and locks it for the rest of tx.
 	EventTx(ctx context.Context, tx *sql.Tx, id string) (Event, error)
+	// EventsTx loads the events of the given ids that exist, with their raw bytes, in
+	// id order, and locks them for the rest of tx.
+	EventsTx(ctx context.Context, tx *sql.Tx, ids []string) ([]Event, error)
+	// FinishProcessedTx records successful processing attempts of many events at once,
+	// as FinishEventTx with status processed does for one; an unknown id is an error
+	// wrapping ErrNotFound.
+	FinishProcessedTx(ctx context.Context, tx *sql.Tx, done []ProcessedEvent) error
 	// FinishEventTx records a processing attempt: it counts the attempt and sets the
 	// outcome's status, error and (for processed) processed time. A failed or dead
 	// outcome leaves an already processed event as it is.
@@ -258,6 +271,24 @@ type txKey struct{}
 // transaction.
 func WithTx(ctx context.Context, tx *sql.Tx) context.Context {
 	return context.WithValue(ctx, txKey{}, tx)
+}
+
+type memoKey struct{}
+
+// WithTxMemo returns ctx with an empty memo for the transaction ctx carries: what a
+// handler reads there and stays true until another handler of the same transaction
+// changes it can be kept in it (the processor gives every job's transaction one, so
+// that the built-in handler reads an account's installation once per job, not once
+// per event). Whoever changes a memoized fact deletes its entry.
+func WithTxMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, memoKey{}, map[any]any{})
+}
+
+// TxMemo returns the memo of ctx's transaction, or nil when there is none (reading a
+// nil map finds nothing; check for nil before writing).
+func TxMemo(ctx context.Context) map[any]any {
+	m, _ := ctx.Value(memoKey{}).(map[any]any)
+	return m
 }
 
 // TxFrom returns the transaction an event handler or lifecycle hook runs in, or the

@@ -114,10 +114,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 	}
 
-	write, err := sql.Open("sqlite", dsn(path, o.busyTimeout, false))
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
-	}
+	write := sql.OpenDB(connector{dsn: dsn(path, o.busyTimeout, false), drv: registeredDriver()})
 	// One connection: SQLite has a single writer, River's SQLite driver requires it, and
 	// it keeps the connection (and its pragmas) for the life of the pool.
 	write.SetMaxOpenConns(1)
@@ -129,11 +126,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite database %s: %s", path, cleanError(err))
 	}
 
-	read, err := sql.Open("sqlite", dsn(path, o.busyTimeout, true))
-	if err != nil {
-		write.Close()
-		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
-	}
+	read := sql.OpenDB(connector{dsn: dsn(path, o.busyTimeout, true), drv: registeredDriver()})
 	read.SetMaxOpenConns(o.readConns)
 	read.SetMaxIdleConns(o.readConns)
 

@@ -11,6 +11,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -54,6 +55,10 @@ type Dialect struct {
 	AppendJobError string
 	// TableExists is a query with one row when the table named by ? exists.
 	TableExists string
+	// InIDs tests id against a list of ids bound to one ?, which IDList encodes: one
+	// statement text whatever the list's length, so that it is prepared once.
+	InIDs  string
+	IDList func(ids []string) any
 }
 
 // SQLite is the dialect of SQLite.
@@ -67,6 +72,11 @@ var SQLite = Dialect{
 	},
 	AppendJobError: `errors = jsonb(json_insert(json(coalesce(errors, jsonb('[]'))), '$[#]', json_set(?, '$.attempt', attempt)))`,
 	TableExists:    `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`,
+	InIDs:          `id IN (SELECT value FROM json_each(?))`,
+	IDList: func(ids []string) any {
+		b, _ := json.Marshal(ids) // strings always encode
+		return string(b)
+	},
 }
 
 // PostgreSQL is the dialect of PostgreSQL.
@@ -83,6 +93,8 @@ var PostgreSQL = Dialect{
 	},
 	AppendJobError: `errors = array_append(errors, jsonb_set(CAST(? AS jsonb), '{attempt}', to_jsonb(attempt)))`,
 	TableExists:    `SELECT 1 WHERE to_regclass(?) IS NOT NULL`,
+	InIDs:          `id = ANY(CAST(? AS text[]))`,
+	IDList:         func(ids []string) any { return ids },
 }
 
 // Queries implements [store.Settings], [store.Inbox] and [store.Installations] over
@@ -107,7 +119,7 @@ func New(write, read *sql.DB, d Dialect) *Queries {
 // SQLite a parse per statement, which is most of their cost.
 func (q *Queries) hotQueries() []string {
 	hot := []string{
-		insertEventSQL, q.loadEventSQL(q.d.LockRow), finishProcessedSQL, finishFailedSQL,
+		insertEventSQL, q.loadEventSQL(q.d.LockRow), q.loadEventsSQL(), finishProcessedSQL, q.finishProcessedManySQL(), finishFailedSQL,
 		q.loadInstallationSQL(q.d.LockRow), q.loadInstallationSQL(""), q.putInstallationSQL(),
 	}
 	if q.d.LockKey != "" {
@@ -327,6 +339,44 @@ func (q *Queries) loadEventSQL(lock string) string {
 	return `SELECT ` + eventColumns + `, payload FROM appbackend_events WHERE id = ?` + lock
 }
 
+func (q *Queries) loadEventsSQL() string {
+	return `SELECT ` + eventColumns + `, payload FROM appbackend_events WHERE ` + q.d.InIDs + ` ORDER BY id` + q.d.LockRow
+}
+
+// EventsTx implements [store.Inbox]: one statement for the whole list, which on
+// PostgreSQL is one round trip instead of one per event.
+func (q *Queries) EventsTx(ctx context.Context, tx *sql.Tx, ids []string) ([]store.Event, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	query := q.loadEventsSQL()
+	if stmt := q.stmt(ctx, tx, query); stmt != nil {
+		rows, err = stmt.QueryContext(ctx, q.d.IDList(ids))
+	} else {
+		rows, err = tx.QueryContext(ctx, q.rebind(query), q.d.IDList(ids))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load %d events: %w", len(ids), err)
+	}
+	defer rows.Close()
+	evs := make([]store.Event, 0, len(ids))
+	for rows.Next() {
+		ev, err := scanEvent(rows, true)
+		if err != nil {
+			return nil, fmt.Errorf("load %d events: %w", len(ids), err)
+		}
+		evs = append(evs, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load %d events: %w", len(ids), err)
+	}
+	return evs, nil
+}
+
 func eventResult(ev store.Event, err error, id string) (store.Event, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Event{}, fmt.Errorf("event %s: %w", id, store.ErrNotFound)
@@ -358,6 +408,40 @@ const (
 		UPDATE appbackend_events SET status = ?, attempts = attempts + 1, last_error = ?
 		WHERE id = ? AND status <> 'processed'`
 )
+
+func (q *Queries) finishProcessedManySQL() string {
+	return `
+		UPDATE appbackend_events
+		SET status = 'processed', attempts = attempts + 1, last_error = NULL, not_installed = ?, processed_at = ?
+		WHERE ` + q.d.InIDs
+}
+
+// FinishProcessedTx implements [store.Inbox]: one statement per value of
+// NotInstalled instead of one per event.
+func (q *Queries) FinishProcessedTx(ctx context.Context, tx *sql.Tx, done []store.ProcessedEvent) error {
+	at := micros(q.now())
+	for _, notInstalled := range []bool{false, true} {
+		var ids []string
+		for _, d := range done {
+			if d.NotInstalled == notInstalled {
+				ids = append(ids, d.ID)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		res, err := q.execTx(ctx, tx, q.finishProcessedManySQL(), notInstalled, at, q.d.IDList(ids))
+		if err != nil {
+			return fmt.Errorf("finish %d events: %w", len(ids), err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("finish %d events: %w", len(ids), err)
+		} else if n != int64(len(ids)) {
+			return fmt.Errorf("finish %d events: %d found: %w", len(ids), n, store.ErrNotFound)
+		}
+	}
+	return nil
+}
 
 // FinishEventTx implements [store.Inbox].
 func (q *Queries) FinishEventTx(ctx context.Context, tx *sql.Tx, id string, out store.EventOutcome) error {
