@@ -557,13 +557,29 @@ func (r *jobRun) record(ev store.Event, out store.EventOutcome) {
 	r.outcomes = append(r.outcomes, eventOutcome{ev, out})
 }
 
-// loadEvents loads the given events in one statement (locked for the rest of tx).
+// loadEvents loads the given events (locked for the rest of tx), with their raw bytes
+// only where a handler may need them: the built-ins alone read only an event's
+// envelope, and a payload not sent is neither copied nor collected.
 func (p *Processor) loadEvents(ctx context.Context, tx *sql.Tx, ids []string) (map[string]store.Event, error) {
-	evs, err := p.st.EventsTx(ctx, tx, ids)
+	evs, err := p.st.EventsTx(ctx, tx, ids, false)
 	if err != nil {
 		return nil, err
 	}
 	byID := make(map[string]store.Event, len(evs))
+	var withRaw []string
+	for _, ev := range evs {
+		byID[ev.ID] = ev
+		if ev.Status != store.EventProcessed && p.isolated(ev.Type) {
+			withRaw = append(withRaw, ev.ID)
+		}
+	}
+	if len(withRaw) == 0 {
+		return byID, nil
+	}
+	evs, err = p.st.EventsTx(ctx, tx, withRaw, true)
+	if err != nil {
+		return nil, err
+	}
 	for _, ev := range evs {
 		byID[ev.ID] = ev
 	}
@@ -613,6 +629,8 @@ func (p *Processor) processEvent(ctx context.Context, tx *sql.Tx, id string, loa
 					return ev, herr, fmt.Errorf("process %s: %w", id, err)
 				}
 			}
+			// What the handlers read after their writes is undone with them.
+			clear(store.TxMemo(run.handlerCtx))
 			return ev, herr, nil
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+savepoint); err != nil {

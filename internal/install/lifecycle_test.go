@@ -119,3 +119,44 @@ func TestStateOf(t *testing.T) {
 		t.Errorf("StateOf = %+v, want live installed and test null", got)
 	}
 }
+
+// In one processing transaction (which carries a memo) an install is seen by the
+// events after it, though the account's earlier events were found not installed.
+func TestHandleEventMemoFollowsLifecycleInOneTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "appbackend.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	l := New(st, Config{})
+	at := time.Now().Add(-time.Hour)
+	event := func(id, typ string) *store.Event {
+		at = at.Add(time.Second)
+		return &store.Event{ID: id, Type: typ, AccountID: "acct_memo", Created: at, Raw: []byte(`{"data":{"object":{"id":"ca_1"}}}`)}
+	}
+	err = store.InTx(ctx, st.DB(), func(tx *sql.Tx) error {
+		hctx := store.WithTxMemo(store.WithTx(ctx, tx))
+		notInstalled := func(id string) bool {
+			ev := event(id, "customer.updated")
+			if err := l.HandleEvent(hctx, ev); err != nil {
+				t.Fatal(err)
+			}
+			return ev.NotInstalled
+		}
+		if !notInstalled("evt_1") || !notInstalled("evt_2") {
+			t.Error("before any install: NotInstalled = false")
+		}
+		if err := l.HandleEvent(hctx, event("evt_3", EventAuthorized)); err != nil {
+			t.Fatal(err)
+		}
+		if notInstalled("evt_4") {
+			t.Error("after the install in the same transaction: NotInstalled = true")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -190,11 +190,9 @@ type Inbox interface {
 	// InsertEventTx inserts ev as pending unless an event with its id exists. It reports
 	// whether it inserted; a duplicate id is not an error and changes nothing.
 	InsertEventTx(ctx context.Context, tx *sql.Tx, ev *Event) (inserted bool, err error)
-	// EventTx loads an event with its raw bytes and locks it for the rest of tx.
-	EventTx(ctx context.Context, tx *sql.Tx, id string) (Event, error)
-	// EventsTx loads the events of the given ids that exist, with their raw bytes, in
-	// id order, and locks them for the rest of tx.
-	EventsTx(ctx context.Context, tx *sql.Tx, ids []string) ([]Event, error)
+	// EventsTx loads the events of the given ids that exist, in id order, and locks
+	// them for the rest of tx; withRaw loads their raw bytes too.
+	EventsTx(ctx context.Context, tx *sql.Tx, ids []string, withRaw bool) ([]Event, error)
 	// FinishProcessedTx records successful processing attempts of many events at once,
 	// as FinishEventTx with status processed does for one; an unknown id is an error
 	// wrapping ErrNotFound.

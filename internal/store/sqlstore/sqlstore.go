@@ -119,7 +119,7 @@ func New(write, read *sql.DB, d Dialect) *Queries {
 // SQLite a parse per statement, which is most of their cost.
 func (q *Queries) hotQueries() []string {
 	hot := []string{
-		insertEventSQL, q.loadEventSQL(q.d.LockRow), q.loadEventsSQL(), finishProcessedSQL, q.finishProcessedManySQL(), finishFailedSQL,
+		insertEventSQL, q.loadEventsSQL(false), q.loadEventsSQL(true), finishProcessedSQL, q.finishProcessedManySQL(), finishFailedSQL,
 		q.loadInstallationSQL(q.d.LockRow), q.loadInstallationSQL(""), q.putInstallationSQL(),
 	}
 	if q.d.LockKey != "" {
@@ -335,17 +335,19 @@ func scanEvent(r rowScanner, withRaw bool) (store.Event, error) {
 	return ev, nil
 }
 
-func (q *Queries) loadEventSQL(lock string) string {
-	return `SELECT ` + eventColumns + `, payload FROM appbackend_events WHERE id = ?` + lock
-}
+const loadEventSQL = `SELECT ` + eventColumns + `, payload FROM appbackend_events WHERE id = ?`
 
-func (q *Queries) loadEventsSQL() string {
-	return `SELECT ` + eventColumns + `, payload FROM appbackend_events WHERE ` + q.d.InIDs + ` ORDER BY id` + q.d.LockRow
+func (q *Queries) loadEventsSQL(withRaw bool) string {
+	payload := ", payload"
+	if !withRaw {
+		payload = ""
+	}
+	return `SELECT ` + eventColumns + payload + ` FROM appbackend_events WHERE ` + q.d.InIDs + ` ORDER BY id` + q.d.LockRow
 }
 
 // EventsTx implements [store.Inbox]: one statement for the whole list, which on
 // PostgreSQL is one round trip instead of one per event.
-func (q *Queries) EventsTx(ctx context.Context, tx *sql.Tx, ids []string) ([]store.Event, error) {
+func (q *Queries) EventsTx(ctx context.Context, tx *sql.Tx, ids []string, withRaw bool) ([]store.Event, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -353,7 +355,7 @@ func (q *Queries) EventsTx(ctx context.Context, tx *sql.Tx, ids []string) ([]sto
 		rows *sql.Rows
 		err  error
 	)
-	query := q.loadEventsSQL()
+	query := q.loadEventsSQL(withRaw)
 	if stmt := q.stmt(ctx, tx, query); stmt != nil {
 		rows, err = stmt.QueryContext(ctx, q.d.IDList(ids))
 	} else {
@@ -365,7 +367,7 @@ func (q *Queries) EventsTx(ctx context.Context, tx *sql.Tx, ids []string) ([]sto
 	defer rows.Close()
 	evs := make([]store.Event, 0, len(ids))
 	for rows.Next() {
-		ev, err := scanEvent(rows, true)
+		ev, err := scanEvent(rows, withRaw)
 		if err != nil {
 			return nil, fmt.Errorf("load %d events: %w", len(ids), err)
 		}
@@ -387,15 +389,9 @@ func eventResult(ev store.Event, err error, id string) (store.Event, error) {
 	return ev, nil
 }
 
-// EventTx implements [store.Inbox].
-func (q *Queries) EventTx(ctx context.Context, tx *sql.Tx, id string) (store.Event, error) {
-	ev, err := scanEvent(q.queryRowTx(ctx, tx, q.loadEventSQL(q.d.LockRow), id), true)
-	return eventResult(ev, err, id)
-}
-
 // Event implements [store.Inbox].
 func (q *Queries) Event(ctx context.Context, id string) (store.Event, error) {
-	ev, err := scanEvent(q.read.QueryRowContext(ctx, q.rebind(q.loadEventSQL("")), id), true)
+	ev, err := scanEvent(q.read.QueryRowContext(ctx, q.rebind(loadEventSQL), id), true)
 	return eventResult(ev, err, id)
 }
 

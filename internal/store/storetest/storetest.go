@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"InsertEventConcurrently", testInsertEventConcurrently},
 		{"RollbackDiscardsEvent", testRollbackDiscardsEvent},
 		{"FinishEvent", testFinishEvent},
+		{"EventsInBatches", testEventsInBatches},
 		{"FailureNeverOverridesSuccess", testFailureNeverOverridesSuccess},
 		{"ReplayEvent", testReplayEvent},
 		{"ListEvents", testListEvents},
@@ -140,12 +141,9 @@ func testInsertEventOnce(t *testing.T, s store.Store) {
 		t.Errorf("Event =\n%+v\nwant\n%+v", got, want)
 	}
 	inTx(t, s, func(tx *sql.Tx) error {
-		got, err := s.EventTx(ctx, tx, "evt_once")
-		if err != nil || !reflect.DeepEqual(got, want) {
-			return fmt.Errorf("EventTx = %+v, %v; want %+v", got, err, want)
-		}
-		if _, err := s.EventTx(ctx, tx, "evt_missing"); !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("EventTx(missing) err = %v, want ErrNotFound", err)
+		got, err := s.EventsTx(ctx, tx, []string{"evt_missing", "evt_once"}, true)
+		if err != nil || !reflect.DeepEqual(got, []store.Event{want}) {
+			return fmt.Errorf("EventsTx = %+v, %v; want [%+v]", got, err, want)
 		}
 		return nil
 	})
@@ -264,6 +262,55 @@ func testFinishEvent(t *testing.T, s store.Store) {
 	}
 	if want := map[store.EventStatus]int{store.EventProcessed: 1, store.EventDead: 1, store.EventPending: 1}; !reflect.DeepEqual(counts, want) {
 		t.Errorf("CountEvents = %v, want %v", counts, want)
+	}
+}
+
+// The processor loads a job's events and records their success with one statement each.
+func testEventsInBatches(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	insertEvents(t, s, newEvent("evt_c"), newEvent("evt_a"), newEvent("evt_b"), newEvent("evt_other"))
+	inTx(t, s, func(tx *sql.Tx) error {
+		for _, withRaw := range []bool{false, true} {
+			got, err := s.EventsTx(ctx, tx, []string{"evt_b", "evt_missing", "evt_c", "evt_a"}, withRaw)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for _, ev := range got {
+				ids = append(ids, ev.ID)
+				if (ev.Raw != nil) != withRaw || ev.Type != "customer.created" || ev.AccountID != "acct_1" || ev.Status != store.EventPending {
+					return fmt.Errorf("EventsTx(withRaw %v): %+v", withRaw, ev)
+				}
+			}
+			if !reflect.DeepEqual(ids, []string{"evt_a", "evt_b", "evt_c"}) {
+				return fmt.Errorf("EventsTx(withRaw %v) ids = %v, want evt_a, evt_b, evt_c (id order, no missing one)", withRaw, ids)
+			}
+		}
+		if got, err := s.EventsTx(ctx, tx, nil, true); err != nil || len(got) != 0 {
+			return fmt.Errorf("EventsTx(none) = %v, %v", got, err)
+		}
+		return s.FinishProcessedTx(ctx, tx, []store.ProcessedEvent{{ID: "evt_a"}, {ID: "evt_b", NotInstalled: true}, {ID: "evt_c"}})
+	})
+	for id, notInstalled := range map[string]bool{"evt_a": false, "evt_b": true, "evt_c": false} {
+		got, err := s.Event(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != store.EventProcessed || got.Attempts != 1 || got.NotInstalled != notInstalled || got.ProcessedAt.IsZero() {
+			t.Errorf("%s after FinishProcessedTx: %+v", id, got)
+		}
+	}
+	if got, err := s.Event(ctx, "evt_other"); err != nil || got.Status != store.EventPending {
+		t.Errorf("evt_other = %+v, %v; want it untouched", got, err)
+	}
+	err := store.InTx(ctx, s.DB(), func(tx *sql.Tx) error {
+		return s.FinishProcessedTx(ctx, tx, []store.ProcessedEvent{{ID: "evt_other"}, {ID: "evt_missing"}})
+	})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("FinishProcessedTx with an unknown id: err = %v, want ErrNotFound", err)
+	}
+	if got, _ := s.Event(ctx, "evt_other"); got.Status != store.EventPending {
+		t.Errorf("evt_other = %s after a failed FinishProcessedTx; want pending (rolled back)", got.Status)
 	}
 }
 
