@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 )
@@ -102,23 +103,28 @@ func postConcurrently(b *testing.B, bundle *testBundle, senders int) (time.Durat
 }
 
 // BenchmarkDrain measures how fast stored events are processed: b.N events are
-// acknowledged through HTTP with processing stopped, then the workers drain them (a
-// handler writes one row per event in the processing transaction). With 64 senders
+// acknowledged through HTTP with processing stopped, then the workers drain them, with
+// a handler that does nothing and with one that writes a row per event in the
+// processing transaction. With 64 senders
 // the events arrive in group commits, so in jobs of many events; with one sender
 // every event has its own job, the worst case (a backlog of a quiet period).
 //
 //	go test -run '^$' -bench BenchmarkDrain -benchtime 5000x ./internal/webhook/
 func BenchmarkDrain(b *testing.B) {
+	noop := func(context.Context, store.Event) error { return nil }
 	for _, tc := range []struct {
 		name    string
 		senders int
+		handler events.Handler
 	}{
-		{"64-senders", 64},
-		{"1-sender", 1},
+		{"64-senders/noop-handler", 64, noop},
+		{"1-sender/noop-handler", 1, noop},
+		{"64-senders/handler-writes-a-row", 64, countEffect},
+		{"1-sender/handler-writes-a-row", 1, countEffect},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			bundle := setup(b, testConfig{noProcessing: true})
-			bundle.proc.On("*", countEffect)
+			bundle.proc.On("*", tc.handler)
 			postConcurrently(b, bundle, tc.senders)
 			ctx := context.Background()
 			b.ResetTimer()
