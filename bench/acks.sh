@@ -193,6 +193,22 @@ wait_ready() {
 	return 1
 }
 
+# ticks PID: the CPU time (user + system, in clock ticks) the process has used.
+clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# pg_ticks NAME: the CPU time of every postgres process, for a run on PostgreSQL (0
+# otherwise). Backends that exit during the window lose theirs; the pools keep theirs.
+pg_ticks() {
+	local total=0 p t
+	[[ "$1" == *-postgres ]] || { echo 0; return; }
+	for p in /proc/[0-9]*; do
+		[[ "$(cat "$p/comm" 2>/dev/null)" == postgres ]] || continue
+		t=$(awk '{ print $14 + $15 }' "$p/stat" 2>/dev/null) || continue
+		total=$((total + ${t:-0}))
+	done
+	echo "$total"
+}
+
 # field NAME FILE: the value of NAME=… in acks.lua's result line.
 field() { sed -n "s/^acks\.lua: result.*[[:space:]]$1=\([0-9]*\).*/\1/p" "$2" | tail -n 1; }
 
@@ -270,7 +286,12 @@ run_one() {
 
 	log "round $round/$rounds, $name: $warmup warm-up, then $duration measured, $connections connections"
 	run_wrk "$url" "$dir/warmup.tsv" "$dir/warmup.out" "$warmup" || die "$name: warm-up failed"
+	local cpu_before pg_before cpu_after pg_after
+	cpu_before=$(ticks "$pid")
+	pg_before=$(pg_ticks "$name")
 	run_wrk "$url" "$dir/events.tsv" "$dir/wrk.out" "$duration" || die "$name: load failed"
+	cpu_after=$(ticks "$pid")
+	pg_after=$(pg_ticks "$name")
 	kill -0 "$pid" 2>/dev/null || { tail -n 20 "$dir/server.log" >&2; die "$name died during the load"; }
 
 	local requests status_errors duration_us p50 p99 sent sockerr ok acks
@@ -283,6 +304,12 @@ run_one() {
 	sockerr=$(($(field connect "$dir/wrk.out") + $(field read "$dir/wrk.out") + $(field write "$dir/wrk.out") + $(field timeout "$dir/wrk.out")))
 	ok=$((requests - status_errors))
 	acks=$(awk -v ok="$ok" -v us="$duration_us" 'BEGIN { printf "%.0f", ok / (us / 1e6) }')
+	# CPU time per acknowledgement in the measured window, in µs: the server's, and
+	# PostgreSQL's (all its processes; "-" on SQLite).
+	local cpu_us pg_us=-
+	cpu_us=$(awk -v t="$((cpu_after - cpu_before))" -v ok="$ok" -v hz="$clk_tck" 'BEGIN { printf "%.0f", ok ? t / hz * 1e6 / ok : 0 }')
+	[[ "$name" == *-postgres ]] &&
+		pg_us=$(awk -v t="$((pg_after - pg_before))" -v ok="$ok" -v hz="$clk_tck" 'BEGIN { printf "%.0f", ok ? t / hz * 1e6 / ok : 0 }')
 
 	# appbackend: wait until its processing has caught up. The drain is measured from the
 	# load's end as the server saw it, the last event's arrival (received_at): the events
@@ -319,9 +346,9 @@ run_one() {
 
 	stop_process "$pid"
 	if [[ -n "$dbname" ]]; then drop_database "$dbname"; fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
 		"$name" "$round" "$acks" "$p50" "$p99" "$ok" "$status_errors" "$sockerr" "$rss_kb" \
-		"$stored" "$distinct" "$sent" "$backlog" "$drain_us" >>"$work/results.tsv"
+		"$stored" "$distinct" "$sent" "$backlog" "$drain_us" "$cpu_us" "$pg_us" >>"$work/results.tsv"
 	rm -f "$dir"/*.tsv
 }
 
@@ -351,6 +378,7 @@ median() {
 awk_row='
 function commas(n,   s) { s = sprintf("%d", n); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]([^0-9]|$)/, ",&", s); return s }
 function ms(us) { return sprintf("%.1f ms", us / 1000) }
+function micros(v) { return v == "-" ? "–" : sprintf("%d µs", v) }
 function drain(backlog, us) {
 	if (backlog == "-") return "n/a (processed before the answer)"
 	if (backlog == 0) return "none left at the load'"'"'s end"
@@ -365,20 +393,22 @@ table_rows() { # LABEL LINE…
 	for line in "$@"; do
 		[[ -n "$line" ]] || continue
 		awk -F'\t' -v label="$label" "$awk_row"'
-			{ printf "| %s | %s | %s | %s | %s | %d MiB | %s |\n", label, commas($3), ms($4), ms($5), commas($7 + $8), $9 / 1024, drain($13, $14) }' <<<"$line"
+			{ printf "| %s | %s | %s | %s | %s | %d MiB | %s | %s | %s |\n", label, commas($3), ms($4), ms($5), commas($7 + $8), $9 / 1024, micros($15), micros($16), drain($13, $14) }' <<<"$line"
 	done
 }
 
 ratio_row() { # OURS PEER
 	[[ -n "$1" && -n "$2" ]] || return 0
-	awk -F'\t' 'NR == 1 { a = $3; p99 = $5; rss = $9 } NR == 2 { printf "| ratio appbackend / peer | **%.2f×** | | %.2f× | | %.2f× | |\n", a / $3, p99 / $5, rss / $9 }' <<<"$1"$'\n'"$2"
+	awk -F'\t' 'function r(a, b) { return (a == "-" || b == "-" || b == 0) ? "" : sprintf("%.2f×", a / b) }
+		NR == 1 { a = $3; p99 = $5; rss = $9; cpu = $15; pg = $16 }
+		NR == 2 { printf "| ratio appbackend / peer | **%.2f×** | | %.2f× | | %.2f× | %s | %s | |\n", a / $3, p99 / $5, rss / $9, r(cpu, $15), r(pg, $16) }' <<<"$1"$'\n'"$2"
 }
 
 ab_pg=$(median appbackend-postgres)
 ab_sqlite=$(median appbackend-sqlite)
 peer_pg=$(median peer-postgres)
-header='| server (median round) | acks/s | p50 | p99 | non-2xx + socket errors | peak RSS | processing drain after the load |
-|---|---:|---:|---:|---:|---:|---|'
+header='| server (median round) | acks/s | p50 | p99 | non-2xx + socket errors | peak RSS | server CPU per ack | PostgreSQL CPU per ack | processing drain after the load |
+|---|---:|---:|---:|---:|---:|---:|---:|---|'
 
 printf '## Webhook acknowledgements: appbackend and %s\n\n' "$peer_label"
 printf 'Signed `customer.updated` events, each distinct (own `evt_` and `cus_` id, ~1.4 KB), posted by wrk over %s keep-alive connections on loopback for %s after %s of warm-up; median of %s alternating rounds (`bench/acks.sh`).\n\n' "$connections" "$duration" "$warmup" "$rounds"
@@ -397,10 +427,10 @@ if [[ -n "$ab_sqlite" ]]; then
 	printf '\n'
 fi
 
-printf '### Every round\n\n| round | server | acks/s | p50 | p99 | 2xx | non-2xx | socket errors | peak RSS | stored (distinct ids) of events sent | processing drain |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n'
+printf '### Every round\n\n| round | server | acks/s | p50 | p99 | 2xx | non-2xx | socket errors | peak RSS | server CPU per ack | PostgreSQL CPU per ack | stored (distinct ids) of events sent | processing drain |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n'
 while IFS= read -r line; do
 	awk -F'\t' -v label="$(label "${line%%$'\t'*}")" "$awk_row"'
-		{ printf "| %d | %s | %s | %s | %s | %s | %s | %s | %d MiB | %s (%s) of %s | %s |\n", $2, label, commas($3), ms($4), ms($5), commas($6), commas($7), commas($8), $9 / 1024, commas($10), commas($11), commas($12), drain($13, $14) }' <<<"$line"
+		{ printf "| %d | %s | %s | %s | %s | %s | %s | %s | %d MiB | %s | %s | %s (%s) of %s | %s |\n", $2, label, commas($3), ms($4), ms($5), commas($6), commas($7), commas($8), $9 / 1024, micros($15), micros($16), commas($10), commas($11), commas($12), drain($13, $14) }' <<<"$line"
 done <"$work/results.tsv"
 
 cpus=$(nproc 2>/dev/null || echo "?")
@@ -413,6 +443,7 @@ printf -- '- Load generator: %s, `-t%s -c%s -d%s --latency -s bench/acks.lua` (e
 printf -- '- appbackend: `serve` with STRIPE_WEBHOOK_SECRETS, log level %s; it answers 200 once the event is committed to its inbox (appbackend_events), and processes it (the built-in handlers; the accounts are not installed) in the same process meanwhile. The drain: the events left unprocessed at the load'"'"'s end (the last event'"'"'s received_at) over the time from then to the last processed_at; a drain under 0.25 s shows as "kept pace" (processing kept up with the acknowledgements).\n' "$appbackend_log_level"
 printf -- '- Peer: `%s/server.js`, a node:http server around StripeSync#processWebhook (package defaults: pool of 10 connections, no revalidation via the Stripe API; its Stripe client started no request in any run, checked after each); it answers 200 once the customer is upserted into stripe.customers. It does not store events.\n' "$peer_dir"
 printf -- '- Stored once, checked after every run: rows holding the measured events (appbackend_events; the peer'"'"'s stripe.customers, one customer per event) ≥ 2xx answers, ≤ events sent, every id once. Peak RSS: VmHWM of the server process at the end of its run (after the drain for appbackend); PostgreSQL'"'"'s own memory is not included.\n'
+printf -- '- CPU per ack: the CPU time (user + system, /proc/PID/stat) the server process, and all of PostgreSQL'"'"'s processes, used during the measured window, over its 2xx answers. It does not depend on how the 2 CPUs were shared with wrk and the other processes, so it compares the work each server does per event where acks/s cannot.\n'
 printf -- '- Load average (1, 5, 15 min) before: %s; after: %s.\n' "$load_before" "$load_after"
 printf -- '- Reproduce: `./scripts/with-services.sh ./bench/acks.sh` with BENCH_ACK_DURATION=%s BENCH_ACK_WARMUP=%s BENCH_ACK_CONNECTIONS=%s BENCH_ACK_ROUNDS=%s BENCH_ACK_EVENT_RATE=%s BENCH_APPBACKEND_LOG_LEVEL=%s.\n' \
 	"$duration" "$warmup" "$connections" "$rounds" "$event_rate" "$appbackend_log_level"
