@@ -91,7 +91,7 @@ func BenchmarkWhoami(b *testing.B) {
 				AccountID string `json:"account_id"`
 			}
 			_ = json.NewDecoder(r.Body).Decode(&in)
-			WriteJSON(w, http.StatusOK, whoamiResponse{UserID: in.UserID, AccountID: in.AccountID, Roles: []string{}, Payload: json.RawMessage("null")})
+			WriteJSON(w, http.StatusOK, map[string]any{"user_id": in.UserID, "account_id": in.AccountID, "roles": []string{}, "payload": nil})
 		}))
 	})
 }

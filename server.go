@@ -2,7 +2,6 @@ package appbackend
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/forwarded"
+	"github.com/appbackend/appbackend/internal/jsjson"
 	"github.com/appbackend/appbackend/internal/metrics"
 	"github.com/appbackend/appbackend/internal/setup"
 )
@@ -154,23 +154,36 @@ func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
 }
 
 // whoamiResponse is the body of POST /api/whoami.
-type whoamiResponse struct {
-	UserID    string          `json:"user_id"`
-	AccountID string          `json:"account_id"`
-	Roles     []string        `json:"roles"`
-	Payload   json.RawMessage `json:"payload"`
-}
-
+// handleWhoami answers {"user_id","account_id","roles":[…],"payload":…|null}. The JSON is
+// appended by hand: this route is what a UI extension calls first and what the load
+// benchmarks measure, and encoding/json's reflection and its re-validation of the
+// payload (already printed by the verifier) were a sixth of the route's CPU time.
 func handleWhoami(w http.ResponseWriter, r *http.Request) {
 	id, _ := appauth.FromContext(r.Context())
-	resp := whoamiResponse{UserID: id.UserID, AccountID: id.AccountID, Roles: id.Roles, Payload: id.Payload}
-	if resp.Roles == nil {
-		resp.Roles = []string{}
+	b := make([]byte, 0, 96+len(id.UserID)+len(id.AccountID)+len(id.Payload)+16*len(id.Roles))
+	b = append(b, `{"user_id":`...)
+	b = jsjson.AppendString(b, id.UserID)
+	b = append(b, `,"account_id":`...)
+	b = jsjson.AppendString(b, id.AccountID)
+	b = append(b, `,"roles":[`...)
+	for i, role := range id.Roles {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsjson.AppendString(b, role)
 	}
-	if resp.Payload == nil {
-		resp.Payload = json.RawMessage("null")
+	b = append(b, `],"payload":`...)
+	if id.Payload == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, id.Payload...)
 	}
-	WriteJSON(w, http.StatusOK, resp)
+	b = append(b, "}\n"...)
+	h := w.Header() // canonical keys, set without canonicalizing them again
+	h["Content-Type"] = []string{"application/json"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
 }
 
 // WriteJSON answers with status and v encoded as JSON (Content-Type
