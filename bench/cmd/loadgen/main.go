@@ -16,8 +16,9 @@
 // implementation, rather than with appbackend's own signer, so that the load test does
 // not depend on the code it measures. Before the load starts, loadgen sends the request
 // once, retrying while the server is not yet listening, and stops with an error unless
-// the answer is a 200 with the signed user and account and the CORS header: every server
-// under test must be answering the same request correctly.
+// the answer is a 200 with the signed user and account and the CORS header (-cors=false:
+// without it, for a bare handler): every server under test must be answering the same
+// request correctly.
 //
 // It only ever connects to a loopback IP address, every request has a deadline, and the
 // whole run ends after -ready-timeout + -warmup + -duration + one -timeout at the latest.
@@ -75,6 +76,7 @@ type config struct {
 	userID       string
 	accountID    string
 	origin       string
+	cors         bool
 	connections  int
 	warmup       time.Duration
 	duration     time.Duration
@@ -151,6 +153,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.userID, "user", "usr_K6yd2CbXLO9A5G", "signed user id")
 	fs.StringVar(&cfg.accountID, "account", "acct_1JSkf6FRwUQjTSJE", "signed account id")
 	fs.StringVar(&cfg.origin, "origin", "null", "Origin header, as a sandboxed UI extension sends it (empty: none)")
+	fs.BoolVar(&cfg.cors, "cors", true, "require Access-Control-Allow-Origin: * in the answer (false for a bare handler that sends none)")
 	fs.IntVar(&cfg.connections, "connections", 64, "concurrent keep-alive connections")
 	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "load before the measured window")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured window")
@@ -301,7 +304,7 @@ func checkWhoami(cfg config, status int, header http.Header, body []byte) error 
 	if status != http.StatusOK {
 		return fmt.Errorf("the signed request got status %d, want 200: %s", status, bytes.TrimSpace(body))
 	}
-	if got := header.Get("Access-Control-Allow-Origin"); got != "*" {
+	if got := header.Get("Access-Control-Allow-Origin"); cfg.cors && got != "*" {
 		return fmt.Errorf("Access-Control-Allow-Origin = %q, want \"*\"", got)
 	}
 	var got whoami

@@ -161,6 +161,13 @@ func TestRunStopsBeforeLoadWhenTheServerDisagrees(t *testing.T) {
 			}
 		})
 	}
+
+	// -cors=false accepts an answer without the CORS header, as a bare handler gives.
+	code, stdout, stderr := runLoadgen(t, "-url", noCORS.URL+"/api/whoami", "-secrets", "absec_new",
+		"-connections", "1", "-warmup", "0s", "-duration", "100ms", "-cors=false", "-json")
+	if code != 0 || !strings.Contains(stdout, `"ok"`) {
+		t.Errorf("-cors=false against a server without the CORS header: exit %d, stdout %q, stderr %q; want 0 and a result", code, stdout, stderr)
+	}
 }
 
 func TestRunRejectsBadUsage(t *testing.T) {
