@@ -44,7 +44,7 @@ check:
 FUZZTIME ?= 8s
 FUZZ_TARGETS := ./internal/jsjson:FuzzParse ./internal/jsjson:FuzzStringify ./internal/jsjson:FuzzCanonical \
 	./appauth:FuzzParseHeader ./appauth:FuzzVerifyRequest ./appauth:FuzzScanBodyMatchesParser \
-	./internal/schedule:FuzzParseSpec
+	./internal/schedule:FuzzParseSpec ./internal/webhook:FuzzParseEnvelope
 
 # test starts the services the tests need (scripts/with-services.sh), runs every Go test,
 # the UI-extension client's tests and the fuzz targets, and stops the services again.

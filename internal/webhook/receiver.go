@@ -24,13 +24,11 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -265,61 +263,6 @@ func (r *Receiver) commit(batch []*pending) {
 		}
 		p.done <- result{duplicate: duplicate[i], err: err}
 	}
-}
-
-// envelope is the part of an event the receiver reads. Thin (v2) events carry created
-// as an RFC 3339 string and the account in context, so both are read loosely.
-type envelope struct {
-	ID         string          `json:"id"`
-	Type       string          `json:"type"`
-	Account    string          `json:"account"`
-	Context    json.RawMessage `json:"context"`
-	Livemode   bool            `json:"livemode"`
-	Created    json.RawMessage `json:"created"`
-	APIVersion json.RawMessage `json:"api_version"`
-}
-
-func parseEnvelope(body []byte, now time.Time) (store.Event, error) {
-	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return store.Event{}, errors.New("body is not valid JSON")
-		}
-		return store.Event{}, fmt.Errorf("body is not a Stripe event: %v", err)
-	}
-	if env.ID == "" || env.Type == "" {
-		return store.Event{}, errors.New("event has no id or no type")
-	}
-	ev := store.Event{ID: env.ID, Type: env.Type, AccountID: env.Account, Livemode: env.Livemode, Raw: body, ReceivedAt: now}
-	if ev.AccountID == "" {
-		var ctxAccount string
-		if json.Unmarshal(env.Context, &ctxAccount) == nil && strings.HasPrefix(ctxAccount, "acct_") {
-			ev.AccountID = ctxAccount
-		}
-	}
-	var apiVersion string
-	if json.Unmarshal(env.APIVersion, &apiVersion) == nil {
-		ev.APIVersion = apiVersion
-	}
-	ev.Created = parseCreated(env.Created, now)
-	return ev, nil
-}
-
-// parseCreated reads unix seconds (snapshot events) or RFC 3339 (thin events); an
-// event without a usable created is dated when it was received.
-func parseCreated(raw json.RawMessage, now time.Time) time.Time {
-	var unix int64
-	if json.Unmarshal(raw, &unix) == nil && unix > 0 {
-		return time.Unix(unix, 0).UTC()
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			return t.Truncate(time.Second).UTC()
-		}
-	}
-	return now.Truncate(time.Second).UTC()
 }
 
 func badRequest(message string) error {
