@@ -99,6 +99,9 @@ type Metrics struct {
 
 	requests          *prometheus.CounterVec
 	requestDuration   *prometheus.HistogramVec
+	// requestSeries holds each (route, status)'s counter and histogram once looked up:
+	// the vectors' lookup hashes the labels, twice per request.
+	requestSeries sync.Map // requestKey → requestSeries
 	signatureFailures *prometheus.CounterVec
 	eventsReceived    *prometheus.CounterVec
 	eventsDuplicate   *prometheus.CounterVec
@@ -263,9 +266,30 @@ func (m *Metrics) ObserveRequest(route string, status int, took time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
-	route = m.routes.value(route)
-	m.requests.WithLabelValues(route, statusLabel(status)).Inc()
-	m.requestDuration.WithLabelValues(route).Observe(took.Seconds())
+	key := requestKey{route, status}
+	series, ok := m.requestSeries.Load(key)
+	if !ok {
+		// Keyed by the route as given: routeLabel passes patterns, so the keys stay as
+		// few as the routes, and a route past the label cap shares the "other" series.
+		label := m.routes.value(route)
+		series, _ = m.requestSeries.LoadOrStore(key, requestSeries{
+			count:    m.requests.WithLabelValues(label, statusLabel(status)),
+			duration: m.requestDuration.WithLabelValues(label),
+		})
+	}
+	s := series.(requestSeries)
+	s.count.Inc()
+	s.duration.Observe(took.Seconds())
+}
+
+type requestKey struct {
+	route  string
+	status int
+}
+
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 // statusLabels are the status codes' label values, made once: strconv would
