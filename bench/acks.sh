@@ -36,7 +36,7 @@
 #   BENCH_ACK_SERVERS      runs of a round, in order
 #                          [appbackend-postgres peer-postgres appbackend-sqlite]
 #   BENCH_ACK_EVENT_RATE   events generated per second of each run: the most acks/s a
-#                          run can measure before wrk runs out (and the script fails) [10000]
+#                          run can measure before wrk runs out (and the script fails) [20000]
 #   BENCH_APPBACKEND_LOG_LEVEL  appbackend's APPBACKEND_LOG_LEVEL [info]
 #   GO, NODE, NPM, WRK     the commands [go, node, npm, wrk]
 set -euo pipefail
@@ -49,7 +49,7 @@ warmup=${BENCH_ACK_WARMUP:-2s}
 connections=${BENCH_ACK_CONNECTIONS:-64}
 rounds=${BENCH_ACK_ROUNDS:-3}
 servers=${BENCH_ACK_SERVERS:-appbackend-postgres peer-postgres appbackend-sqlite}
-event_rate=${BENCH_ACK_EVENT_RATE:-10000}
+event_rate=${BENCH_ACK_EVENT_RATE:-20000}
 appbackend_log_level=${BENCH_APPBACKEND_LOG_LEVEL:-info}
 threads=2
 GO=${GO:-go}

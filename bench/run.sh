@@ -46,8 +46,6 @@
 #   BENCH_GO_COUNT     runs of each microbenchmark; the report shows the median [5]
 #   BENCH_GO_BENCHTIME -benchtime of each run [1s]; BENCH_GO_COUNT=0 skips them
 #   BENCH_ACKS         1 runs bench/acks.sh (its BENCH_ACK_* variables apply), 0 skips it [1]
-#   BENCH_ACK_EVENT_RATE  bench/acks.sh's events per second of a run, the most acks/s it
-#                      can measure [20000 here: appbackend on SQLite outran acks.sh's 10000]
 #   BENCH_ABUSE        1 runs the abuse load test, 0 skips it [1]
 #   BENCH_ABUSE_DURATION  how long the forged-body flood lasts [5s]
 #   BENCH_FLOWS        1 runs the other flows' Go benchmarks, 0 skips them [1]
@@ -70,9 +68,6 @@ go_benchtime=${BENCH_GO_BENCHTIME:-1s}
 run_acks=${BENCH_ACKS:-1}
 run_abuse=${BENCH_ABUSE:-1}
 run_flows=${BENCH_FLOWS:-1}
-# acks.sh fails a run in which wrk runs out of pre-signed events; its default (10,000 a
-# second) is below what appbackend acknowledges on SQLite.
-export BENCH_ACK_EVENT_RATE=${BENCH_ACK_EVENT_RATE:-20000}
 threads=2
 GO=${GO:-go}
 NODE=${NODE:-node}

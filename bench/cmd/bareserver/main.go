@@ -1,6 +1,6 @@
 // Command bareserver answers POST /api/whoami with the JSON appbackend would, using
-// net/http alone and no signature check: the ceiling bench/wrk-whoami.sh compares
-// appbackend's throughput with.
+// net/http alone and no signature check: the ceiling bench/run.sh compares appbackend's
+// throughput with.
 package main
 
 import (
