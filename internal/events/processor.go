@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
@@ -642,75 +641,48 @@ func (p *Processor) processEvent(ctx context.Context, tx *sql.Tx, id string, loa
 	return ev, nil, nil
 }
 
-// absorbWaitingJobs processes, in tx, the events of event jobs that wait in the queue
-// and were never tried, up to room events, and deletes the jobs whose events all
-// succeeded. A backlog of one-event jobs (events that arrived one at a time while
-// processing was stopped) then drains in batches instead of paying River's fetch and
-// completion for each event. A job whose event fails keeps its place in the queue and
-// is tried on its own, with River's attempts and backoff; the events it shares with
-// the batch that did succeed stay processed. On SQLite tx holds the write lock, so no
-// one fetches the absorbed jobs meanwhile; elsewhere a job fetched concurrently is not
-// deleted and finds its events processed.
+// absorbWaitingJobs takes over, in tx, event jobs that wait in the queue and were
+// never tried, up to room events: it claims them (deleting them, with the rows other
+// transactions hold skipped), processes their events and, for events whose handlers
+// failed, enqueues a new job, which River then tries on its own with its attempts and
+// backoff. A backlog of small jobs (events that arrived one at a time while processing
+// was stopped, or the batches of concurrent webhook commits) then drains in batches
+// instead of paying River's fetch and completion for each, and concurrent workers and
+// replicas never take the same job.
 func (p *Processor) absorbWaitingJobs(ctx context.Context, tx *sql.Tx, room int, run *jobRun) error {
-	params := river.NewJobListParams().Kinds(ProcessEventsArgs{}.Kind()).Queues(Queue).
-		States(rivertype.JobStateAvailable).OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(room)
-	res, err := p.client().JobListTx(ctx, tx, params)
-	if err != nil {
-		return fmt.Errorf("list waiting event jobs: %w", err)
-	}
-	type waitingJob struct {
-		id       int64
-		eventIDs []string
-	}
-	var (
-		waiting []waitingJob
-		ids     []string
-	)
-	for _, j := range res.Jobs {
-		var args ProcessEventsArgs
-		if j.Attempt > 0 || json.Unmarshal(j.EncodedArgs, &args) != nil || len(args.EventIDs) > room {
-			continue
+	var ids []string
+	take := func(args []byte) bool {
+		var a ProcessEventsArgs
+		if json.Unmarshal(args, &a) != nil || len(a.EventIDs) > room {
+			return false
 		}
-		room -= len(args.EventIDs)
-		waiting = append(waiting, waitingJob{j.ID, args.EventIDs})
-		ids = append(ids, args.EventIDs...)
+		room -= len(a.EventIDs)
+		ids = append(ids, a.EventIDs...)
+		return true
 	}
-	if len(waiting) == 0 {
-		return nil
+	claimed, err := p.st.ClaimWaitingJobsTx(ctx, tx, ProcessEventsArgs{}.Kind(), Queue, room, take)
+	if err != nil || len(claimed) == 0 {
+		return err
 	}
 	loaded, err := p.loadEvents(ctx, tx, ids)
 	if err != nil {
 		return err
 	}
-	var done []int64
-	for _, j := range waiting {
-		ok := true
-		for _, id := range j.eventIDs {
-			ev, herr, err := p.processEvent(ctx, tx, id, loaded, run)
-			if err != nil {
-				return err
-			}
-			if herr != nil {
-				ok = false
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				// Left pending for the job's own run, which records the failure.
-				p.logger.InfoContext(ctx, "event handler failed in a batch; its job runs it alone", "event_id", ev.ID, "type", ev.Type, "err", herr)
-			}
+	var failed []string
+	for _, id := range ids {
+		ev, herr, err := p.processEvent(ctx, tx, id, loaded, run)
+		if err != nil {
+			return err
 		}
-		if ok {
-			done = append(done, j.id)
+		if herr != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			p.logger.InfoContext(ctx, "event handler failed in a batch; a job of its own retries it", "event_id", ev.ID, "type", ev.Type, "err", herr)
+			failed = append(failed, id)
 		}
 	}
-	if len(done) == 0 {
-		return nil
-	}
-	del := river.NewJobDeleteManyParams().IDs(done...).States(rivertype.JobStateAvailable).First(len(done))
-	if _, err := p.client().JobDeleteManyTx(ctx, tx, del); err != nil {
-		return fmt.Errorf("delete absorbed event jobs: %w", err)
-	}
-	return nil
+	return p.EnqueueTx(ctx, tx, failed...)
 }
 
 func (p *Processor) logFailure(ctx context.Context, job *river.Job[ProcessEventsArgs], ev store.Event, status store.EventStatus, herr error) {

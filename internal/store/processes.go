@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -28,4 +29,16 @@ type Processes interface {
 	// all counts once the job was fetched staleAfter ago), except self's. It returns
 	// how many it moved.
 	RequeueOrphanedJobs(ctx context.Context, self string, kinds []string, staleAfter time.Duration) (int64, error)
+	// ClaimWaitingJobsTx looks, in tx, at up to limit jobs of kind in queue that wait to
+	// run (available) and were never tried, oldest first, hands each one's args to
+	// take, and deletes those take accepted, which it returns: the transaction does
+	// their work itself. Jobs another transaction holds (River's fetch, another
+	// process's claim) are skipped, not waited for.
+	ClaimWaitingJobsTx(ctx context.Context, tx *sql.Tx, kind, queue string, limit int, take func(args []byte) bool) ([]WaitingJob, error)
+}
+
+// WaitingJob is a job ClaimWaitingJobsTx took from the queue.
+type WaitingJob struct {
+	ID   int64
+	Args []byte // the job's encoded args (JSON)
 }

@@ -2,10 +2,13 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/appbackend/appbackend/internal/store"
 )
 
 // forgetStaleAfter is how many times staleAfter a process's row is kept once it stops
@@ -123,4 +126,47 @@ func (q *Queries) RequeueOrphanedJobs(ctx context.Context, self string, kinds []
 		return n, fmt.Errorf("forget stale processes: %w", err)
 	}
 	return n, nil
+}
+
+// ClaimWaitingJobsTx implements [store.Processes]. The jobs are never scheduled for
+// later (the processor enqueues its jobs to run at once), so available is enough.
+func (q *Queries) ClaimWaitingJobsTx(ctx context.Context, tx *sql.Tx, kind, queue string, limit int, take func(args []byte) bool) ([]store.WaitingJob, error) {
+	query := `SELECT id, ` + q.d.JobArgs + ` FROM river_job
+		WHERE state = 'available' AND kind = ? AND queue = ? AND attempt = 0
+		ORDER BY id LIMIT ?` + q.d.SkipLocked
+	rows, err := tx.QueryContext(ctx, q.rebind(query), kind, queue, limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim waiting %s jobs: %w", kind, err)
+	}
+	defer rows.Close()
+	var (
+		jobs []store.WaitingJob
+		ids  []int64
+	)
+	for rows.Next() {
+		var j store.WaitingJob
+		if err := rows.Scan(&j.ID, &j.Args); err != nil {
+			return nil, fmt.Errorf("claim waiting %s jobs: %w", kind, err)
+		}
+		if take(j.Args) {
+			jobs = append(jobs, j)
+			ids = append(ids, j.ID)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim waiting %s jobs: %w", kind, err)
+	}
+	rows.Close()
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	// The rows are this transaction's (locked, or SQLite's one writer), so all go.
+	res, err := tx.ExecContext(ctx, q.rebind(`DELETE FROM river_job WHERE `+q.d.InJobIDs), q.d.JobIDList(ids))
+	if err != nil {
+		return nil, fmt.Errorf("claim waiting %s jobs: %w", kind, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != int64(len(jobs)) {
+		return nil, fmt.Errorf("claim waiting %s jobs: deleted %d of %d (%v)", kind, n, len(jobs), err)
+	}
+	return jobs, nil
 }

@@ -55,6 +55,16 @@ type Dialect struct {
 	AppendJobError string
 	// TableExists is a query with one row when the table named by ? exists.
 	TableExists string
+	// JobArgs reads a river_job row's args as JSON text.
+	JobArgs string
+	// SkipLocked ends a SELECT that locks its rows but passes over those other
+	// transactions hold: " FOR UPDATE SKIP LOCKED" on PostgreSQL; "" on SQLite, whose
+	// writers take turns.
+	SkipLocked string
+	// InJobIDs tests a river_job row's id against a list bound to one ?, which
+	// JobIDList encodes.
+	InJobIDs  string
+	JobIDList func(ids []int64) any
 	// InIDs tests id against a list of ids bound to one ?, which IDList encodes: one
 	// statement text whatever the list's length, so that it is prepared once.
 	InIDs  string
@@ -73,6 +83,12 @@ var SQLite = Dialect{
 	AppendJobError: `errors = jsonb(json_insert(json(coalesce(errors, jsonb('[]'))), '$[#]', json_set(?, '$.attempt', attempt)))`,
 	TableExists:    `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`,
 	InIDs:          `id IN (SELECT value FROM json_each(?))`,
+	JobArgs:        `json(args)`,
+	InJobIDs:       `id IN (SELECT value FROM json_each(?))`,
+	JobIDList: func(ids []int64) any {
+		b, _ := json.Marshal(ids) // integers always encode
+		return string(b)
+	},
 	IDList: func(ids []string) any {
 		b, _ := json.Marshal(ids) // strings always encode
 		return string(b)
@@ -94,6 +110,10 @@ var PostgreSQL = Dialect{
 	AppendJobError: `errors = array_append(errors, jsonb_set(CAST(? AS jsonb), '{attempt}', to_jsonb(attempt)))`,
 	TableExists:    `SELECT 1 WHERE to_regclass(?) IS NOT NULL`,
 	InIDs:          `id = ANY(CAST(? AS text[]))`,
+	JobArgs:        `args`,
+	SkipLocked:     ` FOR UPDATE SKIP LOCKED`,
+	InJobIDs:       `id = ANY(CAST(? AS bigint[]))`,
+	JobIDList:      func(ids []int64) any { return ids },
 	IDList:         func(ids []string) any { return ids },
 }
 

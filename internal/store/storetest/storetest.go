@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ProcessesRequeueOrphanedJobs", testProcessesRequeueOrphanedJobs},
 		{"ProcessesRunningJobs", testProcessesRunningJobs},
 		{"RiverJobInEventTransaction", testRiverJobInEventTransaction},
+		{"ClaimWaitingJobs", testClaimWaitingJobs},
 		{"JSONShapes", testJSONShapes},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -634,4 +635,69 @@ func testJSONShapes(t *testing.T, s store.Store) {
 			t.Errorf("installation JSON %q = %#v (present %v), want %#v", key, v, ok, want)
 		}
 	}
+}
+
+type sizedArgs struct {
+	Events []string `json:"events"`
+}
+
+func (sizedArgs) Kind() string { return "storetest.sized" }
+
+// The processor takes waiting jobs over in its transaction: the ones it accepts, oldest
+// first, leave the queue with its commit; the others, and jobs already tried, stay.
+func testClaimWaitingJobs(t *testing.T, s store.Store) {
+	client, err := river.NewClient(s.RiverDriver(), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	sizes := []int{2, 3, 1, 1}
+	for _, n := range sizes {
+		args := sizedArgs{Events: make([]string, n)}
+		if _, err := client.Insert(ctx, args, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := client.Insert(ctx, noopArgs{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var claimed []store.WaitingJob
+	room := 4
+	inTx(t, s, func(tx *sql.Tx) error {
+		var offered []int
+		claimed, err = s.ClaimWaitingJobsTx(ctx, tx, sizedArgs{}.Kind(), river.QueueDefault, 10, func(raw []byte) bool {
+			var a sizedArgs
+			if err := json.Unmarshal(raw, &a); err != nil {
+				t.Errorf("args %q: %v", raw, err)
+				return false
+			}
+			offered = append(offered, len(a.Events))
+			if len(a.Events) > room {
+				return false
+			}
+			room -= len(a.Events)
+			return true
+		})
+		if !reflect.DeepEqual(offered, sizes) {
+			t.Errorf("offered jobs of sizes %v, want %v (oldest first, this kind only)", offered, sizes)
+		}
+		return err
+	})
+	if len(claimed) != 3 {
+		t.Fatalf("claimed %d jobs, want 3 (sizes 2, 1, 1)", len(claimed))
+	}
+	res, err := client.JobList(ctx, river.NewJobListParams().Kinds(sizedArgs{}.Kind()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Jobs) != 1 || string(res.Jobs[0].EncodedArgs) == string(claimed[0].Args) {
+		t.Errorf("after the claim: %d jobs of the kind left, want 1 (the one of size 3)", len(res.Jobs))
+	}
+	inTx(t, s, func(tx *sql.Tx) error {
+		again, err := s.ClaimWaitingJobsTx(ctx, tx, sizedArgs{}.Kind(), river.QueueDefault, 10, func([]byte) bool { return false })
+		if err != nil || len(again) != 0 {
+			return fmt.Errorf("a claim that takes nothing = %v, %v", again, err)
+		}
+		return nil
+	})
 }
