@@ -58,17 +58,10 @@ NPM=${NPM:-npm}
 WRK=${WRK:-wrk}
 peer_dir=bench/peers/stripe-sync-engine
 
-log() { printf 'acks: %s\n' "$*" >&2; }
-die() { printf 'acks: %s\n' "$*" >&2; exit 1; }
+log_prefix=acks
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
-# seconds D: D (Ns or Nm) in whole seconds.
-seconds() {
-	case "$1" in
-	*[0-9]s) echo "${1%s}" ;;
-	*[0-9]m) echo $((${1%m} * 60)) ;;
-	*) return 1 ;;
-	esac
-}
 duration_s=$(seconds "$duration") && [[ "$duration_s" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ACK_DURATION=$duration: want Ns or Nm"
 warmup_s=$(seconds "$warmup") && [[ "$warmup_s" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ACK_WARMUP=$warmup: want Ns or Nm"
 [[ "$connections" =~ ^[1-9][0-9]*$ ]] && ((connections >= threads)) || die "BENCH_ACK_CONNECTIONS=$connections: want a number >= $threads"
@@ -81,25 +74,10 @@ for s in $servers; do
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/appbackend-acks.XXXXXX")
-started=()   # pids of the processes this script started and has not stopped yet
 databases=() # PostgreSQL databases this script created and has not dropped yet
 own_postgres=""
 pg_url=""
 
-# stop_process ends one process started here: SIGTERM, then SIGKILL after 5 s.
-stop_process() {
-	local pid=$1 i p
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	local remaining=()
-	for p in "${started[@]}"; do [[ "$p" == "$pid" ]] || remaining+=("$p"); done
-	started=("${remaining[@]}")
-}
 
 drop_database() {
 	local name=$1 d remaining=()
@@ -121,22 +99,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# free_port prints a 127.0.0.1 port nobody answers on. Another process could still take
-# it before the server binds; the server then fails to start and the run stops clearly.
-free_port() {
-	local port i
-	for ((i = 0; i < 100; i++)); do
-		port=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return
-		fi
-	done
-	die "no free port on 127.0.0.1"
-}
 
-random_hex() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "unknown"; }
 
 # --- tools ---------------------------------------------------------------------------------
 if ! command -v "$WRK" >/dev/null 2>&1; then

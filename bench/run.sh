@@ -75,17 +75,10 @@ WRK=${WRK:-wrk}
 user=usr_bench_whoami
 account=acct_bench_whoami
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+log_prefix=bench
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
-# seconds D: D (Ns or Nm) in whole seconds.
-seconds() {
-	case "$1" in
-	*[0-9]s) echo "${1%s}" ;;
-	*[0-9]m) echo $((${1%m} * 60)) ;;
-	*) return 1 ;;
-	esac
-}
 duration_s=$(seconds "$duration") && [[ "$duration_s" =~ ^[1-9][0-9]*$ ]] || die "BENCH_DURATION=$duration: want Ns or Nm"
 warmup_s=$(seconds "$warmup") && [[ "$warmup_s" =~ ^[0-9]+$ ]] || die "BENCH_WARMUP=$warmup: want Ns or Nm"
 # A run is signed once, right before its warm-up, and every server rejects a signature
@@ -106,48 +99,19 @@ for s in $servers; do
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/appbackend-bench.XXXXXX")
-started=() # pids of the processes this script started and has not stopped yet
 
-# stop_server ends one process started here: SIGTERM, then SIGKILL after 5 s.
-stop_server() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	local remaining=()
-	for p in "${started[@]}"; do [[ "$p" == "$pid" ]] || remaining+=("$p"); done
-	started=("${remaining[@]}")
-}
 
 cleanup() {
 	local pid
-	for pid in "${started[@]}"; do stop_server "$pid"; done
+	for pid in "${started[@]}"; do stop_process "$pid"; done
 	rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# free_port prints a 127.0.0.1 port nobody answers on. Another process could still take
-# it before the server binds; the server then fails to start and the run stops clearly.
-free_port() {
-	local port i
-	for ((i = 0; i < 100; i++)); do
-		port=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return
-		fi
-	done
-	die "no free port on 127.0.0.1"
-}
 
-random_secret() { printf 'absec_bench_%s' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "unknown"; }
+random_secret() { printf 'absec_bench_%s' "$(random_hex)"; }
 now_us() { local t=$EPOCHREALTIME; echo $((10#${t//[.,]/})); }
 clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
 # cpu_ticks PID: user + system CPU time of PID (all its threads) in clock ticks.
@@ -296,7 +260,7 @@ start_load() {
 wait_load() {
 	local name=$1 out=$2 status=0
 	wait "$load_pid" || status=$?
-	stop_server "$load_pid"
+	stop_process "$load_pid"
 	[[ "$generator" == wrk ]] && cat "$out" >&2
 	((status == 0)) || { cat "$out" >&2; die "$name: the load generator failed (status $status)"; }
 	if [[ "$generator" == wrk ]]; then
@@ -379,7 +343,7 @@ run_whoami() {
 		cpu=$(awk -v c="${cpu:-0}" 'BEGIN { printf "%.2f", c }')
 	fi
 	[[ "$name" == appbackend ]] && logbytes=$(wc -c <"$dir/server.log")
-	stop_server "$pid"
+	stop_process "$pid"
 	log "round $round/$rounds, $name: $rps req/s, p50 $p50 µs, p99 $p99 µs, $non2xx non-2xx, $sock socket errors, peak RSS $peak kB, CPU $cpu s"
 	((non2xx == 0)) || die "$name: $non2xx answers other than 2xx in the measured window: every server must answer the signed request with 200"
 	((ok > 0)) || die "$name: no request answered in the measured window"
@@ -427,7 +391,7 @@ if ((soak_s > 0)); then
 	wait_load appbackend "$dir/load.out"
 	kill -0 "$pid" 2>/dev/null || { tail -n 20 "$dir/server.log" >&2 || true; die "appbackend died during the soak"; }
 	soak_line="$(load_figures "$dir/load.out") $(proc_kb "$pid" VmHWM)"
-	stop_server "$pid"
+	stop_process "$pid"
 	read -r _ _ _ _ _ soak_non2xx _ _ <<<"$soak_line"
 	((soak_non2xx == 0)) || die "soak: $soak_non2xx answers other than 2xx"
 	load_after_soak=$(loadavg)
@@ -612,7 +576,7 @@ if [[ "$run_acks" != 0 ]]; then
 		acks_pid=$!
 		started+=("$acks_pid")
 		wait "$acks_pid" || acks_status=$?
-		stop_server "$acks_pid"
+		stop_process "$acks_pid"
 		((acks_status == 0)) || die "bench/acks.sh failed (status $acks_status)"
 		printf '\n'
 	fi
@@ -631,8 +595,8 @@ run_abuse() {
 	floodgen_pid=$!
 	started+=("$floodgen_pid")
 	wait "$floodgen_pid" || status=$?
-	stop_server "$floodgen_pid"
-	stop_server "$pid"
+	stop_process "$floodgen_pid"
+	stop_process "$pid"
 	if ((status != 0)); then
 		tail -n 20 "$work/abuse-$scenario.log" >&2 || true
 		die "abuse $scenario: floodgen failed"
