@@ -97,11 +97,11 @@ type Metrics struct {
 	registry *prometheus.Registry
 	logger   *slog.Logger
 
-	requests          *prometheus.CounterVec
-	requestDuration   *prometheus.HistogramVec
+	requests        *prometheus.CounterVec
+	requestDuration *prometheus.HistogramVec
 	// requestSeries holds each (route, status)'s counter and histogram once looked up:
 	// the vectors' lookup hashes the labels, twice per request.
-	requestSeries sync.Map // requestKey → requestSeries
+	requestSeries     sync.Map // requestKey → requestSeries
 	signatureFailures *prometheus.CounterVec
 	eventsReceived    *prometheus.CounterVec
 	eventsDuplicate   *prometheus.CounterVec
