@@ -97,11 +97,12 @@ type Metrics struct {
 	registry *prometheus.Registry
 	logger   *slog.Logger
 
-	requests        *prometheus.CounterVec
-	requestDuration *prometheus.HistogramVec
-	// requestSeries holds each (route, status)'s counter and histogram once looked up:
-	// the vectors' lookup hashes the labels, twice per request.
-	requestSeries     sync.Map // requestKey → requestSeries
+	// requestSeries holds each (route, status)'s counter and histogram of the two
+	// vectors once looked up: the vectors' lookup hashes the labels, twice per request.
+	requestSeries sync.Map // requestKey → requestSeries
+
+	requests          *prometheus.CounterVec
+	requestDuration   *prometheus.HistogramVec
 	signatureFailures *prometheus.CounterVec
 	eventsReceived    *prometheus.CounterVec
 	eventsDuplicate   *prometheus.CounterVec
