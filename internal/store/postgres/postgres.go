@@ -307,9 +307,8 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements [store.Store]. It is safe to call more than once.
 func (s *Store) Close() error {
-	err := s.Queries.Close()
 	s.listener.Close()
-	return errors.Join(err, s.db.Close())
+	return s.db.Close()
 }
 
 // Migrations lists appbackend's PostgreSQL migrations in order (River's are applied
@@ -342,8 +341,7 @@ func (s *Store) PendingMigrations(ctx context.Context) ([]store.Migration, error
 
 // Migrate implements [store.Store]: appbackend's migrations, River's, then the app's,
 // each of appbackend's and the app's in its own transaction, all under an advisory
-// lock so that replicas starting together take turns. A store opened
-// WithoutMigrations prepares its statements once Migrate succeeds.
+// lock so that replicas starting together take turns.
 func (s *Store) Migrate(ctx context.Context) error {
 	fail := func(step string, err error) error {
 		return fmt.Errorf("migrate %s: %s%s", s.display, step, cleanError(err, s.connCfg.Password))
@@ -380,9 +378,6 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	if _, err := lock.Exec(ctx, `SELECT pg_advisory_unlock($1)`, migrationLockKey); err != nil {
 		return fail("unlock: ", err)
-	}
-	if err := s.Prepare(ctx); err != nil {
-		return fail("", err)
 	}
 	return nil
 }

@@ -218,7 +218,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements [store.Store]. It is safe to call more than once.
 func (s *Store) Close() error {
-	return errors.Join(s.Queries.Close(), s.read.Close(), s.write.Close())
+	return errors.Join(s.read.Close(), s.write.Close())
 }
 
 // Migrations lists appbackend's SQLite migrations in order (River's are applied by
@@ -248,8 +248,7 @@ func (s *Store) PendingMigrations(ctx context.Context) ([]store.Migration, error
 
 // Migrate implements [store.Store]: appbackend's migrations, then River's, then the
 // app's, each in its own immediate transaction, which holds the write lock, so two
-// processes starting at once apply each migration once. A store opened
-// WithoutMigrations prepares its statements once Migrate succeeds.
+// processes starting at once apply each migration once.
 func (s *Store) Migrate(ctx context.Context) error {
 	ours, err := Migrations()
 	if err != nil {
@@ -267,9 +266,6 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	if err := s.ApplyMigrations(ctx, sqlstore.AppMigrationsTable, s.appMigrations, s.logger); err != nil {
 		return fmt.Errorf("migrate %s: the app's migration %s", s.path, cleanError(err))
-	}
-	if err := s.Prepare(ctx); err != nil {
-		return fmt.Errorf("migrate %s: %s", s.path, cleanError(err))
 	}
 	return nil
 }

@@ -134,7 +134,7 @@ func (q *Queries) ClaimWaitingJobsTx(ctx context.Context, tx *sql.Tx, kind, queu
 	query := `SELECT id, ` + q.d.JobArgs + ` FROM river_job
 		WHERE state = 'available' AND kind = ? AND queue = ? AND attempt = 0
 		ORDER BY id LIMIT ?` + q.d.SkipLocked
-	rows, err := tx.QueryContext(ctx, q.rebind(query), kind, queue, limit)
+	rows, err := q.queryTx(ctx, tx, query, kind, queue, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim waiting %s jobs: %w", kind, err)
 	}
@@ -161,7 +161,7 @@ func (q *Queries) ClaimWaitingJobsTx(ctx context.Context, tx *sql.Tx, kind, queu
 		return nil, nil
 	}
 	// The rows are this transaction's (locked, or SQLite's one writer), so all go.
-	res, err := tx.ExecContext(ctx, q.rebind(`DELETE FROM river_job WHERE `+q.d.InJobIDs), q.d.JobIDList(ids))
+	res, err := q.execTx(ctx, tx, `DELETE FROM river_job WHERE `+q.d.InJobIDs, q.d.JobIDList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("claim waiting %s jobs: %w", kind, err)
 	}

@@ -120,14 +120,15 @@ var PostgreSQL = Dialect{
 // Queries implements [store.Settings], [store.Inbox] and [store.Installations] over
 // two pools: write for transactions and writes, read for listings (on SQLite a
 // separate pool lets listings run while the one writer is busy; pass the same pool
-// twice where that does not matter).
+// twice where that does not matter). Statements are not prepared here: each
+// connection keeps those it ran prepared (pgx's statement cache on PostgreSQL, the
+// SQLite adapter's on SQLite), River's queries and the app's included.
 type Queries struct {
 	write, read *sql.DB
 	d           Dialect
 	now         func() time.Time
 
-	mu       sync.RWMutex
-	prepared map[string]*sql.Stmt // hot statements on the write pool, by query text
+	rebound sync.Map // query text with ? → the dialect's text, for the dialects that differ
 }
 
 // New returns Queries over the given pools in dialect d.
@@ -135,82 +136,15 @@ func New(write, read *sql.DB, d Dialect) *Queries {
 	return &Queries{write: write, read: read, d: d, now: time.Now}
 }
 
-// hotQueries run for every event received or processed; preparing them once spares
-// SQLite a parse per statement, which is most of their cost.
-func (q *Queries) hotQueries() []string {
-	hot := []string{
-		insertEventSQL, q.loadEventsSQL(false), q.loadEventsSQL(true), finishProcessedSQL, q.finishProcessedManySQL(), finishFailedSQL,
-		q.loadInstallationSQL(q.d.LockRow), q.loadInstallationSQL(""), q.putInstallationSQL(),
-	}
-	if q.d.LockKey != "" {
-		hot = append(hot, q.d.LockKey)
-	}
-	return hot
-}
-
-// Prepare prepares the statements used on every event, once the schema exists. Until
-// it is called, or if it fails, the statements are prepared at each use. Call it
-// before using q concurrently, with no transaction open on the write pool.
-func (q *Queries) Prepare(ctx context.Context) error {
-	prepared := map[string]*sql.Stmt{}
-	for _, query := range q.hotQueries() {
-		if prepared[query] != nil {
-			continue
-		}
-		stmt, err := q.write.PrepareContext(ctx, q.rebind(query))
-		if err != nil {
-			for _, s := range prepared {
-				s.Close()
-			}
-			return fmt.Errorf("prepare statements: %w", err)
-		}
-		prepared[query] = stmt
-	}
-	q.mu.Lock()
-	old := q.prepared
-	q.prepared = prepared
-	q.mu.Unlock()
-	for _, stmt := range old {
-		stmt.Close()
-	}
-	return nil
-}
-
-// Close closes the prepared statements. It is safe to call more than once.
-func (q *Queries) Close() error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var errs []error
-	for _, stmt := range q.prepared {
-		errs = append(errs, stmt.Close())
-	}
-	q.prepared = nil
-	return errors.Join(errs...)
-}
-
-func (q *Queries) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
-	q.mu.RLock()
-	stmt := q.prepared[query]
-	q.mu.RUnlock()
-	if stmt == nil {
-		return nil
-	}
-	// Reuses the statement prepared on the transaction's connection (on SQLite, the
-	// write pool's only one), or prepares it there.
-	return tx.StmtContext(ctx, stmt)
-}
-
 func (q *Queries) execTx(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	if stmt := q.stmt(ctx, tx, query); stmt != nil {
-		return stmt.ExecContext(ctx, args...)
-	}
 	return tx.ExecContext(ctx, q.rebind(query), args...)
 }
 
+func (q *Queries) queryTx(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	return tx.QueryContext(ctx, q.rebind(query), args...)
+}
+
 func (q *Queries) queryRowTx(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	if stmt := q.stmt(ctx, tx, query); stmt != nil {
-		return stmt.QueryRowContext(ctx, args...)
-	}
 	return tx.QueryRowContext(ctx, q.rebind(query), args...)
 }
 
@@ -219,6 +153,9 @@ func (q *Queries) queryRowTx(ctx context.Context, tx *sql.Tx, query string, args
 func (q *Queries) rebind(query string) string {
 	if !strings.Contains(query, "?") || q.d.Placeholder(1) == "?" {
 		return query
+	}
+	if rebound, ok := q.rebound.Load(query); ok {
+		return rebound.(string)
 	}
 	var b strings.Builder
 	n := 0
@@ -230,6 +167,9 @@ func (q *Queries) rebind(query string) string {
 		}
 		b.WriteRune(r)
 	}
+	// The texts are the package's own, built from a fixed set of parts, so the map
+	// stays small.
+	q.rebound.Store(query, b.String())
 	return b.String()
 }
 
@@ -371,16 +311,7 @@ func (q *Queries) EventsTx(ctx context.Context, tx *sql.Tx, ids []string, withRa
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	var (
-		rows *sql.Rows
-		err  error
-	)
-	query := q.loadEventsSQL(withRaw)
-	if stmt := q.stmt(ctx, tx, query); stmt != nil {
-		rows, err = stmt.QueryContext(ctx, q.d.IDList(ids))
-	} else {
-		rows, err = tx.QueryContext(ctx, q.rebind(query), q.d.IDList(ids))
-	}
+	rows, err := q.queryTx(ctx, tx, q.loadEventsSQL(withRaw), q.d.IDList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("load %d events: %w", len(ids), err)
 	}
