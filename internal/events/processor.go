@@ -611,27 +611,30 @@ func (p *Processor) processEvent(ctx context.Context, tx *sql.Tx, id string, loa
 		return ev, nil, nil
 	}
 	run.tried[id] = true
-	if !p.isolated(ev.Type) {
-		if herr := p.runHandlers(run.handlerCtx, &ev); herr != nil {
-			return ev, nil, fmt.Errorf("process %s: %w", id, herr)
-		}
-	} else {
+	isolated := p.isolated(ev.Type)
+	if isolated {
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
 			return ev, nil, fmt.Errorf("process %s: %w", id, err)
 		}
-		if herr = p.runHandlers(run.handlerCtx, &ev); herr != nil {
-			if ctx.Err() != nil {
-				return ev, herr, nil
-			}
-			for _, stmt := range []string{"ROLLBACK TO SAVEPOINT ", "RELEASE SAVEPOINT "} {
-				if _, err := tx.ExecContext(ctx, stmt+savepoint); err != nil {
-					return ev, herr, fmt.Errorf("process %s: %w", id, err)
-				}
-			}
-			// What the handlers read after their writes is undone with them.
-			clear(store.TxMemo(run.handlerCtx))
+	}
+	if herr = p.runHandlers(run.handlerCtx, &ev); herr != nil {
+		switch {
+		case !isolated:
+			// Only the built-ins ran, and they only read: the database failed.
+			return ev, nil, fmt.Errorf("process %s: %w", id, herr)
+		case ctx.Err() != nil:
 			return ev, herr, nil
 		}
+		for _, stmt := range []string{"ROLLBACK TO SAVEPOINT ", "RELEASE SAVEPOINT "} {
+			if _, err := tx.ExecContext(ctx, stmt+savepoint); err != nil {
+				return ev, herr, fmt.Errorf("process %s: %w", id, err)
+			}
+		}
+		// What the handlers read after their writes is undone with them.
+		clear(store.TxMemo(run.handlerCtx))
+		return ev, herr, nil
+	}
+	if isolated {
 		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+savepoint); err != nil {
 			return ev, nil, fmt.Errorf("process %s: %w", id, err)
 		}
