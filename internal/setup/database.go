@@ -185,7 +185,7 @@ func checkSchema(ctx context.Context, st store.Store, shown string) error {
 		return fmt.Errorf("read River's migrations: %w", err)
 	}
 	if !res.OK {
-		pending = append(pending, store.Migration{Name: "River's"})
+		pending = append(pending, store.Migration{Name: "River's migrations"})
 	}
 	if len(pending) > 0 {
 		names := make([]string, len(pending))
