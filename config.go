@@ -1,6 +1,7 @@
 package appbackend
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -56,7 +57,9 @@ type Config struct {
 	MaxBody int64
 	// Dev generates any missing secret, keeps it in the database across restarts and
 	// prints it, once the server listens, to DevOut with a command that calls the
-	// server (App.DevSecrets returns them too). Never use it in production.
+	// server (App.DevSecrets returns them too). ConfigFromEnv sets it from
+	// APPBACKEND_DEV ("1" or "true"), the same as `serve --dev`. Never use it in
+	// production: New refuses it with Domains or a live SecretKey.
 	Dev bool
 	// DevOut is where Dev prints the secrets; nil is os.Stderr.
 	DevOut io.Writer
@@ -144,11 +147,33 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	return ConfigFromLayers(getenv, file)
+}
+
+// ConfigFromLayers is ConfigFromEnv for a getenv that LayerConfigFile already layered
+// over its file, with the file it returned (nil: none): the file is not read again, so
+// a program that needs the layered variables itself (the CLI's flag defaults) reads
+// the file once.
+func ConfigFromLayers(getenv func(string) string, file *ConfigFile) (Config, error) {
 	cfg, err := configFromEnv(getenv)
 	if file != nil {
 		cfg.Gateway.Schedules = file.Schedules
 	}
 	return cfg, err
+}
+
+// ParseDev reads APPBACKEND_DEV: "1" or "true" turn development mode on, "", "0" or
+// "false" leave it off (as strconv.ParseBool spells them).
+func ParseDev(v string) (bool, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return false, nil
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%w: APPBACKEND_DEV %q is not 1, true, 0 or false", ErrConfig, v)
+	}
+	return on, nil
 }
 
 func configFromEnv(getenv func(string) string) (Config, error) {
@@ -168,6 +193,11 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		InstallReturnURL: strings.TrimSpace(getenv("APPBACKEND_INSTALL_RETURN_URL")),
 		EncryptionKeys:   setup.SplitList(getenv("APPBACKEND_ENCRYPTION_KEY")),
 	}
+	dev, err := ParseDev(getenv("APPBACKEND_DEV"))
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Dev = dev
 	if err := cfg.Gateway.fromEnv(getenv); err != nil {
 		return cfg, err
 	}
@@ -259,6 +289,9 @@ func (c Config) validate() error {
 	if len(c.AppSecrets) == 0 && !c.Dev {
 		return fmt.Errorf("%w: STRIPE_APP_SECRETS is required (comma-separated absec_… secrets), or run with --dev", ErrConfig)
 	}
+	if err := c.checkDev(); err != nil {
+		return err
+	}
 	if err := checkAdminToken(c.AdminToken); err != nil {
 		return err
 	}
@@ -281,6 +314,26 @@ func (c Config) validate() error {
 		return err
 	}
 	return c.Production.validate(c.Database)
+}
+
+// ErrDevInProduction (wrapped with ErrConfig) refuses development mode together with a
+// production setting: an environment left with APPBACKEND_DEV=1 would otherwise serve
+// the public with generated secrets and print them.
+var ErrDevInProduction = errors.New("development mode (--dev, APPBACKEND_DEV) is not for production")
+
+// checkDev refuses Dev with the settings only a production server has: a public
+// domain with automatic HTTPS, or a live-mode API key.
+func (c Config) checkDev() error {
+	if !c.Dev {
+		return nil
+	}
+	switch {
+	case len(c.Domains) > 0:
+		return fmt.Errorf("%w: %w: unset APPBACKEND_DEV or APPBACKEND_DOMAIN", ErrConfig, ErrDevInProduction)
+	case c.SecretKey != "":
+		return fmt.Errorf("%w: %w: unset APPBACKEND_DEV or STRIPE_SECRET_KEY (the live key; develop with STRIPE_TEST_SECRET_KEY)", ErrConfig, ErrDevInProduction)
+	}
+	return nil
 }
 
 func checkPrefixes(name string, secrets []string, prefix string) error {

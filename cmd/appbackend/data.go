@@ -35,15 +35,18 @@ func (d *dbFlags) register(f *flags, getenv func(string) string) {
 	f.StringVar(&d.database, "database", def, "sqlite:PATH or a postgres:// URL (APPBACKEND_DATABASE)")
 }
 
-// open opens the configured database; migrate says whether to apply pending migrations
-// (only `migrate` and `serve` change the schema; the readers refuse a stale one).
-func (d *dbFlags) open(ctx context.Context, migrate bool) (store.Store, error) {
-	cfg, err := appbackend.ConfigFromEnv(d.getenv)
+// open opens the configured database. Only `migrate` (create) may create it or change
+// its schema, as `serve` does; every other command (existing) opens it as it is and
+// refuses, in one line that says to run `appbackend migrate`, a database that does not
+// exist or is older than this binary: a listing never creates or migrates one.
+func (d *dbFlags) open(ctx context.Context, mayCreate bool) (store.Store, error) {
+	cfg, err := loadConfig(d.getenv, nil)
 	if err != nil {
-		return nil, usageError{err.Error()}
+		return nil, err
 	}
 	opts := setup.StoreOptions{
-		SkipMigrations:   !migrate,
+		SkipMigrations:   true,
+		RequireSchema:    !mayCreate,
 		PoolSize:         cfg.DBPoolSize,
 		StatementTimeout: cfg.DBStatementTimeout,
 		Migrations:       cfg.Migrations,
@@ -57,6 +60,12 @@ func (d *dbFlags) open(ctx context.Context, migrate bool) (store.Store, error) {
 	}
 	return st, err
 }
+
+// The two ways dbFlags.open opens the database.
+const (
+	existing = false
+	create   = true
+)
 
 // listing is what the listing commands share: the database, --json and --limit.
 type listing struct {
@@ -96,7 +105,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	} else if len(rest) > 0 {
 		return usagef("unexpected argument %q", rest[0])
 	}
-	st, err := d.open(ctx, false)
+	st, err := d.open(ctx, create)
 	if err != nil {
 		return err
 	}
@@ -116,7 +125,7 @@ func runInstallations(ctx context.Context, args []string, getenv func(string) st
 	if err := l.parse(f, args); err != nil {
 		return err
 	}
-	st, err := l.open(ctx, true)
+	st, err := l.open(ctx, existing)
 	if err != nil {
 		return err
 	}
@@ -152,7 +161,7 @@ func runEvents(ctx context.Context, args []string, getenv func(string) string, s
 	if *status != "" && !store.EventStatus(*status).Valid() {
 		return usagef("--status %q: want pending, processed, failed or dead", *status)
 	}
-	st, err := l.open(ctx, true)
+	st, err := l.open(ctx, existing)
 	if err != nil {
 		return err
 	}
@@ -183,16 +192,21 @@ func runReplay(ctx context.Context, args []string, getenv func(string) string, s
 	if len(rest) != 1 {
 		return usagef("want one event ID, got %d arguments", len(rest))
 	}
-	st, err := d.open(ctx, true)
+	cfg, err := loadConfig(getenv, nil)
+	if err != nil {
+		return err
+	}
+	st, err := d.open(ctx, existing)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	// The same runtime the server builds; a processor that is never started only
+	// The same runtime the server builds, with the server's settings for what the job
+	// carries from its insert (its attempts); a processor that is never started only
 	// enqueues, and the running server's workers pick the job up (or the next start
 	// does).
 	rt := runtime.New(st, nil)
-	proc, err := events.New(rt, events.Config{})
+	proc, err := events.New(rt, events.Config{MaxAttempts: cfg.EventMaxAttempts, RescueStuckAfter: cfg.JobRescueAfter})
 	if err != nil {
 		return err
 	}

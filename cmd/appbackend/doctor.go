@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/doctor"
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
@@ -31,9 +30,9 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 	} else if len(rest) > 0 {
 		return usagef("unexpected argument %q", rest[0])
 	}
-	cfg, err := appbackend.ConfigFromEnv(getenv)
+	cfg, err := loadConfig(getenv, nil)
 	if err != nil {
-		return usageError{err.Error()}
+		return err
 	}
 	in := doctor.Input{
 		Config: doctor.Config{

@@ -159,7 +159,7 @@ as they are. Print a new key with: appbackend rotate-key --new`
 	if keys.Empty() {
 		return usagef("APPBACKEND_ENCRYPTION_KEY is not set: put the new key first, then the old ones")
 	}
-	st, err := d.open(ctx, true)
+	st, err := d.open(ctx, existing)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 	if *state != "" && !slices.Contains(jobStates(), *state) {
 		return usagef("--state %q: want one of %s", *state, strings.Join(jobStates(), ", "))
 	}
-	st, err := l.open(ctx, true)
+	st, err := l.open(ctx, existing)
 	if err != nil {
 		return err
 	}

@@ -17,10 +17,16 @@ import (
 // each defaults to its environment variable.
 type productionFlags struct {
 	domains, proxies string
+	// caRoot is --acme-ca-root; envCARoot is APPBACKEND_ACME_CA_ROOT, which the
+	// configuration already loaded (the file is read again only if the flag names
+	// another).
+	caRoot, envCARoot string
 }
 
-func registerProductionFlags(f *flags, cfg *appbackend.Config) *productionFlags {
+func registerProductionFlags(f *flags, cfg *appbackend.Config, getenv func(string) string) *productionFlags {
 	p := &productionFlags{domains: strings.Join(cfg.Domains, ","), proxies: strings.Join(cfg.TrustedProxies, ",")}
+	p.envCARoot = strings.TrimSpace(getenv("APPBACKEND_ACME_CA_ROOT"))
+	f.StringVar(&p.caRoot, "acme-ca-root", p.envCARoot, "PEM file of the roots trusted for the ACME server's own HTTPS, for a private CA (APPBACKEND_ACME_CA_ROOT; default the system's)")
 	f.StringVar(&p.domains, "domain", p.domains, "serve HTTPS for these domains, comma-separated, with certificates from ACME kept in the database (APPBACKEND_DOMAIN); --addr then defaults to :80, which answers ACME challenges and redirects")
 	f.StringVar(&cfg.HTTPSAddr, "https-addr", cfg.HTTPSAddr, "HTTPS listen address with --domain (APPBACKEND_HTTPS_ADDR; default "+appbackend.DefaultHTTPSAddr+")")
 	f.StringVar(&cfg.ACMEEmail, "acme-email", cfg.ACMEEmail, "contact address of the ACME account (APPBACKEND_ACME_EMAIL)")
@@ -37,6 +43,16 @@ func (p *productionFlags) apply(cfg *appbackend.Config) error {
 	cfg.TrustedProxies = setup.SplitList(p.proxies)
 	if cfg.BackupEvery < 0 || cfg.BackupKeep < 0 {
 		return usagef("--backup-every and --backup-keep must not be negative")
+	}
+	if root := strings.TrimSpace(p.caRoot); root != p.envCARoot {
+		cfg.ACMERoots = nil
+		if root != "" {
+			pool, err := appbackend.LoadRoots(root)
+			if err != nil {
+				return usagef("--acme-ca-root: %v", err)
+			}
+			cfg.ACMERoots = pool
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/setup"
 )
 
@@ -39,7 +40,10 @@ Usage:
   appbackend version                     print the version
 
 Configuration is read from the environment (APPBACKEND_ADDR, APPBACKEND_DATABASE,
-STRIPE_APP_SECRETS, STRIPE_WEBHOOK_SECRETS, …); every variable is also a serve flag.
+STRIPE_APP_SECRETS, STRIPE_WEBHOOK_SECRETS, …) over the TOML file that --config or
+APPBACKEND_CONFIG names, by every command alike; every variable is also a serve flag.
+The commands that read or act on the database never create or migrate it: run
+'appbackend migrate' (or serve) first.
 `
 
 // usageError is a mistake in how the command was called: exit status 2.
@@ -56,9 +60,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	var err error
+	var file *appbackend.ConfigFile
+	switch args[0] {
+	case "version", "--version", "-v", "help", "--help", "-h":
+	default:
+		// Read once, here, so that every subcommand sees the same layers.
+		if getenv, file, err = layerConfig(args[1:], getenv); err != nil {
+			return exitCode(usageError{err.Error()}, args[0], stderr)
+		}
+	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
-		err = runServe(ctx, rest, getenv, stdout, stderr)
+		err = runServe(ctx, rest, getenv, file, stdout, stderr)
 	case "sign":
 		err = runSign(ctx, rest, getenv, stdout)
 	case "call":
@@ -125,6 +138,8 @@ func newFlags(name, synopsis string, stdout io.Writer) *flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
+	// Read by run (layerConfig) before the subcommand parses its flags.
+	fs.String("config", "", configHelp)
 	return &flags{FlagSet: fs, synopsis: synopsis, stdout: stdout}
 }
 

@@ -18,7 +18,7 @@ func runSchedules(ctx context.Context, args []string, getenv func(string) string
 	if err := l.parse(f, args); err != nil {
 		return err
 	}
-	st, err := l.open(ctx, true)
+	st, err := l.open(ctx, existing)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riverqueue/river/rivermigrate"
+
 	"github.com/appbackend/appbackend/outbound"
 
 	"github.com/appbackend/appbackend/internal/store"
@@ -79,7 +81,17 @@ type StoreOptions struct {
 	StatementTimeout time.Duration
 	// Migrations are the app's own (Config.Migrations).
 	Migrations fs.FS
+	// RequireSchema opens an existing database as it is (SkipMigrations) and refuses,
+	// with ErrNoSchema, one that does not exist (a SQLite file is not created) or that
+	// lacks a migration of this binary's (appbackend's, River's or the app's): the
+	// CLI's readers and one-off writers use it, so that only `serve` and `migrate`
+	// create or change a schema.
+	RequireSchema bool
 }
+
+// ErrNoSchema marks a database that is missing, or older than this binary's schema;
+// its message tells the user to run `appbackend migrate`.
+var ErrNoSchema = errors.New("the database is not ready")
 
 // OpenStore opens the database a setting names ("sqlite:PATH" or a postgres:// URL),
 // applying pending migrations unless told not to.
@@ -96,6 +108,15 @@ func openStore(ctx context.Context, database string, opts StoreOptions) (store.S
 	if err != nil {
 		return nil, err
 	}
+	if opts.RequireSchema {
+		opts.SkipMigrations = true
+		if kind == "sqlite" {
+			if _, err := os.Stat(dsn); errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%w: there is no database at %s: run `appbackend migrate` to create it, or check APPBACKEND_DATABASE", ErrNoSchema, dsn)
+			}
+		}
+	}
+	var st store.Store
 	switch kind {
 	case "sqlite":
 		o := []sqlite.Option{sqlite.WithAppMigrations(opts.Migrations)}
@@ -105,7 +126,7 @@ func openStore(ctx context.Context, database string, opts StoreOptions) (store.S
 		if opts.Logger != nil {
 			o = append(o, sqlite.WithLogger(opts.Logger))
 		}
-		return sqlite.Open(ctx, dsn, o...)
+		st, err = sqlite.Open(ctx, dsn, o...)
 	case "postgres":
 		o := []postgres.Option{postgres.WithAppMigrations(opts.Migrations)}
 		if opts.SkipMigrations {
@@ -120,10 +141,71 @@ func openStore(ctx context.Context, database string, opts StoreOptions) (store.S
 		if opts.StatementTimeout > 0 {
 			o = append(o, postgres.WithStatementTimeout(opts.StatementTimeout))
 		}
-		return postgres.Open(ctx, dsn, o...)
+		st, err = postgres.Open(ctx, dsn, o...)
 	default:
 		return nil, fmt.Errorf("%w: unknown database kind %q", ErrConfig, kind)
 	}
+	if err != nil || !opts.RequireSchema {
+		return st, err
+	}
+	if err := checkSchema(ctx, st, RedactDatabase(database)); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// checkSchema returns ErrNoSchema unless every migration this binary knows (its own,
+// River's and the app's) is applied; it only reads.
+func checkSchema(ctx context.Context, st store.Store, shown string) error {
+	lister, ok := st.(interface {
+		PendingMigrations(context.Context) ([]store.Migration, error)
+	})
+	if !ok {
+		return nil
+	}
+	pending, err := lister.PendingMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	ours, err := ownMigrations(st)
+	if err != nil {
+		return err
+	}
+	// The store lists its own pending migrations first, then the app's.
+	if len(ours) > 0 && len(pending) >= len(ours) && slices.EqualFunc(pending[:len(ours)], ours, func(a, b store.Migration) bool { return a.Name == b.Name }) {
+		return fmt.Errorf("%w: %s has no appbackend schema yet: run `appbackend migrate` first", ErrNoSchema, shown)
+	}
+	migrator, err := rivermigrate.New(st.RiverDriver(), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	res, err := migrator.Validate(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("read River's migrations: %w", err)
+	}
+	if !res.OK {
+		pending = append(pending, store.Migration{Name: "River's migrations"})
+	}
+	if len(pending) > 0 {
+		names := make([]string, len(pending))
+		for i, m := range pending {
+			names[i] = m.Name
+		}
+		return fmt.Errorf("%w: %s is older than this appbackend (not applied: %s): run `appbackend migrate` first", ErrNoSchema, shown, strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// ownMigrations lists appbackend's migrations for the store's database.
+func ownMigrations(st store.Store) ([]store.Migration, error) {
+	switch st.(type) {
+	case *sqlite.Store:
+		return sqlite.Migrations()
+	case *postgres.Store:
+		return postgres.Migrations()
+	}
+	return nil, nil
 }
 
 // RedactDatabase returns a database setting fit for a log line or a message: the
