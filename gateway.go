@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -123,6 +124,12 @@ func (a *App) deliverEvent(ctx context.Context, ev *store.Event) error {
 	}
 	_, err = a.gateway.Deliver(ctx, gateway.Call{Method: http.MethodPost, Path: a.cfg.Gateway.EventsPath, ID: ev.ID, Body: ev.Raw, Header: h})
 	return err
+}
+
+// mustUnescape decodes a path that gateway.CheckPath accepted (so it decodes).
+func mustUnescape(p string) string {
+	s, _ := url.PathUnescape(p)
+	return s
 }
 
 // upstreamJobArgs is a job the upstream enqueued with POST /v1/jobs.
@@ -289,10 +296,18 @@ func (a *App) handleUpstreamJobOutput(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleUpstreamStripe is ANY /v1/stripe/{path...}: a Stripe API call for the account
-// and mode in Appbackend-Account-Id and Appbackend-Livemode, made with the mode's key.
-// Stripe's answer goes back as is.
+// and mode in Appbackend-Account-Id and Appbackend-Livemode, made with the credentials
+// app.Stripe(ctx) uses for that account (its OAuth access token when it installed the
+// app through OAuth, else the mode's key and Stripe-Account). The path goes to Stripe
+// as sent, so it is checked as sent: dot-segments and encoded separators are refused,
+// which a check of the decoded path would let through to another API path. Stripe's
+// answer goes back as is.
 func (a *App) handleUpstreamStripe(w http.ResponseWriter, r *http.Request) {
 	account := r.Header.Get(gateway.HeaderAccountID)
+	if account == "" {
+		a.writeError(w, r, apierror.New(apierror.CodeBadRequest, "Appbackend-Account-Id is required: the acct_… id the call is for"))
+		return
+	}
 	var mode stripeclient.Mode
 	switch r.Header.Get(gateway.HeaderLivemode) {
 	case "true":
@@ -303,8 +318,23 @@ func (a *App) handleUpstreamStripe(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, apierror.New(apierror.CodeBadRequest, "Appbackend-Livemode must be true or false"))
 		return
 	}
+	path, ok := strings.CutPrefix(r.URL.EscapedPath(), "/v1/stripe")
+	if !ok || gateway.CheckPath(path, "/") != nil || strings.ContainsAny(mustUnescape(path), "?#") {
+		a.writeError(w, r, apierror.New(apierror.CodeBadRequest, "not a Stripe API path: "+gateway.ErrPath.Error()+", nor an encoded ? or #"))
+		return
+	}
 	if a.stripe == nil || !a.stripe.Has(mode) {
 		a.writeError(w, r, apierror.New(apierror.CodeModeRequired, "no Stripe key is configured for this mode"))
+		return
+	}
+	ctx := stripeclient.WithAccount(r.Context(), account, mode)
+	sc, err := a.Stripe(ctx)
+	if errors.Is(err, stripeclient.ErrNoAccount) {
+		a.writeError(w, r, apierror.New(apierror.CodeBadRequest, "Appbackend-Account-Id: "+stripeclient.Scrub(err.Error())))
+		return
+	}
+	if err != nil {
+		a.writeError(w, r, err)
 		return
 	}
 	body, err := io.ReadAll(r.Body)
@@ -312,8 +342,8 @@ func (a *App) handleUpstreamStripe(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, apierror.New(apierror.CodeBodyTooLarge, "request body too large"))
 		return
 	}
-	resp, err := a.stripe.Forward(r.Context(), account, mode, stripeclient.ForwardRequest{
-		Method: r.Method, Path: "/" + r.PathValue("path"), RawQuery: r.URL.RawQuery, Body: body,
+	resp, err := sc.Forward(ctx, stripeclient.ForwardRequest{
+		Method: r.Method, Path: path, RawQuery: r.URL.RawQuery, Body: body,
 		ContentType: r.Header.Get("Content-Type"), IdempotencyKey: r.Header.Get("Idempotency-Key"),
 		StripeVersion: r.Header.Get("Stripe-Version"),
 	})

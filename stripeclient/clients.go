@@ -187,6 +187,10 @@ type Client struct {
 	*stripe.Client
 	account string
 	mode    Mode
+	// clients, mc and call are the binding, for Forward's raw requests.
+	clients *Clients
+	mc      *modeClients
+	call    call
 }
 
 // Account is the account every call carries in Stripe-Account.
@@ -206,8 +210,9 @@ func (c *Clients) Client(accountID string, mode Mode) (*Client, error) {
 	if err := checkAccountID(accountID); err != nil {
 		return nil, err
 	}
-	sc := stripe.NewClient(mc.key, stripe.WithBackends(c.bind(mc, call{account: accountID})))
-	return &Client{Client: sc, account: accountID, mode: mode}, nil
+	cl := call{account: accountID}
+	sc := stripe.NewClient(mc.key, stripe.WithBackends(c.bind(mc, cl)))
+	return &Client{Client: sc, account: accountID, mode: mode, clients: c, mc: mc, call: cl}, nil
 }
 
 // TokenSource returns the OAuth access token to call Stripe with for one account and
@@ -230,8 +235,9 @@ func (c *Clients) OAuthClient(accountID string, mode Mode, tokens TokenSource) (
 		return nil, err
 	}
 	// The key stripe-go sends is replaced by the token in the transport, per attempt.
-	sc := stripe.NewClient("oauth_access_token", stripe.WithBackends(c.bind(mc, call{account: accountID, token: tokens})))
-	return &Client{Client: sc, account: accountID, mode: mode}, nil
+	cl := call{account: accountID, token: tokens}
+	sc := stripe.NewClient("oauth_access_token", stripe.WithBackends(c.bind(mc, cl)))
+	return &Client{Client: sc, account: accountID, mode: mode, clients: c, mc: mc, call: cl}, nil
 }
 
 // Platform returns a client for the platform's own account in mode: no Stripe-Account

@@ -35,13 +35,23 @@ const maxAnswer = 1 << 20
 type StatusError struct {
 	Status int
 	Body   string
+	// Location is a redirect's target (3xx), which deliveries do not follow.
+	Location string
 }
 
 func (e *StatusError) Error() string {
-	if e.Body == "" {
-		return fmt.Sprintf("upstream answered %d", e.Status)
+	msg := fmt.Sprintf("upstream answered %d", e.Status)
+	if e.Status >= 300 && e.Status <= 399 {
+		loc := e.Location
+		if loc == "" {
+			loc = "nowhere (no Location)"
+		}
+		msg += " redirecting to " + loc + "; deliveries do not follow redirects, answer 2xx on the path itself"
 	}
-	return fmt.Sprintf("upstream answered %d: %s", e.Status, e.Body)
+	if e.Body == "" {
+		return msg
+	}
+	return msg + ": " + e.Body
 }
 
 // Deliver sends c to the upstream, signed, and returns its answer when it is a 2xx;
@@ -68,13 +78,18 @@ func (g *Gateway) Deliver(ctx context.Context, c Call) (*Answer, error) {
 		return nil, upstreamError(err, "the app's server")
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		text := strings.TrimSpace(string(body))
-		if len(text) > 200 {
-			text = text[:200] + "…"
-		}
-		return nil, &StatusError{Status: resp.StatusCode, Body: text}
+		text := clip(strings.TrimSpace(string(body)))
+		return nil, &StatusError{Status: resp.StatusCode, Body: text, Location: clip(resp.Header.Get("Location"))}
 	}
 	return &Answer{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// clip bounds what an error keeps of the upstream's answer.
+func clip(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
 }
 
 // URL is the upstream URL of path (which starts with "/").
@@ -88,6 +103,9 @@ func ParseCall(call string) (method, path string, err error) {
 	path = strings.TrimSpace(path)
 	if !ok || method == "" || strings.ToUpper(method) != method || !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t#") {
 		return "", "", fmt.Errorf("call %q: want a method and a path, such as \"POST /jobs/refresh\"", call)
+	}
+	if p, _, _ := strings.Cut(path, "?"); CheckPath(p, "/") != nil {
+		return "", "", fmt.Errorf("call %q: %w", call, ErrPath)
 	}
 	return method, path, nil
 }

@@ -65,7 +65,7 @@ type Gateway struct {
 }
 
 // ErrUpstreamURL refuses an upstream that is not an absolute http(s) URL.
-var ErrUpstreamURL = errors.New("not an http:// or https:// URL without a query")
+var ErrUpstreamURL = errors.New("not an http:// or https:// URL without a query or dot-segments")
 
 // ParseUpstream checks an upstream base URL.
 func ParseUpstream(s string) (*url.URL, error) {
@@ -75,6 +75,9 @@ func ParseUpstream(s string) (*url.URL, error) {
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+	if u.Path != "" && CheckPath(u.EscapedPath(), "/") != nil {
+		return nil, ErrUpstreamURL // a base path that itself climbs out would be no base
+	}
 	return u, nil
 }
 
@@ -111,13 +114,28 @@ func New(cfg Config) (*Gateway, error) {
 		signer:  signer,
 		timeout: cfg.Timeout,
 		now:     cfg.NowFunc,
-		client:  &http.Client{Transport: transport, Timeout: cfg.Timeout},
+		// A delivery is answered by the path it was sent to, or it failed: following a
+		// redirect would turn the POST into a bodiless GET elsewhere, whose 200 would
+		// mark an event processed or a job done that the upstream never received.
+		client: &http.Client{Transport: transport, Timeout: cfg.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}},
 		writeEr: cfg.WriteError,
 	}
 	g.proxy = &httputil.ReverseProxy{
+		// The identity and proof headers are set here, on the outgoing request, after
+		// ReverseProxy removed the hop-by-hop headers: set on the incoming one, a client
+		// listing them in Connection: would have had them removed.
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(base)
 			pr.SetXForwarded()
+			h := pr.Out.Header
+			dropReserved(h)
+			if set, ok := pr.In.Context().Value(outHeadersKey{}).(http.Header); ok {
+				for k, v := range set {
+					h[k] = v
+				}
+			}
 		},
 		Transport:  transport,
 		BufferPool: bufferPool{},
@@ -145,11 +163,18 @@ func (g *Gateway) Timeout() time.Duration { return g.timeout }
 // ServeHTTP forwards a verified request (its identity in the context, as
 // appauth.Protect leaves it) to the upstream: the same method, the path under the
 // upstream's base path, the query, the exact body, the caller's headers without any
-// Appbackend-* or Stripe-Signature, and the identity and proof headers.
+// Appbackend-* or Stripe-Signature, and the identity and proof headers. A path that the
+// upstream could resolve to somewhere else than under /api/ (see CheckPath) is refused
+// with 400 and never forwarded, so the proof signs exactly the path the upstream gets.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id, ok := appauth.FromContext(r.Context())
 	if !ok {
 		g.writeEr(w, r, errors.New("gateway: request without a verified identity"))
+		return
+	}
+	path := r.URL.EscapedPath()
+	if err := CheckPath(path, "/api/"); err != nil {
+		g.writeEr(w, r, apierror.New(apierror.CodeBadRequest, "not forwarded: "+err.Error()))
 		return
 	}
 	body, err := readBody(r)
@@ -157,32 +182,44 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.writeEr(w, r, err)
 		return
 	}
-	h := r.Header
-	for k := range h {
-		if strings.HasPrefix(k, "Appbackend-") || strings.HasPrefix(k, "Webhook-") {
-			delete(h, k)
-		}
-	}
-	delete(h, "Stripe-Signature")
 	reqID := w.Header().Get("X-Request-Id")
 	if reqID == "" {
 		reqID = randomID()
 	}
 	proof := IdentityHeaders(id)
-	pathQuery := r.URL.EscapedPath()
+	pathQuery := path
 	if r.URL.RawQuery != "" {
 		pathQuery += "?" + r.URL.RawQuery
 	}
-	h[HeaderUserID] = []string{proof.UserID}
-	h[HeaderAccountID] = []string{proof.AccountID}
-	h[HeaderRoles] = []string{proof.Roles}
-	h[HeaderPayloadSigned] = []string{proof.PayloadSigned}
+	h := http.Header{
+		HeaderUserID:        {proof.UserID},
+		HeaderAccountID:     {proof.AccountID},
+		HeaderRoles:         {proof.Roles},
+		HeaderPayloadSigned: {proof.PayloadSigned},
+		HeaderRequestID:     {reqID},
+	}
 	if proof.Livemode != "" {
 		h[HeaderLivemode] = []string{proof.Livemode}
 	}
-	h[HeaderRequestID] = []string{reqID}
 	g.signer.SetHeaders(h, reqID, g.now(), proof.Payload(r.Method, pathQuery, body))
-	g.proxy.ServeHTTP(w, r)
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), outHeadersKey{}, h)))
+}
+
+// outHeadersKey carries the identity and proof headers from ServeHTTP to the proxy's
+// Rewrite.
+type outHeadersKey struct{}
+
+// dropReserved removes the caller's headers in the names appbackend sets or signs
+// with: Appbackend-*, Webhook-*, Stripe-Signature, also spelt with "_" for "-"
+// (Appbackend_User_Id), which CGI-style servers (WSGI, Rack, PHP) read as the same
+// variable as the real header.
+func dropReserved(h http.Header) {
+	for k := range h {
+		n := strings.ReplaceAll(strings.ToLower(k), "_", "-")
+		if strings.HasPrefix(n, "appbackend-") || strings.HasPrefix(n, "webhook-") || n == "stripe-signature" {
+			delete(h, k)
+		}
+	}
 }
 
 // Proof is what the identity headers of a proxied request say, as strings.
