@@ -132,6 +132,9 @@ func (u *upstreamProcess) startOn(port int) error {
 	cmd.Env = append(u.env[:len(u.env):len(u.env)], "PORT="+strconv.Itoa(port))
 	logFile, err := os.OpenFile(u.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	require.NoError(t, err)
+	fi, err := logFile.Stat()
+	require.NoError(t, err)
+	logStart := fi.Size() // this run's part of the log starts here
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -156,9 +159,8 @@ func (u *upstreamProcess) startOn(port int) error {
 	case <-exited:
 		u.cmd = nil
 		b, _ := os.ReadFile(u.log)
+		b = b[min(logStart, int64(len(b))):]
 		if bytes.Contains(bytes.ToLower(b), []byte("address already in use")) {
-			// Truncated, so that the next attempt's log is read alone.
-			_ = os.Truncate(u.log, 0)
 			return fmt.Errorf("%w: %s", errPortTaken, b)
 		}
 		return fmt.Errorf("the %s upstream exited before listening:\n%s", u.ex.name, b)
