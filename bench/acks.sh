@@ -8,8 +8,9 @@
 #     wrk with apt-get if it is missing (as root only).
 #  2. Uses the PostgreSQL of APPBACKEND_TEST_POSTGRES_URL (scripts/with-services.sh sets
 #     it), or starts a private one with scripts/postgres.sh and stops it again.
-#  3. Rounds in which the servers take turns, one at a time, each on a free 127.0.0.1
-#     port: `appbackend serve` on a fresh PostgreSQL database, the stripe-sync-engine peer
+#  3. Rounds in which the servers take turns, one at a time, each on a 127.0.0.1 port it
+#     binds itself (port 0, read back from its listening line): `appbackend serve` on a
+#     fresh PostgreSQL database, the stripe-sync-engine peer
 #     (bench/peers/stripe-sync-engine/server.js, the package's own migrations and
 #     StripeSync#processWebhook) on a fresh database of the same server, `appbackend
 #     serve` on a fresh SQLite file. For each: fresh pre-signed customer.updated events
@@ -196,10 +197,9 @@ run_wrk() {
 # run_one NAME ROUND: starts server NAME on a fresh database, warms it up, loads it,
 # checks what it stored, appends a line to $work/results.tsv, stops it.
 run_one() {
-	local name=$1 round=$2 port pid db="" dbname="" url health tag prefix table
+	local name=$1 round=$2 addr pid db="" dbname="" url path health tag prefix table
 	local dir="$work/$name.$round"
 	mkdir -p "$dir"
-	port=$(free_port)
 	case "$name" in
 	*-postgres)
 		dbname="acks_${round}_${name//-/_}_$$"
@@ -212,31 +212,33 @@ run_one() {
 	appbackend-*)
 		# A clean environment: no GOMAXPROCS/GOGC or Stripe keys leak in from the caller.
 		env -i PATH="$PATH" HOME="$HOME" \
-			APPBACKEND_ADDR="127.0.0.1:$port" \
+			APPBACKEND_ADDR=127.0.0.1:0 \
 			APPBACKEND_DATABASE="$db" \
 			APPBACKEND_LOG_LEVEL="$appbackend_log_level" \
 			STRIPE_APP_SECRETS="$app_secret" \
 			STRIPE_WEBHOOK_SECRETS="$webhook_secret" \
 			"$work/appbackend" serve >"$dir/server.log" 2>&1 &
-		url="http://127.0.0.1:$port/webhooks/stripe"
+		path=/webhooks/stripe
 		table=appbackend_events
 		prefix=evt_M
 		;;
 	peer-postgres)
 		env -i PATH="$PATH" HOME="$HOME" NODE_ENV=production \
-			SYNC_PEER_ADDR="127.0.0.1:$port" \
+			SYNC_PEER_ADDR=127.0.0.1:0 \
 			SYNC_PEER_DATABASE_URL="$db" \
 			STRIPE_WEBHOOK_SECRET="$webhook_secret" \
 			"$NODE" "$peer_dir/server.js" >"$dir/server.log" 2>&1 &
-		url="http://127.0.0.1:$port/webhooks"
+		path=/webhooks
 		table=stripe.customers
 		prefix=cus_M
 		;;
 	esac
 	pid=$!
 	started+=("$pid")
-	health="http://127.0.0.1:$port/healthz"
-	log "round $round/$rounds, $name: pid $pid on 127.0.0.1:$port"
+	addr=$(listening_addr "$pid" "$dir/server.log")
+	url="http://$addr$path"
+	health="http://$addr/healthz"
+	log "round $round/$rounds, $name: pid $pid on $addr"
 	if ! wait_ready "$pid" "$health" "$name"; then
 		tail -n 20 "$dir/server.log" >&2 || true
 		die "$name did not start"

@@ -1,5 +1,5 @@
 # bench/lib.sh: what bench/run.sh and bench/acks.sh share. Source it after setting
-# log_prefix; it defines log, die, seconds, stop_process, free_port, random_hex and
+# log_prefix; it defines log, die, seconds, stop_process, listening_addr, random_hex and
 # loadavg, and the array started (the pids a script started and has not stopped yet).
 
 log() { printf '%s: %s\n' "$log_prefix" "$*" >&2; }
@@ -31,18 +31,20 @@ stop_process() {
 	started=("${remaining[@]}")
 }
 
-# free_port prints a 127.0.0.1 port nobody answers on. Another process could still take
-# it before the server binds; the server then fails to start and the run stops clearly.
-free_port() {
-	local port i
-	for ((i = 0; i < 100; i++)); do
-		port=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return
-		fi
+# listening_addr PID LOG prints the 127.0.0.1:PORT the server PID names in its
+# "listening on http://ADDR" line in LOG, once it has printed it (30 s at most). Every
+# server here is started on port 0 and binds a free port itself: a port found free and
+# passed on can be taken by another process before the server binds it.
+listening_addr() {
+	local pid=$1 logfile=$2 addr i
+	for ((i = 0; i < 300; i++)); do
+		addr=$(sed -n 's|.*listening on http://\(127\.0\.0\.1:[0-9][0-9]*\).*|\1|p' "$logfile" 2>/dev/null | head -n 1)
+		[[ -n "$addr" ]] && { echo "$addr"; return 0; }
+		kill -0 "$pid" 2>/dev/null || { tail -n 20 "$logfile" >&2 || true; die "pid $pid exited before listening"; }
+		sleep 0.1
 	done
-	die "no free port on 127.0.0.1"
+	tail -n 20 "$logfile" >&2 || true
+	die "pid $pid printed no listening line within 30 s ($logfile)"
 }
 
 random_hex() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }

@@ -9,8 +9,8 @@
 #     `appbackend serve` at its default configuration (two app secrets, SQLite in a temp
 #     dir, default log level), the bare net/http handler (bench/cmd/bareserver: the same
 #     answer, no signature check), the Express 5 + stripe-node peer
-#     (testdata/node/express-peer.js) with the same secrets; each on a free 127.0.0.1
-#     port. For each: a curl of the signed request must answer 200 with the signed user;
+#     (testdata/node/express-peer.js) with the same secrets; each on a 127.0.0.1 port
+#     it binds itself (port 0, read back from its listening line). For each: a curl of the signed request must answer 200 with the signed user;
 #     the request is signed again (`appbackend sign`, a signature lives 300 s), then
 #     `wrk -t2 -cN --latency -s bench/whoami.lua` for a warm-up and for the measured
 #     window; any non-2xx answer fails the run. The server's peak RSS (VmHWM) and its CPU
@@ -171,10 +171,11 @@ label() {
 
 # --- servers, signing, load ----------------------------------------------------------------
 
-# start_server NAME PORT DB LOG: starts server NAME in the background on 127.0.0.1:PORT
-# and records its pid in server_pid.
+# start_server NAME DB LOG: starts server NAME in the background on a port of 127.0.0.1 it
+# binds itself, records its pid in server_pid and, once it listens, its address in
+# server_addr.
 start_server() {
-	local name=$1 port=$2 db=$3 logfile=$4
+	local name=$1 port=0 db=$2 logfile=$3
 	case "$name" in
 	appbackend)
 		# A clean environment: no GOMAXPROCS/GOGC or Stripe keys leak in from the caller;
@@ -200,6 +201,7 @@ start_server() {
 	esac
 	server_pid=$!
 	started+=("$server_pid")
+	server_addr=$(listening_addr "$server_pid" "$logfile")
 }
 
 # sign_request: signs the default string for $user and $account now; sets signature and body.
@@ -304,12 +306,11 @@ results="$work/whoami.tsv"
 run_whoami() {
 	local name=$1 round=$2 port url dir="$work/$1.$2" load1 pid
 	mkdir -p "$dir"
-	port=$(free_port)
-	url="http://127.0.0.1:$port/api/whoami"
 	load1=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?")
-	start_server "$name" "$port" "$dir/appbackend.db" "$dir/server.log"
+	start_server "$name" "$dir/appbackend.db" "$dir/server.log"
 	pid=$server_pid
-	log "round $round/$rounds, $name: pid $pid on 127.0.0.1:$port"
+	url="http://$server_addr/api/whoami"
+	log "round $round/$rounds, $name: pid $pid on $server_addr"
 	check_whoami "$pid" "$url" "$name" "$dir/server.log"
 
 	sign_request
@@ -366,11 +367,10 @@ if ((soak_s > 0)); then
 	load_before_soak=$(loadavg)
 	dir="$work/soak"
 	mkdir -p "$dir"
-	port=$(free_port)
-	url="http://127.0.0.1:$port/api/whoami"
-	start_server appbackend "$port" "$dir/appbackend.db" "$dir/server.log"
+	start_server appbackend "$dir/appbackend.db" "$dir/server.log"
 	pid=$server_pid
-	log "soak: appbackend pid $pid on 127.0.0.1:$port, $soak at $connections connections, VmRSS every 5 s"
+	url="http://$server_addr/api/whoami"
+	log "soak: appbackend pid $pid on $server_addr, $soak at $connections connections, VmRSS every 5 s"
 	check_whoami "$pid" "$url" appbackend "$dir/server.log"
 	sign_request
 	: >"$soak_samples"
@@ -585,12 +585,11 @@ fi
 # --- abuse: forged bodies and stalled connections ------------------------------------------
 # run_abuse SCENARIO: starts a fresh appbackend, runs floodgen's SCENARIO on it, stops it.
 run_abuse() {
-	local scenario=$1 port pid status=0 floodgen_pid
-	port=$(free_port)
-	start_server appbackend "$port" "$work/abuse-$scenario.db" "$work/abuse-$scenario.log"
+	local scenario=$1 pid status=0 floodgen_pid
+	start_server appbackend "$work/abuse-$scenario.db" "$work/abuse-$scenario.log"
 	pid=$server_pid
-	log "abuse $scenario: pid $pid on 127.0.0.1:$port"
-	"$work/floodgen" -scenario "$scenario" -url "http://127.0.0.1:$port/api/whoami" \
+	log "abuse $scenario: pid $pid on $server_addr"
+	"$work/floodgen" -scenario "$scenario" -url "http://$server_addr/api/whoami" \
 		-secrets "$signers" -server-pid "$pid" -duration "${BENCH_ABUSE_DURATION:-5s}" >"$work/abuse-$scenario.md" &
 	floodgen_pid=$!
 	started+=("$floodgen_pid")

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,23 +43,17 @@ var upstreamExamples = []upstreamExample{
 	{name: "python", dir: "gateway-python", cmd: []string{"python3", "server.py"}},
 }
 
-// upstreamProcess is a running example upstream.
+// upstreamProcess is a running example upstream. appbackend reaches it through relay,
+// an address the test holds, so that it can stop and start again on another port.
 type upstreamProcess struct {
 	t        *testing.T
 	ex       upstreamExample
-	port     int
+	relay    *e2etest.Relay
 	env      []string
 	log      string
 	received string
 	cmd      *exec.Cmd
 	exited   chan struct{}
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func startUpstream(t *testing.T, ex upstreamExample, apiAddr, failFile string) *upstreamProcess {
@@ -73,9 +70,8 @@ func startUpstream(t *testing.T, ex upstreamExample, apiAddr, failFile string) *
 		}
 	}
 	tmp := t.TempDir()
-	u := &upstreamProcess{t: t, ex: ex, port: freePort(t), log: filepath.Join(tmp, "upstream.log"), received: filepath.Join(tmp, "received.jsonl")}
+	u := &upstreamProcess{t: t, ex: ex, relay: e2etest.NewRelay(t), log: filepath.Join(tmp, "upstream.log"), received: filepath.Join(tmp, "received.jsonl")}
 	u.env = append(os.Environ(),
-		"PORT="+strconv.Itoa(u.port),
 		"APPBACKEND_UPSTREAM_SECRET="+gatewaySecret,
 		"APPBACKEND_UPSTREAM_API=http://"+apiAddr,
 		"RECEIVED_LOG="+u.received,
@@ -92,15 +88,53 @@ func startUpstream(t *testing.T, ex upstreamExample, apiAddr, failFile string) *
 	return u
 }
 
-func (u *upstreamProcess) URL() string { return "http://127.0.0.1:" + strconv.Itoa(u.port) }
+// URL is the relay's: the same across restarts of the upstream.
+func (u *upstreamProcess) URL() string { return u.relay.URL() }
 
+// start runs the upstream and points the relay at it. The examples take a PORT and
+// print it back rather than the one they bound, so they cannot be given port 0: a port
+// the kernel just handed out (and let go) is passed instead, and another process may
+// bind it first. The upstream then exits with "address already in use" before its
+// listening line, and start tries a new port and logs that it did.
 func (u *upstreamProcess) start() {
+	t := u.t
+	for attempt := 1; ; attempt++ {
+		port := unusedPort(t)
+		err := u.startOn(port)
+		if err == nil {
+			u.relay.SetTarget("127.0.0.1:" + strconv.Itoa(port))
+			return
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 5 {
+			t.Fatal(err)
+		}
+		t.Logf("the %s upstream could not bind 127.0.0.1:%d (taken since it was chosen); retrying on a new port", u.ex.name, port)
+	}
+}
+
+var errPortTaken = errors.New("port taken")
+
+// unusedPort is a port nothing listened on a moment ago; see start for why that is
+// all it can be.
+func unusedPort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startOn runs the upstream on port and waits for its listening line, printed once it
+// has bound the port.
+func (u *upstreamProcess) startOn(port int) error {
 	t := u.t
 	cmd := exec.Command(u.ex.cmd[0], u.ex.cmd[1:]...)
 	cmd.Dir = filepath.Join("..", "..", "examples", u.ex.dir)
-	cmd.Env = u.env
+	cmd.Env = append(u.env[:len(u.env):len(u.env)], "PORT="+strconv.Itoa(port))
 	logFile, err := os.OpenFile(u.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	require.NoError(t, err)
+	fi, err := logFile.Stat()
+	require.NoError(t, err)
+	logStart := fi.Size() // this run's part of the log starts here
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -121,15 +155,23 @@ func (u *upstreamProcess) start() {
 	}()
 	select {
 	case <-listening:
+		return nil
 	case <-exited:
+		u.cmd = nil
 		b, _ := os.ReadFile(u.log)
-		t.Fatalf("the %s upstream exited before listening:\n%s", u.ex.name, b)
+		b = b[min(logStart, int64(len(b))):]
+		if bytes.Contains(bytes.ToLower(b), []byte("address already in use")) {
+			return fmt.Errorf("%w: %s", errPortTaken, b)
+		}
+		return fmt.Errorf("the %s upstream exited before listening:\n%s", u.ex.name, b)
 	case <-time.After(30 * time.Second):
-		t.Fatalf("the %s upstream did not listen within 30 s", u.ex.name)
+		return fmt.Errorf("the %s upstream did not listen within 30 s", u.ex.name)
 	}
 }
 
 func (u *upstreamProcess) stop() {
+	// First, so that nothing is relayed to the port once it is let go (and maybe taken).
+	u.relay.SetTarget("")
 	if u.cmd == nil {
 		return
 	}
@@ -222,6 +264,9 @@ type identityAnswer struct {
 	} `json:"identity"`
 }
 
+// upstreamAPIListening is appbackend's log line naming the upstream API's bound address.
+var upstreamAPIListening = regexp.MustCompile(`upstream API listening"? addr=http://(127\.0\.0\.1:[0-9]+)`)
+
 // TestGatewayExamples runs each example upstream for real behind the binary.
 func TestGatewayExamples(t *testing.T) {
 	t.Parallel()
@@ -234,9 +279,11 @@ func TestGatewayExamples(t *testing.T) {
 }
 
 func testGatewayExample(t *testing.T, ex upstreamExample) {
-	apiAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	// The upstream is told the upstream API's address before appbackend binds it (on
+	// port 0, read back from its log), so it is told a relay's the test holds.
+	apiRelay := e2etest.NewRelay(t)
 	failFile := filepath.Join(t.TempDir(), "fail-events")
-	up := startUpstream(t, ex, apiAddr, failFile)
+	up := startUpstream(t, ex, apiRelay.Addr(), failFile)
 	configFile := filepath.Join(t.TempDir(), "appbackend.toml")
 	require.NoError(t, os.WriteFile(configFile, []byte(`
 upstream_secret = "`+gatewaySecret+`"
@@ -251,7 +298,7 @@ call = "POST /jobs/refresh"
 	env := map[string]string{
 		"APPBACKEND_CONFIG":            configFile,
 		"APPBACKEND_UPSTREAM":          up.URL(),
-		"APPBACKEND_UPSTREAM_API_ADDR": apiAddr,
+		"APPBACKEND_UPSTREAM_API_ADDR": "127.0.0.1:0",
 		"APPBACKEND_UPSTREAM_TIMEOUT":  "5s",
 	}
 	mock := os.Getenv("STRIPE_MOCK_URL")
@@ -260,6 +307,9 @@ call = "POST /jobs/refresh"
 		env["STRIPE_TEST_SECRET_KEY"] = "sk_test_123"
 	}
 	srv := e2etest.Start(t, e2etest.Options{Program: e2etest.Serve, Name: "gateway-" + ex.name, Env: env})
+	m := upstreamAPIListening.FindStringSubmatch(srv.LogTail())
+	require.NotNil(t, m, "no upstream API listening line:\n%s", srv.LogTail())
+	apiRelay.SetTarget(m[1])
 
 	t.Run("identity", func(t *testing.T) {
 		// Only the default pair is signed; spoofed headers are replaced.

@@ -9,7 +9,8 @@
 //
 // Configuration (environment):
 //   STRIPE_APP_SECRETS  comma-separated app signing secrets (absec_…), required
-//   EXPRESS_PEER_ADDR   listen address, 127.0.0.1:PORT (default 127.0.0.1:3001)
+//   EXPRESS_PEER_ADDR   listen address, 127.0.0.1:PORT (default 127.0.0.1:3001; PORT 0 binds
+//                       a free one, which the listening line names)
 // It listens on loopback only and logs nothing per request (as appbackend's peer in a
 // benchmark, logging would measure the terminal, not the server).
 'use strict';
@@ -137,7 +138,7 @@ app.use((err, req, res, next) => {
 });
 
 const server = app.listen(Number(addrMatch[1]), '127.0.0.1', () => {
-  process.stdout.write(`express-peer listening on http://${addr}\n`);
+  process.stdout.write(`express-peer listening on http://127.0.0.1:${server.address().port}\n`); // the bound port (PORT 0: a free one)
 });
 server.on('error', (error) => fail(`listen ${addr}: ${error.message}`));
 

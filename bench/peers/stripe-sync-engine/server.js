@@ -21,7 +21,8 @@
 // and STRIPE_SECRET_KEY is a dummy. The pool is the package's default (10 connections).
 //
 // Configuration (environment):
-//   SYNC_PEER_ADDR           listen address, 127.0.0.1:PORT (loopback only), required
+//   SYNC_PEER_ADDR           listen address, 127.0.0.1:PORT (loopback only; PORT 0 binds a
+//                            free one, which the listening line names), required
 //   SYNC_PEER_DATABASE_URL   postgres:// URL of the database to migrate and write, required
 //   STRIPE_WEBHOOK_SECRET    the endpoint secret (whsec_…) that signs the events, required
 //   STRIPE_SECRET_KEY        [sk_test_dummy_never_used]
@@ -122,7 +123,7 @@ async function main() {
   });
   server.on('error', (error) => fail(`listen ${addr}: ${error.message}`));
   server.listen(Number(addrMatch[1]), '127.0.0.1', () => {
-    process.stdout.write(`stripe-sync-engine peer listening on http://${addr}\n`);
+    process.stdout.write(`stripe-sync-engine peer listening on http://127.0.0.1:${server.address().port}\n`); // the bound port (PORT 0: a free one)
   });
 
   const shutdown = () => {
