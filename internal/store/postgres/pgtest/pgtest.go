@@ -56,7 +56,7 @@ import (
 
 // EnvURL names a running PostgreSQL server for the tests (any database on it; the
 // user must be allowed to create databases). `make test` sets it to the server that
-// scripts/postgres.sh started.
+// scripts/postgres.sh started (scripts/with-services.sh).
 const EnvURL = "APPBACKEND_TEST_POSTGRES_URL"
 
 // processToken is in the name of every database this process creates, so that its
