@@ -50,7 +50,9 @@ const (
 	EnvDatabase = "APPBACKEND_TEST_DATABASE"
 	// EnvPostgresURL names the PostgreSQL server for EnvDatabase=postgres: any
 	// database on it, as a user allowed to create databases. Each App gets a new
-	// database there, dropped when its test ends.
+	// database there, dropped when its test ends. Unset, the kit starts a throwaway
+	// server of its own from PostgreSQL's initdb and pg_ctl (on PATH or under
+	// /usr/lib/postgresql/*/bin), on a Unix socket, stopped when the test binary ends.
 	EnvPostgresURL = "APPBACKEND_TEST_POSTGRES_URL"
 )
 
@@ -125,7 +127,9 @@ func WithStripeMock() Option {
 //
 // The database is a SQLite file in t.TempDir(), or, when APPBACKEND_TEST_DATABASE is
 // "postgres", a new database on the PostgreSQL server APPBACKEND_TEST_POSTGRES_URL
-// names, dropped when the test ends: the same suite runs on either. Config.Migrations
+// names (or, unset, on a server the kit starts from initdb and pg_ctl), dropped when
+// the test ends: the same suite runs on either. The kit installs nothing: what it
+// cannot find fails the test with one line saying what to set or install. Config.Migrations
 // (WithConfig) are applied at start, as in production.
 //
 // Start fails the test if the app does not start. When the test ends, the app is
@@ -223,10 +227,6 @@ func newDatabase(t testing.TB) string {
 	case "", "sqlite":
 		return "sqlite:" + filepath.Join(t.TempDir(), "appbackend.db")
 	case "postgres":
-		if strings.TrimSpace(os.Getenv(EnvPostgresURL)) == "" {
-			t.Fatalf("appbackendtest: %s=postgres needs %s, the URL of a PostgreSQL server on which the tests may create databases",
-				EnvDatabase, EnvPostgresURL)
-		}
 		return pgtest.NewDatabase(t)
 	default:
 		t.Fatalf("appbackendtest: %s=%q: want sqlite or postgres", EnvDatabase, kind)

@@ -366,3 +366,43 @@ func TestWithStripeMock(t *testing.T) {
 	res.JSON(t, &out)
 	require.True(t, strings.HasPrefix(out.ID, "cus_"), out.ID)
 }
+
+// An id after a resource is an id whatever its letters: an object that does not
+// exist is Stripe's 404 resource_missing, never a 200 list, and stripe-go returns an
+// error for it (a test of the "customer was deleted" path must fail for the right
+// reason).
+func TestStripeFakeAnswers404ForAnyMissingID(t *testing.T) {
+	t.Parallel()
+	fake := appbackendtest.NewStripeFake(t)
+	const key, acct = appbackendtest.TestSecretKey, "acct_1"
+	for _, tc := range []struct{ path, object string }{
+		{"/v1/customers/cus_missing", "customer"},
+		{"/v1/customers/cus_1Missing", "customer"},
+		{"/v1/charges/ch_test", "charge"},
+		{"/v1/refunds/re_abc", "refund"},
+		{"/v1/widgets/widget_abc", "widget"},
+		{"/v1/customers/pm_abc", "customer"}, // another resource's prefix: still an id
+	} {
+		for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+			status, got := stripeCall(t, fake, key, acct, method, tc.path, nil)
+			require.Equal(t, http.StatusNotFound, status, "%s %s: %v", method, tc.path, got)
+			e, _ := got["error"].(map[string]any)
+			require.Equal(t, "resource_missing", e["code"], "%s %s", method, tc.path)
+			require.Contains(t, e["message"], "No such "+tc.object, "%s %s", method, tc.path)
+		}
+	}
+	sc := stripe.NewClient(key, stripe.WithBackends(stripe.NewBackendsWithConfig(&stripe.BackendConfig{URL: &fake.URL})))
+	cus, err := sc.V1Customers.Retrieve(t.Context(), "cus_missing", nil)
+	var se *stripe.Error
+	require.ErrorAs(t, err, &se, "Retrieve(cus_missing) = %+v", cus)
+	require.Equal(t, stripe.ErrorCodeResourceMissing, se.Code)
+	require.Equal(t, http.StatusNotFound, se.HTTPStatusCode)
+
+	// Nested resource names are still resources, not ids.
+	status, got := stripeCall(t, fake, key, acct, http.MethodPost, "/v1/test_helpers/test_clocks", url.Values{"frozen_time": {"1700000000"}})
+	require.Equal(t, http.StatusOK, status, got)
+	require.Equal(t, "test_helpers.test_clock", got["object"])
+	status, got = stripeCall(t, fake, key, acct, http.MethodGet, "/v1/checkout/sessions", nil)
+	require.Equal(t, http.StatusOK, status, got)
+	require.Equal(t, "list", got["object"])
+}

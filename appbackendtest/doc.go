@@ -55,8 +55,15 @@
 //	APPBACKEND_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres go test ./...
 //
 // Each App then gets a new database on that server, created from a migrated template
-// in milliseconds, and dropped when the test ends. App.Postgres tells a test which
-// one it runs on. Write SQL both accept ($1 placeholders, TEXT, BIGINT, BOOLEAN).
+// in milliseconds, and dropped when the test ends; the template is the test binary's
+// own and is dropped when the binary ends, so nothing stays on the server. Without
+// APPBACKEND_TEST_POSTGRES_URL, the kit starts a throwaway server from PostgreSQL's
+// initdb and pg_ctl (on PATH or under /usr/lib/postgresql/*/bin) on a Unix socket in
+// a temporary directory, stopped and removed when the binary ends; as root it runs as
+// the system user postgres, which must exist (initdb refuses root). The kit installs
+// nothing and creates no user: when something is missing, the test fails with one
+// line saying what to set or install. App.Postgres tells a test which one it runs
+// on. Write SQL both accept ($1 placeholders, TEXT, BIGINT, BOOLEAN).
 //
 // # Dashboard requests
 //

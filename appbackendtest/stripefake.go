@@ -419,7 +419,7 @@ func (f *StripeFake) splitPath(mode, account string, segments []string) (resourc
 			return "", "", true
 		}
 		soFar := strings.Join(segments[:i], "/")
-		if i > 0 && (looksLikeID(s) || f.objects[collectionKey{mode, account, soFar}].has(s)) {
+		if i > 0 && (looksLikeID(soFar, s) || f.objects[collectionKey{mode, account, soFar}].has(s)) {
 			return soFar, s, i < len(segments)-1
 		}
 	}
@@ -428,9 +428,20 @@ func (f *StripeFake) splitPath(mode, account string, segments []string) (resourc
 
 func (c *collection) has(id string) bool { return c != nil && c.byID[id] != nil }
 
-// looksLikeID reports whether a path segment is an id rather than a resource name:
-// Stripe's resource names are lowercase letters and underscores.
-func looksLikeID(s string) bool {
+// looksLikeID reports whether a path segment after resource is an id rather than a
+// resource name: it has the resource's id prefix or another of Stripe's ("cus_missing"
+// and "ch_test" as well as "cus_1Missing"), or it has digits or capitals, which
+// Stripe's resource names (lowercase letters and underscores) never have. An id
+// taken for a resource name would answer a list, and a 200, where Stripe answers 404.
+func looksLikeID(resource, s string) bool {
+	if strings.HasPrefix(s, idPrefix(resource)) {
+		return true
+	}
+	for _, p := range objectIDPrefixes {
+		if strings.HasPrefix(s, p) && len(s) > len(p) {
+			return true
+		}
+	}
 	return strings.ContainsFunc(s, func(r rune) bool { return r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' })
 }
 

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # postgres.sh: a throwaway PostgreSQL for the tests, from the machine's initdb/pg_ctl.
 #
-#   scripts/postgres.sh start   create and start a server on a free loopback port (once:
-#                               a running one is reused), create the database
+#   scripts/postgres.sh start   create and start a server on a loopback port (once: a
+#                               running one is reused), create the database
 #                               appbackend_test, print its URL
 #                               (postgres://postgres@127.0.0.1:PORT/appbackend_test?sslmode=disable)
 #   scripts/postgres.sh url     print the URL of the running server (exit 1 if none)
-#   scripts/postgres.sh down    stop the server but keep its data; the next start brings
-#                               it back on the same port (tests of a database outage)
 #   scripts/postgres.sh stop    stop the server and delete its data directory
+#
+# PostgreSQL cannot listen on port 0, so start asks it for a random port and, when
+# that port is taken, says so on stderr and tries another: no port is looked up as
+# free first and bound later, which another process could take in between. (Tests
+# that stop a server and start it again at the same address use servers of their
+# own on Unix sockets: store/postgres/pgtest.)
 #
 # The server listens on 127.0.0.1 only, trusts local connections (no password), keeps
 # fsync on (acknowledged webhooks must survive a crash, and the tests and benchmarks
@@ -26,7 +30,6 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${APPBACKEND_PG_DIR:-$ROOT/.tmp/postgres}
 PGDIR_FILE=$STATE/pgdir # where the server's files are, when not under STATE
 URL_FILE=$STATE/url
-PORT_FILE=$STATE/port
 DATABASE=appbackend_test
 PG_USER=postgres
 
@@ -104,19 +107,9 @@ running() {
 	as_pg "$bin/pg_isready" -q -h 127.0.0.1 -p "$(port_of)" -t 2
 }
 
-# free_port prints a loopback port nothing listens on. The server may still lose it to
-# another process before it binds; start then tries another one.
-free_port() {
-	local port i
-	for i in $(seq 1 50); do
-		port=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return 0
-		fi
-	done
-	die "no free loopback port found"
-}
+# random_port prints a port for the server to try, in the range no system hands out
+# as an ephemeral port (Linux's default is 32768-60999).
+random_port() { echo $((20000 + RANDOM % 12000)); }
 
 init_cluster() {
 	local bin=$1
@@ -169,38 +162,23 @@ start() {
 		as_pg "$bin/pg_ctl" -D "$DATA" stop -m immediate -w >/dev/null 2>&1 || true
 	fi
 	local port attempt started=""
-	for attempt in 1 2 3 4 5; do
-		# The port of the previous start first, so that clients find the server again.
-		if [ "$attempt" = 1 ] && [ -s "$PORT_FILE" ]; then
-			port=$(cat "$PORT_FILE")
-		else
-			port=$(free_port)
-		fi
+	for attempt in $(seq 1 20); do
+		port=$(random_port)
+		[ ! -f "$LOG_FILE" ] || : >"$LOG_FILE" # this attempt's errors only; the file stays the server user's
 		if as_pg "$bin/pg_ctl" -D "$DATA" -l "$LOG_FILE" -o "-p $port" -w -t 60 start >/dev/null 2>&1; then
 			started=1
 			break
 		fi
 		grep -q "could not bind\|Address already in use" "$LOG_FILE" 2>/dev/null || break
+		echo "postgres.sh: port $port is taken; trying another (attempt $attempt)" >&2
 	done
 	[ -n "$started" ] || { tail -n 20 "$LOG_FILE" >&2 || true; die "pg_ctl start failed (log: $LOG_FILE)"; }
 	local psql=("$bin/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1)
 	if [ "$(as_pg "${psql[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'")" != 1 ]; then
 		as_pg "${psql[@]}" -c "CREATE DATABASE $DATABASE" >/dev/null || { stop; die "cannot create the database $DATABASE"; }
 	fi
-	echo "$port" >"$PORT_FILE"
 	echo "postgres://postgres@127.0.0.1:$port/$DATABASE?sslmode=disable" >"$URL_FILE"
 	cat "$URL_FILE"
-}
-
-# down stops the server and keeps its data directory and port.
-down() {
-	if [ -f "$DATA/postmaster.pid" ]; then
-		local bin
-		bin=$(bindir) || die "pg_ctl not found"
-		as_pg "$bin/pg_ctl" -D "$DATA" stop -m fast -w -t 30 >/dev/null 2>&1 ||
-			as_pg "$bin/pg_ctl" -D "$DATA" stop -m immediate -w -t 30 >/dev/null 2>&1 || die "pg_ctl stop failed"
-	fi
-	rm -f "$URL_FILE"
 }
 
 stop() {
@@ -217,8 +195,7 @@ stop() {
 case "${1:-}" in
 install) install ;;
 start) start ;;
-down) down ;;
 stop) stop ;;
 url) running && cat "$URL_FILE" || die "not running (scripts/postgres.sh start)" ;;
-*) echo "usage: $0 start|url|down|stop|install" >&2; exit 2 ;;
+*) echo "usage: $0 start|url|stop|install" >&2; exit 2 ;;
 esac

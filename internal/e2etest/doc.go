@@ -21,5 +21,5 @@
 //
 // [Databases] is SQLite and PostgreSQL, or only the one APPBACKEND_TEST_DATABASE
 // names. PostgreSQL comes from store/postgres/pgtest: APPBACKEND_TEST_POSTGRES_URL, or
-// a server the test process starts with scripts/postgres.sh and [Run] stops.
+// a server the test process starts from initdb/pg_ctl on a Unix socket and [Run] stops.
 package e2etest

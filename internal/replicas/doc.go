@@ -23,5 +23,7 @@
 //     webhook.BenchmarkAck: 64 concurrent senders on loopback.
 //
 // PostgreSQL comes from APPBACKEND_TEST_POSTGRES_URL or, when unset, a server the
-// tests start with scripts/postgres.sh (see store/postgres/pgtest).
+// tests start from initdb/pg_ctl (see store/postgres/pgtest). TestDatabaseOutage has
+// servers of its own (pgtest.StartServer) on Unix sockets, so that a stopped server
+// comes back at the same address, which no other process can take meanwhile.
 package replicas
