@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strings"
 )
@@ -72,34 +73,30 @@ func cliCommandFor(arg0, wd string, bi *debug.BuildInfo, module func(dir string)
 	if isCLI && !goRunExecutable(arg0) {
 		return arg0
 	}
+	if isCLI && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		// go run github.com/appbackend/appbackend/cmd/appbackend@VERSION, which works
+		// from any folder.
+		return "go run " + cliPackage + "@" + bi.Main.Version
+	}
 	if !isCLI || bi.Main.Path != "github.com/appbackend/appbackend" {
-		// An app's own binary, or the CLI run from another module (it requires
-		// appbackend, so go run finds the package).
-		if isCLI && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return "go run " + cliPackage + "@" + bi.Main.Version
-		}
+		// An app's own binary, or the CLI run from the app's module, which requires
+		// appbackend: go run finds the package there.
 		return "go run " + cliPackage
 	}
-	// go run inside appbackend's own module: the package relative to here, as the
-	// README's `go run ./cmd/appbackend`.
-	if root, path := module(wd); path == bi.Main.Path {
-		if rel, err := filepath.Rel(wd, filepath.Join(root, "cmd", "appbackend")); err == nil {
-			rel = filepath.ToSlash(rel)
-			if !strings.HasPrefix(rel, "../") {
-				rel = "./" + rel
-			}
-			return "go run " + rel
-		}
+	// go run inside appbackend's own module: at its root, as the README types it;
+	// elsewhere in it, the package path, which go run finds from any folder of it.
+	if root, path := module(wd); path == bi.Main.Path && root != "" && filepath.Clean(root) == filepath.Clean(wd) {
+		return "go run ./cmd/appbackend"
 	}
 	return "go run " + cliPackage
 }
 
-// goRunExecutable reports whether arg0 is the temporary executable of go run (or go
-// test): $GOTMPDIR/go-build…/b001/exe/NAME.
-func goRunExecutable(arg0 string) bool {
-	dir := filepath.Dir(arg0)
-	return filepath.Base(dir) == "exe" && strings.HasPrefix(filepath.Base(filepath.Dir(filepath.Dir(dir))), "go-build")
-}
+// goBuildExe matches the temporary executables of go run
+// ($GOTMPDIR/go-build…/b001/exe/NAME) and go test ($GOTMPDIR/go-build…/b001/NAME.test).
+var goBuildExe = regexp.MustCompile(`(^|/)go-build[0-9]+/b[0-9]+/`)
+
+// goRunExecutable reports whether arg0 is a temporary executable of the go command.
+func goRunExecutable(arg0 string) bool { return goBuildExe.MatchString(filepath.ToSlash(arg0)) }
 
 // readModulePath finds the go.mod at or above dir and returns its folder and module
 // path; empty when there is none.
