@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -220,7 +219,11 @@ func (a *App) Run(ctx context.Context) error {
 	srv := a.httpServer(prod.plainHandler(handler))
 	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()
-	a.logger.Info("listening", "addr", "http://"+ln.Addr().String())
+	listening := slog.LevelInfo
+	if a.cfg.Dev {
+		listening = slog.LevelDebug // the banner below gives the address
+	}
+	a.logger.Log(ctx, listening, "listening", "addr", "http://"+ln.Addr().String())
 	prod.serve(serveErr)
 	var metricsSrv *http.Server
 	if metricsLn != nil {
@@ -240,7 +243,7 @@ func (a *App) Run(ctx context.Context) error {
 		if out == nil {
 			out = os.Stderr
 		}
-		printDevBanner(out, ln.Addr(), a.devSecrets)
+		printDevBanner(out, devBanner{addr: ln.Addr(), secrets: a.devSecrets, admin: a.admin != nil, cli: cliCommand()})
 	}
 
 	var runErr error
@@ -303,35 +306,16 @@ func (a *App) shutdownHTTP(ctx context.Context, srv *http.Server) {
 	}
 }
 
-// printDevBanner tells the developer, once the server listens, the secrets --dev
-// generated or reloaded and a command that calls the server with them.
-func printDevBanner(w io.Writer, addr net.Addr, s DevSecrets) {
-	fmt.Fprintln(w, "development mode: secrets are kept in the database; do not use --dev in production")
-	if s.AppSecret != "" {
-		fmt.Fprintf(w, "  STRIPE_APP_SECRETS=%s\n", s.AppSecret)
-	}
-	if s.WebhookSecret != "" {
-		fmt.Fprintf(w, "  STRIPE_WEBHOOK_SECRETS=%s\n", s.WebhookSecret)
-	}
-	if s.AdminToken != "" {
-		fmt.Fprintf(w, "  APPBACKEND_ADMIN_TOKEN=%s\n", s.AdminToken)
-	}
-	if s.UpstreamSecret != "" {
-		fmt.Fprintf(w, "  APPBACKEND_UPSTREAM_SECRET=%s\n", s.UpstreamSecret)
-	}
-	if s.AppSecret != "" {
-		fmt.Fprintf(w, "try:\n  appbackend call POST http://%s/api/whoami --secret %s --user usr_dev --account acct_dev\n", addr, s.AppSecret)
-	}
-}
-
 // DevSecrets returns what --dev generated or reloaded; empty outside --dev or before Run
 // opened the database.
 func (a *App) DevSecrets() DevSecrets { return a.devSecrets }
 
 // open opens the database and builds what depends on the secrets it may hold.
 func (a *App) open(ctx context.Context) error {
+	// Each migration applied is reported at debug; the start says how many in one line.
+	migrations := &migrationCount{h: runtime.Quieter(a.logger.Handler()), n: new(atomic.Int64)}
 	db, err := setup.OpenStore(ctx, a.cfg.Database, setup.StoreOptions{
-		Logger:           a.logger,
+		Logger:           slog.New(migrations),
 		PoolSize:         a.cfg.DBPoolSize,
 		StatementTimeout: a.cfg.DBStatementTimeout,
 		Migrations:       a.cfg.Migrations,
@@ -340,6 +324,8 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.db = db
+	a.logger.InfoContext(ctx, "database ready", "database", setup.RedactDatabase(a.cfg.Database),
+		"migrations_applied", migrations.n.Load())
 	a.rt = runtime.New(db, a.logger)
 	if a.cfg.Dev {
 		if err := a.loadDevSecrets(ctx); err != nil {
@@ -440,4 +426,34 @@ func randomHex(n int) string {
 // writeError answers with the contract's JSON error body.
 func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	a.WriteError(w, r, err)
+}
+
+// migrationCount counts the migrations the store reports applied — appbackend's and
+// the app's ("applied migration") and River's ("…: Applied migration") — and passes
+// every record on to h.
+type migrationCount struct {
+	h slog.Handler
+	n *atomic.Int64
+}
+
+func (m *migrationCount) Enabled(ctx context.Context, l slog.Level) bool {
+	return l == slog.LevelInfo || m.h.Enabled(ctx, l) // migrations are reported at info
+}
+
+func (m *migrationCount) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo && strings.HasSuffix(strings.ToLower(r.Message), "applied migration") {
+		m.n.Add(1)
+	}
+	if !m.h.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return m.h.Handle(ctx, r)
+}
+
+func (m *migrationCount) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &migrationCount{h: m.h.WithAttrs(attrs), n: m.n}
+}
+
+func (m *migrationCount) WithGroup(name string) slog.Handler {
+	return &migrationCount{h: m.h.WithGroup(name), n: m.n}
 }

@@ -63,7 +63,8 @@ func (r *Runtime) Build() error {
 	if r.client != nil {
 		return errors.New("runtime: Build called twice")
 	}
-	cfg := &river.Config{Logger: r.Logger, Workers: r.workers}
+	// River's info (job counts every 5 s, the client started) is for debugging.
+	cfg := &river.Config{Logger: slog.New(Quieter(r.Logger.Handler())), Workers: r.workers}
 	for _, f := range r.configure {
 		f(cfg)
 	}

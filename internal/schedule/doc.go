@@ -21,8 +21,10 @@
 //
 // # The tick
 //
-// River's elected leader enqueues a tick job every second (a River periodic job, also
-// run at start). The tick ([Scheduler.Tick]) takes the rows whose time has come, in
+// River's elected leader considers a tick every second (a River periodic job, also
+// run at start) and enqueues it only once the earliest run time of the enabled rows
+// has come, which it reads from the store without writing: an idle server writes no
+// job, and no row, for its schedules until a slot is due. The tick ([Scheduler.Tick]) takes the rows whose time has come, in
 // batches, and in ONE transaction per batch inserts one run job per row and advances
 // the rows' plans. The run job is unique by schedule, account, mode and slot
 // ([RunArgs]), so a slot that two ticks see — two replicas, a leader hand-over — is

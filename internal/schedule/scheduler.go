@@ -58,6 +58,8 @@ type Scheduler struct {
 
 	mu    sync.Mutex
 	specs map[string]Spec // by text: rows carry their spec, possibly one no longer registered
+
+	gate tickGate
 }
 
 // New returns a Scheduler for set's schedules over st. Register its workers with
@@ -90,7 +92,9 @@ func New(st store.Store, set *Set, cfg Config) *Scheduler {
 	if set == nil {
 		set = NewSet()
 	}
-	return &Scheduler{st: st, set: set, cfg: cfg, logger: cfg.Logger, specs: make(map[string]Spec)}
+	s := &Scheduler{st: st, set: set, cfg: cfg, logger: cfg.Logger, specs: make(map[string]Spec)}
+	s.gate.s = s
+	return s
 }
 
 // Set returns the schedules the Scheduler runs.
@@ -109,7 +113,8 @@ func (s *Scheduler) AddWorkers(w *river.Workers) error {
 
 // ConfigureRiver adds the schedules' queue and the periodic tick to a River client's
 // configuration (pass it as events.Config.RiverConfig). River's elected leader
-// enqueues the tick; any worker runs it.
+// enqueues the tick, but only once a row's run time has come (see tickGate): an idle
+// server writes nothing for its schedules. Any worker runs it.
 func (s *Scheduler) ConfigureRiver(rc *river.Config) {
 	if rc.Queues == nil {
 		rc.Queues = make(map[string]river.QueueConfig)
@@ -119,6 +124,9 @@ func (s *Scheduler) ConfigureRiver(rc *river.Config) {
 	rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(
 		river.PeriodicInterval(interval),
 		func() (river.JobArgs, *river.InsertOpts) {
+			if !s.gate.allow(s.cfg.NowFunc()) {
+				return nil, nil // nothing due: no job, no write
+			}
 			opts := TickArgs{}.InsertOpts()
 			// Two leaders during a hand-over enqueue one tick per interval.
 			opts.UniqueOpts = river.UniqueOpts{ByPeriod: interval}

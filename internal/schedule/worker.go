@@ -73,6 +73,7 @@ func (w *tickWorker) Work(ctx context.Context, job *river.Job[TickArgs]) error {
 	if err != nil {
 		return err
 	}
+	w.s.gate.afterTick(ctx)
 	if stats.Enqueued > 0 || stats.Planned > 0 {
 		w.s.logger.DebugContext(ctx, "schedule tick", "enqueued", stats.Enqueued, "planned", stats.Planned, "duplicates", stats.Duplicates)
 	}

@@ -120,6 +120,10 @@ type Schedules interface {
 	// DueSchedulesTx returns up to limit enabled rows whose NextRunAt is at or before
 	// now, the earliest first, and locks them for the rest of tx.
 	DueSchedulesTx(ctx context.Context, tx *sql.Tx, now time.Time, limit int) ([]Schedule, error)
+	// NextScheduleRunAt returns the earliest NextRunAt of the enabled rows (zero for an
+	// unplanned row, which is due at once); ok is false when no row is enabled. It
+	// writes nothing, so that an idle server can ask it every tick.
+	NextScheduleRunAt(ctx context.Context) (next time.Time, ok bool, err error)
 	// PlanSchedulesTx sets the next slot and run time of each row named by plans
 	// (rows that no longer exist are skipped).
 	PlanSchedulesTx(ctx context.Context, tx *sql.Tx, plans []SchedulePlan) error

@@ -23,6 +23,7 @@ func runScheduleTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DisableAccountSchedules", testDisableAccountSchedules},
 		{"DisableSchedulesExcept", testDisableSchedulesExcept},
 		{"DueSchedules", testDueSchedules},
+		{"NextScheduleRunAt", testNextScheduleRunAt},
 		{"RecordScheduleRun", testRecordScheduleRun},
 		{"ListSchedules", testListSchedules},
 		{"ScheduleJSONShape", testScheduleJSONShape},
@@ -281,6 +282,33 @@ func testDueSchedules(t *testing.T, s store.Store) {
 	got := mustSchedule(t, s, store.ScheduleKey{Name: "unplanned"})
 	if want := base.Add(time.Hour + time.Second); !got.NextRunAt.Equal(want) || !got.NextSlot.Equal(base.Add(time.Hour)) {
 		t.Errorf("planned row: slot %v run at %v; want %v, %v", got.NextSlot, got.NextRunAt, base.Add(time.Hour), want)
+	}
+}
+
+func testNextScheduleRunAt(t *testing.T, s store.Store) {
+	next := func() (time.Time, bool) {
+		t.Helper()
+		at, ok, err := s.NextScheduleRunAt(t.Context())
+		if err != nil {
+			t.Fatalf("NextScheduleRunAt: %v", err)
+		}
+		return at, ok
+	}
+	if at, ok := next(); ok {
+		t.Fatalf("no rows: next = %v, want none", at)
+	}
+	ensure(t, s, platformSchedule("later", "@hourly", base.Add(2*time.Minute)))
+	ensure(t, s, platformSchedule("off", "@hourly", base))
+	inTx(t, s, func(tx *sql.Tx) error {
+		_, err := s.DisableSchedulesExceptTx(t.Context(), tx, []string{"later", "unplanned"})
+		return err
+	})
+	if at, ok := next(); !ok || !at.Equal(base.Add(2*time.Minute)) {
+		t.Errorf("a disabled row is not waited for: next = %v, %v; want %v", at, ok, base.Add(2*time.Minute))
+	}
+	ensure(t, s, platformSchedule("unplanned", "@hourly", time.Time{}))
+	if at, ok := next(); !ok || !at.IsZero() {
+		t.Errorf("an unplanned row is due at once: next = %v, %v; want the zero time", at, ok)
 	}
 }
 
