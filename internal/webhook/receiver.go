@@ -17,7 +17,9 @@
 // Bad input is answered at once and stores nothing: a missing or bad signature is
 // 400 (signature_missing, signature_invalid, signature_expired), a body over the
 // limit 413 (body_too_large), a body that is not a JSON event with an id and a type
-// 400 (bad_request). The api_version is stored, never checked.
+// 400 (bad_request), and so is one with a NUL (\u0000) in its id, type, account or
+// api_version, which PostgreSQL cannot store (alone, so that it cannot fail the batch
+// it would have joined). The api_version is stored, never checked.
 package webhook
 
 import (
