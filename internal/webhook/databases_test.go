@@ -76,7 +76,6 @@ func newInbox(t *testing.T, st store.Store, cfg webhook.Config) *inbox {
 	return &inbox{st: st, rcv: rcv, b: &testBundle{url: srv.URL}}
 }
 
-
 func webhookConfig() webhook.Config { return webhook.Config{} }
 
 func listEvents(t *testing.T, st store.Store) []store.Event {
