@@ -2,6 +2,7 @@ package appbackend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/appbackend/appbackend/internal/jsjson"
 	"github.com/appbackend/appbackend/internal/metrics"
 	"github.com/appbackend/appbackend/internal/setup"
+	"github.com/appbackend/appbackend/internal/webhook"
 )
 
 // handler returns the App's whole HTTP handler: signed /api routes, health checks and
@@ -138,13 +140,23 @@ func (a *App) readyErr(ctx context.Context) error {
 }
 
 func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
-	if err := a.readyErr(r.Context()); err != nil {
+	message := "database unreachable"
+	err := a.readyErr(r.Context())
+	if err == nil && a.receiver != nil {
+		// The database answers, but a ping does not write: the latest webhook batch
+		// says whether there is room to store events (no write per probe).
+		var full *webhook.DiskFullError
+		if err = a.receiver.WriteErr(r.Context()); errors.As(err, &full) {
+			message = "the database has no room to store webhook events (disk full since " + full.Since.UTC().Format(time.RFC3339) + ")"
+		}
+	}
+	if err != nil {
 		now := time.Now().UnixNano()
 		last := a.readyLoggedAt.Load()
 		if (last == 0 || now-last >= int64(readyLogEvery)) && a.readyLoggedAt.CompareAndSwap(last, now) {
-			a.logger.WarnContext(r.Context(), "database not ready", "err", setup.RedactDatabaseError(err, a.cfg.Database))
+			a.logger.WarnContext(r.Context(), "database not ready", "reason", message, "err", setup.RedactDatabaseError(err, a.cfg.Database))
 		}
-		a.writeError(w, r, apierror.New(apierror.CodeUnavailable, "database unreachable"))
+		a.writeError(w, r, apierror.New(apierror.CodeUnavailable, message))
 		return
 	}
 	if a.readyLoggedAt.Swap(0) != 0 {
