@@ -295,8 +295,8 @@ func markPublic(next http.Handler) http.Handler {
 
 // accessLevel is the level of a request's access-log line: successes are counted in
 // the metrics and logged at debug, client errors at info (and at most
-// clientErrorLinesPerSecond of them), server errors at warn (their cause is logged
-// as an error where it happened).
+// clientErrorLinesPerSecond of them), server errors at warn (at most
+// serverErrorLinesPerSecond; their cause is logged as an error where it happened).
 func accessLevel(status int) slog.Level {
 	switch {
 	case status >= 500:
@@ -312,6 +312,12 @@ func accessLevel(status int) slog.Level {
 // sending bad signatures in a loop must not fill the disk. The next line logged says
 // how many were left out.
 const clientErrorLinesPerSecond = 20
+
+// serverErrorLinesPerSecond bounds the access-log lines of 5xx answers the same way,
+// with a budget of their own so that a flood of 4xx does not hide them: with the disk
+// full every webhook is answered 503, and Stripe's retries at thousands a second
+// must not become as many lines (on the disk that is full, often).
+const serverErrorLinesPerSecond = 20
 
 // lineBudget lets through up to perSecond lines a second and counts the others.
 type lineBudget struct {
@@ -378,6 +384,18 @@ func clientHost(remote string) string {
 	return remote
 }
 
+// errorLines is the line budget of an access-log level: 4xx (info) and 5xx (warn)
+// lines each have one; successes (debug) none.
+func (a *App) errorLines(level slog.Level) *lineBudget {
+	switch level {
+	case slog.LevelInfo:
+		return &a.clientErrorLines
+	case slog.LevelWarn:
+		return &a.serverErrorLines
+	}
+	return nil
+}
+
 func (a *App) logRequest(r *http.Request, st *requestState, reqID string, took time.Duration) {
 	level := accessLevel(st.status)
 	ctx := r.Context()
@@ -385,9 +403,9 @@ func (a *App) logRequest(r *http.Request, st *requestState, reqID string, took t
 		return
 	}
 	var suppressed int64
-	if level == slog.LevelInfo {
+	if budget := a.errorLines(level); budget != nil {
 		var ok bool
-		if ok, suppressed = a.clientErrorLines.take(time.Now()); !ok {
+		if ok, suppressed = budget.take(time.Now()); !ok {
 			return
 		}
 	}

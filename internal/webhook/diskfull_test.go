@@ -1,10 +1,13 @@
 package webhook_test
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,7 +58,8 @@ func TestDiskFullMakesTheInboxUnready(t *testing.T) {
 			t.Parallel()
 			var offset atomic.Int64
 			now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-			in := newInbox(t, open(t), webhook.Config{Now: now})
+			logs := &lockedBuffer{}
+			in := newInbox(t, open(t), webhook.Config{Now: now, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 			if err := in.rcv.WriteErr(t.Context()); err != nil {
 				t.Fatalf("WriteErr before = %v, want nil", err)
 			}
@@ -68,6 +72,19 @@ func TestDiskFullMakesTheInboxUnready(t *testing.T) {
 			var full *webhook.DiskFullError
 			if !errors.As(err, &full) || !strings.Contains(err.Error(), "no room") {
 				t.Fatalf("WriteErr with the disk full = %v, want a DiskFullError", err)
+			}
+
+			// Stripe retries at once and often: the failed batches are not one
+			// error line each.
+			start := time.Now()
+			for range 30 {
+				if r := in.b.post(t, big); r.status != http.StatusServiceUnavailable {
+					t.Fatalf("POST with the disk full = %d %s, want 503", r.status, r.raw)
+				}
+			}
+			seconds := int(time.Since(start)/time.Second) + 2
+			if n := strings.Count(logs.String(), "webhook batch not stored"); n < 1 || n > seconds {
+				t.Errorf("31 failed batches in under %d s logged %d lines, want 1 to %d:\n%s", seconds, n, seconds, logs.String())
 			}
 
 			// Room again: the next batch clears it.
@@ -93,4 +110,22 @@ func TestDiskFullMakesTheInboxUnready(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedBuffer is a log sink the receiver writes while the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

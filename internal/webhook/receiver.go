@@ -101,6 +101,12 @@ type Receiver struct {
 	committed chan struct{} // closed when the committer has drained the queue and exited
 
 	stats struct{ received, duplicates, batches, failed atomic.Int64 }
+	// failLog bounds the log lines of failed batches (the committer's alone): when
+	// the latest was written, and the failures since.
+	failLog struct {
+		at              time.Time
+		batches, events int
+	}
 
 	// full is the disk-full state of the latest write: set by a batch that failed for
 	// lack of space, cleared by one that committed or by a probe (see WriteErr).
@@ -256,7 +262,8 @@ func (r *Receiver) commit(batch []*pending) {
 		// Once more, at once: a pool's idle connection to a database that restarted
 		// fails on first use, and the next one works. Safe even if the first commit
 		// did land: the events are then duplicates and their jobs already committed.
-		r.logger.Warn("webhook batch not stored; trying once more", "events", len(batch), "err", err)
+		// (At debug: a retry that fails too is logged below, at most once a second.)
+		r.logger.Debug("webhook batch not stored; trying once more", "events", len(batch), "err", err)
 		err = storeBatch()
 	}
 	if r.cfg.ObserveCommit != nil {
@@ -265,7 +272,15 @@ func (r *Receiver) commit(batch []*pending) {
 	r.noteWrite(err)
 	if err != nil {
 		r.stats.failed.Add(int64(len(batch)))
-		r.logger.Error("webhook batch not stored; answering 503 so Stripe retries", "events", len(batch), "err", err)
+		// At most one line a second: while the database is full or away every batch
+		// fails, and the line says how many failed batches it stands for.
+		r.failLog.batches++
+		r.failLog.events += len(batch)
+		if now := time.Now(); now.Sub(r.failLog.at) >= time.Second {
+			r.logger.Error("webhook batch not stored; answering 503 so Stripe retries", "events", len(batch), "err", err,
+				"failed_batches", r.failLog.batches, "failed_events", r.failLog.events)
+			r.failLog.at, r.failLog.batches, r.failLog.events = now, 0, 0
+		}
 	} else {
 		r.stats.batches.Add(1)
 	}
