@@ -70,6 +70,8 @@ type App struct {
 	requestIDs *requestIDs
 	// clientErrorLines bounds the access-log lines of 4xx answers.
 	clientErrorLines lineBudget
+	// serverErrorLines bounds those of 5xx answers.
+	serverErrorLines lineBudget
 	// ready is the latest database ping of GET /readyz, and the one in flight.
 	ready struct {
 		mu       sync.Mutex
@@ -109,6 +111,7 @@ func New(cfg Config) (*App, error) {
 
 		requestIDs:       newRequestIDs(),
 		clientErrorLines: lineBudget{perSecond: clientErrorLinesPerSecond},
+		serverErrorLines: lineBudget{perSecond: serverErrorLinesPerSecond},
 	}
 	a.signed.HandleFunc("POST /api/whoami", handleWhoami)
 	a.signed.HandleFunc("GET /api/installation", a.handleInstallation)

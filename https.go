@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/certstore"
 )
 
@@ -34,6 +35,8 @@ type tlsManager struct {
 	cache  *certmagic.Cache
 	cfg    *certmagic.Config
 	issuer *certmagic.ACMEIssuer
+	// domains are the hosts the plain-HTTP listener redirects for.
+	domains []string
 }
 
 // startHTTPS sets up certificate management for the configured domains (obtaining or
@@ -43,6 +46,7 @@ func (a *App) startHTTPS(ctx context.Context, httpPort, httpsPort int) (*tlsMana
 	logger := zap.New(slogCore{a.logger.With("component", "certmagic")})
 	storage := certstore.New(a.db.(certstore.DB))
 	m := &tlsManager{}
+	m.domains = a.cfg.Domains
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return m.cfg, nil },
 		Logger:           logger,
@@ -110,12 +114,21 @@ func (m *tlsManager) awaitStored(ctx context.Context, db certstore.DB, domains [
 }
 
 // redirectHandler answers ACME HTTP-01 challenges and sends everything else to the
-// same path over HTTPS (308, so a POST stays a POST).
+// same path over HTTPS (308, so a POST stays a POST), for the configured domains only:
+// the Host header is the client's to choose, and redirecting any host would make this
+// listener an open redirect (http://victim → https://evil.example). Another host gets
+// 404, as a server without a site for it would answer.
 func (m *tlsManager) redirectHandler(httpsPort int) http.Handler {
 	return m.issuer.HTTPChallengeHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
+		}
+		host, ok := configuredHost(m.domains, host)
+		if !ok {
+			w.Header().Set("Connection", "close")
+			apierror.Write(w, r, nil, apierror.New(apierror.CodeNotFound, "this server has no site at that host name"))
+			return
 		}
 		if httpsPort != 443 {
 			host = net.JoinHostPort(host, strconv.Itoa(httpsPort))
@@ -123,6 +136,28 @@ func (m *tlsManager) redirectHandler(httpsPort int) http.Handler {
 		w.Header().Set("Connection", "close")
 		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
 	}))
+}
+
+// configuredHost returns the configured domain that host names (compared without
+// case and a trailing dot; "*.example.com" takes one label), and whether there is one.
+// The domain, not the request's spelling of it, goes into the redirect.
+func configuredHost(domains []string, host string) (string, bool) {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "" {
+		return "", false
+	}
+	for _, d := range domains {
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		if host == d {
+			return d, true
+		}
+		if rest, ok := strings.CutPrefix(d, "*."); ok {
+			if label, parent, found := strings.Cut(host, "."); found && label != "" && parent == rest {
+				return host, true
+			}
+		}
+	}
+	return "", false
 }
 
 // CertificateExpiry reads, from the database, the certificates stored for domains (by

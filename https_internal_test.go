@@ -204,13 +204,17 @@ func TestHTTPSWithPebble(t *testing.T) {
 	require.NotNil(t, session)
 	require.True(t, session.Secure, "session cookie over HTTPS must be Secure")
 
-	// Plain HTTP redirects to HTTPS, keeping the path and query.
-	resp, err = client.Get("http://" + s.httpAddr + "/api/whoami?x=1")
+	// Plain HTTP redirects to HTTPS, keeping the path and query, for the configured
+	// domain (other hosts: https_host_test.go).
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.httpAddr+"/api/whoami?x=1", nil)
+	require.NoError(t, err)
+	req.Host = testDomain
+	resp, err = client.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusPermanentRedirect, resp.StatusCode)
 	_, httpsPort, _ := net.SplitHostPort(s.httpsAddr)
-	require.Equal(t, "https://127.0.0.1:"+httpsPort+"/api/whoami?x=1", resp.Header.Get("Location"))
+	require.Equal(t, "https://"+testDomain+":"+httpsPort+"/api/whoami?x=1", resp.Header.Get("Location"))
 	// The health check still answers on plain HTTP, for a local probe.
 	resp, err = client.Get("http://" + s.httpAddr + "/healthz")
 	require.NoError(t, err)

@@ -2,6 +2,7 @@ package appbackend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/appbackend/appbackend/internal/jsjson"
 	"github.com/appbackend/appbackend/internal/metrics"
 	"github.com/appbackend/appbackend/internal/setup"
+	"github.com/appbackend/appbackend/internal/webhook"
 )
 
 // handler returns the App's whole HTTP handler: signed /api routes, health checks and
@@ -138,13 +140,23 @@ func (a *App) readyErr(ctx context.Context) error {
 }
 
 func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
-	if err := a.readyErr(r.Context()); err != nil {
+	message := "database unreachable"
+	err := a.readyErr(r.Context())
+	if err == nil && a.receiver != nil {
+		// The database answers, but a ping does not write: the latest webhook batch
+		// says whether there is room to store events (no write per probe).
+		var full *webhook.DiskFullError
+		if err = a.receiver.WriteErr(r.Context()); errors.As(err, &full) {
+			message = "the database has no room to store webhook events (disk full since " + full.Since.UTC().Format(time.RFC3339) + ")"
+		}
+	}
+	if err != nil {
 		now := time.Now().UnixNano()
 		last := a.readyLoggedAt.Load()
 		if (last == 0 || now-last >= int64(readyLogEvery)) && a.readyLoggedAt.CompareAndSwap(last, now) {
-			a.logger.WarnContext(r.Context(), "database not ready", "err", setup.RedactDatabaseError(err, a.cfg.Database))
+			a.logger.WarnContext(r.Context(), "database not ready", "reason", message, "err", setup.RedactDatabaseError(err, a.cfg.Database))
 		}
-		a.writeError(w, r, apierror.New(apierror.CodeUnavailable, "database unreachable"))
+		a.writeError(w, r, apierror.New(apierror.CodeUnavailable, message))
 		return
 	}
 	if a.readyLoggedAt.Swap(0) != 0 {
@@ -283,8 +295,8 @@ func markPublic(next http.Handler) http.Handler {
 
 // accessLevel is the level of a request's access-log line: successes are counted in
 // the metrics and logged at debug, client errors at info (and at most
-// clientErrorLinesPerSecond of them), server errors at warn (their cause is logged
-// as an error where it happened).
+// clientErrorLinesPerSecond of them), server errors at warn (at most
+// serverErrorLinesPerSecond; their cause is logged as an error where it happened).
 func accessLevel(status int) slog.Level {
 	switch {
 	case status >= 500:
@@ -300,6 +312,12 @@ func accessLevel(status int) slog.Level {
 // sending bad signatures in a loop must not fill the disk. The next line logged says
 // how many were left out.
 const clientErrorLinesPerSecond = 20
+
+// serverErrorLinesPerSecond bounds the access-log lines of 5xx answers the same way,
+// with a budget of their own so that a flood of 4xx does not hide them: with the disk
+// full every webhook is answered 503, and Stripe's retries at thousands a second
+// must not become as many lines (on the disk that is full, often).
+const serverErrorLinesPerSecond = 20
 
 // lineBudget lets through up to perSecond lines a second and counts the others.
 type lineBudget struct {
@@ -366,6 +384,18 @@ func clientHost(remote string) string {
 	return remote
 }
 
+// errorLines is the line budget of an access-log level: 4xx (info) and 5xx (warn)
+// lines each have one; successes (debug) none.
+func (a *App) errorLines(level slog.Level) *lineBudget {
+	switch level {
+	case slog.LevelInfo:
+		return &a.clientErrorLines
+	case slog.LevelWarn:
+		return &a.serverErrorLines
+	}
+	return nil
+}
+
 func (a *App) logRequest(r *http.Request, st *requestState, reqID string, took time.Duration) {
 	level := accessLevel(st.status)
 	ctx := r.Context()
@@ -373,9 +403,9 @@ func (a *App) logRequest(r *http.Request, st *requestState, reqID string, took t
 		return
 	}
 	var suppressed int64
-	if level == slog.LevelInfo {
+	if budget := a.errorLines(level); budget != nil {
 		var ok bool
-		if ok, suppressed = a.clientErrorLines.take(time.Now()); !ok {
+		if ok, suppressed = budget.take(time.Now()); !ok {
 			return
 		}
 	}

@@ -59,6 +59,7 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 		in.PendingMigrations = pendingMigrations(st, d.database)
 		fillDevSecrets(ctx, st, &in.Config)
 		addProductionChecks(&in, cfg, st)
+		in.OAuthKeys = doctor.OAuthKeyCheck(st.DB(), d.database, cfg.EncryptionKeys)
 	}
 	if clients, err := stripeclient.New(stripeclient.Config{
 		Keys:    stripeclient.Keys{Live: cfg.SecretKey, Test: cfg.TestSecretKey},

@@ -15,7 +15,9 @@
 //     probably missing), and the reverse;
 //   - a database or Stripe API that does not answer;
 //   - no event of a mode for days although accounts have the app installed in it;
-//   - dead events waiting for a replay, pending migrations, a short admin token.
+//   - dead events waiting for a replay, pending migrations, a short admin token;
+//   - OAuth tokens that APPBACKEND_ENCRYPTION_KEY does not open (a wrong, missing or
+//     dropped key), so that every call for those accounts fails.
 //
 // No finding ever contains a secret or key: only variable names, positions, prefixes
 // and counts.
@@ -24,11 +26,16 @@ package doctor
 import (
 	"cmp"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/appbackend/appbackend/internal/oauth"
+	"github.com/appbackend/appbackend/internal/secretbox"
+	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/stripeclient"
 )
@@ -73,6 +80,7 @@ const (
 	CheckBackupStale          = "backup_stale"
 	CheckCertificateExpiry    = "certificate_expiry"
 	CheckReauthorization      = "reauthorization_required"
+	CheckEncryptionKey        = "encryption_key"
 )
 
 // DefaultQuietAfter is how long without any event of a mode, while accounts have the
@@ -126,6 +134,10 @@ type Input struct {
 	// CertificateExpiry reads when the stored certificate of each APPBACKEND_DOMAIN
 	// expires (zero if none is stored); nil skips the check.
 	CertificateExpiry func(ctx context.Context) (map[string]time.Time, error)
+	// OAuthKeys tries to open the stored OAuth tokens with APPBACKEND_ENCRYPTION_KEY
+	// (oauth's Manager.CheckKeys); nil skips the check. Its error is quoted, so it
+	// must not carry a key (secretbox's errors do not).
+	OAuthKeys func(ctx context.Context) (oauth.KeyCheck, error)
 }
 
 // CertificateWarnBefore is how long before a certificate expires doctor warns: it is
@@ -174,6 +186,7 @@ func Run(ctx context.Context, in Input) []Finding {
 	if dbUp {
 		checkBackup(ctx, &r, in)
 		checkCertificates(ctx, &r, in)
+		checkOAuthKeys(ctx, &r, in)
 	}
 	if in.PingStripe != nil && (in.Config.SecretKey != "" || in.Config.TestSecretKey != "") {
 		if err := in.PingStripe(ctx); err != nil {
@@ -451,5 +464,52 @@ func ago(d time.Duration) string {
 		return fmt.Sprintf("%d hours", int(d/time.Hour))
 	default:
 		return fmt.Sprintf("%d minutes", int(d/time.Minute))
+	}
+}
+
+// checkOAuthKeys says when the stored OAuth tokens do not open with the configured
+// key: every Stripe call for those accounts then fails, and nothing else says why.
+func checkOAuthKeys(ctx context.Context, r *report, in Input) {
+	if in.OAuthKeys == nil {
+		return
+	}
+	c, err := in.OAuthKeys(ctx)
+	if err != nil {
+		hint := "run `appbackend migrate` if it is an older database, otherwise check its file or server"
+		if errors.Is(err, secretbox.ErrBadKey) {
+			hint = "print a key with `appbackend rotate-key --new`; several are comma-separated, the sealing one first"
+		}
+		r.add(Error, CheckEncryptionKey, fmt.Sprintf(
+			"The stored OAuth tokens could not be checked against APPBACKEND_ENCRYPTION_KEY (%v): %s.", oneLine(err), hint))
+		return
+	}
+	if c.Unopened == 0 {
+		return
+	}
+	why := "does not hold the key they were sealed with (a different key, or the old one dropped before `appbackend rotate-key` ran)"
+	switch {
+	case errors.Is(c.Err, secretbox.ErrNoKey):
+		why = "is not set"
+	case errors.Is(c.Err, secretbox.ErrOpen):
+		why = "does not open them (the stored values were altered or copied between rows)"
+	}
+	r.add(Error, CheckEncryptionKey, fmt.Sprintf(
+		"The OAuth tokens of %d of %d account modes (%s) cannot be opened: APPBACKEND_ENCRYPTION_KEY %s, so every Stripe call for them fails; set the key that sealed them, or list it after the new one (APPBACKEND_ENCRYPTION_KEY=NEW,OLD) and run `appbackend rotate-key`.",
+		c.Unopened, c.Tokens, strings.Join(c.Accounts, ", "), why))
+}
+
+// OAuthKeyCheck is Input.OAuthKeys for the database that setting names (sqlite:PATH or
+// a postgres:// URL), opened as db, and the keys of APPBACKEND_ENCRYPTION_KEY.
+func OAuthKeyCheck(db *sql.DB, setting string, keys []string) func(ctx context.Context) (oauth.KeyCheck, error) {
+	return func(ctx context.Context) (oauth.KeyCheck, error) {
+		ring, err := secretbox.Parse(strings.Join(keys, ","))
+		if err != nil {
+			return oauth.KeyCheck{}, err
+		}
+		kind, _, err := setup.ParseDatabase(setting)
+		if err != nil {
+			return oauth.KeyCheck{}, err
+		}
+		return oauth.New(oauth.Config{DB: db, Postgres: kind == "postgres", Keys: ring}).CheckKeys(ctx)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/secretbox"
 	"github.com/appbackend/appbackend/internal/store"
 )
@@ -166,12 +167,101 @@ func (m *Manager) open(r row, accountID string, livemode bool) (Record, error) {
 		Scope: r.scope, UserID: r.userID, Status: r.status, Refreshes: r.refreshes}
 	var err error
 	if rec.AccessToken, err = m.cfg.Keys.Open(r.accessSealed, ad(accountID, livemode, "access")); err != nil {
-		return rec, fmt.Errorf("oauth: access token of %s: %w", accountID, err)
+		return rec, &UnsealError{AccountID: accountID, Livemode: livemode, Err: err}
 	}
 	if rec.RefreshToken, err = m.cfg.Keys.Open(r.refreshSealed, ad(accountID, livemode, "refresh")); err != nil {
-		return rec, fmt.Errorf("oauth: refresh token of %s: %w", accountID, err)
+		return rec, &UnsealError{AccountID: accountID, Livemode: livemode, Err: err}
 	}
 	return rec, nil
+}
+
+// ErrUnseal: a stored token does not open with the configured keys (errors.Is target
+// of every [UnsealError]).
+var ErrUnseal = errors.New("the stored OAuth tokens do not open with APPBACKEND_ENCRYPTION_KEY")
+
+// UnsealError says that an account's stored tokens cannot be opened with the keyring:
+// APPBACKEND_ENCRYPTION_KEY is unset, or is not (or no longer lists) the key that
+// sealed them. It is the server's configuration, not Stripe's: it unwraps to an
+// apierror "unavailable" that names the variable, so that a call made with the token
+// answers that, instead of a failure to reach the Stripe API.
+type UnsealError struct {
+	AccountID string
+	Livemode  bool
+	Err       error // secretbox's: ErrNoKey, ErrUnknownKey or ErrOpen
+}
+
+func (e *UnsealError) reason() string {
+	mode := "test"
+	if e.Livemode {
+		mode = "live"
+	}
+	why := "does not hold the key they were sealed with"
+	switch {
+	case errors.Is(e.Err, secretbox.ErrNoKey):
+		why = "is not set"
+	case errors.Is(e.Err, secretbox.ErrOpen):
+		why = "does not open them (the stored value was altered or copied from another row)"
+	}
+	return fmt.Sprintf("the OAuth tokens of %s (%s mode) cannot be opened: APPBACKEND_ENCRYPTION_KEY %s; set the key that sealed them (a new key goes first, the old one after it), and run `appbackend doctor`", e.AccountID, mode, why)
+}
+
+func (e *UnsealError) Error() string { return "oauth: " + e.reason() }
+
+func (e *UnsealError) Unwrap() []error {
+	return []error{e.Err, ErrUnseal, apierror.New(apierror.CodeUnavailable, upperFirst(e.reason()))}
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// KeyCheck is what [Manager.CheckKeys] found.
+type KeyCheck struct {
+	Tokens   int      // token rows (an account in one mode)
+	Unopened int      // rows whose tokens do not open with the keyring
+	Accounts []string // the first few accounts of those rows, "acct_… (live)"
+	Err      error    // the first row's failure, a secretbox error
+}
+
+// CheckKeys tries to open every stored token with the keyring, without refreshing or
+// caching anything: for `appbackend doctor`, which says before a call fails that the
+// configured key is not the one the tokens were sealed with.
+func (m *Manager) CheckKeys(ctx context.Context) (KeyCheck, error) {
+	var c KeyCheck
+	rows, err := m.cfg.DB.QueryContext(ctx, `SELECT account_id, livemode, access_token, refresh_token FROM appbackend_oauth_tokens ORDER BY account_id, livemode`)
+	if err != nil {
+		return c, fmt.Errorf("oauth: list tokens: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r row
+		var account string
+		var livemode bool
+		if err := rows.Scan(&account, &livemode, &r.accessSealed, &r.refreshSealed); err != nil {
+			return c, err
+		}
+		c.Tokens++
+		_, err := m.open(r, account, livemode)
+		var ue *UnsealError
+		if !errors.As(err, &ue) {
+			continue
+		}
+		c.Unopened++
+		if c.Err == nil {
+			c.Err = ue.Err
+		}
+		if len(c.Accounts) < 5 {
+			mode := "test"
+			if livemode {
+				mode = "live"
+			}
+			c.Accounts = append(c.Accounts, account+" ("+mode+")")
+		}
+	}
+	return c, rows.Err()
 }
 
 // SaveTx stores the tokens of a code exchange for (account, livemode) in tx, replacing

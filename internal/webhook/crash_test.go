@@ -20,6 +20,7 @@ import (
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
 	"github.com/appbackend/appbackend/internal/webhook"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
@@ -34,7 +35,9 @@ func TestMain(m *testing.M) {
 		runCrashChild(path)
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	pgtest.Stop() // the throwaway PostgreSQL server, if this process started one
+	os.Exit(code)
 }
 
 // runCrashChild serves POST /webhooks/stripe on a loopback port, which it prints on

@@ -22,6 +22,7 @@ var envelopeSeeds = []string{
 	`{"id":"evt_8","type":"x","created":"2024-01-01T00:00:00Z","created":null}`,
 	`[1,2]`, `{}`, `{"id":"evt_9"}`, `not json`, `{"id":"evt_10","type":"x",}`, `"str"`,
 	`{"id":"evt_11","type":"x","context":null,"api_version":null,"created":99999999999999999999}`,
+	`{"id":"evt_\u0000","type":"x"}`, `{"id":"evt_12","type":"x","account":"acct_\u0000","data":{"object":{"m":"\u0000"}}}`,
 }
 
 // FuzzParseEnvelope checks that the scanner's path answers every body exactly as

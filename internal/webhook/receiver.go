@@ -17,7 +17,15 @@
 // Bad input is answered at once and stores nothing: a missing or bad signature is
 // 400 (signature_missing, signature_invalid, signature_expired), a body over the
 // limit 413 (body_too_large), a body that is not a JSON event with an id and a type
-// 400 (bad_request). The api_version is stored, never checked.
+// 400 (bad_request), and so is one with a NUL (\u0000) in its id, type, account or
+// api_version, which PostgreSQL cannot store (alone, so that it cannot fail the batch
+// it would have joined). The api_version is stored, never checked.
+//
+// # Readiness
+//
+// A batch that fails because the database has no room (SQLITE_FULL, PostgreSQL's
+// disk_full) makes [Receiver.WriteErr] report it, which GET /readyz answers 503 with,
+// until a batch commits again or, while no webhook comes, a small probe write does.
 package webhook
 
 import (
@@ -93,6 +101,22 @@ type Receiver struct {
 	committed chan struct{} // closed when the committer has drained the queue and exited
 
 	stats struct{ received, duplicates, batches, failed atomic.Int64 }
+	// failLog bounds the log lines of failed batches (the committer's alone): when
+	// the latest was written, and the failures since.
+	failLog struct {
+		at              time.Time
+		batches, events int
+	}
+
+	// full is the disk-full state of the latest write: set by a batch that failed for
+	// lack of space, cleared by one that committed or by a probe (see WriteErr).
+	full struct {
+		mu      sync.Mutex
+		err     error     // the batch's error; nil while writes succeed
+		since   time.Time // when the state was set
+		tried   time.Time // the latest failed write (batch or probe)
+		probing bool
+	}
 }
 
 type pending struct {
@@ -238,15 +262,25 @@ func (r *Receiver) commit(batch []*pending) {
 		// Once more, at once: a pool's idle connection to a database that restarted
 		// fails on first use, and the next one works. Safe even if the first commit
 		// did land: the events are then duplicates and their jobs already committed.
-		r.logger.Warn("webhook batch not stored; trying once more", "events", len(batch), "err", err)
+		// (At debug: a retry that fails too is logged below, at most once a second.)
+		r.logger.Debug("webhook batch not stored; trying once more", "events", len(batch), "err", err)
 		err = storeBatch()
 	}
 	if r.cfg.ObserveCommit != nil {
 		r.cfg.ObserveCommit(len(batch), time.Since(start), err)
 	}
+	r.noteWrite(err)
 	if err != nil {
 		r.stats.failed.Add(int64(len(batch)))
-		r.logger.Error("webhook batch not stored; answering 503 so Stripe retries", "events", len(batch), "err", err)
+		// At most one line a second: while the database is full or away every batch
+		// fails, and the line says how many failed batches it stands for.
+		r.failLog.batches++
+		r.failLog.events += len(batch)
+		if now := time.Now(); now.Sub(r.failLog.at) >= time.Second {
+			r.logger.Error("webhook batch not stored; answering 503 so Stripe retries", "events", len(batch), "err", err,
+				"failed_batches", r.failLog.batches, "failed_events", r.failLog.events)
+			r.failLog.at, r.failLog.batches, r.failLog.events = now, 0, 0
+		}
 	} else {
 		r.stats.batches.Add(1)
 	}
@@ -338,3 +372,96 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	_, _ = io.WriteString(w, `{"received":true}`+"\n")
 }
+
+// diskFull reports whether err is the database saying it has no room: SQLITE_FULL
+// (primary code 13, from a full disk or max_page_count) or PostgreSQL's disk_full
+// (SQLSTATE 53100). Read through the drivers' methods, so that this package does not
+// depend on either driver.
+func diskFull(err error) bool {
+	if e, ok := errors.AsType[interface {
+		error
+		SQLState() string
+	}](err); ok && e.SQLState() == "53100" {
+		return true
+	}
+	if e, ok := errors.AsType[interface {
+		error
+		Code() int
+	}](err); ok && e.Code()&0xff == 13 {
+		return true
+	}
+	return false
+}
+
+// noteWrite records a write's outcome for WriteErr: a disk-full failure sets the
+// state, a success clears it, another failure (the database away, a timeout) leaves
+// it as it was: the ping of /readyz reports those.
+func (r *Receiver) noteWrite(err error) {
+	now := r.cfg.Now()
+	r.full.mu.Lock()
+	defer r.full.mu.Unlock()
+	switch {
+	case err == nil:
+		if r.full.err != nil {
+			r.logger.Info("webhook events are stored again: the database has room", "full_for", now.Sub(r.full.since).Round(time.Second))
+		}
+		r.full.err = nil
+	case diskFull(err):
+		if r.full.err == nil {
+			r.full.since = now
+		}
+		r.full.err, r.full.tried = err, now
+	}
+}
+
+// ProbeEvery is how often, while the disk is full and no batch has tried, WriteErr
+// tries a small write of its own: a server taken out of a load balancer's rotation
+// for being unready gets no webhooks, so without it it would never turn ready again.
+const ProbeEvery = 5 * time.Second
+
+// probeKey is the setting the probe writes (its value: when).
+const probeKey = "webhook.write_probe"
+
+// WriteErr reports whether the inbox can be written, for GET /readyz: an error while
+// the latest batch failed because the disk (or PostgreSQL's) is full, until a batch
+// commits again; nil otherwise. It reads the outcome of the last commit rather than
+// writing per call; only while the disk is full, and at most every ProbeEvery, it
+// tries one small write itself, in the caller's goroutine.
+func (r *Receiver) WriteErr(ctx context.Context) error {
+	r.full.mu.Lock()
+	err, since, tried := r.full.err, r.full.since, r.full.tried
+	probe := err != nil && !r.full.probing && r.cfg.Now().Sub(tried) >= ProbeEvery
+	if probe {
+		r.full.probing = true
+	}
+	r.full.mu.Unlock()
+	if err == nil {
+		return nil
+	}
+	if probe {
+		perr := r.st.PutSetting(ctx, probeKey, r.cfg.Now().UTC().Format(time.RFC3339Nano))
+		r.full.mu.Lock()
+		r.full.probing = false
+		r.full.mu.Unlock()
+		if perr == nil || diskFull(perr) {
+			r.noteWrite(perr)
+		}
+		if perr == nil {
+			return nil
+		}
+	}
+	return &DiskFullError{Since: since, Err: err}
+}
+
+// DiskFullError is WriteErr's error: since when batches fail for lack of room, and the
+// latest one's error (for the log; it is the database's message).
+type DiskFullError struct {
+	Since time.Time
+	Err   error
+}
+
+func (e *DiskFullError) Error() string {
+	return fmt.Sprintf("the database has no room to store webhook events (full since %s): %v", e.Since.UTC().Format(time.RFC3339), e.Err)
+}
+
+func (e *DiskFullError) Unwrap() error { return e.Err }
