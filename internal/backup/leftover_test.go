@@ -1,9 +1,11 @@
 package backup_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/backup"
+	"github.com/appbackend/appbackend/internal/store/sqlite"
 )
 
 // TestHelperCopy is not a test: TestKilledCopyLeavesNothing runs the test binary
@@ -166,4 +169,67 @@ func TestCopyRemovesLeftovers(t *testing.T) {
 		names = append(names, e.Name())
 	}
 	require.ElementsMatch(t, append(keep, "nightly.db"), names)
+}
+
+// TestHelperHoldOpen is not a test: TestRestoreRefusesCorruptDatabaseInUse runs the
+// test binary with it as a process that has the database open.
+func TestHelperHoldOpen(t *testing.T) {
+	path := os.Getenv("BACKUP_HELPER_HOLD")
+	if path == "" {
+		t.Skip("helper process only")
+	}
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Everything into the main file, so that damage to it is what a reader sees.
+	if _, err := st.DB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	os.Stdout.WriteString("ready\n")
+	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it
+}
+
+// TestRestoreRefusesCorruptDatabaseInUse: over a corrupt database no heartbeat can be
+// read, but a process that has it open still shows (in its -shm locks): the restore
+// refuses rather than swap the file under it.
+func TestRestoreRefusesCorruptDatabaseInUse(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	require.NoError(t, insertEvent(ctx, b.st, "evt_saved"))
+	saved := filepath.Join(b.dir, "saved.db")
+	_, err := backup.Copy(ctx, b.dbPath, saved)
+	require.NoError(t, err)
+	require.NoError(t, b.st.Close())
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHoldOpen$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "BACKUP_HELPER_HOLD="+b.dbPath)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", line)
+
+	data, err := os.ReadFile(b.dbPath)
+	require.NoError(t, err)
+	for i := 4096; i < len(data); i++ {
+		data[i] = 0xA5
+	}
+	require.NoError(t, os.WriteFile(b.dbPath, data, 0o600))
+	_, err = backup.Restore(ctx, b.dbPath, saved)
+	require.ErrorIs(t, err, backup.ErrServerRunning)
+	require.ErrorContains(t, err, "another process has it open")
+
+	// Once it has closed the database, the restore goes through.
+	stdin.Close()
+	require.NoError(t, cmd.Wait())
+	res, err := backup.Restore(ctx, b.dbPath, saved)
+	require.NoError(t, err)
+	require.NotEmpty(t, res.PreviousUnreadable)
 }
