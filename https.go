@@ -44,7 +44,17 @@ type tlsManager struct {
 // listener's TLS configuration.
 func (a *App) startHTTPS(ctx context.Context, httpPort, httpsPort int) (*tlsManager, *tls.Config, error) {
 	logger := zap.New(slogCore{a.logger.With("component", "certmagic")})
-	storage := certstore.New(a.db.(certstore.DB))
+	// Private keys are sealed with the encryption key when one is configured; those
+	// stored before it was are sealed now.
+	keys := a.oauth.Keys()
+	storage := certstore.New(a.db.(certstore.DB), certstore.WithKeys(keys))
+	if !keys.Empty() {
+		if n, err := storage.Reseal(ctx); err != nil {
+			a.logger.Warn("seal the stored private keys", "err", err)
+		} else if n > 0 {
+			a.logger.Info("sealed the stored private keys with the encryption key", "count", n)
+		}
+	}
 	m := &tlsManager{}
 	m.domains = a.cfg.Domains
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{

@@ -77,7 +77,7 @@ func (s *httpsServer) stop(t *testing.T) {
 	}
 }
 
-func startHTTPS(t *testing.T, dbPath string, renewRatio float64, directory string, roots *x509.CertPool) *httpsServer {
+func startHTTPS(t *testing.T, dbPath string, renewRatio float64, directory string, roots *x509.CertPool, mods ...func(*Config)) *httpsServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -96,6 +96,9 @@ func startHTTPS(t *testing.T, dbPath string, renewRatio float64, directory strin
 	cfg.ACMERoots = roots
 	cfg.ACMEEmail = "ops@example.com"
 	cfg.renewalWindowRatio = renewRatio
+	for _, mod := range mods {
+		mod(&cfg)
+	}
 	ready := make(chan struct{})
 	cfg.Ready = func(net.Addr) { close(ready) }
 	app, err := New(cfg)

@@ -59,7 +59,7 @@ func printNewest(w io.Writer, info backup.Info) {
 
 func runRestore(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	f := newFlags("restore", "appbackend restore FILE [--database sqlite:PATH]", stdout)
-	f.notes = "Replaces the SQLite database with the backup FILE after checking it. Stop the server first:\nthe restore refuses while one is running on the database. The replaced database is kept\nbeside it as PATH.before-restore-TIMESTAMP."
+	f.notes = "Replaces the SQLite database with the backup FILE after checking it (integrity, and an appbackend\nschema this binary knows). Stop the server first: the restore refuses while one is running on the\ndatabase. A corrupt database is replaced too. The replaced database is kept beside it as\nPATH.before-restore-TIMESTAMP (-2, -3, … if that name is taken; a kept copy is never overwritten)."
 	var d dbFlags
 	d.register(f, getenv)
 	rest, err := f.parse(args)
@@ -82,7 +82,11 @@ func runRestore(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	fmt.Fprintf(stdout, "restored %s into %s (%s, integrity ok)\n", rest[0], res.Path, backup.FormatSize(res.Size))
 	if res.Previous != "" {
-		fmt.Fprintf(stdout, "the replaced database is kept as %s\n", res.Previous)
+		if res.PreviousUnreadable != "" {
+			fmt.Fprintf(stdout, "the replaced database could not be read (%s); it is kept as %s\n", res.PreviousUnreadable, res.Previous)
+		} else {
+			fmt.Fprintf(stdout, "the replaced database is kept as %s\n", res.Previous)
+		}
 	}
 	printNewest(stdout, res.Info)
 	return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/internal/certstore"
 	"github.com/appbackend/appbackend/internal/oauth"
 	"github.com/appbackend/appbackend/internal/secretbox"
 	"github.com/appbackend/appbackend/internal/setup"
@@ -134,10 +135,10 @@ func runInstallLink(ctx context.Context, args []string, getenv func(string) stri
 
 func runRotateKey(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	f := newFlags("rotate-key", "appbackend rotate-key [--database URL]", stdout)
-	f.notes = `rotate-key re-encrypts every stored OAuth token with the first key of
-APPBACKEND_ENCRYPTION_KEY (comma-separated base64 keys: put the new key first and keep
-the old ones after it until this has run). Tokens already under the first key are left
-as they are. Print a new key with: appbackend rotate-key --new`
+	f.notes = `rotate-key re-encrypts every stored OAuth token and certificate private key with
+the first key of APPBACKEND_ENCRYPTION_KEY (comma-separated base64 keys: put the new key
+first and keep the old ones after it until this has run). Values already under the first
+key are left as they are. Print a new key with: appbackend rotate-key --new`
 	var d dbFlags
 	d.register(f, getenv)
 	newKey := f.Bool("new", false, "print a new random key and exit")
@@ -170,5 +171,16 @@ as they are. Print a new key with: appbackend rotate-key --new`
 		return err
 	}
 	fmt.Fprintf(stdout, "re-encrypted %d token row(s) with key %s\n", n, keys.PrimaryID())
+	// The certificates' and the ACME account's private keys are sealed with the same
+	// keys (automatic HTTPS): those under an older key, or stored unsealed, too.
+	if db, ok := st.(certstore.DB); ok {
+		m, err := certstore.New(db, certstore.WithKeys(keys)).Reseal(ctx)
+		if err != nil {
+			return fmt.Errorf("re-seal the certificates' private keys: %w", err)
+		}
+		if m > 0 {
+			fmt.Fprintf(stdout, "re-sealed %d certificate private key(s) with key %s\n", m, keys.PrimaryID())
+		}
+	}
 	return nil
 }

@@ -7,7 +7,11 @@
 // temporary name, checked with PRAGMA integrity_check, synced, and only then renamed
 // into place, so a crash in the middle (kill -9, power cut) leaves at worst a
 // temporary file that the next run removes, never a half-written backup under a
-// backup's name.
+// backup's name. The writer holds a lock on its temporary file (see partial.go), so
+// that the clean-up never removes one a live run is writing.
+//
+// Every file written here is created 0600 whatever the umask: a copy holds what the
+// database holds (dev secrets, certificates' private keys).
 //
 // PostgreSQL is backed up with its own tools (pg_dump, or the provider's snapshots);
 // [ErrPostgres] says so.
@@ -21,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,6 +33,9 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/appbackend/appbackend/internal/store/sqlite"
+	"github.com/appbackend/appbackend/internal/store/sqlstore"
 )
 
 // ErrPostgres is returned for a PostgreSQL database: appbackend does not copy one.
@@ -80,8 +88,16 @@ func Copy(ctx context.Context, dbPath, dest string) (Info, error) {
 		return Info{}, fmt.Errorf("database %s: %w", dbPath, err)
 	}
 	begin := time.Now()
-	tmp := dest + "." + randomSuffix() + partialSuffix
-	defer os.Remove(tmp) // after a success it was renamed away
+	removeLeftovers(filepath.Dir(dest))
+	// VACUUM INTO writes into an empty file that exists: created here 0600, so the
+	// copy (and the -journal SQLite gives it the same mode) is never readable by
+	// others, and locked for as long as this run writes it.
+	p, err := createPartial(dest)
+	if err != nil {
+		return Info{}, err
+	}
+	defer p.discard() // after a success it was renamed away
+	tmp := p.path
 	db, err := sql.Open("sqlite", sourceDSN(dbPath))
 	if err != nil {
 		return Info{}, err
@@ -97,7 +113,7 @@ func Copy(ctx context.Context, dbPath, dest string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	if err := syncFile(tmp); err != nil {
+	if err := p.f.Sync(); err != nil {
 		return Info{}, err
 	}
 	if err := os.Rename(tmp, dest); err != nil {
@@ -193,16 +209,25 @@ type RestoreResult struct {
 	Info
 	// Previous is where the database that was replaced now is; empty if there was none.
 	Previous string
+	// PreviousUnreadable is why the replaced database could not be read (it is
+	// corrupt, or not a database); empty if it could. It is kept aside all the same.
+	PreviousUnreadable string
 }
 
 // Restore replaces the SQLite database at dbPath with the backup file from, after
-// checking the backup. It refuses (ErrServerRunning) while a server heartbeats on the
-// database. The database it replaces is kept beside it, as
-// PATH.before-restore-TIMESTAMP, with its -wal file if it had one, so a mistaken
-// restore can be undone; stale -wal and -shm files never meet the restored file.
+// checking the backup: it must pass the integrity check and be an appbackend database
+// of a schema version this binary knows. It refuses (ErrServerRunning) while a server
+// heartbeats on the database. The database it replaces is kept beside it, as
+// PATH.before-restore-TIMESTAMP (with -2, -3, … when that name is taken, never
+// overwriting an earlier kept copy), with its -wal file if it had one, so a mistaken
+// restore can be undone; stale -wal and -shm files never meet the restored file. A
+// corrupt database is replaced too: that is when a restore is needed most.
 func Restore(ctx context.Context, dbPath, from string) (RestoreResult, error) {
 	info, err := Verify(ctx, from)
 	if err != nil {
+		return RestoreResult{}, err
+	}
+	if err := checkSchema(ctx, from); err != nil {
 		return RestoreResult{}, err
 	}
 	res := RestoreResult{Info: info}
@@ -212,31 +237,51 @@ func Restore(ctx context.Context, dbPath, from string) (RestoreResult, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return res, err
 	}
+	readable := exists
 	if exists {
 		busy, err := InUse(ctx, dbPath)
-		if err != nil {
+		switch {
+		case isCorrupt(err):
+			// No heartbeat can be read from a corrupt file; a process that still has
+			// it open (a server that started before the damage) shows in its -shm locks.
+			readable = false
+			res.PreviousUnreadable = cleanError(err)
+			if open, lerr := walOpenElsewhere(dbPath); lerr == nil && open {
+				return res, fmt.Errorf("%w (%s is corrupt, and another process has it open): stop it first (systemctl stop appbackend), then restore", ErrServerRunning, dbPath)
+			}
+		case err != nil:
 			return res, err
-		}
-		if busy {
+		case busy:
 			return res, fmt.Errorf("%w (%s): stop it first (systemctl stop appbackend), then restore", ErrServerRunning, dbPath)
 		}
 	}
+	dir := filepath.Dir(dbPath)
+	removeLeftovers(dir)
 	// The copy goes beside the database first, so the final step is one rename on one
 	// file system.
-	tmp := dbPath + "." + randomSuffix() + partialSuffix
-	defer os.Remove(tmp)
-	if err := copyFile(from, tmp); err != nil {
+	p, err := createPartial(dbPath)
+	if err != nil {
 		return res, err
 	}
-	if exists {
+	defer p.discard()
+	if err := copyInto(from, p.f); err != nil {
+		return res, err
+	}
+	if readable {
 		// Fold the old database's WAL into it, so that the file kept aside is whole.
 		if err := checkpoint(ctx, dbPath); err != nil {
+			if !isCorrupt(err) {
+				return res, err
+			}
+			res.PreviousUnreadable = cleanError(err) // its -wal goes aside with it
+		}
+	}
+	if exists {
+		prev, err := keepAside(dbPath)
+		if err != nil {
 			return res, err
 		}
-		res.Previous = dbPath + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
-		if err := os.Rename(dbPath, res.Previous); err != nil {
-			return res, err
-		}
+		res.Previous = prev
 	}
 	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
 		side := dbPath + suffix
@@ -244,7 +289,7 @@ func Restore(ctx context.Context, dbPath, from string) (RestoreResult, error) {
 			continue
 		}
 		if suffix == "-wal" && res.Previous != "" {
-			if err := os.Rename(side, res.Previous+suffix); err != nil {
+			if err := renameNoReplace(side, res.Previous+suffix); err != nil {
 				return res, err
 			}
 			continue
@@ -253,14 +298,117 @@ func Restore(ctx context.Context, dbPath, from string) (RestoreResult, error) {
 			return res, err
 		}
 	}
-	if err := os.Rename(tmp, dbPath); err != nil {
+	if err := os.Rename(p.path, dbPath); err != nil {
 		return res, err
 	}
-	if err := syncDir(filepath.Dir(dbPath)); err != nil {
+	if err := syncDir(dir); err != nil {
 		return res, err
 	}
 	res.Path = dbPath
 	return res, nil
+}
+
+// keepAside renames the database at dbPath to a new PATH.before-restore-TIMESTAMP
+// name and returns it. The timestamp has one-second precision for people to read;
+// two restores within a second take -2, -3, …: a kept copy is never overwritten.
+func keepAside(dbPath string) (string, error) {
+	base := dbPath + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
+	for n := 1; n <= 1000; n++ {
+		name := base
+		if n > 1 {
+			name += "-" + strconv.Itoa(n)
+		}
+		// A name is free only if neither it nor its -wal exists (they travel together).
+		if _, err := os.Lstat(name + "-wal"); err == nil {
+			continue
+		}
+		err := renameNoReplace(dbPath, name)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return name, err
+	}
+	return "", fmt.Errorf("keep %s aside: every name %s[-N] is taken", dbPath, base)
+}
+
+// renameNoReplace renames from to to, failing with fs.ErrExist if to exists. The name
+// is claimed first with an exclusive create, so that two restores racing for it
+// cannot both take it; the rename then replaces only that empty claim.
+func renameNoReplace(from, to string) error {
+	f, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if err := os.Rename(from, to); err != nil {
+		os.Remove(to)
+		return err
+	}
+	return nil
+}
+
+// isCorrupt reports whether err is SQLite's SQLITE_CORRUPT or SQLITE_NOTADB (any
+// extended code of either): the file is damaged or is not a database.
+func isCorrupt(err error) bool {
+	var coded interface{ Code() int }
+	if !errors.As(err, &coded) {
+		return false
+	}
+	const sqliteCorrupt, sqliteNotADB = 11, 26
+	c := coded.Code() & 0xff
+	return c == sqliteCorrupt || c == sqliteNotADB
+}
+
+// checkSchema refuses a file that is not an appbackend database whose schema this
+// binary can run: one with appbackend's migration table, recording only versions
+// this binary knows (an older schema is fine: serve migrates it).
+func checkSchema(ctx context.Context, path string) error {
+	ours, err := sqlite.Migrations()
+	if err != nil {
+		return err
+	}
+	known := map[int]bool{}
+	newest := 0
+	for _, m := range ours {
+		known[m.Version] = true
+		newest = max(newest, m.Version)
+	}
+	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	db, err := sql.Open("sqlite", "file:"+escaped+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, `SELECT version FROM `+sqlstore.MigrationsTable+` ORDER BY version`)
+	if err != nil {
+		return fmt.Errorf("%s is not an appbackend database (no %s table): refusing to restore it", path, sqlstore.MigrationsTable)
+	}
+	defer rows.Close()
+	var versions []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return fmt.Errorf("%s: read %s: %v", path, sqlstore.MigrationsTable, err)
+		}
+		versions = append(versions, v)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: read %s: %v", path, sqlstore.MigrationsTable, err)
+	}
+	if len(versions) == 0 || versions[0] != 1 {
+		return fmt.Errorf("%s is not an appbackend database (%s does not record the first migration): refusing to restore it", path, sqlstore.MigrationsTable)
+	}
+	for _, v := range versions {
+		if !known[v] {
+			return fmt.Errorf("%s has schema version %d, newer than this appbackend knows (%d): restore it with the appbackend that wrote it", path, v, newest)
+		}
+	}
+	return nil
+}
+
+// cleanError keeps SQLite's message on one line.
+func cleanError(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // checkpoint copies the WAL of the database at path into it and truncates the WAL.
@@ -276,37 +424,17 @@ func checkpoint(ctx context.Context, path string) error {
 	return db.Close()
 }
 
-func copyFile(from, to string) error {
+// copyInto copies the file at from into dst (a fresh partial) and syncs it.
+func copyInto(from string, dst *os.File) error {
 	src, err := os.Open(from)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
 	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
 		return err
 	}
-	if err := dst.Sync(); err != nil {
-		dst.Close()
-		return err
-	}
-	return dst.Close()
-}
-
-func syncFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return dst.Sync()
 }
 
 func syncDir(dir string) error {

@@ -49,7 +49,7 @@ type Scheduler struct {
 // none), then one every Every, until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) {
 	s.defaults()
-	s.removePartial()
+	removeLeftovers(s.Dir) // Once does it again before each copy
 	wait := s.Every
 	if files, _ := s.backups(); len(files) == 0 {
 		wait = 0
@@ -131,16 +131,6 @@ func (s *Scheduler) prune() {
 			s.Logger.Warn("remove old backup", "file", files[0], "err", err)
 		}
 		files = files[1:]
-	}
-}
-
-// removePartial deletes copies a crash left unfinished.
-func (s *Scheduler) removePartial() {
-	entries, _ := os.ReadDir(s.Dir)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), filePrefix) && strings.HasSuffix(e.Name(), partialSuffix) {
-			_ = os.Remove(filepath.Join(s.Dir, e.Name()))
-		}
 	}
 }
 

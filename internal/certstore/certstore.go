@@ -3,6 +3,12 @@
 // shares them and a restart finds them: a certificate is obtained once, not once per
 // process or per start, which keeps well inside the CA's rate limits.
 //
+// Private keys (a certificate's, the ACME account's: every key ending in ".key") are
+// sealed with the encryption key (APPBACKEND_ENCRYPTION_KEY, [WithKeys]) when one is
+// configured, as OAuth tokens are; other values, and every value without a key, are
+// stored as base64. Values stored unsealed before a key was configured still load,
+// and [Storage.Reseal] seals them (serve at start, `appbackend rotate-key`).
+//
 // Locks are rows too: a lock is a setting holding a random token and its expiry,
 // taken with an insert that only one process wins, released with a
 // compare-and-delete, and taken over once expired (a process that died holding it).
@@ -24,6 +30,7 @@ import (
 
 	"github.com/caddyserver/certmagic"
 
+	"github.com/appbackend/appbackend/internal/secretbox"
 	"github.com/appbackend/appbackend/internal/store/sqlstore"
 )
 
@@ -46,7 +53,8 @@ type DB interface {
 
 // Storage is a certmagic.Storage on the database.
 type Storage struct {
-	db DB
+	db   DB
+	keys *secretbox.Keyring
 	// LockTTL is how long a lock holds without its holder (default 5 minutes); a
 	// holder refreshes it while it works.
 	LockTTL time.Duration
@@ -65,30 +73,123 @@ type heldLock struct {
 
 var _ certmagic.Storage = (*Storage)(nil)
 
+// Option configures [New].
+type Option func(*Storage)
+
+// WithKeys seals private keys with the keyring's first key (and opens them with any
+// of its keys). An empty or nil keyring stores them unsealed.
+func WithKeys(k *secretbox.Keyring) Option { return func(s *Storage) { s.keys = k } }
+
 // New returns the storage over db.
-func New(db DB) *Storage {
+func New(db DB, opts ...Option) *Storage {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return &Storage{db: db, LockTTL: 5 * time.Minute, PollEvery: time.Second, held: map[string]heldLock{}, token: hex.EncodeToString(b)}
+	s := &Storage{db: db, LockTTL: 5 * time.Minute, PollEvery: time.Second, held: map[string]heldLock{}, token: hex.EncodeToString(b)}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 func dataKey(key string) string { return Prefix + strings.Trim(key, "/") }
 
+// private reports whether the setting named k holds a private key: CertMagic names
+// a certificate's PEM key and the ACME account's "….key".
+func private(k string) bool { return strings.HasSuffix(k, ".key") }
+
+// sealAD binds a sealed value to its setting, so that it does not open in another.
+func sealAD(k string) string { return "certstore:" + k }
+
+// encode is how value is stored under the setting k.
+func (s *Storage) encode(k string, value []byte) (string, error) {
+	plain := base64.StdEncoding.EncodeToString(value)
+	if s.keys.Empty() || !private(k) {
+		return plain, nil
+	}
+	return s.keys.Seal(plain, sealAD(k))
+}
+
+// decode reads a stored value: sealed ("v1.…", never valid base64) or base64.
+func (s *Storage) decode(k, v string) ([]byte, error) {
+	if _, sealed := secretbox.KeyID(v); sealed {
+		if s.keys.Empty() {
+			return nil, fmt.Errorf("certstore: %s is sealed with an encryption key, and none is configured (APPBACKEND_ENCRYPTION_KEY)", k)
+		}
+		plain, err := s.keys.Open(v, sealAD(k))
+		if err != nil {
+			return nil, fmt.Errorf("certstore: open %s: %w", k, err)
+		}
+		v = plain
+	}
+	return base64.StdEncoding.DecodeString(v)
+}
+
 // Store implements certmagic.Storage.
 func (s *Storage) Store(ctx context.Context, key string, value []byte) error {
-	return s.db.PutSetting(ctx, dataKey(key), base64.StdEncoding.EncodeToString(value))
+	k := dataKey(key)
+	v, err := s.encode(k, value)
+	if err != nil {
+		return err
+	}
+	return s.db.PutSetting(ctx, k, v)
 }
 
 // Load implements certmagic.Storage; fs.ErrNotExist when the key is absent.
 func (s *Storage) Load(ctx context.Context, key string) ([]byte, error) {
-	v, ok, err := s.db.Setting(ctx, dataKey(key))
+	k := dataKey(key)
+	v, ok, err := s.db.Setting(ctx, k)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", key, fs.ErrNotExist)
 	}
-	return base64.StdEncoding.DecodeString(v)
+	return s.decode(k, v)
+}
+
+// Reseal seals, with the keyring's first key, every stored private key that is
+// unsealed (stored before a key was configured) or sealed by another key, and
+// returns how many it sealed. Each is replaced only if it still holds the value read
+// (a certificate renewed meanwhile keeps its new key). Without a key: ErrNoKey.
+func (s *Storage) Reseal(ctx context.Context) (int, error) {
+	if s.keys.Empty() {
+		return 0, secretbox.ErrNoKey
+	}
+	rows, err := s.db.SettingsWithPrefix(ctx, Prefix)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range rows {
+		if !private(r.Key) {
+			continue
+		}
+		if id, sealed := secretbox.KeyID(r.Value); sealed && id == s.keys.PrimaryID() {
+			continue
+		}
+		value, err := s.decode(r.Key, r.Value)
+		if err != nil {
+			return n, err
+		}
+		v, err := s.encode(r.Key, value)
+		if err != nil {
+			return n, err
+		}
+		// No compare-and-set of a setting: delete-if-unchanged, then insert-if-absent
+		// (a value another process stored in between wins).
+		ok, err := s.db.DeleteSettingIf(ctx, r.Key, r.Value)
+		if err != nil {
+			return n, err
+		}
+		if !ok {
+			continue
+		}
+		if _, err := s.db.PutSettingIfAbsent(ctx, r.Key, v); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // Delete implements certmagic.Storage: the key and everything under it.
@@ -150,6 +251,10 @@ func (s *Storage) Stat(ctx context.Context, key string) (certmagic.KeyInfo, erro
 	for _, r := range rows {
 		if r.Key == k {
 			n := base64.StdEncoding.DecodedLen(len(r.Value))
+			if _, sealed := secretbox.KeyID(r.Value); sealed {
+				b, _ := s.decode(r.Key, r.Value)
+				n = len(b)
+			}
 			return certmagic.KeyInfo{Key: key, Modified: r.UpdatedAt, Size: int64(n), IsTerminal: true}, nil
 		}
 		if strings.HasPrefix(r.Key, k+"/") {

@@ -109,6 +109,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
 	appMigrations, err := store.ReadMigrations(o.appMigrations, "sqlite")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
@@ -171,6 +174,21 @@ func checkPath(path string) error {
 		return fmt.Errorf("open sqlite database %s: %s is not a directory", path, dir)
 	}
 	return nil
+}
+
+// createPrivate creates the database file, if it does not exist, with mode 0600
+// whatever the umask: it holds dev secrets and certificates' private keys. SQLite
+// gives the -wal and -shm files it creates beside it the same mode. An existing
+// file keeps the mode it has (an operator may have chosen a group).
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("open sqlite database %s: %v", path, err)
+	}
+	return f.Close() // SQLite takes an empty file for a new database
 }
 
 // cleanError keeps SQLite's message on one line.

@@ -1,0 +1,39 @@
+//go:build unix
+
+package sqlite_test
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/appbackend/appbackend/internal/store/sqlite"
+)
+
+// TestFilesPrivate: with the common umask 022 the database and the -wal and -shm
+// files SQLite creates beside it are 0600, not 0644: they hold dev secrets and
+// certificates' private keys. Not parallel: the umask is the process's, and a
+// sequential top-level test runs while no parallel test does.
+func TestFilesPrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "appbackend.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.PutSetting(t.Context(), "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", filepath.Base(name), got)
+		}
+	}
+}
