@@ -364,10 +364,6 @@ func TestInstallSignatureUsesBounded(t *testing.T) {
 	t.Parallel()
 	b := setupInstall(t)
 	a := b.app
-	_, err := a.DB().Exec(`INSERT INTO appbackend_install_uses (state_hash, signature_key, account_id, user_id, signed_as, used_at, expires_at)
-		VALUES ('old', 'old', 'acct_old', 'usr_old', 'user_account', 1, 1)`)
-	require.NoError(t, err)
-
 	sig := appbackendtest.InstallSignature(appbackendtest.AppSecret, time.Now(), "usr_test", "acct_recycled")
 	accepted := 0
 	for range 12 {
@@ -381,6 +377,11 @@ func TestInstallSignatureUsesBounded(t *testing.T) {
 		require.Contains(t, resp.String(), "install_signature was already used")
 	}
 	require.Equal(t, 4, accepted)
-	rows := appbackendRows(t, a)
-	require.Equal(t, 4, rows["appbackend_install_uses"], "the old row was pruned, the refused uses stored nothing")
+	require.Equal(t, 4, appbackendRows(t, a)["appbackend_install_uses"], "the refused uses stored nothing")
+
+	_, err := a.DB().Exec(`INSERT INTO appbackend_install_uses (state_hash, signature_key, account_id, user_id, signed_as, used_at, expires_at)
+		VALUES ('old', 'old', 'acct_old', 'usr_old', 'user_account', 1, 1)`)
+	require.NoError(t, err)
+	a.InstallLink(t, "acct_next", false)
+	require.Equal(t, 5, appbackendRows(t, a)["appbackend_install_uses"], "the expired row was pruned")
 }
