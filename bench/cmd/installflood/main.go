@@ -1,7 +1,7 @@
 // Command installflood measures what anonymous GET /install requests make a running
 // backend store: -clients connections each request, in a loop for -duration,
-// GET /install?mode=test with -return-size bytes of return data (the most the server
-// takes), and it reports the answers by status and the database's growth.
+// GET /install?mode=test with -return-size bytes of random return data (the most the
+// server takes), and it reports the answers by status and the database's growth.
 //
 //	installflood -url http://127.0.0.1:3000 -db appbackend.db -clients 8 -duration 20s
 //	installflood -url http://127.0.0.1:3000 -db postgres://user@127.0.0.1:5432/appbackend
@@ -10,12 +10,17 @@
 // pg_database_size of a postgres:// URL. The server needs STRIPE_APP_ID and
 // APPBACKEND_PUBLIC_URL (install links configured); `appbackend serve --dev` is enough.
 //
+// -clients 0 measures the same span without requests: what the server writes anyway
+// (heartbeats, the job queue's polling, a WAL not yet checkpointed).
+//
 // It only connects to a loopback address, and every request has a timeout.
 package main
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,7 +49,7 @@ func run(args []string, out io.Writer) error {
 	f := flag.NewFlagSet("installflood", flag.ContinueOnError)
 	base := f.String("url", "http://127.0.0.1:3000", "the backend's base URL (loopback only)")
 	db := f.String("db", "", "the backend's database: sqlite:PATH, PATH, or a postgres:// URL (required)")
-	clients := f.Int("clients", 8, "concurrent clients")
+	clients := f.Int("clients", 8, "concurrent clients (0: none, to measure what the idle server writes meanwhile)")
 	duration := f.Duration("duration", 20*time.Second, "how long to flood")
 	returnSize := f.Int("return-size", 2000, "bytes of return data per request (the query minus mode)")
 	settle := f.Duration("settle", 2*time.Second, "wait after the flood before measuring again (checkpoints, autovacuum)")
@@ -58,8 +63,8 @@ func run(args []string, out io.Writer) error {
 	if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("-url %q is not a loopback address", *base)
 	}
-	if *db == "" || *clients < 1 || *duration <= 0 || *returnSize < 0 {
-		return errors.New("-db is required; -clients, -duration must be positive")
+	if *db == "" || *clients < 0 || *duration <= 0 || *returnSize < 0 {
+		return errors.New("-db is required; -duration must be positive")
 	}
 	size, closeDB, err := sizer(*db)
 	if err != nil {
@@ -73,7 +78,13 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	target := u.String() + "/install?mode=test&data=" + strings.Repeat("x", max(*returnSize-len("data="), 0))
+	// Random data, as PostgreSQL compresses a repeated filler to almost nothing (TOAST).
+	targets := make([]string, 64)
+	for i := range targets {
+		b := make([]byte, max(*returnSize-len("data="), 0)*3/4+1)
+		_, _ = rand.Read(b)
+		targets[i] = u.String() + "/install?mode=test&data=" + base64.RawURLEncoding.EncodeToString(b)[:max(*returnSize-len("data="), 0)]
+	}
 
 	client := &http.Client{
 		Timeout:       10 * time.Second,
@@ -89,8 +100,8 @@ func run(args []string, out io.Writer) error {
 	for range *clients {
 		wg.Go(func() {
 			local := map[string]int{}
-			for floodCtx.Err() == nil {
-				req, _ := http.NewRequestWithContext(floodCtx, http.MethodGet, target, nil)
+			for i := 0; floodCtx.Err() == nil; i++ {
+				req, _ := http.NewRequestWithContext(floodCtx, http.MethodGet, targets[i%len(targets)], nil)
 				resp, err := client.Do(req)
 				if err != nil {
 					if floodCtx.Err() == nil {
@@ -110,6 +121,7 @@ func run(args []string, out io.Writer) error {
 		})
 	}
 	wg.Wait()
+	<-floodCtx.Done()
 	elapsed := time.Since(start)
 	select {
 	case <-ctx.Done():
@@ -134,21 +146,30 @@ func run(args []string, out io.Writer) error {
 		fmt.Fprintf(out, ", %s: %d", k, statuses[k])
 	}
 	fmt.Fprintln(out)
-	fmt.Fprintf(out, "database: %s before, %s after (%+d bytes)\n", human(before), human(after), after-before)
+	fmt.Fprintf(out, "database: %s before, %s after (%+d bytes)\n", human(before.total), human(after.total), after.total-before.total)
+	if before.detail != "" {
+		fmt.Fprintf(out, "  before: %s\n  after:  %s\n", before.detail, after.detail)
+	}
 	return nil
 }
 
+// dbSize is a database's size on disk, and for SQLite how it splits.
+type dbSize struct {
+	total  int64
+	detail string
+}
+
 // sizer returns a function that measures the database on disk.
-func sizer(db string) (func(context.Context) (int64, error), func(), error) {
+func sizer(db string) (func(context.Context) (dbSize, error), func(), error) {
 	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
 		conn, err := sql.Open("pgx", db)
 		if err != nil {
 			return nil, nil, err
 		}
-		return func(ctx context.Context) (int64, error) {
+		return func(ctx context.Context) (dbSize, error) {
 			var n int64
 			err := conn.QueryRowContext(ctx, `SELECT pg_database_size(current_database())`).Scan(&n)
-			return n, err
+			return dbSize{total: n}, err
 		}, func() { conn.Close() }, nil
 	}
 	path := strings.TrimPrefix(db, "sqlite:")
@@ -158,19 +179,23 @@ func sizer(db string) (func(context.Context) (int64, error), func(), error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, nil, fmt.Errorf("-db: %w", err)
 	}
-	return func(context.Context) (int64, error) {
-		var n int64
+	return func(context.Context) (dbSize, error) {
+		var s dbSize
+		var parts []string
 		for _, p := range []string{path, path + "-wal"} {
 			st, err := os.Stat(p)
 			if errors.Is(err, os.ErrNotExist) {
 				continue
 			}
 			if err != nil {
-				return 0, err
+				return s, err
 			}
-			n += st.Size()
+			s.total += st.Size()
+			parts = append(parts, fmt.Sprintf("%s %s", p, human(st.Size())))
 		}
-		return n, nil
+		// The WAL is recycled at each checkpoint: the file holds the data.
+		s.detail = strings.Join(parts, ", ")
+		return s, nil
 	}, func() {}, nil
 }
 
