@@ -385,3 +385,20 @@ func TestInstallSignatureUsesBounded(t *testing.T) {
 	a.InstallLink(t, "acct_next", false)
 	require.Equal(t, 5, appbackendRows(t, a)["appbackend_install_uses"], "the expired row was pruned")
 }
+
+// TestInstallStateAcrossSecretRotation: a state is checked with every app secret, so
+// one made before a rotation (STRIPE_APP_SECRETS=NEW,OLD) still completes, and it
+// needs nothing from the database that made it: any replica takes it.
+func TestInstallStateAcrossSecretRotation(t *testing.T) {
+	t.Parallel()
+	before := setupInstall(t, func(cfg *appbackend.Config) { cfg.AppSecrets = []string{"absec_old"} })
+	after := setupInstall(t, func(cfg *appbackend.Config) { cfg.AppSecrets = []string{"absec_new", "absec_old"} })
+	state, c := before.app.BeginInstall(t, url.Values{"mode": {"test"}, "plan": {"pro"}})
+	done := after.app.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_rotated", Secret: "absec_old"})
+	require.Equal(t, http.StatusFound, done.Status, done)
+	back, err := url.Parse(done.Header.Get("Location"))
+	require.NoError(t, err)
+	require.Equal(t, "pro", back.Query().Get("plan"))
+	_, ok := after.app.Installation(t, "acct_rotated", false)
+	require.True(t, ok)
+}
