@@ -2,11 +2,13 @@ package appbackend
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -33,11 +35,21 @@ const DefaultInstallURL = "https://marketplace.stripe.com/oauth/v2/authorize"
 // DefaultInstallStateTTL is how long a state from GET /install stays usable.
 const DefaultInstallStateTTL = 15 * time.Minute
 
-// installCookie binds a state to the browser that asked for it.
+// installCookie binds a state to the browser that asked for it and carries the
+// caller's return data.
 const installCookie = "appbackend_install"
 
-// maxReturnQuery bounds the caller's data GET /install keeps for the return.
+// maxReturnQuery bounds the caller's data GET /install gives back on the return. It
+// travels in the cookie (nothing is stored), whose value must stay under the 4 KB
+// browsers keep per cookie.
 const maxReturnQuery = 2048
+
+// maxUsesPerSignature is how many states one install_signature may complete. A
+// genuine signature (Stripe's, for one user and account at one second) stays valid for
+// the timestamp tolerance, so without a cap its holder could pair it with any number
+// of fresh states and store a use row for each; a few allow the same user's second
+// install within the same second.
+const maxUsesPerSignature = 4
 
 // InstallSignedAs says which content an install_signature covered. Stripe's install-link
 // documentation verifies the signature like a UI request's default signature, over
@@ -57,12 +69,6 @@ var (
 func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
-}
-
-func randomToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // openOAuth builds the token manager over the database.
@@ -180,10 +186,10 @@ func (a *App) installRedirectURI() string {
 	return strings.TrimRight(a.cfg.PublicURL, "/") + "/install/callback"
 }
 
-// handleInstall is GET /install: a fresh state, kept server-side (hashed) with an
-// expiry, bound to this browser by a cookie, then a 302 to Stripe's install page.
-// ?mode=test asks for a test-mode install; every other query parameter is given back
-// on the return to APPBACKEND_INSTALL_RETURN_URL.
+// handleInstall is GET /install: a fresh state, signed and bound to this browser by a
+// cookie, then a 302 to Stripe's install page. It stores nothing: anyone may call it,
+// as often as they like. ?mode=test asks for a test-mode install; every other query
+// parameter is given back on the return to APPBACKEND_INSTALL_RETURN_URL.
 func (a *App) handleInstall(w http.ResponseWriter, r *http.Request) {
 	if err := a.installConfigured(); err != nil {
 		a.writeError(w, r, err)
@@ -205,24 +211,15 @@ func (a *App) handleInstall(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, installError(fmt.Sprintf("the return data is over %d bytes", maxReturnQuery)))
 		return
 	}
-	state, nonce := randomToken(), randomToken()
-	now := time.Now()
 	ttl := a.cfg.InstallStateTTL
 	if ttl <= 0 {
 		ttl = DefaultInstallStateTTL
 	}
-	_, err := a.db.DB().ExecContext(r.Context(), a.sqlText(`INSERT INTO appbackend_install_states
-		(state_hash, browser_hash, livemode, return_query, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
-		hashHex(state), hashHex(nonce), livemode, returnQuery, now.UnixMicro(), now.Add(ttl).UnixMicro())
-	if err != nil {
-		a.writeError(w, r, fmt.Errorf("store install state: %w", err))
-		return
-	}
-	// Old states go with the next ones; a failure here changes nothing that matters.
-	_, _ = a.db.DB().ExecContext(r.Context(), a.sqlText(`DELETE FROM appbackend_install_states WHERE expires_at < ?`), now.Add(-24*time.Hour).UnixMicro())
+	cookie := newInstallCookie(returnQuery)
+	state := a.signInstallState(installState{livemode: livemode, expiresAt: time.Now().Add(ttl)}, cookie)
 
 	http.SetCookie(w, &http.Cookie{
-		Name: installCookie, Value: nonce, Path: "/install", MaxAge: int(ttl / time.Second),
+		Name: installCookie, Value: cookie, Path: "/install", MaxAge: int(ttl / time.Second),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: strings.HasPrefix(a.cfg.PublicURL, "https://"),
 	})
 	target := a.cfg.InstallURL
@@ -243,6 +240,116 @@ func (a *App) handleInstall(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, u.String(), http.StatusFound)
 }
 
+// The install state is what the server once kept in a row, sealed in the token itself:
+//
+//	base64url( version | flags | expiry (µs, big-endian int64) | browser binding | MAC )
+//	           1 byte    1 byte  8 bytes                         16 bytes          16 bytes
+//
+// 56 characters, well inside the callback's state pattern and opaque to Stripe, which
+// gives it back as is. The browser binding is a hash of the cookie set with it; the
+// cookie holds a random nonce (which makes every state unique) and the return data, so
+// the MAC also vouches for the return data, and a state completes only in the browser
+// that started it. The MAC is HMAC-SHA256 (truncated to 128 bits) with a key derived
+// from an app secret: every replica has it, no key is stored, and a rotation
+// (STRIPE_APP_SECRETS=NEW,OLD) keeps the states made with OLD valid while it is listed.
+const (
+	stateVersion    = 1
+	stateFlagLive   = 1
+	stateBindingLen = 16
+	stateMACLen     = 16
+	stateLen        = 2 + 8 + stateBindingLen + stateMACLen
+	cookieNonceLen  = 16
+)
+
+// installStateKey derives the state-signing key from an app secret, labelled so that it
+// signs nothing else.
+func installStateKey(secret string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("appbackend install state v1"))
+	return m.Sum(nil)
+}
+
+func newInstallCookie(returnQuery string) string {
+	b := make([]byte, cookieNonceLen, cookieNonceLen+len(returnQuery))
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(append(b, returnQuery...))
+}
+
+// cookieReturnQuery is the return data a cookie made by newInstallCookie carries.
+func cookieReturnQuery(cookie string) (string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(cookie)
+	if err != nil || len(b) < cookieNonceLen {
+		return "", false
+	}
+	return string(b[cookieNonceLen:]), true
+}
+
+func browserBinding(cookie string) []byte {
+	sum := sha256.Sum256([]byte("appbackend install browser\x00" + cookie))
+	return sum[:stateBindingLen]
+}
+
+func stateMAC(key, body []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(body)
+	return m.Sum(nil)[:stateMACLen]
+}
+
+// signInstallState makes the state of st for the browser holding cookie, signed with
+// the first app secret.
+func (a *App) signInstallState(st installState, cookie string) string {
+	b := make([]byte, 0, stateLen)
+	flags := byte(0)
+	if st.livemode {
+		flags |= stateFlagLive
+	}
+	b = append(b, stateVersion, flags)
+	b = binary.BigEndian.AppendUint64(b, uint64(st.expiresAt.UnixMicro()))
+	b = append(b, browserBinding(cookie)...)
+	b = append(b, stateMAC(installStateKey(a.cfg.AppSecrets[0]), b)...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+var (
+	errStateUnknown  = errors.New("unknown state: start the install again from /install")
+	errStateExpired  = errors.New("this install link expired: start the install again from /install")
+	errStateBrowser  = errors.New("this install was started in another browser: start it again from /install in this one")
+	errStateUsed     = errors.New("this install link was already used: start the install again from /install")
+	errSignatureUsed = errors.New("this install_signature was already used: start the install again from /install")
+)
+
+// openInstallState checks a state (made by this app with one of its secrets, unexpired,
+// bound to cookie, "" for none) and returns what it holds.
+func (a *App) openInstallState(state, cookie string, now time.Time) (installState, error) {
+	var st installState
+	b, err := base64.RawURLEncoding.DecodeString(state)
+	if err != nil || len(b) != stateLen || b[0] != stateVersion {
+		return st, errStateUnknown
+	}
+	body, mac := b[:stateLen-stateMACLen], b[stateLen-stateMACLen:]
+	ok := false
+	for _, s := range a.cfg.AppSecrets {
+		if hmac.Equal(mac, stateMAC(installStateKey(s), body)) {
+			ok = true
+		}
+	}
+	if !ok {
+		return st, errStateUnknown
+	}
+	st.livemode = b[1]&stateFlagLive != 0
+	st.expiresAt = time.UnixMicro(int64(binary.BigEndian.Uint64(b[2:10])))
+	if now.After(st.expiresAt) {
+		return st, errStateExpired
+	}
+	if cookie == "" || subtle.ConstantTimeCompare(browserBinding(cookie), b[10:10+stateBindingLen]) != 1 {
+		return st, errStateBrowser
+	}
+	if st.returnQuery, ok = cookieReturnQuery(cookie); !ok {
+		return st, errStateBrowser
+	}
+	return st, nil
+}
+
 // sqlText rewrites ? placeholders for PostgreSQL.
 func (a *App) sqlText(q string) string {
 	if kind, _, _ := setup.ParseDatabase(a.cfg.Database); kind != "postgres" {
@@ -261,12 +368,12 @@ func (a *App) sqlText(q string) string {
 	return b.String()
 }
 
+// installState is what a state says: the mode asked for, when it expires, and (from
+// the cookie it is bound to) the return data.
 type installState struct {
-	browserHash string
 	livemode    bool
 	returnQuery string
 	expiresAt   time.Time
-	used        bool
 }
 
 // InstallSignatureCandidates are the exact strings an install_signature may cover, in
@@ -288,21 +395,22 @@ func InstallSignatureCandidates(state, userID, accountID string) (names []string
 
 // verifyInstallSignature checks install_signature (t=…,v1=…, HMAC-SHA256 with the app's
 // signing secrets, timestamps refused beyond the tolerance either way) over each
-// candidate and returns the name of the one that matched.
-func (a *App) verifyInstallSignature(sig, state, userID, accountID string) (string, error) {
+// candidate and returns the name of the one that matched and the signature's key: a
+// hash of its timestamp and signed content, the same however the header is spelled.
+func (a *App) verifyInstallSignature(sig, state, userID, accountID string) (string, string, error) {
 	names, payloads := InstallSignatureCandidates(state, userID, accountID)
 	var last error
 	for i, p := range payloads {
-		_, err := a.verifier.VerifyPayload(sig, p)
+		at, err := a.verifier.VerifyPayload(sig, p)
 		if err == nil {
-			return names[i], nil
+			return names[i], hashHex(fmt.Sprintf("%d\n%s", at.Unix(), p)), nil
 		}
 		if !errors.Is(err, appauth.ErrNoValidSignature) {
-			return "", err // malformed, or outside the tolerance: the same for every candidate
+			return "", "", err // malformed, or outside the tolerance: the same for every candidate
 		}
 		last = err
 	}
-	return "", last
+	return "", "", last
 }
 
 // handleInstallCallback is GET /install/callback, where Stripe sends the browser back
@@ -338,33 +446,35 @@ func (a *App) handleInstallCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	st, err := a.loadInstallState(ctx, state)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		a.writeError(w, r, installError("unknown state: start the install again from /install"))
-		return
-	case err != nil:
-		a.writeError(w, r, err)
-		return
-	case st.used:
-		a.writeError(w, r, installError("this install link was already used: start the install again from /install"))
-		return
-	case time.Now().After(st.expiresAt):
-		a.writeError(w, r, installError("this install link expired: start the install again from /install"))
+	var cookie string
+	if c, err := r.Cookie(installCookie); err == nil {
+		cookie = c.Value
+	}
+	st, err := a.openInstallState(state, cookie, time.Now())
+	if err != nil {
+		a.writeError(w, r, installError(err.Error()))
 		return
 	}
-	cookie, err := r.Cookie(installCookie)
-	if err != nil || subtle.ConstantTimeCompare([]byte(hashHex(cookie.Value)), []byte(st.browserHash)) != 1 {
-		a.writeError(w, r, installError("this install was started in another browser: start it again from /install in this one"))
-		return
-	}
-	signedAs, err := a.verifyInstallSignature(sig, state, userID, accountID)
+	signedAs, sigKey, err := a.verifyInstallSignature(sig, state, userID, accountID)
 	if err != nil {
 		msg := "install_signature does not verify with the app's signing secrets"
 		if errors.Is(err, appauth.ErrTooOld) || errors.Is(err, appauth.ErrTooNew) {
 			msg = "install_signature is outside the time tolerance: start the install again from /install"
 		}
 		a.writeError(w, r, apierror.New(apierror.CodeSignatureInvalid, msg))
+		return
+	}
+
+	// Before a code is spent on it: a state used before is refused (the transaction
+	// below checks again, against a concurrent use).
+	var used int
+	err = a.db.DB().QueryRowContext(ctx, a.sqlText(`SELECT COUNT(*) FROM appbackend_install_uses WHERE state_hash = ?`), hashHex(state)).Scan(&used)
+	switch {
+	case err != nil:
+		a.writeError(w, r, fmt.Errorf("load install state use: %w", err))
+		return
+	case used > 0:
+		a.writeError(w, r, installError(errStateUsed.Error()))
 		return
 	}
 
@@ -392,17 +502,13 @@ func (a *App) handleInstallCallback(w http.ResponseWriter, r *http.Request) {
 		tok = &t
 	}
 
+	now := time.Now()
 	err = store.InTx(ctx, a.db.DB(), func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, a.sqlText(`UPDATE appbackend_install_states SET used_at = ?, account_id = ?, user_id = ?, signed_as = ?
-			WHERE state_hash = ? AND used_at IS NULL`), time.Now().UnixMicro(), accountID, userID, signedAs, hashHex(state))
-		if err != nil {
+		if err := a.useInstallState(ctx, tx, state, sigKey, accountID, userID, signedAs, st, now); err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return errStateUsed
-		}
 		hctx := store.WithTx(ctx, tx)
-		if err := a.lifecycle.Record(hctx, accountID, livemode, a.cfg.AppID, hashHex(state)[:16], time.Now()); err != nil {
+		if err := a.lifecycle.Record(hctx, accountID, livemode, a.cfg.AppID, hashHex(state)[:16], now); err != nil {
 			return err
 		}
 		if tok != nil {
@@ -410,14 +516,17 @@ func (a *App) handleInstallCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
-	if errors.Is(err, errStateUsed) {
-		a.writeError(w, r, installError("this install link was already used: start the install again from /install"))
+	if errors.Is(err, errStateUsed) || errors.Is(err, errSignatureUsed) {
+		a.writeError(w, r, installError(err.Error()))
 		return
 	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	// Uses no state or signature would pass any more go with the next install; a
+	// failure here changes nothing that matters. The minute covers replicas' clocks.
+	_, _ = a.db.DB().ExecContext(ctx, a.sqlText(`DELETE FROM appbackend_install_uses WHERE expires_at < ?`), now.Add(-time.Minute).UnixMicro())
 	a.logger.InfoContext(ctx, "installed through an install link", "account_id", accountID, "user_id", userID,
 		"livemode", livemode, "oauth", tok != nil, "signed_as", signedAs)
 	http.SetCookie(w, &http.Cookie{Name: installCookie, Value: "", Path: "/install", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
@@ -446,7 +555,44 @@ func (a *App) handleInstallCallback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, u.String(), http.StatusFound)
 }
 
-var errStateUsed = errors.New("install state already used")
+// useInstallState records, in tx, that state was used with the install_signature
+// whose key is sigKey, or fails with errStateUsed if the state was used before, or
+// with errSignatureUsed if the signature already completed maxUsesPerSignature states.
+// Only a verified signature gets here, so the rows are bounded by genuine Stripe
+// redirects, and each goes once neither its state nor its signature can pass again.
+func (a *App) useInstallState(ctx context.Context, tx *sql.Tx, state, sigKey, accountID, userID, signedAs string, st installState, now time.Time) error {
+	if kind, _, _ := setup.ParseDatabase(a.cfg.Database); kind == "postgres" {
+		// Concurrent uses of one signature take turns, so the count below is exact;
+		// SQLite's write transactions take turns anyway, from the INSERT on.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "appbackend.install_signature:"+sigKey); err != nil {
+			return fmt.Errorf("lock install signature: %w", err)
+		}
+	}
+	// A signature's timestamp may lie up to the tolerance ahead, and passes until the
+	// tolerance after it.
+	expires := now.Add(2 * appauth.DefaultTolerance)
+	if st.expiresAt.After(expires) {
+		expires = st.expiresAt
+	}
+	res, err := tx.ExecContext(ctx, a.sqlText(`INSERT INTO appbackend_install_uses
+		(state_hash, signature_key, account_id, user_id, signed_as, used_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (state_hash) DO NOTHING`),
+		hashHex(state), sigKey, accountID, userID, signedAs, now.UnixMicro(), expires.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("record install state use: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errStateUsed
+	}
+	var uses int
+	if err := tx.QueryRowContext(ctx, a.sqlText(`SELECT COUNT(*) FROM appbackend_install_uses WHERE signature_key = ?`), sigKey).Scan(&uses); err != nil {
+		return fmt.Errorf("count install signature uses: %w", err)
+	}
+	if uses > maxUsesPerSignature {
+		return errSignatureUsed
+	}
+	return nil
+}
 
 func trimFor(s string) string {
 	s = strings.TrimSpace(s)
@@ -459,24 +605,6 @@ func trimFor(s string) string {
 		}
 		return r
 	}, s)
-}
-
-func (a *App) loadInstallState(ctx context.Context, state string) (installState, error) {
-	var st installState
-	var expires int64
-	var used sql.NullInt64
-	err := a.db.DB().QueryRowContext(ctx, a.sqlText(`SELECT browser_hash, livemode, return_query, expires_at, used_at
-		FROM appbackend_install_states WHERE state_hash = ?`), hashHex(state)).
-		Scan(&st.browserHash, &st.livemode, &st.returnQuery, &expires, &used)
-	if errors.Is(err, sql.ErrNoRows) {
-		return st, store.ErrNotFound
-	}
-	if err != nil {
-		return st, fmt.Errorf("load install state: %w", err)
-	}
-	st.expiresAt = time.UnixMicro(expires)
-	st.used = used.Valid
-	return st, nil
 }
 
 var installedPage = template.Must(template.New("installed").Parse(`<!doctype html>

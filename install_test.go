@@ -1,7 +1,9 @@
 package appbackend_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strings"
@@ -257,4 +259,146 @@ func lastRequest(t *testing.T, f *appbackendtest.StripeFake, path string) appbac
 	}
 	t.Fatalf("no request to %s", path)
 	return appbackendtest.StripeRequest{}
+}
+
+// appbackendRows counts the rows of every appbackend_ table, whatever the schema
+// version: what an anonymous request may have stored shows up here.
+func appbackendRows(t *testing.T, a *appbackendtest.App) map[string]int {
+	t.Helper()
+	list := `SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'appbackend\_%' ESCAPE '\'`
+	if a.Postgres() {
+		list = `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'appbackend\_%'`
+	}
+	rows, err := a.DB().Query(list)
+	require.NoError(t, err)
+	var tables []string
+	for rows.Next() {
+		var name string
+		require.NoError(t, rows.Scan(&name))
+		tables = append(tables, name)
+	}
+	require.NoError(t, rows.Err())
+	require.NoError(t, rows.Close())
+	counts := map[string]int{}
+	for _, name := range tables {
+		var n int
+		require.NoError(t, a.DB().QueryRow(`SELECT COUNT(*) FROM `+name).Scan(&n))
+		counts[name] = n
+	}
+	return counts
+}
+
+// TestInstallStoresNothing: anonymous GET /install requests, each with the most
+// return data, store no row at all (they once stored one each, kept a day: a flood
+// filled the disk), and a state made among them still completes, its data intact.
+func TestInstallStoresNothing(t *testing.T) {
+	t.Parallel()
+	b := setupInstall(t)
+	a := b.app
+	data := strings.Repeat("d", 2000)
+	before := appbackendRows(t, a)
+	var state string
+	var cookie *http.Cookie
+	for i := range 200 {
+		s, c := a.BeginInstall(t, url.Values{"mode": {"test"}, "data": {data}})
+		if i == 100 {
+			state, cookie = s, c
+		}
+	}
+	require.Equal(t, before, appbackendRows(t, a), "GET /install stored something")
+	require.Less(t, len(state), 128, "the state stays short")
+	require.Less(t, len(cookie.Name)+len(cookie.Value), 4000, "the cookie fits a browser's 4 KB")
+
+	over := url.Values{"data": {strings.Repeat("d", 2100)}}
+	resp, err := http.Get(a.URL + "/install?" + over.Encode())
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, "return data over the cap")
+
+	done := a.CompleteInstall(t, state, cookie, appbackendtest.InstallRedirect{Account: "acct_flooded"})
+	require.Equal(t, http.StatusFound, done.Status, done)
+	back, err := url.Parse(done.Header.Get("Location"))
+	require.NoError(t, err)
+	require.Equal(t, data, back.Query().Get("data"))
+}
+
+// TestInstallStateTampered: a state is only accepted as this app made it: a changed
+// mode or expiry, a state another app (another secret) made, or a cookie changed to
+// carry other return data are refused, and nothing is recorded.
+func TestInstallStateTampered(t *testing.T) {
+	t.Parallel()
+	b := setupInstall(t)
+	a := b.app
+	other := setupInstall(t, func(cfg *appbackend.Config) { cfg.AppSecrets = []string{"absec_another_app"} })
+	refused := func(t *testing.T, resp *appbackendtest.Response, account string) {
+		t.Helper()
+		require.Equal(t, http.StatusBadRequest, resp.Status, resp)
+		_, ok := a.Installation(t, account, false)
+		require.False(t, ok)
+	}
+
+	state, c := a.BeginInstall(t, url.Values{"mode": {"test"}, "plan": {"basic"}})
+	raw, err := base64.RawURLEncoding.DecodeString(state)
+	require.NoError(t, err)
+	for i := range raw {
+		flipped := bytes.Clone(raw)
+		flipped[i] ^= 1
+		refused(t, a.CompleteInstall(t, base64.RawURLEncoding.EncodeToString(flipped), c, appbackendtest.InstallRedirect{Account: "acct_flipped"}), "acct_flipped")
+	}
+	foreign, fc := other.app.BeginInstall(t, url.Values{"mode": {"test"}})
+	refused(t, a.CompleteInstall(t, foreign, fc, appbackendtest.InstallRedirect{Account: "acct_foreign"}), "acct_foreign")
+
+	cv, err := base64.RawURLEncoding.DecodeString(c.Value)
+	require.NoError(t, err)
+	forged := &http.Cookie{Name: c.Name, Value: base64.RawURLEncoding.EncodeToString(append(cv[:16:16], "plan=enterprise"...))}
+	refused(t, a.CompleteInstall(t, state, forged, appbackendtest.InstallRedirect{Account: "acct_forgedcookie"}), "acct_forgedcookie")
+
+	ok := a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_genuine"})
+	require.Equal(t, http.StatusFound, ok.Status, ok)
+}
+
+// TestInstallSignatureUsesBounded: one genuine install_signature paired with ever new
+// states completes only a few of them, so the rows a callback stores stay bounded by
+// Stripe's redirects; an expired use row goes with the next install.
+func TestInstallSignatureUsesBounded(t *testing.T) {
+	t.Parallel()
+	b := setupInstall(t)
+	a := b.app
+	sig := appbackendtest.InstallSignature(appbackendtest.AppSecret, time.Now(), "usr_test", "acct_recycled")
+	accepted := 0
+	for range 12 {
+		state, c := a.BeginInstall(t, url.Values{"mode": {"test"}})
+		resp := a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_recycled", Signature: sig})
+		if resp.Status == http.StatusFound {
+			accepted++
+			continue
+		}
+		require.Equal(t, http.StatusBadRequest, resp.Status, resp)
+		require.Contains(t, resp.String(), "install_signature was already used")
+	}
+	require.Equal(t, 4, accepted)
+	require.Equal(t, 4, appbackendRows(t, a)["appbackend_install_uses"], "the refused uses stored nothing")
+
+	_, err := a.DB().Exec(`INSERT INTO appbackend_install_uses (state_hash, signature_key, account_id, user_id, signed_as, used_at, expires_at)
+		VALUES ('old', 'old', 'acct_old', 'usr_old', 'user_account', 1, 1)`)
+	require.NoError(t, err)
+	a.InstallLink(t, "acct_next", false)
+	require.Equal(t, 5, appbackendRows(t, a)["appbackend_install_uses"], "the expired row was pruned")
+}
+
+// TestInstallStateAcrossSecretRotation: a state is checked with every app secret, so
+// one made before a rotation (STRIPE_APP_SECRETS=NEW,OLD) still completes, and it
+// needs nothing from the database that made it: any replica takes it.
+func TestInstallStateAcrossSecretRotation(t *testing.T) {
+	t.Parallel()
+	before := setupInstall(t, func(cfg *appbackend.Config) { cfg.AppSecrets = []string{"absec_old"} })
+	after := setupInstall(t, func(cfg *appbackend.Config) { cfg.AppSecrets = []string{"absec_new", "absec_old"} })
+	state, c := before.app.BeginInstall(t, url.Values{"mode": {"test"}, "plan": {"pro"}})
+	done := after.app.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_rotated", Secret: "absec_old"})
+	require.Equal(t, http.StatusFound, done.Status, done)
+	back, err := url.Parse(done.Header.Get("Location"))
+	require.NoError(t, err)
+	require.Equal(t, "pro", back.Query().Get("plan"))
+	_, ok := after.app.Installation(t, "acct_rotated", false)
+	require.True(t, ok)
 }
