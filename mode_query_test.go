@@ -87,6 +87,11 @@ func TestSignedGetNamesItsMode(t *testing.T) {
 		require.Equal(t, live, got.Livemode)
 	}
 
+	// The test kit signs a GET's mode the same way.
+	kit := app.As("usr_policy", "acct_both").WithLivemode(true).Get(t, "/api/policy")
+	require.Equal(t, http.StatusOK, kit.Status, kit)
+	require.JSONEq(t, `{"livemode":true}`, string(kit.Body))
+
 	// No livemode: the error says how a GET names its mode.
 	res := signedGet(t, app, "/api/policy", "", ids)
 	require.Equal(t, http.StatusBadRequest, res.StatusCode)
