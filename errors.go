@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
 )
 
@@ -42,7 +43,9 @@ const (
 	CodeBodyTooLarge = apierror.CodeBodyTooLarge
 	// 422: the request is well-formed but fails the app's validation.
 	CodeUnprocessable = apierror.CodeUnprocessable
-	// 400: the request's Stripe mode cannot be told; the UI extension must sign livemode.
+	// 400: the request's Stripe mode cannot be told; the UI extension must sign livemode:
+	// in the payload of a request with a body, in the query (?livemode=, signed) of a
+	// GET or DELETE. The message says which.
 	CodeModeRequired = apierror.CodeModeRequired
 	// 429: too many requests; retry later.
 	CodeRateLimited = apierror.CodeRateLimited
@@ -64,7 +67,23 @@ const (
 //	Code    ErrorCode // one of the Code constants
 //	Message string    // shown to the user: no secret, no internal detail
 //	Status  int       // overrides Code's status when non-zero (rarely needed)
+//	Reason  string    // optional, app-defined, machine-readable: see WithReason
+//
+// The codes are a closed list; an app that needs to tell its own cases apart (over the
+// refund limit, a plan that lacks a feature) refines a code with a reason:
+//
+//	appbackend.NewError(appbackend.CodeForbidden, "over the refund limit").WithReason("refund_limit")
+//
+// answered as {"error":{"code":"forbidden","message":"over the refund limit","reason":"refund_limit"}}
+// (the UI client's BackendError.reason). A reason is 1 to 64 of [a-z0-9_]
+// (ValidReason); WithReason returns a copy and panics on an invalid one, as NewError does
+// on an unknown code. An invalid Reason set directly in a literal is left out of the
+// answer and logged.
 type Error = apierror.Error
+
+// ValidReason reports whether reason may refine an error code: 1 to 64 characters, each
+// a lowercase ASCII letter, a digit or an underscore.
+func ValidReason(reason string) bool { return apierror.ValidReason(reason) }
 
 // NewError returns an error with one of the ErrorCode constants and a message safe to
 // show to the caller; WriteError (or a handler's returned error) answers it with the
@@ -93,4 +112,21 @@ func (a *App) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	apierror.Write(w, r, a.logger, err)
+}
+
+// modeRequired is the 400 mode_required answer for a signed request whose Stripe mode
+// cannot be told (two keys, and the account's installation does not decide), worded for
+// the way this request can say it: a request with a body signs livemode in its payload;
+// one without (GET, DELETE) cannot, and puts a signed livemode in its query instead.
+func modeRequired(id *appauth.Identity) *Error {
+	const why = "cannot tell whether this request is for live or test mode " +
+		"(both Stripe keys are configured and the account's installation does not decide): "
+	if id != nil && id.FromQuery {
+		return apierror.New(CodeModeRequired, why+"a request without a body says it in its query: "+
+			"add livemode=true|false to the query, signed with fetchStripeSignature({livemode: environment.mode === 'live'}) "+
+			"(the UI client's get and del do this unless livemode is null)")
+	}
+	return apierror.New(CodeModeRequired, why+"sign a boolean livemode in the payload "+
+		"(fetchStripeSignature({...payload, livemode: environment.mode === 'live'}); "+
+		"the UI client's post does this unless livemode is null)")
 }

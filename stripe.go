@@ -63,6 +63,9 @@ func (a *App) Account(ctx context.Context) (accountID string, livemode bool, err
 		return "", false, err
 	}
 	mode, err := a.stripe.ResolveMode(ctx, id.AccountID, signed, a.installedModes)
+	if errors.Is(err, stripeclient.ErrModeRequired) {
+		return "", false, modeRequired(id) // worded for a request with or without a body
+	}
 	if err != nil {
 		return "", false, err
 	}

@@ -36,7 +36,17 @@
 //
 // Identity.SignedAs records which one matched. Only (b) and (c) authenticate the rest of
 // the body: after (a), nothing but the user and account is trusted, and Identity.Payload
-// and Identity.Roles stay nil. Roles come from the ids (never the names) of a signed
+// and Identity.Roles stay nil.
+//
+// A request without a body can sign one thing besides the ids: its Stripe mode. The
+// extension calls fetchStripeSignature({livemode}) and sends
+// ?livemode=true|false&user_id=…&account_id=… (parameters in any order); the string the
+// Verifier rebuilds is then {"livemode":…,"user_id":…,"account_id":…}, livemode first,
+// and a match is SignedQuery with Identity.Payload {"livemode":…} (QueryFor builds the
+// query for tools and tests). A query livemode that the signature does not cover is
+// ErrLivemodeNotSigned (401 signature_invalid, saying how to sign it): it is neither
+// trusted nor dropped, since serving the request in a mode picked otherwise would answer
+// for the wrong mode. Roles come from the ids (never the names) of a signed
 // stripe_roles payload key; Stripe refuses to sign roles the user does not hold.
 //
 // Comparisons are constant-time. Checking a default-signed request (VerifySignature, the
@@ -57,7 +67,8 @@
 //
 // Errors for bad input wrap one of the exported sentinels (ErrNotSigned,
 // ErrMalformedHeader, ErrNoTimestamp, ErrNoSignatures, ErrTooOld, ErrTooNew,
-// ErrNoValidSignature, ErrBadBody, ErrNoIdentity, ErrBusy), so callers can use errors.Is;
+// ErrNoValidSignature, ErrLivemodeNotSigned, ErrBadBody, ErrNoIdentity, ErrBadLivemode,
+// ErrBusy), so callers can use errors.Is;
 // SignatureFailure sorts the signature failures into missing, malformed, expired and
 // invalid (for metrics and logs), and HTTPError maps them to the contract's codes. No
 // error text contains a secret, a signature or a piece of the header.
@@ -74,7 +85,8 @@
 //	401 signature_missing   no Stripe-Signature header
 //	401 signature_invalid   malformed header, or no signature matches
 //	401 signature_expired   timestamp outside the tolerance, past or future
-//	400 bad_request         body not JSON, or no string user_id/account_id
+//	400 bad_request         body not JSON, no string user_id/account_id, or a query
+//	                        livemode that is not true or false (ErrBadLivemode)
 //	413 body_too_large      body over the limit (1 MiB by default)
 //	503 unavailable         large body while every large-body slot stayed busy (Retry-After)
 //

@@ -32,6 +32,15 @@ var (
 	// ErrNoIdentity: the body (or, without a body, the query string) lacks a string user_id
 	// or account_id.
 	ErrNoIdentity = errors.New("user_id and account_id strings are required")
+	// ErrBadLivemode: a request without a body has a livemode query parameter that is not
+	// exactly one of true and false, given once.
+	ErrBadLivemode = errors.New("the livemode query parameter must be true or false, given once")
+	// ErrLivemodeNotSigned: a request without a body has a livemode query parameter, but
+	// its signature covers only the default {"user_id":…,"account_id":…}, not livemode.
+	// The mode it asks for is not trusted, so the request is refused rather than served
+	// in a mode picked otherwise. SignatureFailure counts it as FailureInvalid.
+	ErrLivemodeNotSigned = errors.New("the livemode query parameter is not covered by the signature: " +
+		"sign it with fetchStripeSignature({livemode}), as the UI client's get and del do, or leave it out of the query")
 	// ErrBusy: the request has a large body and every slot for checking one stayed taken
 	// for the configured wait (see WithLargeBodyLimit). The request was not verified
 	// either way; it may be retried.

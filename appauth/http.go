@@ -70,7 +70,8 @@ func (v *Verifier) Middleware(opts ...ProtectOption) func(http.Handler) http.Han
 //     proportion to the bytes that have arrived rather than to the Content-Length claimed;
 //   - verifies the request with VerifyRequest and answers a failure with a JSON error:
 //     401 signature_missing, 401 signature_invalid, 401 signature_expired, 400 bad_request
-//     or 503 unavailable (ErrBusy, with Retry-After);
+//     or 503 unavailable (ErrBusy, with Retry-After); a request without a body is verified
+//     with its query string, whose livemode counts only when signed (see VerifyRequest);
 //   - otherwise calls next with the Identity in the request context (FromContext) and the
 //     body readable again from the start.
 func (v *Verifier) Protect(next http.Handler, opts ...ProtectOption) http.Handler {
@@ -206,7 +207,7 @@ const (
 	FailureMissing   = "missing"   // no Stripe-Signature header (ErrNotSigned)
 	FailureMalformed = "malformed" // a header that does not parse (ErrMalformedHeader, ErrNoTimestamp, ErrNoSignatures)
 	FailureExpired   = "expired"   // timestamp outside the tolerance (ErrTooOld, ErrTooNew)
-	FailureInvalid   = "invalid"   // no v1 matches any secret (ErrNoValidSignature)
+	FailureInvalid   = "invalid"   // no v1 matches any secret (ErrNoValidSignature), or not over the query's livemode (ErrLivemodeNotSigned)
 )
 
 // SignatureFailure tells why err refused a signature: FailureMissing, FailureMalformed,
@@ -224,7 +225,7 @@ func SignatureFailure(err error) string {
 		return FailureExpired
 	case errors.Is(err, ErrMalformedHeader), errors.Is(err, ErrNoTimestamp), errors.Is(err, ErrNoSignatures):
 		return FailureMalformed
-	case errors.Is(err, ErrNoValidSignature):
+	case errors.Is(err, ErrNoValidSignature), errors.Is(err, ErrLivemodeNotSigned):
 		return FailureInvalid
 	}
 	return ""
@@ -244,7 +245,7 @@ func HTTPError(err error) error {
 		code = apierror.CodeSignatureExpired
 	default:
 		switch {
-		case errors.Is(err, ErrBadBody), errors.Is(err, ErrNoIdentity):
+		case errors.Is(err, ErrBadBody), errors.Is(err, ErrNoIdentity), errors.Is(err, ErrBadLivemode):
 			code = apierror.CodeBadRequest
 		case errors.Is(err, ErrBusy):
 			code = apierror.CodeUnavailable

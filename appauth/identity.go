@@ -21,9 +21,14 @@ const (
 	// SignedStringified: the body, printed as JSON.stringify prints it, was signed; the
 	// whole body is authenticated (it was re-encoded on the way, e.g. pretty-printed).
 	SignedStringified
+	// SignedQuery: a request without a body whose query string carries livemode, signed
+	// as {"livemode":…,"user_id":…,"account_id":…}: what fetchStripeSignature({livemode})
+	// signs. The mode is authenticated (Identity.Payload is {"livemode":…}); there is no
+	// body.
+	SignedQuery
 )
 
-// String returns "default", "body" or "stringified".
+// String returns "default", "body", "stringified" or "query".
 func (s SignedAs) String() string {
 	switch s {
 	case SignedDefault:
@@ -32,13 +37,19 @@ func (s SignedAs) String() string {
 		return "body"
 	case SignedStringified:
 		return "stringified"
+	case SignedQuery:
+		return "query"
 	}
 	return "unsigned"
 }
 
-// CoversBody reports whether the signature authenticates the whole body, not only the
+// CoversBody reports whether the signature authenticates more than the user and account:
+// the whole body (SignedBody, SignedStringified), or, for a request without a body, the
+// query's livemode (SignedQuery). Identity.Payload then holds what was signed besides the
 // user and account.
-func (s SignedAs) CoversBody() bool { return s == SignedBody || s == SignedStringified }
+func (s SignedAs) CoversBody() bool {
+	return s == SignedBody || s == SignedStringified || s == SignedQuery
+}
 
 // Identity is what a verified UI-extension request proves: a Dashboard user of an account
 // asked for it, at SignedAt.
@@ -52,10 +63,16 @@ type Identity struct {
 	// Nil unless the signature covers the body.
 	Roles []string
 	// Payload is the signed object without user_id and account_id, printed as
-	// JSON.stringify prints it; nil when only the default pair was signed.
+	// JSON.stringify prints it; nil when only the default pair was signed. For a request
+	// without a body signed with its query's livemode (SignedQuery) it is
+	// {"livemode":true} or {"livemode":false}.
 	Payload json.RawMessage
 	// SignedAs records which candidate string the signature covered.
 	SignedAs SignedAs
+	// FromQuery reports that the request had no body (a GET, a DELETE): the user, the
+	// account and a signed livemode came from its query string. Such a request names its
+	// mode with ?livemode=, signed (SignedQuery), not in a payload.
+	FromQuery bool
 	// SignedAt is the signature's timestamp.
 	SignedAt time.Time
 }

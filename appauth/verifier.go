@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -251,6 +252,8 @@ type requestCheck struct {
 	// or a lookup in the body.
 	userRaw, accountRaw []byte
 	userStr, accountStr string
+	// livemode is the query's signed livemode, when signedAs is SignedQuery.
+	livemode bool
 }
 
 // checkRequest is VerifyRequest without building the Identity. For a default-signed
@@ -282,6 +285,9 @@ func (v *Verifier) checkRequest(header string, body []byte, query url.Values) (r
 			return rc, ErrNoIdentity
 		}
 		rc.userStr, rc.accountStr = query.Get("user_id"), query.Get("account_id")
+		if query.Has("livemode") {
+			return rc, c.checkQueryLivemode(&rc, query)
+		}
 		set.defaultSigned = appendDefaultSigned(set.defaultSigned[:0], rc.userStr, rc.accountStr)
 	case ok:
 		if scan.userState != fieldString || scan.accountState != fieldString {
@@ -341,6 +347,89 @@ func (v *Verifier) checkRequest(header string, body []byte, query url.Values) (r
 		return rc, nil
 	}
 	return rc, ErrNoValidSignature
+}
+
+// checkQueryLivemode verifies a request without a body whose query string has livemode:
+// the signed string must be {"livemode":…,"user_id":…,"account_id":…}, what Stripe signs
+// for fetchStripeSignature({livemode}). A signature over the default pair alone is
+// refused with ErrLivemodeNotSigned rather than served: the caller asked for a mode, and
+// answering in another one (the only key's, the installation's) would be a silent lie.
+func (c *signatureCheck) checkQueryLivemode(rc *requestCheck, query url.Values) error {
+	live, err := queryLivemode(query)
+	if err != nil {
+		return err
+	}
+	set := c.set
+	set.defaultSigned = appendLivemodeSigned(set.defaultSigned[:0], live, rc.userStr, rc.accountStr)
+	if c.matchSigned(set.defaultSigned) {
+		rc.signedAs, rc.livemode = SignedQuery, live
+		return nil
+	}
+	set.defaultSigned = appendDefaultSigned(set.defaultSigned[:0], rc.userStr, rc.accountStr)
+	if c.matchSigned(set.defaultSigned) {
+		return ErrLivemodeNotSigned
+	}
+	return ErrNoValidSignature
+}
+
+// queryLivemode reads the one livemode value of query: "true" or "false", as
+// URLSearchParams prints a JavaScript boolean.
+func queryLivemode(query url.Values) (bool, error) {
+	values := query["livemode"]
+	if len(values) != 1 {
+		return false, ErrBadLivemode
+	}
+	switch values[0] {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, ErrBadLivemode
+}
+
+// appendLivemodeSigned appends JSON.stringify({livemode, user_id, account_id}): the
+// string Stripe signs for fetchStripeSignature({livemode}).
+func appendLivemodeSigned(dst []byte, live bool, userID, accountID string) []byte {
+	dst = append(dst, `{"livemode":`...)
+	dst = strconv.AppendBool(dst, live)
+	dst = append(dst, `,"user_id":`...)
+	dst = appendJSString(dst, userID)
+	dst = append(dst, `,"account_id":`...)
+	dst = appendJSString(dst, accountID)
+	return append(dst, '}')
+}
+
+// QueryFor returns the query parameters a request without a body (GET, DELETE) carries
+// to be verified with a signature over payload, as Sign made it: user_id and account_id,
+// and livemode when payload is {"livemode":true} or {"livemode":false}. No other payload
+// can be signed without a body; QueryFor refuses it, naming the fix.
+//
+// The signed string is then JSON.stringify({livemode, user_id, account_id}) — livemode
+// first — which is what fetchStripeSignature({livemode}) signs and what VerifyRequest
+// rebuilds from the query, whatever the order of the parameters in the URL.
+func QueryFor(userID, accountID string, payload []byte) (url.Values, error) {
+	q := url.Values{"user_id": {userID}, "account_id": {accountID}}
+	if len(bytes.TrimSpace(payload)) == 0 {
+		return q, nil
+	}
+	v, err := jsjson.Parse(payload)
+	if err != nil {
+		return nil, fmt.Errorf("appauth: payload is not valid JSON: %w", err)
+	}
+	const only = `a request without a body can sign only livemode: the payload must be {} or {"livemode":true|false}; send other data with POST`
+	if v.Kind != jsjson.Object {
+		return nil, errors.New("appauth: " + only)
+	}
+	live, ok := v.Members.Get("livemode")
+	if v.Members.Len() == 0 {
+		return q, nil
+	}
+	if !ok || v.Members.Len() != 1 || live.Kind != jsjson.Bool {
+		return nil, errors.New("appauth: " + only)
+	}
+	q.Set("livemode", strconv.FormatBool(live.Bool))
+	return q, nil
 }
 
 // acquireLargeBodySlot takes a large-body slot, waiting up to the configured time for one.
@@ -412,7 +501,14 @@ func (v *Verifier) VerifySignature(header string, body []byte, query url.Values)
 //
 // header is the Stripe-Signature value; body is the raw request body; query is used for
 // the identity only when body is empty (GET and DELETE requests carry
-// ?user_id=…&account_id=…). The header is checked first (ErrNotSigned,
+// ?user_id=…&account_id=…). Such a request says its Stripe mode with
+// ?livemode=true|false, signed: the signed string is then
+// {"livemode":…,"user_id":…,"account_id":…} (fetchStripeSignature({livemode}); see
+// QueryFor), Identity.SignedAs is SignedQuery and Identity.Payload {"livemode":…}. A
+// livemode that is not true or false is ErrBadLivemode; one the signature does not cover
+// (it covers the default pair only) is ErrLivemodeNotSigned: never trusted, and not
+// silently dropped either. With a body, the query is not read: livemode belongs in the
+// signed payload. The header is checked first (ErrNotSigned,
 // ErrMalformedHeader, ErrNoTimestamp, ErrNoSignatures, then ErrTooOld or ErrTooNew), then
 // the body (ErrBadBody, ErrNoIdentity), then the signatures (ErrNoValidSignature).
 //
@@ -421,12 +517,13 @@ func (v *Verifier) VerifySignature(header string, body []byte, query url.Values)
 // body as JavaScript's JSON.stringify prints it, so a pretty-printed or re-encoded body
 // still verifies. Identity.SignedAs records which one matched; only (b) and (c) vouch for
 // the rest of the body, and only then are Identity.Roles and Identity.Payload set.
+// (Without a body, (a) is the livemode string above when the query has livemode.)
 func (v *Verifier) VerifyRequest(header string, body []byte, query url.Values) (*Identity, error) {
 	rc, err := v.checkRequest(header, body, query)
 	if err != nil {
 		return nil, err
 	}
-	id := &Identity{SignedAs: rc.signedAs, SignedAt: rc.signedAt}
+	id := &Identity{SignedAs: rc.signedAs, SignedAt: rc.signedAt, FromQuery: len(body) == 0}
 	switch {
 	case rc.userRaw != nil || rc.accountRaw != nil:
 		// One allocation for both strings.
@@ -435,7 +532,15 @@ func (v *Verifier) VerifyRequest(header string, body []byte, query url.Values) (
 	default:
 		id.UserID, id.AccountID = rc.userStr, rc.accountStr
 	}
-	if rc.signedAs == SignedDefault {
+	switch rc.signedAs {
+	case SignedDefault:
+		return id, nil
+	case SignedQuery:
+		if rc.livemode {
+			id.Payload = json.RawMessage(`{"livemode":true}`)
+		} else {
+			id.Payload = json.RawMessage(`{"livemode":false}`)
+		}
 		return id, nil
 	}
 	// Only now that the signature covers the body is it worth a tree.

@@ -48,9 +48,9 @@ func (c Caller) WithRoles(ids ...string) Caller {
 	return c
 }
 
-// WithLivemode returns a copy of c whose requests sign "livemode" in their payload,
-// as an app does to tell app.Stripe(ctx) which mode the Dashboard is in. Like roles,
-// it needs a request with a body.
+// WithLivemode returns a copy of c whose requests sign "livemode", as an app does to
+// tell app.Stripe(ctx) which mode the Dashboard is in: in the payload of a request with
+// a body, in the query (?livemode=, signed) of a GET or DELETE.
 func (c Caller) WithLivemode(live bool) Caller {
 	c.livemode = &live
 	return c
@@ -86,8 +86,8 @@ func (c Caller) Delete(t testing.TB, path string) *Response {
 // Identity.Payload is then nil.
 //
 // A GET, HEAD or DELETE has no body: user_id and account_id go in the query string
-// (added to any path already has), and only they are signed; payload, roles and
-// livemode are refused there.
+// (added to any path already has), with livemode when WithLivemode set one, and only
+// they are signed; payload and roles are refused there.
 func (c Caller) Do(t testing.TB, method, path string, payload any) *Response {
 	t.Helper()
 	u, err := url.Parse(c.app.URL + path)
@@ -96,10 +96,15 @@ func (c Caller) Do(t testing.TB, method, path string, payload any) *Response {
 	}
 	bodyless := method == http.MethodGet || method == http.MethodHead || method == http.MethodDelete
 	if bodyless {
-		if payload != nil || c.roles != nil || c.livemode != nil {
-			t.Fatalf("appbackendtest: a %s has no body to sign a payload, roles or livemode in; use POST", method)
+		if payload != nil || c.roles != nil {
+			t.Fatalf("appbackendtest: a %s has no body to sign a payload or roles in; use POST", method)
 		}
 		q := u.Query()
+		if c.livemode != nil {
+			// As the UI client's get and del: fetchStripeSignature({livemode}), and
+			// livemode in the query beside the ids.
+			q.Set("livemode", fmt.Sprint(*c.livemode))
+		}
 		q.Set("user_id", c.userID)
 		q.Set("account_id", c.account)
 		u.RawQuery = q.Encode()

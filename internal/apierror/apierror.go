@@ -3,6 +3,10 @@
 //
 //	{"error":{"code":"signature_invalid","message":"no signature matches"}}
 //
+// plus, when the app gave one, a machine-readable "reason" of its own:
+//
+//	{"error":{"code":"forbidden","message":"over the refund limit","reason":"refund_limit"}}
+//
 // Codes are part of the public contract, and their statuses are defined here and nowhere
 // else (the root package re-exports them as appbackend.ErrorCode). Internal errors are
 // logged with their detail and answered with a fixed message, so that no stack, SQL or
@@ -91,16 +95,60 @@ func Codes() []Code {
 	return out
 }
 
-// Error is an error a client may see: a contract code and a human message.
+// Error is an error a client may see: a contract code and a human message, and
+// optionally an app-defined reason.
 type Error struct {
 	Code    Code
 	Message string
 	// Status overrides the status of Code when non-zero (a webhook's signature
 	// failures are 400s, not 401s). It does not make an unknown Code valid.
 	Status int
+	// Reason is an optional machine-readable refinement of Code that the app defines
+	// ("refund_limit" under forbidden, say), answered as "reason" beside code and message
+	// so that a client can branch on it while the codes stay a closed list. It must be a
+	// valid reason (ValidReason); set it with WithReason, which checks. An invalid Reason
+	// set directly is dropped from the answer and logged.
+	Reason string
 }
 
-func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+func (e *Error) Error() string {
+	if e.Reason != "" {
+		return string(e.Code) + " (" + e.Reason + "): " + e.Message
+	}
+	return string(e.Code) + ": " + e.Message
+}
+
+// MaxReasonLen is the longest reason ValidReason accepts, in bytes.
+const MaxReasonLen = 64
+
+// ValidReason reports whether reason is a valid app-defined reason: 1 to MaxReasonLen
+// characters, each a lowercase ASCII letter, a digit or an underscore ([a-z0-9_]{1,64}),
+// so that it is a stable token to branch on, not a sentence.
+func ValidReason(reason string) bool {
+	if len(reason) == 0 || len(reason) > MaxReasonLen {
+		return false
+	}
+	for i := 0; i < len(reason); i++ {
+		if c := reason[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// WithReason returns a copy of e with Reason set to reason; e itself is unchanged, so an
+// *Error kept in a package variable can be refined per use. It panics if reason is not
+// valid (ValidReason), as regexp.MustCompile does on a bad pattern: reasons are constants
+// of the app, and a malformed one is a programming error for the first test that reaches
+// it to find, not something to answer with a guess.
+func (e *Error) WithReason(reason string) *Error {
+	if !ValidReason(reason) {
+		panic(`appbackend: invalid error reason "` + reason + `": want 1 to 64 of [a-z0-9_]`)
+	}
+	c := *e
+	c.Reason = reason
+	return &c
+}
 
 // New returns an *Error with the given code and message.
 func New(code Code, message string) *Error { return &Error{Code: code, Message: message} }
@@ -132,6 +180,7 @@ type body struct {
 	Error struct {
 		Code    Code   `json:"code"`
 		Message string `json:"message"`
+		Reason  string `json:"reason,omitempty"`
 	} `json:"error"`
 }
 
@@ -146,6 +195,17 @@ func Write(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err erro
 	switch {
 	case errors.As(err, &e) && e.Code.Known():
 		b.Error.Code, b.Error.Message = e.Code, e.Message
+		switch {
+		case ValidReason(e.Reason):
+			b.Error.Reason = e.Reason
+		case e.Reason != "":
+			// Set directly, bypassing WithReason's check: the code and message still
+			// hold, so they are answered; the malformed reason is a bug to log.
+			if logger == nil {
+				logger = slog.Default()
+			}
+			logger.ErrorContext(r.Context(), "error with an invalid reason, answered without it", "method", r.Method, "path", r.URL.Path, "code", string(e.Code), "reason", e.Reason)
+		}
 	case e != nil:
 		b.Error.Code, b.Error.Message = CodeInternal, "internal error"
 		if logger == nil {

@@ -79,22 +79,31 @@ export function createBackend(options: BackendOptions): Backend {
       throw new BackendError('invalid_context', 'the context has no userContext.id or userContext.account.id');
     }
     const hasBody = BODY_METHODS.has(m);
+    const livemode = ro.livemode !== undefined ? ro.livemode : opts.livemode !== undefined ? opts.livemode : environment.mode === 'live';
 
-    // What is signed: the payload, then livemode, then stripe_roles (POST, PUT, PATCH).
+    // What is signed: the payload, then livemode, then stripe_roles (POST, PUT, PATCH);
+    // without a body only livemode can be: fetchStripeSignature({livemode}), and the
+    // same livemode goes in the query, where appbackend rebuilds the signed string
+    // {"livemode":…,"user_id":…,"account_id":…} from it.
     let signed: JSONObject | undefined;
     if (hasBody) {
       const s: JSONObject = { ...(ro.payload ?? {}) };
-      const livemode = ro.livemode !== undefined ? ro.livemode : opts.livemode !== undefined ? opts.livemode : environment.mode === 'live';
       if (livemode !== null && !Object.prototype.hasOwnProperty.call(s, 'livemode')) s.livemode = livemode;
       if (ro.signRoles) s.stripe_roles = (userContext.roles ?? []).map((r) => ({ ...r }) as JSONObject);
       if (Object.keys(s).length > 0) signed = s;
     } else if (ro.payload !== undefined || ro.signRoles) {
       throw new BackendError('bad_request', `${m} carries no body: sign a payload with POST, PUT or PATCH`);
+    } else if (livemode !== null) {
+      signed = { livemode };
     }
 
     const query: Record<string, string> = {};
     for (const [k, v] of Object.entries(ro.query ?? {})) if (v !== undefined) query[k] = String(v);
     if (!hasBody) {
+      if (Object.prototype.hasOwnProperty.call(query, 'livemode')) {
+        throw new BackendError('bad_request', `${m}: livemode in the query must be signed: pass { livemode } instead of query.livemode`);
+      }
+      if (livemode !== null) query.livemode = String(livemode);
       query.user_id = user_id;
       query.account_id = account_id;
     }
@@ -205,9 +214,10 @@ async function send<T>(fetchFn: FetchFunction, url: string, init: FetchInit, sig
     }
     return parsed as T;
   }
-  const e = (parsed as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  const e = (parsed as { error?: { code?: unknown; message?: unknown; reason?: unknown } } | null)?.error;
   if (e && typeof e.code === 'string') {
-    return Promise.reject(new BackendError(e.code, typeof e.message === 'string' ? e.message : e.code, { status, requestId }));
+    const reason = typeof e.reason === 'string' ? e.reason : undefined;
+    return Promise.reject(new BackendError(e.code, typeof e.message === 'string' ? e.message : e.code, { status, requestId, reason }));
   }
   throw new BackendError('invalid_response', `${init.method} ${url}: HTTP ${status} without appbackend's error JSON`, { status, requestId });
 }

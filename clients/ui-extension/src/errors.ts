@@ -46,6 +46,8 @@ export interface BackendErrorInit {
   requestId?: string | null;
   /** The job, for job_failed and job_cancelled. */
   job?: unknown;
+  /** The app's reason beside the code (`{"error":{…,"reason"}}`), if it gave one. */
+  reason?: string;
   cause?: unknown;
 }
 
@@ -56,6 +58,11 @@ export class BackendError extends Error {
   readonly requestId: string | null;
   /** The job's last status, for job_failed and job_cancelled. */
   readonly job: unknown;
+  /**
+   * The app-defined reason that refines code (`"refund_limit"` under `forbidden`, say):
+   * what the backend's `NewError(…).WithReason(…)` answered, else undefined.
+   */
+  readonly reason: string | undefined;
 
   constructor(code: BackendErrorCode, message: string, init: BackendErrorInit = {}) {
     super(message);
@@ -64,6 +71,7 @@ export class BackendError extends Error {
     this.status = init.status ?? 0;
     this.requestId = init.requestId ?? null;
     this.job = init.job;
+    this.reason = init.reason;
     if (init.cause !== undefined) {
       Object.defineProperty(this, 'cause', { value: init.cause, configurable: true, writable: true });
     }

@@ -68,9 +68,11 @@ export interface BackendOptions {
   /** Defaults to globalThis.fetch. */
   fetch?: FetchFunction;
   /**
-   * The livemode signed with every POST/PUT/PATCH: by default `environment.mode === 'live'`;
+   * The livemode signed with every request: by default `environment.mode === 'live'`;
    * `true`/`false` to force one; `null` to sign none (appbackend then picks the mode from
-   * the installation, or answers `mode_required`).
+   * the installation, or answers `mode_required`). POST, PUT and PATCH sign it in the
+   * payload; GET and DELETE sign `fetchStripeSignature({livemode})` and send
+   * `?livemode=…&user_id=…&account_id=…`.
    */
   livemode?: boolean | null;
 }
@@ -86,7 +88,10 @@ export interface RequestOptions {
   signRoles?: boolean;
   /** This request's livemode, overriding createBackend's (see BackendOptions.livemode). */
   livemode?: boolean | null;
-  /** Query parameters (any method); GET and DELETE add user_id and account_id. */
+  /**
+   * Query parameters (any method); GET and DELETE add livemode (signed), user_id and
+   * account_id, and refuse a livemode of their own here (pass `livemode` instead).
+   */
   query?: Record<string, string | number | boolean | undefined>;
   /** Extra headers (Stripe-Signature and Content-Type are the client's). */
   headers?: Record<string, string>;
@@ -98,7 +103,7 @@ export interface RequestOptions {
 export type PostOptions = Pick<RequestOptions, 'payload' | 'signRoles' | 'livemode' | 'query' | 'headers' | 'signal'>;
 
 /** Options of get() and del(). */
-export type GetOptions = Pick<RequestOptions, 'query' | 'headers' | 'signal'>;
+export type GetOptions = Pick<RequestOptions, 'livemode' | 'query' | 'headers' | 'signal'>;
 
 /** One failed attempt of a job. */
 export interface JobError {
@@ -175,9 +180,9 @@ export interface Backend {
   readonly options: Readonly<BackendOptions>;
   /** A signed POST of `payload` (see RequestOptions); resolves to the parsed JSON answer. */
   post<T = unknown>(path: string, options?: PostOptions): Promise<T>;
-  /** A signed GET: the ids go in the query string, signed over the default string. */
+  /** A signed GET: livemode and the ids go in the query string, signed as `{livemode, user_id, account_id}`. */
   get<T = unknown>(path: string, options?: GetOptions): Promise<T>;
-  /** A signed DELETE: the ids go in the query string, signed over the default string. */
+  /** A signed DELETE: livemode and the ids go in the query string, like get(). */
   del<T = unknown>(path: string, options?: GetOptions): Promise<T>;
   /** Any method: POST, PUT and PATCH sign a payload and send a body; others do not. */
   request<T = unknown>(method: string, path: string, options?: RequestOptions): Promise<T>;

@@ -213,11 +213,14 @@ describe('appbackend serve', () => {
     assert.deepEqual(out.payload, { ...payload, livemode: true, stripe_roles: roles });
   });
 
-  it('verifies GET and DELETE signed over the default string, with the ids in the query', async () => {
+  it('verifies GET and DELETE signed with {livemode} (or the default string), livemode and the ids in the query', async () => {
     const { backend, fetchSignature } = client(serve);
     const inst = await backend.installation();
     assert.deepEqual(inst, { account_id: 'acct_1JSkf6FRwUQjTSJE', live: null, test: null });
-    assert.deepEqual(fetchSignature.calls, [undefined], 'fetchSignature() without a payload');
+    assert.deepEqual(fetchSignature.calls, [{ livemode: false }], 'fetchSignature({livemode})');
+    assert.deepEqual(await backend.installation({ livemode: true }), inst);
+    assert.deepEqual(await backend.installation({ livemode: null }), inst, 'the default string still verifies');
+    assert.deepEqual(fetchSignature.calls.slice(1), [{ livemode: true }, undefined]);
     // No DELETE route: the signature verifies, then the route says no.
     const err = await backend.del('/api/installation').catch((e) => e);
     assert.ok(err instanceof BackendError);

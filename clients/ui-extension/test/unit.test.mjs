@@ -90,10 +90,10 @@ describe('GET and DELETE', () => {
     ['GET', (b, p, o) => b.get(p, o)],
     ['DELETE', (b, p, o) => b.del(p, o)],
   ]) {
-    it(`${method} carries the ids in the query, is signed over the default string, and sends no body`, async () => {
+    it(`${method} signs {livemode}, carries it and the ids in the query, and sends no body`, async () => {
       const { backend, fetch, fetchSignature } = setup([json(200, { ok: 1 })]);
       assert.deepEqual(await call(backend, '/api/items/7', { query: { expand: 'x', skip: undefined } }), { ok: 1 });
-      assert.deepEqual(fetchSignature.calls, [[]], 'fetchSignature() without arguments');
+      assert.deepEqual(fetchSignature.calls, [[{ livemode: false }]], 'fetchSignature({livemode})');
       const [req] = fetch.requests;
       assert.equal(req.init.method, method);
       assert.equal(req.init.body, undefined);
@@ -101,9 +101,30 @@ describe('GET and DELETE', () => {
       assert.equal(req.url.pathname, '/api/items/7');
       assert.deepEqual([...req.url.searchParams], [
         ['expand', 'x'],
+        ['livemode', 'false'],
         ['user_id', 'usr_K6yd2CbXLO9A5G'],
         ['account_id', 'acct_1JSkf6FRwUQjTSJE'],
       ]);
+    });
+
+    it(`${method} takes livemode from environment.mode, the options or the request; null signs the default string`, async () => {
+      const cases = [
+        [{ ctx: { mode: 'live' } }, {}, [{ livemode: true }], 'true'],
+        [{ options: { livemode: true } }, { livemode: false }, [{ livemode: false }], 'false'],
+        [{ ctx: { mode: 'live' } }, { livemode: null }, [], null],
+        [{ options: { livemode: null } }, {}, [], null],
+      ];
+      for (const [opts, ro, signed, query] of cases) {
+        const { backend, fetch, fetchSignature } = setup([json(200, {})], opts);
+        await call(backend, '/api/policy', ro);
+        assert.deepEqual(fetchSignature.calls, [signed], JSON.stringify({ opts, ro }));
+        assert.equal(fetch.requests[0].url.searchParams.get('livemode'), query);
+      }
+    });
+
+    it(`${method} refuses an unsigned livemode in query`, async () => {
+      const { backend } = setup([]);
+      await assert.rejects(call(backend, '/api/x', { query: { livemode: true } }), (e) => e.code === 'bad_request' && /pass \{ livemode \}/.test(e.message));
     });
   }
 
@@ -130,6 +151,19 @@ describe('errors', () => {
     assert.equal(err.status, 403);
     assert.equal(err.message, 'admin only');
     assert.equal(err.requestId, 'req_1');
+    assert.equal(err.reason, undefined);
+  });
+
+  it("exposes the app's reason beside the code", async () => {
+    const { backend } = setup([
+      json(403, { error: { code: 'forbidden', message: 'over the refund limit', reason: 'refund_limit' } }),
+      json(403, { error: { code: 'forbidden', message: 'm', reason: 7 } }),
+    ]);
+    const err = await backend.post('/api/refunds').catch((e) => e);
+    assert.equal(err.code, 'forbidden');
+    assert.equal(err.reason, 'refund_limit');
+    assert.equal(err.message, 'over the refund limit');
+    assert.equal((await backend.post('/api/refunds').catch((e) => e)).reason, undefined, 'a reason that is not a string is not one');
   });
 
   it('a network failure is network_error with status 0', async () => {
