@@ -82,12 +82,21 @@ func TestServeHTTPSFromEnvironment(t *testing.T) {
 	}
 	first := serial()
 
-	// Plain HTTP (APPBACKEND_ADDR) redirects.
+	// Plain HTTP (APPBACKEND_ADDR) redirects the configured domain, and only it.
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Get(s.URL + "/admin/")
-	require.NoError(t, err)
-	resp.Body.Close()
+	get := func(host string) *http.Response {
+		req, err := http.NewRequest(http.MethodGet, s.URL+"/admin/", nil)
+		require.NoError(t, err)
+		req.Host = host
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	resp := get(domain)
 	require.Equal(t, http.StatusPermanentRedirect, resp.StatusCode)
+	require.True(t, strings.HasPrefix(resp.Header.Get("Location"), "https://"+domain), "Location %q", resp.Header.Get("Location"))
+	require.Equal(t, http.StatusNotFound, get("evil.example").StatusCode)
 
 	out := s.CLI("doctor", "--json")
 	require.NotContains(t, out.Stdout, "certificate_expiry", "doctor: %s", out.Stdout)
