@@ -49,8 +49,35 @@ type Installation = store.Installation
 
 // EventHandler handles one event inside its processing transaction (see Tx). An error or
 // a panic rolls the transaction back and the event is retried with backoff; after the
-// last attempt it is dead until replayed (`appbackend events replay ID`).
+// last attempt (Config.EventMaxAttempts, 8 by default) it is dead until replayed
+// (`appbackend events replay ID`).
+//
+// Unlike a job (AddWorker), which a Stripe 4xx cancels at once, an event handler is
+// retried on every error, Stripe's refusals included: an event whose customer was
+// deleted fails all its attempts. A handler decides which failures are permanent for
+// it: return nil for those (after logging them), so that the event is processed, and
+// the error for the others. IsNotFound and IsRetryable tell them apart:
+//
+//	cus, err := sc.V1Customers.Retrieve(ctx, id, nil)
+//	if appbackend.IsNotFound(err) {
+//		return nil // deleted since: nothing to sync, and retrying cannot help
+//	}
+//	if err != nil {
+//		return err // retried with backoff
+//	}
 type EventHandler func(ctx context.Context, ev Event) error
+
+// IsNotFound reports whether err, or an error it wraps, is Stripe's 404: the object
+// (customer, invoice, …) does not exist, or not on this account or in this mode. It
+// works on the errors of app.Stripe(ctx)'s calls and on a stripe-go *stripe.Error.
+func IsNotFound(err error) bool { return stripeclient.IsNotFound(err) }
+
+// IsRetryable reports whether a failed Stripe call may succeed later: Stripe's 5xx, a
+// rate limit, a conflict, a network failure or a timeout. A 4xx refusal (invalid
+// parameters, a missing object, a declined card) is not: repeating it cannot help,
+// which is why a job cancels on it. An event handler may return nil for such errors to
+// stop the event's retries.
+func IsRetryable(err error) bool { return stripeclient.IsRetryable(err) }
 
 // InstallHook runs inside the processing transaction of the event that installed or
 // uninstalled the app for an account in one mode.

@@ -52,7 +52,9 @@ func AccountFrom(ctx context.Context) (accountID string, mode Mode, ok bool) {
 }
 
 // WithIdempotencyKey returns a context whose writes (POST and DELETE) carry key as their
-// Idempotency-Key, unless the call's params set one. Use one key per write: Stripe
+// Idempotency-Key, unless the call's params set one. The key sent is
+// Config.IdempotencyPrefix + key (in an App, a prefix kept with the database, such as
+// "ab1f2e3d4c5b6-"): look for "<prefix>key" in Stripe's logs. Use one key per write: Stripe
 // answers a second, different write under the same key with an idempotency error.
 func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, idempotencyCtxKey, key)

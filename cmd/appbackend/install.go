@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/certstore"
 	"github.com/appbackend/appbackend/internal/oauth"
@@ -24,7 +23,10 @@ would: GET /install (keeping its cookie), then Stripe's redirect to /install/cal
 with user_id, account_id, the state and an install_signature signed with the app secret
 (--secret, else the first of STRIPE_APP_SECRETS, else the dev secret in --database).
 With --oauth the redirect also carries a code (--code, else a new ac_… value): the
-backend exchanges it at its STRIPE_API_BASE, so that must be a fake that accepts it.`
+backend exchanges it at its STRIPE_API_BASE, so that must be a fake that accepts it.
+
+--url takes the backend's base URL (http://host:port, under a path prefix too), its
+/install URL, or the webhook URL trigger --url takes: the same value works for both.`
 
 func runInstallLink(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	f := newFlags("install-link", "appbackend install-link --account ACCT [--user USR] [--oauth [--code CODE]] [--test] [--url URL] [--secret absec_…]", stdout)
@@ -34,7 +36,7 @@ func runInstallLink(ctx context.Context, args []string, getenv func(string) stri
 	withOAuth := f.Bool("oauth", false, "install as an OAuth app: the redirect carries a code")
 	code := f.String("code", "", "the OAuth code to send (default a new ac_… value)")
 	test := f.Bool("test", false, "start the install in test mode (GET /install?mode=test)")
-	target := f.String("url", "", "the backend's base URL (default http://APPBACKEND_ADDR)")
+	target := f.String("url", "", "the backend's base URL, or its /install URL (default http://APPBACKEND_ADDR)")
 	secret := f.String("secret", "", "app signing secret absec_… (default: see below)")
 	database := databaseFlag(f, getenv)
 	rest, err := f.parse(args)
@@ -47,17 +49,17 @@ func runInstallLink(ctx context.Context, args []string, getenv func(string) stri
 	if !strings.HasPrefix(*account, "acct_") {
 		return usagef("--account acct_… is required")
 	}
-	if *target == "" {
-		addr := getenv("APPBACKEND_ADDR")
-		if addr == "" {
-			addr = appbackend.DefaultAddr
-		}
-		*target = "http://" + addr
+	base, err := endpointURL(*target, getenv, "")
+	if err != nil {
+		return err
 	}
-	base, err := url.Parse(strings.TrimRight(*target, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return usagef("--url %q is not an http(s) URL", *target)
+	// The base URL, or the install URL itself, or the webhook URL trigger --url takes:
+	// the backend is the same.
+	base.Path = strings.TrimRight(base.Path, "/")
+	for _, suffix := range []string{"/install", webhookPath} {
+		base.Path = strings.TrimSuffix(base.Path, suffix)
 	}
+	base.RawPath, base.RawQuery, base.Fragment = "", "", ""
 	if *secret == "" {
 		if *secret, err = defaultSecret(ctx, getenv, *database, appSecret); err != nil {
 			return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -68,7 +69,7 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 			if l.limit > 0 && len(list) == l.limit {
 				break
 			}
-			list = append(list, jobstatus.Of(j))
+			list = append(list, statusOf(j))
 		}
 		if len(res.Jobs) < jobsPage || l.limit > 0 && len(list) == l.limit {
 			break
@@ -96,6 +97,24 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 			account, timeOrDash(j.CreatedAt), finalized, lastErr)
 	}
 	return tw.Flush()
+}
+
+// statusOf is a job as the listing shows it. appbackend's own per-account jobs (a
+// schedule's run for an account, the data removal after an uninstall, …) carry their
+// account in their args rather than in the owner metadata Enqueue records, which
+// GET /api/jobs/{id} checks; the operator's listing shows it all the same.
+func statusOf(j *rivertype.JobRow) appbackend.JobStatus {
+	s := jobstatus.Of(j)
+	if s.AccountID != nil || !strings.HasPrefix(j.Kind, "appbackend.") {
+		return s
+	}
+	var args struct {
+		AccountID string `json:"account_id"`
+	}
+	if json.Unmarshal(j.EncodedArgs, &args) == nil && args.AccountID != "" {
+		s.AccountID = &args.AccountID
+	}
+	return s
 }
 
 func jobStates() []string {

@@ -20,18 +20,27 @@ import (
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 )
 
-// triggerTypes are the event types trigger knows a realistic data.object for; any other
-// type is sent with a bare object.
+// triggerTypes are examples of the event types trigger knows a realistic data.object
+// for (webhooktest.Resources lists them all); any other type is sent with a bare object.
 var triggerTypes = []string{
 	"account.application.authorized", "account.application.deauthorized",
-	"apps.install.created", "apps.install.updated", "apps.install.deleted",
-	"customer.created", "customer.updated", "customer.deleted",
-	"invoice.paid", "invoice.payment_succeeded", "invoice.created", "invoice.finalized",
-	"payment_intent.succeeded", "payment_intent.created", "payment_intent.payment_failed",
+	"charge.succeeded", "charge.refunded", "refund.created", "invoice.paid",
+	"payment_intent.succeeded", "customer.created", "customer.subscription.updated",
 }
 
 // triggerNotes follow the flags in `trigger --help`.
-const triggerNotes = `Data: --data sets fields of the event's data.object. Its top-level keys replace those of
+const triggerNotes = `Types: the object of a common type is realistic, with its id prefix and the fields
+handlers read: charge.* a ch_… charge (amount, currency, customer cus_…, payment_intent
+pi_…), refund.* and charge.refund.* a re_… refund of a ch_… charge, invoice.* an in_…
+invoice, payment_intent.* a pi_…, customer.* a cus_… with an email, customer.subscription.*
+a sub_…, charge.dispute.* a dp_…, checkout.session.* a cs_…, account.application.* and
+apps.install.* what the install flow sends. Any other type gets a bare object
+{"id":"obj_…","object":RESOURCE}: give it fields with --data.
+
+URL: --url takes the webhook endpoint, or the backend's base URL (http://host:port, as
+install-link --url), to which /webhooks/stripe is added.
+
+Data: --data sets fields of the event's data.object. Its top-level keys replace those of
 the realistic object the type gets by default (an invoice keeps its id and customer when
 --data '{"amount_paid":5000}' changes the amount); a nested object is replaced whole.
 --data @FILE reads the JSON object from a file, --data @- from standard input.
@@ -46,7 +55,7 @@ func runTrigger(ctx context.Context, args []string, getenv func(string) string, 
 	account := f.String("account", "", "the merchant account the event is about (acct_…)")
 	test := f.Bool("test", false, "send a test-mode event (livemode false)")
 	data := f.String("data", "", "fields of data.object, a JSON object, or @FILE, or @- for stdin (see Data below)")
-	target := f.String("url", "", "webhook endpoint (default http://APPBACKEND_ADDR/webhooks/stripe)")
+	target := f.String("url", "", "the webhook endpoint, or the backend's base URL (default http://APPBACKEND_ADDR/webhooks/stripe)")
 	secret := f.String("secret", "", "endpoint signing secret whsec_… (default: see Secret below)")
 	database := databaseFlag(f, getenv)
 	id := f.String("id", "", "event id (default a new evt_…); resend an id to see it deduplicated")
@@ -69,16 +78,9 @@ func runTrigger(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	if *target == "" {
-		addr := getenv("APPBACKEND_ADDR")
-		if addr == "" {
-			addr = appbackend.DefaultAddr
-		}
-		*target = "http://" + addr + "/webhooks/stripe"
-	}
-	u, err := url.Parse(*target)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("--url %q is not an http(s) URL", *target)
+	u, err := endpointURL(*target, getenv, webhookPath)
+	if err != nil {
+		return err
 	}
 	if *secret == "" {
 		if *secret, err = defaultSecret(ctx, getenv, *database, webhookSecret); err != nil {
@@ -113,6 +115,14 @@ func runTrigger(ctx context.Context, args []string, getenv func(string) string, 
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	evID := extractID(payload)
 	fmt.Fprintf(stdout, "%s %s (%s) → %s %s\n", eventType, evID, mode(!*test), resp.Status, strings.TrimSpace(string(body)))
+	if !webhooktest.Realistic(eventType) && fields == nil {
+		// Say so, since a handler that reads the object's fields finds none.
+		fmt.Fprintf(stdout, "note: %s has no realistic default object; data.object was {\"id\":\"obj_…\",\"object\":%q}: set its fields with --data\n",
+			eventType, objectName(eventType))
+	}
+	if resp.StatusCode == http.StatusNotFound && !strings.HasSuffix(u.Path, webhookPath) {
+		return fmt.Errorf("the endpoint answered %s: serve receives events at %s; pass --url http://HOST:PORT or the whole webhook URL", resp.Status, webhookPath)
+	}
 	if resp.StatusCode >= 300 {
 		return fmt.Errorf("the endpoint answered %s", resp.Status)
 	}
@@ -181,4 +191,37 @@ func extractID(payload []byte) string {
 	}
 	_ = json.Unmarshal(payload, &env)
 	return env.ID
+}
+
+// webhookPath is where serve receives Stripe's events.
+const webhookPath = "/webhooks/stripe"
+
+// endpointURL is the URL a command posts to: target, the whole URL of the endpoint or
+// the backend's base URL (no path, or "/"), to which path is added; empty target means
+// http://APPBACKEND_ADDR. trigger and install-link take --url alike, so the same base
+// URL works for both.
+func endpointURL(target string, getenv func(string) string, path string) (*url.URL, error) {
+	if target == "" {
+		addr := getenv("APPBACKEND_ADDR")
+		if addr == "" {
+			addr = appbackend.DefaultAddr
+		}
+		target = "http://" + addr
+	}
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, usagef("--url %q is not an http(s) URL such as http://127.0.0.1:8080", target)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = path
+	}
+	return u, nil
+}
+
+// objectName is the resource an event type is about: "product" for product.created.
+func objectName(eventType string) string {
+	if i := strings.LastIndexByte(eventType, '.'); i >= 0 {
+		return eventType[:i]
+	}
+	return eventType
 }

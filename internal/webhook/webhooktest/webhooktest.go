@@ -87,9 +87,10 @@ func NewID(prefix string) string {
 }
 
 // Event returns the JSON of a snapshot event of the given type, shaped as Stripe sends
-// it, with a data.object that fits the type: an application for
-// account.application.*, an apps.install for apps.install.*, a customer, invoice or
-// payment intent for those, and a bare object for any other type.
+// it, with a data.object that fits the type (see Resources): an application for
+// account.application.*, an apps.install for apps.install.*, a ch_… charge with its
+// amount, customer and payment intent for charge.*, a re_… refund of a charge for
+// refund.*, and so on; a bare object for any other type.
 func Event(eventType string, opts ...Option) []byte {
 	o := options{id: NewID("evt_"), created: time.Now(), apiVersion: DefaultAPIVersion}
 	for _, opt := range opts {
@@ -124,29 +125,137 @@ func Event(eventType string, opts ...Option) []byte {
 	return b
 }
 
+// Resources lists the object types Event builds a realistic data.object for, by the
+// event-type prefix they answer ("charge" for charge.refunded, charge.succeeded, …),
+// with the prefix of their ids. Any other type gets a bare object whose "object" names
+// the type's resource.
+var Resources = []struct{ Prefix, IDPrefix string }{
+	{"account.application", "ca_"}, {"apps.install", "appinst_"},
+	{"charge", "ch_"}, {"charge.dispute", "dp_"}, {"charge.refund", "re_"}, {"refund", "re_"},
+	{"checkout.session", "cs_"}, {"customer", "cus_"}, {"customer.subscription", "sub_"},
+	{"invoice", "in_"}, {"payment_intent", "pi_"},
+}
+
+// resourceOf is the part of an event type before its last dot: "charge" for
+// charge.refunded, "customer.subscription" for customer.subscription.created.
+func resourceOf(eventType string) string {
+	for i := len(eventType) - 1; i >= 0; i-- {
+		if eventType[i] == '.' {
+			return eventType[:i]
+		}
+	}
+	return eventType
+}
+
+// objectFor builds the data.object of an event: the resource its type names, with the
+// ids, amounts and links a handler of that type reads (a charge's customer and payment
+// intent, a refund's charge), and a status that fits the type.
 func objectFor(eventType string, o options) map[string]any {
 	created := o.created.Unix()
-	switch eventType {
-	case "account.application.authorized", "account.application.deauthorized":
+	action := eventType[len(resourceOf(eventType)):]
+	if action != "" {
+		action = action[1:]
+	}
+	base := func(idPrefix, object string) map[string]any {
+		return map[string]any{"id": NewID(idPrefix), "object": object, "created": created,
+			"livemode": o.livemode, "metadata": map[string]any{}}
+	}
+	switch resourceOf(eventType) {
+	case "account.application":
 		return map[string]any{"id": "ca_" + NewID("")[:16], "object": "application", "name": "appbackend test app"}
-	case "apps.install.created", "apps.install.updated", "apps.install.deleted":
+	case "apps.install":
 		status := "installed"
 		if eventType == "apps.install.deleted" {
 			status = "uninstalled"
 		}
 		return map[string]any{"id": NewID("appinst_"), "object": "apps.install", "account": o.account,
 			"app": NewID("app_"), "created": created, "livemode": o.livemode, "status": status}
-	case "customer.created", "customer.updated", "customer.deleted":
-		return map[string]any{"id": NewID("cus_"), "object": "customer", "created": created,
-			"email": "jenny.rosen@example.com", "livemode": o.livemode, "metadata": map[string]any{}}
-	case "invoice.paid", "invoice.payment_succeeded", "invoice.created", "invoice.finalized":
-		return map[string]any{"id": NewID("in_"), "object": "invoice", "created": created, "currency": "usd",
-			"amount_paid": 2000, "customer": NewID("cus_"), "livemode": o.livemode, "status": "paid"}
-	case "payment_intent.succeeded", "payment_intent.created", "payment_intent.payment_failed":
-		return map[string]any{"id": NewID("pi_"), "object": "payment_intent", "amount": 2000, "created": created,
-			"currency": "usd", "livemode": o.livemode, "status": "succeeded"}
+	case "customer":
+		obj := base("cus_", "customer")
+		obj["email"], obj["name"] = "jenny.rosen@example.com", "Jenny Rosen"
+		if action == "deleted" {
+			obj["deleted"] = true
+		}
+		return obj
+	case "customer.subscription":
+		obj := base("sub_", "subscription")
+		status := map[string]string{"deleted": "canceled", "paused": "paused", "trial_will_end": "trialing"}[action]
+		if status == "" {
+			status = "active"
+		}
+		obj["customer"], obj["status"], obj["currency"] = NewID("cus_"), status, "usd"
+		return obj
+	case "invoice":
+		obj := base("in_", "invoice")
+		status := map[string]string{"created": "draft", "finalized": "open", "payment_failed": "open",
+			"voided": "void", "marked_uncollectible": "uncollectible", "upcoming": "draft"}[action]
+		paid := 0
+		if status == "" {
+			status, paid = "paid", 2000
+		}
+		obj["customer"], obj["currency"], obj["status"] = NewID("cus_"), "usd", status
+		obj["amount_due"], obj["amount_paid"], obj["total"] = 2000, paid, 2000
+		return obj
+	case "payment_intent":
+		obj := base("pi_", "payment_intent")
+		status := map[string]string{"created": "requires_payment_method", "payment_failed": "requires_payment_method",
+			"canceled": "canceled", "processing": "processing", "requires_action": "requires_action",
+			"amount_capturable_updated": "requires_capture"}[action]
+		received := 0
+		if status == "" {
+			status, received = "succeeded", 2000
+		}
+		obj["amount"], obj["amount_received"], obj["currency"], obj["status"] = 2000, received, "usd", status
+		obj["customer"], obj["latest_charge"] = NewID("cus_"), NewID("ch_")
+		return obj
+	case "charge":
+		obj := base("ch_", "charge")
+		status, refunded := "succeeded", 0
+		switch action {
+		case "failed":
+			status = "failed"
+		case "pending":
+			status = "pending"
+		case "refunded":
+			refunded = 2000
+		}
+		obj["amount"], obj["amount_captured"], obj["amount_refunded"], obj["currency"] = 2000, 2000, refunded, "usd"
+		obj["customer"], obj["payment_intent"], obj["status"] = NewID("cus_"), NewID("pi_"), status
+		obj["paid"], obj["captured"], obj["refunded"] = status == "succeeded", status == "succeeded", refunded > 0
+		return obj
+	case "refund", "charge.refund":
+		obj := base("re_", "refund")
+		status := "succeeded"
+		if action == "failed" {
+			status = "failed"
+		}
+		obj["amount"], obj["currency"], obj["status"] = 2000, "usd", status
+		obj["charge"], obj["payment_intent"] = NewID("ch_"), NewID("pi_")
+		return obj
+	case "charge.dispute":
+		obj := base("dp_", "dispute")
+		obj["amount"], obj["currency"], obj["charge"], obj["status"] = 2000, "usd", NewID("ch_"), "needs_response"
+		obj["payment_intent"], obj["reason"] = NewID("pi_"), "fraudulent"
+		return obj
+	case "checkout.session":
+		obj := base("cs_", "checkout.session")
+		obj["amount_total"], obj["currency"], obj["customer"], obj["mode"] = 2000, "usd", NewID("cus_"), "payment"
+		obj["payment_intent"], obj["payment_status"], obj["status"] = NewID("pi_"), "paid", "complete"
+		return obj
 	}
-	return map[string]any{"id": NewID("obj_"), "object": "unknown", "created": created}
+	return map[string]any{"id": NewID("obj_"), "object": resourceOf(eventType), "created": created}
+}
+
+// Realistic reports whether Event builds a realistic data.object for eventType, rather
+// than a bare one (Resources).
+func Realistic(eventType string) bool {
+	r := resourceOf(eventType)
+	for _, res := range Resources {
+		if res.Prefix == r {
+			return true
+		}
+	}
+	return false
 }
 
 // Sign returns the Stripe-Signature header for payload signed with secret at the given
