@@ -77,6 +77,11 @@ type Config struct {
 	// EventRetention is how long an uninstalled account's events are kept after the
 	// uninstall; zero keeps them.
 	EventRetention time.Duration
+	// ProcessedRetention is how long processed events (and dead ones, counted from
+	// their arrival) stay in the inbox before they are pruned, in small batches; their
+	// ids stay duplicates for max(30 days, the retention) after Stripe's created.
+	// Zero means DefaultProcessedRetention; less than a second is refused.
+	ProcessedRetention time.Duration
 	// EventMaxAttempts is how often an event is tried before it is dead (default 8).
 	EventMaxAttempts int
 	// EventRetryPolicy decides when a failed event is retried; nil is River's
@@ -208,6 +213,13 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		}
 		cfg.EventRetention = d
 	}
+	if v := strings.TrimSpace(getenv("APPBACKEND_PROCESSED_RETENTION")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return cfg, fmt.Errorf("%w: APPBACKEND_PROCESSED_RETENTION %q is not a duration of at least 1s such as 720h", ErrConfig, v)
+		}
+		cfg.ProcessedRetention = d
+	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_JOB_RESCUE_AFTER")); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -252,8 +264,14 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
+// DefaultProcessedRetention is how long processed events are kept by default.
+const DefaultProcessedRetention = 720 * time.Hour
+
 // withDefaults fills the contract's defaults.
 func (c Config) withDefaults() Config {
+	if c.ProcessedRetention == 0 {
+		c.ProcessedRetention = DefaultProcessedRetention
+	}
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
 		if len(c.Domains) > 0 {

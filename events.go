@@ -175,6 +175,8 @@ func (a *App) startEvents(ctx context.Context) error {
 		MaxAttempts:      a.cfg.EventMaxAttempts,
 		RetryPolicy:      a.cfg.EventRetryPolicy,
 		RescueStuckAfter: a.cfg.JobRescueAfter,
+		// Processed events, and River's finished jobs, go after the retention.
+		ProcessedRetention: a.cfg.ProcessedRetention,
 		// One process owns a SQLite file, so whatever is running at start was cut off
 		// by a crash: run it now rather than after the rescue delay.
 		ResumeOnStart: kind == "sqlite",

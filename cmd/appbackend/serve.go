@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/setup"
@@ -69,6 +70,10 @@ func serveConfig(args []string, getenv func(string) string, file *appbackend.Con
 	maxBody := f.Int64("max-body", cfg.MaxBody, "request body limit in bytes (APPBACKEND_MAX_BODY; default 1048576)")
 	f.IntVar(&cfg.DBPoolSize, "db-pool", cfg.DBPoolSize, "PostgreSQL connection pool size (APPBACKEND_DB_POOL; default 20)")
 	f.DurationVar(&cfg.DBStatementTimeout, "db-statement-timeout", cfg.DBStatementTimeout, "PostgreSQL statement_timeout (APPBACKEND_DB_STATEMENT_TIMEOUT; default none)")
+	if cfg.ProcessedRetention == 0 {
+		cfg.ProcessedRetention = appbackend.DefaultProcessedRetention
+	}
+	f.DurationVar(&cfg.ProcessedRetention, "processed-retention", cfg.ProcessedRetention, "how long processed and dead events are kept before they are pruned, at least 1s (APPBACKEND_PROCESSED_RETENTION; default 720h)")
 	f.DurationVar(&cfg.EventRetention, "event-retention", cfg.EventRetention, "how long an uninstalled account's events are kept, e.g. 720h (APPBACKEND_EVENT_RETENTION; default forever)")
 	f.DurationVar(&cfg.JobRescueAfter, "job-rescue-after", cfg.JobRescueAfter, "how long a job may run before it is taken for lost and run again (APPBACKEND_JOB_RESCUE_AFTER; default 5m)")
 	f.IntVar(&cfg.EventMaxAttempts, "event-max-attempts", cfg.EventMaxAttempts, "how often an event is tried before it is dead (APPBACKEND_EVENT_MAX_ATTEMPTS; default 8)")
@@ -103,6 +108,9 @@ func serveConfig(args []string, getenv func(string) string, file *appbackend.Con
 	}
 	if cfg.EventRetention < 0 || cfg.JobRescueAfter < 0 || cfg.EventMaxAttempts < 0 {
 		return cfg, usagef("--event-retention, --job-rescue-after and --event-max-attempts must not be negative")
+	}
+	if cfg.ProcessedRetention < time.Second {
+		return cfg, usagef("--processed-retention must be at least 1s")
 	}
 	if *maxBody <= 0 {
 		return cfg, usagef("--max-body must be a positive number of bytes")

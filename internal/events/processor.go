@@ -101,6 +101,11 @@ type Config struct {
 	// like a handler's, and the retry delivers it again (at least once).
 	Deliver func(ctx context.Context, ev *store.Event) error
 
+	// ProcessedRetention is how long processed events (dead ones: from their arrival)
+	// are kept before the processor prunes them, and River's completed, cancelled and
+	// discarded jobs with them; zero keeps them (River's own defaults apply).
+	ProcessedRetention time.Duration
+
 	// ProcessID is the River client id this process fetches jobs as and heartbeats
 	// under (default: host, pid and a random suffix). It must be unique among the
 	// processes sharing the database.
@@ -138,6 +143,8 @@ type Processor struct {
 	// once to the write pool's size: on SQLite (one connection) more would only queue
 	// ahead of the webhook receiver's commits and delay acknowledgements.
 	txSlots chan struct{}
+	// retention is Config.ProcessedRetention.
+	retention time.Duration
 
 	mu       sync.RWMutex
 	handlers []registered
@@ -191,8 +198,8 @@ func New(rt *runtime.Runtime, cfg Config) (*Processor, error) {
 		slots = min(slots, maxConns)
 	}
 	p := &Processor{rt: rt, st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, builtInWrites: cfg.BuiltInWrites, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart, observeOutcome: cfg.ObserveOutcome, deliver: cfg.Deliver,
-		txSlots: make(chan struct{}, slots),
-		live:    newLiveness(st, cfg.ProcessID, kinds, cfg.HeartbeatEvery, cfg.StaleAfter, cfg.Logger)}
+		txSlots: make(chan struct{}, slots), retention: cfg.ProcessedRetention,
+		live: newLiveness(st, cfg.ProcessID, kinds, cfg.HeartbeatEvery, cfg.StaleAfter, cfg.Logger)}
 	if err := river.AddWorkerSafely(rt.Workers(), &eventWorker{p: p}); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
@@ -214,6 +221,12 @@ func New(rt *runtime.Runtime, cfg Config) (*Processor, error) {
 		}
 		c.Queues[Queue] = river.QueueConfig{MaxWorkers: cfg.Workers}
 		c.Queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: cfg.Workers}
+		if cfg.ProcessedRetention > 0 {
+			// A finished job grows the database like an event: one row per run.
+			c.CompletedJobRetentionPeriod = cfg.ProcessedRetention
+			c.CancelledJobRetentionPeriod = cfg.ProcessedRetention
+			c.DiscardedJobRetentionPeriod = cfg.ProcessedRetention
+		}
 	})
 	return p, nil
 }
@@ -290,7 +303,10 @@ func (p *Processor) Start(ctx context.Context) error {
 	p.mu.Unlock()
 	go func() {
 		defer close(done)
+		var wg sync.WaitGroup
+		wg.Go(func() { p.pruneLoop(liveCtx) })
 		p.live.run(liveCtx)
+		wg.Wait()
 	}()
 	return nil
 }

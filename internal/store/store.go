@@ -187,7 +187,8 @@ type Settings interface {
 
 // Inbox stores webhook events and their processing state.
 type Inbox interface {
-	// InsertEventTx inserts ev as pending unless an event with its id exists. It reports
+	// InsertEventTx inserts ev as pending unless an event with its id exists or was
+	// pruned (a tombstone holds its id). It reports
 	// whether it inserted; a duplicate id is not an error and changes nothing.
 	InsertEventTx(ctx context.Context, tx *sql.Tx, ev *Event) (inserted bool, err error)
 	// EventsTx loads the events of the given ids that exist, in id order, and locks
@@ -207,6 +208,14 @@ type Inbox interface {
 	// DeleteAccountEventsTx deletes an account's events in one mode received before
 	// the given time, and returns how many it deleted.
 	DeleteAccountEventsTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool, receivedBefore time.Time) (int64, error)
+
+	// PruneEvents deletes, in one short transaction, up to limit events processed
+	// before processedBefore or dead and received before that time, leaving each one's
+	// id and created in the tombstones that keep it a duplicate for InsertEventTx; then
+	// up to limit tombstones whose created is before tombstonesBefore. Pending and
+	// failed events are never deleted. It returns how many events and tombstones it
+	// deleted; call it again while either equals limit.
+	PruneEvents(ctx context.Context, processedBefore, tombstonesBefore time.Time, limit int) (events, tombstones int64, err error)
 
 	// Event loads one event with its raw bytes.
 	Event(ctx context.Context, id string) (Event, error)

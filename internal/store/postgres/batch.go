@@ -18,6 +18,8 @@ const insertEventsSQL = `
 	SELECT id, type, account_id, livemode, created, api_version, payload, 'pending', 0, FALSE, received_at
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::bigint[], $6::text[], $7::bytea[], $8::bigint[])
 		AS batch(id, type, account_id, livemode, created, api_version, payload, received_at)
+	-- A pruned event's id is still a duplicate (APPBACKEND_PROCESSED_RETENTION).
+	WHERE NOT EXISTS (SELECT 1 FROM appbackend_event_tombstones t WHERE t.id = batch.id)
 	ORDER BY id
 	ON CONFLICT (id) DO NOTHING
 	RETURNING id`

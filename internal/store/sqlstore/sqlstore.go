@@ -239,7 +239,8 @@ func (q *Queries) PutSettingIfAbsent(ctx context.Context, key, value string) (st
 const insertEventSQL = `
 	INSERT INTO appbackend_events
 		(id, type, account_id, livemode, created, api_version, payload, status, attempts, not_installed, received_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+	SELECT ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?
+	WHERE NOT EXISTS (SELECT 1 FROM appbackend_event_tombstones WHERE id = ?)
 	ON CONFLICT (id) DO NOTHING`
 
 // InsertEventTx implements [store.Inbox].
@@ -254,7 +255,7 @@ func (q *Queries) InsertEventTx(ctx context.Context, tx *sql.Tx, ev *store.Event
 		raw = []byte{}
 	}
 	res, err := q.execTx(ctx, tx, insertEventSQL,
-		ev.ID, ev.Type, ev.AccountID, ev.Livemode, ev.Created.Unix(), ev.APIVersion, raw, false, micros(ev.ReceivedAt))
+		ev.ID, ev.Type, ev.AccountID, ev.Livemode, ev.Created.Unix(), ev.APIVersion, raw, false, micros(ev.ReceivedAt), ev.ID)
 	if err != nil {
 		return false, fmt.Errorf("insert event %s: %w", ev.ID, err)
 	}
@@ -678,4 +679,74 @@ func (q *Queries) ListInstallations(ctx context.Context, f store.InstallationFil
 		return nil, fmt.Errorf("list installations: %w", err)
 	}
 	return list, nil
+}
+
+// PruneEvents implements [store.Inbox]. Each call is one transaction of a few
+// statements over at most limit rows, so that the prune never holds SQLite's write
+// lock (or PostgreSQL's row locks) for long: the webhook receiver's commits slip in
+// between batches. The tombstones are written in the same transaction as the delete,
+// so there is no moment when an acknowledged id is neither an event nor a tombstone.
+func (q *Queries) PruneEvents(ctx context.Context, processedBefore, tombstonesBefore time.Time, limit int) (events, tombstones int64, err error) {
+	if limit <= 0 {
+		return 0, 0, nil
+	}
+	cutoff := micros(processedBefore)
+	err = store.InTx(ctx, q.write, func(tx *sql.Tx) error {
+		var ids []string
+		// Processed events by processing time, dead ones by arrival; a pending or
+		// failed event (still to be processed) is never selected.
+		for _, sel := range []string{
+			`SELECT id FROM appbackend_events WHERE status = 'processed' AND processed_at < ? ORDER BY processed_at LIMIT ?`,
+			`SELECT id FROM appbackend_events WHERE status = 'dead' AND received_at < ? ORDER BY received_at LIMIT ?`,
+		} {
+			if len(ids) >= limit {
+				break
+			}
+			rows, err := q.queryTx(ctx, tx, sel+q.d.SkipLocked, cutoff, limit-len(ids))
+			if err != nil {
+				return fmt.Errorf("prune events: %w", err)
+			}
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return fmt.Errorf("prune events: %w", err)
+				}
+				ids = append(ids, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("prune events: %w", err)
+			}
+		}
+		if len(ids) > 0 {
+			if _, err := q.execTx(ctx, tx, `
+				INSERT INTO appbackend_event_tombstones (id, created)
+				SELECT id, created FROM appbackend_events WHERE `+q.d.InIDs+`
+				ON CONFLICT (id) DO NOTHING`, q.d.IDList(ids)); err != nil {
+				return fmt.Errorf("prune events: tombstones: %w", err)
+			}
+			// The status is checked again: on PostgreSQL a replay may have committed
+			// since the select (SQLite's writers take turns).
+			res, err := q.execTx(ctx, tx, `DELETE FROM appbackend_events WHERE `+q.d.InIDs+`
+				AND status IN ('processed', 'dead')`, q.d.IDList(ids))
+			if err != nil {
+				return fmt.Errorf("prune events: %w", err)
+			}
+			if events, err = res.RowsAffected(); err != nil {
+				return fmt.Errorf("prune events: %w", err)
+			}
+		}
+		res, err := q.execTx(ctx, tx, `DELETE FROM appbackend_event_tombstones WHERE id IN
+			(SELECT id FROM appbackend_event_tombstones WHERE created < ? LIMIT ?)`, tombstonesBefore.Unix(), limit)
+		if err != nil {
+			return fmt.Errorf("prune tombstones: %w", err)
+		}
+		tombstones, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return events, tombstones, nil
 }

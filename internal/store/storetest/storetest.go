@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ReplayEvent", testReplayEvent},
 		{"ListEvents", testListEvents},
 		{"DeleteAccountEvents", testDeleteAccountEvents},
+		{"PruneEvents", testPruneEvents},
 		{"Installations", testInstallations},
 		{"ListInstallations", testListInstallations},
 		{"InstallationOrderUnderRace", testInstallationOrderUnderRace},

@@ -1,0 +1,118 @@
+package storetest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/appbackend/appbackend/internal/store"
+)
+
+// batchInserterCtx is the PostgreSQL adapter's one-statement insert, which the
+// webhook receiver uses there instead of InsertEventTx; it must honour tombstones too.
+type batchInserterCtx interface {
+	InsertEventsTx(ctx context.Context, tx *sql.Tx, evs []*store.Event) ([]bool, error)
+}
+
+// testPruneEvents: processed events past the cutoff and dead ones received before it
+// are deleted in batches of the limit, pending and failed ones never; a pruned id
+// stays a duplicate until its tombstone is pruned.
+func testPruneEvents(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ids := []string{"evt_old_processed", "evt_new_processed", "evt_failed", "evt_pending", "evt_dead"}
+	var evs []store.Event
+	for _, id := range ids {
+		evs = append(evs, newEvent(id))
+	}
+	insertEvents(t, s, evs...)
+	inTx(t, s, func(tx *sql.Tx) error {
+		outs := map[string]store.EventOutcome{
+			"evt_old_processed": {Status: store.EventProcessed, At: base.Add(time.Minute)},
+			"evt_new_processed": {Status: store.EventProcessed, At: base.Add(10 * time.Minute)},
+			"evt_failed":        {Status: store.EventFailed, Error: "boom"},
+			"evt_dead":          {Status: store.EventDead, Error: "boom"},
+		}
+		for id, out := range outs {
+			if err := s.FinishEventTx(ctx, tx, id, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	cutoff, keepTombstones := base.Add(5*time.Minute), base.Add(-time.Hour)
+	var total int64
+	for batches := 0; ; batches++ {
+		if batches > 5 {
+			t.Fatal("prune does not finish")
+		}
+		n, _, err := s.PruneEvents(ctx, cutoff, keepTombstones, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 1 {
+			t.Fatalf("one batch of limit 1 deleted %d events", n)
+		}
+		total += n
+		if n == 0 {
+			break
+		}
+	}
+	if total != 2 {
+		t.Errorf("pruned %d events, want 2 (the old processed one and the dead one)", total)
+	}
+	for _, id := range []string{"evt_new_processed", "evt_failed", "evt_pending"} {
+		if _, err := s.Event(ctx, id); err != nil {
+			t.Errorf("%s: %v, want it kept", id, err)
+		}
+	}
+	for _, id := range []string{"evt_old_processed", "evt_dead"} {
+		if _, err := s.Event(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s: err = %v, want it pruned", id, err)
+		}
+	}
+
+	// A redelivery of a pruned event is a duplicate, on every insert path.
+	again := newEvent("evt_old_processed")
+	inTx(t, s, func(tx *sql.Tx) error {
+		inserted, err := s.InsertEventTx(ctx, tx, &again)
+		if err != nil {
+			return err
+		}
+		if inserted {
+			t.Error("a pruned event's id was inserted again")
+		}
+		return nil
+	})
+	if bi, ok := s.(batchInserterCtx); ok {
+		inTx(t, s, func(tx *sql.Tx) error {
+			e1, e2 := newEvent("evt_dead"), newEvent("evt_batch_new")
+			got, err := bi.InsertEventsTx(ctx, tx, []*store.Event{&e1, &e2})
+			if err != nil {
+				return err
+			}
+			if got[0] || !got[1] {
+				t.Errorf("batch insert of a pruned and a new id: inserted = %v, want [false true]", got)
+			}
+			return nil
+		})
+	}
+
+	// Tombstones go once their created is before the second cutoff; the id is then new.
+	_, n, err := s.PruneEvents(ctx, cutoff, base.Add(time.Second), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("pruned %d tombstones, want 2", n)
+	}
+	again = newEvent("evt_old_processed")
+	inTx(t, s, func(tx *sql.Tx) error {
+		inserted, err := s.InsertEventTx(ctx, tx, &again)
+		if err == nil && !inserted {
+			t.Error("an id whose tombstone was pruned is still a duplicate")
+		}
+		return err
+	})
+}
