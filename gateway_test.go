@@ -440,17 +440,17 @@ func TestGatewayUpstreamAPICallsStripeForTheAccount(t *testing.T) {
 
 func TestGatewayDevGeneratesAndKeepsTheUpstreamSecret(t *testing.T) {
 	t.Parallel()
-	var banner bytes.Buffer
+	banner := &syncBuffer{} // the banner is printed after the server is ready
 	app := appbackendtest.Start(t, nil, appbackendtest.WithConfig(func(c *appbackend.Config) {
 		c.Dev = true
-		c.DevOut = &banner
+		c.DevOut = banner
 		c.Gateway.Upstream = "http://127.0.0.1:1"
 		c.Gateway.APIAddr = "127.0.0.1:0"
 	}))
 	s := app.DevSecrets().UpstreamSecret
 	_, err := gateway.ParseSecret(s)
 	require.NoError(t, err)
-	require.Contains(t, banner.String(), "APPBACKEND_UPSTREAM_SECRET="+s)
+	require.Eventually(t, func() bool { return strings.Contains(banner.String(), "APPBACKEND_UPSTREAM_SECRET="+s) }, 10*time.Second, 5*time.Millisecond, banner.String())
 	var stored string
 	require.NoError(t, app.DB().QueryRowContext(t.Context(), `SELECT value FROM appbackend_settings WHERE key = 'dev.upstream_secret'`).Scan(&stored))
 	require.Equal(t, s, stored)

@@ -304,7 +304,7 @@ func TestDevFromTheEnvironment(t *testing.T) {
 
 	// APPBACKEND_DEV=1 alone starts a server that needs no secret, as --dev does.
 	s := startServe(t, map[string]string{"APPBACKEND_DEV": "1", "APPBACKEND_DATABASE": "sqlite:" + filepath.Join(t.TempDir(), "dev.db")})
-	require.Regexp(t, `STRIPE_APP_SECRETS=absec_`, s.stdout.String())
+	require.Regexp(t, `STRIPE_APP_SECRETS=absec_`, s.devBanner(t))
 	require.Equal(t, 0, s.stop(), s.stderr.String())
 
 	for _, tt := range []struct {

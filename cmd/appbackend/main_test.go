@@ -88,6 +88,14 @@ func startServe(t *testing.T, env map[string]string, args ...string) *server {
 	}
 }
 
+// devBanner waits for the --dev banner, which the server prints after its listening
+// line (startServe returns at that line), and returns stdout with the whole banner.
+func (s *server) devBanner(t *testing.T) string {
+	t.Helper()
+	require.Eventually(t, func() bool { return strings.Contains(s.stdout.String(), " trigger ") }, 10*time.Second, 5*time.Millisecond, s.stdout.String())
+	return s.stdout.String()
+}
+
 func TestSignProtocolVector(t *testing.T) {
 	t.Parallel()
 	code, out, errOut := runCmd(t, nil, "sign", "--secret", "absec_test_secret", "--user", "usr_K6yd2CbXLO9A5G", "--account", "acct_1JSkf6FRwUQjTSJE", "--timestamp", "1700000000")
@@ -193,7 +201,7 @@ func TestDevModeKeepsSecretsAndPrintsAWorkingCall(t *testing.T) {
 	db := "sqlite:" + filepath.Join(t.TempDir(), "dev.db")
 	env := map[string]string{"APPBACKEND_DATABASE": db}
 	s := startServe(t, env, "--dev")
-	banner := s.stdout.String()
+	banner := s.devBanner(t)
 	secret := regexp.MustCompile(`STRIPE_APP_SECRETS=(absec_\S+)`).FindStringSubmatch(banner)
 	require.NotNil(t, secret, banner)
 	callLine := regexp.MustCompile(`appbackend (call .*)`).FindStringSubmatch(banner)
@@ -211,7 +219,7 @@ func TestDevModeKeepsSecretsAndPrintsAWorkingCall(t *testing.T) {
 
 	// A restart on the same database keeps the secret, so the UI keeps working.
 	s2 := startServe(t, env, "--dev")
-	require.Contains(t, s2.stdout.String(), "STRIPE_APP_SECRETS="+secret[1])
+	require.Contains(t, s2.devBanner(t), "STRIPE_APP_SECRETS="+secret[1])
 }
 
 func TestCallSignsLikeTheUIExtension(t *testing.T) {
