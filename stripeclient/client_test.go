@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -635,31 +636,75 @@ func TestRateLimitBacksOff(t *testing.T) {
 func TestPerAccountConcurrencyLimit(t *testing.T) {
 	t.Parallel()
 	const limit, calls = 2, 8
-	b := setup(t, func(c *stripeclient.Config) { c.MaxConcurrentPerAccount = limit })
-	b.fake.SetDelay(30 * time.Millisecond)
-	accounts := []string{"acct_busy", "acct_quiet"}
-
-	start := time.Now()
-	var wg sync.WaitGroup
-	for _, account := range accounts {
-		sc := b.client(t, account, stripeclient.Test)
-		for range calls {
-			wg.Go(func() {
-				_, err := sc.V1Balance.Retrieve(t.Context(), nil)
-				assertNoError(t, err)
-			})
+	// A Stripe that holds every acct_busy request until release is closed, so the
+	// test sees what runs side by side without measuring time.
+	release := make(chan struct{})
+	var mu sync.Mutex
+	inFlight, maxInFlight := map[string]int{}, map[string]int{}
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		account := r.Header.Get("Stripe-Account")
+		mu.Lock()
+		inFlight[account]++
+		maxInFlight[account] = max(maxInFlight[account], inFlight[account])
+		mu.Unlock()
+		if account == "acct_busy" {
+			<-release
 		}
+		mu.Lock()
+		inFlight[account]--
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"object":"balance","livemode":false,"available":[],"pending":[]}`)
+	}))
+	t.Cleanup(api.Close)
+	clients, err := stripeclient.New(stripeclient.Config{
+		Keys:                    stripeclient.Keys{Live: liveKey, Test: testKey},
+		APIBase:                 api.URL,
+		MaxConcurrentPerAccount: limit,
+	})
+	require.NoError(t, err)
+	client := func(account string) *stripeclient.Client {
+		sc, err := clients.Client(account, stripeclient.Test)
+		require.NoError(t, err)
+		return sc
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	current := func(account string) (now, most int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return inFlight[account], maxInFlight[account]
+	}
 
-	for _, account := range accounts {
-		require.Equal(t, limit, b.fake.MaxInFlight(account), "in flight at once for %s", account)
+	busy := client("acct_busy")
+	var busyDone sync.WaitGroup
+	for range calls {
+		busyDone.Go(func() {
+			_, err := busy.V1Balance.Retrieve(context.Background(), nil)
+			assertNoError(t, err)
+		})
 	}
-	// Both accounts progress side by side: 8 calls in 4 waves of 2 per account, not
-	// 16 calls in 8 waves.
-	require.Less(t, elapsed, 8*30*time.Millisecond)
-	t.Logf("%d calls per account, limit %d, %v", calls, limit, elapsed)
+	require.Eventually(t, func() bool { now, _ := current("acct_busy"); return now == limit },
+		30*time.Second, 5*time.Millisecond, "acct_busy never had %d calls in flight", limit)
+
+	// acct_busy's slots are all taken and held: acct_quiet's calls still complete.
+	quiet := client("acct_quiet")
+	var quietDone sync.WaitGroup
+	for range calls {
+		quietDone.Go(func() {
+			_, err := quiet.V1Balance.Retrieve(t.Context(), nil)
+			assertNoError(t, err)
+		})
+	}
+	quietDone.Wait()
+	now, most := current("acct_busy")
+	require.Equal(t, limit, now, "acct_busy's calls are still held")
+	require.Equal(t, limit, most, "acct_busy never exceeds its limit while others wait")
+
+	close(release)
+	busyDone.Wait()
+	_, most = current("acct_busy")
+	require.Equal(t, limit, most, "in flight at once for acct_busy")
+	_, most = current("acct_quiet")
+	require.LessOrEqual(t, most, limit, "in flight at once for acct_quiet")
 }
 
 func TestWaitingForASlotHonoursTheContext(t *testing.T) {

@@ -29,6 +29,11 @@ func TestBackupAndCertificateChecks(t *testing.T) {
 		{name: "fresh backup", in: doctor.Input{BackupEvery: 24 * time.Hour, LastBackup: last(now.Add(-3*time.Hour), true)}},
 		{name: "backup 3 days ago", in: doctor.Input{BackupEvery: 24 * time.Hour, LastBackup: last(now.Add(-72*time.Hour), true)},
 			want: []doctor.Severity{doctor.Warning}, contains: "last backup was written 3 days ago"},
+		// A backup running longer than a short interval is not stale; missing
+		// intervals for minutes is.
+		{name: "short interval, backup still running", in: doctor.Input{BackupEvery: 250 * time.Millisecond, LastBackup: last(now.Add(-3*time.Second), true)}},
+		{name: "short interval, minutes missed", in: doctor.Input{BackupEvery: 250 * time.Millisecond, LastBackup: last(now.Add(-5*time.Minute), true)},
+			want: []doctor.Severity{doctor.Warning}, contains: "last backup was written 5 minutes ago"},
 		{name: "no backup yet", in: doctor.Input{BackupEvery: time.Hour, LastBackup: last(time.Time{}, false)},
 			want: []doctor.Severity{doctor.Warning}, contains: "no scheduled backup"},
 		{name: "certificate fine", in: doctor.Input{CertificateExpiry: certs(map[string]time.Time{"api.example.com": now.Add(60 * 24 * time.Hour)})}},

@@ -92,7 +92,10 @@ func (s *Server) Thaw(t testing.TB) {
 	}
 }
 
-// signal sends sig to the postmaster and its children.
+// signal sends sig to the postmaster and its children. For SIGSTOP the postmaster
+// is stopped first and its children are listed only once it is stopped, so that no
+// backend forked meanwhile is missed: a missed one would keep committing on its
+// pooled connection while the test believes the database frozen.
 func (s *Server) signal(sig syscall.Signal) error {
 	pidFile, err := os.ReadFile(filepath.Join(s.data(), "postmaster.pid"))
 	if err != nil {
@@ -103,7 +106,51 @@ func (s *Server) signal(sig syscall.Signal) error {
 	if err != nil {
 		return fmt.Errorf("postmaster.pid: %w", err)
 	}
-	pids := []int{postmaster}
+	kill := func(pid int) error {
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+		return nil
+	}
+	if sig != syscall.SIGSTOP {
+		// Children first, then the postmaster, which may then fork again.
+		for _, pid := range children(postmaster) {
+			if err := kill(pid); err != nil {
+				return err
+			}
+		}
+		return kill(postmaster)
+	}
+	if err := kill(postmaster); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(10 * time.Second); processState(postmaster) != 'T'; {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postmaster %d did not stop", postmaster)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stopped := map[int]bool{}
+	for {
+		fresh := 0
+		for _, pid := range children(postmaster) {
+			if !stopped[pid] {
+				if err := kill(pid); err != nil {
+					return err
+				}
+				stopped[pid] = true
+				fresh++
+			}
+		}
+		if fresh == 0 {
+			return nil
+		}
+	}
+}
+
+// children lists the processes whose parent is ppid, from /proc.
+func children(ppid int) []int {
+	var pids []int
 	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, p := range procs {
 		stat, err := os.ReadFile(p)
@@ -111,23 +158,29 @@ func (s *Server) signal(sig syscall.Signal) error {
 			continue
 		}
 		// pid (comm) state ppid …; comm may contain spaces, so read after the last ')'.
-		_, rest, ok := strings.Cut(string(stat[bytes.LastIndexByte(stat, ')')+1:]), " ")
-		fields := strings.Fields(rest)
-		if !ok || len(fields) < 2 {
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 {
 			continue
 		}
-		if ppid, _ := strconv.Atoi(fields[1]); ppid == postmaster {
+		if parent, _ := strconv.Atoi(fields[1]); parent == ppid {
 			pid, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(p, "/proc/"), "/stat"))
 			pids = append(pids, pid)
 		}
 	}
-	// The postmaster first, so that it forks no new backend meanwhile.
-	for _, pid := range pids {
-		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return err
-		}
+	return pids
+}
+
+// processState is the state letter of pid in /proc ('T' once stopped), or 0.
+func processState(pid int) byte {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
 	}
-	return nil
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) == 0 || fields[0] == "" {
+		return 0
+	}
+	return fields[0][0]
 }
 
 // errNoBinaries is the one line a test fails with when no server can be started.
