@@ -120,11 +120,12 @@ func (a *App) Install(t testing.TB, account string, livemode bool) appbackend.In
 // Uninstall delivers account.application.deauthorized for account in a mode, as
 // Stripe does when a merchant uninstalls the app, waits until it is processed (the
 // OnUninstall hooks ran) and until the data-removal job that follows finished (the
-// OnCleanup hooks ran), and returns the installation.
+// OnCleanup hooks ran), and returns the installation. UninstallBeforeCleanup stops
+// before the cleanup, to test the state in between.
 func (a *App) Uninstall(t testing.TB, account string, livemode bool) appbackend.Installation {
 	t.Helper()
-	in := a.lifecycle(t, "account.application.deauthorized", account, livemode, store.Uninstalled)
-	a.waitForRemoval(t, in.LastEventID)
+	in := a.UninstallBeforeCleanup(t, account, livemode)
+	a.WaitForCleanup(t, in)
 	return in
 }
 
