@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,37 +12,14 @@ import (
 
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
-	"github.com/appbackend/appbackend/internal/store/postgres"
+	"github.com/appbackend/appbackend/internal/store/dbtest"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
-	"github.com/appbackend/appbackend/internal/store/sqlite"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	pgtest.Stop() // the throwaway PostgreSQL server, if this process started one
 	os.Exit(code)
-}
-
-// openStores opens a fresh store of each database.
-func openStores(t *testing.T) map[string]func(t *testing.T) store.Store {
-	return map[string]func(t *testing.T) store.Store{
-		"sqlite": func(t *testing.T) store.Store {
-			st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "appbackend.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-		"postgres": func(t *testing.T) store.Store {
-			st, err := postgres.Open(t.Context(), pgtest.NewDatabase(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-	}
 }
 
 // livenessBundle is a started processor whose handler records the events it applies.
@@ -143,7 +119,7 @@ func (b *livenessBundle) waitProcessed(t *testing.T, id string, since time.Time,
 // handed back and processed within seconds, not after River's rescue delay.
 func TestOwnLostJobsHandedBack(t *testing.T) {
 	t.Parallel()
-	for name, open := range openStores(t) {
+	for name, open := range dbtest.Stores {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			b := startLiveness(t, open(t))
@@ -160,7 +136,7 @@ func TestOwnLostJobsHandedBack(t *testing.T) {
 // the staleness shows, without waiting for River's rescuer.
 func TestDeadProcessJobsHandedBack(t *testing.T) {
 	t.Parallel()
-	for name, open := range openStores(t) {
+	for name, open := range dbtest.Stores {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			st := open(t)
@@ -184,7 +160,7 @@ func TestDeadProcessJobsHandedBack(t *testing.T) {
 // however long it runs.
 func TestLiveProcessJobsLeftAlone(t *testing.T) {
 	t.Parallel()
-	st := openStores(t)["sqlite"](t)
+	st := dbtest.SQLite(t)
 	b := startLiveness(t, st)
 	stop := make(chan struct{})
 	done := make(chan struct{})
