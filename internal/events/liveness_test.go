@@ -33,20 +33,36 @@ type livenessBundle struct {
 func startLiveness(t *testing.T, st store.Store) *livenessBundle {
 	t.Helper()
 	b := &livenessBundle{st: st, seen: map[string]time.Time{}}
-	rt := runtime.New(st, nil)
-	p, err := New(rt, Config{HeartbeatEvery: 100 * time.Millisecond, StaleAfter: time.Second, PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Build(); err != nil {
-		t.Fatal(err)
-	}
+	p := buildProcessor(t, st, Config{HeartbeatEvery: 100 * time.Millisecond, StaleAfter: time.Second, PollInterval: 50 * time.Millisecond})
 	p.On("*", func(ctx context.Context, ev store.Event) error {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		b.seen[ev.ID] = time.Now()
 		return nil
 	})
+	startProcessor(t, p)
+	b.p = p
+	return b
+}
+
+// buildProcessor is a Processor on st whose runtime is built: ready to enqueue, and to
+// start with startProcessor.
+func buildProcessor(t *testing.T, st store.Store, cfg Config) *Processor {
+	t.Helper()
+	rt := runtime.New(st, nil)
+	p, err := New(rt, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Build(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startProcessor starts p and stops it when the test ends.
+func startProcessor(t *testing.T, p *Processor) {
+	t.Helper()
 	if err := p.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +71,6 @@ func startLiveness(t *testing.T, st store.Store) *livenessBundle {
 		defer cancel()
 		_ = p.Stop(ctx)
 	})
-	b.p = p
-	return b
 }
 
 // storeFetchedAs stores an event and its processing job, and in the same transaction
