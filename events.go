@@ -33,7 +33,9 @@ import (
 //	ReceivedAt, ProcessedAt time.Time
 //
 // ev.DataObject(&v) decodes data.object — the invoice, customer, … the event is
-// about — into v.
+// about — into v. A thin event (an event destination's "v2.core.event"
+// notification) reaches the handlers with Raw set to the full event fetched from
+// Stripe before they run; decode it with ThinEvent.
 type Event = store.Event
 
 // Installation is an account's installation of the app in one mode:
@@ -191,6 +193,7 @@ func (a *App) startEvents(ctx context.Context) error {
 		BuiltInWrites:  install.IsLifecycleEvent,
 		ObserveOutcome: a.observeEventOutcome,
 		Deliver:        a.eventDelivery(),
+		FetchThin:      a.fetchThinEvent,
 	})
 	if err != nil {
 		return err

@@ -76,8 +76,12 @@
 //
 // # Events, jobs and schedules
 //
-// App.Deliver sends a signed event of any type and data.object; App.Install and
-// App.Uninstall send the lifecycle events and wait for them. App.WaitForEvent waits
+// App.Deliver sends a signed event of any type and data.object; App.DeliverThin sends
+// a thin notification, as an event destination does, after storing the full event the
+// app fetches for it in App.Fake (StripeFake.PutThinEvent); App.Install and
+// App.Uninstall send the lifecycle events and wait for them (Uninstall also for the
+// cleanup that follows; App.UninstallBeforeCleanup and App.WaitForCleanup split the
+// two, to test the state between them). App.WaitForEvent waits
 // until an event is processed and fails the test with its last error if it dies;
 // App.WaitForJob waits until a job (app.Enqueue) is finalized and returns its status.
 // Schedules run on their spec: register one with a short spec ("@every 1s") in tests

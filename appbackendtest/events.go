@@ -58,9 +58,16 @@ func (a *App) Deliver(t testing.TB, ev Event) string {
 	if ev.Object != nil {
 		opts = append(opts, webhooktest.Object(ev.Object))
 	}
-	body := webhooktest.Event(ev.Type, opts...)
+	a.postEvent(t, webhooktest.Event(ev.Type, opts...), ev.Livemode, "event "+ev.ID+" ("+ev.Type+")")
+	return ev.ID
+}
+
+// postEvent posts body to POST /webhooks/stripe signed with the secret of the mode's
+// endpoint, and fails the test, naming what, unless the app acknowledged it.
+func (a *App) postEvent(t testing.TB, body []byte, livemode bool, what string) {
+	t.Helper()
 	secret := TestWebhookSecret
-	if ev.Livemode {
+	if livemode {
 		secret = LiveWebhookSecret
 	}
 	req, err := http.NewRequest(http.MethodPost, a.URL+"/webhooks/stripe", bytes.NewReader(body))
@@ -70,9 +77,8 @@ func (a *App) Deliver(t testing.TB, ev Event) string {
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("Stripe-Signature", webhooktest.Sign(body, secret, time.Now()))
 	if res := send(t, req); res.Status != http.StatusOK {
-		t.Fatalf("appbackendtest: event %s (%s) was not acknowledged: %s", ev.ID, ev.Type, res)
+		t.Fatalf("appbackendtest: %s was not acknowledged: %s", what, res)
 	}
-	return ev.ID
 }
 
 // WaitForEvent waits until the event with id is processed — every handler succeeded
@@ -120,11 +126,12 @@ func (a *App) Install(t testing.TB, account string, livemode bool) appbackend.In
 // Uninstall delivers account.application.deauthorized for account in a mode, as
 // Stripe does when a merchant uninstalls the app, waits until it is processed (the
 // OnUninstall hooks ran) and until the data-removal job that follows finished (the
-// OnCleanup hooks ran), and returns the installation.
+// OnCleanup hooks ran), and returns the installation. UninstallBeforeCleanup stops
+// before the cleanup, to test the state in between.
 func (a *App) Uninstall(t testing.TB, account string, livemode bool) appbackend.Installation {
 	t.Helper()
-	in := a.lifecycle(t, "account.application.deauthorized", account, livemode, store.Uninstalled)
-	a.waitForRemoval(t, in.LastEventID)
+	in := a.UninstallBeforeCleanup(t, account, livemode)
+	a.WaitForCleanup(t, in)
 	return in
 }
 

@@ -129,6 +129,45 @@ func ExampleApp_WaitForJob() {
 	// Output: completed 1 done
 }
 
+// A test of the time between an uninstall and its cleanup: the installation is
+// uninstalled and the app's data is still there until the OnCleanup hooks ran. The
+// hook is held on a channel so that the test sees that state before the cleanup job
+// (which starts at once) removes it.
+func ExampleApp_UninstallBeforeCleanup() {
+	t := exampleT()
+	defer t.end()
+
+	release := make(chan struct{})
+	app := appbackendtest.Start(t, func(app *appbackend.App) {
+		app.OnCleanup(func(ctx context.Context, account string, livemode bool) error {
+			<-release
+			tx, _ := appbackend.Tx(ctx)
+			_, err := tx.ExecContext(ctx, `DELETE FROM paid_invoices WHERE account_id = $1`, account)
+			return err
+		})
+	}, appbackendtest.WithConfig(func(cfg *appbackend.Config) { cfg.Migrations = migrations }))
+	app.Install(t, "acct_1", false)
+	if _, err := app.DB().Exec(`INSERT INTO paid_invoices (id, account_id, amount_paid) VALUES ('in_1', 'acct_1', 2000)`); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (n int) {
+		if err := app.DB().QueryRow(`SELECT COUNT(*) FROM paid_invoices WHERE account_id = 'acct_1'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	in := app.UninstallBeforeCleanup(t, "acct_1", false)
+	fmt.Println(in.Status, count())
+
+	close(release)
+	app.WaitForCleanup(t, in)
+	fmt.Println(count())
+	// Output:
+	// uninstalled 1
+	// 0
+}
+
 // The StripeFake answers any resource: what the app creates can be read back, and
 // what a test seeds, the app reads.
 func ExampleStripeFake() {

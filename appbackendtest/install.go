@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/internal/store"
 )
 
 // InstallSignature is the install_signature Stripe puts on an install link's redirect
@@ -133,4 +135,29 @@ func (a *App) InstallLink(t testing.TB, account string, oauth bool) *Response {
 		t.Fatalf("appbackendtest: install link for %s answered %d: %s", account, resp.Status, strings.TrimSpace(resp.String()))
 	}
 	return resp
+}
+
+// UninstallBeforeCleanup is Uninstall without its last wait: it delivers
+// account.application.deauthorized for account in a mode, waits until it is
+// processed (the installation is uninstalled, the OnUninstall hooks ran) and returns
+// the installation while the data-removal job that runs the OnCleanup hooks may not
+// have run yet. Use it to test what the app does between an uninstall and its
+// cleanup (a request, an event, a reinstall), then WaitForCleanup.
+//
+// The job is enqueued with the event and starts at once, so a test that must see the
+// state before the cleanup holds its OnCleanup hook (on a channel, say) until it has
+// looked; the example shows how.
+func (a *App) UninstallBeforeCleanup(t testing.TB, account string, livemode bool) appbackend.Installation {
+	t.Helper()
+	return a.lifecycle(t, "account.application.deauthorized", account, livemode, store.Uninstalled)
+}
+
+// WaitForCleanup waits until the data-removal job of the uninstall that in records
+// (as UninstallBeforeCleanup returned it) is finalized, and fails the test unless it
+// completed: the OnCleanup hooks ran, or were skipped because the account reinstalled
+// in that mode meanwhile. It returns at once when that uninstall enqueued no job (the
+// account was uninstalled already).
+func (a *App) WaitForCleanup(t testing.TB, in appbackend.Installation) {
+	t.Helper()
+	a.waitForRemoval(t, in.LastEventID)
 }

@@ -364,6 +364,8 @@ func (f *StripeFake) route(mode string, req StripeRequest) (int, []byte) {
 		})
 	case strings.HasPrefix(req.Path, "/v1/apps/secrets"):
 		return f.secretStore(mode, req)
+	case strings.HasPrefix(req.Path, "/"+thinEvents+"/"):
+		return f.thinEvent(mode, req) // thinevents.go
 	}
 	return f.generic(mode, req)
 }

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/appbackend/appbackend/appauth"
 )
 
 func runCall(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -28,22 +30,31 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("URL %q is not an http(s) URL", rawURL)
 	}
-	if !hasBody(method) && (s.payload != "" || len(s.roles) > 0) {
-		return usagef("--payload and --role need a method with a body (POST, PUT, PATCH)")
+	if !hasBody(method) && len(s.roles) > 0 {
+		return usagef("--role needs a method with a body (POST, PUT, PATCH)")
+	}
+	// A request without a body carries the signed ids in its query string, as a
+	// UI extension's GET or DELETE does, and its mode as a signed ?livemode= when
+	// --payload is {"livemode":…}: the one payload such a request can prove, since
+	// the server rebuilds the signed string from the query (appauth.SignedQuery).
+	var query url.Values
+	if !hasBody(method) {
+		if query, err = appauth.QueryFor(s.user, s.account, []byte(s.payload)); err != nil {
+			return usagef("--payload on %s: %s", method, strings.TrimPrefix(err.Error(), "appauth: "))
+		}
 	}
 	header, body, err := s.sign(ctx, time.Now())
 	if err != nil {
 		return err
 	}
-	// A request without a body carries the signed ids in its query string, as a
-	// UI extension's GET or DELETE does.
 	var reqBody io.Reader
 	if hasBody(method) {
 		reqBody = bytes.NewReader(body)
 	} else {
 		q := u.Query()
-		q.Set("user_id", s.user)
-		q.Set("account_id", s.account)
+		for k, v := range query {
+			q[k] = v
+		}
 		u.RawQuery = q.Encode()
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -71,7 +82,8 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 }
 
 // hasBody tells whether a UI extension's request with method carries the signed body;
-// the others carry the signed ids in their query string, and can sign nothing else.
+// the others carry the signed ids (and livemode, if signed) in their query string, and
+// can sign nothing else.
 func hasBody(method string) bool {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions:

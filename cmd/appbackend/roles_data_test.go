@@ -39,7 +39,7 @@ func TestRoleUsageErrors(t *testing.T) {
 		{"role with a non-object payload", []string{"sign", "--secret", "absec_x", "--user", "u", "--account", "a", "--role", "admin",
 			"--payload", `[1]`}, "--payload must be a JSON object"},
 		{"role on a GET", []string{"call", "GET", "http://127.0.0.1:1/api/x", "--secret", "absec_x", "--user", "u", "--account", "a",
-			"--role", "admin"}, "--role need a method with a body"},
+			"--role", "admin"}, "--role needs a method with a body"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

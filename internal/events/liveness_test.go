@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,37 +12,14 @@ import (
 
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
-	"github.com/appbackend/appbackend/internal/store/postgres"
+	"github.com/appbackend/appbackend/internal/store/dbtest"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
-	"github.com/appbackend/appbackend/internal/store/sqlite"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	pgtest.Stop() // the throwaway PostgreSQL server, if this process started one
 	os.Exit(code)
-}
-
-// openStores opens a fresh store of each database.
-func openStores(t *testing.T) map[string]func(t *testing.T) store.Store {
-	return map[string]func(t *testing.T) store.Store{
-		"sqlite": func(t *testing.T) store.Store {
-			st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "appbackend.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-		"postgres": func(t *testing.T) store.Store {
-			st, err := postgres.Open(t.Context(), pgtest.NewDatabase(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-	}
 }
 
 // livenessBundle is a started processor whose handler records the events it applies.
@@ -57,20 +33,36 @@ type livenessBundle struct {
 func startLiveness(t *testing.T, st store.Store) *livenessBundle {
 	t.Helper()
 	b := &livenessBundle{st: st, seen: map[string]time.Time{}}
-	rt := runtime.New(st, nil)
-	p, err := New(rt, Config{HeartbeatEvery: 100 * time.Millisecond, StaleAfter: time.Second, PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Build(); err != nil {
-		t.Fatal(err)
-	}
+	p := buildProcessor(t, st, Config{HeartbeatEvery: 100 * time.Millisecond, StaleAfter: time.Second, PollInterval: 50 * time.Millisecond})
 	p.On("*", func(ctx context.Context, ev store.Event) error {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		b.seen[ev.ID] = time.Now()
 		return nil
 	})
+	startProcessor(t, p)
+	b.p = p
+	return b
+}
+
+// buildProcessor is a Processor on st whose runtime is built: ready to enqueue, and to
+// start with startProcessor.
+func buildProcessor(t *testing.T, st store.Store, cfg Config) *Processor {
+	t.Helper()
+	rt := runtime.New(st, nil)
+	p, err := New(rt, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Build(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startProcessor starts p and stops it when the test ends.
+func startProcessor(t *testing.T, p *Processor) {
+	t.Helper()
 	if err := p.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +71,6 @@ func startLiveness(t *testing.T, st store.Store) *livenessBundle {
 		defer cancel()
 		_ = p.Stop(ctx)
 	})
-	b.p = p
-	return b
 }
 
 // storeFetchedAs stores an event and its processing job, and in the same transaction
@@ -143,7 +133,7 @@ func (b *livenessBundle) waitProcessed(t *testing.T, id string, since time.Time,
 // handed back and processed within seconds, not after River's rescue delay.
 func TestOwnLostJobsHandedBack(t *testing.T) {
 	t.Parallel()
-	for name, open := range openStores(t) {
+	for name, open := range dbtest.Stores {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			b := startLiveness(t, open(t))
@@ -160,7 +150,7 @@ func TestOwnLostJobsHandedBack(t *testing.T) {
 // the staleness shows, without waiting for River's rescuer.
 func TestDeadProcessJobsHandedBack(t *testing.T) {
 	t.Parallel()
-	for name, open := range openStores(t) {
+	for name, open := range dbtest.Stores {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			st := open(t)
@@ -184,7 +174,7 @@ func TestDeadProcessJobsHandedBack(t *testing.T) {
 // however long it runs.
 func TestLiveProcessJobsLeftAlone(t *testing.T) {
 	t.Parallel()
-	st := openStores(t)["sqlite"](t)
+	st := dbtest.SQLite(t)
 	b := startLiveness(t, st)
 	stop := make(chan struct{})
 	done := make(chan struct{})

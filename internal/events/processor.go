@@ -100,6 +100,13 @@ type Config struct {
 	// transaction — only once Deliver returned nil for it; an error fails the event
 	// like a handler's, and the retry delivers it again (at least once).
 	Deliver func(ctx context.Context, ev *store.Event) error
+	// FetchThin, if set, fetches the full event of each thin notification (IsThin) in
+	// the job, before the job's transaction opens and before Deliver, and the handlers
+	// see what it returned as the event's Raw (the inbox keeps the notification as it
+	// came). A failed fetch fails the event like a handler's error: the job is retried
+	// with backoff, and the event is dead only after its last attempt. Unset, handlers
+	// see the notification itself.
+	FetchThin FetchFunc
 
 	// ProcessedRetention is how long processed events (dead ones: from their arrival)
 	// are kept before the processor prunes them, and River's completed, cancelled and
@@ -135,6 +142,7 @@ type Processor struct {
 	eventsPerJob   int
 	resumeOnStart  bool
 	deliver        func(ctx context.Context, ev *store.Event) error
+	fetchThin      FetchFunc
 	observeOutcome func(ev store.Event, out store.EventOutcome)
 	live           *liveness
 	stopLive       context.CancelFunc
@@ -197,7 +205,7 @@ func New(rt *runtime.Runtime, cfg Config) (*Processor, error) {
 	if maxConns := st.DB().Stats().MaxOpenConnections; maxConns > 0 {
 		slots = min(slots, maxConns)
 	}
-	p := &Processor{rt: rt, st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, builtInWrites: cfg.BuiltInWrites, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart, observeOutcome: cfg.ObserveOutcome, deliver: cfg.Deliver,
+	p := &Processor{rt: rt, st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, builtInWrites: cfg.BuiltInWrites, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart, observeOutcome: cfg.ObserveOutcome, deliver: cfg.Deliver, fetchThin: cfg.FetchThin,
 		txSlots: make(chan struct{}, slots), retention: cfg.ProcessedRetention,
 		live: newLiveness(st, cfg.ProcessID, kinds, cfg.HeartbeatEvery, cfg.StaleAfter, cfg.Logger)}
 	if err := river.AddWorkerSafely(rt.Workers(), &eventWorker{p: p}); err != nil {
@@ -346,6 +354,9 @@ func (p *Processor) Stop(ctx context.Context) error {
 // webhook commit stored (up to Config.EventsPerJob), or one replayed event.
 type ProcessEventsArgs struct {
 	EventIDs []string `json:"event_ids"`
+	// Thin marks a job of thin notifications, whose events are fetched before its
+	// transaction (Config.FetchThin); a job holds only thin events or none.
+	Thin bool `json:"thin,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -357,12 +368,17 @@ func (ProcessEventsArgs) InsertOpts() river.InsertOpts { return river.InsertOpts
 // EnqueueTx enqueues the processing of the given (just inserted) events in tx, in jobs
 // of up to Config.EventsPerJob events.
 func (p *Processor) EnqueueTx(ctx context.Context, tx *sql.Tx, eventIDs ...string) error {
+	return p.enqueueTx(ctx, tx, false, eventIDs)
+}
+
+// enqueueTx is EnqueueTx for snapshot events or (thin) for thin notifications.
+func (p *Processor) enqueueTx(ctx context.Context, tx *sql.Tx, thin bool, eventIDs []string) error {
 	if len(eventIDs) == 0 {
 		return nil
 	}
 	params := make([]river.InsertManyParams, 0, (len(eventIDs)+p.eventsPerJob-1)/p.eventsPerJob)
 	for chunk := range slices.Chunk(eventIDs, p.eventsPerJob) {
-		params = append(params, river.InsertManyParams{Args: ProcessEventsArgs{EventIDs: slices.Clone(chunk)}})
+		params = append(params, river.InsertManyParams{Args: ProcessEventsArgs{EventIDs: slices.Clone(chunk), Thin: thin}})
 	}
 	client := p.client()
 	if client == nil {
@@ -383,7 +399,12 @@ func (p *Processor) Replay(ctx context.Context, eventID string) error {
 		if err := p.st.ReplayEventTx(ctx, tx, eventID); err != nil {
 			return err
 		}
-		return p.EnqueueTx(ctx, tx, eventID)
+		evs, err := p.st.EventsTx(ctx, tx, []string{eventID}, true)
+		if err != nil {
+			return err
+		}
+		// A thin event is fetched again: its notification is what the inbox keeps.
+		return p.enqueueTx(ctx, tx, len(evs) == 1 && IsThin(evs[0].Raw), []string{eventID})
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("replay %s: %w", eventID, err)
@@ -416,10 +437,18 @@ func (p *Processor) AppendTx(ctx context.Context, tx *sql.Tx, evs []*store.Event
 		return nil, err
 	}
 	ids := make([]string, 0, len(evs))
+	var thin []string
 	for i, ev := range evs {
-		if inserted[i] {
+		switch {
+		case !inserted[i]:
+		case IsThin(ev.Raw):
+			thin = append(thin, ev.ID)
+		default:
 			ids = append(ids, ev.ID)
 		}
+	}
+	if err := p.enqueueTx(ctx, tx, true, thin); err != nil {
+		return nil, err
 	}
 	return inserted, p.EnqueueTx(ctx, tx, ids...)
 }
@@ -448,8 +477,9 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 		failStatus = store.EventDead
 	}
 	ids, failures := job.Args.EventIDs, []error(nil)
-	if p.deliver != nil {
-		ids, failures = p.deliverFirst(ctx, job, failStatus)
+	var fetched map[string][]byte
+	if p.deliver != nil || (job.Args.Thin && p.fetchThin != nil) {
+		ids, fetched, failures = p.deliverFirst(ctx, job, failStatus)
 		if len(ids) == 0 {
 			return errors.Join(failures...)
 		}
@@ -470,6 +500,12 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 	loaded, err := p.loadEvents(ctx, tx, ids)
 	if err != nil {
 		return err
+	}
+	for id, raw := range fetched {
+		if ev, ok := loaded[id]; ok {
+			ev.Raw = raw // the handlers see the fetched event
+			loaded[id] = ev
+		}
 	}
 	for _, id := range ids {
 		ev, herr, err := p.processEvent(ctx, tx, id, loaded, run)
@@ -518,18 +554,35 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 	return errors.Join(failures...)
 }
 
-// deliverFirst delivers the job's events that are not processed yet (Config.Deliver),
-// outside any transaction, and returns those the transaction may now process: the
-// delivered ones and those already processed or gone (which it skips anyway). A
-// failed delivery is recorded on its event and returned.
-func (p *Processor) deliverFirst(ctx context.Context, job *river.Job[ProcessEventsArgs], failStatus store.EventStatus) (ready []string, failures []error) {
+// deliverFirst fetches the full events of a thin job (Config.FetchThin) and delivers
+// the job's events (Config.Deliver), those not processed yet, outside any transaction:
+// neither Stripe nor the upstream is waited for while a database lock is held. It
+// returns the events the transaction may now process — the fetched and delivered ones
+// and those already processed or gone (which it skips anyway) — and the fetched
+// events' JSON by id. A failed fetch or delivery is recorded on its event and
+// returned, so that the job is retried.
+func (p *Processor) deliverFirst(ctx context.Context, job *river.Job[ProcessEventsArgs], failStatus store.EventStatus) (ready []string, fetched map[string][]byte, failures []error) {
+	fetched = map[string][]byte{}
 	for _, id := range job.Args.EventIDs {
 		ev, err := p.st.Event(ctx, id)
 		if err != nil || ev.Status == store.EventProcessed {
 			ready = append(ready, id) // the transaction skips it, or fails on the database
 			continue
 		}
-		derr := p.callSafely(ctx, &ev, func() error { return p.deliver(ctx, &ev) })
+		derr := p.callSafely(ctx, &ev, func() error {
+			// Only an event someone reads is fetched: a handler, or the upstream.
+			if job.Args.Thin && p.fetchThin != nil && (p.deliver != nil || p.isolated(ev.Type)) {
+				raw, err := p.fetchThin(ctx, &ev)
+				if err != nil {
+					return fmt.Errorf("fetch the thin event's content: %w", err)
+				}
+				ev.Raw, fetched[id] = raw, raw
+			}
+			if p.deliver == nil {
+				return nil
+			}
+			return p.deliver(ctx, &ev)
+		})
 		if derr == nil {
 			ready = append(ready, id)
 			continue
@@ -542,7 +595,7 @@ func (p *Processor) deliverFirst(ctx context.Context, job *river.Job[ProcessEven
 			p.observeOutcome(ev, store.EventOutcome{Status: failStatus, Error: derr.Error()})
 		}
 	}
-	return ready, failures
+	return ready, fetched, failures
 }
 
 // jobRun is what one job's transaction did to its events: the successes, recorded
@@ -672,7 +725,8 @@ func (p *Processor) absorbWaitingJobs(ctx context.Context, tx *sql.Tx, room int,
 	var ids []string
 	take := func(args []byte) bool {
 		var a ProcessEventsArgs
-		if json.Unmarshal(args, &a) != nil || len(a.EventIDs) > room {
+		// A thin job's events are fetched before its own transaction, not in this one.
+		if json.Unmarshal(args, &a) != nil || a.Thin || len(a.EventIDs) > room {
 			return false
 		}
 		room -= len(a.EventIDs)

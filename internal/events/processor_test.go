@@ -2,13 +2,12 @@ package events
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
-	"github.com/appbackend/appbackend/internal/store/sqlite"
+	"github.com/appbackend/appbackend/internal/store/dbtest"
 )
 
 func TestMatches(t *testing.T) {
@@ -33,12 +32,7 @@ func TestMatches(t *testing.T) {
 
 func newProcessor(t *testing.T, cfg Config) *Processor {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "appbackend.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	p, err := New(runtime.New(st, nil), cfg)
+	p, err := New(runtime.New(dbtest.SQLite(t), nil), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

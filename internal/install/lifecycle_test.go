@@ -4,12 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/appbackend/appbackend/internal/store"
-	"github.com/appbackend/appbackend/internal/store/sqlite"
+	"github.com/appbackend/appbackend/internal/store/dbtest"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 )
 
@@ -93,11 +92,7 @@ func TestHandleEventNeedsTransaction(t *testing.T) {
 
 func TestStateOf(t *testing.T) {
 	t.Parallel()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "appbackend.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := dbtest.SQLite(t)
 	tx, err := st.DB().BeginTx(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -125,18 +120,14 @@ func TestStateOf(t *testing.T) {
 func TestHandleEventMemoFollowsLifecycleInOneTransaction(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "appbackend.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := dbtest.SQLite(t)
 	l := New(st, Config{})
 	at := time.Now().Add(-time.Hour)
 	event := func(id, typ string) *store.Event {
 		at = at.Add(time.Second)
 		return &store.Event{ID: id, Type: typ, AccountID: "acct_memo", Created: at, Raw: []byte(`{"data":{"object":{"id":"ca_1"}}}`)}
 	}
-	err = store.InTx(ctx, st.DB(), func(tx *sql.Tx) error {
+	err := store.InTx(ctx, st.DB(), func(tx *sql.Tx) error {
 		hctx := store.WithTxMemo(store.WithTx(ctx, tx))
 		notInstalled := func(id string) bool {
 			ev := event(id, "customer.updated")

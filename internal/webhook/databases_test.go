@@ -3,7 +3,6 @@ package webhook_test
 import (
 	"context"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,32 +10,13 @@ import (
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
-	"github.com/appbackend/appbackend/internal/store/postgres"
-	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
-	"github.com/appbackend/appbackend/internal/store/sqlite"
+	"github.com/appbackend/appbackend/internal/store/dbtest"
 	"github.com/appbackend/appbackend/internal/webhook"
 )
 
 // databases opens a fresh, migrated store of each kind, for the tests whose behaviour
 // depends on what the database accepts.
-var databases = map[string]func(t *testing.T) store.Store{
-	"sqlite": func(t *testing.T) store.Store {
-		st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "appbackend.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	},
-	"postgres": func(t *testing.T) store.Store {
-		st, err := postgres.Open(t.Context(), pgtest.NewDatabase(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	},
-}
+var databases = dbtest.Stores
 
 // inbox is a receiver on st that stores and enqueues events (nothing processes them),
 // served on a loopback port.

@@ -3,13 +3,12 @@ package sqlite_test
 import (
 	"database/sql"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/store"
-	"github.com/appbackend/appbackend/internal/store/sqlite"
+	"github.com/appbackend/appbackend/internal/store/dbtest"
 )
 
 // The write connection keeps its statements prepared (stmtcache.go). What callers rely
@@ -18,12 +17,10 @@ import (
 // holds all answer right, and errors and column types come through.
 func TestStatementCacheKeepsQueriesApart(t *testing.T) {
 	t.Parallel()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "appbackend.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
+	s := dbtest.SQLite(t)
 	ctx := t.Context()
 	db := s.DB()
-	_, err = db.ExecContext(ctx, `CREATE TABLE numbers (n INTEGER PRIMARY KEY, word TEXT NOT NULL)`)
+	_, err := db.ExecContext(ctx, `CREATE TABLE numbers (n INTEGER PRIMARY KEY, word TEXT NOT NULL)`)
 	require.NoError(t, err)
 	for n := 1; n <= 5; n++ {
 		_, err := db.ExecContext(ctx, `INSERT INTO numbers (n, word) VALUES (?, ?)`, n, fmt.Sprint("w", n))
