@@ -404,7 +404,11 @@ peer_pg=$(median peer-postgres)
 header='| server (median round) | acks/s | p50 | p99 | non-2xx + socket errors | peak RSS | server CPU per ack | PostgreSQL CPU per ack | processing drain after the load |
 |---|---:|---:|---:|---:|---:|---:|---:|---|'
 
-printf '## Webhook acknowledgements: appbackend, a bare durable receiver and %s\n\n' "$peer_label"
+if [[ -n "$peer_pg" ]]; then
+	printf '## Webhook acknowledgements: appbackend, a bare durable receiver and %s\n\n' "$peer_label"
+else
+	printf '## Webhook acknowledgements: appbackend and a bare durable receiver\n\n'
+fi
 printf 'Signed `customer.updated` events, each distinct (own `evt_` and `cus_` id, ~1.4 KB), posted by wrk over %s keep-alive connections on loopback for %s after %s of warm-up; median of %s alternating rounds (`bench/acks.sh`).\n\n' "$connections" "$duration" "$warmup" "$rounds"
 if [[ -n "$ab_pg$peer_pg" ]]; then
 	printf '### PostgreSQL %s (one server, a fresh database per run)\n\n%s\n' "${pg_version:-}" "$header"
@@ -418,7 +422,11 @@ if [[ -n "$ab_pg$peer_pg" ]]; then
 	printf '\n'
 fi
 if [[ -n "$ab_sqlite" ]]; then
-	printf '### SQLite (a fresh file per run; stripe-sync-engine has no SQLite, so the ratio is against its PostgreSQL run)\n\n%s\n' "$header"
+	if [[ -n "$peer_pg" ]]; then
+		printf '### SQLite (a fresh file per run; stripe-sync-engine has no SQLite, so the ratio is against its PostgreSQL run)\n\n%s\n' "$header"
+	else
+		printf '### SQLite (a fresh file per run)\n\n%s\n' "$header"
+	fi
 	table_rows "$(label appbackend-sqlite)" "$ab_sqlite"
 	table_rows "$(label bare-sqlite)" "$bare_sqlite"
 	table_rows "$(label peer-postgres)" "$peer_pg"
@@ -426,6 +434,22 @@ if [[ -n "$ab_sqlite" ]]; then
 	ratio_row "$ab_sqlite" "$peer_pg"
 	rr=$(round_ratios appbackend-sqlite bare-sqlite)
 	[[ -z "$rr" ]] || printf '\nappbackend / bare receiver, acks/s of the same round: %s.\n' "$rr"
+	printf '\n'
+fi
+
+# Issue 25's bars against the bare receiver, from the median rounds.
+bar_line() { # DB OURS BARE
+	[[ -n "$2" && -n "$3" ]] || return 0
+	awk -F'\t' -v db="$1" 'NR == 1 { a = $3; p = $5; backlog = $13; drain = $14 } NR == 2 {
+		ok = a >= 0.70 * $3 ? "✅" : "❌"; okp = p <= 1.5 * $5 ? "✅" : "❌"
+		pace = (backlog == "-" || backlog == "x") ? "" : sprintf("; processing: %d left at the load'"'"'s end, all processed %.2f s later", backlog, drain / 1e6)
+		printf "- %s %s: appbackend %.0f %% of the bare receiver'"'"'s acks/s (bar ≥ 70 %%)%s\n", ok, db, 100 * a / $3, pace
+		printf "- %s %s: appbackend p99 %.1f ms, %.2f× the bare receiver'"'"'s %.1f ms (bar ≤ 1.5×)\n", okp, db, p / 1000, p / $5, $5 / 1000 }' <<<"$2"$'\n'"$3"
+}
+if [[ -n "$bare_pg$bare_sqlite" ]]; then
+	printf '### Bars (issue 25, median rounds)\n\n'
+	bar_line PostgreSQL "$ab_pg" "$bare_pg"
+	bar_line SQLite "$ab_sqlite" "$bare_sqlite"
 	printf '\n'
 fi
 
