@@ -142,7 +142,10 @@ if [[ " $servers " == *"-postgres "* ]]; then
 		pg_url=$(APPBACKEND_PG_DIR="$own_postgres" "$root/scripts/postgres.sh" start)
 	fi
 	pg_version=$("$work/ackcheck" version -db "$pg_url") || die "PostgreSQL at ${pg_url%%\?*} does not answer"
-	log "PostgreSQL $pg_version at ${pg_url%%\?*}"
+	# Its postmaster: the CPU time counted is that server's processes', not that of every
+	# process named postgres (other PostgreSQL servers may run on the machine).
+	pg_pid=$("$work/ackcheck" pgpid -db "$pg_url") || die "cannot find the process of PostgreSQL at ${pg_url%%\?*} (it must run on this machine)"
+	log "PostgreSQL $pg_version at ${pg_url%%\?*}, postmaster pid $pg_pid"
 fi
 
 webhook_secret="whsec_acks_$(random_hex)"
@@ -166,13 +169,14 @@ wait_ready() {
 # ticks PID: the CPU time (user + system, in clock ticks) the process has used.
 clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-# pg_ticks NAME: the CPU time of every postgres process, for a run on PostgreSQL (0
-# otherwise). Backends that exit during the window lose theirs; the pools keep theirs.
+# pg_ticks NAME: the CPU time of the benchmark's PostgreSQL server (its postmaster and
+# the processes it forked), for a run on PostgreSQL (0 otherwise). Backends that exit
+# during the window lose theirs; the pools keep theirs.
 pg_ticks() {
 	local total=0 p t
 	[[ "$1" == *-postgres ]] || { echo 0; return; }
 	for p in /proc/[0-9]*; do
-		[[ "$(cat "$p/comm" 2>/dev/null)" == postgres ]] || continue
+		[[ "${p#/proc/}" == "$pg_pid" || "$(awk '{ print $4 }' "$p/stat" 2>/dev/null)" == "$pg_pid" ]] || continue
 		t=$(awk '{ print $14 + $15 }' "$p/stat" 2>/dev/null) || continue
 		total=$((total + ${t:-0}))
 	done
@@ -470,7 +474,7 @@ printf -- '- appbackend: `serve` with STRIPE_WEBHOOK_SECRETS, log level %s; it a
 printf -- '- Bare receiver: `bench/cmd/barereceiver`, net/http, Stripe-Signature checked (HMAC-SHA256, hmac.Equal, 300 s tolerance), the id read with encoding/json, one writer goroutine storing up to 256 rows per multi-row `INSERT … ON CONFLICT (id) DO NOTHING` (one statement, its own transaction), 200 after the commit; SQLite WAL synchronous=FULL, PostgreSQL default synchronous_commit. No job, no processing.\n'
 printf -- '- Peer: `%s/server.js`, a node:http server around StripeSync#processWebhook (package defaults: pool of 10 connections, no revalidation via the Stripe API; its Stripe client started no request in any run, checked after each); it answers 200 once the customer is upserted into stripe.customers. It does not store events.\n' "$peer_dir"
 printf -- '- Stored once, checked after every run: rows holding the measured events (appbackend_events; the peer'"'"'s stripe.customers, one customer per event) ≥ 2xx answers, ≤ events sent, every id once. Peak RSS: VmHWM of the server process at the end of its run (after the drain for appbackend); PostgreSQL'"'"'s own memory is not included.\n'
-printf -- '- CPU per ack: the CPU time (user + system, /proc/PID/stat) the server process, and all of PostgreSQL'"'"'s processes, used during the measured window, over its 2xx answers. It does not depend on how the 2 CPUs were shared with wrk and the other processes, so it compares the work each server does per event where acks/s cannot.\n'
+printf -- '- CPU per ack: the CPU time (user + system, /proc/PID/stat) the server process, and the benchmark PostgreSQL server'"'"'s processes (its postmaster and what it forked; not other PostgreSQL servers on the machine), used during the measured window, over its 2xx answers. It does not depend on how the 2 CPUs were shared with wrk and the other processes, so it compares the work each server does per event where acks/s cannot.\n'
 printf -- '- Load average (1, 5, 15 min) before: %s; after: %s.\n' "$load_before" "$load_after"
 printf -- '- Reproduce: `./scripts/with-services.sh ./bench/acks.sh` with BENCH_ACK_DURATION=%s BENCH_ACK_WARMUP=%s BENCH_ACK_CONNECTIONS=%s BENCH_ACK_ROUNDS=%s BENCH_ACK_EVENT_RATE=%s BENCH_APPBACKEND_LOG_LEVEL=%s.\n' \
 	"$duration" "$warmup" "$connections" "$rounds" "$event_rate" "$appbackend_log_level"

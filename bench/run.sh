@@ -484,7 +484,7 @@ printf '\nRatios are appbackend'"'"'s figure over the other server'"'"'s: above 
 # per-round ratios, its range, and how far the range reaches either side of the median.
 spread() { # NAME
 	awk -F'\t' -v n="$1" '$1 == n { print $3 }' "$results" | sort -n |
-		awk '{ v[NR] = $1 } END { if (NR) { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f–%.0f req/s, spread %.0f %% of the median", v[1], v[NR], m > 0 ? 100 * (v[NR] - v[1]) / m : 0 } }'
+		awk '{ v[NR] = $1 } END { if (NR) { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f–%.0f req/s, spread %.0f %% of the median", v[1], v[NR], (m > 0 ? 100 * (v[NR] - v[1]) / m : 0) } }'
 }
 round_ratio() { # OURS OTHER: "median min max n" of OURS/OTHER per round
 	join -t$'\t' <(awk -F'\t' -v n="$1" '$1 == n { print $2 "\t" $3 }' "$results" | sort) \
