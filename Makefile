@@ -74,9 +74,11 @@ fuzz:
 bench: node-deps
 	@./scripts/with-services.sh ./bench/run.sh
 
-# bench-gateway measures gateway mode: the proxy's overhead and event delivery (SQLite).
+# bench-gateway measures gateway mode: the proxy's overhead against the upstream directly
+# and against Debian's nginx (scripts/nginx.sh installs it when missing), rounds taking
+# turns, and event delivery (SQLite).
 bench-gateway: build
-	$(GO) run ./bench/cmd/gatewaybench -bin ./appbackend
+	$(GO) run ./bench/cmd/gatewaybench -bin ./appbackend -nginx "$$(./scripts/nginx.sh)"
 
 clean:
 	rm -f appbackend

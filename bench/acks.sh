@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/acks.sh: webhook acknowledgements, appbackend against @supabase/stripe-sync-engine
-# (issue 15). It prints a Markdown report on stdout (progress and raw output go to
+# bench/acks.sh: webhook acknowledgements, appbackend against a bare durable receiver
+# (bench/cmd/barereceiver, issue 25) on both databases and @supabase/stripe-sync-engine
+# (issue 15) on PostgreSQL. It prints a Markdown report on stdout (progress and raw output go to
 # stderr), so `./scripts/with-services.sh ./bench/acks.sh > acks.md` works.
 #
 #  1. Builds appbackend, bench/cmd/eventgen and bench/cmd/ackcheck; installs the peer's
@@ -13,20 +14,23 @@
 #     fresh PostgreSQL database, the stripe-sync-engine peer
 #     (bench/peers/stripe-sync-engine/server.js, the package's own migrations and
 #     StripeSync#processWebhook) on a fresh database of the same server, `appbackend
-#     serve` on a fresh SQLite file. For each: fresh pre-signed customer.updated events
+#     serve` on a fresh SQLite file, and bench/cmd/barereceiver (the least work a
+#     durable-before-ack receiver does: verify, read the id, one group-commit writer, 200
+#     after the commit) on a fresh database of each kind. For each: fresh pre-signed customer.updated events
 #     (bench/cmd/eventgen, signed right before the run, distinct ids), a warm-up with
 #     events of its own, then `wrk -t2 -cN -dD --latency -s bench/acks.lua` posting one
-#     distinct event per request (appbackend: /webhooks/stripe; peer: /webhooks).
+#     distinct event per request (appbackend, bare: /webhooks/stripe; peer: /webhooks).
 #  4. After each run: for appbackend the processing drain (until every event is processed:
 #     the events still unprocessed at the load's end, i.e. at the last event's arrival,
 #     over the time from then to the last processed_at); the server's peak RSS (VmHWM of
 #     /proc/PID/status, after the drain); then
 #     the stored-once check (bench/cmd/ackcheck): the rows holding the measured events
-#     (appbackend_events, or the peer's stripe.customers, one customer per event) must be
+#     (appbackend_events, the bare receiver's bare_events, or the peer's stripe.customers,
+#     one customer per event) must be
 #     at least the 2xx answers wrk counted, at most the events sent, each id once. A failed
 #     check, a server that dies, or wrk running out of events fails the script.
 #  5. Prints a table per database (each server's median round by acks/s, and the ratios
-#     appbackend/peer), then every round.
+#     appbackend/bare and appbackend/peer), then every round.
 # Everything it starts is stopped on exit, and it only ever talks to 127.0.0.1.
 #
 # Environment (defaults in brackets):
@@ -35,7 +39,7 @@
 #   BENCH_ACK_CONNECTIONS  wrk's keep-alive connections [64] (wrk -t2)
 #   BENCH_ACK_ROUNDS       rounds; the tables show each server's median round [3]
 #   BENCH_ACK_SERVERS      runs of a round, in order
-#                          [appbackend-postgres peer-postgres appbackend-sqlite]
+#                          [appbackend-postgres bare-postgres appbackend-sqlite bare-sqlite peer-postgres]
 #   BENCH_ACK_EVENT_RATE   events generated per second of each run: the most acks/s a
 #                          run can measure before wrk runs out (and the script fails) [20000]
 #   BENCH_APPBACKEND_LOG_LEVEL  appbackend's APPBACKEND_LOG_LEVEL [info]
@@ -49,7 +53,7 @@ duration=${BENCH_ACK_DURATION:-8s}
 warmup=${BENCH_ACK_WARMUP:-2s}
 connections=${BENCH_ACK_CONNECTIONS:-64}
 rounds=${BENCH_ACK_ROUNDS:-3}
-servers=${BENCH_ACK_SERVERS:-appbackend-postgres peer-postgres appbackend-sqlite}
+servers=${BENCH_ACK_SERVERS:-appbackend-postgres bare-postgres appbackend-sqlite bare-sqlite peer-postgres}
 event_rate=${BENCH_ACK_EVENT_RATE:-20000}
 appbackend_log_level=${BENCH_APPBACKEND_LOG_LEVEL:-info}
 threads=2
@@ -69,8 +73,8 @@ warmup_s=$(seconds "$warmup") && [[ "$warmup_s" =~ ^[1-9][0-9]*$ ]] || die "BENC
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ACK_ROUNDS=$rounds: want a positive number"
 [[ "$event_rate" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ACK_EVENT_RATE=$event_rate: want a positive number"
 for s in $servers; do
-	case "$s" in appbackend-postgres | peer-postgres | appbackend-sqlite) ;;
-	*) die "BENCH_ACK_SERVERS: unknown server $s (want appbackend-postgres, peer-postgres, appbackend-sqlite)" ;;
+	case "$s" in appbackend-postgres | peer-postgres | appbackend-sqlite | bare-postgres | bare-sqlite) ;;
+	*) die "BENCH_ACK_SERVERS: unknown server $s (want appbackend-postgres, bare-postgres, appbackend-sqlite, bare-sqlite, peer-postgres)" ;;
 	esac
 done
 
@@ -118,6 +122,7 @@ log "building into $work"
 "$GO" build -o "$work/appbackend" ./cmd/appbackend
 "$GO" build -o "$work/eventgen" ./bench/cmd/eventgen
 "$GO" build -o "$work/ackcheck" ./bench/cmd/ackcheck
+"$GO" build -o "$work/barereceiver" ./bench/cmd/barereceiver
 
 if [[ " $servers " == *" peer-postgres "* ]]; then
 	if [[ ! -f "$peer_dir/node_modules/@supabase/stripe-sync-engine/package.json" ]]; then
@@ -125,7 +130,8 @@ if [[ " $servers " == *" peer-postgres "* ]]; then
 		(cd "$peer_dir" && "$NPM" ci --no-audit --no-fund >&2) || die "npm ci in $peer_dir failed"
 	fi
 fi
-node_pkg_version() { sed -n 's/^  "version": "\(.*\)",$/\1/p' "$peer_dir/node_modules/$1/package.json" 2>/dev/null | head -n 1; }
+# (Empty when the peer's packages are not installed: a run without the peer.)
+node_pkg_version() { { sed -n 's/^  "version": "\(.*\)",$/\1/p' "$peer_dir/node_modules/$1/package.json" 2>/dev/null || true; } | head -n 1; }
 
 if [[ " $servers " == *"-postgres "* ]]; then
 	if [[ -n "${APPBACKEND_TEST_POSTGRES_URL:-}" ]]; then
@@ -136,7 +142,10 @@ if [[ " $servers " == *"-postgres "* ]]; then
 		pg_url=$(APPBACKEND_PG_DIR="$own_postgres" "$root/scripts/postgres.sh" start)
 	fi
 	pg_version=$("$work/ackcheck" version -db "$pg_url") || die "PostgreSQL at ${pg_url%%\?*} does not answer"
-	log "PostgreSQL $pg_version at ${pg_url%%\?*}"
+	# Its postmaster: the CPU time counted is that server's processes', not that of every
+	# process named postgres (other PostgreSQL servers may run on the machine).
+	pg_pid=$("$work/ackcheck" pgpid -db "$pg_url") || die "cannot find the process of PostgreSQL at ${pg_url%%\?*} (it must run on this machine)"
+	log "PostgreSQL $pg_version at ${pg_url%%\?*}, postmaster pid $pg_pid"
 fi
 
 webhook_secret="whsec_acks_$(random_hex)"
@@ -160,13 +169,14 @@ wait_ready() {
 # ticks PID: the CPU time (user + system, in clock ticks) the process has used.
 clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-# pg_ticks NAME: the CPU time of every postgres process, for a run on PostgreSQL (0
-# otherwise). Backends that exit during the window lose theirs; the pools keep theirs.
+# pg_ticks NAME: the CPU time of the benchmark's PostgreSQL server (its postmaster and
+# the processes it forked), for a run on PostgreSQL (0 otherwise). Backends that exit
+# during the window lose theirs; the pools keep theirs.
 pg_ticks() {
 	local total=0 p t
 	[[ "$1" == *-postgres ]] || { echo 0; return; }
 	for p in /proc/[0-9]*; do
-		[[ "$(cat "$p/comm" 2>/dev/null)" == postgres ]] || continue
+		[[ "${p#/proc/}" == "$pg_pid" || "$(awk '{ print $4 }' "$p/stat" 2>/dev/null)" == "$pg_pid" ]] || continue
 		t=$(awk '{ print $14 + $15 }' "$p/stat" 2>/dev/null) || continue
 		total=$((total + ${t:-0}))
 	done
@@ -206,7 +216,7 @@ run_one() {
 		db=$("$work/ackcheck" createdb -url "$pg_url" -name "$dbname")
 		databases+=("$dbname")
 		;;
-	appbackend-sqlite) db="sqlite:$dir/appbackend.db" ;;
+	*-sqlite) db="sqlite:$dir/$name.db" ;;
 	esac
 	case "$name" in
 	appbackend-*)
@@ -220,6 +230,13 @@ run_one() {
 			"$work/appbackend" serve >"$dir/server.log" 2>&1 &
 		path=/webhooks/stripe
 		table=appbackend_events
+		prefix=evt_M
+		;;
+	bare-*)
+		env -i PATH="$PATH" HOME="$HOME" \
+			"$work/barereceiver" -addr 127.0.0.1:0 -db "$db" -secret "$webhook_secret" >"$dir/server.log" 2>&1 &
+		path=/webhooks/stripe
+		table=bare_events
 		prefix=evt_M
 		;;
 	peer-postgres)
@@ -281,6 +298,7 @@ run_one() {
 	# processed after it, over the time from it to the last processed_at. The peer
 	# processes each event before it answers.
 	local backlog=- drain_us=-
+	[[ "$name" == bare-* ]] && backlog=x
 	if [[ "$name" == appbackend-* ]]; then
 		local drain_out
 		drain_out=$("$work/ackcheck" drain -db "$db" -timeout 5m) ||
@@ -328,6 +346,8 @@ label() {
 	case "$1" in
 	appbackend-postgres) echo "\`appbackend serve\`, PostgreSQL" ;;
 	appbackend-sqlite) echo "\`appbackend serve\`, SQLite" ;;
+	bare-postgres) echo "bare durable receiver (\`bench/cmd/barereceiver\`), PostgreSQL" ;;
+	bare-sqlite) echo "bare durable receiver (\`bench/cmd/barereceiver\`), SQLite" ;;
 	peer-postgres) echo "$peer_label, PostgreSQL" ;;
 	esac
 }
@@ -346,6 +366,7 @@ function ms(us) { return sprintf("%.1f ms", us / 1000) }
 function micros(v) { return v == "-" ? "–" : sprintf("%d µs", v) }
 function drain(backlog, us) {
 	if (backlog == "-") return "n/a (processed before the answer)"
+	if (backlog == "x") return "n/a (no processing)"
 	if (backlog == 0) return "none left at the load'"'"'s end"
 	# A drain shorter than 0.25 s is the last events'"'"' latency, not a rate.
 	if (us < 250000) return sprintf("kept pace: %s left, all processed %s later", commas(backlog), ms(us))
@@ -362,33 +383,77 @@ table_rows() { # LABEL LINE…
 	done
 }
 
-ratio_row() { # OURS PEER
+ratio_row() { # OURS PEER [LABEL]
 	[[ -n "$1" && -n "$2" ]] || return 0
-	awk -F'\t' 'function r(a, b) { return (a == "-" || b == "-" || b == 0) ? "" : sprintf("%.2f×", a / b) }
+	awk -F'\t' -v label="${3:-ratio appbackend / peer}" 'function r(a, b) { return (a == "-" || b == "-" || b == 0) ? "" : sprintf("%.2f×", a / b) }
 		NR == 1 { a = $3; p99 = $5; rss = $9; cpu = $15; pg = $16 }
-		NR == 2 { printf "| ratio appbackend / peer | **%.2f×** | | %.2f× | | %.2f× | %s | %s | |\n", a / $3, p99 / $5, rss / $9, r(cpu, $15), r(pg, $16) }' <<<"$1"$'\n'"$2"
+		NR == 2 { printf "| %s | **%.2f×** | | %.2f× | | %.2f× | %s | %s | |\n", label, a / $3, p99 / $5, rss / $9, r(cpu, $15), r(pg, $16) }' <<<"$1"$'\n'"$2"
+}
+
+# round_ratios OURS REF: OURS's acks/s over REF's in each round (the two ran one after the
+# other, so under about the same load from the rest of the machine): "median M (min–max,
+# N rounds)", or nothing if either is missing.
+round_ratios() {
+	join -t$'\t' <(awk -F'\t' -v n="$1" '$1 == n { print $2 "\t" $3 }' "$work/results.tsv" | sort) \
+		<(awk -F'\t' -v n="$2" '$1 == n { print $2 "\t" $3 }' "$work/results.tsv" | sort) |
+		awk -F'\t' '$3 > 0 { print $2 / $3 }' | sort -n |
+		awk '{ v[NR] = $1 } END { if (NR) printf "median %.2f× (%.2f–%.2f×, %d rounds)", v[int((NR + 1) / 2)], v[1], v[NR], NR }'
 }
 
 ab_pg=$(median appbackend-postgres)
 ab_sqlite=$(median appbackend-sqlite)
+bare_pg=$(median bare-postgres)
+bare_sqlite=$(median bare-sqlite)
 peer_pg=$(median peer-postgres)
 header='| server (median round) | acks/s | p50 | p99 | non-2xx + socket errors | peak RSS | server CPU per ack | PostgreSQL CPU per ack | processing drain after the load |
 |---|---:|---:|---:|---:|---:|---:|---:|---|'
 
-printf '## Webhook acknowledgements: appbackend and %s\n\n' "$peer_label"
+if [[ -n "$peer_pg" ]]; then
+	printf '## Webhook acknowledgements: appbackend, a bare durable receiver and %s\n\n' "$peer_label"
+else
+	printf '## Webhook acknowledgements: appbackend and a bare durable receiver\n\n'
+fi
 printf 'Signed `customer.updated` events, each distinct (own `evt_` and `cus_` id, ~1.4 KB), posted by wrk over %s keep-alive connections on loopback for %s after %s of warm-up; median of %s alternating rounds (`bench/acks.sh`).\n\n' "$connections" "$duration" "$warmup" "$rounds"
 if [[ -n "$ab_pg$peer_pg" ]]; then
 	printf '### PostgreSQL %s (one server, a fresh database per run)\n\n%s\n' "${pg_version:-}" "$header"
 	table_rows "$(label appbackend-postgres)" "$ab_pg"
+	table_rows "$(label bare-postgres)" "$bare_pg"
 	table_rows "$(label peer-postgres)" "$peer_pg"
+	ratio_row "$ab_pg" "$bare_pg" "ratio appbackend / bare"
 	ratio_row "$ab_pg" "$peer_pg"
+	rr=$(round_ratios appbackend-postgres bare-postgres)
+	[[ -z "$rr" ]] || printf '\nappbackend / bare receiver, acks/s of the same round: %s.\n' "$rr"
 	printf '\n'
 fi
 if [[ -n "$ab_sqlite" ]]; then
-	printf '### SQLite (a fresh file per run; stripe-sync-engine has no SQLite, so the ratio is against its PostgreSQL run)\n\n%s\n' "$header"
+	if [[ -n "$peer_pg" ]]; then
+		printf '### SQLite (a fresh file per run; stripe-sync-engine has no SQLite, so the ratio is against its PostgreSQL run)\n\n%s\n' "$header"
+	else
+		printf '### SQLite (a fresh file per run)\n\n%s\n' "$header"
+	fi
 	table_rows "$(label appbackend-sqlite)" "$ab_sqlite"
+	table_rows "$(label bare-sqlite)" "$bare_sqlite"
 	table_rows "$(label peer-postgres)" "$peer_pg"
+	ratio_row "$ab_sqlite" "$bare_sqlite" "ratio appbackend / bare"
 	ratio_row "$ab_sqlite" "$peer_pg"
+	rr=$(round_ratios appbackend-sqlite bare-sqlite)
+	[[ -z "$rr" ]] || printf '\nappbackend / bare receiver, acks/s of the same round: %s.\n' "$rr"
+	printf '\n'
+fi
+
+# Issue 25's bars against the bare receiver, from the median rounds.
+bar_line() { # DB OURS BARE
+	[[ -n "$2" && -n "$3" ]] || return 0
+	awk -F'\t' -v db="$1" 'NR == 1 { a = $3; p = $5; backlog = $13; drain = $14 } NR == 2 {
+		ok = a >= 0.70 * $3 ? "✅" : "❌"; okp = p <= 1.5 * $5 ? "✅" : "❌"
+		pace = (backlog == "-" || backlog == "x") ? "" : sprintf("; processing: %d left at the load'"'"'s end, all processed %.2f s later", backlog, drain / 1e6)
+		printf "- %s %s: appbackend %.0f %% of the bare receiver'"'"'s acks/s (bar ≥ 70 %%)%s\n", ok, db, 100 * a / $3, pace
+		printf "- %s %s: appbackend p99 %.1f ms, %.2f× the bare receiver'"'"'s %.1f ms (bar ≤ 1.5×)\n", okp, db, p / 1000, p / $5, $5 / 1000 }' <<<"$2"$'\n'"$3"
+}
+if [[ -n "$bare_pg$bare_sqlite" ]]; then
+	printf '### Bars (issue 25, median rounds)\n\n'
+	bar_line PostgreSQL "$ab_pg" "$bare_pg"
+	bar_line SQLite "$ab_sqlite" "$bare_sqlite"
 	printf '\n'
 fi
 
@@ -406,9 +471,10 @@ printf -- '- Machine: %s CPUs (%s), Linux %s; %s, GOMAXPROCS default; Node %s, o
 printf -- '- Load generator: %s, `-t%s -c%s -d%s --latency -s bench/acks.lua` (each request a distinct pre-signed event; p50/p99 from its latency histogram), on the same %s CPUs as the server it measures. acks/s are its 2xx answers per second of the run.\n' \
 	"$wrk_version" "$threads" "$connections" "$duration" "$cpus"
 printf -- '- appbackend: `serve` with STRIPE_WEBHOOK_SECRETS, log level %s; it answers 200 once the event is committed to its inbox (appbackend_events), and processes it (the built-in handlers; the accounts are not installed) in the same process meanwhile. The drain: the events left unprocessed at the load'"'"'s end (the last event'"'"'s received_at) over the time from then to the last processed_at; a drain under 0.25 s shows as "kept pace" (processing kept up with the acknowledgements).\n' "$appbackend_log_level"
+printf -- '- Bare receiver: `bench/cmd/barereceiver`, net/http, Stripe-Signature checked (HMAC-SHA256, hmac.Equal, 300 s tolerance), the id read with encoding/json, one writer goroutine storing up to 256 rows per multi-row `INSERT … ON CONFLICT (id) DO NOTHING` (one statement, its own transaction), 200 after the commit; SQLite WAL synchronous=FULL, PostgreSQL default synchronous_commit. No job, no processing.\n'
 printf -- '- Peer: `%s/server.js`, a node:http server around StripeSync#processWebhook (package defaults: pool of 10 connections, no revalidation via the Stripe API; its Stripe client started no request in any run, checked after each); it answers 200 once the customer is upserted into stripe.customers. It does not store events.\n' "$peer_dir"
 printf -- '- Stored once, checked after every run: rows holding the measured events (appbackend_events; the peer'"'"'s stripe.customers, one customer per event) ≥ 2xx answers, ≤ events sent, every id once. Peak RSS: VmHWM of the server process at the end of its run (after the drain for appbackend); PostgreSQL'"'"'s own memory is not included.\n'
-printf -- '- CPU per ack: the CPU time (user + system, /proc/PID/stat) the server process, and all of PostgreSQL'"'"'s processes, used during the measured window, over its 2xx answers. It does not depend on how the 2 CPUs were shared with wrk and the other processes, so it compares the work each server does per event where acks/s cannot.\n'
+printf -- '- CPU per ack: the CPU time (user + system, /proc/PID/stat) the server process, and the benchmark PostgreSQL server'"'"'s processes (its postmaster and what it forked; not other PostgreSQL servers on the machine), used during the measured window, over its 2xx answers. It does not depend on how the 2 CPUs were shared with wrk and the other processes, so it compares the work each server does per event where acks/s cannot.\n'
 printf -- '- Load average (1, 5, 15 min) before: %s; after: %s.\n' "$load_before" "$load_after"
 printf -- '- Reproduce: `./scripts/with-services.sh ./bench/acks.sh` with BENCH_ACK_DURATION=%s BENCH_ACK_WARMUP=%s BENCH_ACK_CONNECTIONS=%s BENCH_ACK_ROUNDS=%s BENCH_ACK_EVENT_RATE=%s BENCH_APPBACKEND_LOG_LEVEL=%s.\n' \
 	"$duration" "$warmup" "$connections" "$rounds" "$event_rate" "$appbackend_log_level"

@@ -34,7 +34,7 @@
 #   BENCH_WARMUP       warm-up before it, Ns or Nm [2s]
 #   BENCH_CONNECTIONS  concurrent keep-alive connections [64] (wrk -t2)
 #   BENCH_ROUNDS       rounds of the load test; the table shows the median of each figure
-#                      over the rounds, and lists every round [3]
+#                      over the rounds, how far the rounds spread, and every round [5]
 #   BENCH_SIGN_WITH    which configured secrets sign the request: "second" (one v1, by the
 #                      second of the two secrets, so appbackend and Express try the first
 #                      in vain, as in the microbenchmark) or "both" (one v1 per secret,
@@ -58,7 +58,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 duration=${BENCH_DURATION:-10s}
 warmup=${BENCH_WARMUP:-2s}
 connections=${BENCH_CONNECTIONS:-64}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-5}
 sign_with=${BENCH_SIGN_WITH:-second}
 servers=${BENCH_SERVERS:-appbackend bare express}
 appbackend_log_level=${BENCH_APPBACKEND_LOG_LEVEL:-}
@@ -478,6 +478,31 @@ for other in bare express; do
 done
 printf '\nRatios are appbackend'"'"'s figure over the other server'"'"'s: above 1× is better for requests/s and requests per CPU-s, below 1× for latency, memory and CPU.\n\n'
 
+# How noisy the rounds were: each server's requests/s spread ((max − min) / median), and
+# appbackend's requests/s over the other server's in each round (they ran one after the
+# other, so under about the same load from the rest of the machine): the median of those
+# per-round ratios, its range, and how far the range reaches either side of the median.
+spread() { # NAME
+	awk -F'\t' -v n="$1" '$1 == n { print $3 }' "$results" | sort -n |
+		awk '{ v[NR] = $1 } END { if (NR) { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f–%.0f req/s, spread %.0f %% of the median", v[1], v[NR], (m > 0 ? 100 * (v[NR] - v[1]) / m : 0) } }'
+}
+round_ratio() { # OURS OTHER: "median min max n" of OURS/OTHER per round
+	join -t$'\t' <(awk -F'\t' -v n="$1" '$1 == n { print $2 "\t" $3 }' "$results" | sort) \
+		<(awk -F'\t' -v n="$2" '$1 == n { print $2 "\t" $3 }' "$results" | sort) |
+		awk -F'\t' '$3 > 0 { print $2 / $3 }' | sort -n |
+		awk '{ v[NR] = $1 } END { if (NR) printf "%.4f %.4f %.4f %d\n", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), v[1], v[NR], NR }'
+}
+printf '### How noisy the rounds were\n\n'
+for s in $servers; do printf -- '- %s: %s over %s rounds.\n' "$(label "$s")" "$(spread "$s")" "$rounds"; done
+declare -A rr
+for other in bare express; do
+	[[ " $servers " == *" appbackend "* && " $servers " == *" $other "* ]] || continue
+	rr[$other]=$(round_ratio appbackend "$other")
+	[[ -n "${rr[$other]}" ]] || continue
+	awk -v label="$(label "$other")" '{ printf "- appbackend ÷ %s, requests/s of the same round: median **%.2f×**, %.2f–%.2f× over %d rounds (±%.0f %% around the median).\n", label, $1, $2, $3, $4, ($1 > 0 ? 100 * ($3 - $2) / 2 / $1 : 0) }' <<<"${rr[$other]}"
+done
+printf '\n'
+
 # The bars of issue 15.
 verdict() { if [[ "$1" == 1 ]]; then printf '✅'; else printf '❌'; fi; }
 bars=()
@@ -486,8 +511,10 @@ if [[ -n "${sum[appbackend]:-}" ]]; then
 	p99_others=() p99_ok=1
 	if [[ -n "${sum[bare]:-}" ]]; then
 		read -r b_rps _ b_p99 _ <<<"${sum[bare]}"
-		ok=$(awk -v a="$a_rps" -v b="$b_rps" 'BEGIN { print (a >= 0.85 * b) }')
-		bars+=("$(verdict "$ok") requests/s: appbackend $(awk -v a="$a_rps" -v b="$b_rps" 'BEGIN { printf "%.0f %%", 100 * a / b }') of bare net/http's (bar ≥ 85 %)")
+		ok=$(awk -v a="$a_rps" -v b="$b_rps" 'BEGIN { print (a >= 0.90 * b) }')
+		per_round=""
+		[[ -z "${rr[bare]:-}" ]] || per_round=$(awk '{ printf "; per round: median %.0f %%, %.0f–%.0f %%", 100 * $1, 100 * $2, 100 * $3 }' <<<"${rr[bare]}")
+		bars+=("$(verdict "$ok") requests/s: appbackend $(awk -v a="$a_rps" -v b="$b_rps" 'BEGIN { printf "%.0f %%", 100 * a / b }') of bare net/http's, medians$per_round (bar ≥ 90 %, issue 25)")
 		p99_others+=("bare net/http $(awk -v u="$b_p99" -v a="$a_p99" 'BEGIN { printf "%.2f ms (appbackend %+.0f %%)", u / 1000, (u > 0 ? 100 * (a - u) / u : 0) }')")
 		((a_p99 <= b_p99)) || p99_ok=0
 	fi
@@ -506,7 +533,7 @@ if [[ -n "${sum[appbackend]:-}" ]]; then
 	bars+=("$(verdict "$((max_peak < bar_kb ? 1 : 0))") memory: appbackend's peak RSS at $connections connections, highest of the rounds: $(mib "$max_peak") (bar < 64 MB = $(mib "$bar_kb"))")
 fi
 if ((${#bars[@]} > 0)); then
-	printf '### Bars (issue 15)\n\n'
+	printf '### Bars (issues 15 and 25)\n\n'
 	printf -- '- %s\n' "${bars[@]}"
 	printf '\n'
 fi

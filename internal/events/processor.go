@@ -36,9 +36,13 @@ const (
 )
 
 // fetchCooldown is the least time between two fetches of jobs. River's default
-// (100 ms) would cap a backlog of small jobs at Workers jobs per 100 ms; on SQLite a
-// fetch is cheap next to the jobs it feeds.
-const fetchCooldown = 5 * time.Millisecond
+// (100 ms) would cap a backlog of small jobs at Workers jobs per 100 ms. Under webhook
+// load River fetches again as soon as a worker frees up, and on SQLite each fetch is a
+// write transaction of its own (a commit to disk, and River's statement is parsed
+// again every time): at 5 ms they took a tenth of the server's CPU, competing with the
+// intake for the one writer. 25 ms still feeds Workers jobs 40 times a second, and a
+// job takes the waiting ones over (absorbWaitingJobs), so processing keeps pace.
+const fetchCooldown = 25 * time.Millisecond
 
 // Handler handles one event. ctx carries the processing transaction ([store.TxFrom]);
 // write to the database only through it. A returned error (or a panic) rolls back the

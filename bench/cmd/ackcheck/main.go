@@ -8,6 +8,10 @@
 //	    drops it (and ends its remaining connections)
 //	ackcheck version -db postgres://…
 //	    prints the server's version (SHOW server_version)
+//	ackcheck pgpid -db postgres://…
+//	    prints the process id of the server's postmaster (the parent of this
+//	    connection's backend, from /proc): the CPU time of that server alone is its
+//	    processes', where other PostgreSQL servers may run on the same machine
 //	ackcheck count -db sqlite:PATH|postgres://… -table appbackend_events -prefix evt_M
 //	    prints "rows=N distinct=N": the rows of TABLE whose id starts with PREFIX, and
 //	    their distinct ids
@@ -52,7 +56,7 @@ var (
 
 func run(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: ackcheck createdb|dropdb|version|count|drain [flags]")
+		return errors.New("usage: ackcheck createdb|dropdb|version|pgpid|count|drain [flags]")
 	}
 	cmd := args[0]
 	fs := flag.NewFlagSet("ackcheck "+cmd, flag.ContinueOnError)
@@ -128,6 +132,27 @@ func run(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintln(stdout, strings.Fields(v)[0])
 		return nil
+	case "pgpid":
+		db, err := open(*dbSpec)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		var backend int
+		if err := db.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+			return err
+		}
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", backend))
+		if err != nil {
+			return fmt.Errorf("the server's backend %d is not a process here (PostgreSQL on another machine?): %w", backend, err)
+		}
+		for line := range strings.SplitSeq(string(status), "\n") {
+			if ppid, ok := strings.CutPrefix(line, "PPid:"); ok {
+				fmt.Fprintln(stdout, strings.TrimSpace(ppid))
+				return nil
+			}
+		}
+		return fmt.Errorf("/proc/%d/status has no PPid", backend)
 	case "drain":
 		db, err := open(*dbSpec)
 		if err != nil {
@@ -136,7 +161,7 @@ func run(args []string, stdout io.Writer) error {
 		defer db.Close()
 		return drain(ctx, db, *since, *timeout, stdout)
 	}
-	return fmt.Errorf("unknown command %q: want createdb, dropdb, version, count or drain", cmd)
+	return fmt.Errorf("unknown command %q: want createdb, dropdb, version, pgpid, count or drain", cmd)
 }
 
 // open opens sqlite:PATH (read-only, as a second process beside the server) or a

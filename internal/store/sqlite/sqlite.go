@@ -208,7 +208,11 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 	if readOnly {
 		params = append(params, "_pragma=query_only(1)", "_txlock=deferred")
 	} else {
-		params = append(params, "_pragma=journal_mode(WAL)", "_txlock=immediate")
+		// temp_store=MEMORY keeps statement journals (a multi-row statement's undo log,
+		// which River's and the batch insert's statements need) in memory: on a file
+		// they spill past 64 KiB into write system calls, 5 % of the CPU under webhook
+		// load. Durability is the WAL's, not theirs.
+		params = append(params, "_pragma=journal_mode(WAL)", "_pragma=temp_store(MEMORY)", "_txlock=immediate")
 	}
 	return "file:" + escaped + "?" + strings.Join(params, "&")
 }

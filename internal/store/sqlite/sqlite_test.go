@@ -26,6 +26,7 @@ func TestOpenPragmas(t *testing.T) {
 		{"synchronous", "2"}, // FULL
 		{"foreign_keys", "1"},
 		{"busy_timeout", "5000"},
+		{"temp_store", "2"}, // MEMORY: statement journals never spill into write(2)
 	} {
 		var got string
 		if err := s.DB().QueryRowContext(t.Context(), "PRAGMA "+tc.pragma).Scan(&got); err != nil {
