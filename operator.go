@@ -85,10 +85,16 @@ func (a *App) openAdmin(ctx context.Context) error {
 		return fmt.Errorf("river UI: %w", err)
 	}
 	h, err := admin.New(admin.Config{
-		RiverUI:   riverUI,
-		Token:     a.cfg.AdminToken,
-		Store:     a.db,
-		Replay:    a.processor.Replay,
+		RiverUI: riverUI,
+		Token:   a.cfg.AdminToken,
+		Store:   a.db,
+		Replay:  a.processor.Replay,
+		Operations: admin.Operations{
+			ReplayMatching: func(ctx context.Context, f store.EventFilter) (int, error) {
+				return a.processor.ReplayMatching(ctx, f, nil)
+			},
+			Pause: a.processor.Pause, Resume: a.processor.Resume, PauseState: a.processor.PauseState,
+		},
 		Jobs:      a.rt.River(),
 		Schedules: a.scheduleRows,
 		Logger:    a.logger,
