@@ -25,7 +25,7 @@ func (a *App) openMetrics() error {
 		return err
 	}
 	a.metrics = m
-	return nil
+	return a.addOperationalReadings()
 }
 
 // separateMetrics reports whether /metrics has a listener of its own.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
@@ -116,7 +117,38 @@ func PauseState(ctx context.Context, st store.Store) (pausedAt time.Time, paused
 	return q.PausedAt.UTC(), true, nil
 }
 
+// PausedHere reports whether this process's River client has applied a pause of the
+// events' queue (and no resume since): it fetches no event jobs. It lags the
+// database's flag ([PauseState]) by up to River's poll of the queue's settings.
+func (p *Processor) PausedHere() bool { return p.pausedHere.Load() }
+
 // PauseState is [PauseState] on the processor's database.
 func (p *Processor) PauseState(ctx context.Context) (pausedAt time.Time, paused bool, err error) {
 	return PauseState(ctx, p.st)
+}
+
+// logPauses logs each pause and resume of the events' queue as this process applies
+// it (at once for its own, within River's poll of the queue's settings for another
+// process's), until ctx ends.
+func (p *Processor) logPauses(ctx context.Context, events <-chan *river.Event, unsubscribe func()) {
+	defer unsubscribe()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if ev.Queue == nil || ev.Queue.Name != Queue {
+				continue
+			}
+			p.pausedHere.Store(ev.Kind == river.EventKindQueuePaused)
+			if ev.Kind == river.EventKindQueuePaused {
+				p.logger.InfoContext(ctx, "event processing paused on this process: it takes no new events until resumed", "process_id", p.ProcessID())
+			} else {
+				p.logger.InfoContext(ctx, "event processing resumed on this process", "process_id", p.ProcessID())
+			}
+		}
+	}
 }
