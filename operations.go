@@ -75,4 +75,3 @@ func (a *App) addOperationalReadings() error {
 	}
 	return nil
 }
-
