@@ -2,7 +2,10 @@ package appbackend
 
 import (
 	"context"
+	"fmt"
+	"os"
 
+	"github.com/appbackend/appbackend/internal/alert"
 	"github.com/appbackend/appbackend/internal/backup"
 	"github.com/appbackend/appbackend/internal/certstore"
 	"github.com/appbackend/appbackend/internal/events"
@@ -73,5 +76,34 @@ func (a *App) addOperationalReadings() error {
 			return err
 		}
 	}
+	return nil
+}
+
+// checkAlerts checks APPBACKEND_ALERT_URL and APPBACKEND_ALERT_SECRET.
+func (c Config) checkAlerts() error {
+	switch {
+	case c.AlertURL == "" && c.AlertSecret != "":
+		return fmt.Errorf("%w: APPBACKEND_ALERT_SECRET is set without APPBACKEND_ALERT_URL, the endpoint that receives the alerts", ErrConfig)
+	case c.AlertURL == "":
+		return nil
+	}
+	if err := (alert.Config{URL: c.AlertURL, Secret: c.AlertSecret}).Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return nil
+}
+
+// openAlerts builds the notifier of APPBACKEND_ALERT_URL (nil without it: its
+// methods then do nothing).
+func (a *App) openAlerts() error {
+	if a.cfg.AlertURL == "" {
+		return nil
+	}
+	host, _ := os.Hostname()
+	n, err := alert.New(alert.Config{URL: a.cfg.AlertURL, Secret: a.cfg.AlertSecret, Source: host, Logger: a.logger})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	a.alerts = n
 	return nil
 }

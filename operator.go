@@ -25,7 +25,10 @@ func (a *App) openMetrics() error {
 		return err
 	}
 	a.metrics = m
-	return a.addOperationalReadings()
+	if err := a.addOperationalReadings(); err != nil {
+		return err
+	}
+	return a.openAlerts()
 }
 
 // separateMetrics reports whether /metrics has a listener of its own.
@@ -139,6 +142,7 @@ func (a *App) observeEventOutcome(ev store.Event, out store.EventOutcome) {
 		a.metrics.EventProcessed(ev.Type, time.Since(ev.ReceivedAt))
 	case store.EventDead:
 		a.metrics.EventDead(ev.Type)
+		a.alerts.EventDead(ev)
 	}
 }
 
