@@ -415,9 +415,13 @@ func checkPaused(ctx context.Context, r *report, in Input) {
 	case err != nil:
 		r.queryFailed(err)
 	case paused:
+		howLong := "less than a minute"
+		if d := in.Now.Sub(since); d >= time.Minute {
+			howLong = ago(d)
+		}
 		r.add(Warning, CheckEventsPaused, fmt.Sprintf(
 			"Event processing is paused since %s (for %s): webhooks are acknowledged and stored but not processed or delivered; run `appbackend events resume` once the fix is out.",
-			since.UTC().Format(time.RFC3339), ago(in.Now.Sub(since))))
+			since.UTC().Format(time.RFC3339), howLong))
 	}
 }
 
