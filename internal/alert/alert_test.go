@@ -10,6 +10,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,9 +27,9 @@ const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // 24 bytes of key
 
 // received is one request the receiver accepted or refused.
 type received struct {
-	id, timestamp string
-	alert         alert.Alert
-	raw           string
+	id, timestamp, signature string
+	alert                    alert.Alert
+	raw                      string
 }
 
 // receiver is a real HTTP server on loopback that verifies each request's Standard
@@ -96,7 +99,8 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.calls++
 	fail := r.calls <= r.failFirst
-	r.got = append(r.got, received{id: req.Header.Get("webhook-id"), timestamp: req.Header.Get("webhook-timestamp"), alert: a, raw: string(body)})
+	r.got = append(r.got, received{id: req.Header.Get("webhook-id"), timestamp: req.Header.Get("webhook-timestamp"),
+		signature: req.Header.Get("webhook-signature"), alert: a, raw: string(body)})
 	r.mu.Unlock()
 	r.seen <- struct{}{}
 	if fail {
@@ -248,5 +252,42 @@ func TestNilNotifier(t *testing.T) {
 	n.EventDead(dead(0))
 	if err := n.Close(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAlertVerifiesWithStandardWebhooksJS checks a real alert with the standardwebhooks
+// npm package (1.1.1, examples/gateway-node's dependency), as a receiver in Node would.
+func TestAlertVerifiesWithStandardWebhooksJS(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join("..", "..", "examples", "gateway-node")
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks", "package.json")); err != nil {
+		if os.Getenv("APPBACKEND_REQUIRE_EXAMPLES") != "" {
+			t.Fatal("examples/gateway-node is not installed: run `make node-deps`")
+		}
+		t.Skip("examples/gateway-node is not installed: run `make node-deps`")
+	}
+	rcv := newReceiver(t, 0)
+	n, err := alert.New(alert.Config{URL: rcv.url, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.EventDead(dead(0))
+	got := rcv.wait(1)[0]
+	if err := n.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	const script = `import { Webhook } from "standardwebhooks";
+const [secret, id, ts, sig, body] = process.argv.slice(1);
+const payload = new Webhook(secret).verify(body, {"webhook-id": id, "webhook-timestamp": ts, "webhook-signature": sig});
+if (payload.type !== "events.dead") throw new Error("type " + payload.type);
+console.log("verified");`
+	cmd := exec.Command("node", "--input-type=module", "-e", script, secret, got.id, got.timestamp, got.signature, got.raw)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "verified" {
+		t.Fatalf("standardwebhooks refused the alert: %v\n%s", err, out)
 	}
 }
