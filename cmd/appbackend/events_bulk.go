@@ -101,6 +101,10 @@ func runReplay(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stdout, "%s would be replayed (dry run: nothing changed)\n", eventCount(n, *status))
 		return nil
 	}
+	if n == 0 {
+		fmt.Fprintf(stdout, "no %s event matches: nothing to replay\n", *status)
+		return nil
+	}
 	fmt.Fprintf(stdout, "replaying %s in batches of %d\n", eventCount(n, *status), events.ReplayBatch)
 	done, err := proc.ReplayMatching(ctx, filter, func(done int) {
 		if n > events.ReplayBatch {
