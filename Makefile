@@ -9,7 +9,7 @@ GATEWAY_NODE := examples/gateway-node
 # The gateway end-to-end tests fail instead of skipping when the Node example is missing.
 export APPBACKEND_REQUIRE_EXAMPLES := 1
 
-.PHONY: all build test check node-deps ui-deps browser gotest uitest fuzz bench bench-gateway clean
+.PHONY: all build test check node-deps ui-deps browser promtool gotest uitest fuzz bench bench-gateway clean
 
 all: build
 
@@ -35,6 +35,11 @@ $(UI_DIR)/node_modules/.package-lock.json: $(UI_DIR)/package.json $(UI_DIR)/pack
 browser:
 	@./scripts/chromium.sh >/dev/null
 
+# promtool installs Debian's prometheus (for promtool) when missing: the Go test
+# prometheus_rules_test.go checks and unit-tests deploy/prometheus-rules.yml with it.
+promtool:
+	@./scripts/promtool.sh >/dev/null
+
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -51,7 +56,7 @@ FUZZ_TARGETS := ./internal/jsjson:FuzzParse ./internal/jsjson:FuzzStringify ./in
 
 # test starts the services the tests need (scripts/with-services.sh), runs every Go test,
 # the UI-extension client's tests and the fuzz targets, and stops the services again.
-test: node-deps ui-deps browser check
+test: node-deps ui-deps browser promtool check
 	./scripts/with-services.sh $(MAKE) --no-print-directory gotest uitest fuzz
 
 gotest:

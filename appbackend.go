@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/internal/alert"
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/gateway"
 	"github.com/appbackend/appbackend/internal/install"
@@ -59,6 +60,7 @@ type App struct {
 	stripe    *stripeclient.Clients
 	oauth     *oauth.Manager // OAuth tokens of apps installed with stripe_api_access_type "oauth"
 	metrics   *metrics.Metrics
+	alerts    *alert.Notifier // APPBACKEND_ALERT_URL; nil without it
 	admin     http.Handler
 	// gateway proxies to and calls the app's own server (Config.Gateway); nil when off.
 	gateway *gateway.Gateway

@@ -84,6 +84,10 @@ type Config struct {
 	ProcessedRetention time.Duration
 	// EventMaxAttempts is how often an event is tried before it is dead (default 8).
 	EventMaxAttempts int
+	// AlertURL, when set, receives a POST signed with AlertSecret (Standard Webhooks)
+	// when events die, at most one per kind every 5 minutes (internal/alert).
+	// AlertSecret is required with it: whsec_ and the base64 of at least 24 bytes.
+	AlertURL, AlertSecret string
 	// EventRetryPolicy decides when a failed event is retried; nil is River's
 	// exponential backoff. Tests use a short fixed delay.
 	EventRetryPolicy river.ClientRetryPolicy
@@ -191,6 +195,8 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		TestSecretKey:  strings.TrimSpace(getenv("STRIPE_TEST_SECRET_KEY")),
 		APIBase:        strings.TrimSpace(getenv("STRIPE_API_BASE")),
 		AdminToken:     getenv("APPBACKEND_ADMIN_TOKEN"),
+		AlertURL:       strings.TrimSpace(getenv("APPBACKEND_ALERT_URL")),
+		AlertSecret:    strings.TrimSpace(getenv("APPBACKEND_ALERT_SECRET")),
 		MetricsAddr:    strings.TrimSpace(getenv("APPBACKEND_METRICS_ADDR")),
 
 		AppID:            strings.TrimSpace(getenv("STRIPE_APP_ID")),
@@ -311,6 +317,9 @@ func (c Config) validate() error {
 		return err
 	}
 	if err := checkAdminToken(c.AdminToken); err != nil {
+		return err
+	}
+	if err := c.checkAlerts(); err != nil {
 		return err
 	}
 	if err := checkPrefixes("STRIPE_APP_SECRETS", c.AppSecrets, "absec_"); err != nil {

@@ -265,6 +265,8 @@ func (a *App) stopEvents(ctx context.Context) error {
 	if a.processor != nil {
 		errs = append(errs, a.processor.Stop(ctx))
 	}
+	// After the processor, whose last jobs may have killed events: their alert goes out.
+	errs = append(errs, a.alerts.Close(ctx))
 	return errors.Join(errs...)
 }
 

@@ -25,7 +25,10 @@ func (a *App) openMetrics() error {
 		return err
 	}
 	a.metrics = m
-	return nil
+	if err := a.addOperationalReadings(); err != nil {
+		return err
+	}
+	return a.openAlerts()
 }
 
 // separateMetrics reports whether /metrics has a listener of its own.
@@ -85,10 +88,16 @@ func (a *App) openAdmin(ctx context.Context) error {
 		return fmt.Errorf("river UI: %w", err)
 	}
 	h, err := admin.New(admin.Config{
-		RiverUI:   riverUI,
-		Token:     a.cfg.AdminToken,
-		Store:     a.db,
-		Replay:    a.processor.Replay,
+		RiverUI: riverUI,
+		Token:   a.cfg.AdminToken,
+		Store:   a.db,
+		Replay:  a.processor.Replay,
+		Operations: admin.Operations{
+			ReplayMatching: func(ctx context.Context, f store.EventFilter) (int, error) {
+				return a.processor.ReplayMatching(ctx, f, nil)
+			},
+			Pause: a.processor.Pause, Resume: a.processor.Resume, PauseState: a.processor.PauseState,
+		},
 		Jobs:      a.rt.River(),
 		Schedules: a.scheduleRows,
 		Logger:    a.logger,
@@ -133,6 +142,7 @@ func (a *App) observeEventOutcome(ev store.Event, out store.EventOutcome) {
 		a.metrics.EventProcessed(ev.Type, time.Since(ev.ReceivedAt))
 	case store.EventDead:
 		a.metrics.EventDead(ev.Type)
+		a.alerts.EventDead(ev)
 	}
 }
 

@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/internal/events"
-	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 )
@@ -146,10 +143,15 @@ func runInstallations(ctx context.Context, args []string, getenv func(string) st
 }
 
 func runEvents(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 0 && args[0] == "replay" {
-		return runReplay(ctx, args[1:], getenv, stdout)
+	if len(args) > 0 {
+		switch args[0] {
+		case "replay":
+			return runReplay(ctx, args[1:], getenv, stdout)
+		case "pause", "resume":
+			return runPause(ctx, args[0], args[1:], getenv, stdout)
+		}
 	}
-	f := newFlags("events", "appbackend events [--status S] [--type T] [--account acct_…] [--json] [--limit N] | appbackend events replay ID", stdout)
+	f := newFlags("events", "appbackend events [--status S] [--type T] [--account acct_…] [--json] [--limit N] | appbackend events replay ID | appbackend events replay --status dead|failed [--type T] [--account A] [--since D] [--dry-run] | appbackend events pause|resume", stdout)
 	var l listing
 	l.register(f, getenv, "print a JSON array", "print at most N events, newest first (default all)")
 	status := f.String("status", "", "only events with this status: pending, processed, failed or dead")
@@ -179,48 +181,6 @@ func runEvents(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", ev.ID, ev.Type, orDash(ev.AccountID), mode(ev.Livemode), ev.Status, ev.Attempts, timeOrDash(ev.ReceivedAt), orDash(ev.LastError))
 	}
 	return tw.Flush()
-}
-
-func runReplay(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	f := newFlags("events replay", "appbackend events replay ID [--database URL]", stdout)
-	var d dbFlags
-	d.register(f, getenv)
-	rest, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 1 {
-		return usagef("want one event ID, got %d arguments", len(rest))
-	}
-	cfg, err := loadConfig(getenv, nil)
-	if err != nil {
-		return err
-	}
-	st, err := d.open(ctx, existing)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	// The same runtime the server builds, with the server's settings for what the job
-	// carries from its insert (its attempts); a processor that is never started only
-	// enqueues, and the running server's workers pick the job up (or the next start
-	// does).
-	rt := runtime.New(st, nil)
-	proc, err := events.New(rt, events.Config{MaxAttempts: cfg.EventMaxAttempts, RescueStuckAfter: cfg.JobRescueAfter})
-	if err != nil {
-		return err
-	}
-	if err := rt.Build(); err != nil {
-		return err
-	}
-	if err := proc.Replay(ctx, rest[0]); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("no event %s in the inbox", strconv.Quote(rest[0]))
-		}
-		return err
-	}
-	fmt.Fprintf(stdout, "event %s queued for processing again\n", rest[0])
-	return nil
 }
 
 // writeJSONArray prints list as a JSON array, [] when empty.

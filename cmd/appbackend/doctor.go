@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/doctor"
+	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/postgres"
@@ -60,6 +61,7 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 		fillDevSecrets(ctx, st, &in.Config)
 		addProductionChecks(&in, cfg, st)
 		in.OAuthKeys = doctor.OAuthKeyCheck(st.DB(), d.database, cfg.EncryptionKeys)
+		in.EventsPaused = func(ctx context.Context) (time.Time, bool, error) { return events.PauseState(ctx, st) }
 	}
 	if clients, err := stripeclient.New(stripeclient.Config{
 		Keys:    stripeclient.Keys{Live: cfg.SecretKey, Test: cfg.TestSecretKey},

@@ -30,6 +30,9 @@ Usage:
   appbackend events [--status S] [--json]
                                          list the inbox's events
   appbackend events replay ID            process an event again
+  appbackend events replay --status dead|failed [--type T] [--account A] [--since D] [--dry-run]
+                                         process every matching event again, in batches
+  appbackend events pause|resume         stop or restart event processing (and delivery) on every replica
   appbackend schedules [--json]          list schedules (per account and mode)
   appbackend jobs [--json] [--state S] [--kind K]
                                          list jobs

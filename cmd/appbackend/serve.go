@@ -59,6 +59,8 @@ func serveConfig(args []string, getenv func(string) string, file *appbackend.Con
 	f.StringVar(&cfg.InstallReturnURL, "install-return-url", cfg.InstallReturnURL, "where the browser goes after an install link (APPBACKEND_INSTALL_RETURN_URL)")
 	encryptionKeys := f.String("encryption-key", "", "base64 32-byte keys sealing OAuth tokens, comma-separated, the first encrypts (APPBACKEND_ENCRYPTION_KEY)")
 	f.StringVar(&cfg.AdminToken, "admin-token", cfg.AdminToken, "bearer token for /admin (APPBACKEND_ADMIN_TOKEN)")
+	f.StringVar(&cfg.AlertURL, "alert-url", cfg.AlertURL, "URL that receives a signed POST when events die, at most one per 5 minutes (APPBACKEND_ALERT_URL)")
+	f.StringVar(&cfg.AlertSecret, "alert-secret", cfg.AlertSecret, "Standard Webhooks secret whsec_… signing the alerts; required with --alert-url (APPBACKEND_ALERT_SECRET)")
 	f.StringVar(&cfg.Gateway.Upstream, "upstream", cfg.Gateway.Upstream, "gateway mode: base URL of the app's own server (APPBACKEND_UPSTREAM)")
 	f.StringVar(&cfg.Gateway.Secret, "upstream-secret", cfg.Gateway.Secret, "Standard Webhooks secret whsec_… signing what goes upstream (APPBACKEND_UPSTREAM_SECRET)")
 	f.StringVar(&cfg.Gateway.EventsPath, "upstream-events-path", cfg.Gateway.EventsPath, "upstream path events are POSTed to (APPBACKEND_UPSTREAM_EVENTS_PATH; default "+appbackend.DefaultUpstreamEventsPath+")")

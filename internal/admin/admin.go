@@ -24,6 +24,7 @@ type Store interface {
 	ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error)
 	Event(ctx context.Context, id string) (store.Event, error)
 	CountEvents(ctx context.Context) (map[store.EventStatus]int, error)
+	CountMatchingEvents(ctx context.Context, f store.EventFilter) (int, error)
 }
 
 // JobLister lists River jobs; *river.Client[*sql.Tx] (events.Processor.River()) is one.
@@ -55,6 +56,8 @@ type Config struct {
 	// buttons and makes the replay routes answer 503. An error wrapping
 	// store.ErrNotFound answers 404.
 	Replay func(ctx context.Context, eventID string) error
+	// Operations replays events in bulk and pauses processing.
+	Operations Operations
 	// Jobs lists River's jobs; nil shows the jobs section as unavailable.
 	Jobs JobLister
 	// RiverUI, when set, is River's own UI, served under /admin/river/ behind the same
@@ -130,6 +133,9 @@ func New(cfg Config) (*Handler, error) {
 	mux.HandleFunc("GET /admin/events", h.eventsPage)
 	mux.HandleFunc("GET /admin/events/{id}", h.eventPage)
 	mux.HandleFunc("POST /admin/events/{id}/replay", h.replayForm)
+	mux.HandleFunc("POST /admin/events/replay", h.bulkReplayForm)
+	mux.HandleFunc("POST /admin/events/pause", h.pauseForm(true))
+	mux.HandleFunc("POST /admin/events/resume", h.pauseForm(false))
 	mux.HandleFunc("GET /admin/jobs", h.jobsPage)
 	mux.HandleFunc("GET /admin/login", h.loginPage)
 	mux.HandleFunc("POST /admin/logout", h.logout)
@@ -138,6 +144,10 @@ func New(cfg Config) (*Handler, error) {
 	mux.HandleFunc("GET /admin/api/events", h.apiEvents)
 	mux.HandleFunc("GET /admin/api/events/{id}", h.apiEvent)
 	mux.HandleFunc("POST /admin/api/events/{id}/replay", h.apiReplay)
+	mux.HandleFunc("POST /admin/api/events/replay", h.apiBulkReplay)
+	mux.HandleFunc("POST /admin/api/events/pause", h.apiPause(true))
+	mux.HandleFunc("POST /admin/api/events/resume", h.apiPause(false))
+	mux.HandleFunc("GET /admin/api/processing", h.apiProcessing)
 	mux.HandleFunc("GET /admin/api/jobs", h.apiJobs)
 	mux.HandleFunc("GET /admin/api/schedules", h.apiSchedules)
 	mux.HandleFunc("GET /admin/api/stats", h.apiStats)

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +27,7 @@ type pages struct {
 	css  template.CSS
 }
 
-var pageNames = []string{"login", "installations", "events", "event", "jobs", "error"}
+var pageNames = []string{"login", "installations", "events", "event", "jobs", "error", "replay"}
 
 func loadPages() (*pages, error) {
 	css, err := fs.ReadFile(templateFiles, "templates/admin.css")
@@ -119,6 +120,8 @@ type view struct {
 	// overdue.
 	Backup      string
 	BackupStale bool
+	// Paused, when set, is the banner saying since when event processing is paused.
+	Paused string
 }
 
 // backupLine says when the latest scheduled backup was written, if backups are on.
@@ -137,10 +140,26 @@ func (h *Handler) backupLine(r *http.Request) (string, bool) {
 	return "Last backup: " + since(now, at) + " (" + file + ")", h.cfg.BackupEvery > 0 && now.Sub(at) > 2*h.cfg.BackupEvery
 }
 
+// pausedLine is the banner of every page while event processing is paused.
+func (h *Handler) pausedLine(r *http.Request) string {
+	if h.cfg.Operations.PauseState == nil {
+		return ""
+	}
+	at, paused, err := h.cfg.Operations.PauseState(r.Context())
+	switch {
+	case err != nil:
+		return "Event processing: state unknown (" + err.Error() + ")"
+	case !paused:
+		return ""
+	}
+	return "Event processing is paused (since " + since(h.cfg.Now(), at) + "): webhooks are acknowledged and stored, nothing is processed or delivered."
+}
+
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
 	v.Nonce, v.CSS = nonceOf(r), h.pages.css
 	if v.Nav != "" {
 		v.Backup, v.BackupStale = h.backupLine(r)
+		v.Paused = h.pausedLine(r)
 	}
 	var buf bytes.Buffer
 	if err := h.pages.sets[name].ExecuteTemplate(&buf, "layout", v); err != nil {
@@ -214,13 +233,35 @@ func (h *Handler) eventsPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "events", view{Title: "Events", Nav: "events", Data: struct {
+	v := view{Title: "Events", Nav: "events"}
+	if n := r.URL.Query().Get("replayed"); n != "" {
+		if count, err := strconv.Atoi(n); err == nil {
+			v.Flash = fmt.Sprintf("Replay queued for %d %s: processed again in a moment, oldest first.", count, plural(count, "event"))
+		}
+	}
+	ops := h.cfg.Operations
+	data := struct {
 		Events   []store.Event
 		More     bool
 		Filter   eventFilter
 		Counts   map[store.EventStatus]int
 		Statuses []store.EventStatus
-	}{evs, more, f, counts, []store.EventStatus{store.EventPending, store.EventProcessed, store.EventFailed, store.EventDead}}})
+		// BulkReplay shows the replay-all form (on the failed and dead tabs).
+		BulkReplay bool
+		// CanPause shows the pause or resume button, as Paused says.
+		CanPause, Paused bool
+	}{Events: evs, More: more, Filter: f, Counts: counts,
+		Statuses:   []store.EventStatus{store.EventPending, store.EventProcessed, store.EventFailed, store.EventDead},
+		BulkReplay: ops.ReplayMatching != nil && (f.Status == string(store.EventDead) || f.Status == string(store.EventFailed)),
+		CanPause:   ops.Pause != nil && ops.Resume != nil && ops.PauseState != nil}
+	if data.CanPause {
+		if _, data.Paused, err = ops.PauseState(r.Context()); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	v.Data = data
+	h.render(w, r, http.StatusOK, "events", v)
 }
 
 // eventPage is GET /admin/events/{id}: one event, raw, with its replay button.

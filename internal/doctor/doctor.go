@@ -16,6 +16,7 @@
 //   - a database or Stripe API that does not answer;
 //   - no event of a mode for days although accounts have the app installed in it;
 //   - dead events waiting for a replay, pending migrations, a short admin token;
+//   - event processing paused (`appbackend events pause`), so that events pile up;
 //   - OAuth tokens that APPBACKEND_ENCRYPTION_KEY does not open (a wrong, missing or
 //     dropped key), so that every call for those accounts fails.
 //
@@ -81,6 +82,7 @@ const (
 	CheckCertificateExpiry    = "certificate_expiry"
 	CheckReauthorization      = "reauthorization_required"
 	CheckEncryptionKey        = "encryption_key"
+	CheckEventsPaused         = "events_paused"
 )
 
 // DefaultQuietAfter is how long without any event of a mode, while accounts have the
@@ -138,6 +140,9 @@ type Input struct {
 	// (oauth's Manager.CheckKeys); nil skips the check. Its error is quoted, so it
 	// must not carry a key (secretbox's errors do not).
 	OAuthKeys func(ctx context.Context) (oauth.KeyCheck, error)
+	// EventsPaused reads whether event processing is paused (events.PauseState) and
+	// since when; nil skips the check.
+	EventsPaused func(ctx context.Context) (since time.Time, paused bool, err error)
 }
 
 // CertificateWarnBefore is how long before a certificate expires doctor warns: it is
@@ -187,6 +192,7 @@ func Run(ctx context.Context, in Input) []Finding {
 		checkBackup(ctx, &r, in)
 		checkCertificates(ctx, &r, in)
 		checkOAuthKeys(ctx, &r, in)
+		checkPaused(ctx, &r, in)
 	}
 	if in.PingStripe != nil && (in.Config.SecretKey != "" || in.Config.TestSecretKey != "") {
 		if err := in.PingStripe(ctx); err != nil {
@@ -398,6 +404,27 @@ func oneLine(err error) string {
 
 // checkBackup warns when scheduled backups are on but the latest is older than two
 // intervals (or there is none).
+// checkPaused warns while event processing is paused: meant for the time a fix takes,
+// it is easily forgotten, and then every event waits.
+func checkPaused(ctx context.Context, r *report, in Input) {
+	if in.EventsPaused == nil {
+		return
+	}
+	since, paused, err := in.EventsPaused(ctx)
+	switch {
+	case err != nil:
+		r.queryFailed(err)
+	case paused:
+		howLong := "less than a minute"
+		if d := in.Now.Sub(since); d >= time.Minute {
+			howLong = ago(d)
+		}
+		r.add(Warning, CheckEventsPaused, fmt.Sprintf(
+			"Event processing is paused since %s (for %s): webhooks are acknowledged and stored but not processed or delivered; run `appbackend events resume` once the fix is out.",
+			since.UTC().Format(time.RFC3339), howLong))
+	}
+}
+
 func checkBackup(ctx context.Context, r *report, in Input) {
 	if in.LastBackup == nil {
 		return

@@ -232,6 +232,21 @@ func TestRun(t *testing.T) {
 			want:  map[string]string{doctor.CheckPendingMigrations: "2 migrations are not applied"},
 		},
 		{
+			name: "event processing paused",
+			seed: busy,
+			input: func(in *doctor.Input) {
+				in.EventsPaused = func(context.Context) (time.Time, bool, error) { return time.Now().Add(-3 * time.Hour), true, nil }
+			},
+			want: map[string]string{doctor.CheckEventsPaused: "Event processing is paused since"},
+		},
+		{
+			name: "event processing running",
+			seed: busy,
+			input: func(in *doctor.Input) {
+				in.EventsPaused = func(context.Context) (time.Time, bool, error) { return time.Time{}, false, nil }
+			},
+		},
+		{
 			name:   "short admin token",
 			config: func(c *doctor.Config) { c.AdminToken = "admin" },
 			seed:   busy,

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -157,6 +158,8 @@ type Processor struct {
 	txSlots chan struct{}
 	// retention is Config.ProcessedRetention.
 	retention time.Duration
+	// pausedHere is whether this process's client applied a pause of Queue.
+	pausedHere atomic.Bool
 
 	mu       sync.RWMutex
 	handlers []registered
@@ -305,7 +308,18 @@ func (p *Processor) Start(ctx context.Context) error {
 	if err := p.live.start(ctx); err != nil {
 		return fmt.Errorf("events: start: %w", err)
 	}
+	if since, paused, err := PauseState(ctx, p.st); err != nil {
+		return fmt.Errorf("events: start: %w", err)
+	} else if paused {
+		// River's producer starts paused from the same row, without an event.
+		p.pausedHere.Store(true)
+		p.logger.WarnContext(ctx, "event processing is paused: webhooks are stored but not processed until `appbackend events resume`", "paused_at", since)
+	}
+	// Subscribed before the start, so that no pause or resume this process applies
+	// goes unlogged: each replica says when it stopped and restarted taking events.
+	pauses, unsubscribe := p.client().Subscribe(river.EventKindQueuePaused, river.EventKindQueueResumed)
 	if err := p.client().Start(ctx); err != nil {
+		unsubscribe()
 		return fmt.Errorf("events: start: %w", err)
 	}
 	liveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -316,6 +330,7 @@ func (p *Processor) Start(ctx context.Context) error {
 	go func() {
 		defer close(done)
 		var wg sync.WaitGroup
+		wg.Go(func() { p.logPauses(liveCtx, pauses, unsubscribe) })
 		wg.Go(func() { p.pruneLoop(liveCtx) })
 		p.live.run(liveCtx)
 		wg.Wait()

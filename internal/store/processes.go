@@ -33,7 +33,9 @@ type Processes interface {
 	// run (available) and were never tried, oldest first, hands each one's args to
 	// take, and deletes those take accepted, which it returns: the transaction does
 	// their work itself. Jobs another transaction holds (River's fetch, another
-	// process's claim) are skipped, not waited for.
+	// process's claim) are skipped, not waited for. A paused queue (River's
+	// river_queue.paused_at) gives none, so that a job running when the queue was
+	// paused does not go on draining it.
 	ClaimWaitingJobsTx(ctx context.Context, tx *sql.Tx, kind, queue string, limit int, take func(args []byte) bool) ([]WaitingJob, error)
 }
 

@@ -145,9 +145,18 @@ type EventFilter struct {
 	Type      string
 	AccountID string
 	Livemode  *bool
+	// ReceivedSince, when set, keeps only events received at or after it.
+	ReceivedSince time.Time
 	// Limit caps the number of events returned; 0 returns them all. Events come newest
 	// first (by received time, then id).
 	Limit int
+}
+
+// EventCursor is a position in the inbox's (received time, id) order, for walking a
+// bulk replay through the events in batches. The zero value is before every event.
+type EventCursor struct {
+	ReceivedAt time.Time
+	ID         string
 }
 
 // InstallationFilter selects installations for a listing. Zero fields match everything.
@@ -223,6 +232,16 @@ type Inbox interface {
 	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
 	// CountEvents counts events by status.
 	CountEvents(ctx context.Context) (map[EventStatus]int, error)
+	// CountMatchingEvents counts the events that match f (f.Limit is ignored).
+	CountMatchingEvents(ctx context.Context, f EventFilter) (int, error)
+	// ReplayEventsTx moves back to pending, in tx, up to limit events that match f
+	// (whose Status is required; f.Limit is ignored) and come after the cursor in
+	// (received time, id) order. It returns their ids oldest first and the cursor of
+	// the last one; no ids means the walk is done (a batch may come back short when a
+	// concurrent transaction changed some of its events). Walking by cursor
+	// (not "the next limit that match") ends even when replayed events fail again
+	// and match once more while the walk goes on.
+	ReplayEventsTx(ctx context.Context, tx *sql.Tx, f EventFilter, after EventCursor, limit int) (ids []string, last EventCursor, err error)
 }
 
 // Installations stores the app's installation state per account and mode.

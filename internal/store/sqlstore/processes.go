@@ -133,8 +133,9 @@ func (q *Queries) RequeueOrphanedJobs(ctx context.Context, self string, kinds []
 func (q *Queries) ClaimWaitingJobsTx(ctx context.Context, tx *sql.Tx, kind, queue string, limit int, take func(args []byte) bool) ([]store.WaitingJob, error) {
 	query := `SELECT id, ` + q.d.JobArgs + ` FROM river_job
 		WHERE state = 'available' AND kind = ? AND queue = ? AND attempt = 0
+			AND NOT EXISTS (SELECT 1 FROM river_queue WHERE name = ? AND paused_at IS NOT NULL)
 		ORDER BY id LIMIT ?` + q.d.SkipLocked
-	rows, err := q.queryTx(ctx, tx, query, kind, queue, limit)
+	rows, err := q.queryTx(ctx, tx, query, kind, queue, queue, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim waiting %s jobs: %w", kind, err)
 	}

@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -448,8 +450,9 @@ func (q *Queries) DeleteAccountEventsTx(ctx context.Context, tx *sql.Tx, account
 	return res.RowsAffected()
 }
 
-// ListEvents implements [store.Inbox].
-func (q *Queries) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
+// eventWhere is the WHERE clause (without the keyword; empty for none) and its
+// arguments that select the events matching f.
+func eventWhere(f store.EventFilter) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -466,9 +469,18 @@ func (q *Queries) ListEvents(ctx context.Context, f store.EventFilter) ([]store.
 	if f.Livemode != nil {
 		where, args = append(where, "livemode = ?"), append(args, *f.Livemode)
 	}
+	if !f.ReceivedSince.IsZero() {
+		where, args = append(where, "received_at >= ?"), append(args, micros(f.ReceivedSince))
+	}
+	return strings.Join(where, " AND "), args
+}
+
+// ListEvents implements [store.Inbox].
+func (q *Queries) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
+	where, args := eventWhere(f)
 	query := `SELECT ` + eventColumns + ` FROM appbackend_events`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
+	if where != "" {
+		query += ` WHERE ` + where
 	}
 	query += ` ORDER BY received_at DESC, id DESC`
 	if f.Limit > 0 {
@@ -492,6 +504,80 @@ func (q *Queries) ListEvents(ctx context.Context, f store.EventFilter) ([]store.
 		return nil, fmt.Errorf("list events: %w", err)
 	}
 	return events, nil
+}
+
+// CountMatchingEvents implements [store.Inbox].
+func (q *Queries) CountMatchingEvents(ctx context.Context, f store.EventFilter) (int, error) {
+	where, args := eventWhere(f)
+	query := `SELECT COUNT(*) FROM appbackend_events`
+	if where != "" {
+		query += ` WHERE ` + where
+	}
+	var n int
+	if err := q.read.QueryRowContext(ctx, q.rebind(query), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count events: %w", err)
+	}
+	return n, nil
+}
+
+// ReplayEventsTx implements [store.Inbox]. The batch is chosen and updated in one
+// statement; the outer status test makes PostgreSQL skip a row another transaction
+// changed meanwhile (it re-checks the updated row's WHERE), so only events that
+// still matched are returned, and enqueued by the caller.
+func (q *Queries) ReplayEventsTx(ctx context.Context, tx *sql.Tx, f store.EventFilter, after store.EventCursor, limit int) ([]string, store.EventCursor, error) {
+	if f.Status == "" {
+		return nil, after, errors.New("replay events: a status is required")
+	}
+	if limit <= 0 {
+		return nil, after, errors.New("replay events: the batch size must be positive")
+	}
+	where, args := eventWhere(f)
+	at := micros(after.ReceivedAt)
+	if after.ReceivedAt.IsZero() {
+		at = math.MinInt64
+	}
+	query := `UPDATE appbackend_events SET status = 'pending'
+		WHERE status = ? AND id IN (SELECT id FROM appbackend_events
+			WHERE ` + where + ` AND (received_at > ? OR (received_at = ? AND id` + q.d.Bytewise + ` > ?))
+			ORDER BY received_at, id` + q.d.Bytewise + ` LIMIT ?)
+		RETURNING id, received_at`
+	args = append([]any{string(f.Status)}, args...)
+	args = append(args, at, at, after.ID, limit)
+	rows, err := q.queryTx(ctx, tx, query, args...)
+	if err != nil {
+		return nil, after, fmt.Errorf("replay events: %w", err)
+	}
+	defer rows.Close()
+	var got []store.EventCursor
+	for rows.Next() {
+		var (
+			c  store.EventCursor
+			us int64
+		)
+		if err := rows.Scan(&c.ID, &us); err != nil {
+			return nil, after, fmt.Errorf("replay events: %w", err)
+		}
+		c.ReceivedAt = fromMicros(us)
+		got = append(got, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, after, fmt.Errorf("replay events: %w", err)
+	}
+	// RETURNING has no order; the walk's is (received time, id), compared as Go does.
+	slices.SortFunc(got, func(a, b store.EventCursor) int {
+		if c := a.ReceivedAt.Compare(b.ReceivedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	ids := make([]string, len(got))
+	for i, c := range got {
+		ids[i] = c.ID
+	}
+	if len(got) > 0 {
+		after = got[len(got)-1]
+	}
+	return ids, after, nil
 }
 
 // CountEvents implements [store.Inbox].

@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"EventsInBatches", testEventsInBatches},
 		{"FailureNeverOverridesSuccess", testFailureNeverOverridesSuccess},
 		{"ReplayEvent", testReplayEvent},
+		{"BulkReplay", testBulkReplay},
 		{"ListEvents", testListEvents},
 		{"DeleteAccountEvents", testDeleteAccountEvents},
 		{"PruneEvents", testPruneEvents},
@@ -50,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ProcessesRunningJobs", testProcessesRunningJobs},
 		{"RiverJobInEventTransaction", testRiverJobInEventTransaction},
 		{"ClaimWaitingJobs", testClaimWaitingJobs},
+		{"ClaimSkipsPausedQueue", testClaimSkipsPausedQueue},
 		{"JSONShapes", testJSONShapes},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

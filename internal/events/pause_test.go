@@ -1,0 +1,205 @@
+package events
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/appbackend/appbackend/internal/runtime"
+	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/internal/store/postgres"
+	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
+	"github.com/appbackend/appbackend/internal/store/sqlite"
+)
+
+// recorder is a started processor whose handler records the order it applied events.
+type recorder struct {
+	p    *Processor
+	mu   sync.Mutex
+	seen []string
+}
+
+func (r *recorder) applied() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.seen)
+}
+
+func startRecorder(t *testing.T, st store.Store) *recorder {
+	t.Helper()
+	r := &recorder{}
+	rt := runtime.New(st, nil)
+	// One worker: the order of processing is the queue's own, not a race of workers.
+	p, err := New(rt, Config{Workers: 1, PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Build(); err != nil {
+		t.Fatal(err)
+	}
+	p.On("*", func(ctx context.Context, ev store.Event) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.seen = append(r.seen, ev.ID)
+		return nil
+	})
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = p.Stop(ctx)
+	})
+	r.p = p
+	return r
+}
+
+// cliProcessor is a processor that is never started, as `appbackend events pause`
+// builds one: its pause reaches the running processors through the database only.
+func cliProcessor(t *testing.T, st store.Store) *Processor {
+	t.Helper()
+	rt := runtime.New(st, nil)
+	p, err := New(rt, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Build(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// waitUntil polls cond every 20 ms for up to 30 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: %s", what)
+		}
+	}
+}
+
+// appendEvents stores n events, each in its own transaction with its own job (one
+// webhook each), received in id order.
+func appendEvents(t *testing.T, st store.Store, p *Processor, prefix string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("evt_%s_%03d", prefix, i)
+		ev := &store.Event{ID: id, Type: "customer.created", AccountID: "acct_1", Livemode: true,
+			Created: time.Now(), Raw: []byte(`{"id":"` + id + `"}`), ReceivedAt: time.Now()}
+		err := store.InTx(t.Context(), st.DB(), func(tx *sql.Tx) error {
+			_, err := p.AppendTx(t.Context(), tx, []*store.Event{ev})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// TestPauseHoldsEventsAndResumeCatchesUpInOrder pauses processing from another
+// (never started) processor, as the CLI does: the running processors apply it from
+// the database, events appended meanwhile are stored but not processed, and a resume
+// processes them oldest first. On PostgreSQL two replicas share the database and both
+// stop.
+func TestPauseHoldsEventsAndResumeCatchesUpInOrder(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var stores []store.Store
+			if name == "sqlite" {
+				st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "appbackend.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				stores = append(stores, st)
+			} else {
+				// Two replicas: each its own pools on one database.
+				url := pgtest.NewDatabase(t)
+				for range 2 {
+					st, err := postgres.Open(t.Context(), url)
+					if err != nil {
+						t.Fatal(err)
+					}
+					stores = append(stores, st)
+				}
+			}
+			for _, st := range stores {
+				t.Cleanup(func() { st.Close() })
+			}
+			st := stores[0]
+			var replicas []*recorder
+			for _, s := range stores {
+				replicas = append(replicas, startRecorder(t, s))
+			}
+			cli := cliProcessor(t, st)
+
+			// Processing works before the pause.
+			before := appendEvents(t, st, replicas[0].p, "before", 3)
+			waitUntil(t, "events before the pause processed", func() bool { return len(allApplied(replicas)) == len(before) })
+
+			if err := cli.Pause(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if _, paused, err := PauseState(t.Context(), st); err != nil || !paused {
+				t.Fatalf("PauseState after Pause = %v, %v", paused, err)
+			}
+			for _, r := range replicas {
+				waitUntil(t, "a replica applies the pause", r.p.PausedHere)
+			}
+			held := appendEvents(t, st, replicas[len(replicas)-1].p, "held", 30)
+			// An observation window, not a synchronisation: a correct pause passes
+			// whatever its length; a broken one is caught once a poll (50 ms) passes.
+			for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+				if got := allApplied(replicas); len(got) != len(before) {
+					t.Fatalf("while paused, processed %v", got[len(before):])
+				}
+			}
+			counts, err := st.CountEvents(t.Context())
+			if err != nil || counts[store.EventPending] != len(held) {
+				t.Fatalf("while paused: %v pending (%v), want the %d stored events", counts, err, len(held))
+			}
+
+			if err := cli.Resume(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, "the held events processed after resume", func() bool { return len(allApplied(replicas)) == len(before)+len(held) })
+			for _, r := range replicas {
+				if r.p.PausedHere() {
+					t.Errorf("a replica still reports paused after the resume")
+				}
+			}
+			if len(replicas) == 1 {
+				if got := replicas[0].applied()[len(before):]; !slices.Equal(got, held) {
+					t.Errorf("after resume processed %v, want the held events oldest first %v", got, held)
+				}
+			} else {
+				got := allApplied(replicas)
+				slices.Sort(got)
+				want := append(slices.Clone(before), held...)
+				slices.Sort(want)
+				if !slices.Equal(got, want) {
+					t.Errorf("processed %v, want each event once: %v", got, want)
+				}
+			}
+		})
+	}
+}
+
+func allApplied(rs []*recorder) []string {
+	var all []string
+	for _, r := range rs {
+		all = append(all, r.applied()...)
+	}
+	return all
+}
