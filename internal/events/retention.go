@@ -3,6 +3,8 @@ package events
 import (
 	"context"
 	"time"
+
+	"github.com/riverqueue/river"
 )
 
 // TombstoneMinimum is how long after its created a pruned event's id stays a
@@ -13,6 +15,25 @@ const TombstoneMinimum = 30 * 24 * time.Hour
 // pruneBatch is how many events one prune transaction deletes: small enough that the
 // webhook receiver's commits wait for it only briefly.
 const pruneBatch = 500
+
+// riverCompletedRetention is River's own default for completed and cancelled jobs,
+// which a longer retention does not extend: a finished job row only repeats what its
+// events' rows say, and there is one per job run (events, schedule runs, app jobs).
+const riverCompletedRetention = 24 * time.Hour
+
+// setJobRetention sets River's retention of finished jobs from
+// APPBACKEND_PROCESSED_RETENTION: completed and cancelled jobs go after the shorter of
+// the retention and River's default (24h), discarded ones, whose errors explain a
+// dead event, after the retention, as the dead events themselves. River's job cleaner
+// deletes them every 30s, in its own batches; zero leaves River's defaults.
+func setJobRetention(c *river.Config, retention time.Duration) {
+	if retention <= 0 {
+		return
+	}
+	c.CompletedJobRetentionPeriod = min(retention, riverCompletedRetention)
+	c.CancelledJobRetentionPeriod = min(retention, riverCompletedRetention)
+	c.DiscardedJobRetentionPeriod = retention
+}
 
 // pruneEvery is how often the inbox is pruned: a short retention (tests) is followed
 // within about a second, a long one costs one cheap query per interval.
@@ -42,6 +63,7 @@ func (p *Processor) pruneOnce(ctx context.Context) {
 	now := time.Now()
 	before, tombstones := now.Add(-p.retention), now.Add(-max(TombstoneMinimum, p.retention))
 	for ctx.Err() == nil {
+		start := time.Now()
 		n, m, err := p.st.PruneEvents(ctx, before, tombstones, pruneBatch)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -54,6 +76,15 @@ func (p *Processor) pruneOnce(ctx context.Context) {
 		}
 		if n < pruneBatch && m < pruneBatch {
 			return
+		}
+		// A backlog (the first prune of a large inbox, a burst a retention ago): rest
+		// as long as the batch took before the next one, so that the prune holds the
+		// write lock at most about half the time and the webhook receiver's commits,
+		// queued behind it, go first.
+		pause := min(max(time.Since(start), time.Millisecond), 100*time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
 		}
 	}
 }
