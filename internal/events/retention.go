@@ -12,9 +12,16 @@ import (
 // reconciliation reads, goes back 30 days.
 const TombstoneMinimum = 30 * 24 * time.Hour
 
-// pruneBatch is how many events one prune transaction deletes: small enough that the
-// webhook receiver's commits wait for it only briefly.
-const pruneBatch = 500
+// pruneBatch is the most events one prune transaction deletes, and pruneBatchMin
+// the fewest: the batch halves while a batch takes longer than pruneBatchTarget
+// (waiting for the write connection included: SQLite has one, so a loaded receiver
+// makes the prune smaller) and doubles back while it is quick, so that the webhook
+// receiver's commits wait for a prune transaction only briefly.
+const (
+	pruneBatch       = 500
+	pruneBatchMin    = 20
+	pruneBatchTarget = 20 * time.Millisecond
+)
 
 // riverCompletedRetention is River's own default for completed and cancelled jobs,
 // which a longer retention does not extend: a finished job row only repeats what its
@@ -62,9 +69,11 @@ func (p *Processor) pruneLoop(ctx context.Context) {
 func (p *Processor) pruneOnce(ctx context.Context) {
 	now := time.Now()
 	before, tombstones := now.Add(-p.retention), now.Add(-max(TombstoneMinimum, p.retention))
+	batch := pruneBatch
 	for ctx.Err() == nil {
 		start := time.Now()
-		n, m, err := p.st.PruneEvents(ctx, before, tombstones, pruneBatch)
+		n, m, err := p.st.PruneEvents(ctx, before, tombstones, batch)
+		took := time.Since(start)
 		if err != nil {
 			if ctx.Err() == nil {
 				p.logger.WarnContext(ctx, "prune processed events", "err", err)
@@ -72,16 +81,22 @@ func (p *Processor) pruneOnce(ctx context.Context) {
 			return
 		}
 		if n > 0 || m > 0 {
-			p.logger.DebugContext(ctx, "pruned events", "events", n, "tombstones", m)
+			p.logger.DebugContext(ctx, "pruned events", "events", n, "tombstones", m, "batch", batch, "took", took)
 		}
-		if n < pruneBatch && m < pruneBatch {
+		if n < int64(batch) && m < int64(batch) {
 			return
 		}
+		switch {
+		case took > pruneBatchTarget:
+			batch = max(batch/2, pruneBatchMin)
+		case took < pruneBatchTarget/4:
+			batch = min(batch*2, pruneBatch)
+		}
 		// A backlog (the first prune of a large inbox, a burst a retention ago): rest
-		// as long as the batch took before the next one, so that the prune holds the
-		// write lock at most about half the time and the webhook receiver's commits,
-		// queued behind it, go first.
-		pause := min(max(time.Since(start), time.Millisecond), 100*time.Millisecond)
+		// at least as long as the batch took before the next one, so that the prune
+		// holds the write lock at most half the time and the webhook receiver's
+		// commits, queued behind it, go first.
+		pause := min(max(took, 5*time.Millisecond), time.Second)
 		select {
 		case <-ctx.Done():
 		case <-time.After(pause):

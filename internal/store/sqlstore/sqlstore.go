@@ -74,6 +74,12 @@ type Dialect struct {
 	// lets a concurrent prune's tombstone be invisible to the insert's own statement.
 	// SQLite's writers take turns, so its insert sees every committed tombstone.
 	RecheckTombstones bool
+	// IndexedBy follows a table name in FROM to make the query use the named index:
+	// SQLite's planner, without statistics, prefers the (status, received_at) index to
+	// a partial index for "status = ? AND processed_at < ? ORDER BY processed_at" and
+	// then reads every processed event to sort them, once per prune batch. Empty on
+	// PostgreSQL, whose planner picks the partial index itself.
+	IndexedBy func(index string) string
 }
 
 // SQLite is the dialect of SQLite.
@@ -90,6 +96,7 @@ var SQLite = Dialect{
 	InIDs:          `id IN (SELECT value FROM json_each(?))`,
 	JobArgs:        `json(args)`,
 	InJobIDs:       `id IN (SELECT value FROM json_each(?))`,
+	IndexedBy:      func(index string) string { return " INDEXED BY " + index },
 	JobIDList: func(ids []int64) any {
 		b, _ := json.Marshal(ids) // integers always encode
 		return string(b)
@@ -122,6 +129,7 @@ var PostgreSQL = Dialect{
 	IDList:         func(ids []string) any { return ids },
 
 	RecheckTombstones: true,
+	IndexedBy:         func(string) string { return "" },
 }
 
 // Queries implements [store.Settings], [store.Inbox] and [store.Installations] over
@@ -755,8 +763,10 @@ func (q *Queries) PruneEvents(ctx context.Context, processedBefore, tombstonesBe
 		// pending or failed event (still to be processed, perhaps running) is never
 		// selected. Each select walks its partial index in order.
 		for _, sel := range []string{
-			`SELECT id FROM appbackend_events WHERE status = 'processed' AND processed_at < ? ORDER BY processed_at LIMIT ?`,
-			`SELECT id FROM appbackend_events WHERE status = 'dead' AND dead_at < ? ORDER BY dead_at LIMIT ?`,
+			`SELECT id FROM appbackend_events` + q.d.IndexedBy("appbackend_events_processed") +
+				` WHERE status = 'processed' AND processed_at < ? ORDER BY processed_at LIMIT ?`,
+			`SELECT id FROM appbackend_events` + q.d.IndexedBy("appbackend_events_dead") +
+				` WHERE status = 'dead' AND dead_at < ? ORDER BY dead_at LIMIT ?`,
 		} {
 			if len(ids) >= limit {
 				break
@@ -786,8 +796,9 @@ func (q *Queries) PruneEvents(ctx context.Context, processedBefore, tombstonesBe
 				return fmt.Errorf("prune events: tombstones: %w", err)
 			}
 			// The status is checked again: on PostgreSQL a replay may have committed
-			// since the select (SQLite's writers take turns).
-			res, err := q.execTx(ctx, tx, `DELETE FROM appbackend_events WHERE `+q.d.InIDs+`
+			// since the select (SQLite's writers take turns). By the primary key: SQLite
+			// would otherwise walk the status index, every processed event, per batch.
+			res, err := q.execTx(ctx, tx, `DELETE FROM appbackend_events`+q.d.IndexedBy("sqlite_autoindex_appbackend_events_1")+` WHERE `+q.d.InIDs+`
 				AND status IN ('processed', 'dead')`, q.d.IDList(ids))
 			if err != nil {
 				return fmt.Errorf("prune events: %w", err)
