@@ -93,10 +93,11 @@ func (p *Processor) pruneOnce(ctx context.Context) {
 			batch = min(batch*2, pruneBatch)
 		}
 		// A backlog (the first prune of a large inbox, a burst a retention ago): rest
-		// at least as long as the batch took before the next one, so that the prune
-		// holds the write lock at most half the time and the webhook receiver's
-		// commits, queued behind it, go first.
-		pause := min(max(took, 5*time.Millisecond), time.Second)
+		// twice as long as the batch took before the next one, so that the prune holds
+		// the write lock (and the database's disk) at most a third of the time and the
+		// webhook receiver's commits, queued behind it, go first. A backlog is pruned
+		// more slowly under load; nothing depends on its being quick.
+		pause := min(max(2*took, 5*time.Millisecond), time.Second)
 		select {
 		case <-ctx.Done():
 		case <-time.After(pause):
