@@ -9,7 +9,7 @@ GATEWAY_NODE := examples/gateway-node
 # The gateway end-to-end tests fail instead of skipping when the Node example is missing.
 export APPBACKEND_REQUIRE_EXAMPLES := 1
 
-.PHONY: all build test check node-deps ui-deps browser promtool gotest uitest fuzz bench bench-gateway clean
+.PHONY: all build test check node-deps ui-deps browser promtool gotest uitest fuzz bench bench-gateway bench-retention clean
 
 all: build
 
@@ -84,6 +84,11 @@ bench: node-deps
 # turns, and event delivery (SQLite).
 bench-gateway: build
 	$(GO) run ./bench/cmd/gatewaybench -bin ./appbackend -nginx "$$(./scripts/nginx.sh)"
+
+# bench-retention measures APPBACKEND_PROCESSED_RETENTION on SQLite and PostgreSQL: bytes per
+# event and per tombstone, a simulated week's database size, ack p99 during a large prune.
+bench-retention: build
+	@./scripts/with-services.sh $(GO) run ./bench/cmd/retention -bin ./appbackend
 
 clean:
 	rm -f appbackend

@@ -236,12 +236,7 @@ func New(rt *runtime.Runtime, cfg Config) (*Processor, error) {
 		}
 		c.Queues[Queue] = river.QueueConfig{MaxWorkers: cfg.Workers}
 		c.Queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: cfg.Workers}
-		if cfg.ProcessedRetention > 0 {
-			// A finished job grows the database like an event: one row per run.
-			c.CompletedJobRetentionPeriod = cfg.ProcessedRetention
-			c.CancelledJobRetentionPeriod = cfg.ProcessedRetention
-			c.DiscardedJobRetentionPeriod = cfg.ProcessedRetention
-		}
+		setJobRetention(c, cfg.ProcessedRetention)
 	})
 	return p, nil
 }

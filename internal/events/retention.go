@@ -3,6 +3,8 @@ package events
 import (
 	"context"
 	"time"
+
+	"github.com/riverqueue/river"
 )
 
 // TombstoneMinimum is how long after its created a pruned event's id stays a
@@ -10,9 +12,35 @@ import (
 // reconciliation reads, goes back 30 days.
 const TombstoneMinimum = 30 * 24 * time.Hour
 
-// pruneBatch is how many events one prune transaction deletes: small enough that the
-// webhook receiver's commits wait for it only briefly.
-const pruneBatch = 500
+// pruneBatch is the most events one prune transaction deletes, and pruneBatchMin
+// the fewest: the batch halves while a batch takes longer than pruneBatchTarget
+// (waiting for the write connection included: SQLite has one, so a loaded receiver
+// makes the prune smaller) and doubles back while it is quick, so that the webhook
+// receiver's commits wait for a prune transaction only briefly.
+const (
+	pruneBatch       = 500
+	pruneBatchMin    = 20
+	pruneBatchTarget = 20 * time.Millisecond
+)
+
+// riverCompletedRetention is River's own default for completed and cancelled jobs,
+// which a longer retention does not extend: a finished job row only repeats what its
+// events' rows say, and there is one per job run (events, schedule runs, app jobs).
+const riverCompletedRetention = 24 * time.Hour
+
+// setJobRetention sets River's retention of finished jobs from
+// APPBACKEND_PROCESSED_RETENTION: completed and cancelled jobs go after the shorter of
+// the retention and River's default (24h), discarded ones, whose errors explain a
+// dead event, after the retention, as the dead events themselves. River's job cleaner
+// deletes them every 30s, in its own batches; zero leaves River's defaults.
+func setJobRetention(c *river.Config, retention time.Duration) {
+	if retention <= 0 {
+		return
+	}
+	c.CompletedJobRetentionPeriod = min(retention, riverCompletedRetention)
+	c.CancelledJobRetentionPeriod = min(retention, riverCompletedRetention)
+	c.DiscardedJobRetentionPeriod = retention
+}
 
 // pruneEvery is how often the inbox is pruned: a short retention (tests) is followed
 // within about a second, a long one costs one cheap query per interval.
@@ -41,8 +69,11 @@ func (p *Processor) pruneLoop(ctx context.Context) {
 func (p *Processor) pruneOnce(ctx context.Context) {
 	now := time.Now()
 	before, tombstones := now.Add(-p.retention), now.Add(-max(TombstoneMinimum, p.retention))
+	batch := pruneBatch
 	for ctx.Err() == nil {
-		n, m, err := p.st.PruneEvents(ctx, before, tombstones, pruneBatch)
+		start := time.Now()
+		n, m, err := p.st.PruneEvents(ctx, before, tombstones, batch)
+		took := time.Since(start)
 		if err != nil {
 			if ctx.Err() == nil {
 				p.logger.WarnContext(ctx, "prune processed events", "err", err)
@@ -50,10 +81,26 @@ func (p *Processor) pruneOnce(ctx context.Context) {
 			return
 		}
 		if n > 0 || m > 0 {
-			p.logger.DebugContext(ctx, "pruned events", "events", n, "tombstones", m)
+			p.logger.DebugContext(ctx, "pruned events", "events", n, "tombstones", m, "batch", batch, "took", took)
 		}
-		if n < pruneBatch && m < pruneBatch {
+		if n < int64(batch) && m < int64(batch) {
 			return
+		}
+		switch {
+		case took > pruneBatchTarget:
+			batch = max(batch/2, pruneBatchMin)
+		case took < pruneBatchTarget/4:
+			batch = min(batch*2, pruneBatch)
+		}
+		// A backlog (the first prune of a large inbox, a burst a retention ago): rest
+		// twice as long as the batch took before the next one, so that the prune holds
+		// the write lock (and the database's disk) at most a third of the time and the
+		// webhook receiver's commits, queued behind it, go first. A backlog is pruned
+		// more slowly under load; nothing depends on its being quick.
+		pause := min(max(2*took, 5*time.Millisecond), time.Second)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
 		}
 	}
 }

@@ -215,11 +215,12 @@ type Inbox interface {
 	// processes it again. ErrNotFound if it does not exist.
 	ReplayEventTx(ctx context.Context, tx *sql.Tx, id string) error
 	// DeleteAccountEventsTx deletes an account's events in one mode received before
-	// the given time, and returns how many it deleted.
+	// the given time, leaving tombstones as PruneEvents does, and returns how many it
+	// deleted.
 	DeleteAccountEventsTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool, receivedBefore time.Time) (int64, error)
 
 	// PruneEvents deletes, in one short transaction, up to limit events processed
-	// before processedBefore or dead and received before that time, leaving each one's
+	// before processedBefore or dead since before that time, leaving each one's
 	// id and created in the tombstones that keep it a duplicate for InsertEventTx; then
 	// up to limit tombstones whose created is before tombstonesBefore. Pending and
 	// failed events are never deleted. It returns how many events and tombstones it

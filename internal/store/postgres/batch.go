@@ -69,6 +69,21 @@ func (s *Store) InsertEventsTx(ctx context.Context, tx *sql.Tx, evs []*store.Eve
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("insert %d events: %w", n, err)
 	}
+	rows.Close()
+	if len(insertedIDs) > 0 {
+		// A redelivery racing its event's prune (see sqlstore's DropTombstonedTx).
+		fresh := make([]string, 0, len(insertedIDs))
+		for id := range insertedIDs {
+			fresh = append(fresh, id)
+		}
+		gone, err := s.DropTombstonedTx(ctx, tx, fresh)
+		if err != nil {
+			return nil, fmt.Errorf("insert %d events: %w", n, err)
+		}
+		for _, id := range gone {
+			delete(insertedIDs, id)
+		}
+	}
 	inserted := make([]bool, n)
 	for i, id := range ids {
 		if insertedIDs[id] {

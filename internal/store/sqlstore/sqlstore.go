@@ -71,6 +71,17 @@ type Dialect struct {
 	// statement text whatever the list's length, so that it is prepared once.
 	InIDs  string
 	IDList func(ids []string) any
+	// RecheckTombstones: an inserted event is checked against the tombstones again in
+	// a later statement (see Queries.DropTombstonedTx): PostgreSQL's READ COMMITTED
+	// lets a concurrent prune's tombstone be invisible to the insert's own statement.
+	// SQLite's writers take turns, so its insert sees every committed tombstone.
+	RecheckTombstones bool
+	// IndexedBy follows a table name in FROM to make the query use the named index:
+	// SQLite's planner, without statistics, prefers the (status, received_at) index to
+	// a partial index for "status = ? AND processed_at < ? ORDER BY processed_at" and
+	// then reads every processed event to sort them, once per prune batch. Empty on
+	// PostgreSQL, whose planner picks the partial index itself.
+	IndexedBy func(index string) string
 }
 
 // SQLite is the dialect of SQLite.
@@ -87,6 +98,7 @@ var SQLite = Dialect{
 	InIDs:          `id IN (SELECT value FROM json_each(?))`,
 	JobArgs:        `json(args)`,
 	InJobIDs:       `id IN (SELECT value FROM json_each(?))`,
+	IndexedBy:      func(index string) string { return " INDEXED BY " + index },
 	JobIDList: func(ids []int64) any {
 		b, _ := json.Marshal(ids) // integers always encode
 		return string(b)
@@ -117,6 +129,9 @@ var PostgreSQL = Dialect{
 	InJobIDs:       `id = ANY(CAST(? AS bigint[]))`,
 	JobIDList:      func(ids []int64) any { return ids },
 	IDList:         func(ids []string) any { return ids },
+
+	RecheckTombstones: true,
+	IndexedBy:         func(string) string { return "" },
 }
 
 // Queries implements [store.Settings], [store.Inbox] and [store.Installations] over
@@ -265,7 +280,43 @@ func (q *Queries) InsertEventTx(ctx context.Context, tx *sql.Tx, ev *store.Event
 	if err != nil {
 		return false, fmt.Errorf("insert event %s: %w", ev.ID, err)
 	}
+	if n == 1 && q.d.RecheckTombstones {
+		gone, err := q.DropTombstonedTx(ctx, tx, []string{ev.ID})
+		if err != nil {
+			return false, fmt.Errorf("insert event %s: %w", ev.ID, err)
+		}
+		return len(gone) == 0, nil
+	}
 	return n == 1, nil
+}
+
+// DropTombstonedTx deletes, among the given ids just inserted in tx, those that have a
+// tombstone, and returns them: they were duplicates after all. On PostgreSQL an
+// insert's NOT EXISTS (tombstone) reads the snapshot its statement started with, and
+// ON CONFLICT waits for a prune that is deleting the same id and then inserts over
+// the deleted row: a redelivery that arrives while its event is being pruned would
+// otherwise be stored and processed again. The tombstone was committed with that
+// delete, so this later statement, with a new snapshot, sees it.
+func (q *Queries) DropTombstonedTx(ctx context.Context, tx *sql.Tx, ids []string) ([]string, error) {
+	rows, err := q.queryTx(ctx, tx, `DELETE FROM appbackend_events WHERE `+q.d.InIDs+`
+		AND status = 'pending' AND id IN (SELECT id FROM appbackend_event_tombstones WHERE `+q.d.InIDs+`)
+		RETURNING id`, q.d.IDList(ids), q.d.IDList(ids))
+	if err != nil {
+		return nil, fmt.Errorf("recheck tombstones: %w", err)
+	}
+	defer rows.Close()
+	var gone []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("recheck tombstones: %w", err)
+		}
+		gone = append(gone, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("recheck tombstones: %w", err)
+	}
+	return gone, nil
 }
 
 const eventColumns = `id, type, account_id, livemode, created, api_version, status, attempts,
@@ -354,8 +405,10 @@ const (
 		UPDATE appbackend_events
 		SET status = 'processed', attempts = attempts + 1, last_error = NULL, not_installed = ?, processed_at = ?
 		WHERE id = ?`
+	// dead_at is when the event died (NULL while it is only failed), from which
+	// APPBACKEND_PROCESSED_RETENTION counts a dead event's time in the inbox.
 	finishFailedSQL = `
-		UPDATE appbackend_events SET status = ?, attempts = attempts + 1, last_error = ?
+		UPDATE appbackend_events SET status = ?, attempts = attempts + 1, last_error = ?, dead_at = ?
 		WHERE id = ? AND status <> 'processed'`
 )
 
@@ -408,7 +461,11 @@ func (q *Queries) FinishEventTx(ctx context.Context, tx *sql.Tx, id string, out 
 	case store.EventFailed, store.EventDead:
 		// A failure never overrides a success: a replayed copy of the job may have
 		// processed the event while this attempt was failing.
-		res, err = q.execTx(ctx, tx, finishFailedSQL, string(out.Status), nullText(out.Error), id)
+		var deadAt sql.NullInt64
+		if out.Status == store.EventDead {
+			deadAt = sql.NullInt64{Int64: micros(out.At), Valid: true}
+		}
+		res, err = q.execTx(ctx, tx, finishFailedSQL, string(out.Status), nullText(out.Error), deadAt, id)
 		if err == nil {
 			return nil
 		}
@@ -439,8 +496,17 @@ func oneRow(res sql.Result, err error, what string) error {
 	return nil
 }
 
-// DeleteAccountEventsTx implements [store.Inbox].
+// DeleteAccountEventsTx implements [store.Inbox]. The deleted events leave tombstones,
+// as pruned ones do, so that a late retry of one is still a duplicate rather than a
+// new event of an uninstalled account; the tombstones go in their turn (PruneEvents).
 func (q *Queries) DeleteAccountEventsTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool, receivedBefore time.Time) (int64, error) {
+	if _, err := tx.ExecContext(ctx, q.rebind(`
+		INSERT INTO appbackend_event_tombstones (id, created)
+		SELECT id, created FROM appbackend_events WHERE account_id = ? AND livemode = ? AND received_at < ?
+		ON CONFLICT (id) DO NOTHING`),
+		accountID, livemode, micros(receivedBefore)); err != nil {
+		return 0, fmt.Errorf("delete events of %s: tombstones: %w", accountID, err)
+	}
 	res, err := tx.ExecContext(ctx, q.rebind(`
 		DELETE FROM appbackend_events WHERE account_id = ? AND livemode = ? AND received_at < ?`),
 		accountID, livemode, micros(receivedBefore))
@@ -779,11 +845,14 @@ func (q *Queries) PruneEvents(ctx context.Context, processedBefore, tombstonesBe
 	cutoff := micros(processedBefore)
 	err = store.InTx(ctx, q.write, func(tx *sql.Tx) error {
 		var ids []string
-		// Processed events by processing time, dead ones by arrival; a pending or
-		// failed event (still to be processed) is never selected.
+		// Processed events by processing time, dead ones by the time they died; a
+		// pending or failed event (still to be processed, perhaps running) is never
+		// selected. Each select walks its partial index in order.
 		for _, sel := range []string{
-			`SELECT id FROM appbackend_events WHERE status = 'processed' AND processed_at < ? ORDER BY processed_at LIMIT ?`,
-			`SELECT id FROM appbackend_events WHERE status = 'dead' AND received_at < ? ORDER BY received_at LIMIT ?`,
+			`SELECT id FROM appbackend_events` + q.d.IndexedBy("appbackend_events_processed") +
+				` WHERE status = 'processed' AND processed_at < ? ORDER BY processed_at LIMIT ?`,
+			`SELECT id FROM appbackend_events` + q.d.IndexedBy("appbackend_events_dead") +
+				` WHERE status = 'dead' AND dead_at < ? ORDER BY dead_at LIMIT ?`,
 		} {
 			if len(ids) >= limit {
 				break
@@ -813,8 +882,9 @@ func (q *Queries) PruneEvents(ctx context.Context, processedBefore, tombstonesBe
 				return fmt.Errorf("prune events: tombstones: %w", err)
 			}
 			// The status is checked again: on PostgreSQL a replay may have committed
-			// since the select (SQLite's writers take turns).
-			res, err := q.execTx(ctx, tx, `DELETE FROM appbackend_events WHERE `+q.d.InIDs+`
+			// since the select (SQLite's writers take turns). By the primary key: SQLite
+			// would otherwise walk the status index, every processed event, per batch.
+			res, err := q.execTx(ctx, tx, `DELETE FROM appbackend_events`+q.d.IndexedBy("sqlite_autoindex_appbackend_events_1")+` WHERE `+q.d.InIDs+`
 				AND status IN ('processed', 'dead')`, q.d.IDList(ids))
 			if err != nil {
 				return fmt.Errorf("prune events: %w", err)

@@ -21,7 +21,7 @@ type batchInserterCtx interface {
 // stays a duplicate until its tombstone is pruned.
 func testPruneEvents(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	ids := []string{"evt_old_processed", "evt_new_processed", "evt_failed", "evt_pending", "evt_dead"}
+	ids := []string{"evt_old_processed", "evt_new_processed", "evt_failed", "evt_pending", "evt_dead", "evt_dead_late"}
 	var evs []store.Event
 	for _, id := range ids {
 		evs = append(evs, newEvent(id))
@@ -32,7 +32,10 @@ func testPruneEvents(t *testing.T, s store.Store) {
 			"evt_old_processed": {Status: store.EventProcessed, At: base.Add(time.Minute)},
 			"evt_new_processed": {Status: store.EventProcessed, At: base.Add(10 * time.Minute)},
 			"evt_failed":        {Status: store.EventFailed, Error: "boom"},
-			"evt_dead":          {Status: store.EventDead, Error: "boom"},
+			"evt_dead":          {Status: store.EventDead, Error: "boom", At: base.Add(time.Minute)},
+			// Arrived long before the cutoff but died after it: a dead event is kept
+			// for the retention after it died, so that it can still be replayed.
+			"evt_dead_late": {Status: store.EventDead, Error: "boom", At: base.Add(10 * time.Minute)},
 		}
 		for id, out := range outs {
 			if err := s.FinishEventTx(ctx, tx, id, out); err != nil {
@@ -62,7 +65,7 @@ func testPruneEvents(t *testing.T, s store.Store) {
 	if total != 2 {
 		t.Errorf("pruned %d events, want 2 (the old processed one and the dead one)", total)
 	}
-	for _, id := range []string{"evt_new_processed", "evt_failed", "evt_pending"} {
+	for _, id := range []string{"evt_new_processed", "evt_failed", "evt_pending", "evt_dead_late"} {
 		if _, err := s.Event(ctx, id); err != nil {
 			t.Errorf("%s: %v, want it kept", id, err)
 		}
@@ -112,6 +115,54 @@ func testPruneEvents(t *testing.T, s store.Store) {
 		inserted, err := s.InsertEventTx(ctx, tx, &again)
 		if err == nil && !inserted {
 			t.Error("an id whose tombstone was pruned is still a duplicate")
+		}
+		return err
+	})
+}
+
+// testPruneKeepsUnfinished: however old, an event that is pending (perhaps running
+// now) or failed (to be retried) is never pruned, nor one replayed after it died.
+func testPruneKeepsUnfinished(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	insertEvents(t, s, newEvent("evt_pending_old"), newEvent("evt_failed_old"), newEvent("evt_replayed"))
+	inTx(t, s, func(tx *sql.Tx) error {
+		if err := s.FinishEventTx(ctx, tx, "evt_failed_old", store.EventOutcome{Status: store.EventFailed, Error: "x", At: base}); err != nil {
+			return err
+		}
+		if err := s.FinishEventTx(ctx, tx, "evt_replayed", store.EventOutcome{Status: store.EventDead, Error: "x", At: base}); err != nil {
+			return err
+		}
+		return s.ReplayEventTx(ctx, tx, "evt_replayed")
+	})
+	far := time.Now().Add(365 * 24 * time.Hour)
+	n, _, err := s.PruneEvents(ctx, far, base.Add(-time.Hour), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("pruned %d unfinished events, want none", n)
+	}
+}
+
+// testDeleteAccountEventsTombstones: an uninstalled account's events deleted after
+// APPBACKEND_EVENT_RETENTION stay duplicates, like pruned ones.
+func testDeleteAccountEventsTombstones(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ev := newEvent("evt_uninstalled")
+	ev.AccountID = "acct_uninstalled"
+	insertEvents(t, s, ev)
+	inTx(t, s, func(tx *sql.Tx) error {
+		n, err := s.DeleteAccountEventsTx(ctx, tx, "acct_uninstalled", true, base.Add(time.Hour))
+		if err == nil && n != 1 {
+			t.Errorf("deleted %d events, want 1", n)
+		}
+		return err
+	})
+	again := newEvent("evt_uninstalled")
+	inTx(t, s, func(tx *sql.Tx) error {
+		inserted, err := s.InsertEventTx(ctx, tx, &again)
+		if err == nil && inserted {
+			t.Error("a retry of a purged event of an uninstalled account was stored as new")
 		}
 		return err
 	})

@@ -42,6 +42,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ListEvents", testListEvents},
 		{"DeleteAccountEvents", testDeleteAccountEvents},
 		{"PruneEvents", testPruneEvents},
+		{"PruneKeepsUnfinished", testPruneKeepsUnfinished},
+		{"DeleteAccountEventsTombstones", testDeleteAccountEventsTombstones},
 		{"Installations", testInstallations},
 		{"ListInstallations", testListInstallations},
 		{"InstallationOrderUnderRace", testInstallationOrderUnderRace},
