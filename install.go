@@ -133,23 +133,36 @@ func (a *App) deleteOAuthTokens(ctx context.Context, in store.Installation) erro
 	return a.oauth.DeleteTx(ctx, tx, in.AccountID, in.Livemode)
 }
 
-// oauthClient returns the OAuth-token client of (account, mode) when the account
-// installed as an OAuth app, else nil.
-func (a *App) oauthClient(ctx context.Context, account string, livemode bool) (*StripeClient, error) {
+// accountClient returns the client of (account, mode) when the account calls Stripe
+// with its own credentials: its OAuth access token (an OAuth app) or the restricted key
+// its merchant pasted (a restricted-key app); else nil, for the platform key.
+func (a *App) accountClient(ctx context.Context, account string, livemode bool) (*StripeClient, error) {
 	if a.oauth == nil {
 		return nil, nil
 	}
-	has, err := a.oauth.Has(ctx, account, livemode)
-	if err != nil || !has {
+	kind, err := a.oauth.AuthKind(ctx, account, livemode)
+	if err != nil {
 		return nil, err
 	}
-	return a.stripe.OAuthClient(account, stripeclient.ModeOf(livemode), func(ctx context.Context, stale string) (string, error) {
-		tok, err := a.oauth.AccessToken(ctx, account, livemode, stale)
-		if errors.Is(err, oauth.ErrReauthorizationRequired) {
-			return "", apierror.New(apierror.CodeForbidden, "the account "+account+" must install the app again: its authorization was revoked (reauthorization_required)")
-		}
-		return tok, err
-	})
+	switch kind {
+	case oauth.AuthOAuth:
+		return a.stripe.OAuthClient(account, stripeclient.ModeOf(livemode), func(ctx context.Context, stale string) (string, error) {
+			tok, err := a.oauth.AccessToken(ctx, account, livemode, stale)
+			if errors.Is(err, oauth.ErrReauthorizationRequired) {
+				return "", apierror.New(apierror.CodeForbidden, "the account "+account+" must install the app again: its authorization was revoked (reauthorization_required)")
+			}
+			return tok, err
+		})
+	case oauth.AuthRestrictedKey:
+		return a.stripe.RestrictedKeyClient(account, stripeclient.ModeOf(livemode), func(ctx context.Context, stale string) (string, error) {
+			key, err := a.oauth.RestrictedAPIKey(ctx, account, livemode, stale)
+			if errors.Is(err, oauth.ErrRestrictedKeyRejected) {
+				return "", apierror.New(apierror.CodeForbidden, "the account "+account+" must paste a new restricted key in the app's settings: Stripe rejected the stored one (reauthorization_required)")
+			}
+			return key, err
+		})
+	}
+	return nil, nil
 }
 
 // refreshTokens refreshes, every minute until ctx ends, the OAuth tokens that expire

@@ -261,7 +261,10 @@ func (m *Manager) CheckKeys(ctx context.Context) (KeyCheck, error) {
 			c.Accounts = append(c.Accounts, account+" ("+mode+")")
 		}
 	}
-	return c, rows.Err()
+	if err := rows.Err(); err != nil {
+		return c, err
+	}
+	return c, m.checkRestrictedKeys(ctx, &c)
 }
 
 // SaveTx stores the tokens of a code exchange for (account, livemode) in tx, replacing
@@ -291,10 +294,14 @@ func (m *Manager) SaveTx(ctx context.Context, tx *sql.Tx, accountID string, live
 	return nil
 }
 
-// DeleteTx deletes the tokens of (account, livemode) (the app was uninstalled).
+// DeleteTx deletes the tokens and the restricted key of (account, livemode) (the app
+// was uninstalled).
 func (m *Manager) DeleteTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) error {
 	if _, err := tx.ExecContext(ctx, m.q(`DELETE FROM appbackend_oauth_tokens WHERE account_id = ? AND livemode = ?`), accountID, livemode); err != nil {
 		return fmt.Errorf("oauth: delete token: %w", err)
+	}
+	if err := m.DeleteRestrictedKeyTx(ctx, tx, accountID, livemode); err != nil {
+		return err
 	}
 	m.forget(accountID, livemode)
 	return nil
@@ -597,7 +604,8 @@ func (m *Manager) RotateKeys(ctx context.Context) (int, error) {
 		}
 		n++
 	}
-	return n, nil
+	rk, err := m.rotateRestrictedKeys(ctx, primary)
+	return n + rk, err
 }
 
 // Status returns the token status of (account, livemode): active,
