@@ -226,7 +226,7 @@ type KeyCheck struct {
 	Err      error    // the first row's failure, a secretbox error
 }
 
-// CheckKeys tries to open every stored token with the keyring, without refreshing or
+// CheckKeys tries to open every stored token and restricted key with the keyring, without refreshing or
 // caching anything: for `appbackend doctor`, which says before a call fails that the
 // configured key is not the one the tokens were sealed with.
 func (m *Manager) CheckKeys(ctx context.Context) (KeyCheck, error) {
@@ -543,8 +543,8 @@ func (m *Manager) keyLock(k tokenKey) *sync.Mutex {
 	return l
 }
 
-// RotateKeys re-encrypts every token not sealed by the keyring's first key, each row
-// under its lock, and returns how many rows it rewrote. Run it after putting a new key
+// RotateKeys re-encrypts every token and restricted key not sealed by the keyring's
+// first key, each row under its lock, and returns how many rows it rewrote. Run it after putting a new key
 // first in APPBACKEND_ENCRYPTION_KEY; once it is done the old key can be removed.
 func (m *Manager) RotateKeys(ctx context.Context) (int, error) {
 	primary := m.cfg.Keys.PrimaryID()
