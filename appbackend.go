@@ -118,6 +118,8 @@ func New(cfg Config) (*App, error) {
 	a.signed.HandleFunc("POST /api/whoami", handleWhoami)
 	a.signed.HandleFunc("GET /api/installation", a.handleInstallation)
 	a.signed.HandleFunc("GET /api/jobs/{id}", a.handleJob)
+	a.signed.HandleFunc("POST "+RestrictedKeyRoute, a.handleSaveRestrictedKey)
+	a.signed.HandleFunc("GET "+RestrictedKeyRoute, a.handleRestrictedKeyStatus)
 	a.public.HandleFunc("POST /webhooks/stripe", a.handleWebhook)
 	a.public.HandleFunc("/admin/", a.handleAdmin)
 	a.public.HandleFunc("GET /install", a.handleInstall)

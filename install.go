@@ -51,13 +51,13 @@ const maxReturnQuery = 2048
 // install within the same second.
 const maxUsesPerSignature = 4
 
-// InstallSignedAs says which content an install_signature covered. Stripe's install-link
-// documentation verifies the signature like a UI request's default signature, over
-// JSON.stringify({user_id, account_id}); a variant that also carries the state is
-// accepted as the only other candidate. The matched one is recorded with the install.
+// InstallSignedAs says what authenticated an install, recorded with it: an
+// install_signature over InstallSignedContent with or without the state, or, for an
+// OAuth app redirected without install_signature, the code exchange.
 const (
-	InstallSignedUserAccount      = "user_account"       // {"user_id":…,"account_id":…}
+	InstallSignedUserAccount      = "user_account"       // {"user_id":…,"account_id":…}: no state was sent
 	InstallSignedStateUserAccount = "state_user_account" // {"state":…,"user_id":…,"account_id":…}
+	InstallSignedOAuthCode        = "oauth_code"         // no install_signature; Stripe's code exchange vouched
 )
 
 var (
@@ -133,23 +133,36 @@ func (a *App) deleteOAuthTokens(ctx context.Context, in store.Installation) erro
 	return a.oauth.DeleteTx(ctx, tx, in.AccountID, in.Livemode)
 }
 
-// oauthClient returns the OAuth-token client of (account, mode) when the account
-// installed as an OAuth app, else nil.
-func (a *App) oauthClient(ctx context.Context, account string, livemode bool) (*StripeClient, error) {
+// accountClient returns the client of (account, mode) when the account calls Stripe
+// with its own credentials: its OAuth access token (an OAuth app) or the restricted key
+// its merchant pasted (a restricted-key app); else nil, for the platform key.
+func (a *App) accountClient(ctx context.Context, account string, livemode bool) (*StripeClient, error) {
 	if a.oauth == nil {
 		return nil, nil
 	}
-	has, err := a.oauth.Has(ctx, account, livemode)
-	if err != nil || !has {
+	kind, err := a.oauth.AuthKind(ctx, account, livemode)
+	if err != nil {
 		return nil, err
 	}
-	return a.stripe.OAuthClient(account, stripeclient.ModeOf(livemode), func(ctx context.Context, stale string) (string, error) {
-		tok, err := a.oauth.AccessToken(ctx, account, livemode, stale)
-		if errors.Is(err, oauth.ErrReauthorizationRequired) {
-			return "", apierror.New(apierror.CodeForbidden, "the account "+account+" must install the app again: its authorization was revoked (reauthorization_required)")
-		}
-		return tok, err
-	})
+	switch kind {
+	case oauth.AuthOAuth:
+		return a.stripe.OAuthClient(account, stripeclient.ModeOf(livemode), func(ctx context.Context, stale string) (string, error) {
+			tok, err := a.oauth.AccessToken(ctx, account, livemode, stale)
+			if errors.Is(err, oauth.ErrReauthorizationRequired) {
+				return "", apierror.New(apierror.CodeForbidden, "the account "+account+" must install the app again: its authorization was revoked (reauthorization_required)")
+			}
+			return tok, err
+		})
+	case oauth.AuthRestrictedKey:
+		return a.stripe.RestrictedKeyClient(account, stripeclient.ModeOf(livemode), func(ctx context.Context, stale string) (string, error) {
+			key, err := a.oauth.RestrictedAPIKey(ctx, account, livemode, stale)
+			if errors.Is(err, oauth.ErrRestrictedKeyRejected) {
+				return "", apierror.New(apierror.CodeForbidden, "the account "+account+" must paste a new restricted key in the app's settings: Stripe rejected the stored one (reauthorization_required)")
+			}
+			return key, err
+		})
+	}
+	return nil, nil
 }
 
 // refreshTokens refreshes, every minute until ctx ends, the OAuth tokens that expire
@@ -376,48 +389,55 @@ type installState struct {
 	expiresAt   time.Time
 }
 
-// InstallSignatureCandidates are the exact strings an install_signature may cover, in
-// the order they are tried, with the name each is recorded under.
-func InstallSignatureCandidates(state, userID, accountID string) (names []string, payloads [][]byte) {
+// InstallSignedContent is the exact string an install_signature covers, as Stripe's
+// install-link documentation (and its Ruby sample) verifies it:
+// JSON.stringify({state, user_id, account_id}), in that order, or
+// JSON.stringify({user_id, account_id}) when the install link sent no state. Nothing
+// else is accepted: the state is bound to the signature whenever there is one.
+func InstallSignedContent(state, userID, accountID string) []byte {
 	// The ids and the state are checked to be plain ASCII without quotes or escapes, so
 	// JSON.stringify and encoding/json write the same bytes.
-	ua, _ := json.Marshal(struct {
-		UserID    string `json:"user_id"`
-		AccountID string `json:"account_id"`
-	}{userID, accountID})
-	sua, _ := json.Marshal(struct {
+	if state == "" {
+		b, _ := json.Marshal(struct {
+			UserID    string `json:"user_id"`
+			AccountID string `json:"account_id"`
+		}{userID, accountID})
+		return b
+	}
+	b, _ := json.Marshal(struct {
 		State     string `json:"state"`
 		UserID    string `json:"user_id"`
 		AccountID string `json:"account_id"`
 	}{state, userID, accountID})
-	return []string{InstallSignedUserAccount, InstallSignedStateUserAccount}, [][]byte{ua, sua}
+	return b
 }
 
 // verifyInstallSignature checks install_signature (t=…,v1=…, HMAC-SHA256 with the app's
-// signing secrets, timestamps refused beyond the tolerance either way) over each
-// candidate and returns the name of the one that matched and the signature's key: a
+// signing secrets, timestamps refused beyond the tolerance either way) over
+// InstallSignedContent and returns the name of the content and the signature's key: a
 // hash of its timestamp and signed content, the same however the header is spelled.
 func (a *App) verifyInstallSignature(sig, state, userID, accountID string) (string, string, error) {
-	names, payloads := InstallSignatureCandidates(state, userID, accountID)
-	var last error
-	for i, p := range payloads {
-		at, err := a.verifier.VerifyPayload(sig, p)
-		if err == nil {
-			return names[i], hashHex(fmt.Sprintf("%d\n%s", at.Unix(), p)), nil
-		}
-		if !errors.Is(err, appauth.ErrNoValidSignature) {
-			return "", "", err // malformed, or outside the tolerance: the same for every candidate
-		}
-		last = err
+	p := InstallSignedContent(state, userID, accountID)
+	at, err := a.verifier.VerifyPayload(sig, p)
+	if err != nil {
+		return "", "", err
 	}
-	return "", "", last
+	name := InstallSignedStateUserAccount
+	if state == "" {
+		name = InstallSignedUserAccount
+	}
+	return name, hashHex(fmt.Sprintf("%d\n%s", at.Unix(), p)), nil
 }
 
 // handleInstallCallback is GET /install/callback, where Stripe sends the browser back
 // after an install: it checks the state (this browser's, unexpired, unused), verifies
-// install_signature, exchanges an OAuth app's code for tokens, and then, in one
+// install_signature over JSON.stringify({state, user_id, account_id}) (without state
+// when none was sent), exchanges an OAuth app's code for tokens, and then, in one
 // transaction, uses the state up, records the installation and the tokens and runs the
-// install hooks. Any failure answers a JSON error and records nothing.
+// install hooks. An OAuth app's redirect without install_signature is authenticated by
+// the code exchange instead (the code is single-use and short-lived, the state binds it
+// to this browser). A cancelled install lands on a page saying so; any other failure
+// answers a JSON error and records nothing.
 func (a *App) handleInstallCallback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	w.Header().Set("Cache-Control", "no-store")
@@ -427,58 +447,96 @@ func (a *App) handleInstallCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
-		a.writeError(w, r, installError("the install did not complete: "+trimFor(e+" "+q.Get("error_description"))))
+		a.installCancelled(w, e, q.Get("error_description"))
 		return
 	}
 	state, userID, accountID, sig, code := q.Get("state"), q.Get("user_id"), q.Get("account_id"), q.Get("install_signature"), q.Get("code")
 	switch {
-	case !statePattern.MatchString(state):
-		a.writeError(w, r, installError("missing or malformed state: start the install again from /install"))
+	case state != "" && !statePattern.MatchString(state):
+		a.writeError(w, r, installError("malformed state: start the install again from /install"))
 		return
 	case !accountIDPattern.MatchString(accountID):
 		a.writeError(w, r, installError("missing or malformed account_id"))
 		return
-	case userID != "" && !userIDPattern.MatchString(userID):
-		a.writeError(w, r, installError("malformed user_id"))
+	case !userIDPattern.MatchString(userID):
+		a.writeError(w, r, installError("missing or malformed user_id"))
 		return
-	case sig == "":
+	case sig == "" && code == "":
 		a.writeError(w, r, installError("missing install_signature"))
+		return
+	case sig == "" && state == "":
+		a.writeError(w, r, installError("an OAuth redirect without install_signature must carry the state GET /install sent: start the install again from /install"))
+		return
+	case q.Has("stripe_user_id") && q.Get("stripe_user_id") != accountID:
+		a.writeError(w, r, installError("stripe_user_id and account_id name different accounts"))
+		return
+	}
+	// Stripe adds livemode=false to a test-mode install's redirect. Unsigned, it can only
+	// misstate the mode of the installer's own account; an OAuth code exchange corrects it.
+	var redirectLive *bool
+	switch q.Get("livemode") {
+	case "":
+	case "true", "false":
+		live := q.Get("livemode") == "true"
+		redirectLive = &live
+	default:
+		a.writeError(w, r, installError(`livemode must be "true" or "false"`))
 		return
 	}
 
-	var cookie string
-	if c, err := r.Cookie(installCookie); err == nil {
-		cookie = c.Value
-	}
-	st, err := a.openInstallState(state, cookie, time.Now())
-	if err != nil {
-		a.writeError(w, r, installError(err.Error()))
-		return
-	}
-	signedAs, sigKey, err := a.verifyInstallSignature(sig, state, userID, accountID)
-	if err != nil {
-		msg := "install_signature does not verify with the app's signing secrets"
-		if errors.Is(err, appauth.ErrTooOld) || errors.Is(err, appauth.ErrTooNew) {
-			msg = "install_signature is outside the time tolerance: start the install again from /install"
+	// Without a state (an install link that sent none) nothing binds the redirect to a
+	// browser; the signature alone vouches for it, once.
+	st := installState{livemode: true}
+	if state != "" {
+		var cookie string
+		if c, err := r.Cookie(installCookie); err == nil {
+			cookie = c.Value
 		}
-		a.writeError(w, r, apierror.New(apierror.CodeSignatureInvalid, msg))
-		return
+		var err error
+		if st, err = a.openInstallState(state, cookie, time.Now()); err != nil {
+			a.writeError(w, r, installError(err.Error()))
+			return
+		}
+	}
+	livemode := st.livemode
+	if redirectLive != nil {
+		livemode = *redirectLive
+	}
+
+	signedAs, sigKey := InstallSignedOAuthCode, hashHex("oauth code\n"+code)
+	if sig != "" {
+		var err error
+		if signedAs, sigKey, err = a.verifyInstallSignature(sig, state, userID, accountID); err != nil {
+			msg := "install_signature does not verify with the app's signing secrets"
+			if errors.Is(err, appauth.ErrTooOld) || errors.Is(err, appauth.ErrTooNew) {
+				msg = "install_signature is outside the time tolerance: start the install again from /install"
+			}
+			a.writeError(w, r, apierror.New(apierror.CodeSignatureInvalid, msg))
+			return
+		}
+	}
+	// What makes this redirect single-use: its state, else its signature.
+	useKey := state
+	if useKey == "" {
+		useKey = "signature:" + sigKey
 	}
 
 	// Before a code is spent on it: a state used before is refused (the transaction
 	// below checks again, against a concurrent use).
 	var used int
-	err = a.db.DB().QueryRowContext(ctx, a.sqlText(`SELECT COUNT(*) FROM appbackend_install_uses WHERE state_hash = ?`), hashHex(state)).Scan(&used)
+	err := a.db.DB().QueryRowContext(ctx, a.sqlText(`SELECT COUNT(*) FROM appbackend_install_uses WHERE state_hash = ?`), hashHex(useKey)).Scan(&used)
 	switch {
 	case err != nil:
 		a.writeError(w, r, fmt.Errorf("load install state use: %w", err))
+		return
+	case used > 0 && state == "":
+		a.writeError(w, r, installError(errSignatureUsed.Error()))
 		return
 	case used > 0:
 		a.writeError(w, r, installError(errStateUsed.Error()))
 		return
 	}
 
-	livemode := st.livemode
 	var tok *oauth.Token
 	if code != "" {
 		if a.oauth == nil || a.oauth.Keys().Empty() {
@@ -497,6 +555,10 @@ func (a *App) handleInstallCallback(w http.ResponseWriter, r *http.Request) {
 		case t.StripeUserID != "" && t.StripeUserID != accountID:
 			a.writeError(w, r, installError("the authorization code is for another account"))
 			return
+		case sig == "" && t.StripeUserID == "":
+			// The exchange is what authenticates this redirect: it must name the account.
+			a.writeError(w, r, installError("Stripe's code exchange did not say which account installed: start the install again from /install"))
+			return
 		}
 		livemode = t.Livemode
 		tok = &t
@@ -504,11 +566,11 @@ func (a *App) handleInstallCallback(w http.ResponseWriter, r *http.Request) {
 
 	now := time.Now()
 	err = store.InTx(ctx, a.db.DB(), func(tx *sql.Tx) error {
-		if err := a.useInstallState(ctx, tx, state, sigKey, accountID, userID, signedAs, st, now); err != nil {
+		if err := a.useInstallState(ctx, tx, useKey, sigKey, accountID, userID, signedAs, st, now); err != nil {
 			return err
 		}
 		hctx := store.WithTx(ctx, tx)
-		if err := a.lifecycle.Record(hctx, accountID, livemode, a.cfg.AppID, hashHex(state)[:16], now); err != nil {
+		if err := a.lifecycle.Record(hctx, accountID, livemode, a.cfg.AppID, hashHex(useKey)[:16], now); err != nil {
 			return err
 		}
 		if tok != nil {
@@ -593,6 +655,33 @@ func (a *App) useInstallState(ctx context.Context, tx *sql.Tx, state, sigKey, ac
 	}
 	return nil
 }
+
+// installCancelled answers a redirect that carries error=… (the merchant cancelled, or
+// Stripe could not complete the install) with a page a person can read: nothing
+// happened, and how to try again.
+func (a *App) installCancelled(w http.ResponseWriter, code, description string) {
+	http.SetCookie(w, &http.Cookie{Name: installCookie, Value: "", Path: "/install", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	status := http.StatusBadRequest
+	title := "The install did not complete"
+	if code == "access_denied" {
+		status = http.StatusOK // the merchant's own choice, not a failure
+		title = "The install was cancelled"
+	}
+	w.WriteHeader(status)
+	_ = cancelledPage.Execute(w, struct{ Title, Code, Description, Again, Back string }{
+		title, trimFor(code), trimFor(description), strings.TrimRight(a.cfg.PublicURL, "/") + "/install", a.cfg.InstallReturnURL,
+	})
+}
+
+var cancelledPage = template.Must(template.New("cancelled").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>{{.Title}}</title></head>
+<body><h1>{{.Title}}</h1>
+<p>Nothing was installed.{{if .Description}} Stripe said: {{.Description}}{{end}}</p>
+<p><a href="{{.Again}}">Start the install again</a>{{if .Back}} or <a href="{{.Back}}">go back to the app</a>{{end}}.</p>
+<!-- error: {{.Code}} -->
+</body></html>
+`))
 
 func trimFor(s string) string {
 	s = strings.TrimSpace(s)

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -143,10 +148,6 @@ func TestInstallCallbackRefusals(t *testing.T) {
 		refused(t, a.CompleteInstall(t, "unknown-state-0123456789abcdef", c, appbackendtest.InstallRedirect{Account: "acct_unknown"}), http.StatusBadRequest, "acct_unknown")
 		refused(t, a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "not_an_account"}), http.StatusBadRequest, "not_an_account")
 		resp, err := http.Get(a.URL + "/install/callback")
-		require.NoError(t, err)
-		resp.Body.Close()
-		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
-		resp, err = http.Get(a.URL + "/install/callback?error=access_denied&error_description=The+user+denied")
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
@@ -357,33 +358,49 @@ func TestInstallStateTampered(t *testing.T) {
 	require.Equal(t, http.StatusFound, ok.Status, ok)
 }
 
-// TestInstallSignatureUsesBounded: one genuine install_signature paired with ever new
-// states completes only a few of them, so the rows a callback stores stay bounded by
-// Stripe's redirects; an expired use row goes with the next install.
-func TestInstallSignatureUsesBounded(t *testing.T) {
+// TestInstallSignatureBindsTheState: install_signature covers
+// JSON.stringify({state, user_id, account_id}), so a genuine signature completes its own
+// state only; the state-less form {user_id, account_id} is accepted only for a redirect
+// without a state, once. Before, the state-less form was accepted beside any state, so
+// one signature completed up to four fresh states.
+func TestInstallSignatureBindsTheState(t *testing.T) {
 	t.Parallel()
 	b := setupInstall(t)
 	a := b.app
-	sig := appbackendtest.InstallSignature(appbackendtest.AppSecret, time.Now(), "usr_test", "acct_recycled")
-	accepted := 0
-	for range 12 {
+	stateless := appbackendtest.InstallSignature(appbackendtest.AppSecret, time.Now(), "usr_test", "acct_recycled")
+	for range 3 {
 		state, c := a.BeginInstall(t, url.Values{"mode": {"test"}})
-		resp := a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_recycled", Signature: sig})
-		if resp.Status == http.StatusFound {
-			accepted++
-			continue
-		}
-		require.Equal(t, http.StatusBadRequest, resp.Status, resp)
-		require.Contains(t, resp.String(), "install_signature was already used")
+		resp := a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_recycled", Signature: stateless})
+		require.Equal(t, http.StatusUnauthorized, resp.Status, resp)
+		require.Equal(t, "signature_invalid", resp.ErrorCode())
 	}
-	require.Equal(t, 4, accepted)
-	require.Equal(t, 4, appbackendRows(t, a)["appbackend_install_uses"], "the refused uses stored nothing")
+	stateA, _ := a.BeginInstall(t, url.Values{"mode": {"test"}})
+	stateB, cB := a.BeginInstall(t, url.Values{"mode": {"test"}})
+	forA := appbackendtest.InstallSignatureWithState(appbackendtest.AppSecret, time.Now(), stateA, "usr_test", "acct_recycled")
+	resp := a.CompleteInstall(t, stateB, cB, appbackendtest.InstallRedirect{Account: "acct_recycled", Signature: forA})
+	require.Equal(t, http.StatusUnauthorized, resp.Status, resp)
+	require.Zero(t, appbackendRows(t, a)["appbackend_install_uses"], "the refused redirects stored nothing")
+	_, ok := a.Installation(t, "acct_recycled", false)
+	require.False(t, ok)
+
+	// A redirect without a state (an install link that sent none): the state-less
+	// signature, once.
+	first := a.CompleteInstall(t, "", nil, appbackendtest.InstallRedirect{Account: "acct_recycled", Signature: stateless})
+	require.Equal(t, http.StatusFound, first.Status, first)
+	in, ok := a.Installation(t, "acct_recycled", false)
+	require.True(t, ok, "livemode=false on the redirect: a test install")
+	require.EqualValues(t, "installed", in.Status)
+	replay := a.CompleteInstall(t, "", nil, appbackendtest.InstallRedirect{Account: "acct_recycled", Signature: stateless})
+	require.Equal(t, http.StatusBadRequest, replay.Status, replay)
+	require.Contains(t, replay.String(), "install_signature was already used")
+	require.EqualValues(t, 1, b.installs.Load())
+	require.Equal(t, 1, appbackendRows(t, a)["appbackend_install_uses"])
 
 	_, err := a.DB().Exec(`INSERT INTO appbackend_install_uses (state_hash, signature_key, account_id, user_id, signed_as, used_at, expires_at)
 		VALUES ('old', 'old', 'acct_old', 'usr_old', 'user_account', 1, 1)`)
 	require.NoError(t, err)
 	a.InstallLink(t, "acct_next", false)
-	require.Equal(t, 5, appbackendRows(t, a)["appbackend_install_uses"], "the expired row was pruned")
+	require.Equal(t, 2, appbackendRows(t, a)["appbackend_install_uses"], "the expired row was pruned")
 }
 
 // TestInstallStateAcrossSecretRotation: a state is checked with every app secret, so
@@ -401,4 +418,160 @@ func TestInstallStateAcrossSecretRotation(t *testing.T) {
 	require.Equal(t, "pro", back.Query().Get("plan"))
 	_, ok := after.app.Installation(t, "acct_rotated", false)
 	require.True(t, ok)
+}
+
+// nodeInstallSignature signs each content with stripe-node's
+// webhooks.generateTestHeaderString (testdata/node/peer_sign.js), as Stripe signs
+// install_signature.
+func nodeInstallSignature(t *testing.T, secret string, at time.Time, contents ...string) []string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is not on PATH; this test signs with stripe-node (run make node-deps after installing Node.js): %v", err)
+	}
+	modules := os.Getenv("APPBACKEND_NODE_MODULES")
+	if modules == "" {
+		modules = filepath.Join("testdata", "node", "node_modules")
+	}
+	if modules, err = filepath.Abs(modules); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(modules, "stripe", "package.json")); err != nil {
+		t.Fatalf("stripe-node is not installed in %s: run make node-deps (%v)", modules, err)
+	}
+	var in bytes.Buffer
+	for _, c := range contents {
+		line, _ := json.Marshal(map[string]any{"payload": base64.StdEncoding.EncodeToString([]byte(c)), "secret": secret, "timestamp": at.Unix()})
+		in.Write(append(line, '\n'))
+	}
+	cmd := exec.CommandContext(t.Context(), node, filepath.Join("testdata", "node", "peer_sign.js"))
+	cmd.Env = append(os.Environ(), "APPBACKEND_NODE_MODULES="+modules)
+	cmd.Stdin = &in
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node peer_sign.js: %v\nstderr: %s", err, stderr.String())
+	}
+	var headers []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		h, ok := strings.CutPrefix(line, "ok ")
+		require.True(t, ok, "peer_sign.js: %s", line)
+		headers = append(headers, h)
+	}
+	require.Len(t, headers, len(contents))
+	return headers
+}
+
+// TestInstallSignatureFromStripeNode: install_signature made by stripe-node over exactly
+// JSON.stringify({state, user_id, account_id}) (and, without a state,
+// JSON.stringify({user_id, account_id})) completes the install; the same signature over
+// any other content does not, and its timestamp is held to the tolerance both ways.
+func TestInstallSignatureFromStripeNode(t *testing.T) {
+	t.Parallel()
+	b := setupInstall(t)
+	a := b.app
+	state, c := a.BeginInstall(t, url.Values{"mode": {"test"}})
+	now := time.Now()
+	withState := `{"state":"` + state + `","user_id":"usr_node1","account_id":"acct_node1"}`
+	sigs := nodeInstallSignature(t, appbackendtest.AppSecret, now,
+		withState,
+		`{"user_id":"usr_node1","account_id":"acct_node1"}`,
+		`{"user_id":"usr_node1","account_id":"acct_node1","state":"`+state+`"}`,
+		`{"user_id":"usr_node2","account_id":"acct_node2"}`)
+	old := nodeInstallSignature(t, appbackendtest.AppSecret, now.Add(-10*time.Minute), withState)[0]
+	future := nodeInstallSignature(t, appbackendtest.AppSecret, now.Add(10*time.Minute), withState)[0]
+	for name, sig := range map[string]string{"state-less content beside a state": sigs[1], "another key order": sigs[2], "too old": old, "too new": future} {
+		resp := a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_node1", User: "usr_node1", Signature: sig})
+		require.Equal(t, http.StatusUnauthorized, resp.Status, "%s: %s", name, resp)
+	}
+	_, ok := a.Installation(t, "acct_node1", false)
+	require.False(t, ok, "nothing stored by the refusals")
+
+	resp := a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_node1", User: "usr_node1", Signature: sigs[0]})
+	require.Equal(t, http.StatusFound, resp.Status, resp)
+	_, ok = a.Installation(t, "acct_node1", false)
+	require.True(t, ok)
+	// Replayed: the state is used up.
+	resp = a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_node1", User: "usr_node1", Signature: sigs[0]})
+	require.Equal(t, http.StatusBadRequest, resp.Status, resp)
+	require.Contains(t, resp.String(), "already used")
+
+	// No state sent: the state-less content.
+	resp = a.CompleteInstall(t, "", nil, appbackendtest.InstallRedirect{Account: "acct_node2", User: "usr_node2", Signature: sigs[3]})
+	require.Equal(t, http.StatusFound, resp.Status, resp)
+	_, ok = a.Installation(t, "acct_node2", false)
+	require.True(t, ok)
+	require.EqualValues(t, 2, b.installs.Load())
+}
+
+// TestInstallCancelled: a merchant who cancels on Stripe's page comes back with
+// error=access_denied and lands on a page that says so, not on a JSON error.
+func TestInstallCancelled(t *testing.T) {
+	t.Parallel()
+	b := setupInstall(t)
+	state, c := b.app.BeginInstall(t, url.Values{"mode": {"test"}})
+	req, err := http.NewRequest(http.MethodGet, b.app.URL+"/install/callback?"+url.Values{
+		"error": {"access_denied"}, "error_description": {"The user denied <your> request"}, "state": {state},
+	}.Encode(), nil)
+	require.NoError(t, err)
+	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Contains(t, string(body), "The install was cancelled")
+	require.Contains(t, string(body), "The user denied &lt;your&gt; request", "Stripe's words, escaped")
+	require.Contains(t, string(body), `href="https://backend.example.com/install"`)
+	require.Zero(t, appbackendRows(t, b.app)["appbackend_install_uses"])
+	require.Zero(t, b.installs.Load())
+
+	resp, err = http.Get(b.app.URL + "/install/callback?error=server_error")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
+}
+
+// TestOAuthInstallWithoutSignature: an OAuth app's redirect with code, user_id,
+// account_id and stripe_user_id but no install_signature is authenticated by the code
+// exchange, in the browser that started it; a code of another account, a missing
+// state or no code at all are refused and store nothing.
+func TestOAuthInstallWithoutSignature(t *testing.T) {
+	t.Parallel()
+	b := setupInstall(t)
+	a := b.app
+	state, c := a.BeginInstall(t, url.Values{"mode": {"test"}})
+	resp := a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_nosig", OAuth: true, NoSignature: true})
+	require.Equal(t, http.StatusFound, resp.Status, resp)
+	in, ok := a.Installation(t, "acct_nosig", false)
+	require.True(t, ok)
+	require.EqualValues(t, "installed", in.Status)
+	require.Equal(t, 1, a.Fake.OAuthStats().Exchanges)
+	res := a.As("usr_1", "acct_nosig").Post(t, "/api/balance", nil)
+	require.Equal(t, http.StatusOK, res.Status, res)
+	require.True(t, strings.HasPrefix(lastRequest(t, a.Fake, "/v1/balance").Authorization, "Bearer oat_test_"))
+	// The same redirect again: the state is used up, the code not presented again.
+	resp = a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_nosig", OAuth: true, NoSignature: true})
+	require.Equal(t, http.StatusBadRequest, resp.Status, resp)
+
+	refused := func(t *testing.T, resp *appbackendtest.Response, account string) {
+		t.Helper()
+		require.Equal(t, http.StatusBadRequest, resp.Status, resp)
+		require.Equal(t, "bad_request", resp.ErrorCode(), resp)
+		_, ok := a.Installation(t, account, false)
+		require.False(t, ok)
+	}
+	s2, c2 := a.BeginInstall(t, url.Values{"mode": {"test"}})
+	other := a.Fake.IssueOAuthCode("acct_someone_else", false)
+	refused(t, a.CompleteInstall(t, s2, c2, appbackendtest.InstallRedirect{Account: "acct_nosig2", OAuth: true, Code: other, NoSignature: true}), "acct_nosig2")
+	s3, c3 := a.BeginInstall(t, url.Values{"mode": {"test"}})
+	refused(t, a.CompleteInstall(t, s3, c3, appbackendtest.InstallRedirect{Account: "acct_nosig3", NoSignature: true}), "acct_nosig3")
+	refused(t, a.CompleteInstall(t, "", nil, appbackendtest.InstallRedirect{Account: "acct_nosig4", OAuth: true, NoSignature: true}), "acct_nosig4")
+	s5, _ := a.BeginInstall(t, url.Values{"mode": {"test"}})
+	refused(t, a.CompleteInstall(t, s5, nil, appbackendtest.InstallRedirect{Account: "acct_nosig5", OAuth: true, NoSignature: true}), "acct_nosig5")
+	require.EqualValues(t, 1, b.installs.Load())
 }

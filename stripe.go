@@ -21,7 +21,8 @@ type StripeClient = stripeclient.Client
 
 // Stripe returns a Stripe client bound to the account and mode of ctx (with the
 // account's OAuth access token, refreshed as needed, when it installed the app through
-// OAuth; else with the platform key and Stripe-Account):
+// OAuth; with the restricted key its merchant pasted, for a restricted-key app; else
+// with the platform key and Stripe-Account):
 //   - in an event handler or install hook, the event's account and mode;
 //   - in a signed request, the caller's account, in the mode the app signed as
 //     "livemode" in its payload, else the mode of the only configured key, else the
@@ -35,8 +36,9 @@ func (a *App) Stripe(ctx context.Context) (*StripeClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	// An account that installed an OAuth app is called with its access token.
-	if sc, err := a.oauthClient(ctx, account, livemode); sc != nil || err != nil {
+	// An account that installed an OAuth app is called with its access token, one that
+	// pasted a restricted key with that key.
+	if sc, err := a.accountClient(ctx, account, livemode); sc != nil || err != nil {
 		return sc, err
 	}
 	return a.stripe.Client(account, stripeclient.ModeOf(livemode))

@@ -1,6 +1,7 @@
 package appbackendtest
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,32 +15,40 @@ import (
 )
 
 // InstallSignature is the install_signature Stripe puts on an install link's redirect
-// for userID and accountID, signed at t with secret: a Stripe-Signature value over
-// {"user_id":…,"account_id":…}, as Stripe's install-link documentation verifies it.
+// for userID and accountID when the link sent no state, signed at t with secret: a
+// Stripe-Signature value over JSON.stringify({user_id, account_id}).
 func InstallSignature(secret string, t time.Time, userID, accountID string) string {
-	header, _, err := appauth.Sign([]string{secret}, t, userID, accountID, nil)
-	if err != nil {
-		panic("appbackendtest: " + err.Error())
-	}
-	return header
+	return InstallSignatureWithState(secret, t, "", userID, accountID)
+}
+
+// InstallSignatureWithState is the install_signature of a redirect that carries state
+// (what GET /install sends): a Stripe-Signature value over
+// JSON.stringify({state, user_id, account_id}), as Stripe's install-link documentation
+// verifies it; without state when state is "".
+func InstallSignatureWithState(secret string, t time.Time, state, userID, accountID string) string {
+	return fmt.Sprintf("t=%d,v1=%s", t.Unix(), appauth.ComputeSignature(secret, t.Unix(), appbackend.InstallSignedContent(state, userID, accountID)))
 }
 
 // InstallRedirect is the redirect Stripe makes back to GET /install/callback after an
 // install. Zero fields take working defaults: User usr_test, the kit's AppSecret, now,
-// and (with OAuth) a fresh code from the app's StripeFake.
+// test mode (livemode=false on the redirect), and (with OAuth) a fresh code from the
+// app's StripeFake.
 type InstallRedirect struct {
 	Account string
 	User    string
 	// OAuth adds a code, as for an app with stripe_api_access_type "oauth"; Code
-	// chooses it (default: StripeFake.IssueOAuthCode in the state's mode).
-	OAuth    bool
-	Code     string
-	Livemode bool // the mode of the default code
+	// chooses it (default: StripeFake.IssueOAuthCode in the redirect's mode).
+	OAuth bool
+	Code  string
+	// Livemode is the install's mode: a test install's redirect carries livemode=false.
+	Livemode bool
 	// Secret signs install_signature (default AppSecret); SignedAt is its timestamp;
-	// Signature replaces it whole.
-	Secret    string
-	SignedAt  time.Time
-	Signature string
+	// Signature replaces it whole; NoSignature leaves it out (as some OAuth redirects
+	// do, which carry stripe_user_id instead).
+	Secret      string
+	SignedAt    time.Time
+	Signature   string
+	NoSignature bool
 }
 
 // noRedirect is a client that shows redirects instead of following them.
@@ -93,9 +102,20 @@ func (a *App) CompleteInstall(t testing.TB, state string, cookie *http.Cookie, r
 	}
 	sig := r.Signature
 	if sig == "" {
-		sig = InstallSignature(r.Secret, r.SignedAt, r.User, r.Account)
+		sig = InstallSignatureWithState(r.Secret, r.SignedAt, state, r.User, r.Account)
 	}
-	q := url.Values{"state": {state}, "user_id": {r.User}, "account_id": {r.Account}, "install_signature": {sig}}
+	q := url.Values{"user_id": {r.User}, "account_id": {r.Account}}
+	if state != "" {
+		q.Set("state", state)
+	}
+	if r.NoSignature {
+		q.Set("stripe_user_id", r.Account)
+	} else {
+		q.Set("install_signature", sig)
+	}
+	if !r.Livemode {
+		q.Set("livemode", "false")
+	}
 	if r.OAuth {
 		code := r.Code
 		if code == "" {

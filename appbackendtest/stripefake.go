@@ -76,7 +76,7 @@ type StripeResponse struct {
 //     other plain parameter equal to a top-level field (customer=cus_…).
 //
 // Objects live per Stripe-Account (none: the platform) and per mode (the key's
-// sk_test_/sk_live_ prefix, also rk_): an account never sees another's, nor test
+// sk_test_/sk_live_ prefix; an rk_ key only if the fake issued it, see restrictedkeys.go): an account never sees another's, nor test
 // objects live ones. A path segment is taken for an id when it holds a digit or a
 // capital letter, or names a stored object; resources are lowercase, so
 // /v1/billing/meters is a resource and /v1/customers/cus_1 an object. Deeper paths
@@ -106,6 +106,8 @@ type StripeFake struct {
 	secrets   map[secretKey]fakeSecret
 	seq       int
 	oauth     oauthFake
+	// restricted holds the rk_ keys the fake knows (restrictedkeys.go).
+	restricted map[string]*restrictedGrant
 }
 
 type savedResponse struct {
@@ -311,8 +313,20 @@ func (f *StripeFake) handle(w http.ResponseWriter, req StripeRequest) {
 		_, _ = w.Write(body)
 		return
 	}
-	mode, ok := keyMode(req.Key())
-	if !ok {
+	var mode string
+	ok := false
+	if strings.HasPrefix(req.Key(), "rk_") {
+		// Restricted keys: see restrictedkeys.go.
+		var status int
+		var body []byte
+		if mode, req.Account, status, body = f.restrictedAccess(req); status != 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_, _ = w.Write(body)
+			return
+		}
+		ok = true
+	} else if mode, ok = keyMode(req.Key()); !ok {
 		mode, req.Account, ok = f.oauthAccess(req)
 	}
 	if !ok {

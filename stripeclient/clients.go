@@ -59,6 +59,9 @@ type Clients struct {
 	keyPrefix string
 	live      *modeClients
 	test      *modeClients
+	// keyless are the shared backends of the modes without a platform key, for the
+	// calls that bring their own key (RestrictedKeyClient).
+	keyless map[Mode]*modeClients
 }
 
 // modeClients is what the calls of one mode share.
@@ -108,11 +111,7 @@ func New(cfg Config) (*Clients, error) {
 	}
 
 	c := &Clients{base: base, keyPrefix: cfg.IdempotencyPrefix}
-	build := func(mode Mode) *modeClients {
-		key := cfg.Keys.key(mode)
-		if key == "" {
-			return nil
-		}
+	build := func(mode Mode, key string) *modeClients {
 		m := &modeClients{mode: mode, key: key, limiter: newAccountLimiter(cfg.MaxConcurrentPerAccount)}
 		m.http = &http.Client{
 			Timeout: cfg.Timeout,
@@ -137,7 +136,19 @@ func New(cfg Config) (*Clients, error) {
 		m.backends = stripe.NewBackendsWithConfig(bc)
 		return m
 	}
-	c.live, c.test = build(Live), build(Test)
+	c.keyless = map[Mode]*modeClients{}
+	for _, mode := range []Mode{Live, Test} {
+		mc := build(mode, cfg.Keys.key(mode))
+		if mc.key == "" {
+			c.keyless[mode] = mc
+			continue
+		}
+		if mode == Live {
+			c.live = mc
+		} else {
+			c.test = mc
+		}
+	}
 	return c, nil
 }
 

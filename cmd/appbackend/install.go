@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/certstore"
 	"github.com/appbackend/appbackend/internal/oauth"
@@ -21,6 +22,7 @@ import (
 const installLinkNotes = `install-link runs an install link against a running backend as a browser and Stripe
 would: GET /install (keeping its cookie), then Stripe's redirect to /install/callback
 with user_id, account_id, the state and an install_signature signed with the app secret
+over JSON.stringify({state, user_id, account_id}), and livemode=false with --test
 (--secret, else the first of STRIPE_APP_SECRETS, else the dev secret in --database).
 With --oauth the redirect also carries a code (--code, else a new ac_… value): the
 backend exchanges it at its STRIPE_API_BASE, so that must be a fake that accepts it.
@@ -96,11 +98,13 @@ func runInstallLink(ctx context.Context, args []string, getenv func(string) stri
 	}
 	fmt.Fprintf(stdout, "GET /install → 302 %s://%s%s\n", loc.Scheme, loc.Host, loc.Path)
 
-	header, _, err := appauth.Sign([]string{*secret}, time.Now(), *user, *account, nil)
-	if err != nil {
-		return usagef("%v", err)
-	}
+	// As Stripe signs it: JSON.stringify({state, user_id, account_id}).
+	now := time.Now().Unix()
+	header := fmt.Sprintf("t=%d,v1=%s", now, appauth.ComputeSignature(*secret, now, appbackend.InstallSignedContent(state, *user, *account)))
 	q := url.Values{"state": {state}, "user_id": {*user}, "account_id": {*account}, "install_signature": {header}}
+	if *test {
+		q.Set("livemode", "false") // what Stripe adds to a test install's redirect
+	}
 	if *withOAuth {
 		if *code == "" {
 			b := make([]byte, 12)

@@ -226,7 +226,7 @@ type KeyCheck struct {
 	Err      error    // the first row's failure, a secretbox error
 }
 
-// CheckKeys tries to open every stored token with the keyring, without refreshing or
+// CheckKeys tries to open every stored token and restricted key with the keyring, without refreshing or
 // caching anything: for `appbackend doctor`, which says before a call fails that the
 // configured key is not the one the tokens were sealed with.
 func (m *Manager) CheckKeys(ctx context.Context) (KeyCheck, error) {
@@ -261,7 +261,10 @@ func (m *Manager) CheckKeys(ctx context.Context) (KeyCheck, error) {
 			c.Accounts = append(c.Accounts, account+" ("+mode+")")
 		}
 	}
-	return c, rows.Err()
+	if err := rows.Err(); err != nil {
+		return c, err
+	}
+	return c, m.checkRestrictedKeys(ctx, &c)
 }
 
 // SaveTx stores the tokens of a code exchange for (account, livemode) in tx, replacing
@@ -291,10 +294,14 @@ func (m *Manager) SaveTx(ctx context.Context, tx *sql.Tx, accountID string, live
 	return nil
 }
 
-// DeleteTx deletes the tokens of (account, livemode) (the app was uninstalled).
+// DeleteTx deletes the tokens and the restricted key of (account, livemode) (the app
+// was uninstalled).
 func (m *Manager) DeleteTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) error {
 	if _, err := tx.ExecContext(ctx, m.q(`DELETE FROM appbackend_oauth_tokens WHERE account_id = ? AND livemode = ?`), accountID, livemode); err != nil {
 		return fmt.Errorf("oauth: delete token: %w", err)
+	}
+	if err := m.DeleteRestrictedKeyTx(ctx, tx, accountID, livemode); err != nil {
+		return err
 	}
 	m.forget(accountID, livemode)
 	return nil
@@ -536,8 +543,8 @@ func (m *Manager) keyLock(k tokenKey) *sync.Mutex {
 	return l
 }
 
-// RotateKeys re-encrypts every token not sealed by the keyring's first key, each row
-// under its lock, and returns how many rows it rewrote. Run it after putting a new key
+// RotateKeys re-encrypts every token and restricted key not sealed by the keyring's
+// first key, each row under its lock, and returns how many rows it rewrote. Run it after putting a new key
 // first in APPBACKEND_ENCRYPTION_KEY; once it is done the old key can be removed.
 func (m *Manager) RotateKeys(ctx context.Context) (int, error) {
 	primary := m.cfg.Keys.PrimaryID()
@@ -597,7 +604,8 @@ func (m *Manager) RotateKeys(ctx context.Context) (int, error) {
 		}
 		n++
 	}
-	return n, nil
+	rk, err := m.rotateRestrictedKeys(ctx, primary)
+	return n + rk, err
 }
 
 // Status returns the token status of (account, livemode): active,

@@ -15,8 +15,34 @@ import type {
   JSONValue,
   PostOptions,
   RequestOptions,
+  RestrictedKeyStatus,
+  SaveRestrictedKeyOptions,
   WaitForJobOptions,
 } from './types.js';
+
+/** The built-in route of restricted-key apps. */
+export const RESTRICTED_KEY_PATH = '/api/appbackend/restricted-key';
+
+const RESTRICTED_KEY = /^rk_(live|test)_[A-Za-z0-9]{8,255}$/;
+
+// checkRestrictedKey refuses, without echoing it, what is not a restricted key: a secret
+// key pasted by mistake must not even reach fetchStripeSignature.
+function checkRestrictedKey(key: unknown): string {
+  if (typeof key !== 'string' || key.trim() === '') {
+    throw new BackendError('bad_request', 'paste the restricted key (rk_live_… or rk_test_…) Stripe showed in the app\'s settings');
+  }
+  const k = key.trim();
+  if (k.startsWith('sk_')) {
+    throw new BackendError('bad_request', "this is a secret key (sk_…), not the app's restricted key: paste the rk_live_… or rk_test_… key Stripe showed in the app's settings, and roll the secret key if it was shared");
+  }
+  if (k.startsWith('pk_')) {
+    throw new BackendError('bad_request', "this is a publishable key (pk_…), not the app's restricted key: paste the rk_live_… or rk_test_… key Stripe showed in the app's settings");
+  }
+  if (!RESTRICTED_KEY.test(k)) {
+    throw new BackendError('bad_request', "this does not look like a restricted key: paste the whole rk_live_… or rk_test_… key Stripe showed in the app's settings");
+  }
+  return k;
+}
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -141,6 +167,12 @@ export function createBackend(options: BackendOptions): Backend {
     job: <Output = JSONValue>(id: JobId, o: GetOptions = {}) =>
       request<JobStatus<Output>>('GET', `/api/jobs/${encodeURIComponent(String(id))}`, o),
     installation: (o: GetOptions = {}) => request<Installation>('GET', '/api/installation', o),
+    saveRestrictedKey: async (key: string, o: SaveRestrictedKeyOptions = {}) => {
+      const restricted_key = checkRestrictedKey(key);
+      // The key is signed with the request, so that a signature cannot carry another key.
+      return request<RestrictedKeyStatus>('POST', RESTRICTED_KEY_PATH, { payload: { restricted_key }, livemode: o.livemode, signal: o.signal });
+    },
+    restrictedKey: (o: GetOptions = {}) => request<RestrictedKeyStatus>('GET', RESTRICTED_KEY_PATH, o),
     waitForJob: <Output = JSONValue>(id: JobId, o: WaitForJobOptions<Output> = {}) => waitForJob<Output>(backend, id, o),
   };
   return backend;

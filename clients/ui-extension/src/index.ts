@@ -1,5 +1,5 @@
 // @appbackend/ui-extension: the UI-extension half of appbackend.
-export { createBackend } from './backend.js';
+export { createBackend, RESTRICTED_KEY_PATH } from './backend.js';
 export { BackendError, isBackendError } from './errors.js';
 export type { BackendErrorCode, BackendErrorInit } from './errors.js';
 export type {
@@ -21,6 +21,9 @@ export type {
   JSONValue,
   PostOptions,
   RequestOptions,
+  RestrictedKeyInfo,
+  RestrictedKeyStatus,
   RoleDefinition,
+  SaveRestrictedKeyOptions,
   WaitForJobOptions,
 } from './types.js';

@@ -171,6 +171,28 @@ export interface Installation {
   test: InstallationMode | null;
 }
 
+/** The stored restricted key of the caller's account in one mode: never the key, its last 4 characters at most. */
+export interface RestrictedKeyInfo {
+  last4: string;
+  /** `reauthorization_required` once Stripe rejected it: the merchant must paste a new one. */
+  status: 'active' | 'reauthorization_required' | (string & {});
+  /** The user who pasted it. */
+  user_id: string;
+}
+
+/** `POST` and `GET /api/appbackend/restricted-key`: the caller's account's key in the request's mode, null if none. */
+export interface RestrictedKeyStatus {
+  account_id: string;
+  livemode: boolean;
+  restricted_key: RestrictedKeyInfo | null;
+}
+
+/** Options of saveRestrictedKey: the mode (default: environment.mode) and a signal. */
+export interface SaveRestrictedKeyOptions {
+  livemode?: boolean | null;
+  signal?: AbortSignal;
+}
+
 /** A job id as the backend answers it (a number) or as a route param (a string). */
 export type JobId = number | string;
 
@@ -195,4 +217,15 @@ export interface Backend {
   waitForJob<Output = JSONValue>(id: JobId, options?: WaitForJobOptions<Output>): Promise<Output | null>;
   /** The caller's account's installation in each mode (`GET /api/installation`). */
   installation(options?: GetOptions): Promise<Installation>;
+  /**
+   * For a restricted-key app (`stripe_api_access_type: "restricted_api_key"`): sends the
+   * rk_live_…/rk_test_… key the merchant pasted in the settings view, signed, to
+   * `POST /api/appbackend/restricted-key`. The backend checks it with Stripe for the
+   * signed account and mode and stores it sealed; from then on the app calls Stripe with
+   * it. Anything that is not a restricted key (a pasted sk_… secret key above all) is
+   * refused here with a BackendError `bad_request`, before it leaves the view.
+   */
+  saveRestrictedKey(key: string, options?: SaveRestrictedKeyOptions): Promise<RestrictedKeyStatus>;
+  /** Which restricted key is stored for the caller's account in the mode (`GET /api/appbackend/restricted-key`). */
+  restrictedKey(options?: GetOptions): Promise<RestrictedKeyStatus>;
 }

@@ -113,7 +113,11 @@ async function listen(handler) {
 
 const tmp = mkdtempSync(join(tmpdir(), 'appbackend-ui-e2e-'));
 const bin = join(tmp, 'bin');
-let serve, quickstart, tagger, stripeProxy, fakeStripe;
+let serve, quickstart, tagger, stripeProxy, fakeStripe, rkServe, rkStripe;
+// The restricted key Stripe showed the merchant of acct_1JSkf6FRwUQjTSJE in test mode;
+// rkStripe knows it and answers 401 for any other.
+const RESTRICTED_KEY = 'rk_test_51E2eRestrictedKeyOfTheMerchant0001';
+const rkCalls = [];
 const stripeCalls = []; // what reached Stripe through the proxy: {method, path, key, account}
 
 before(async () => {
@@ -161,7 +165,20 @@ before(async () => {
     });
   });
 
-  [serve, quickstart, tagger] = await Promise.all([
+  rkStripe = await listen((req, res) => {
+    const key = (req.headers.authorization || '').replace(/^Bearer /, '');
+    rkCalls.push({ method: req.method, path: req.url.split('?')[0], key, account: req.headers['stripe-account'] || null });
+    req.resume();
+    res.setHeader('Content-Type', 'application/json');
+    if (key !== RESTRICTED_KEY) {
+      res.writeHead(401);
+      return res.end(JSON.stringify({ error: { type: 'invalid_request_error', message: `Invalid API Key provided: ${key.slice(0, 8)}****${key.slice(-4)}` } }));
+    }
+    res.writeHead(200);
+    res.end(JSON.stringify({ id: 'acct_1JSkf6FRwUQjTSJE', object: 'account' }));
+  });
+
+  [serve, quickstart, tagger, rkServe] = await Promise.all([
     startServer(join(bin, 'appbackend'), ['serve'], { ...common, APPBACKEND_DATABASE: `sqlite:${join(tmp, 'serve.db')}` }),
     startServer(join(bin, 'quickstart'), [], {
       ...common,
@@ -176,11 +193,18 @@ before(async () => {
       STRIPE_API_BASE: fakeStripe.url,
       STRIPE_TEST_SECRET_KEY: 'sk_test_e2eTagger',
     }),
+    // A restricted-key app: no platform key at all.
+    startServer(join(bin, 'appbackend'), ['serve'], {
+      ...common,
+      APPBACKEND_DATABASE: `sqlite:${join(tmp, 'rk.db')}`,
+      APPBACKEND_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+      STRIPE_API_BASE: rkStripe.url,
+    }),
   ]);
 }, { timeout: 300_000 }); // go build on a cold cache
 
 after(async () => {
-  await Promise.all([serve?.stop(), quickstart?.stop(), tagger?.stop(), stripeProxy?.close(), fakeStripe?.close()]);
+  await Promise.all([serve?.stop(), quickstart?.stop(), tagger?.stop(), rkServe?.stop(), stripeProxy?.close(), fakeStripe?.close(), rkStripe?.close()]);
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -188,6 +212,34 @@ function client(server, ctx = context(), opts = {}) {
   const fetchSignature = opts.fetchSignature ?? stripeSigner(ctx, opts.signer);
   return { backend: createBackend({ baseUrl: server.url, context: ctx, fetchSignature, ...opts.options }), fetchSignature };
 }
+
+describe('restricted keys (appbackend serve without a platform key)', () => {
+  it('saveRestrictedKey stores a key Stripe confirms for the account, and restrictedKey() shows its last 4', async () => {
+    const { backend } = client(rkServe);
+    assert.deepEqual((await backend.restrictedKey()).restricted_key, null);
+    const saved = await backend.saveRestrictedKey(RESTRICTED_KEY);
+    assert.equal(saved.account_id, 'acct_1JSkf6FRwUQjTSJE');
+    assert.equal(saved.livemode, false);
+    assert.deepEqual(saved.restricted_key, { last4: RESTRICTED_KEY.slice(-4), status: 'active', user_id: 'usr_K6yd2CbXLO9A5G' });
+    const check = rkCalls.at(-1);
+    assert.deepEqual(check, { method: 'GET', path: '/v1/account', key: RESTRICTED_KEY, account: null });
+    assert.deepEqual((await backend.restrictedKey()).restricted_key, saved.restricted_key);
+    assert.ok(!rkServe.log().includes(RESTRICTED_KEY), 'the key is never logged');
+  });
+
+  it('a key Stripe rejects is a bad_request that does not echo it, and nothing is stored', async () => {
+    const { backend } = client(rkServe, context({ accountId: 'acct_RkOther' }));
+    const wrong = 'rk_test_51E2eNotAKeyStripeKnowsxxxxxxx';
+    const err = await backend.saveRestrictedKey(wrong).catch((e) => e);
+    assert.ok(err instanceof BackendError);
+    assert.equal(err.code, 'bad_request');
+    assert.equal(err.status, 400);
+    assert.match(err.message, /Stripe rejected this restricted key/);
+    assert.ok(!err.message.includes(wrong));
+    assert.equal((await backend.restrictedKey()).restricted_key, null);
+    assert.ok(!rkServe.log().includes(wrong));
+  });
+});
 
 describe('appbackend serve', () => {
   it('verifies the default signature', async () => {

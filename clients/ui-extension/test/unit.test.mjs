@@ -300,3 +300,58 @@ describe('package', () => {
     assert.doesNotMatch(src, /^import .*@stripe/m);
   });
 });
+
+describe('restricted keys', () => {
+  const key = 'rk_test_51FakeRestrictedKeyxxxxxxxxxxxxxxxx';
+
+  it('saveRestrictedKey signs {restricted_key, livemode} and POSTs it to the built-in route', async () => {
+    const answer = { account_id: 'acct_1JSkf6FRwUQjTSJE', livemode: false, restricted_key: { last4: 'xxxx', status: 'active', user_id: 'usr_K6yd2CbXLO9A5G' } };
+    const { backend, fetch, fetchSignature } = setup([json(200, answer)]);
+    assert.deepEqual(await backend.saveRestrictedKey(`  ${key}\n`), answer);
+    assert.deepEqual(fetchSignature.calls, [[{ restricted_key: key, livemode: false }]]);
+    const [req] = fetch.requests;
+    assert.equal(req.url.pathname, '/api/appbackend/restricted-key');
+    assert.equal(req.init.method, 'POST');
+    assert.equal(req.init.body, `{"restricted_key":"${key}","livemode":false,"user_id":"usr_K6yd2CbXLO9A5G","account_id":"acct_1JSkf6FRwUQjTSJE"}`);
+  });
+
+  it('saveRestrictedKey takes the mode of the view or of its options', async () => {
+    const { backend, fetchSignature } = setup([json(200, {}), json(200, {})], { ctx: { mode: 'live' } });
+    await backend.saveRestrictedKey(key.replace('rk_test_', 'rk_live_'));
+    await backend.saveRestrictedKey(key, { livemode: false });
+    assert.deepEqual(fetchSignature.calls.map(([p]) => p.livemode), [true, false]);
+  });
+
+  it('saveRestrictedKey refuses what is not a restricted key before signing or sending it', async () => {
+    for (const [pasted, why] of [
+      ['sk_live_51SecretKeyOfTheMerchantxxxxxxxx', /secret key \(sk_…\)/],
+      ['pk_test_51Publishablexxxxxxxxxxxxxxxx', /publishable key/],
+      ['rk_test_short', /does not look like a restricted key/],
+      ['', /paste the restricted key/],
+      [undefined, /paste the restricted key/],
+    ]) {
+      const { backend, fetch, fetchSignature } = setup([]);
+      const err = await backend.saveRestrictedKey(pasted).catch((e) => e);
+      assert.ok(err instanceof BackendError, String(pasted));
+      assert.equal(err.code, 'bad_request');
+      assert.match(err.message, why);
+      if (pasted) assert.ok(!err.message.includes(pasted), 'the key is not echoed');
+      assert.equal(fetchSignature.calls.length, 0, 'nothing signed');
+      assert.equal(fetch.requests.length, 0, 'nothing sent');
+    }
+  });
+
+  it("saveRestrictedKey rejects with the backend's error", async () => {
+    const { backend } = setup([json(400, { error: { code: 'bad_request', message: 'this restricted key is for another Stripe account' } })]);
+    await assert.rejects(backend.saveRestrictedKey(key), (e) => e.code === 'bad_request' && e.status === 400 && /another Stripe account/.test(e.message));
+  });
+
+  it('restrictedKey() is a signed GET of the built-in route', async () => {
+    const answer = { account_id: 'acct_1JSkf6FRwUQjTSJE', livemode: false, restricted_key: null };
+    const { backend, fetch, fetchSignature } = setup([json(200, answer)]);
+    assert.deepEqual(await backend.restrictedKey(), answer);
+    assert.equal(fetch.requests[0].url.pathname, '/api/appbackend/restricted-key');
+    assert.equal(fetch.requests[0].url.searchParams.get('livemode'), 'false');
+    assert.deepEqual(fetchSignature.calls, [[{ livemode: false }]]);
+  });
+});

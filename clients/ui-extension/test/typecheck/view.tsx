@@ -6,7 +6,7 @@ import { fetchStripeSignature } from '@stripe/ui-extension-sdk/utils';
 import { useState } from 'react';
 
 import { BackendError, createBackend, isBackendError } from '@appbackend/ui-extension';
-import type { Backend, BackendOptions, Installation, JobStatus } from '@appbackend/ui-extension';
+import type { Backend, BackendOptions, Installation, JobStatus, RestrictedKeyStatus } from '@appbackend/ui-extension';
 import { useBackend, useJob } from '@appbackend/ui-extension/react';
 
 const BACKEND_URL = 'https://backend.example.com';
@@ -29,6 +29,9 @@ export async function calls(backend: Backend): Promise<void> {
   await backend.del('/api/items/1');
   await backend.request('PATCH', '/api/items/1', { payload: { name: 'x' } });
   const inst: Installation = await backend.installation();
+  const saved: RestrictedKeyStatus = await backend.saveRestrictedKey('rk_test_pasted', { livemode: false });
+  const last4: string | undefined = (await backend.restrictedKey()).restricted_key?.last4 ?? saved.restricted_key?.status;
+  void last4;
   const status: JobStatus<ExportOutput> = await backend.job<ExportOutput>(12);
   const out: ExportOutput | null = await backend.waitForJob<ExportOutput>(status.id, {
     intervalMs: 500,
