@@ -149,7 +149,8 @@ func (a *App) mustNotBeStarted(what string) {
 // the one River client, the webhook receiver, and starts processing. Call stopEvents
 // to drain them.
 func (a *App) startEvents(ctx context.Context) error {
-	a.lifecycle = install.New(a.db, install.Config{Logger: a.logger, EventRetention: a.cfg.EventRetention})
+	a.lifecycle = install.New(a.db, install.Config{Logger: a.logger, EventRetention: a.cfg.EventRetention,
+		ExchangeAuthCode: a.exchangeInstallAuthCode})
 	// Every hook and handler runs bound to its event's account, so Stripe(ctx) works.
 	bindHook := func(h InstallHook) install.Hook {
 		return func(ctx context.Context, in store.Installation) error {
@@ -217,6 +218,9 @@ func (a *App) startEvents(ctx context.Context) error {
 	}
 	a.rt.ConfigureRiver(a.riverMetrics)
 	if err := a.rt.Build(); err != nil {
+		return err
+	}
+	if err := a.startInstallReconcile(ctx); err != nil {
 		return err
 	}
 
