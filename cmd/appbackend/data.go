@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/appbackend/appbackend"
@@ -138,9 +139,13 @@ func runInstallations(ctx context.Context, args []string, getenv func(string) st
 		return writeJSONArray(stdout, list)
 	}
 	tw := newTable(stdout)
-	fmt.Fprintln(tw, "ACCOUNT\tMODE\tSTATUS\tINSTALLED AT\tUNINSTALLED AT")
+	fmt.Fprintln(tw, "ACCOUNT\tMODE\tSTATUS\tINSTALLED AT\tUNINSTALLED AT\tPENDING PERMISSIONS")
 	for _, in := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.AccountID, mode(in.Livemode), in.Status, timeOrDash(in.InstalledAt), timeOrDash(in.UninstalledAt))
+		pending := "-"
+		if len(in.PermissionsPending) > 0 {
+			pending = strings.Join(in.PermissionsPending, ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.AccountID, mode(in.Livemode), in.Status, timeOrDash(in.InstalledAt), timeOrDash(in.UninstalledAt), pending)
 	}
 	return tw.Flush()
 }
