@@ -44,6 +44,9 @@ type Event = store.Event
 //	ApplicationID string         // the ca_… application, when the event carried it
 //	DisplayName   string         // the account's name, once looked up
 //	InstalledAt, UninstalledAt time.Time  // zero when not applicable
+//	InstallID     string         // Stripe's appinst_… install, once an Install object was seen
+//	PermissionsGranted, PermissionsPending []string  // approved, and asked for but not approved yet
+//	ApprovalRequired bool        // the merchant must approve pending access (see ReauthorizeInstall)
 //	LastEventCreated time.Time, LastEventID string  // the event that set this state
 type Installation = store.Installation
 
