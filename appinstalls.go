@@ -157,43 +157,5 @@ func (a *App) ReauthorizeInstall(ctx context.Context, accountID string, livemode
 	if a.lifecycle == nil || a.stripe == nil {
 		return Installation{}, errors.New("appbackend: ReauthorizeInstall before Run")
 	}
-	mode := stripeclient.ModeOf(livemode)
-	in, err := a.db.Installation(ctx, accountID, livemode)
-	if errors.Is(err, store.ErrNotFound) {
-		return Installation{}, apierror.New(apierror.CodeNotFound, fmt.Sprintf("%s has not installed the app in %s mode", accountID, mode))
-	}
-	if err != nil {
-		return Installation{}, err
-	}
-	id := in.InstallID
-	if id == "" {
-		for obj, err := range a.stripe.ListInstalls(ctx, mode, stripeclient.InstallListParams{App: a.cfg.AppID, Account: accountID}) {
-			if err != nil {
-				return Installation{}, err
-			}
-			if obj.Account == accountID {
-				id = obj.ID
-				break
-			}
-		}
-		if id == "" {
-			return Installation{}, apierror.New(apierror.CodeNotFound, fmt.Sprintf("Stripe lists no install of the app on %s in %s mode", accountID, mode))
-		}
-	}
-	sc, err := a.stripe.Client(accountID, mode)
-	if err != nil {
-		return Installation{}, err
-	}
-	obj, err := sc.ReauthorizeInstall(ctx, id)
-	if err != nil {
-		return Installation{}, err
-	}
-	if obj.Account == "" {
-		obj.Account = accountID
-	}
-	err = store.InTx(ctx, a.db.DB(), func(tx *sql.Tx) error {
-		in, err = a.lifecycle.UpdateAccessTx(ctx, tx, livemode, obj)
-		return err
-	})
-	return in, err
+	return a.lifecycle.Reauthorize(ctx, a.stripe, a.cfg.AppID, accountID, livemode)
 }

@@ -119,7 +119,10 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func runInstallations(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	f := newFlags("installations", "appbackend installations [--json] [--limit N] [--account acct_…]", stdout)
+	if len(args) > 0 && args[0] == "reauthorize" {
+		return runReauthorize(ctx, args[1:], getenv, stdout)
+	}
+	f := newFlags("installations", "appbackend installations [--json] [--limit N] [--account acct_…] | appbackend installations reauthorize ACCOUNT [--test]", stdout)
 	var l listing
 	l.register(f, getenv, "print a JSON array", "print at most N installations (default all)")
 	account := f.String("account", "", "only this account")

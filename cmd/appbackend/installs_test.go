@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/appbackend/appbackend/appbackendtest"
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 )
@@ -56,4 +57,42 @@ func TestInstallationsShowPendingPermissions(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Contains(t, lines[0], "PENDING PERMISSIONS")
 	require.Contains(t, lines[1], "invoice_write,customer_write")
+}
+
+// `installations reauthorize ACCOUNT --test` calls Stripe's reauthorize on the
+// account with the install id the installation recorded, and stores what Stripe
+// answered; bad usage is exit 2, an account that never installed exit 1.
+func TestInstallationsReauthorize(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	fake := appbackendtest.NewStripeFake(t)
+	obj := fake.PutInstall(appbackendtest.AppInstall{Account: "acct_pending", PermissionsPending: []string{"invoice_write"}})
+	db := "sqlite:" + filepath.Join(t.TempDir(), "cli.db")
+	st, err := setup.OpenStore(ctx, db, setup.StoreOptions{})
+	require.NoError(t, err)
+	at := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	require.NoError(t, store.InTx(ctx, st.DB(), func(tx *sql.Tx) error {
+		return st.PutInstallationTx(ctx, tx, store.Installation{AccountID: "acct_pending", Status: store.Installed,
+			InstallID: obj["id"].(string), LastEventCreated: at, LastEventID: "evt_1"})
+	}))
+	require.NoError(t, st.Close())
+	env := map[string]string{"APPBACKEND_DATABASE": db, "STRIPE_TEST_SECRET_KEY": appbackendtest.TestSecretKey, "STRIPE_API_BASE": fake.URL}
+
+	code, out, errOut := runCmd(t, env, "installations", "reauthorize", "acct_pending", "--test")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "reauthorized "+obj["id"].(string)+" on acct_pending (test mode)")
+	require.Contains(t, out, "invoice_write")
+	reqs := fake.Requests()
+	last := reqs[len(reqs)-1]
+	require.Equal(t, "/v1/apps/installs/"+obj["id"].(string), last.Path)
+	require.Equal(t, "acct_pending", last.Account)
+
+	code, _, errOut = runCmd(t, env, "installations", "--json")
+	require.Equal(t, 0, code, errOut)
+
+	code, _, errOut = runCmd(t, env, "installations", "reauthorize", "acct_never", "--test")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "acct_never has not installed the app in test mode")
+	code, _, _ = runCmd(t, env, "installations", "reauthorize")
+	require.Equal(t, 2, code)
 }
