@@ -82,6 +82,11 @@ type Config struct {
 	// ids stay duplicates for max(30 days, the retention) after Stripe's created.
 	// Zero means DefaultProcessedRetention; less than a second is refused.
 	ProcessedRetention time.Duration
+	// InstallReconcileInterval is how often the installations are reconciled with
+	// Stripe's list of installs (GET /v1/apps/installs for AppID, in every mode with a
+	// key), besides once at start. Zero means DefaultInstallReconcileInterval; less
+	// than a minute is refused.
+	InstallReconcileInterval time.Duration
 	// EventMaxAttempts is how often an event is tried before it is dead (default 8).
 	EventMaxAttempts int
 	// AlertURL, when set, receives a POST signed with AlertSecret (Standard Webhooks)
@@ -226,6 +231,13 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		}
 		cfg.ProcessedRetention = d
 	}
+	if v := strings.TrimSpace(getenv("APPBACKEND_INSTALL_RECONCILE_INTERVAL")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return cfg, fmt.Errorf("%w: APPBACKEND_INSTALL_RECONCILE_INTERVAL %q is not a duration of at least 1m such as 1h", ErrConfig, v)
+		}
+		cfg.InstallReconcileInterval = d
+	}
 	if v := strings.TrimSpace(getenv("APPBACKEND_JOB_RESCUE_AFTER")); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -273,10 +285,17 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 // DefaultProcessedRetention is how long processed events are kept by default.
 const DefaultProcessedRetention = 720 * time.Hour
 
+// DefaultInstallReconcileInterval is how often installations are reconciled with
+// Stripe's list of installs by default.
+const DefaultInstallReconcileInterval = time.Hour
+
 // withDefaults fills the contract's defaults.
 func (c Config) withDefaults() Config {
 	if c.ProcessedRetention == 0 {
 		c.ProcessedRetention = DefaultProcessedRetention
+	}
+	if c.InstallReconcileInterval == 0 {
+		c.InstallReconcileInterval = DefaultInstallReconcileInterval
 	}
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
@@ -306,6 +325,9 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	if c.MaxBody < 0 {
 		return fmt.Errorf("%w: max body must be positive", ErrConfig)
+	}
+	if c.InstallReconcileInterval < time.Minute {
+		return fmt.Errorf("%w: the install reconciliation interval must be at least 1m", ErrConfig)
 	}
 	if _, _, err := setup.ParseDatabase(c.Database); err != nil {
 		return err

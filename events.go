@@ -46,6 +46,9 @@ type Event = store.Event
 //	ApplicationID string         // the ca_… application, when the event carried it
 //	DisplayName   string         // the account's name, once looked up
 //	InstalledAt, UninstalledAt time.Time  // zero when not applicable
+//	InstallID     string         // Stripe's appinst_… install, once an Install object was seen
+//	PermissionsGranted, PermissionsPending []string  // approved, and asked for but not approved yet
+//	ApprovalRequired bool        // the merchant must approve pending access (see ReauthorizeInstall)
 //	LastEventCreated time.Time, LastEventID string  // the event that set this state
 type Installation = store.Installation
 
@@ -151,7 +154,8 @@ func (a *App) mustNotBeStarted(what string) {
 // the one River client, the webhook receiver, and starts processing. Call stopEvents
 // to drain them.
 func (a *App) startEvents(ctx context.Context) error {
-	a.lifecycle = install.New(a.db, install.Config{Logger: a.logger, EventRetention: a.cfg.EventRetention})
+	a.lifecycle = install.New(a.db, install.Config{Logger: a.logger, EventRetention: a.cfg.EventRetention,
+		ExchangeAuthCode: a.exchangeInstallAuthCode})
 	// Every hook and handler runs bound to its event's account, so Stripe(ctx) works.
 	bindHook := func(h InstallHook) install.Hook {
 		return func(ctx context.Context, in store.Installation) error {
@@ -220,6 +224,9 @@ func (a *App) startEvents(ctx context.Context) error {
 	}
 	a.rt.ConfigureRiver(a.riverMetrics)
 	if err := a.rt.Build(); err != nil {
+		return err
+	}
+	if err := a.startInstallReconcile(ctx); err != nil {
 		return err
 	}
 

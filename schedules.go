@@ -139,6 +139,9 @@ func (a *App) setupSchedules(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := a.registerInstallReconcile(set); err != nil {
+		return err
+	}
 	sched := schedule.New(a.db, set, schedule.Config{Logger: a.logger, RunTimeout: min(events.DefaultJobTimeout, a.sched.maxJobTimeout)})
 	if err := sched.AddWorkers(workers); err != nil {
 		return err

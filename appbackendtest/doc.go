@@ -96,4 +96,25 @@
 // check what the app sent with StripeFake.Requests. WithStripeMock points the app at
 // stripe-mock instead, which validates every request against Stripe's API
 // specification; StripeMockURL starts (and if needed installs) it.
+//
+// # App installs
+//
+// The StripeFake serves Stripe's App Installs API (/v1/apps/installs: the list with
+// Stripe's pagination, retrieve, reauthorize, uninstall), with the documented Install
+// object. StripeFake.PutInstall seeds an install as if a merchant installed the app
+// (AppInstall: account, mode, pending permissions, an OAuth auth_code…),
+// DeleteInstall removes one and ApproveInstall approves what it has pending, none of
+// them sending an event: that is an event Stripe never delivered. App.InstallCreated,
+// App.InstallUpdated and App.InstallDeleted do the same and deliver the
+// apps.install.created, .updated or .deleted event carrying the install, and wait
+// for it. App.ReconcileInstalls runs the reconciliation against the fake's list (set
+// Config.AppID to FakeAppID with WithConfig; App.WaitForInstallReconciles first waits
+// for the one the app runs at start):
+//
+//	app := appbackendtest.Start(t, register, appbackendtest.WithConfig(func(cfg *appbackend.Config) {
+//		cfg.AppID = appbackendtest.FakeAppID
+//	}))
+//	app.WaitForInstallReconciles(t)
+//	app.Fake.PutInstall(appbackendtest.AppInstall{Account: "acct_1", PermissionsPending: []string{"invoice_write"}})
+//	res := app.ReconcileInstalls(t) // res.Installed: acct_1, its OnInstall hooks ran once
 package appbackendtest

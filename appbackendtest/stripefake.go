@@ -84,7 +84,16 @@ type StripeResponse struct {
 //
 // Beside that, it knows GET /v1/account and /v1/accounts/{id} (a display name, see
 // SetAccountName), GET /v1/balance (zero in usd) and the Secret Store
-// (/v1/apps/secrets: set, find, delete, list, per scope). A write with an
+// (/v1/apps/secrets: set, find, delete, list, per scope) and the App Installs API
+// (/v1/apps/installs, API version 2026-09-30.endive): GET lists the installs of the
+// key's mode in Stripe's list shape (newest first; limit, starting_after,
+// ending_before, has_more, url; filtered by app, account, status, channel and
+// approval_required — the platform's key sees the merchants' installs only when it
+// filters by app, as Stripe's does), GET …/{id} retrieves one, POST …/{id}
+// reauthorizes and POST …/{id}/uninstall uninstalls (both through the installing
+// account's Stripe-Account). Tests seed installs with PutInstall, and change them as a
+// merchant would with ApproveInstall and DeleteInstall; App.InstallCreated,
+// InstallUpdated and InstallDeleted also send the apps.install.* event. A write with an
 // Idempotency-Key is answered again from its first result when repeated (header
 // Idempotent-Replayed: true). A key without a mode prefix is a 401.
 //
@@ -108,6 +117,7 @@ type StripeFake struct {
 	oauth     oauthFake
 	// restricted holds the rk_ keys the fake knows (restrictedkeys.go).
 	restricted map[string]*restrictedGrant
+	installs   fakeInstalls
 }
 
 type savedResponse struct {
@@ -380,6 +390,8 @@ func (f *StripeFake) route(mode string, req StripeRequest) (int, []byte) {
 		return f.secretStore(mode, req)
 	case strings.HasPrefix(req.Path, "/"+thinEvents+"/"):
 		return f.thinEvent(mode, req) // thinevents.go
+	case req.Path == "/v1/apps/installs" || strings.HasPrefix(req.Path, "/v1/apps/installs/"):
+		return f.installsAPI(mode, req)
 	}
 	return f.generic(mode, req)
 }

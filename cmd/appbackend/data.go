@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/appbackend/appbackend"
@@ -115,7 +116,10 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func runInstallations(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	f := newFlags("installations", "appbackend installations [--json] [--limit N] [--account acct_…]", stdout)
+	if len(args) > 0 && args[0] == "reauthorize" {
+		return runReauthorize(ctx, args[1:], getenv, stdout)
+	}
+	f := newFlags("installations", "appbackend installations [--json] [--limit N] [--account acct_…] | appbackend installations reauthorize ACCOUNT [--test]", stdout)
 	var l listing
 	l.register(f, getenv, "print a JSON array", "print at most N installations (default all)")
 	account := f.String("account", "", "only this account")
@@ -135,9 +139,13 @@ func runInstallations(ctx context.Context, args []string, getenv func(string) st
 		return writeJSONArray(stdout, list)
 	}
 	tw := newTable(stdout)
-	fmt.Fprintln(tw, "ACCOUNT\tMODE\tSTATUS\tINSTALLED AT\tUNINSTALLED AT")
+	fmt.Fprintln(tw, "ACCOUNT\tMODE\tSTATUS\tINSTALLED AT\tUNINSTALLED AT\tPENDING PERMISSIONS")
 	for _, in := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", in.AccountID, mode(in.Livemode), in.Status, timeOrDash(in.InstalledAt), timeOrDash(in.UninstalledAt))
+		pending := "-"
+		if len(in.PermissionsPending) > 0 {
+			pending = strings.Join(in.PermissionsPending, ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.AccountID, mode(in.Livemode), in.Status, timeOrDash(in.InstalledAt), timeOrDash(in.UninstalledAt), pending)
 	}
 	return tw.Flush()
 }

@@ -27,6 +27,8 @@ Usage:
                                          run an install link against a running backend
   appbackend rotate-key [--new]          re-encrypt OAuth tokens with the first APPBACKEND_ENCRYPTION_KEY
   appbackend installations [--json]      list installations (per account and mode)
+  appbackend installations reauthorize ACCOUNT [--test]
+                                         ask Stripe to reauthorize the account's install
   appbackend events [--status S] [--json]
                                          list the inbox's events
   appbackend events replay ID            process an event again

@@ -76,6 +76,10 @@ func serveConfig(args []string, getenv func(string) string, file *appbackend.Con
 		cfg.ProcessedRetention = appbackend.DefaultProcessedRetention
 	}
 	f.DurationVar(&cfg.ProcessedRetention, "processed-retention", cfg.ProcessedRetention, "how long processed and dead events are kept before they are pruned, at least 1s (APPBACKEND_PROCESSED_RETENTION; default 720h)")
+	if cfg.InstallReconcileInterval == 0 {
+		cfg.InstallReconcileInterval = appbackend.DefaultInstallReconcileInterval
+	}
+	f.DurationVar(&cfg.InstallReconcileInterval, "install-reconcile-interval", cfg.InstallReconcileInterval, "how often installations are reconciled with Stripe's list of installs, at least 1m (APPBACKEND_INSTALL_RECONCILE_INTERVAL; default 1h)")
 	f.DurationVar(&cfg.EventRetention, "event-retention", cfg.EventRetention, "how long an uninstalled account's events are kept, e.g. 720h (APPBACKEND_EVENT_RETENTION; default forever)")
 	f.DurationVar(&cfg.JobRescueAfter, "job-rescue-after", cfg.JobRescueAfter, "how long a job may run before it is taken for lost and run again (APPBACKEND_JOB_RESCUE_AFTER; default 5m)")
 	f.IntVar(&cfg.EventMaxAttempts, "event-max-attempts", cfg.EventMaxAttempts, "how often an event is tried before it is dead (APPBACKEND_EVENT_MAX_ATTEMPTS; default 8)")
@@ -110,6 +114,9 @@ func serveConfig(args []string, getenv func(string) string, file *appbackend.Con
 	}
 	if cfg.EventRetention < 0 || cfg.JobRescueAfter < 0 || cfg.EventMaxAttempts < 0 {
 		return cfg, usagef("--event-retention, --job-rescue-after and --event-max-attempts must not be negative")
+	}
+	if cfg.InstallReconcileInterval < time.Minute {
+		return cfg, usagef("--install-reconcile-interval must be at least 1m")
 	}
 	if cfg.ProcessedRetention < time.Second {
 		return cfg, usagef("--processed-retention must be at least 1s")

@@ -567,6 +567,7 @@ func TestPagesShowTheSeededData(t *testing.T) {
 		{"/admin/", []string{`id="installs-chart"`, `class="bar-install"`, `class="bar-uninstall"`, "Rye &amp; Crumb Bakery", "acct_1GardenSupply",
 			`id="active-live">7<`, `id="active-test">2<`, "invoice.payment_failed"}},
 		{"/admin/?q=studio", []string{"Studio North", "uninstalled"}},
+		{"/admin/?q=lumen", []string{"Lumen Labs", "<th>Pending permissions</th>", "invoice_write, customer_write"}},
 		{"/admin/?q=zzz", []string{"No account matches this search."}},
 		{"/admin/events?status=dead", []string{deadEventID, "invoice.payment_failed", "context deadline exceeded"}},
 		{"/admin/events/" + deadEventID, []string{`id="replay"`, "deadline exceeded", `&#34;type&#34;: &#34;invoice.payment_failed&#34;`, `id="event-attempts">8<`}},

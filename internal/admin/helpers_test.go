@@ -172,6 +172,10 @@ func openSeededStore(t *testing.T, now time.Time) *sqlite.Store {
 		}
 		insert(store.Event{ID: in.LastEventID, Type: "account.application.authorized", AccountID: a.id, Livemode: a.live, ReceivedAt: installedAt})
 		finish(in.LastEventID, store.EventProcessed, "", 1)
+		if a.id == "acct_1LumenLabs" { // its latest version asks for more
+			in.InstallID, in.ApprovalRequired = "appinst_live_lumen", true
+			in.PermissionsGranted, in.PermissionsPending = []string{"event_read"}, []string{"invoice_write", "customer_write"}
+		}
 		if a.uninstalled > 0 {
 			in.Status = store.Uninstalled
 			in.UninstalledAt = now.Add(-time.Duration(a.uninstalled)*day - time.Duration(i)*time.Hour)

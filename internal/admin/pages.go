@@ -46,6 +46,7 @@ func loadPages() (*pages, error) {
 }
 
 var templateFuncs = template.FuncMap{
+	"join": strings.Join,
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "—"

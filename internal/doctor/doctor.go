@@ -81,6 +81,7 @@ const (
 	CheckBackupStale          = "backup_stale"
 	CheckCertificateExpiry    = "certificate_expiry"
 	CheckReauthorization      = "reauthorization_required"
+	CheckPermissionsPending   = "permissions_pending"
 	CheckEncryptionKey        = "encryption_key"
 	CheckEventsPaused         = "events_paused"
 )
@@ -363,6 +364,22 @@ func checkInbox(ctx context.Context, r *report, in Input) {
 			"%s to install the app again: Stripe refused the OAuth refresh token, so every call for them fails until they do (for example %s; list them with `appbackend installations --json`). Send them an install link.",
 			plural(n, "account needs", "accounts need"), reauth[0].AccountID))
 	}
+	var pending []string
+	for _, i := range ins {
+		if len(i.PermissionsPending) > 0 {
+			pending = append(pending, i.AccountID+" ("+modeLabel(i.Livemode)+": "+strings.Join(i.PermissionsPending, ", ")+")")
+		}
+	}
+	if n := len(pending); n > 0 {
+		shown := pending[:min(n, 3)]
+		more := ""
+		if n > len(shown) {
+			more = fmt.Sprintf(" and %d more", n-len(shown))
+		}
+		r.add(Warning, CheckPermissionsPending, fmt.Sprintf(
+			"%s not approved the permissions the app's latest version asks for: %s%s. Calls needing them fail until the merchant approves them in the Dashboard; ask them to, or call App.ReauthorizeInstall (list them with `appbackend installations --json`, permissions_pending).",
+			plural(n, "account has", "accounts have"), strings.Join(shown, "; "), more))
+	}
 	if n := counts[store.EventDead]; n > 0 {
 		r.add(Warning, CheckDeadEvents, fmt.Sprintf(
 			"%s failed every attempt and will not be retried: read the last error with `appbackend events --status dead` or on the admin dashboard's events page, fix the cause, then replay them.",
@@ -542,4 +559,11 @@ func OAuthKeyCheck(db *sql.DB, setting string, keys []string) func(ctx context.C
 		}
 		return oauth.New(oauth.Config{DB: db, Postgres: kind == "postgres", Keys: ring}).CheckKeys(ctx)
 	}
+}
+
+func modeLabel(live bool) string {
+	if live {
+		return "live"
+	}
+	return "test"
 }

@@ -44,6 +44,7 @@ type seed struct {
 	liveEventAge, testEventAge time.Duration // age of the newest event; 0: none
 	dead                       int
 	reauth                     int // OAuth installations whose refresh token Stripe refused
+	pending                    int // live installations with permissions pending
 }
 
 // busy is a database of an app in use in both modes, with events from today.
@@ -81,6 +82,17 @@ func openStore(t *testing.T, s seed) *sqlite.Store {
 			AccountID: "acct_reauth_" + string(rune('a'+i)), Livemode: true, Status: store.ReauthorizationRequired,
 			InstalledAt: now.Add(-30 * 24 * time.Hour), LastEventCreated: now.Add(-30 * 24 * time.Hour),
 			LastEventID: "evt_install", UpdatedAt: now,
+		}
+		if err := st.PutInstallationTx(ctx, tx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range s.pending {
+		in := store.Installation{
+			AccountID: "acct_pending_" + string(rune('a'+i)), Livemode: true, Status: store.Installed,
+			InstalledAt: now.Add(-30 * 24 * time.Hour), LastEventCreated: now.Add(-30 * 24 * time.Hour),
+			LastEventID: "evt_install", UpdatedAt: now, InstallID: "appinst_live_" + string(rune('a'+i)),
+			PermissionsGranted: []string{"event_read"}, PermissionsPending: []string{"invoice_write"}, ApprovalRequired: true,
 		}
 		if err := st.PutInstallationTx(ctx, tx, in); err != nil {
 			t.Fatal(err)
@@ -224,6 +236,11 @@ func TestRun(t *testing.T) {
 			name: "OAuth installations to authorize again",
 			seed: seed{liveInstalls: 2, testInstalls: 1, liveEventAge: time.Hour, testEventAge: time.Hour, reauth: 2},
 			want: map[string]string{doctor.CheckReauthorization: "2 accounts need to install the app again"},
+		},
+		{
+			name: "permissions pending approval",
+			seed: seed{liveInstalls: 2, testInstalls: 1, liveEventAge: time.Hour, testEventAge: time.Hour, pending: 2},
+			want: map[string]string{doctor.CheckPermissionsPending: "2 accounts have not approved the permissions the app's latest version asks for: acct_pending_a (live: invoice_write); acct_pending_b (live: invoice_write)."},
 		},
 		{
 			name:  "pending migrations",

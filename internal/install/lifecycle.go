@@ -66,6 +66,10 @@ type Config struct {
 	EventRetention time.Duration
 	// Now replaces time.Now (tests).
 	Now func() time.Time
+	// ExchangeAuthCode trades the auth_code of an OAuth app's install (an apps.install
+	// event's, or a listed install the reconciliation records) for tokens and stores
+	// them in tx, as GET /install/callback does with its code. nil ignores auth codes.
+	ExchangeAuthCode func(ctx context.Context, tx *sql.Tx, in store.Installation, code string) error
 }
 
 // Lifecycle applies lifecycle events to the installations in a store.
@@ -75,6 +79,7 @@ type Lifecycle struct {
 	cfg    Config
 
 	mu          sync.RWMutex
+	river       *river.Client[*sql.Tx]
 	onInstall   []Hook
 	onUninstall []Hook
 	onCleanup   []CleanupHook
@@ -134,6 +139,8 @@ type change struct {
 	accountID     string
 	status        store.InstallStatus
 	applicationID string
+	// install is the apps.install object of an apps.install.* event.
+	install *installObject
 }
 
 // changeOf reads a lifecycle event. ok is false when the event changes nothing (an
@@ -156,18 +163,17 @@ func changeOf(ev *store.Event) (c change, ok bool, err error) {
 		}
 		return c, true, nil
 	case EventInstallCreated, EventInstallUpdated, EventInstallDeleted:
-		var obj struct {
-			Account string `json:"account"`
-			App     string `json:"app"`
-			Status  string `json:"status"`
-		}
+		var obj installObject
 		_ = ev.DataObject(&obj)
 		if obj.Account != "" {
 			c.accountID = obj.Account
 		}
 		c.applicationID = obj.App
+		c.install = &obj
 		switch {
-		case ev.Type == EventInstallDeleted || obj.Status == "uninstalled":
+		// "uninstalling" is the merchant's uninstall under way: apps.install.deleted
+		// follows, and finds it done.
+		case ev.Type == EventInstallDeleted || obj.Status == "uninstalled" || obj.Status == "uninstalling":
 			c.status = store.Uninstalled
 		case ev.Type == EventInstallCreated || obj.Status == "installed":
 			c.status = store.Installed
@@ -299,6 +305,9 @@ func (l *Lifecycle) HandleEvent(ctx context.Context, ev *store.Event) error {
 	}
 	next.LastEventCreated, next.LastEventID = ev.Created, ev.ID
 	next.UpdatedAt = l.cfg.Now()
+	if c.install != nil {
+		c.install.applyTo(&next)
+	}
 	changed := !exists || prev.Status != c.status
 	if changed {
 		switch c.status {
@@ -310,6 +319,15 @@ func (l *Lifecycle) HandleEvent(ctx context.Context, ev *store.Event) error {
 	}
 	if err := l.st.PutInstallationTx(ctx, tx, next); err != nil {
 		return err
+	}
+	// An OAuth app's install carries its authorization code: traded for tokens on a
+	// new install (or a return from uninstalled or reauthorization_required), before
+	// the hooks, which may call Stripe with them.
+	if c.install != nil && c.install.AuthCode != "" && c.status == store.Installed &&
+		(!exists || prev.Status != store.Installed) && l.cfg.ExchangeAuthCode != nil {
+		if err := l.cfg.ExchangeAuthCode(ctx, tx, next, c.install.AuthCode); err != nil {
+			return fmt.Errorf("exchange the auth_code of %s: %w", next.AccountID, err)
+		}
 	}
 	if !changed {
 		return nil
@@ -358,6 +376,9 @@ func (PurgeAccountEventsArgs) Kind() string { return "appbackend.purge_account_e
 
 func (l *Lifecycle) enqueueRemoval(ctx context.Context, tx *sql.Tx, in store.Installation) error {
 	client, err := river.ClientFromContextSafely[*sql.Tx](ctx)
+	if err != nil && l.client() != nil {
+		client, err = l.client(), nil // outside a job: a reconciliation called directly
+	}
 	if err != nil {
 		return fmt.Errorf("enqueue data removal for %s: %w", in.AccountID, err)
 	}

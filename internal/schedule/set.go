@@ -83,6 +83,10 @@ func (s *Set) EveryAccount(spec, name string, h Handler) error {
 	return s.add(spec, name, true, h, false)
 }
 
+// BuiltIn registers one of appbackend's own platform schedules, whose names start
+// with the reserved "appbackend." prefix. Errors as Every.
+func (s *Set) BuiltIn(spec, name string, h Handler) error { return s.add(spec, name, false, h, true) }
+
 func (s *Set) add(specText, name string, perAccount bool, h Handler, builtIn bool) error {
 	if err := checkName(name, builtIn); err != nil {
 		return err

@@ -113,6 +113,17 @@ type Installation struct {
 	InstalledAt   time.Time // zero if never seen installed
 	UninstalledAt time.Time // zero unless uninstalled
 
+	// From Stripe's Install object (apps.install events and the reconciliation of
+	// GET /v1/apps/installs); empty until one was seen for this installation.
+	// InstallID is the appinst_… id; PermissionsGranted are the permissions the
+	// merchant approved, PermissionsPending those the app's latest version asks for
+	// and the merchant has not approved yet; ApprovalRequired is Stripe's
+	// approval_required (pending permissions, CSP entries or endpoints).
+	InstallID          string
+	PermissionsGranted []string
+	PermissionsPending []string
+	ApprovalRequired   bool
+
 	// The lifecycle event that set this state; older events never override it.
 	LastEventCreated time.Time
 	LastEventID      string
@@ -131,11 +142,18 @@ func (i Installation) MarshalJSON() ([]byte, error) {
 		DisplayName   *string       `json:"display_name"`
 		LastEventID   string        `json:"last_event_id"`
 		UpdatedAt     time.Time     `json:"updated_at"`
+		InstallID     *string       `json:"install_id"`
+		// Lists are [] rather than null, so that a client can test their length.
+		PermissionsGranted []string `json:"permissions_granted"`
+		PermissionsPending []string `json:"permissions_pending"`
+		ApprovalRequired   bool     `json:"approval_required"`
 	}{
 		AccountID: i.AccountID, Livemode: i.Livemode, Status: i.Status,
 		InstalledAt: nullTime(i.InstalledAt), UninstalledAt: nullTime(i.UninstalledAt),
 		ApplicationID: nullString(i.ApplicationID), DisplayName: nullString(i.DisplayName),
-		LastEventID: i.LastEventID, UpdatedAt: i.UpdatedAt,
+		LastEventID: i.LastEventID, UpdatedAt: i.UpdatedAt, InstallID: nullString(i.InstallID),
+		PermissionsGranted: orEmpty(i.PermissionsGranted), PermissionsPending: orEmpty(i.PermissionsPending),
+		ApprovalRequired: i.ApprovalRequired,
 	})
 }
 
@@ -415,6 +433,13 @@ func nullString(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func nullTime(t time.Time) *time.Time {

@@ -210,6 +210,27 @@ func fromNullMicros(v sql.NullInt64) time.Time {
 
 func nullText(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
+// listText stores a list of names as a JSON array; nil (never seen) is NULL, so that
+// it reads back as nil and an empty list as an empty list.
+func listText(list []string) sql.NullString {
+	if list == nil {
+		return sql.NullString{}
+	}
+	b, _ := json.Marshal(list) // strings always marshal
+	return sql.NullString{String: string(b), Valid: true}
+}
+
+func textList(v sql.NullString) ([]string, error) {
+	if !v.Valid || v.String == "" {
+		return nil, nil
+	}
+	list := []string{}
+	if err := json.Unmarshal([]byte(v.String), &list); err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
 // Setting implements [store.Settings].
 func (q *Queries) Setting(ctx context.Context, key string) (string, bool, error) {
 	var v string
@@ -671,7 +692,8 @@ func (q *Queries) CountEvents(ctx context.Context) (map[store.EventStatus]int, e
 }
 
 const installationColumns = `account_id, livemode, status, application_id, display_name, installed_at,
-	uninstalled_at, last_event_created, last_event_id, updated_at`
+	uninstalled_at, last_event_created, last_event_id, updated_at,
+	install_id, permissions_granted, permissions_pending, approval_required`
 
 func scanInstallation(r rowScanner) (store.Installation, error) {
 	var (
@@ -680,11 +702,21 @@ func scanInstallation(r rowScanner) (store.Installation, error) {
 		appID, displayName       sql.NullString
 		installedAt, uninstalled sql.NullInt64
 		lastCreated, updatedAt   int64
+		installID                sql.NullString
+		granted, pending         sql.NullString
 	)
 	err := r.Scan(&in.AccountID, &in.Livemode, &status, &appID, &displayName, &installedAt,
-		&uninstalled, &lastCreated, &in.LastEventID, &updatedAt)
+		&uninstalled, &lastCreated, &in.LastEventID, &updatedAt,
+		&installID, &granted, &pending, &in.ApprovalRequired)
 	if err != nil {
 		return store.Installation{}, err
+	}
+	in.InstallID = installID.String
+	if in.PermissionsGranted, err = textList(granted); err != nil {
+		return store.Installation{}, fmt.Errorf("permissions_granted: %w", err)
+	}
+	if in.PermissionsPending, err = textList(pending); err != nil {
+		return store.Installation{}, fmt.Errorf("permissions_pending: %w", err)
 	}
 	in.Status = store.InstallStatus(status)
 	in.ApplicationID = appID.String
@@ -753,8 +785,10 @@ func (q *Queries) Installation(ctx context.Context, accountID string, livemode b
 func (q *Queries) putInstallationSQL() string {
 	return `
 	INSERT INTO appbackend_installations (` + installationColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (account_id, livemode) DO UPDATE SET
+		install_id = excluded.install_id, permissions_granted = excluded.permissions_granted,
+		permissions_pending = excluded.permissions_pending, approval_required = excluded.approval_required,
 		status = excluded.status, application_id = excluded.application_id,
 		display_name = excluded.display_name, installed_at = excluded.installed_at,
 		uninstalled_at = excluded.uninstalled_at, last_event_created = excluded.last_event_created,
@@ -775,7 +809,8 @@ func (q *Queries) PutInstallationTx(ctx context.Context, tx *sql.Tx, in store.In
 	res, err := q.execTx(ctx, tx, q.putInstallationSQL(),
 		in.AccountID, in.Livemode, string(in.Status), nullText(in.ApplicationID), nullText(in.DisplayName),
 		nullMicros(in.InstalledAt), nullMicros(in.UninstalledAt), in.LastEventCreated.Unix(), in.LastEventID,
-		micros(in.UpdatedAt))
+		micros(in.UpdatedAt), nullText(in.InstallID), listText(in.PermissionsGranted), listText(in.PermissionsPending),
+		in.ApprovalRequired)
 	if err != nil {
 		return fmt.Errorf("put installation of %s (%s): %w", in.AccountID, modeName(in.Livemode), err)
 	}

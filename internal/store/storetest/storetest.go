@@ -461,11 +461,21 @@ func testInstallations(t *testing.T, s store.Store) {
 		AccountID: "acct_1", Livemode: true, Status: store.Installed, ApplicationID: "ca_1",
 		InstalledAt: base, LastEventCreated: base, LastEventID: "evt_1", UpdatedAt: base.Add(time.Second),
 	}
+	// The Install object's fields: an empty list stays empty (not never seen), and
+	// a later state without them (an account.application event) clears nothing it
+	// does not carry: the caller writes back what it loaded.
+	fromInstall := installed
+	fromInstall.InstallID, fromInstall.ApprovalRequired = "appinst_test_1", true
+	fromInstall.PermissionsGranted = []string{"customer_read", "event_read"}
+	fromInstall.PermissionsPending = []string{}
+	fromInstall.LastEventID = "evt_1b"
+	pending := fromInstall
+	pending.PermissionsPending, pending.LastEventID = []string{"invoice_write"}, "evt_1c"
 	uninstalled := installed
 	uninstalled.Status, uninstalled.UninstalledAt = store.Uninstalled, base.Add(time.Hour)
 	uninstalled.DisplayName, uninstalled.LastEventID = "Rocket Rides", "evt_2"
 	uninstalled.LastEventCreated = base.Add(time.Hour)
-	for _, want := range []store.Installation{installed, uninstalled} {
+	for _, want := range []store.Installation{installed, fromInstall, pending, uninstalled} {
 		inTx(t, s, func(tx *sql.Tx) error { return s.PutInstallationTx(ctx, tx, want) })
 		got, err := s.Installation(ctx, "acct_1", true)
 		if err != nil {
