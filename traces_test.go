@@ -131,6 +131,10 @@ func valueText(v *commonpb.AnyValue) string {
 			parts = append(parts, valueText(e))
 		}
 		return strings.Join(parts, ",")
+	case *commonpb.AnyValue_IntValue:
+		return fmt.Sprint(x.IntValue)
+	case *commonpb.AnyValue_BoolValue:
+		return fmt.Sprint(x.BoolValue)
 	}
 	return fmt.Sprint(v.GetValue())
 }

@@ -51,7 +51,7 @@ type Settings struct {
 	// Propagator reads and writes trace context on HTTP (OTEL_PROPAGATORS).
 	Propagator propagation.TextMapPropagator
 	// Batch span processor (OTEL_BSP_*); zero leaves the SDK's default.
-	BatchDelay, ExportTimeout time.Duration
+	BatchDelay, ExportTimeout  time.Duration
 	MaxQueueSize, MaxBatchSize int
 }
 

@@ -188,6 +188,10 @@ func Route(ctx context.Context, method, route, requestID string) {
 	if route == "" || route == "unmatched" {
 		return
 	}
+	// A pattern may name its method ("POST /api/whoami"); the route is its path.
+	if _, path, ok := strings.Cut(route, " "); ok {
+		route = strings.TrimSpace(path)
+	}
 	if h != nil {
 		h.route = route
 	}
