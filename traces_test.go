@@ -2,6 +2,7 @@ package appbackend_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -294,4 +295,105 @@ func TestTracesFollowASignedRequestAndAnEventToStripe(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTracesInGatewayMode: the proxied request and each event delivery get a client
+// span, and the upstream receives a W3C traceparent naming it, so that its own spans
+// continue the trace.
+func TestTracesInGatewayMode(t *testing.T) {
+	t.Parallel()
+	rc := newOTLPReceiver(t)
+	b := setupGateway(t, func(c *appbackend.Config) {
+		tracing, err := appbackend.TracingFromEnv(envFunc(map[string]string{
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": rc.URL + "/v1/traces",
+			"OTEL_BSP_SCHEDULE_DELAY":            "20",
+		}))
+		require.NoError(t, err)
+		c.Tracing = tracing
+	})
+	resp := b.app.As("usr_1", "acct_gw").WithLivemode(false).Post(t, "/api/things?page=2", map[string]any{"hello": "world"})
+	require.Equal(t, http.StatusOK, resp.Status, resp.String())
+	server := rc.waitFor(t, "the proxied request", func(s *tracepb.Span) bool { return s.Name == "POST /api/ (upstream)" })
+	require.Equal(t, "acct_gw", attr(server, "appbackend.account"))
+	require.Equal(t, "test", attr(server, "appbackend.mode"))
+	proxied := rc.waitFor(t, "the call upstream", childOf(server, "upstream POST"))
+	require.Equal(t, "acct_gw", attr(proxied, "appbackend.account"))
+	require.NotContains(t, attr(proxied, "url.full"), "page=2")
+	c := b.upstream.waitFor(t, func(c recordedCall) bool { return strings.Contains(c.Path, "/api/things") })
+	require.Equal(t, traceparent(proxied), c.Header.Get("Traceparent"))
+
+	b.app.Install(t, "acct_gw", false)
+	id := b.app.Deliver(t, appbackendtest.Event{Type: "customer.created", Account: "acct_gw"})
+	b.app.WaitForEvent(t, id)
+	delivery := rc.waitFor(t, "the delivery of "+id, func(s *tracepb.Span) bool {
+		return s.Name == "deliver POST /stripe-app/appbackend/events" && attr(s, "appbackend.webhook_id") == id
+	})
+	require.Equal(t, "acct_gw", attr(delivery, "appbackend.account"))
+	require.Equal(t, "test", attr(delivery, "appbackend.mode"))
+	hook := rc.waitFor(t, "the webhook of "+id, func(s *tracepb.Span) bool { return attr(s, "appbackend.event.id") == id && s.Name == "POST /webhooks/stripe" })
+	require.Equal(t, string(hook.TraceId), string(delivery.TraceId), "the delivery is in the trace of the request that stored the event")
+	c = b.upstream.waitFor(t, func(c recordedCall) bool { return c.Header.Get("Webhook-Id") == id })
+	require.Equal(t, traceparent(delivery), c.Header.Get("Traceparent"))
+}
+
+func traceparent(s *tracepb.Span) string {
+	return "00-" + hex.EncodeToString(s.TraceId) + "-" + hex.EncodeToString(s.SpanId) + "-01"
+}
+
+// TestTracingFromEnv: off unless an endpoint (or OTEL_TRACES_EXPORTER=otlp) is set,
+// and a value that does not parse is refused with one line naming the variable.
+func TestTracingFromEnv(t *testing.T) {
+	t.Parallel()
+	for name, env := range map[string]map[string]string{
+		"unset":          {},
+		"service only":   {"OTEL_SERVICE_NAME": "x"},
+		"disabled":       {"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"},
+		"exporter none":  {"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"},
+		"grpc while off": {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+	} {
+		s, err := appbackend.TracingFromEnv(envFunc(env))
+		require.NoError(t, err, name)
+		require.Nil(t, s, name)
+	}
+	s, err := appbackend.TracingFromEnv(envFunc(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/base/"}))
+	require.NoError(t, err)
+	require.Equal(t, "http://collector:4318/base/v1/traces", s.Endpoint.String())
+	require.Equal(t, "appbackend", s.ServiceName())
+	s, err = appbackend.TracingFromEnv(envFunc(map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+		"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25", "OTEL_RESOURCE_ATTRIBUTES": "service.name=fromattrs,deployment.environment=prod"}))
+	require.NoError(t, err)
+	require.Equal(t, "http://localhost:4318/v1/traces", s.Endpoint.String())
+	require.Equal(t, "fromattrs", s.ServiceName())
+
+	const ep = "http://collector:4318"
+	for name, c := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"protocol":      {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": ep, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/xml"}, "OTEL_EXPORTER_OTLP_PROTOCOL"},
+		"grpc":          {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": ep, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}, "use http/protobuf"},
+		"sampler":       {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": ep, "OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER"},
+		"sampler arg":   {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": ep, "OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}, "OTEL_TRACES_SAMPLER_ARG"},
+		"endpoint":      {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		"bad url":       {map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://[::1"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
+		"port":          {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:99999"}, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		"disabled":      {map[string]string{"OTEL_SDK_DISABLED": "yes"}, "OTEL_SDK_DISABLED"},
+		"exporter":      {map[string]string{"OTEL_TRACES_EXPORTER": "otlpp"}, "OTEL_TRACES_EXPORTER"},
+		"headers":       {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": ep, "OTEL_EXPORTER_OTLP_HEADERS": "api-key"}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		"timeout":       {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": ep, "OTEL_EXPORTER_OTLP_TIMEOUT": "10s"}, "OTEL_EXPORTER_OTLP_TIMEOUT"},
+		"compression":   {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": ep, "OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"}, "OTEL_EXPORTER_OTLP_COMPRESSION"},
+		"propagators":   {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": ep, "OTEL_PROPAGATORS": "b3"}, "OTEL_PROPAGATORS"},
+		"bsp":           {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": ep, "OTEL_BSP_SCHEDULE_DELAY": "soon"}, "OTEL_BSP_SCHEDULE_DELAY"},
+		"resource":      {map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": ep, "OTEL_RESOURCE_ATTRIBUTES": "novalue"}, "OTEL_RESOURCE_ATTRIBUTES"},
+		"bad while off": {map[string]string{"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER"},
+	} {
+		_, err := appbackend.TracingFromEnv(envFunc(c.env))
+		require.ErrorIs(t, err, appbackend.ErrConfig, name)
+		require.ErrorContains(t, err, c.want, name)
+		require.NotContains(t, err.Error(), "\n", name)
+	}
+	// An endpoint's credentials are not quoted back.
+	_, err = appbackend.TracingFromEnv(envFunc(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://user:hunter2@collector"}))
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "hunter2")
 }

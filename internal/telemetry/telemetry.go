@@ -189,7 +189,7 @@ func Route(ctx context.Context, method, route, requestID string) {
 		return
 	}
 	// A pattern may name its method ("POST /api/whoami"); the route is its path.
-	if _, path, ok := strings.Cut(route, " "); ok {
+	if m, path, ok := strings.Cut(route, " "); ok && m != "" && strings.Trim(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == "" {
 		route = strings.TrimSpace(path)
 	}
 	if h != nil {
