@@ -330,7 +330,9 @@ func TestTracesInGatewayMode(t *testing.T) {
 	})
 	require.Equal(t, "acct_gw", attr(delivery, "appbackend.account"))
 	require.Equal(t, "test", attr(delivery, "appbackend.mode"))
-	hook := rc.waitFor(t, "the webhook of "+id, func(s *tracepb.Span) bool { return attr(s, "appbackend.event.id") == id && s.Name == "POST /webhooks/stripe" })
+	hook := rc.waitFor(t, "the webhook of "+id, func(s *tracepb.Span) bool {
+		return attr(s, "appbackend.event.id") == id && s.Name == "POST /webhooks/stripe"
+	})
 	require.Equal(t, string(hook.TraceId), string(delivery.TraceId), "the delivery is in the trace of the request that stored the event")
 	c = b.upstream.waitFor(t, func(c recordedCall) bool { return c.Header.Get("Webhook-Id") == id })
 	require.Equal(t, traceparent(delivery), c.Header.Get("Traceparent"))
