@@ -23,6 +23,7 @@ import (
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appbackendtest"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
+	"github.com/appbackend/appbackend/outbound"
 )
 
 // otlpReceiver is an OTLP/HTTP traces endpoint: it decodes what the exporter POSTs to
@@ -398,4 +399,36 @@ func TestTracingFromEnv(t *testing.T) {
 	_, err = appbackend.TracingFromEnv(envFunc(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://user:hunter2@collector"}))
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "hunter2")
+}
+
+// TestTracesOfOutboundCalls: an outbound call made under a traced request gets a
+// client span, a child of the request's, recorded without its query (which may hold a
+// token), and the API called receives the traceparent.
+func TestTracesOfOutboundCalls(t *testing.T) {
+	t.Parallel()
+	rc := newOTLPReceiver(t)
+	got := make(chan string, 1)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("Traceparent")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(api.Close)
+	client := outbound.New(outbound.Config{})
+	app := appbackendtest.Start(t, func(a *appbackend.App) {
+		a.HandleFunc("POST /api/sync", func(w http.ResponseWriter, r *http.Request) {
+			if err := client.GetJSON(r.Context(), api.URL+"/contacts?api_token=outboundsecret", nil, nil); err != nil {
+				a.WriteError(w, r, err)
+				return
+			}
+			appbackend.WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+		})
+	}, tracedConfig(t, rc, "sqlite:"+filepath.Join(t.TempDir(), "outbound.db")))
+	res := app.As("usr_1", "acct_out").Post(t, "/api/sync", nil)
+	require.Equal(t, http.StatusOK, res.Status, res.String())
+	server := rc.waitFor(t, "POST /api/sync", named("POST /api/sync"))
+	call := rc.waitFor(t, "outbound GET under the request", childOf(server, "outbound GET"))
+	require.Equal(t, api.URL+"/contacts", attr(call, "url.full"))
+	require.Equal(t, traceparent(call), <-got)
+	require.NotContains(t, rc.dump(), "outboundsecret")
 }
