@@ -112,7 +112,7 @@ func (t *Tracing) ForceFlush(ctx context.Context) error { return t.tp.ForceFlush
 // sampler; never the export headers.
 func (t *Tracing) Describe() []any {
 	u := *t.s.Endpoint
-	u.User = nil
+	u.User, u.RawQuery = nil, "" // either may carry a credential
 	return []any{"endpoint", u.String(), "service", t.s.ServiceName(), "sampler", t.s.SamplerName}
 }
 
