@@ -25,6 +25,7 @@ import (
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/internal/telemetry"
 	"github.com/appbackend/appbackend/internal/webhook"
 	"github.com/appbackend/appbackend/stripeclient"
 )
@@ -64,6 +65,8 @@ type App struct {
 	admin     http.Handler
 	// gateway proxies to and calls the app's own server (Config.Gateway); nil when off.
 	gateway *gateway.Gateway
+	// tel exports traces (Config.Tracing); nil when off, and then nothing is traced.
+	tel *telemetry.Tracing
 	// devSecrets lists what --dev generated, for the start-up banner.
 	devSecrets DevSecrets
 	// inflight counts requests being handled, for the shutdown.
@@ -172,6 +175,23 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.started = true
 	a.mu.Unlock()
+
+	if a.cfg.Tracing != nil {
+		tel, err := telemetry.Start(ctx, a.cfg.Tracing, a.logger)
+		if err != nil {
+			return fmt.Errorf("%w: traces: %v", ErrConfig, err)
+		}
+		a.tel = tel
+		a.logger.InfoContext(ctx, "exporting traces", tel.Describe()...)
+		// Last, once every job stopped: their spans are exported too.
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := tel.Shutdown(sctx); err != nil {
+				a.logger.Warn("traces not all exported at shutdown", "err", err)
+			}
+		}()
+	}
 
 	if err := a.open(ctx); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/appbackend/appbackend/internal/setup"
+	"github.com/appbackend/appbackend/internal/telemetry"
 	"github.com/appbackend/appbackend/stripeclient"
 )
 
@@ -114,6 +115,9 @@ type Config struct {
 	MetricsListener net.Listener
 	// Ready, when set, is called once the server accepts connections.
 	Ready func(addr net.Addr)
+	// Tracing exports OpenTelemetry traces (README "Traces"); nil: off. ConfigFromEnv
+	// sets it from the standard OTEL_* variables (TracingFromEnv).
+	Tracing *telemetry.Settings
 
 	// Install links and OAuth (GET /install, GET /install/callback). AppID is the app's
 	// id or OAuth client id (STRIPE_APP_ID); PublicURL is where Stripe sends the browser
@@ -176,6 +180,17 @@ func ConfigFromLayers(getenv func(string) string, file *ConfigFile) (Config, err
 	return cfg, err
 }
 
+// TracingFromEnv reads the standard OTEL_* variables (README "Traces") into
+// Config.Tracing: nil when traces are off, an error wrapping ErrConfig for a value
+// that does not parse.
+func TracingFromEnv(getenv func(string) string) (*telemetry.Settings, error) {
+	s, err := telemetry.FromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return s, nil
+}
+
 // ParseDev reads APPBACKEND_DEV: "1" or "true" turn development mode on, "", "0" or
 // "false" leave it off (as strconv.ParseBool spells them).
 func ParseDev(v string) (bool, error) {
@@ -214,6 +229,9 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 		return cfg, err
 	}
 	cfg.Dev = dev
+	if cfg.Tracing, err = TracingFromEnv(getenv); err != nil {
+		return cfg, err
+	}
 	if err := cfg.Gateway.fromEnv(getenv); err != nil {
 		return cfg, err
 	}

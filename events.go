@@ -193,7 +193,7 @@ func (a *App) startEvents(ctx context.Context) error {
 			install.RemoveAccountDataArgs{}.Kind(), install.PurgeAccountEventsArgs{}.Kind(),
 			accountNameArgs{}.Kind(), schedule.TickArgs{}.Kind(), upstreamJobArgs{}.Kind(),
 		}, a.sched.rerunnable...),
-		BuiltIn:        []events.BuiltIn{a.lifecycle.HandleEvent},
+		BuiltIn:        []events.BuiltIn{a.traceBuiltIn(a.lifecycle.HandleEvent)},
 		BuiltInWrites:  install.IsLifecycleEvent,
 		ObserveOutcome: a.observeEventOutcome,
 		Deliver:        a.eventDelivery(),
@@ -204,9 +204,16 @@ func (a *App) startEvents(ctx context.Context) error {
 	}
 	for _, r := range a.eventHandlers {
 		h := r.handler
-		proc.On(r.pattern, func(ctx context.Context, ev store.Event) error {
+		handle := func(ctx context.Context, ev store.Event) error {
 			return h(stripeclient.Bind(ctx, ev.AccountID, ev.Livemode, 0), ev)
-		})
+		}
+		if a.tel != nil {
+			pattern, plain := r.pattern, handle
+			handle = func(ctx context.Context, ev store.Event) error {
+				return a.tel.HandleEvent(ctx, pattern, &ev, func(ctx context.Context) error { return plain(ctx, ev) })
+			}
+		}
+		proc.On(r.pattern, handle)
 	}
 	a.processor = proc
 	if err := a.startGateway(proc); err != nil {
@@ -223,6 +230,9 @@ func (a *App) startEvents(ctx context.Context) error {
 		return err
 	}
 	a.rt.ConfigureRiver(a.riverMetrics)
+	if a.tel != nil {
+		a.rt.ConfigureRiver(a.tel.ConfigureRiver)
+	}
 	if err := a.rt.Build(); err != nil {
 		return err
 	}
@@ -240,12 +250,27 @@ func (a *App) startEvents(ctx context.Context) error {
 			MaxBody:       a.cfg.MaxBody,
 			ObserveCommit: a.metrics.WebhookCommit,
 			ObserveEvent:  a.observeWebhookEvent,
+			Tracing:       a.tel,
 		})
 		if err != nil {
 			return err
 		}
 	}
 	return proc.Start(ctx)
+}
+
+// traceBuiltIn gives the installation lifecycle's handling of its events a span
+// when traces are on (the other events it only reads for).
+func (a *App) traceBuiltIn(b events.BuiltIn) events.BuiltIn {
+	if a.tel == nil {
+		return b
+	}
+	return func(ctx context.Context, ev *store.Event) error {
+		if !install.IsLifecycleEvent(ev.Type) {
+			return b(ctx, ev)
+		}
+		return a.tel.HandleEvent(ctx, "installation", ev, func(ctx context.Context) error { return b(ctx, ev) })
+	}
 }
 
 // recordDisplayName enqueues, in the install's transaction, the job that looks up the

@@ -195,7 +195,11 @@ func (a *App) serveUpstreamAPI() (stop func(), err error) {
 			return nil, fmt.Errorf("listen on %s (APPBACKEND_UPSTREAM_API_ADDR): %w", a.cfg.Gateway.APIAddr, err)
 		}
 	}
-	srv := &http.Server{Handler: a.upstreamAPI(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	api := a.upstreamAPI()
+	if a.tel != nil {
+		api = a.tel.Handler(api)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			a.logger.Error("upstream API listener", "err", err)

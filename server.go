@@ -18,7 +18,9 @@ import (
 	"github.com/appbackend/appbackend/internal/jsjson"
 	"github.com/appbackend/appbackend/internal/metrics"
 	"github.com/appbackend/appbackend/internal/setup"
+	"github.com/appbackend/appbackend/internal/telemetry"
 	"github.com/appbackend/appbackend/internal/webhook"
+	"github.com/appbackend/appbackend/stripeclient"
 )
 
 // handler returns the App's whole HTTP handler: signed /api routes, health checks and
@@ -40,13 +42,21 @@ func (a *App) handler() http.Handler {
 	})
 	// Validated in New; the zero value trusts no proxy.
 	proxies, _ := forwarded.Parse(a.cfg.TrustedProxies)
-	return proxies.Handler(a.observe(root))
+	h := a.observe(root)
+	if a.tel != nil {
+		// Only with traces on: off, no request pays for them.
+		h = a.tel.Handler(h)
+	}
+	return proxies.Handler(h)
 }
 
 // signedRoutes wraps the app's signed routes: CORS first (a preflight carries no
 // signature), then the signature check, then the route itself.
 func (a *App) signedRoutes() http.Handler {
 	dispatch := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.tel != nil {
+			a.traceSigned(r)
+		}
 		h, pattern := a.signed.Handler(r)
 		if pattern == "" && a.gateway != nil {
 			if st := stateOf(w); st != nil {
@@ -75,6 +85,20 @@ func (a *App) signedRoutes() http.Handler {
 		appauth.WithFailureHook(func(_ *http.Request, err error) {
 			a.metrics.SignatureFailure("api", metrics.SignatureFailureReason(err))
 		}))
+}
+
+// traceSigned names the verified account, and the mode when the payload signed it,
+// on the request's span.
+func (a *App) traceSigned(r *http.Request) {
+	id, ok := appauth.FromContext(r.Context())
+	if !ok {
+		return
+	}
+	var live *bool
+	if id.SignedAs.CoversBody() && len(id.Payload) > 0 {
+		live, _ = stripeclient.SignedLivemode(id.Payload)
+	}
+	telemetry.Signed(r.Context(), id.AccountID, live)
 }
 
 // routeMiss tells a missing route (404) from a wrong method (405).
@@ -369,7 +393,11 @@ func (a *App) observe(root *http.ServeMux) http.Handler {
 				}
 			}
 			took := time.Since(start)
-			a.metrics.ObserveRequest(a.routeLabel(r, st), st.status, took)
+			route := a.routeLabel(r, st)
+			a.metrics.ObserveRequest(route, st.status, took)
+			if a.tel != nil {
+				telemetry.Route(r.Context(), r.Method, route, reqID)
+			}
 			a.logRequest(r, st, reqID, took)
 		}()
 		next.ServeHTTP(st, r)

@@ -25,6 +25,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/appbackend/appbackend/internal/telemetry"
 )
 
 // Defaults of Config.
@@ -89,6 +91,9 @@ func New(cfg Config) *Client {
 			ForceAttemptHTTP2:     true,
 		}
 	}
+	// A call made under a span (the app's traces on) gets a client span and a
+	// traceparent; url.full is recorded without its query, which may hold a token.
+	base = telemetry.Transport(base, func(r *http.Request) string { return "outbound " + r.Method }, nil)
 	return &Client{
 		hc: &http.Client{
 			Timeout:   cfg.Timeout,

@@ -116,6 +116,7 @@ func New(cfg Config) (*Clients, error) {
 		m.http = &http.Client{
 			Timeout: cfg.Timeout,
 			Transport: &transport{
+				mode:       mode,
 				base:       cfg.Transport,
 				limiter:    m.limiter,
 				maxRetries: cfg.MaxRetries,

@@ -6,13 +6,18 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/appbackend/appbackend/internal/apierror"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/telemetry"
 )
 
 // transport is the http.RoundTripper under every stripe-go call of one mode. It checks
@@ -21,11 +26,36 @@ import (
 // true, and network failures. stripe-go's own retries are off (MaxNetworkRetries 0):
 // they sleep without watching the context and would multiply with these.
 type transport struct {
+	mode       Mode
 	base       http.RoundTripper
 	limiter    *accountLimiter
 	maxRetries int
 	backoff    time.Duration
 	maxBackoff time.Duration
+
+	// traced is base with a client span per attempt, for calls made under a span
+	// (traces on); built at the first such call.
+	tracedOnce sync.Once
+	traced     http.RoundTripper
+}
+
+// send makes one attempt. A call whose context carries a span (traces are on) goes
+// through telemetry's transport: a client span naming the account and mode, and a
+// traceparent header; any other goes straight to base.
+func (t *transport) send(r *http.Request) (*http.Response, error) {
+	if !trace.SpanContextFromContext(r.Context()).IsValid() {
+		return t.base.RoundTrip(r)
+	}
+	t.tracedOnce.Do(func() {
+		t.traced = telemetry.Transport(t.base, telemetry.StripeSpanName, func(r *http.Request) []attribute.KeyValue {
+			attrs := []attribute.KeyValue{telemetry.AttrMode.String(string(t.mode))}
+			if c, ok := callFrom(r.Context()); ok && c.account != "" {
+				attrs = append(attrs, telemetry.AttrAccount.String(c.account))
+			}
+			return attrs
+		})
+	})
+	return t.traced.RoundTrip(r)
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -280,7 +310,7 @@ func (t *transport) retrying(ctx context.Context, req *http.Request, c call, rel
 				return nil, err
 			}
 		}
-		resp, err := t.base.RoundTrip(r)
+		resp, err := t.send(r)
 		wait, again := t.retryWait(req, resp, err, attempt)
 		if again && !fitsDeadline(ctx, wait) {
 			again = false

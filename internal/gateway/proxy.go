@@ -17,8 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/telemetry"
 	"github.com/appbackend/appbackend/stripeclient"
 )
 
@@ -109,6 +112,10 @@ func New(cfg Config) (*Gateway, error) {
 		ResponseHeaderTimeout: cfg.Timeout,
 		ExpectContinueTimeout: time.Second,
 	}
+	// Calls made under a span (traces on) get a client span and the W3C traceparent,
+	// which the upstream continues the trace with.
+	proxied := telemetry.Transport(transport, func(r *http.Request) string { return "upstream " + r.Method }, upstreamAttrs)
+	delivered := telemetry.Transport(transport, func(r *http.Request) string { return "deliver " + r.Method + " " + r.URL.Path }, upstreamAttrs)
 	g := &Gateway{
 		base:    base,
 		signer:  signer,
@@ -117,7 +124,7 @@ func New(cfg Config) (*Gateway, error) {
 		// A delivery is answered by the path it was sent to, or it failed: following a
 		// redirect would turn the POST into a bodiless GET elsewhere, whose 200 would
 		// mark an event processed or a job done that the upstream never received.
-		client: &http.Client{Transport: transport, Timeout: cfg.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+		client: &http.Client{Transport: delivered, Timeout: cfg.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}},
 		writeEr: cfg.WriteError,
@@ -137,7 +144,7 @@ func New(cfg Config) (*Gateway, error) {
 				}
 			}
 		},
-		Transport:  transport,
+		Transport:  proxied,
 		BufferPool: bufferPool{},
 		// The UI extension gets appbackend's CORS headers, not whatever the upstream
 		// says: two Access-Control-Allow-Origin values make the browser refuse both.
@@ -152,6 +159,25 @@ func New(cfg Config) (*Gateway, error) {
 		ErrorHandler: g.proxyError,
 	}
 	return g, nil
+}
+
+// upstreamAttrs names, on a call's span, the account, the mode and the webhook-id
+// that its identity headers carry (never the signature).
+func upstreamAttrs(r *http.Request) []attribute.KeyValue {
+	var attrs []attribute.KeyValue
+	if v := r.Header.Get(HeaderAccountID); v != "" {
+		attrs = append(attrs, telemetry.AttrAccount.String(v))
+	}
+	switch r.Header.Get(HeaderLivemode) {
+	case "true":
+		attrs = append(attrs, telemetry.AttrMode.String("live"))
+	case "false":
+		attrs = append(attrs, telemetry.AttrMode.String("test"))
+	}
+	if v := r.Header.Get(HeaderID); v != "" {
+		attrs = append(attrs, telemetry.AttrDelivery.String(v))
+	}
+	return attrs
 }
 
 // Signer is the gateway's signer (what the upstream verifies with).

@@ -41,9 +41,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/internal/telemetry"
 )
 
 // SignatureVerifier checks a Stripe-Signature header against the raw body; an
@@ -85,6 +88,8 @@ type Config struct {
 	ObserveEvent func(ev store.Event, duplicate bool)
 	// Now replaces time.Now for received_at (tests).
 	Now func() time.Time
+	// Tracing, if set, traces each batch's commit, under the events' requests.
+	Tracing *telemetry.Tracing
 }
 
 // Receiver is the http.Handler of POST /webhooks/stripe.
@@ -122,6 +127,7 @@ type Receiver struct {
 type pending struct {
 	ev   store.Event
 	done chan result
+	span trace.SpanContext // the request's, when traced
 }
 
 type result struct {
@@ -242,6 +248,10 @@ func (r *Receiver) commit(batch []*pending) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CommitTimeout)
 	defer cancel()
+	endSpan := func(error) {}
+	if r.cfg.Tracing != nil {
+		ctx, endSpan = r.cfg.Tracing.StartCommit(ctx, len(batch), func(i int) (string, trace.SpanContext) { return batch[i].ev.ID, batch[i].span })
+	}
 	duplicate := make([]bool, len(batch))
 	storeBatch := func() error {
 		clear(duplicate)
@@ -266,6 +276,7 @@ func (r *Receiver) commit(batch []*pending) {
 		r.logger.Debug("webhook batch not stored; trying once more", "events", len(batch), "err", err)
 		err = storeBatch()
 	}
+	endSpan(err)
 	if r.cfg.ObserveCommit != nil {
 		r.cfg.ObserveCommit(len(batch), time.Since(start), err)
 	}
@@ -349,6 +360,10 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ev.Raw = body
 
 	p := &pending{ev: ev, done: make(chan result, 1)}
+	if r.cfg.Tracing != nil {
+		telemetry.WebhookEvent(req.Context(), &ev)
+		p.span = trace.SpanContextFromContext(req.Context())
+	}
 	if err := r.submit(req.Context(), p); err != nil {
 		if errors.Is(err, errClosed) {
 			apierror.Write(w, req, r.logger, apierror.New(apierror.CodeUnavailable, "shutting down; retry later"))
