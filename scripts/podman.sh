@@ -4,6 +4,10 @@
 #
 #   scripts/podman.sh          install podman and runc with apt-get if either is missing,
 #                              then print /usr/bin/podman
+#   scripts/podman.sh go-image make (once per Go version) and print a local builder image
+#                              for the Containerfile's GO_IMAGE: the host's Go toolchain,
+#                              its CA roots (to reach the module proxy) and an empty /tmp,
+#                              since no registry, and so no golang image, may be reachable
 #
 # runc, not Debian's default crun: crun refuses this kind of kernel ("cgroups in hybrid
 # mode not supported"), so the test runs podman with --runtime runc. The test fails with
@@ -30,5 +34,23 @@ if [ ! -x "$BIN" ] || [ ! -x "$RUNC" ]; then
 	$SUDO apt-get install -y -qq --no-install-recommends podman runc >&2 || die "apt-get install podman runc failed"
 	[ -x "$BIN" ] || die "apt-get installed podman but $BIN does not exist"
 	[ -x "$RUNC" ] || die "apt-get installed runc but $RUNC does not exist"
+fi
+
+if [ "${1:-}" = go-image ]; then
+	command -v go >/dev/null 2>&1 || die "go is not on PATH: the builder image is made of the host's Go toolchain"
+	goroot=$(go env GOROOT)
+	image=localhost/appbackend-builder:$(go env GOVERSION)
+	if ! "$BIN" image exists "$image"; then
+		certs=/etc/ssl/certs/ca-certificates.crt
+		[ -f "$certs" ] || die "$certs is missing: the builder needs CA roots to download modules (apt-get install ca-certificates)"
+		echo "podman.sh: making $image from $goroot" >&2
+		# GOROOT without its tests and API lists; /tmp itself, not its contents.
+		tar -C / -c --exclude="${goroot#/}/test" --exclude="${goroot#/}/api" --exclude="${goroot#/}/doc" \
+			"${goroot#/}" "${certs#/}" --no-recursion tmp |
+			"$BIN" import --quiet --change "ENV PATH=$goroot/bin:/usr/bin:/bin" - "$image" >/dev/null ||
+			die "podman import of $goroot failed"
+	fi
+	echo "$image"
+	exit 0
 fi
 echo "$BIN"
