@@ -53,9 +53,10 @@ $(UI_DIR)/node_modules/.package-lock.json: $(UI_DIR)/package.json $(UI_DIR)/pack
 browser:
 	@./scripts/chromium.sh >/dev/null
 
-# podman installs Debian's podman and runc for the container image's test when missing.
+# podman installs Debian's podman and runc for the container image's test when missing, and
+# builds the image ahead of the test (a first build compiles for minutes).
 podman:
-	@./scripts/podman.sh >/dev/null
+	@./scripts/podman.sh warm >/dev/null
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
