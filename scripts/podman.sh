@@ -86,6 +86,9 @@ warm)
 		die "podman build failed"
 	fi
 	rm -f "$log"
+	# Each changed tree leaves an untagged image and its build layers (~80 MB); keep a
+	# day of them for the caches, across clones.
+	"$BIN" image prune --force --filter until=24h >/dev/null 2>&1 || true
 	echo "podman.sh: image built in $(($(date +%s) - start))s" >&2
 	echo "$BIN"
 	;;
