@@ -8,13 +8,31 @@ export APPBACKEND_NODE_MODULES := $(CURDIR)/$(NODE_DIR)/node_modules
 GATEWAY_NODE := examples/gateway-node
 # The gateway end-to-end tests fail instead of skipping when the Node example is missing.
 export APPBACKEND_REQUIRE_EXAMPLES := 1
+# The container image's test fails instead of skipping when podman is missing.
+export APPBACKEND_REQUIRE_PODMAN := 1
 
-.PHONY: all build test check node-deps ui-deps browser promtool gotest uitest fuzz bench bench-gateway bench-retention clean
+# VERSION and COMMIT are stamped into the binary (`appbackend version`) by build and image;
+# scripts/version.sh derives the version from git as Go's pseudo-versions do.
+VERSION ?= $(shell ./scripts/version.sh 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := $(if $(VERSION),-X main.version=$(VERSION)) $(if $(COMMIT),-X main.commit=$(COMMIT))
+BIN     ?= appbackend
+# CONTAINER builds the image: podman (BUILDAH_FORMAT=docker keeps its HEALTHCHECK) or docker.
+CONTAINER ?= podman
+IMAGE     ?= appbackend
+
+.PHONY: all build image podman promtool test check node-deps ui-deps browser gotest uitest fuzz bench bench-gateway bench-retention clean
 
 all: build
 
 build:
-	$(GO) build -o appbackend ./cmd/appbackend
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/appbackend
+
+# image builds the container image (Containerfile) from golang:1.26; GO_IMAGE names another
+# builder image with a Go toolchain.
+image:
+	BUILDAH_FORMAT=docker $(CONTAINER) build -f Containerfile -t $(IMAGE) \
+		--build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) $(if $(GO_IMAGE),--build-arg GO_IMAGE=$(GO_IMAGE)) .
 
 # node-deps installs the Node peers (stripe-node, express) the tests compare against.
 node-deps: $(NODE_DIR)/node_modules/.package-lock.json $(GATEWAY_NODE)/node_modules/.package-lock.json
@@ -40,6 +58,11 @@ browser:
 promtool:
 	@./scripts/promtool.sh >/dev/null
 
+# podman installs Debian's podman and runc for the container image's test when missing, and
+# builds the image ahead of the test (a first build compiles for minutes).
+podman:
+	@./scripts/podman.sh warm >/dev/null
+
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -56,7 +79,7 @@ FUZZ_TARGETS := ./internal/jsjson:FuzzParse ./internal/jsjson:FuzzStringify ./in
 
 # test starts the services the tests need (scripts/with-services.sh), runs every Go test,
 # the UI-extension client's tests and the fuzz targets, and stops the services again.
-test: node-deps ui-deps browser promtool check
+test: node-deps ui-deps browser promtool podman check
 	./scripts/with-services.sh $(MAKE) --no-print-directory gotest uitest fuzz
 
 gotest:

@@ -42,6 +42,8 @@ Usage:
   appbackend backup FILE                 copy the SQLite database to FILE while it serves, and check the copy
   appbackend restore FILE                replace the SQLite database with a backup (the server stopped)
   appbackend doctor [--json]             check the configuration for common oversights
+  appbackend healthcheck [--addr HOST:PORT]
+                                         exit 0 if the running server's GET /readyz answers 200 (a container's HEALTHCHECK)
   appbackend version                     print the version
 
 Configuration is read from the environment (APPBACKEND_ADDR, APPBACKEND_DATABASE,
@@ -103,6 +105,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runRestore(ctx, rest, getenv, stdout)
 	case "doctor":
 		err = runDoctor(ctx, rest, getenv, stdout)
+	case "healthcheck":
+		err = runHealthcheck(ctx, rest, getenv, stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "--help", "-h":
