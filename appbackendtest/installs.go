@@ -281,28 +281,9 @@ func (f *StripeFake) listInstalls(mode string, req StripeRequest) (int, []byte) 
 		}
 		all = append(all, obj)
 	}
-	start, end := 0, len(all)
-	if after := q.Get("starting_after"); after != "" {
-		i := slices.IndexFunc(all, func(o map[string]any) bool { return o["id"] == after })
-		if i < 0 {
-			return errorBody(http.StatusBadRequest, "invalid_request_error", "resource_missing", "No such app install: '"+after+"'")
-		}
-		start = i + 1
-	}
-	if before := q.Get("ending_before"); before != "" {
-		if i := slices.IndexFunc(all, func(o map[string]any) bool { return o["id"] == before }); i >= 0 {
-			end = i
-			start = max(0, end-limit)
-		}
-	}
-	page := all[start:end]
-	hasMore := len(page) > limit
-	if hasMore {
-		page = page[:limit]
-	}
-	data := make([]any, 0, len(page))
-	for _, o := range page {
-		data = append(data, o)
+	data, hasMore, knownAfter := listPage(all, q, limit)
+	if !knownAfter {
+		return errorBody(http.StatusBadRequest, "invalid_request_error", "resource_missing", "No such app install: '"+q.Get("starting_after")+"'")
 	}
 	return jsonBody(http.StatusOK, map[string]any{"object": "list", "url": "/v1/apps/installs", "has_more": hasMore, "data": data})
 }

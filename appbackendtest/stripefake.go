@@ -529,10 +529,20 @@ func (f *StripeFake) list(c *collection, req StripeRequest) (int, []byte) {
 			}
 		}
 	}
+	data, hasMore, _ := listPage(all, q, limit) // an unknown starting_after: from the start
+	return jsonBody(http.StatusOK, map[string]any{"object": "list", "url": req.Path, "has_more": hasMore, "data": data})
+}
+
+// listPage is the page of all that Stripe's list parameters in q ask for (limit,
+// starting_after, ending_before). knownAfter is false when starting_after names no
+// object in all; the page then starts at the beginning.
+func listPage(all []map[string]any, q url.Values, limit int) (data []any, hasMore, knownAfter bool) {
 	start, end := 0, len(all)
+	knownAfter = true
 	if after := q.Get("starting_after"); after != "" {
 		i := slices.IndexFunc(all, func(o map[string]any) bool { return o["id"] == after })
-		start = i + 1 // an unknown id: from the start
+		knownAfter = i >= 0
+		start = i + 1
 	}
 	if before := q.Get("ending_before"); before != "" {
 		if i := slices.IndexFunc(all, func(o map[string]any) bool { return o["id"] == before }); i >= 0 {
@@ -541,15 +551,15 @@ func (f *StripeFake) list(c *collection, req StripeRequest) (int, []byte) {
 		}
 	}
 	page := all[start:end]
-	hasMore := len(page) > limit
+	hasMore = len(page) > limit
 	if hasMore {
 		page = page[:limit]
 	}
-	data := make([]any, 0, len(page))
+	data = make([]any, 0, len(page))
 	for _, o := range page {
 		data = append(data, o)
 	}
-	return jsonBody(http.StatusOK, map[string]any{"object": "list", "url": req.Path, "has_more": hasMore, "data": data})
+	return data, hasMore, knownAfter
 }
 
 // matches reports whether obj has every plain list parameter of q as a field.
