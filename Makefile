@@ -15,7 +15,7 @@ export APPBACKEND_REQUIRE_PODMAN := 1
 # scripts/version.sh derives the version from git as Go's pseudo-versions do.
 VERSION ?= $(shell ./scripts/version.sh 2>/dev/null)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS := $(if $(VERSION),-X main.version=$(VERSION)) $(if $(COMMIT),-X main.commit=$(COMMIT))
+LDFLAGS := $(if $(VERSION),-X github.com/appbackend/appbackend/cli.version=$(VERSION)) $(if $(COMMIT),-X github.com/appbackend/appbackend/cli.commit=$(COMMIT))
 BIN     ?= appbackend
 # CONTAINER builds the image: podman (BUILDAH_FORMAT=docker keeps its HEALTHCHECK) or docker.
 CONTAINER ?= podman

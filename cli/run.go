@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/internal/setup"
+)
+
+const usage = `appbackend — the self-hosted backend for Stripe Apps
+
+Usage:
+  appbackend serve [--dev] [flags]       run the server (see 'appbackend serve --help')
+  appbackend sign [--secret S [--secret S2]] --user U --account A [--payload JSON] [--role ID]… [--timestamp UNIX]
+                                         print a Stripe-Signature header and the exact body to send
+  appbackend call METHOD URL [--secret S] --user U --account A [--payload JSON] [--role ID]…
+                                         sign and send a request, print the response
+  appbackend trigger TYPE --account ACCT [--test] [--data JSON|@FILE] [--url URL] [--secret whsec_…]
+                                         post a realistic signed event to a running backend
+  appbackend install-link --account ACCT [--oauth] [--test] [--url URL] [--secret absec_…]
+                                         run an install link against a running backend
+  appbackend rotate-key [--new]          re-encrypt OAuth tokens with the first APPBACKEND_ENCRYPTION_KEY
+  appbackend installations [--json]      list installations (per account and mode)
+  appbackend installations reauthorize ACCOUNT [--test]
+                                         ask Stripe to reauthorize the account's install
+  appbackend events [--status S] [--json]
+                                         list the inbox's events
+  appbackend events replay ID            process an event again
+  appbackend events replay --status dead|failed [--type T] [--account A] [--since D] [--dry-run]
+                                         process every matching event again, in batches
+  appbackend events pause|resume         stop or restart event processing (and delivery) on every replica
+  appbackend schedules [--json]          list schedules (per account and mode)
+  appbackend jobs [--json] [--state S] [--kind K]
+                                         list jobs
+  appbackend migrate                     apply pending database migrations
+  appbackend backup FILE                 copy the SQLite database to FILE while it serves, and check the copy
+  appbackend restore FILE                replace the SQLite database with a backup (the server stopped)
+  appbackend doctor [--json]             check the configuration for common oversights
+  appbackend healthcheck [--addr HOST:PORT]
+                                         exit 0 if the running server's GET /readyz answers 200 (a container's HEALTHCHECK)
+  appbackend version                     print the version
+
+Configuration is read from the environment (APPBACKEND_ADDR, APPBACKEND_DATABASE,
+STRIPE_APP_SECRETS, STRIPE_WEBHOOK_SECRETS, …) over the TOML file that --config or
+APPBACKEND_CONFIG names, by every command alike; every variable is also a serve flag.
+The commands that read or act on the database never create or migrate it: run
+'appbackend migrate' (or serve) first.
+`
+
+// usageError is a mistake in how the command was called: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// run is the whole program, parameterised so tests run it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	var file *appbackend.ConfigFile
+	switch args[0] {
+	case "version", "--version", "-v", "help", "--help", "-h":
+	default:
+		// Read once, here, so that every subcommand sees the same layers.
+		if getenv, file, err = layerConfig(args[1:], getenv); err != nil {
+			return exitCode(usageError{err.Error()}, args[0], stderr)
+		}
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		err = runServe(ctx, rest, getenv, file, stdout, stderr)
+	case "sign":
+		err = runSign(ctx, rest, getenv, stdout)
+	case "call":
+		err = runCall(ctx, rest, getenv, stdout)
+	case "trigger":
+		err = runTrigger(ctx, rest, getenv, os.Stdin, stdout)
+	case "install-link":
+		err = runInstallLink(ctx, rest, getenv, stdout)
+	case "rotate-key":
+		err = runRotateKey(ctx, rest, getenv, stdout)
+	case "installations":
+		err = runInstallations(ctx, rest, getenv, stdout)
+	case "events":
+		err = runEvents(ctx, rest, getenv, stdout)
+	case "schedules":
+		err = runSchedules(ctx, rest, getenv, stdout)
+	case "jobs":
+		err = runJobs(ctx, rest, getenv, stdout)
+	case "migrate":
+		err = runMigrate(ctx, rest, getenv, stdout)
+	case "backup":
+		err = runBackup(ctx, rest, getenv, stdout)
+	case "restore":
+		err = runRestore(ctx, rest, getenv, stdout)
+	case "doctor":
+		err = runDoctor(ctx, rest, getenv, stdout)
+	case "healthcheck":
+		err = runHealthcheck(ctx, rest, getenv, stdout)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, versionString())
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+	default:
+		err = usagef("unknown command %q (run 'appbackend help')", cmd)
+	}
+	return exitCode(err, args[0], stderr)
+}
+
+// exitCode prints err as one line and maps it to the contract's exit status.
+func exitCode(err error, cmd string, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	// The database's own messages are redacted where it is opened; this catches a
+	// password that reached an error some other way.
+	msg := setup.RedactDatabase(strings.ReplaceAll(err.Error(), "\n", " "))
+	fmt.Fprintf(stderr, "appbackend %s: %s\n", cmd, msg)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+// flags is a subcommand's flag set. Errors come back as values, so that a bad flag costs
+// one line on stderr; --help prints the synopsis and the flags on stdout.
+type flags struct {
+	*flag.FlagSet
+	synopsis string
+	// notes, if any, follow the flags in --help.
+	notes  string
+	stdout io.Writer
+}
+
+func newFlags(name, synopsis string, stdout io.Writer) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	// Read by run (layerConfig) before the subcommand parses its flags.
+	fs.String("config", "", configHelp)
+	return &flags{FlagSet: fs, synopsis: synopsis, stdout: stdout}
+}
+
+// parse parses flags that may come before, between or after positional arguments, as
+// in `appbackend call POST URL --secret S`, and returns the positional ones.
+func (f *flags) parse(args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := f.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(f.stdout, "Usage: %s\n\nFlags:\n", f.synopsis)
+				f.SetOutput(f.stdout)
+				f.PrintDefaults()
+				f.SetOutput(io.Discard)
+				if f.notes != "" {
+					fmt.Fprintf(f.stdout, "\n%s\n", f.notes)
+				}
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = f.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		if args[0] == "--" {
+			return append(positional, args[1:]...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
