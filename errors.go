@@ -11,6 +11,13 @@ import (
 // ErrorCode is the code of an error a client sees, {"error":{"code","message"}}. Each
 // code has one HTTP status (ErrorCode.Status); the set below is the whole contract, so
 // that a UI extension can branch on a code it knows.
+//
+// ErrorCode and Error are aliases, unlike the other types an app receives (types.go):
+// the public packages stripeclient and appauth, which this package imports, produce
+// these errors too (a Stripe refusal unwraps to one), so there must be one type that
+// errors.As finds whichever package made the error, and it cannot live here without
+// an import cycle. internal/apierror owns it and is the one code-to-status mapping;
+// the constants below are its codes.
 type ErrorCode = apierror.Code
 
 // The error codes, with the HTTP status each is answered with. Handlers use them with
@@ -62,7 +69,8 @@ const (
 )
 
 // Error is an error a client sees as {"error":{"code","message"}} with the status of its
-// code; see NewError and WriteError. Its fields:
+// code; see NewError and WriteError. Its fields (an alias's fields are not shown by go
+// doc, so they are listed here; TestErrorDocListsEveryField keeps the list whole):
 //
 //	Code    ErrorCode // one of the Code constants
 //	Message string    // shown to the user: no secret, no internal detail

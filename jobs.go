@@ -24,6 +24,11 @@ import (
 // JobArgs are a job's arguments, as in River: a struct serialised to JSON, whose Kind
 // names the worker that runs it. Implement InsertOpts() InsertOpts on it to give every
 // job of the kind a queue, attempts or uniqueness.
+//
+// JobArgs, InsertOpts, Job, Worker, WorkerDefaults and JobInsertResult are River's own
+// types, aliased rather than copied: a worker is a River worker, so River's
+// documentation and helpers (river.WorkFunc, river.RecordOutput, rivertest) apply as
+// they are.
 type JobArgs = river.JobArgs
 
 // InsertOpts adjust one enqueued job (River's insert options: queue, priority,

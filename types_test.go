@@ -3,12 +3,17 @@ package appbackend
 import (
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"reflect"
+	"regexp"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/jobstatus"
 	"github.com/appbackend/appbackend/internal/pubconv"
 	"github.com/appbackend/appbackend/internal/schedule"
@@ -212,4 +217,30 @@ func TestEventDataObject(t *testing.T) {
 	require.Equal(t, "in_1", inv.ID)
 	require.Equal(t, "invoice", inv.Object)
 	require.ErrorContains(t, Event{ID: "evt_2"}.DataObject(&inv), "raw payload not loaded")
+}
+
+// TestErrorDocListsEveryField keeps the field list in Error's doc comment whole: Error
+// is an alias of apierror.Error (see ErrorCode), whose fields go doc does not show
+// under the alias, so the comment lists them.
+func TestErrorDocListsEveryField(t *testing.T) {
+	t.Parallel()
+	f, err := parser.ParseFile(token.NewFileSet(), "errors.go", nil, parser.ParseComments)
+	require.NoError(t, err)
+	var doc string
+	ast.Inspect(f, func(n ast.Node) bool {
+		if d, ok := n.(*ast.GenDecl); ok && d.Tok == token.TYPE {
+			for _, s := range d.Specs {
+				if s.(*ast.TypeSpec).Name.Name == "Error" && d.Doc != nil {
+					doc = d.Doc.Text()
+				}
+			}
+		}
+		return true
+	})
+	require.NotEmpty(t, doc, "no doc comment on type Error in errors.go")
+	typ := reflect.TypeFor[apierror.Error]()
+	for i := range typ.NumField() {
+		name := typ.Field(i).Name
+		require.Regexp(t, regexp.MustCompile(`(?m)^\t`+name+` +\S`), doc, "Error's doc does not list the field %s", name)
+	}
 }
