@@ -119,11 +119,9 @@ type Installation struct {
 	InstalledAt   time.Time
 	UninstalledAt time.Time
 
-	// The fields from Stripe's Install object (apps.install.* events and the
-	// reconciliation with GET /v1/apps/installs) are empty until one was seen for
-	// this installation.
-
-	// InstallID is Stripe's appinst_… install.
+	// InstallID is Stripe's appinst_… install. It and the three fields below come
+	// from Stripe's Install object (apps.install.* events and the reconciliation with
+	// GET /v1/apps/installs) and are empty until one was seen for this installation.
 	InstallID string
 	// PermissionsGranted are the permissions the merchant approved.
 	PermissionsGranted []string
