@@ -244,3 +244,20 @@ func TestErrorDocListsEveryField(t *testing.T) {
 		require.Regexp(t, regexp.MustCompile(`(?m)^\t`+name+` +\S`), doc, "Error's doc does not list the field %s", name)
 	}
 }
+
+// TestErrorCodesAreApierrors keeps the constants of errors.go, spelled out so that go doc
+// shows the strings a client sees, the very codes apierror maps to statuses: none
+// missing, none mistyped.
+func TestErrorCodesAreApierrors(t *testing.T) {
+	t.Parallel()
+	root := []ErrorCode{
+		CodeBadRequest, CodeSignatureMissing, CodeSignatureInvalid, CodeSignatureExpired, CodeUnauthorized,
+		CodeCardError, CodeForbidden, CodeRoleRequired, CodeNotFound, CodeMethodNotAllowed, CodeConflict,
+		CodeBodyTooLarge, CodeUnprocessable, CodeModeRequired, CodeRateLimited, CodeInternal, CodeStripeError,
+		CodeUpstreamUnavailable, CodeUnavailable, CodeUpstreamTimeout,
+	}
+	require.ElementsMatch(t, apierror.Codes(), root)
+	for _, c := range root {
+		require.True(t, c.Known(), "%s", c)
+	}
+}
