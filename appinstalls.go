@@ -53,9 +53,9 @@ func (a *App) ReconcileInstalls(ctx context.Context) (InstallReconcileResult, er
 		list := a.stripe.ListInstalls(ctx, mode, stripeclient.InstallListParams{App: a.cfg.AppID})
 		r, err := a.lifecycle.Reconcile(ctx, mode.Livemode(), list, 0)
 		res.Listed += r.Listed
-		res.Installed = append(res.Installed, r.Installed...)
-		res.Uninstalled = append(res.Uninstalled, r.Uninstalled...)
-		res.Updated = append(res.Updated, r.Updated...)
+		res.Installed = append(res.Installed, installationsFromStore(r.Installed)...)
+		res.Uninstalled = append(res.Uninstalled, installationsFromStore(r.Uninstalled)...)
+		res.Updated = append(res.Updated, installationsFromStore(r.Updated)...)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -157,5 +157,6 @@ func (a *App) ReauthorizeInstall(ctx context.Context, accountID string, livemode
 	if a.lifecycle == nil || a.stripe == nil {
 		return Installation{}, errors.New("appbackend: ReauthorizeInstall before Run")
 	}
-	return a.lifecycle.Reauthorize(ctx, a.stripe, a.cfg.AppID, accountID, livemode)
+	in, err := a.lifecycle.Reauthorize(ctx, a.stripe, a.cfg.AppID, accountID, livemode)
+	return installationFromStore(in), err
 }

@@ -11,58 +11,67 @@ import (
 // ErrorCode is the code of an error a client sees, {"error":{"code","message"}}. Each
 // code has one HTTP status (ErrorCode.Status); the set below is the whole contract, so
 // that a UI extension can branch on a code it knows.
+//
+// ErrorCode and Error are aliases, unlike the other types an app receives (types.go):
+// the public packages stripeclient and appauth, which this package imports, produce
+// these errors too (a Stripe refusal unwraps to one), so there must be one type that
+// errors.As finds whichever package made the error, and it cannot live here without
+// an import cycle. internal/apierror owns it and is the one code-to-status mapping;
+// the constants below are its codes.
 type ErrorCode = apierror.Code
 
-// The error codes, with the HTTP status each is answered with. Handlers use them with
+// The error codes, with the HTTP status each is answered with (apierror maps each to its
+// status; TestErrorCodesAreApierrors keeps this list the same codes). Handlers use them with
 // NewError; the ones marked "appbackend" are answered by the library itself and rarely
 // need to be returned by an app.
 const (
 	// 400: the request is malformed or invalid (not JSON, a missing field).
-	CodeBadRequest = apierror.CodeBadRequest
+	CodeBadRequest ErrorCode = "bad_request"
 	// 401 (appbackend): no Stripe-Signature header.
-	CodeSignatureMissing = apierror.CodeSignatureMissing
+	CodeSignatureMissing ErrorCode = "signature_missing"
 	// 401 (appbackend): a malformed Stripe-Signature header, or no signature matches.
-	CodeSignatureInvalid = apierror.CodeSignatureInvalid
+	CodeSignatureInvalid ErrorCode = "signature_invalid"
 	// 401 (appbackend): the signature's timestamp is outside the tolerance.
-	CodeSignatureExpired = apierror.CodeSignatureExpired
+	CodeSignatureExpired ErrorCode = "signature_expired"
 	// 401: missing or wrong credentials other than a signature (the admin token).
-	CodeUnauthorized = apierror.CodeUnauthorized
+	CodeUnauthorized ErrorCode = "unauthorized"
 	// 402: Stripe declined the card; the message is meant for the person paying.
-	CodeCardError = apierror.CodeCardError
+	CodeCardError ErrorCode = "card_error"
 	// 403: the caller is authenticated but may not do this.
-	CodeForbidden = apierror.CodeForbidden
+	CodeForbidden ErrorCode = "forbidden"
 	// 403: the signed roles lack the one the route requires (appauth.RequireRole).
-	CodeRoleRequired = apierror.CodeRoleRequired
+	CodeRoleRequired ErrorCode = "role_required"
 	// 404: no such route or object.
-	CodeNotFound = apierror.CodeNotFound
+	CodeNotFound ErrorCode = "not_found"
 	// 405 (appbackend): the route exists, but not for this method.
-	CodeMethodNotAllowed = apierror.CodeMethodNotAllowed
+	CodeMethodNotAllowed ErrorCode = "method_not_allowed"
 	// 409: the request conflicts with the current state (a duplicate, a stale version).
-	CodeConflict = apierror.CodeConflict
+	CodeConflict ErrorCode = "conflict"
 	// 413 (appbackend): the body is over APPBACKEND_MAX_BODY.
-	CodeBodyTooLarge = apierror.CodeBodyTooLarge
+	CodeBodyTooLarge ErrorCode = "body_too_large"
 	// 422: the request is well-formed but fails the app's validation.
-	CodeUnprocessable = apierror.CodeUnprocessable
+	CodeUnprocessable ErrorCode = "unprocessable"
 	// 400: the request's Stripe mode cannot be told; the UI extension must sign livemode:
 	// in the payload of a request with a body, in the query (?livemode=, signed) of a
 	// GET or DELETE. The message says which.
-	CodeModeRequired = apierror.CodeModeRequired
+	CodeModeRequired ErrorCode = "mode_required"
 	// 429: too many requests; retry later.
-	CodeRateLimited = apierror.CodeRateLimited
+	CodeRateLimited ErrorCode = "rate_limited"
 	// 500: a failure on the server, answered without detail (the detail is logged).
-	CodeInternal = apierror.CodeInternal
+	CodeInternal ErrorCode = "internal"
 	// 502: Stripe failed, or refused the platform's credentials.
-	CodeStripeError = apierror.CodeStripeError
+	CodeStripeError ErrorCode = "stripe_error"
 	// 502: another service the backend calls failed.
-	CodeUpstreamUnavailable = apierror.CodeUpstreamUnavailable
+	CodeUpstreamUnavailable ErrorCode = "upstream_unavailable"
 	// 503: not available now (shutting down, not configured); retry later.
-	CodeUnavailable = apierror.CodeUnavailable
+	CodeUnavailable ErrorCode = "unavailable"
 	// 504: another service the backend calls did not answer in time.
-	CodeUpstreamTimeout = apierror.CodeUpstreamTimeout
+	CodeUpstreamTimeout ErrorCode = "upstream_timeout"
 )
 
 // Error is an error a client sees as {"error":{"code","message"}} with the status of its
-// code; see NewError and WriteError. Its fields:
+// code; see NewError and WriteError. Its fields (an alias's fields are not shown by go
+// doc, so they are listed here; TestErrorDocListsEveryField keeps the list whole):
 //
 //	Code    ErrorCode // one of the Code constants
 //	Message string    // shown to the user: no secret, no internal detail

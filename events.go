@@ -20,38 +20,6 @@ import (
 	"github.com/appbackend/appbackend/stripeclient"
 )
 
-// Event is a Stripe event from the inbox, as handlers receive it:
-//
-//	ID, Type      string     // "evt_…", "invoice.paid"
-//	AccountID     string     // the connected account; "" for the platform's own events
-//	Livemode      bool
-//	Created       time.Time  // Stripe's created (whole seconds)
-//	APIVersion    string
-//	Raw           []byte     // the body exactly as Stripe sent it
-//	Status        EventStatus, Attempts int, LastError string
-//	NotInstalled  bool       // the account had not installed the app in this mode
-//	ReceivedAt, ProcessedAt time.Time
-//
-// ev.DataObject(&v) decodes data.object — the invoice, customer, … the event is
-// about — into v. A thin event (an event destination's "v2.core.event"
-// notification) reaches the handlers with Raw set to the full event fetched from
-// Stripe before they run; decode it with ThinEvent.
-type Event = store.Event
-
-// Installation is an account's installation of the app in one mode:
-//
-//	AccountID     string
-//	Livemode      bool
-//	Status        InstallStatus  // "installed" or "uninstalled"
-//	ApplicationID string         // the ca_… application, when the event carried it
-//	DisplayName   string         // the account's name, once looked up
-//	InstalledAt, UninstalledAt time.Time  // zero when not applicable
-//	InstallID     string         // Stripe's appinst_… install, once an Install object was seen
-//	PermissionsGranted, PermissionsPending []string  // approved, and asked for but not approved yet
-//	ApprovalRequired bool        // the merchant must approve pending access (see ReauthorizeInstall)
-//	LastEventCreated time.Time, LastEventID string  // the event that set this state
-type Installation = store.Installation
-
 // EventHandler handles one event inside its processing transaction (see Tx). An error or
 // a panic rolls the transaction back and the event is retried with backoff; after the
 // last attempt (Config.EventMaxAttempts, 8 by default) it is dead until replayed
@@ -159,7 +127,7 @@ func (a *App) startEvents(ctx context.Context) error {
 	// Every hook and handler runs bound to its event's account, so Stripe(ctx) works.
 	bindHook := func(h InstallHook) install.Hook {
 		return func(ctx context.Context, in store.Installation) error {
-			return h(stripeclient.Bind(ctx, in.AccountID, in.Livemode, 0), in)
+			return h(stripeclient.Bind(ctx, in.AccountID, in.Livemode, 0), installationFromStore(in))
 		}
 	}
 	a.lifecycle.OnInstall(a.recordDisplayName)
@@ -205,7 +173,7 @@ func (a *App) startEvents(ctx context.Context) error {
 	for _, r := range a.eventHandlers {
 		h := r.handler
 		handle := func(ctx context.Context, ev store.Event) error {
-			return h(stripeclient.Bind(ctx, ev.AccountID, ev.Livemode, 0), ev)
+			return h(stripeclient.Bind(ctx, ev.AccountID, ev.Livemode, 0), eventFromStore(ev))
 		}
 		if a.tel != nil {
 			pattern, plain := r.pattern, handle

@@ -106,7 +106,7 @@ func (a *App) markReauthorizationRequired(ctx context.Context, tx *sql.Tx, accou
 	}
 	hctx := stripeclient.Bind(store.WithTx(ctx, tx), accountID, livemode, 0)
 	for _, h := range a.reauthHooks {
-		if err := h(hctx, in); err != nil {
+		if err := h(hctx, installationFromStore(in)); err != nil {
 			return fmt.Errorf("reauthorization hook for %s: %w", accountID, err)
 		}
 	}

@@ -24,6 +24,11 @@ import (
 // JobArgs are a job's arguments, as in River: a struct serialised to JSON, whose Kind
 // names the worker that runs it. Implement InsertOpts() InsertOpts on it to give every
 // job of the kind a queue, attempts or uniqueness.
+//
+// JobArgs, InsertOpts, Job, Worker, WorkerDefaults and JobInsertResult are River's own
+// types, aliased rather than copied: a worker is a River worker, so River's
+// documentation and helpers (river.WorkFunc, river.RecordOutput, rivertest) apply as
+// they are.
 type JobArgs = river.JobArgs
 
 // InsertOpts adjust one enqueued job (River's insert options: queue, priority,
@@ -225,27 +230,6 @@ func (a *App) jobOwner(ctx context.Context) *jobstatus.Owner {
 	}
 	return nil
 }
-
-// JobStatus is a job as GET /api/jobs/{id}, `appbackend jobs --json` and the test kit
-// show it:
-//
-//	{"id":12,"kind":"export","queue":"default","state":"completed","attempts":1,
-//	 "max_attempts":8,"account_id":"acct_…","created_at":"…","scheduled_at":"…",
-//	 "attempted_at":"…","finalized_at":"…","errors":[],"output":{…}}
-//
-// Fields: ID, Kind, Queue, State, Attempts, MaxAttempts, AccountID (*string),
-// CreatedAt, ScheduledAt, AttemptedAt and FinalizedAt (*time.Time), Errors
-// ([]JobError: Attempt, At, Error) and Output (json.RawMessage). State is River's:
-// available, scheduled, running, retryable (failed, to be tried again), completed,
-// cancelled, discarded (out of attempts) or pending; finalized_at is set once the job
-// is completed, cancelled or discarded. Errors lists the failed attempts, oldest first,
-// with the error each returned: return errors whose text the merchant may see
-// (NewError), since the UI shows them. Output is what the worker recorded with
-// river.RecordOutput, or null.
-type JobStatus = jobstatus.Status
-
-// JobError is one failed attempt of a job.
-type JobError = jobstatus.Error
 
 // handleJob is the signed GET /api/jobs/{id}: the status of a job the caller's account
 // enqueued. Any other job — another account's, the platform's, none — is a 404, so

@@ -16,17 +16,6 @@ import (
 	"github.com/appbackend/appbackend/internal/store"
 )
 
-// Run is one run of a schedule as its handler receives it:
-//
-//	Name      string     // the schedule's name
-//	AccountID string     // a per-account schedule's account; "" for the platform's
-//	Livemode  bool       // and its mode
-//	Slot      time.Time  // the time the run is for (before the account's jitter); a retry has the same
-//	Missed    int        // earlier slots missed while the server was down, folded into this run
-//	Attempt   int        // 1, then one more per retry
-//	JobID     int64      // the River job running it
-type Run = schedule.Run
-
 // scheduling is the App's schedules and jobs: what Every, EveryAccount and AddWorker
 // registered before Run, and once running, the scheduler. Its zero value is ready.
 type scheduling struct {
@@ -71,7 +60,7 @@ func (a *App) Every(spec, name string, h func(ctx context.Context, run Run) erro
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.mustNotBeStarted("Every")
-	return a.sched.register(a.sched.schedules().Every(spec, name, h))
+	return a.sched.register(a.sched.schedules().Every(spec, name, scheduleHandlerOf(h)))
 }
 
 // EveryAccount registers a per-account schedule: h runs once per slot of spec (see
@@ -85,7 +74,7 @@ func (a *App) EveryAccount(spec, name string, h func(ctx context.Context, run Ru
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.mustNotBeStarted("EveryAccount")
-	return a.sched.register(a.sched.schedules().EveryAccount(spec, name, h))
+	return a.sched.register(a.sched.schedules().EveryAccount(spec, name, scheduleHandlerOf(h)))
 }
 
 func (s *scheduling) register(err error) error {

@@ -17,6 +17,9 @@ import (
 // StripeClient is a stripe-go client bound to one merchant account and mode: every call
 // carries Stripe-Account, writes carry an idempotency key, and one account's calls are
 // bounded so that a busy merchant cannot starve the others.
+//
+// It is an alias of the public stripeclient.Client, whose go doc shows its fields and
+// methods: no internal type is behind it.
 type StripeClient = stripeclient.Client
 
 // Stripe returns a Stripe client bound to the account and mode of ctx (with the

@@ -21,6 +21,7 @@ import (
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/jobstatus"
+	"github.com/appbackend/appbackend/internal/pubconv"
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
@@ -249,7 +250,7 @@ func (a *App) Installation(t testing.TB, account string, livemode bool) (appback
 		}
 		t.Fatalf("appbackendtest: installation of %s: %v", account, err)
 	}
-	return in, true
+	return pubconv.Installation(in).(appbackend.Installation), true
 }
 
 // WaitForJob waits until the job with id is finalized — completed, cancelled, or
@@ -269,7 +270,7 @@ func (a *App) WaitForJob(t testing.TB, id int64) appbackend.JobStatus {
 		}
 		status := jobstatus.Of(job)
 		if status.FinalizedAt != nil {
-			return status
+			return pubconv.JobStatus(status).(appbackend.JobStatus)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("appbackendtest: job %d (%s) is still %s after %v, attempt %d; errors: %v",

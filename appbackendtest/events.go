@@ -13,6 +13,7 @@ import (
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/install"
+	"github.com/appbackend/appbackend/internal/pubconv"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 )
@@ -102,7 +103,7 @@ func (a *App) WaitForEvent(t testing.TB, id string) appbackend.Event {
 		ev.Raw = nil
 		switch ev.Status {
 		case store.EventProcessed:
-			return ev
+			return pubconv.Event(ev).(appbackend.Event)
 		case store.EventDead:
 			t.Fatalf("appbackendtest: event %s (%s) is dead after %d attempts: %s", id, ev.Type, ev.Attempts, ev.LastError)
 		}
@@ -120,7 +121,7 @@ func (a *App) WaitForEvent(t testing.TB, id string) appbackend.Event {
 // installation.
 func (a *App) Install(t testing.TB, account string, livemode bool) appbackend.Installation {
 	t.Helper()
-	return a.lifecycle(t, "account.application.authorized", account, livemode, store.Installed)
+	return a.lifecycle(t, "account.application.authorized", account, livemode, appbackend.InstallStatusInstalled)
 }
 
 // Uninstall delivers account.application.deauthorized for account in a mode, as
@@ -158,7 +159,7 @@ func (a *App) waitForRemoval(t testing.TB, eventID string) {
 	// is enqueued in the event's transaction, so it exists once the event is processed.
 }
 
-func (a *App) lifecycle(t testing.TB, eventType, account string, livemode bool, want store.InstallStatus) appbackend.Installation {
+func (a *App) lifecycle(t testing.TB, eventType, account string, livemode bool, want appbackend.InstallStatus) appbackend.Installation {
 	t.Helper()
 	id := a.Deliver(t, Event{Type: eventType, Account: account, Livemode: livemode})
 	a.WaitForEvent(t, id)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appauth"
-	"github.com/appbackend/appbackend/internal/store"
 )
 
 // InstallSignature is the install_signature Stripe puts on an install link's redirect
@@ -169,7 +168,7 @@ func (a *App) InstallLink(t testing.TB, account string, oauth bool) *Response {
 // looked; the example shows how.
 func (a *App) UninstallBeforeCleanup(t testing.TB, account string, livemode bool) appbackend.Installation {
 	t.Helper()
-	return a.lifecycle(t, "account.application.deauthorized", account, livemode, store.Uninstalled)
+	return a.lifecycle(t, "account.application.deauthorized", account, livemode, appbackend.InstallStatusUninstalled)
 }
 
 // WaitForCleanup waits until the data-removal job of the uninstall that in records

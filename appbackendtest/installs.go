@@ -13,7 +13,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/internal/store"
 )
 
 // FakeAppID is the app id (app_…) of the installs a StripeFake holds unless told
@@ -295,7 +294,7 @@ func (f *StripeFake) listInstalls(mode string, req StripeRequest) (int, []byte) 
 func (a *App) InstallCreated(t testing.TB, in AppInstall) appbackend.Installation {
 	t.Helper()
 	obj := a.fake(t).PutInstall(in)
-	return a.installEvent(t, "apps.install.created", obj, store.Installed)
+	return a.installEvent(t, "apps.install.created", obj, appbackend.InstallStatusInstalled)
 }
 
 // InstallUpdated delivers apps.install.updated carrying the fake's install id as it
@@ -307,9 +306,9 @@ func (a *App) InstallUpdated(t testing.TB, livemode bool, id string) appbackend.
 	if !ok {
 		t.Fatalf("appbackendtest: InstallUpdated: no install %s in the StripeFake", id)
 	}
-	want := store.Installed
+	want := appbackend.InstallStatusInstalled
 	if obj["status"] != "installed" {
-		want = store.Uninstalled
+		want = appbackend.InstallStatusUninstalled
 	}
 	return a.installEvent(t, "apps.install.updated", obj, want)
 }
@@ -324,7 +323,7 @@ func (a *App) InstallDeleted(t testing.TB, livemode bool, id string) appbackend.
 	if !ok {
 		t.Fatalf("appbackendtest: InstallDeleted: no install %s in the StripeFake", id)
 	}
-	in := a.installEvent(t, "apps.install.deleted", obj, store.Uninstalled)
+	in := a.installEvent(t, "apps.install.deleted", obj, appbackend.InstallStatusUninstalled)
 	a.waitForRemoval(t, in.LastEventID)
 	return in
 }
@@ -337,7 +336,7 @@ func (a *App) fake(t testing.TB) *StripeFake {
 	return a.Fake
 }
 
-func (a *App) installEvent(t testing.TB, eventType string, obj map[string]any, want store.InstallStatus) appbackend.Installation {
+func (a *App) installEvent(t testing.TB, eventType string, obj map[string]any, want appbackend.InstallStatus) appbackend.Installation {
 	t.Helper()
 	account, _ := obj["account"].(string)
 	livemode, _ := obj["livemode"].(bool)

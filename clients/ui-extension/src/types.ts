@@ -154,13 +154,35 @@ export interface WaitForJobOptions<Output = JSONValue> {
   onUpdate?: (status: JobStatus<Output>) => void;
 }
 
-/** One mode's installation, as `appbackend installations --json` shows it. */
+/**
+ * One mode's installation, as `appbackend installations --json` shows it (the Go
+ * library's appbackend.Installation). Times are RFC 3339.
+ */
 export interface InstallationMode {
   account_id: string;
   livemode: boolean;
+  /** `reauthorization_required`: Stripe refused the OAuth refresh token; the merchant must install again. */
   status: 'installed' | 'uninstalled' | 'reauthorization_required' | (string & {});
   installed_at: string | null;
   uninstalled_at: string | null;
+  /** The `ca_…` application, when the install event carried it. */
+  application_id: string | null;
+  /** The account's name, once the backend looked it up. */
+  display_name: string | null;
+  /** Stripe's `appinst_…` install, once an Install object was seen (null before). */
+  install_id: string | null;
+  /** The permissions the merchant approved; [] until an Install object was seen. */
+  permissions_granted: string[];
+  /**
+   * The permissions the app's latest version asks for and the merchant has not approved
+   * yet: calls needing them fail until the merchant approves them in the Dashboard.
+   */
+  permissions_pending: string[];
+  /** Stripe's approval_required: the merchant must approve pending access. */
+  approval_required: boolean;
+  /** The lifecycle event that set this state. */
+  last_event_id: string;
+  updated_at: string;
   [key: string]: JSONValue | undefined;
 }
 

@@ -295,6 +295,15 @@ describe('appbackend serve', () => {
     assert.equal(inst.account_id, 'acct_e2einstalled');
     assert.equal(inst.test?.status, 'installed', JSON.stringify(inst));
     assert.equal(inst.live, null);
+    // The keys InstallationMode declares (src/types.ts), as the server answers them: a
+    // field the server adds or drops shows here.
+    assert.deepEqual(Object.keys(inst.test).sort(), [
+      'account_id', 'application_id', 'approval_required', 'display_name', 'install_id', 'installed_at',
+      'last_event_id', 'livemode', 'permissions_granted', 'permissions_pending', 'status', 'uninstalled_at', 'updated_at',
+    ]);
+    assert.deepEqual(inst.test.permissions_pending, []);
+    assert.deepEqual(inst.test.permissions_granted, []);
+    assert.equal(inst.test.approval_required, false);
   });
 
   it('answers errors as typed BackendErrors', async () => {

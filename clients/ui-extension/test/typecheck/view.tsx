@@ -29,6 +29,16 @@ export async function calls(backend: Backend): Promise<void> {
   await backend.del('/api/items/1');
   await backend.request('PATCH', '/api/items/1', { payload: { name: 'x' } });
   const inst: Installation = await backend.installation();
+  // GET /api/installation's permission fields, typed: a view can tell the merchant what to approve.
+  const pending: string[] = inst.live?.permissions_pending ?? [];
+  const granted: string[] = inst.test?.permissions_granted ?? [];
+  const mustApprove: boolean = inst.live?.approval_required ?? false;
+  const installId: string | null | undefined = inst.live?.install_id;
+  const names: (string | null)[] = [inst.live?.display_name ?? null, inst.test?.application_id ?? null, inst.live?.last_event_id ?? null];
+  void [pending, granted, mustApprove, installId, names];
+  // @ts-expect-error permissions_pending is a list of permission names, not one
+  const onePending: string | undefined = inst.live?.permissions_pending;
+  void onePending;
   const saved: RestrictedKeyStatus = await backend.saveRestrictedKey('rk_test_pasted', { livemode: false });
   const last4: string | undefined = (await backend.restrictedKey()).restricted_key?.last4 ?? saved.restricted_key?.status;
   void last4;
