@@ -315,7 +315,7 @@ func TestDevFromTheEnvironment(t *testing.T) {
 	}{
 		{"not a boolean", map[string]string{"APPBACKEND_DEV": "yes please"}, nil, "APPBACKEND_DEV"},
 		{"env with a domain", map[string]string{"APPBACKEND_DEV": "1", "APPBACKEND_DOMAIN": "api.example.com"}, nil, "APPBACKEND_DOMAIN"},
-		{"flag with a domain", nil, []string{"--dev", "--domain", "api.example.com"}, "APPBACKEND_DOMAIN"},
+		{"flag with a domain", nil, []string{"--dev", "--domain", "api.example.com"}, "unset --dev or --domain"},
 		{"env with a live key", map[string]string{"APPBACKEND_DEV": "true", "STRIPE_SECRET_KEY": "sk_live_devlive"}, nil, "STRIPE_SECRET_KEY"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
