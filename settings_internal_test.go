@@ -99,6 +99,7 @@ func TestREADMEStaleTableIsDetected(t *testing.T) {
 	}
 	require.Equal(t, "README.md lacks the settings table's markers", staleREADME(strings.Replace(fresh, readmeTableEnd, "", 1)))
 }
+
 // TestSettingsTableIsConsistent: every setting has a variable, a flag, help and a
 // parser; names are unique; file keys map back to their variable.
 func TestSettingsTableIsConsistent(t *testing.T) {
