@@ -3,6 +3,8 @@ package appbackend
 import (
 	"flag"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -117,5 +119,25 @@ func TestSettingsTableIsConsistent(t *testing.T) {
 			require.Equal(t, s.env, ConfigFileVariable(k), "file key %s", k)
 		}
 		require.NotContains(t, flagUsage(s), "`", "--help has no Markdown")
+	}
+}
+
+// TestDeployExamplesSetOnlySettings: every variable the deploy/ examples set (or show
+// commented out) is a setting, so an example cannot teach a name serve ignores.
+func TestDeployExamplesSetOnlySettings(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("deploy/*.env*")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		require.NoError(t, err)
+		n := 0
+		for _, m := range regexp.MustCompile(`(?m)^#?\s*([A-Z][A-Z0-9_]+)=`).FindAllStringSubmatch(string(raw), -1) {
+			_, ok := settingByEnv(m[1])
+			require.True(t, ok, "%s sets %s, which is no setting", f, m[1])
+			n++
+		}
+		require.NotZero(t, n, f)
 	}
 }

@@ -144,7 +144,11 @@ func RegisterConfigFlags(fs *flag.FlagSet) *ConfigFlags {
 // flagUsage is a setting's --help line: its meaning, its variable and its default.
 func flagUsage(s setting) string {
 	u := plainText(s.help) + " (" + s.env
-	if s.def != "" && s.def != "none" {
+	switch {
+	case s.def == "" || s.def == "none":
+	case strings.HasPrefix(s.def, "required"):
+		u += "; " + plainText(s.def)
+	default:
 		u += "; default " + plainText(s.def)
 	}
 	return u + ")"
