@@ -106,7 +106,7 @@ func New(cfg Config) (*App, error) {
 	}
 	logger := cfg.Logger
 	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		logger = cfg.newLogger(os.Stderr)
 	}
 	a := &App{
 		cfg:    cfg,

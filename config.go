@@ -7,16 +7,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/telemetry"
-	"github.com/appbackend/appbackend/stripeclient"
 )
 
 // Defaults of the public contract.
@@ -26,8 +22,9 @@ const (
 	DefaultMaxBody  = 1 << 20
 )
 
-// Config is everything appbackend needs to run. ConfigFromEnv fills it from the
-// environment variables of the public contract; a Go program may build it directly.
+// Config is everything appbackend needs to run. LoadConfig fills it from flags, the
+// environment and the config file, ConfigFromEnv from the last two (the settings table,
+// settings.go, says which field each setting sets); a Go program may build it directly.
 type Config struct {
 	// Addr is the listen address, host:port.
 	Addr string
@@ -73,8 +70,12 @@ type Config struct {
 	// what was accepted and let running jobs finish (default 15s); it has its own
 	// budget, whatever HTTP used.
 	EventShutdownTimeout time.Duration
-	// Logger receives structured logs; nil means a text logger on stderr.
-	Logger *slog.Logger
+	// Logger receives structured logs; nil means a logger on stderr of LogLevel (the
+	// zero value is info) and LogFormat ("text", the default, or "json"), as
+	// APPBACKEND_LOG_LEVEL and APPBACKEND_LOG_FORMAT set them.
+	Logger    *slog.Logger
+	LogLevel  slog.Level
+	LogFormat string
 	// EventRetention is how long an uninstalled account's events are kept after the
 	// uninstall; zero keeps them.
 	EventRetention time.Duration
@@ -138,6 +139,10 @@ type Config struct {
 	Gateway GatewayConfig
 	// Production: automatic HTTPS, scheduled backups, trusted proxies (production.go).
 	Production
+
+	// origins are where the loader found each setting, for messages that name it as
+	// the user gave it; a Config built in Go has none.
+	origins map[string]origin
 }
 
 // ErrConfig marks an invalid configuration: the server did not start.
@@ -147,37 +152,29 @@ var ErrConfig = setup.ErrConfig
 // throttled, but a short token is still within reach of a patient guesser.
 const MinAdminTokenLength = 16
 
-// ErrAdminTokenTooShort (wrapped with ErrConfig) refuses an admin token shorter than
-// MinAdminTokenLength.
-var ErrAdminTokenTooShort = fmt.Errorf("APPBACKEND_ADMIN_TOKEN is shorter than %d characters", MinAdminTokenLength)
+// ErrAdminTokenTooShort (in a *ConfigError that names the setting) refuses an admin
+// token shorter than MinAdminTokenLength.
+var ErrAdminTokenTooShort = fmt.Errorf("is shorter than %d characters", MinAdminTokenLength)
 
 func checkAdminToken(token string) error {
 	if token != "" && len(token) < MinAdminTokenLength {
-		return fmt.Errorf("%w: %w: use a long random value, e.g. the output of `openssl rand -hex 24`", ErrConfig, ErrAdminTokenTooShort)
+		return fmt.Errorf("%w: use a long random value, e.g. the output of `openssl rand -hex 24`", ErrAdminTokenTooShort)
 	}
 	return nil
 }
 
-// ConfigFromEnv reads the contract's environment variables through getenv, and the
-// TOML file APPBACKEND_CONFIG names, if any, under them (the environment wins).
+// ConfigFromEnv reads the settings from the environment through getenv, over the TOML
+// file APPBACKEND_CONFIG names, if any (the environment wins): LoadConfig without flags.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	getenv, file, err := LayerConfigFile(getenv)
-	if err != nil {
-		return Config{}, err
-	}
-	return ConfigFromLayers(getenv, file)
+	return loadConfig(nil, getenv, nil)
 }
 
 // ConfigFromLayers is ConfigFromEnv for a getenv that LayerConfigFile already layered
 // over its file, with the file it returned (nil: none): the file is not read again, so
 // a program that needs the layered variables itself (the CLI's flag defaults) reads
-// the file once.
+// the file once. Errors still name a value the file gave by its key in the file.
 func ConfigFromLayers(getenv func(string) string, file *ConfigFile) (Config, error) {
-	cfg, err := configFromEnv(getenv)
-	if file != nil {
-		cfg.Gateway.Schedules = file.Schedules
-	}
-	return cfg, err
+	return loadConfig(nil, getenv, file)
 }
 
 // TracingFromEnv reads the standard OTEL_* variables (README "Traces") into
@@ -194,110 +191,11 @@ func TracingFromEnv(getenv func(string) string) (*telemetry.Settings, error) {
 // ParseDev reads APPBACKEND_DEV: "1" or "true" turn development mode on, "", "0" or
 // "false" leave it off (as strconv.ParseBool spells them).
 func ParseDev(v string) (bool, error) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return false, nil
-	}
-	on, err := strconv.ParseBool(v)
+	on, err := parseBool(v)
 	if err != nil {
-		return false, fmt.Errorf("%w: APPBACKEND_DEV %q is not 1, true, 0 or false", ErrConfig, v)
+		return false, &ConfigError{Setting: "APPBACKEND_DEV", Source: SourceEnv, Name: "APPBACKEND_DEV", Err: err}
 	}
 	return on, nil
-}
-
-func configFromEnv(getenv func(string) string) (Config, error) {
-	cfg := Config{
-		Addr:           getenv("APPBACKEND_ADDR"),
-		Database:       getenv("APPBACKEND_DATABASE"),
-		AppSecrets:     setup.SplitList(getenv("STRIPE_APP_SECRETS")),
-		WebhookSecrets: setup.SplitList(getenv("STRIPE_WEBHOOK_SECRETS")),
-		SecretKey:      strings.TrimSpace(getenv("STRIPE_SECRET_KEY")),
-		TestSecretKey:  strings.TrimSpace(getenv("STRIPE_TEST_SECRET_KEY")),
-		APIBase:        strings.TrimSpace(getenv("STRIPE_API_BASE")),
-		AdminToken:     getenv("APPBACKEND_ADMIN_TOKEN"),
-		AlertURL:       strings.TrimSpace(getenv("APPBACKEND_ALERT_URL")),
-		AlertSecret:    strings.TrimSpace(getenv("APPBACKEND_ALERT_SECRET")),
-		MetricsAddr:    strings.TrimSpace(getenv("APPBACKEND_METRICS_ADDR")),
-
-		AppID:            strings.TrimSpace(getenv("STRIPE_APP_ID")),
-		PublicURL:        strings.TrimSpace(getenv("APPBACKEND_PUBLIC_URL")),
-		InstallReturnURL: strings.TrimSpace(getenv("APPBACKEND_INSTALL_RETURN_URL")),
-		EncryptionKeys:   setup.SplitList(getenv("APPBACKEND_ENCRYPTION_KEY")),
-	}
-	dev, err := ParseDev(getenv("APPBACKEND_DEV"))
-	if err != nil {
-		return cfg, err
-	}
-	cfg.Dev = dev
-	if cfg.Tracing, err = TracingFromEnv(getenv); err != nil {
-		return cfg, err
-	}
-	if err := cfg.Gateway.fromEnv(getenv); err != nil {
-		return cfg, err
-	}
-	if v := strings.TrimSpace(getenv("APPBACKEND_EVENT_RETENTION")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return cfg, fmt.Errorf("%w: APPBACKEND_EVENT_RETENTION %q is not a duration such as 720h", ErrConfig, v)
-		}
-		cfg.EventRetention = d
-	}
-	if v := strings.TrimSpace(getenv("APPBACKEND_PROCESSED_RETENTION")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Second {
-			return cfg, fmt.Errorf("%w: APPBACKEND_PROCESSED_RETENTION %q is not a duration of at least 1s such as 720h", ErrConfig, v)
-		}
-		cfg.ProcessedRetention = d
-	}
-	if v := strings.TrimSpace(getenv("APPBACKEND_INSTALL_RECONCILE_INTERVAL")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Minute {
-			return cfg, fmt.Errorf("%w: APPBACKEND_INSTALL_RECONCILE_INTERVAL %q is not a duration of at least 1m such as 1h", ErrConfig, v)
-		}
-		cfg.InstallReconcileInterval = d
-	}
-	if v := strings.TrimSpace(getenv("APPBACKEND_JOB_RESCUE_AFTER")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return cfg, fmt.Errorf("%w: APPBACKEND_JOB_RESCUE_AFTER %q is not a positive duration such as 5m", ErrConfig, v)
-		}
-		cfg.JobRescueAfter = d
-	}
-	if v := strings.TrimSpace(getenv("APPBACKEND_EVENT_MAX_ATTEMPTS")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return cfg, fmt.Errorf("%w: APPBACKEND_EVENT_MAX_ATTEMPTS %q is not a positive number", ErrConfig, v)
-		}
-		cfg.EventMaxAttempts = n
-	}
-	if v := strings.TrimSpace(getenv("APPBACKEND_DB_POOL")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return cfg, fmt.Errorf("%w: APPBACKEND_DB_POOL %q is not a positive number of connections", ErrConfig, v)
-		}
-		cfg.DBPoolSize = n
-	}
-	if v := strings.TrimSpace(getenv("APPBACKEND_DB_STATEMENT_TIMEOUT")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return cfg, fmt.Errorf("%w: APPBACKEND_DB_STATEMENT_TIMEOUT %q is not a positive duration such as 30s", ErrConfig, v)
-		}
-		cfg.DBStatementTimeout = d
-	}
-	if err := cfg.Production.fromEnv(getenv); err != nil {
-		return cfg, err
-	}
-	if dir := strings.TrimSpace(getenv("APPBACKEND_MIGRATIONS")); dir != "" {
-		cfg.Migrations = os.DirFS(dir)
-	}
-	if v := strings.TrimSpace(getenv("APPBACKEND_MAX_BODY")); v != "" {
-		n, err := setup.ParseByteSize(v)
-		if err != nil {
-			return cfg, fmt.Errorf("%w: APPBACKEND_MAX_BODY: %v", ErrConfig, err)
-		}
-		cfg.MaxBody = n
-	}
-	return cfg, nil
 }
 
 // DefaultProcessedRetention is how long processed events are kept by default.
@@ -338,50 +236,53 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// validate checks what can be checked without the database. Secrets are never
-// repeated in a message: only their position and the expected prefix.
+// Validate checks the configuration as New would, without opening anything: the
+// first problem, as a *ConfigError that names the setting as it was given (the flag,
+// the variable or the file's key; a field set in Go by its variable). Defaults are
+// applied first, as New applies them.
+func (c Config) Validate() error {
+	return c.withDefaults().validate()
+}
+
+// Problems are the settings whose value is invalid by itself, every one (Validate
+// stops at the first, and also checks the rules between settings); doctor lists them.
+func (c Config) Problems() []*ConfigError {
+	c = c.withDefaults()
+	var out []*ConfigError
+	for _, s := range settings() {
+		if s.check == nil {
+			continue
+		}
+		if err := s.check(c); err != nil {
+			out = append(out, c.settingError(s.env, err))
+		}
+	}
+	return out
+}
+
+// validate is Validate on a Config with its defaults. Secrets are never repeated in a
+// message: only their position and the expected prefix.
 func (c Config) validate() error {
-	if c.MaxBody < 0 {
-		return fmt.Errorf("%w: max body must be positive", ErrConfig)
-	}
-	if c.InstallReconcileInterval < time.Minute {
-		return fmt.Errorf("%w: the install reconciliation interval must be at least 1m", ErrConfig)
-	}
-	if _, _, err := setup.ParseDatabase(c.Database); err != nil {
-		return err
+	if problems := c.Problems(); len(problems) > 0 {
+		return problems[0]
 	}
 	if len(c.AppSecrets) == 0 && !c.Dev {
-		return fmt.Errorf("%w: STRIPE_APP_SECRETS is required (comma-separated absec_… secrets), or run with --dev", ErrConfig)
+		return c.crossError("STRIPE_APP_SECRETS", errRequired, "%s is required (comma-separated absec_… secrets), or run with --dev", "STRIPE_APP_SECRETS")
 	}
 	if err := c.checkDev(); err != nil {
 		return err
 	}
-	if err := checkAdminToken(c.AdminToken); err != nil {
-		return err
+	switch {
+	case c.AlertURL == "" && c.AlertSecret != "":
+		return c.crossError("APPBACKEND_ALERT_SECRET", errRequired, "%s is set without %s, the endpoint that receives the alerts", "APPBACKEND_ALERT_SECRET", "APPBACKEND_ALERT_URL")
+	case c.AlertURL != "" && c.AlertSecret == "":
+		return c.crossError("APPBACKEND_ALERT_SECRET", errRequired, "%s needs %s, the whsec_… secret its alerts are signed with (Standard Webhooks; make one with `echo whsec_$(openssl rand -base64 32)`)", "APPBACKEND_ALERT_URL", "APPBACKEND_ALERT_SECRET")
 	}
-	if err := c.checkAlerts(); err != nil {
-		return err
-	}
-	if err := checkPrefixes("STRIPE_APP_SECRETS", c.AppSecrets, "absec_"); err != nil {
-		return err
-	}
-	if err := checkPrefixes("STRIPE_WEBHOOK_SECRETS", c.WebhookSecrets, "whsec_"); err != nil {
-		return err
-	}
-	if err := (stripeclient.Keys{Live: c.SecretKey, Test: c.TestSecretKey}).Validate(); err != nil {
-		return err
-	}
-	if _, err := stripeclient.ParseAPIBase(c.APIBase); err != nil {
-		return err
-	}
-	if err := c.validateInstall(); err != nil {
-		return err
-	}
-	if err := c.Gateway.validate(c.Dev); err != nil {
-		return err
-	}
-	return c.Production.validate(c.Database)
+	return c.Gateway.validate(c)
 }
+
+// errRequired is the Err of a ConfigError about a setting that another one requires.
+var errRequired = errors.New("is required")
 
 // ErrDevInProduction (wrapped with ErrConfig) refuses development mode together with a
 // production setting: an environment left with APPBACKEND_DEV=1 would otherwise serve
@@ -396,18 +297,9 @@ func (c Config) checkDev() error {
 	}
 	switch {
 	case len(c.Domains) > 0:
-		return fmt.Errorf("%w: %w: unset APPBACKEND_DEV or APPBACKEND_DOMAIN", ErrConfig, ErrDevInProduction)
+		return c.crossError("APPBACKEND_DOMAIN", ErrDevInProduction, ErrDevInProduction.Error()+": unset %s or %s", "APPBACKEND_DEV", "APPBACKEND_DOMAIN")
 	case c.SecretKey != "":
-		return fmt.Errorf("%w: %w: unset APPBACKEND_DEV or STRIPE_SECRET_KEY (the live key; develop with STRIPE_TEST_SECRET_KEY)", ErrConfig, ErrDevInProduction)
-	}
-	return nil
-}
-
-func checkPrefixes(name string, secrets []string, prefix string) error {
-	for i, s := range secrets {
-		if !strings.HasPrefix(s, prefix) || len(s) == len(prefix) {
-			return fmt.Errorf("%w: %s entry %d does not look like a %s… secret", ErrConfig, name, i+1, prefix)
-		}
+		return c.crossError("STRIPE_SECRET_KEY", ErrDevInProduction, ErrDevInProduction.Error()+": unset %s or %s (the live key; develop with STRIPE_TEST_SECRET_KEY)", "APPBACKEND_DEV", "STRIPE_SECRET_KEY")
 	}
 	return nil
 }

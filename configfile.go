@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,21 +56,6 @@ type UpstreamSchedule struct {
 	Call       string `toml:"call"`
 }
 
-func (g *GatewayConfig) fromEnv(getenv func(string) string) error {
-	g.Upstream = strings.TrimSpace(getenv("APPBACKEND_UPSTREAM"))
-	g.Secret = strings.TrimSpace(getenv("APPBACKEND_UPSTREAM_SECRET"))
-	g.EventsPath = strings.TrimSpace(getenv("APPBACKEND_UPSTREAM_EVENTS_PATH"))
-	g.APIAddr = strings.TrimSpace(getenv("APPBACKEND_UPSTREAM_API_ADDR"))
-	if v := strings.TrimSpace(getenv("APPBACKEND_UPSTREAM_TIMEOUT")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("%w: APPBACKEND_UPSTREAM_TIMEOUT %q is not a positive duration such as 30s", ErrConfig, v)
-		}
-		g.Timeout = d
-	}
-	return nil
-}
-
 func (g GatewayConfig) withDefaults() GatewayConfig {
 	if g.EventsPath == "" {
 		g.EventsPath = DefaultUpstreamEventsPath
@@ -85,33 +69,18 @@ func (g GatewayConfig) withDefaults() GatewayConfig {
 	return g
 }
 
-// validate checks the gateway settings; the secret may be missing only in dev mode,
-// which generates it.
-func (g GatewayConfig) validate(dev bool) error {
+// validate checks the rules between the gateway's settings (each one's own rule is
+// in the settings table): the secret may be missing only in dev mode, which generates
+// it, and the config file's schedules need an upstream.
+func (g GatewayConfig) validate(c Config) error {
 	if g.Upstream == "" {
 		if len(g.Schedules) > 0 {
-			return fmt.Errorf("%w: the config file's schedules call the upstream: set APPBACKEND_UPSTREAM", ErrConfig)
+			return c.crossError("APPBACKEND_UPSTREAM", errRequired, "the config file's schedules call the upstream: set %s", "APPBACKEND_UPSTREAM")
 		}
 		return nil
 	}
-	if _, err := gateway.ParseUpstream(g.Upstream); err != nil {
-		return fmt.Errorf("%w: APPBACKEND_UPSTREAM: %v", ErrConfig, err)
-	}
-	switch {
-	case g.Secret == "" && !dev:
-		return fmt.Errorf("%w: APPBACKEND_UPSTREAM_SECRET is required with APPBACKEND_UPSTREAM (whsec_ and the base64 of 24 to 64 random bytes), or run with --dev", ErrConfig)
-	case g.Secret != "":
-		if _, err := gateway.ParseSecret(g.Secret); err != nil {
-			return fmt.Errorf("%w: APPBACKEND_UPSTREAM_SECRET is %v", ErrConfig, err)
-		}
-	}
-	if !strings.HasPrefix(g.EventsPath, "/") {
-		return fmt.Errorf("%w: APPBACKEND_UPSTREAM_EVENTS_PATH %q must start with /", ErrConfig, g.EventsPath)
-	}
-	if g.APIListener == nil {
-		if _, _, err := net.SplitHostPort(g.APIAddr); err != nil {
-			return fmt.Errorf("%w: APPBACKEND_UPSTREAM_API_ADDR %q is not host:port", ErrConfig, g.APIAddr)
-		}
+	if g.Secret == "" && !c.Dev {
+		return c.crossError("APPBACKEND_UPSTREAM_SECRET", errRequired, "%s is required with %s (whsec_ and the base64 of 24 to 64 random bytes), or run with --dev", "APPBACKEND_UPSTREAM_SECRET", "APPBACKEND_UPSTREAM")
 	}
 	names := map[string]bool{}
 	for i, s := range g.Schedules {
@@ -149,20 +118,26 @@ func ConfigFileVariable(key string) string {
 // LayerConfigFile reads the TOML file that APPBACKEND_CONFIG names (none: getenv is
 // returned as is) and returns a getenv that answers from the environment first, then
 // from the file, and the file's schedules. A list becomes a comma-separated value.
+// ConfigFromLayers on that getenv knows which values came from the file.
 func LayerConfigFile(getenv func(string) string) (func(string) string, *ConfigFile, error) {
 	path := strings.TrimSpace(getenv("APPBACKEND_CONFIG"))
 	if path == "" {
 		return getenv, nil, nil
 	}
-	text, err := os.ReadFile(path)
+	values, file, err := readConfigFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: APPBACKEND_CONFIG: %v", ErrConfig, err)
-	}
-	values, file, err := parseConfigFile(string(text))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+		return nil, nil, Config{origins: map[string]origin{"APPBACKEND_CONFIG": {source: SourceEnv}}}.configFileError(path, err)
 	}
 	return func(name string) string {
+		switch {
+		case name == layeredKey:
+			return "1"
+		case strings.HasPrefix(name, layerFromKey):
+			if name = strings.TrimPrefix(name, layerFromKey); getenv(name) == "" && values[name] != "" {
+				return "1"
+			}
+			return ""
+		}
 		if v := getenv(name); v != "" {
 			return v
 		}
@@ -187,7 +162,12 @@ func parseConfigFile(text string) (map[string]string, *ConfigFile, error) {
 			return nil, nil, fmt.Errorf("unknown key %q in a [[schedule]] (want name, every, per_account, call)", k[len(k)-1])
 		}
 	}
-	known := configVariables()
+	known := map[string]bool{}
+	for _, s := range settings() {
+		if s.fileKey() != "" {
+			known[s.env] = true
+		}
+	}
 	values := map[string]string{}
 	keys := make([]string, 0, len(raw))
 	for k := range raw {
@@ -213,19 +193,6 @@ func parseConfigFile(text string) (map[string]string, *ConfigFile, error) {
 		values[name] = v
 	}
 	return values, &ConfigFile{Schedules: typed.Schedule}, nil
-}
-
-// configVariables are the variables a config file may set: every one the
-// configuration reads (found by reading it once through a recording getenv, so that
-// the list cannot drift from the code), and the serve command's logging settings.
-func configVariables() map[string]bool {
-	seen := map[string]bool{"APPBACKEND_LOG_LEVEL": true, "APPBACKEND_LOG_FORMAT": true}
-	_, _ = configFromEnv(func(name string) string {
-		seen[name] = true
-		return ""
-	})
-	delete(seen, "APPBACKEND_CONFIG")
-	return seen
 }
 
 func configValue(v any) (string, error) {

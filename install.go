@@ -700,20 +700,3 @@ var installedPage = template.Must(template.New("installed").Parse(`<!doctype htm
 <html><head><meta charset="utf-8"><title>Installed</title></head>
 <body><h1>Installed</h1><p>The app is installed on {{.Account}}. You can close this page.</p></body></html>
 `))
-
-// validateInstall checks the install-link settings without repeating a key.
-func (c Config) validateInstall() error {
-	if _, err := secretbox.Parse(strings.Join(c.EncryptionKeys, ",")); err != nil {
-		return fmt.Errorf("%w: APPBACKEND_ENCRYPTION_KEY: %v", ErrConfig, err)
-	}
-	for name, v := range map[string]string{"APPBACKEND_PUBLIC_URL": c.PublicURL, "APPBACKEND_INSTALL_RETURN_URL": c.InstallReturnURL} {
-		if v == "" {
-			continue
-		}
-		u, err := url.Parse(v)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("%w: %s %q is not an absolute http(s) URL", ErrConfig, name, v)
-		}
-	}
-	return nil
-}

@@ -79,20 +79,6 @@ func (a *App) addOperationalReadings() error {
 	return nil
 }
 
-// checkAlerts checks APPBACKEND_ALERT_URL and APPBACKEND_ALERT_SECRET.
-func (c Config) checkAlerts() error {
-	switch {
-	case c.AlertURL == "" && c.AlertSecret != "":
-		return fmt.Errorf("%w: APPBACKEND_ALERT_SECRET is set without APPBACKEND_ALERT_URL, the endpoint that receives the alerts", ErrConfig)
-	case c.AlertURL == "":
-		return nil
-	}
-	if err := (alert.Config{URL: c.AlertURL, Secret: c.AlertSecret}).Validate(); err != nil {
-		return fmt.Errorf("%w: %v", ErrConfig, err)
-	}
-	return nil
-}
-
 // openAlerts builds the notifier of APPBACKEND_ALERT_URL (nil without it: its
 // methods then do nothing).
 func (a *App) openAlerts() error {

@@ -5,13 +5,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/appbackend/appbackend/internal/backup"
-	"github.com/appbackend/appbackend/internal/forwarded"
-	"github.com/appbackend/appbackend/internal/setup"
 )
 
 // Defaults of the production settings.
@@ -68,38 +64,6 @@ type Production struct {
 	renewalWindowRatio float64
 }
 
-// fromEnv reads the production variables.
-func (p *Production) fromEnv(getenv func(string) string) error {
-	p.Domains = setup.SplitList(getenv("APPBACKEND_DOMAIN"))
-	p.HTTPSAddr = strings.TrimSpace(getenv("APPBACKEND_HTTPS_ADDR"))
-	p.ACMEEmail = strings.TrimSpace(getenv("APPBACKEND_ACME_EMAIL"))
-	p.ACMEDirectory = strings.TrimSpace(getenv("APPBACKEND_ACME_DIRECTORY"))
-	p.TrustedProxies = setup.SplitList(getenv("APPBACKEND_TRUSTED_PROXIES"))
-	p.BackupDir = strings.TrimSpace(getenv("APPBACKEND_BACKUP_DIR"))
-	if file := strings.TrimSpace(getenv("APPBACKEND_ACME_CA_ROOT")); file != "" {
-		pool, err := LoadRoots(file)
-		if err != nil {
-			return fmt.Errorf("%w: APPBACKEND_ACME_CA_ROOT: %v", ErrConfig, err)
-		}
-		p.ACMERoots = pool
-	}
-	if v := strings.TrimSpace(getenv("APPBACKEND_BACKUP_EVERY")); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("%w: APPBACKEND_BACKUP_EVERY %q is not a positive duration such as 24h", ErrConfig, v)
-		}
-		p.BackupEvery = d
-	}
-	if v := strings.TrimSpace(getenv("APPBACKEND_BACKUP_KEEP")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return fmt.Errorf("%w: APPBACKEND_BACKUP_KEEP %q is not a positive number of backups", ErrConfig, v)
-		}
-		p.BackupKeep = n
-	}
-	return nil
-}
-
 // LoadRoots reads a PEM file of CA certificates.
 func LoadRoots(file string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(file)
@@ -131,24 +95,4 @@ func (p Production) withDefaults() Production {
 		}
 	}
 	return p
-}
-
-func (p Production) validate(database string) error {
-	if _, err := forwarded.Parse(p.TrustedProxies); err != nil {
-		return fmt.Errorf("%w: APPBACKEND_TRUSTED_PROXIES: %v", ErrConfig, err)
-	}
-	for _, d := range p.Domains {
-		if strings.ContainsAny(d, "/:@ ") || !strings.Contains(d, ".") && d != "localhost" {
-			return fmt.Errorf("%w: APPBACKEND_DOMAIN %q is not a domain name such as api.example.com", ErrConfig, d)
-		}
-	}
-	if p.BackupDir != "" {
-		if kind, _, _ := setup.ParseDatabase(database); kind != "sqlite" {
-			return fmt.Errorf("%w: APPBACKEND_BACKUP_DIR backs up a SQLite database; back PostgreSQL up with pg_dump or your provider's snapshots", ErrConfig)
-		}
-	}
-	if p.BackupEvery < 0 || p.BackupKeep < 0 {
-		return fmt.Errorf("%w: the backup interval and count must be positive", ErrConfig)
-	}
-	return nil
 }

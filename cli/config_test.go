@@ -15,9 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -315,7 +313,7 @@ func TestDevFromTheEnvironment(t *testing.T) {
 	}{
 		{"not a boolean", map[string]string{"APPBACKEND_DEV": "yes please"}, nil, "APPBACKEND_DEV"},
 		{"env with a domain", map[string]string{"APPBACKEND_DEV": "1", "APPBACKEND_DOMAIN": "api.example.com"}, nil, "APPBACKEND_DOMAIN"},
-		{"flag with a domain", nil, []string{"--dev", "--domain", "api.example.com"}, "APPBACKEND_DOMAIN"},
+		{"flag with a domain", nil, []string{"--dev", "--domain", "api.example.com"}, "unset --dev or --domain"},
 		{"env with a live key", map[string]string{"APPBACKEND_DEV": "true", "STRIPE_SECRET_KEY": "sk_live_devlive"}, nil, "STRIPE_SECRET_KEY"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,75 +331,35 @@ func TestDevFromTheEnvironment(t *testing.T) {
 	}
 }
 
-// recordingEnv is an empty environment that remembers what was asked of it.
-type recordingEnv struct {
-	mu   sync.Mutex
-	seen map[string]bool
-}
-
-func (r *recordingEnv) getenv(k string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seen[k] = true
-	return ""
-}
-
-// TestREADMEListsEveryVariableWithItsFlag: every variable serve reads has a row in the
-// README's configuration table with its flag, and serve has that flag and names the
-// variable in its help. (A generated table replaces this check later.)
-func TestREADMEListsEveryVariableWithItsFlag(t *testing.T) {
+// TestServeHelpMatchesTheREADME: serve's flags are the README configuration table's
+// (both come from the settings table): every row's flag is in serve --help, naming its
+// variable, and every flag of serve --help has a row.
+func TestServeHelpMatchesTheREADME(t *testing.T) {
 	t.Parallel()
-	rec := &recordingEnv{seen: map[string]bool{}}
 	var help bytes.Buffer
-	code := run(t.Context(), []string{"serve", "--help"}, rec.getenv, &help, &bytes.Buffer{})
+	code := run(t.Context(), []string{"serve", "--help"}, envFunc(nil), &help, &bytes.Buffer{})
 	require.Equal(t, 0, code)
-	var vars []string
-	for k := range rec.seen {
-		if strings.HasPrefix(k, "APPBACKEND_") || strings.HasPrefix(k, "STRIPE_") {
-			vars = append(vars, k)
-		}
+	// flag.PrintDefaults: "  -name type\n    \tusage".
+	usages := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^  -([a-z-]+)\b.*\n\s+(.*)$`).FindAllStringSubmatch(help.String(), -1) {
+		usages[m[1]] = m[2]
 	}
-	slices.Sort(vars)
-	require.Contains(t, vars, "APPBACKEND_DATABASE", "the recorder saw the configuration being read")
+	require.Contains(t, usages, "database")
 
 	readme, err := os.ReadFile("../README.md")
 	require.NoError(t, err)
-	section := string(readme)
-	start := strings.Index(section, "\n## Configuration\n")
-	require.NotEqual(t, -1, start, "README has a Configuration section")
-	section = section[start+1:]
-	if end := strings.Index(section[3:], "\n## "); end >= 0 {
-		section = section[:end+3]
-	}
-	flagOf := map[string]string{}
-	code1 := regexp.MustCompile("`([^`]+)`")
-	for line := range strings.SplitSeq(section, "\n") {
-		cols := strings.Split(line, "|")
-		if len(cols) < 4 || !strings.HasPrefix(strings.TrimSpace(cols[1]), "`") {
-			continue
-		}
-		names, flags := code1.FindAllStringSubmatch(cols[1], -1), code1.FindAllStringSubmatch(cols[2], -1)
-		for i, n := range names {
-			flag := ""
-			if i < len(flags) {
-				flag = flags[i][1]
-			}
-			flagOf[n[1]] = flag
+	rows := regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\| `--([a-z-]+)` \\|").FindAllStringSubmatch(string(readme), -1)
+	require.NotEmpty(t, rows, "README's configuration table")
+	inREADME := map[string]bool{}
+	for _, r := range rows {
+		env, flag := r[1], r[2]
+		inREADME[flag] = true
+		if assertTrue(t, usages[flag] != "", "serve has no flag --%s (README's for %s)", flag, env) {
+			assertTrue(t, strings.Contains(usages[flag], env), "serve's --%s help does not name %s: %q", flag, env, usages[flag])
 		}
 	}
-	for _, v := range vars {
-		flag, ok := flagOf[v]
-		if !assertTrue(t, ok, "README's configuration table has no row for %s", v) {
-			continue
-		}
-		if !assertTrue(t, strings.HasPrefix(flag, "--"), "README gives %s no serve flag", v) {
-			continue
-		}
-		// flag.PrintDefaults: "  -name type\n    \tusage".
-		usage := regexp.MustCompile(`(?m)^  -` + regexp.QuoteMeta(strings.TrimPrefix(flag, "--")) + `\b.*\n\s+(.*)$`).FindStringSubmatch(help.String())
-		if assertTrue(t, usage != nil, "serve has no flag %s (README's for %s)", flag, v) {
-			assertTrue(t, strings.Contains(usage[1], v), "serve's %s help does not name %s: %q", flag, v, usage[1])
-		}
+	for flag := range usages {
+		assertTrue(t, inREADME[flag], "serve --%s has no row in README's configuration table", flag)
 	}
 }
 
@@ -411,4 +369,30 @@ func assertTrue(t *testing.T, ok bool, format string, args ...any) bool {
 		t.Errorf(format, args...)
 	}
 	return ok
+}
+
+// TestCommandsNameTheSettingAsGiven: every command names a bad setting as the user
+// gave it, the file's key included, although the file is read once for the run.
+func TestCommandsNameTheSettingAsGiven(t *testing.T) {
+	t.Parallel()
+	conf := filepath.Join(t.TempDir(), "app.toml")
+	require.NoError(t, os.WriteFile(conf, []byte("event_max_attempts = \"many\"\n"), 0o600))
+	for _, tt := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"APPBACKEND_CONFIG": conf}, []string{"events", "replay", "evt_1"}, conf + `: event_max_attempts "many" is not a positive number`},
+		{nil, []string{"migrate", "--config", conf}, conf + `: event_max_attempts "many"`},
+		{nil, []string{"serve", "--config", conf}, conf + `: event_max_attempts "many"`},
+		{map[string]string{"APPBACKEND_CONFIG": conf, "APPBACKEND_EVENT_MAX_ATTEMPTS": "lots"}, []string{"serve"}, `APPBACKEND_EVENT_MAX_ATTEMPTS "lots"`},
+		{map[string]string{"APPBACKEND_CONFIG": conf}, []string{"serve", "--event-max-attempts", "0"}, `--event-max-attempts "0"`},
+		{nil, []string{"serve", "--config", filepath.Join(t.TempDir(), "none.toml")}, "--config "},
+		{map[string]string{"APPBACKEND_CONFIG": filepath.Join(t.TempDir(), "none.toml")}, []string{"installations"}, "APPBACKEND_CONFIG "},
+	} {
+		code, _, errOut := runCmd(t, tt.env, tt.args...)
+		require.Equal(t, 2, code, "%v: %s", tt.args, errOut)
+		require.Equal(t, 1, strings.Count(errOut, "\n"), errOut)
+		require.Contains(t, errOut, tt.want, tt.args)
+	}
 }

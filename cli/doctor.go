@@ -45,6 +45,10 @@ func runDoctor(ctx context.Context, args []string, getenv func(string) string, s
 		},
 		QuietAfter: *quiet,
 	}
+	cfg.Database = d.database // --database, as doctor opens it
+	for _, p := range cfg.Problems() {
+		in.Settings = append(in.Settings, doctor.NewSettingProblem(p.Setting, p))
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

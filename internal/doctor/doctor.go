@@ -6,16 +6,17 @@
 // `appbackend doctor` fills an [Input] from the environment and the configured
 // database, and prints the findings. The checks:
 //
-//   - secrets in the wrong variable or without their prefix (absec_, whsec_);
-//   - API keys whose prefix does not match their mode, or a publishable key
-//     (stripeclient.Keys.Validate);
+//   - every setting whose value is invalid by itself (Input.Settings, from the
+//     settings table's rules, as serve would refuse it): secrets in the wrong variable
+//     or without their prefix (absec_, whsec_), API keys whose prefix does not match
+//     their mode or a publishable key, a short admin token, a malformed URL, …;
 //   - no webhook secret although API keys are set or accounts have the app installed;
 //   - live events or installations without a live key, test ones without a test key;
 //   - a live key while only test events ever arrived (the live endpoint's secret is
 //     probably missing), and the reverse;
 //   - a database or Stripe API that does not answer;
 //   - no event of a mode for days although accounts have the app installed in it;
-//   - dead events waiting for a replay, pending migrations, a short admin token;
+//   - dead events waiting for a replay, pending migrations;
 //   - event processing paused (`appbackend events pause`), so that events pile up;
 //   - OAuth tokens that APPBACKEND_ENCRYPTION_KEY does not open (a wrong, missing or
 //     dropped key), so that every call for those accounts fails.
@@ -84,15 +85,48 @@ const (
 	CheckPermissionsPending   = "permissions_pending"
 	CheckEncryptionKey        = "encryption_key"
 	CheckEventsPaused         = "events_paused"
+	// CheckSettingInvalid is a setting invalid by itself that has no check of its own
+	// above.
+	CheckSettingInvalid = "setting_invalid"
 )
+
+// settingChecks are the checks of the settings that had one before the settings table
+// judged every setting: their names stay, for scripts.
+var settingChecks = map[string]string{
+	"STRIPE_APP_SECRETS":          CheckAppSecretPrefix,
+	"STRIPE_WEBHOOK_SECRETS":      CheckWebhookSecretPrefix,
+	stripeclient.EnvSecretKey:     CheckKeyMode,
+	stripeclient.EnvTestSecretKey: CheckKeyMode,
+	"APPBACKEND_ADMIN_TOKEN":      CheckAdminTokenShort,
+	"APPBACKEND_ENCRYPTION_KEY":   CheckEncryptionKey,
+}
+
+// settingHints complete a setting's message with where to find the right value.
+var settingHints = map[string]string{
+	CheckKeyMode: "; copy the right one from the Stripe Dashboard (Developers → API keys, with test mode on for the test key)",
+}
+
+// SettingProblem is a setting whose value is invalid by itself (the root package's
+// Config.Problems: one ConfigError each).
+type SettingProblem struct {
+	// Setting is the setting's variable (ConfigError.Setting).
+	Setting string
+	// Message names the setting as the user gave it and says what is wrong, without
+	// the value of a secret.
+	Message string
+}
+
+// NewSettingProblem is setting's problem from the configuration's error (the root
+// package's *ConfigError), without the "invalid configuration: " that every one of them
+// starts with.
+func NewSettingProblem(setting string, err error) SettingProblem {
+	return SettingProblem{Setting: setting, Message: strings.TrimPrefix(err.Error(), setup.ErrConfig.Error()+": ")}
+}
 
 // DefaultQuietAfter is how long without any event of a mode, while accounts have the
 // app installed in that mode, before doctor says so. Stripe retries a failed delivery
 // for up to three days in live mode, so a longer silence means events are being lost.
 const DefaultQuietAfter = 72 * time.Hour
-
-// MinAdminTokenLength is the shortest admin token doctor accepts without a warning.
-const MinAdminTokenLength = 16
 
 // Config is the part of the configuration doctor checks. The values are read, never
 // repeated in a finding.
@@ -114,6 +148,9 @@ type Store interface {
 // Input is everything [Run] looks at.
 type Input struct {
 	Config Config
+	// Settings are the settings invalid by themselves; each is a finding (an error,
+	// but a short admin token is a warning).
+	Settings []SettingProblem
 	// Store is the opened database; nil skips the checks that read it.
 	Store Store
 	// PingDatabase reports whether the database answers (the error of opening it, if
@@ -161,13 +198,9 @@ func Run(ctx context.Context, in Input) []Finding {
 		in.QuietAfter = DefaultQuietAfter
 	}
 	var r report
+	checkSettings(&r, in.Settings)
 	checkSecrets(&r, in.Config)
 	checkKeys(&r, in.Config)
-	if in.Config.AdminToken != "" && len(in.Config.AdminToken) < MinAdminTokenLength {
-		r.add(Warning, CheckAdminTokenShort, fmt.Sprintf(
-			"APPBACKEND_ADMIN_TOKEN is shorter than %d characters and could be guessed: replace it with a long random value (for example the output of `openssl rand -hex 24`).",
-			MinAdminTokenLength))
-	}
 	dbUp := true
 	if in.PingDatabase != nil {
 		if err := in.PingDatabase(ctx); err != nil {
@@ -237,36 +270,24 @@ func checkSecrets(r *report, c Config) {
 		r.add(Error, CheckAppSecretMissing,
 			"STRIPE_APP_SECRETS is empty, so no request from your UI extension can be verified: copy the app's signing secret (absec_…) from the app's page in the Stripe Dashboard into it.")
 	}
-	for i, s := range c.AppSecrets {
-		switch {
-		case strings.HasPrefix(s, "whsec_"):
-			r.add(Error, CheckAppSecretPrefix, fmt.Sprintf(
-				"Entry %d of STRIPE_APP_SECRETS is a webhook endpoint secret (whsec_…): move it to STRIPE_WEBHOOK_SECRETS and put the app's signing secret (absec_…) in STRIPE_APP_SECRETS.", i+1))
-		case !strings.HasPrefix(s, "absec_") || s == "absec_":
-			r.add(Error, CheckAppSecretPrefix, fmt.Sprintf(
-				"Entry %d of STRIPE_APP_SECRETS does not start with absec_: use the signing secret from the app's page in the Stripe Dashboard.", i+1))
+}
+
+// checkSettings reports each setting invalid by itself, in the settings table's words.
+func checkSettings(r *report, problems []SettingProblem) {
+	for _, p := range problems {
+		check, ok := settingChecks[p.Setting]
+		if !ok {
+			check = CheckSettingInvalid
 		}
-	}
-	for i, s := range c.WebhookSecrets {
-		switch {
-		case strings.HasPrefix(s, "absec_"):
-			r.add(Error, CheckWebhookSecretPrefix, fmt.Sprintf(
-				"Entry %d of STRIPE_WEBHOOK_SECRETS is the app's signing secret (absec_…): move it to STRIPE_APP_SECRETS and put the webhook endpoint's signing secret (whsec_…) in STRIPE_WEBHOOK_SECRETS.", i+1))
-		case !strings.HasPrefix(s, "whsec_") || s == "whsec_":
-			r.add(Error, CheckWebhookSecretPrefix, fmt.Sprintf(
-				"Entry %d of STRIPE_WEBHOOK_SECRETS does not start with whsec_: use the signing secret shown on the webhook endpoint's page in the Stripe Dashboard.", i+1))
+		sev := Error
+		if check == CheckAdminTokenShort {
+			sev = Warning // refused at start, but doctor judges what runs now
 		}
+		r.add(sev, check, upperFirst(strings.TrimSuffix(p.Message, "."))+settingHints[check]+".")
 	}
 }
 
 func checkKeys(r *report, c Config) {
-	for _, k := range []stripeclient.Keys{{Live: c.SecretKey}, {Test: c.TestSecretKey}} {
-		if err := k.Validate(); err != nil {
-			msg := strings.TrimPrefix(err.Error(), stripeclient.ErrConfig.Error()+": ")
-			r.add(Error, CheckKeyMode, upperFirst(msg)+
-				"; copy the right one from the Stripe Dashboard (Developers → API keys, with test mode on for the test key).")
-		}
-	}
 	if len(c.WebhookSecrets) == 0 && (c.SecretKey != "" || c.TestSecretKey != "") {
 		// The inbox check below says it more strongly when accounts are installed.
 		r.add(Warning, CheckWebhookSecretMissing,

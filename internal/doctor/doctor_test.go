@@ -5,14 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/doctor"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
+	"github.com/stretchr/testify/require"
 )
 
 var now = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
@@ -54,14 +55,10 @@ func openStore(t *testing.T, s seed) *sqlite.Store {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "doctor.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	tx, err := st.DB().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer tx.Rollback()
 	put := func(n int, live bool) {
 		for i := range n {
@@ -70,9 +67,7 @@ func openStore(t *testing.T, s seed) *sqlite.Store {
 				InstalledAt: now.Add(-30 * 24 * time.Hour), LastEventCreated: now.Add(-30 * 24 * time.Hour),
 				LastEventID: "evt_install", UpdatedAt: now,
 			}
-			if err := st.PutInstallationTx(ctx, tx, in); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, st.PutInstallationTx(ctx, tx, in))
 		}
 	}
 	put(s.liveInstalls, true)
@@ -83,9 +78,7 @@ func openStore(t *testing.T, s seed) *sqlite.Store {
 			InstalledAt: now.Add(-30 * 24 * time.Hour), LastEventCreated: now.Add(-30 * 24 * time.Hour),
 			LastEventID: "evt_install", UpdatedAt: now,
 		}
-		if err := st.PutInstallationTx(ctx, tx, in); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, st.PutInstallationTx(ctx, tx, in))
 	}
 	for i := range s.pending {
 		in := store.Installation{
@@ -94,16 +87,13 @@ func openStore(t *testing.T, s seed) *sqlite.Store {
 			LastEventID: "evt_install", UpdatedAt: now, InstallID: "appinst_live_" + string(rune('a'+i)),
 			PermissionsGranted: []string{"event_read"}, PermissionsPending: []string{"invoice_write"}, ApprovalRequired: true,
 		}
-		if err := st.PutInstallationTx(ctx, tx, in); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, st.PutInstallationTx(ctx, tx, in))
 	}
 	insert := func(id string, live bool, age time.Duration) {
 		ev := store.Event{ID: id, Type: "account.application.authorized", AccountID: "acct_a", Livemode: live,
 			Created: now.Add(-age).Truncate(time.Second), Raw: []byte(`{"id":"` + id + `"}`), ReceivedAt: now.Add(-age)}
-		if _, err := st.InsertEventTx(ctx, tx, &ev); err != nil {
-			t.Fatal(err)
-		}
+		_, err := st.InsertEventTx(ctx, tx, &ev)
+		require.NoError(t, err)
 	}
 	if s.liveEventAge > 0 {
 		insert("evt_live", true, s.liveEventAge)
@@ -114,13 +104,9 @@ func openStore(t *testing.T, s seed) *sqlite.Store {
 	for i := range s.dead {
 		id := "evt_dead_" + string(rune('a'+i))
 		insert(id, true, s.liveEventAge+time.Minute)
-		if err := st.FinishEventTx(ctx, tx, id, store.EventOutcome{Status: store.EventDead, Error: "boom", At: now}); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, st.FinishEventTx(ctx, tx, id, store.EventOutcome{Status: store.EventDead, Error: "boom", At: now}))
 	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tx.Commit())
 	return st
 }
 
@@ -151,13 +137,13 @@ func TestRun(t *testing.T) {
 			name:   "webhook secret among the app secrets",
 			config: func(c *doctor.Config) { c.AppSecrets = []string{appSecret, liveWebhook} },
 			seed:   busy,
-			want:   map[string]string{doctor.CheckAppSecretPrefix: "Entry 2 of STRIPE_APP_SECRETS is a webhook endpoint secret"},
+			want:   map[string]string{doctor.CheckAppSecretPrefix: "STRIPE_APP_SECRETS entry 2 is a whsec_… secret: move it to STRIPE_WEBHOOK_SECRETS"},
 		},
 		{
 			name:   "app secret among the webhook secrets",
 			config: func(c *doctor.Config) { c.WebhookSecrets = []string{appSecret, testWebhook} },
 			seed:   busy,
-			want:   map[string]string{doctor.CheckWebhookSecretPrefix: "Entry 1 of STRIPE_WEBHOOK_SECRETS is the app's signing secret"},
+			want:   map[string]string{doctor.CheckWebhookSecretPrefix: "STRIPE_WEBHOOK_SECRETS entry 1 is a absec_… secret: move it to STRIPE_APP_SECRETS"},
 		},
 		{
 			name:   "test key in the live variable",
@@ -264,6 +250,14 @@ func TestRun(t *testing.T) {
 			},
 		},
 		{
+			name: "settings invalid by themselves, every one",
+			seed: busy,
+			input: func(in *doctor.Input) {
+				in.Settings = append(in.Settings, problemsOf(appbackend.Config{PublicURL: "nope", MaxBody: -1})...)
+			},
+			want: map[string]string{doctor.CheckSettingInvalid: "is not"},
+		},
+		{
 			name:   "short admin token",
 			config: func(c *doctor.Config) { c.AdminToken = "admin" },
 			seed:   busy,
@@ -284,6 +278,7 @@ func TestRun(t *testing.T) {
 			if tc.config != nil {
 				tc.config(&in.Config)
 			}
+			in.Settings = settingProblems(in.Config)
 			if tc.input != nil {
 				tc.input(&in)
 			}
@@ -291,22 +286,19 @@ func TestRun(t *testing.T) {
 
 			var gotChecks []string
 			for _, f := range got {
-				t.Logf("%s %s: %s", f.Severity, f.Check, f.Message)
 				gotChecks = append(gotChecks, f.Check)
 				want, expected := tc.want[f.Check]
-				switch {
-				case !expected:
-					t.Errorf("unexpected finding %s (%s): %s", f.Check, f.Severity, f.Message)
-				case !strings.Contains(f.Message, want):
-					t.Errorf("finding %s says %q, want it to contain %q", f.Check, f.Message, want)
-				}
+				require.True(t, expected, "unexpected finding %s (%s): %s", f.Check, f.Severity, f.Message)
+				require.Contains(t, f.Message, want, f.Check)
 				assertPlainSentence(t, f)
 				assertNoSecret(t, f, in.Config)
 			}
 			for check := range tc.want {
-				if !slices.Contains(gotChecks, check) {
-					t.Errorf("no %s finding; got %v", check, got)
-				}
+				require.Contains(t, gotChecks, check, "findings: %v", got)
+			}
+			if tc.name == "settings invalid by themselves, every one" {
+				require.Equal(t, `APPBACKEND_PUBLIC_URL "nope" is not an absolute http(s) URL.`, got[0].Message)
+				require.Equal(t, `APPBACKEND_MAX_BODY "-1" is not a positive number of bytes.`, got[1].Message)
 			}
 		})
 	}
@@ -316,20 +308,17 @@ func TestRun(t *testing.T) {
 func assertPlainSentence(t *testing.T, f doctor.Finding) {
 	t.Helper()
 	m := f.Message
-	if strings.Contains(m, "\n") || !strings.HasSuffix(m, ".") || strings.ToUpper(m[:1]) != m[:1] {
-		t.Errorf("finding %s is not one sentence saying what to do: %q", f.Check, m)
-	}
-	if f.Severity != doctor.Error && f.Severity != doctor.Warning {
-		t.Errorf("finding %s has severity %q", f.Check, f.Severity)
-	}
+	require.False(t, strings.Contains(m, "\n") || !strings.HasSuffix(m, ".") || strings.ToUpper(m[:1]) != m[:1],
+		"finding %s is not one sentence saying what to do: %q", f.Check, m)
+	require.Contains(t, []doctor.Severity{doctor.Error, doctor.Warning}, f.Severity, f.Check)
 }
 
 func assertNoSecret(t *testing.T, f doctor.Finding, c doctor.Config) {
 	t.Helper()
 	secrets := append(append([]string{c.SecretKey, c.TestSecretKey, c.AdminToken}, c.AppSecrets...), c.WebhookSecrets...)
 	for _, s := range secrets {
-		if len(s) > 8 && strings.Contains(f.Message, s) {
-			t.Errorf("finding %s reveals a secret: %q", f.Check, f.Message)
+		if len(s) > 8 {
+			require.NotContains(t, f.Message, s, "finding %s reveals a secret", f.Check)
 		}
 	}
 }
@@ -339,10 +328,9 @@ func TestRunOrdersErrorsFirst(t *testing.T) {
 	cfg := goodConfig()
 	cfg.AdminToken = "short"              // warning
 	cfg.SecretKey = "pk_live_51Habcdefgh" // error
-	got := doctor.Run(t.Context(), doctor.Input{Config: cfg, Now: now})
-	if len(got) != 2 || got[0].Severity != doctor.Error || got[1].Severity != doctor.Warning {
-		t.Fatalf("findings = %+v, want the error before the warning", got)
-	}
+	got := doctor.Run(t.Context(), doctor.Input{Config: cfg, Settings: settingProblems(cfg), Now: now})
+	require.Len(t, got, 2)
+	require.Equal(t, []doctor.Severity{doctor.Error, doctor.Warning}, []doctor.Severity{got[0].Severity, got[1].Severity}, "the error before the warning: %+v", got)
 }
 
 // failingStore answers every read with an error.
@@ -366,9 +354,8 @@ func TestRunReportsAFailedReadOnce(t *testing.T) {
 		PendingMigrations: func(context.Context) (int, error) { return 0, sql.ErrConnDone },
 		Now:               now,
 	})
-	if len(got) != 1 || got[0].Check != doctor.CheckDatabaseQuery {
-		t.Fatalf("findings = %+v, want one %s", got, doctor.CheckDatabaseQuery)
-	}
+	require.Len(t, got, 1)
+	require.Equal(t, doctor.CheckDatabaseQuery, got[0].Check)
 }
 
 func TestRunSkipsTheStoreWhenTheDatabaseIsDown(t *testing.T) {
@@ -379,7 +366,22 @@ func TestRunSkipsTheStoreWhenTheDatabaseIsDown(t *testing.T) {
 		PingDatabase: func(context.Context) error { return errors.New("unable to open database file") },
 		Now:          now,
 	})
-	if len(got) != 1 || got[0].Check != doctor.CheckDatabaseUnreachable {
-		t.Fatalf("findings = %+v, want only %s", got, doctor.CheckDatabaseUnreachable)
+	require.Len(t, got, 1)
+	require.Equal(t, doctor.CheckDatabaseUnreachable, got[0].Check)
+}
+
+// settingProblems are the settings of c that the root package's settings table
+// refuses, as `appbackend doctor` passes them.
+func settingProblems(c doctor.Config) []doctor.SettingProblem {
+	cfg := appbackend.Config{AppSecrets: c.AppSecrets, WebhookSecrets: c.WebhookSecrets,
+		SecretKey: c.SecretKey, TestSecretKey: c.TestSecretKey, AdminToken: c.AdminToken}
+	return problemsOf(cfg)
+}
+
+func problemsOf(cfg appbackend.Config) []doctor.SettingProblem {
+	var out []doctor.SettingProblem
+	for _, p := range cfg.Problems() {
+		out = append(out, doctor.NewSettingProblem(p.Setting, p))
 	}
+	return out
 }
