@@ -18,6 +18,7 @@ import (
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/alert"
 	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/gateway"
 	"github.com/appbackend/appbackend/internal/install"
@@ -36,6 +37,8 @@ import (
 type App struct {
 	cfg    Config
 	logger *slog.Logger
+	// archetype is the logger and clock every internal service shares (baseservice).
+	archetype *baseservice.Archetype
 
 	mu      sync.Mutex
 	started bool
@@ -110,10 +113,11 @@ func New(cfg Config) (*App, error) {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	a := &App{
-		cfg:    cfg,
-		logger: logger,
-		signed: http.NewServeMux(),
-		public: http.NewServeMux(),
+		cfg:       cfg,
+		logger:    logger,
+		archetype: &baseservice.Archetype{Logger: logger, Now: time.Now},
+		signed:    http.NewServeMux(),
+		public:    http.NewServeMux(),
 
 		requestIDs:       newRequestIDs(),
 		clientErrorLines: lineBudget{perSecond: clientErrorLinesPerSecond},
