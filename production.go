@@ -1,6 +1,7 @@
 package appbackend
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/backup"
+	"github.com/appbackend/appbackend/internal/certstore"
 	"github.com/appbackend/appbackend/internal/forwarded"
 	"github.com/appbackend/appbackend/internal/setup"
 )
@@ -98,6 +100,13 @@ func (p *Production) fromEnv(getenv func(string) string) error {
 		p.BackupKeep = n
 	}
 	return nil
+}
+
+// CertificateExpiry reads, from the database, the certificates stored for domains (by
+// any ACME issuer) and returns when the latest of each expires; zero for a domain
+// without one.
+func CertificateExpiry(ctx context.Context, db certstore.DB, domains []string) (map[string]time.Time, error) {
+	return certstore.Expiry(ctx, db, domains)
 }
 
 // LoadRoots reads a PEM file of CA certificates.
