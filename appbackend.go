@@ -17,6 +17,8 @@ import (
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/alert"
+	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/gateway"
 	"github.com/appbackend/appbackend/internal/install"
@@ -35,6 +37,8 @@ import (
 type App struct {
 	cfg    Config
 	logger *slog.Logger
+	// archetype is the logger and clock every internal service shares (baseservice).
+	archetype *baseservice.Archetype
 
 	mu      sync.Mutex
 	started bool
@@ -109,10 +113,11 @@ func New(cfg Config) (*App, error) {
 		logger = cfg.newLogger(os.Stderr)
 	}
 	a := &App{
-		cfg:    cfg,
-		logger: logger,
-		signed: http.NewServeMux(),
-		public: http.NewServeMux(),
+		cfg:       cfg,
+		logger:    logger,
+		archetype: &baseservice.Archetype{Logger: logger, Now: time.Now},
+		signed:    http.NewServeMux(),
+		public:    http.NewServeMux(),
 
 		requestIDs:       newRequestIDs(),
 		clientErrorLines: lineBudget{perSecond: clientErrorLinesPerSecond},
@@ -127,6 +132,12 @@ func New(cfg Config) (*App, error) {
 	a.public.HandleFunc("/admin/", a.handleAdmin)
 	a.public.HandleFunc("GET /install", a.handleInstall)
 	a.public.HandleFunc("GET /install/callback", a.handleInstallCallback)
+	// Last of the unsigned routes: what none of them matches gets the contract's JSON
+	// 404. Registered here, not at Run, so that an app's HandleUnsigned pattern that
+	// conflicts with it panics at registration.
+	a.public.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, apierror.New(apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path))
+	})
 	if err := a.registerUpstreamSchedules(); err != nil {
 		return nil, err
 	}

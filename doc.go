@@ -25,7 +25,9 @@
 // the whole body, which Identity.Payload then holds. The verification itself lives in
 // package appauth, usable with any router; appauth.RequireRole wraps a route's handler
 // to admit only users whose signed stripe_roles hold a role (see the example of
-// App.Handle).
+// App.Handle). A page that cannot be signed (a settings page opened in a browser, a
+// third-party OAuth callback) is registered outside /api/ with HandleUnsigned: no
+// signature, and no CORS.
 //
 // A handler answers an error with WriteError: NewError(CodeConflict, "…") reaches the
 // UI extension as 409 {"error":{"code":"conflict","message":"…"}}. Every ErrorCode

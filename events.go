@@ -214,7 +214,7 @@ func (a *App) startEvents(ctx context.Context) error {
 			return fmt.Errorf("%w: STRIPE_WEBHOOK_SECRETS: %v", ErrConfig, err)
 		}
 		a.receiver, err = webhook.NewReceiver(a.db, a.metrics.CountingVerifier(v), proc, webhook.Config{
-			Logger:        a.logger,
+			Archetype:     a.archetype,
 			MaxBody:       a.cfg.MaxBody,
 			ObserveCommit: a.metrics.WebhookCommit,
 			ObserveEvent:  a.observeWebhookEvent,

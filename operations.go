@@ -86,7 +86,7 @@ func (a *App) openAlerts() error {
 		return nil
 	}
 	host, _ := os.Hostname()
-	n, err := alert.New(alert.Config{URL: a.cfg.AlertURL, Secret: a.cfg.AlertSecret, Source: host, Logger: a.logger})
+	n, err := alert.New(alert.Config{URL: a.cfg.AlertURL, Secret: a.cfg.AlertSecret, Source: host, Archetype: a.archetype})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}

@@ -20,7 +20,7 @@ import (
 
 // openMetrics builds the Prometheus metrics; the collectors read the store at scrape time.
 func (a *App) openMetrics() error {
-	m, err := metrics.New(metrics.Config{Store: a.db, Logger: a.logger})
+	m, err := metrics.New(metrics.Config{Store: a.db, Archetype: a.archetype})
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (a *App) openAdmin(ctx context.Context) error {
 		},
 		Jobs:      a.rt.River(),
 		Schedules: a.scheduleRows,
-		Logger:    a.logger,
+		Archetype: a.archetype,
 
 		LastBackup:  a.lastBackup(),
 		BackupEvery: a.cfg.BackupEvery,

@@ -1,6 +1,7 @@
 package appbackend
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/backup"
+	"github.com/appbackend/appbackend/internal/certstore"
 )
 
 // Defaults of the production settings.
@@ -62,6 +64,13 @@ type Production struct {
 	// renewalWindowRatio overrides CertMagic's (the share of a certificate's lifetime
 	// left when it is renewed); tests use it to find a fresh certificate near expiry.
 	renewalWindowRatio float64
+}
+
+// CertificateExpiry reads, from the database, the certificates stored for domains (by
+// any ACME issuer) and returns when the latest of each expires; zero for a domain
+// without one.
+func CertificateExpiry(ctx context.Context, db certstore.DB, domains []string) (map[string]time.Time, error) {
+	return certstore.Expiry(ctx, db, domains)
 }
 
 // LoadRoots reads a PEM file of CA certificates.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/backup"
+	"github.com/appbackend/appbackend/internal/certstore"
 	"github.com/appbackend/appbackend/internal/setup"
 )
 
@@ -19,7 +20,7 @@ import (
 // its certificates, and the backup schedule. Its methods do nothing when unused.
 type production struct {
 	a        *App
-	tm       *tlsManager
+	tm       *certstore.Manager
 	httpsLn  net.Listener
 	httpsSrv *http.Server
 
@@ -37,7 +38,12 @@ func (a *App) startProduction(ctx context.Context, ln net.Listener, handler http
 				return nil, fmt.Errorf("listen on %s: %w", a.cfg.HTTPSAddr, err)
 			}
 		}
-		tm, tlsCfg, err := a.startHTTPS(ctx, port(ln.Addr()), port(httpsLn.Addr()))
+		tm, tlsCfg, err := certstore.StartManager(ctx, certstore.ManagerConfig{
+			Archetype: a.archetype, DB: a.db.(certstore.DB), Keys: a.oauth.Keys(),
+			Domains: a.cfg.Domains, Directory: a.cfg.ACMEDirectory, Email: a.cfg.ACMEEmail, Roots: a.cfg.ACMERoots,
+			RenewalWindowRatio: a.cfg.renewalWindowRatio,
+			HTTPPort:           port(ln.Addr()), HTTPSPort: port(httpsLn.Addr()),
+		})
 		if err != nil {
 			httpsLn.Close()
 			return nil, err
@@ -78,7 +84,7 @@ func (p *production) plainHandler(handler http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", handler)
 	mux.Handle("GET /readyz", handler)
-	mux.Handle("/", p.tm.redirectHandler(port(p.httpsLn.Addr())))
+	mux.Handle("/", p.tm.RedirectHandler(port(p.httpsLn.Addr())))
 	return mux
 }
 
@@ -114,7 +120,7 @@ func (p *production) stop() {
 		p.backups.Wait()
 	}
 	if p.tm != nil {
-		p.tm.stop()
+		p.tm.Stop()
 	}
 }
 

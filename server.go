@@ -37,9 +37,6 @@ func (a *App) handler() http.Handler {
 		root.Handle("GET /metrics", a.metrics.Handler())
 	}
 	root.Handle("/", markPublic(a.public))
-	a.public.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, apierror.New(apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path))
-	})
 	// Validated in New; the zero value trusts no proxy.
 	proxies, _ := forwarded.Parse(a.cfg.TrustedProxies)
 	h := a.observe(root)
@@ -48,6 +45,66 @@ func (a *App) handler() http.Handler {
 		h = a.tel.Handler(h)
 	}
 	return proxies.Handler(h)
+}
+
+// HandleUnsigned registers a route that is served without a signature check: a page
+// the merchant opens in a browser (a settings page, a status page) or the callback of a
+// third-party OAuth flow. The pattern is a net/http ServeMux pattern ("GET /settings",
+// "GET /oauth/github/callback", "GET /{$}" for the root alone) outside the paths
+// appbackend serves itself: /api/ (signed routes: use Handle), /webhooks/, /admin/,
+// /install, /healthz, /readyz and /metrics. Its handler gets no identity
+// (IdentityFrom reports false) and must authenticate the caller itself if it needs to.
+//
+// An unsigned route never gets the signed routes' CORS headers, and an OPTIONS
+// preflight to it is not answered with them: a UI extension calls signed routes only,
+// and a page of the app's own origin needs no CORS.
+//
+// Like ServeMux, it panics on a pattern it refuses (a reserved path, an invalid or
+// conflicting pattern) and when called after Run, so a mistake fails at the first test
+// that builds the app.
+func (a *App) HandleUnsigned(pattern string, h http.Handler) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started {
+		panic("appbackend: HandleUnsigned called after Run")
+	}
+	if reason := refuseUnsigned(pattern); reason != "" {
+		panic(fmt.Sprintf("appbackend: unsigned route %q %s", pattern, reason))
+	}
+	a.public.Handle(pattern, h)
+}
+
+// HandleUnsignedFunc registers an unsigned route handled by f; see HandleUnsigned.
+func (a *App) HandleUnsignedFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
+	a.HandleUnsigned(pattern, http.HandlerFunc(f))
+}
+
+// reservedPaths are appbackend's own: an unsigned route may be neither one of them nor
+// under one.
+var reservedPaths = []string{"/api", "/webhooks", "/admin", "/install", "/healthz", "/readyz", "/metrics"}
+
+// refuseUnsigned says why pattern cannot be an unsigned route; "" when it can.
+func refuseUnsigned(pattern string) string {
+	path := pattern
+	if i := strings.IndexAny(pattern, " \t"); i >= 0 {
+		path = strings.TrimSpace(pattern[i+1:])
+	}
+	if i := strings.IndexByte(path, '/'); i > 0 {
+		path = path[i:] // after a host ("example.com/settings")
+	}
+	if path == "/" {
+		return `would take every path appbackend does not serve: name the pages, or "/{$}" for the root alone`
+	}
+	lower := strings.ToLower(path)
+	for _, p := range reservedPaths {
+		if lower == p || strings.HasPrefix(lower, p+"/") {
+			if p == "/api" {
+				return "is under /api/, where every route is signed: register it with Handle"
+			}
+			return "is under " + p + ", which appbackend serves itself"
+		}
+	}
+	return ""
 }
 
 // signedRoutes wraps the app's signed routes: CORS first (a preflight carries no
@@ -189,8 +246,7 @@ func (a *App) handleReady(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// whoamiResponse is the body of POST /api/whoami.
-// handleWhoami answers {"user_id","account_id","roles":[…],"payload":…|null}. The JSON is
+// handleWhoami is POST /api/whoami: it answers {"user_id","account_id","roles":[…],"payload":…|null}. The JSON is
 // appended by hand: this route is what a UI extension calls first and what the load
 // benchmarks measure, and encoding/json's reflection and its re-validation of the
 // payload (already printed by the verifier) were a sixth of the route's CPU time.

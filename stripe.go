@@ -6,7 +6,6 @@ import (
 	"errors"
 
 	"github.com/riverqueue/river"
-	"github.com/stripe/stripe-go/v85"
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/install"
@@ -75,16 +74,6 @@ func (a *App) Account(ctx context.Context) (accountID string, livemode bool, err
 		return "", false, err
 	}
 	return id.AccountID, mode.Livemode(), nil
-}
-
-// StripePlatform returns a client for the platform's own account in a mode, without
-// Stripe-Account: for platform schedules and other work that is not on behalf of one
-// merchant. A merchant's data is reached through Stripe(ctx) instead.
-func (a *App) StripePlatform(livemode bool) (*stripe.Client, error) {
-	if a.stripe == nil {
-		return nil, errors.New("appbackend: StripePlatform called before Run")
-	}
-	return a.stripe.Platform(stripeclient.ModeOf(livemode))
 }
 
 // installedModes tells in which modes the app is installed on an account, for

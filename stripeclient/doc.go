@@ -19,7 +19,7 @@
 //   - a signed UI request: the signed account, in the mode ResolveMode picks (the signed
 //     payload's livemode; else the only configured key's mode; else the only mode the
 //     app is installed in on the account; else a 400 mode_required error) — see
-//     ForRequest and SignedLivemode;
+//     ResolveMode and SignedLivemode;
 //   - an event handler or a job: the account and mode WithAccount put into its context —
 //     see FromContext.
 //

@@ -48,19 +48,6 @@ func (c *Clients) ResolveMode(ctx context.Context, accountID string, signedLivem
 	return "", refuseAs(ErrModeRequired, apierror.CodeModeRequired, modeRequiredMessage)
 }
 
-// ForRequest returns a client for a signed UI request: bound to the signed accountID,
-// in the mode ResolveMode picks.
-func (c *Clients) ForRequest(ctx context.Context, accountID string, signedLivemode *bool, installed InstalledModesFunc) (*Client, error) {
-	if err := checkAccountID(accountID); err != nil {
-		return nil, err
-	}
-	mode, err := c.ResolveMode(ctx, accountID, signedLivemode, installed)
-	if err != nil {
-		return nil, err
-	}
-	return c.Client(accountID, mode)
-}
-
 // SignedLivemode reads livemode from a signed payload (appauth.Identity.Payload: the
 // signed JSON object without user_id and account_id). It returns nil when the payload
 // is empty or has no livemode, and a 400 bad_request error when livemode is not a

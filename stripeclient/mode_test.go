@@ -66,7 +66,7 @@ func TestModeRequiredTellsTheAppWhatToSign(t *testing.T) {
 	t.Parallel()
 	c, err := stripeclient.New(stripeclient.Config{Keys: stripeclient.Keys{Live: liveKey, Test: testKey}})
 	require.NoError(t, err)
-	_, err = c.ForRequest(t.Context(), "acct_1", nil, nil)
+	_, err = c.ResolveMode(t.Context(), "acct_1", nil, nil)
 	var ae *apierror.Error
 	require.ErrorAs(t, err, &ae)
 	require.Equal(t, apierror.CodeModeRequired, ae.Code)
@@ -84,18 +84,6 @@ func TestResolveModeStoreError(t *testing.T) {
 	})
 	require.ErrorIs(t, err, storeDown)
 	require.Equal(t, http.StatusInternalServerError, apierror.StatusOf(err), "an internal error, logged by the façade")
-}
-
-func TestForRequestBindsTheSignedAccount(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	live := true
-	sc, err := b.clients.ForRequest(t.Context(), "acct_signed", &live, nil)
-	require.NoError(t, err)
-	require.Equal(t, "acct_signed", sc.Account())
-	require.Equal(t, stripeclient.Live, sc.Mode())
-	_, err = b.clients.ForRequest(t.Context(), "", &live, nil)
-	require.ErrorIs(t, err, stripeclient.ErrNoAccount)
 }
 
 func TestSignedLivemode(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/store"
 )
 
@@ -81,16 +81,15 @@ type Config struct {
 	// gets 429 with Retry-After; a valid session cookie still works.
 	SignInBurst  int
 	SignInRefill time.Duration
-	// Logger receives internal errors and failed logins (never a token).
-	Logger *slog.Logger
-	// Now replaces time.Now (tests).
-	Now func() time.Time
+	// Archetype is the App's logger, which receives internal errors and failed logins
+	// (never a token), and its clock; nil discards the logs and uses the real clock.
+	Archetype *baseservice.Archetype
 }
 
 // Handler serves /admin/. Build it with [New] and mount it at "/admin/".
 type Handler struct {
+	baseservice.Base
 	cfg      Config
-	logger   *slog.Logger
 	sessions sessionKey
 	throttle *signInThrottle
 	failures *failureLog
@@ -109,24 +108,20 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	if cfg.SignInBurst <= 0 {
 		cfg.SignInBurst = DefaultSignInBurst
 	}
 	if cfg.SignInRefill <= 0 {
 		cfg.SignInRefill = DefaultSignInRefill
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
 	pg, err := loadPages()
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, logger: cfg.Logger, sessions: newSessionKey(cfg.Token), pages: pg,
-		throttle: newSignInThrottle(cfg.SignInBurst, cfg.SignInRefill), failures: newFailureLog(cfg.Logger)}
+	h := &Handler{cfg: cfg, sessions: newSessionKey(cfg.Token), pages: pg,
+		throttle: newSignInThrottle(cfg.SignInBurst, cfg.SignInRefill)}
+	h.Init(cfg.Archetype)
+	h.failures = newFailureLog(h.Logger())
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/{$}", h.installationsPage)
@@ -229,7 +224,7 @@ func nonceOf(r *http.Request) string {
 func (h *Handler) crossOriginRefused(w http.ResponseWriter, r *http.Request) {
 	const msg = "cross-origin request refused"
 	if isAPI(r) {
-		apierror.Write(w, r, h.logger, apierror.New(apierror.CodeForbidden, msg))
+		apierror.Write(w, r, h.Logger(), apierror.New(apierror.CodeForbidden, msg))
 		return
 	}
 	h.renderError(w, r, http.StatusForbidden, "Refused", "This form was sent from another site, so it was refused. Open the dashboard directly and try again.")
@@ -237,7 +232,7 @@ func (h *Handler) crossOriginRefused(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	if isAPI(r) {
-		apierror.Write(w, r, h.logger, apierror.New(apierror.CodeNotFound, "no admin route for "+r.Method+" "+r.URL.Path))
+		apierror.Write(w, r, h.Logger(), apierror.New(apierror.CodeNotFound, "no admin route for "+r.Method+" "+r.URL.Path))
 		return
 	}
 	h.renderError(w, r, http.StatusNotFound, "Not found", "There is no admin page here.")
@@ -247,7 +242,7 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 // an *apierror.Error are logged and shown without detail.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if isAPI(r) {
-		apierror.Write(w, r, h.logger, err)
+		apierror.Write(w, r, h.Logger(), err)
 		return
 	}
 	var e *apierror.Error
@@ -255,6 +250,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.renderError(w, r, apierror.StatusOf(err), http.StatusText(apierror.StatusOf(err)), e.Message)
 		return
 	}
-	h.logger.ErrorContext(r.Context(), "admin page failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	h.Logger().ErrorContext(r.Context(), "admin page failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	h.renderError(w, r, http.StatusInternalServerError, "Something went wrong", "The page could not be built; the server log has the details.")
 }

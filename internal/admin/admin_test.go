@@ -173,7 +173,7 @@ func TestSessionsEnd(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	clock := func() time.Time { return now }
-	b := setup(t, func(c *admin.Config) { c.Now = func() time.Time { return clock() }; c.SessionTTL = time.Hour })
+	b := setup(t, func(c *admin.Config) { c.Archetype.Now = func() time.Time { return clock() }; c.SessionTTL = time.Hour })
 	c := b.login(t)
 	if res := b.do(t, request{method: "GET", path: "/admin/api/stats", cookie: c}); res.status != http.StatusOK {
 		t.Fatalf("fresh session = %d, want 200", res.status)

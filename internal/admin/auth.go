@@ -70,13 +70,13 @@ func (k sessionKey) valid(v string, now time.Time) bool {
 // A session cookie is checked even then: its MAC cannot be guessed, and an admin
 // behind the same address as a guesser keeps working.
 func (h *Handler) authenticated(r *http.Request) (ok bool, wait time.Duration) {
-	if c, err := r.Cookie(SessionCookie); err == nil && h.sessions.valid(c.Value, h.cfg.Now()) {
+	if c, err := r.Cookie(SessionCookie); err == nil && h.sessions.valid(c.Value, h.Now()) {
 		return true, 0
 	}
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		scheme, token, ok := strings.Cut(auth, " ")
 		if ok && strings.EqualFold(scheme, "Bearer") {
-			addr, now := clientAddr(r), h.cfg.Now()
+			addr, now := clientAddr(r), h.Now()
 			if wait := h.throttle.wait(addr, now); wait > 0 {
 				h.failures.record(addr, true)
 				return false, wait
@@ -98,7 +98,7 @@ func (h *Handler) throttled(w http.ResponseWriter, r *http.Request, wait time.Du
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	msg := "Too many failed sign-ins from this address; try again in " + strconv.Itoa(secs) + " seconds."
 	if isAPI(r) {
-		apierror.Write(w, r, h.logger, &apierror.Error{Code: apierror.CodeRateLimited, Message: msg})
+		apierror.Write(w, r, h.Logger(), &apierror.Error{Code: apierror.CodeRateLimited, Message: msg})
 		return
 	}
 	h.renderLogin(w, r, http.StatusTooManyRequests, msg)
@@ -119,7 +119,7 @@ func (h *Handler) requireAuth(next http.Handler) http.Handler {
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="appbackend admin"`)
 		if isAPI(r) {
-			apierror.Write(w, r, h.logger, apierror.New(apierror.CodeUnauthorized,
+			apierror.Write(w, r, h.Logger(), apierror.New(apierror.CodeUnauthorized,
 				"admin authentication required: send Authorization: Bearer <APPBACKEND_ADMIN_TOKEN>"))
 			return
 		}
@@ -153,7 +153,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusBadRequest, "The form could not be read; try again.")
 		return
 	}
-	addr, now := clientAddr(r), h.cfg.Now()
+	addr, now := clientAddr(r), h.Now()
 	if wait := h.throttle.wait(addr, now); wait > 0 {
 		h.failures.record(addr, true)
 		h.throttled(w, r, wait)
@@ -167,8 +167,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ttl := h.cfg.SessionTTL
-	h.setSession(w, r, h.sessions.issue(h.cfg.Now().Add(ttl)), int(ttl/time.Second))
-	h.logger.InfoContext(r.Context(), "admin login", "remote_addr", r.RemoteAddr)
+	h.setSession(w, r, h.sessions.issue(h.Now().Add(ttl)), int(ttl/time.Second))
+	h.Logger().InfoContext(r.Context(), "admin login", "remote_addr", r.RemoteAddr)
 	http.Redirect(w, r, "/admin/", http.StatusSeeOther)
 }
 

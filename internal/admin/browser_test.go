@@ -16,6 +16,7 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/appbackend/appbackend/internal/admin"
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
@@ -63,7 +64,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if err := riverUI.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	h, err := admin.New(admin.Config{Token: testToken, Store: st, Replay: proc.Replay, Jobs: rt.River(), RiverUI: riverUI, Logger: logger})
+	h, err := admin.New(admin.Config{Token: testToken, Store: st, Replay: proc.Replay, Jobs: rt.River(), RiverUI: riverUI, Archetype: &baseservice.Archetype{Logger: logger}})
 	if err != nil {
 		t.Fatal(err)
 	}

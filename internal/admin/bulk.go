@@ -101,7 +101,7 @@ func (h *Handler) apiBulkReplay(w http.ResponseWriter, r *http.Request) {
 
 // bulkReplay counts (dry run) or replays the events b selects.
 func (h *Handler) bulkReplay(ctx context.Context, b bulkReplay) (int, error) {
-	f, err := b.filter(h.cfg.Now())
+	f, err := b.filter(h.Now())
 	if err != nil {
 		return 0, err
 	}
@@ -113,7 +113,7 @@ func (h *Handler) bulkReplay(ctx context.Context, b bulkReplay) (int, error) {
 	}
 	n, err := h.cfg.Operations.ReplayMatching(ctx, f)
 	if err == nil {
-		h.logger.InfoContext(ctx, "admin replayed events in bulk", "status", b.Status, "type", b.Type, "account", b.Account, "since", b.Since, "events", n)
+		h.Logger().InfoContext(ctx, "admin replayed events in bulk", "status", b.Status, "type", b.Type, "account", b.Account, "since", b.Since, "events", n)
 	}
 	return n, err
 }
@@ -147,7 +147,7 @@ func (h *Handler) setPaused(ctx context.Context, pause bool) error {
 	if err := op(ctx); err != nil {
 		return err
 	}
-	h.logger.InfoContext(ctx, "admin "+verb+" event processing")
+	h.Logger().InfoContext(ctx, "admin "+verb+" event processing")
 	return nil
 }
 

@@ -91,7 +91,7 @@ func (h *Handler) loadStats(ctx context.Context, ins []store.Installation) (stat
 			}
 		}
 	}
-	st.Daily = dailyCounts(ins, h.cfg.Now())
+	st.Daily = dailyCounts(ins, h.Now())
 	return st, nil
 }
 

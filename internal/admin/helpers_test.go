@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/admin"
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
 )
@@ -97,7 +98,7 @@ func setup(t *testing.T, opts ...option) *testBundle {
 		// Route-walking tests send many wrong tokens on purpose; the throttle has its
 		// own tests with the default burst.
 		SignInBurst: 1000,
-		Logger:      slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Archetype:   &baseservice.Archetype{Logger: slog.New(slog.NewTextHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))},
 		Replay: func(ctx context.Context, id string) error {
 			b.mu.Lock()
 			defer b.mu.Unlock()

@@ -137,7 +137,7 @@ func (h *Handler) backupLine(r *http.Request) (string, bool) {
 	case !ok:
 		return "Last backup: none yet", true
 	}
-	now := h.cfg.Now()
+	now := h.Now()
 	return "Last backup: " + since(now, at) + " (" + file + ")", h.cfg.BackupEvery > 0 && now.Sub(at) > 2*h.cfg.BackupEvery
 }
 
@@ -153,7 +153,7 @@ func (h *Handler) pausedLine(r *http.Request) string {
 	case !paused:
 		return ""
 	}
-	return "Event processing is paused (since " + since(h.cfg.Now(), at) + "): webhooks are acknowledged and stored, nothing is processed or delivered."
+	return "Event processing is paused (since " + since(h.Now(), at) + "): webhooks are acknowledged and stored, nothing is processed or delivered."
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
@@ -164,7 +164,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	}
 	var buf bytes.Buffer
 	if err := h.pages.sets[name].ExecuteTemplate(&buf, "layout", v); err != nil {
-		h.logger.ErrorContext(r.Context(), "admin template failed", "page", name, "err", err)
+		h.Logger().ErrorContext(r.Context(), "admin template failed", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -214,7 +214,7 @@ func (h *Handler) installationsPage(w http.ResponseWriter, r *http.Request) {
 		Filter installationFilter
 		Total  int
 		Now    time.Time
-	}{st, buildChart(st.Daily), rows, more, f, len(ins), h.cfg.Now()}})
+	}{st, buildChart(st.Daily), rows, more, f, len(ins), h.Now()}})
 }
 
 // eventsPage is GET /admin/events: the inbox, filtered.
@@ -308,7 +308,7 @@ func (h *Handler) replay(r *http.Request) (string, error) {
 		return id, apierror.New(apierror.CodeNotFound, "no event "+id)
 	}
 	if err == nil {
-		h.logger.InfoContext(r.Context(), "admin replayed event", "event_id", id)
+		h.Logger().InfoContext(r.Context(), "admin replayed event", "event_id", id)
 	}
 	return id, err
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/appbackend/appbackend/internal/admin"
 )
 
-// fakeClock is a Config.Now the test moves.
+// fakeClock is an Archetype.Now the test moves.
 type fakeClock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -33,7 +33,7 @@ func setupThrottled(t *testing.T) (*testBundle, *fakeClock) {
 	clock := &fakeClock{now: time.Now()}
 	b := setup(t, func(c *admin.Config) {
 		c.SignInBurst = 0 // the defaults
-		c.Now = clock.Now
+		c.Archetype.Now = clock.Now
 	})
 	return b, clock
 }

@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -34,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/gateway"
 	"github.com/appbackend/appbackend/internal/store"
 )
@@ -72,10 +72,9 @@ type Config struct {
 	Client *http.Client
 	// Source names this backend in the alert's text and data (default: the host name).
 	Source string
-	// Logger receives failed deliveries (never the secret).
-	Logger *slog.Logger
-	// Now replaces time.Now (tests).
-	Now func() time.Time
+	// Archetype is the App's logger, which receives failed deliveries (never the
+	// secret), and its clock; nil discards the logs and uses the real clock.
+	Archetype *baseservice.Archetype
 }
 
 // Validate checks the URL and the secret, in the words of the settings.
@@ -129,9 +128,9 @@ type EventRef struct {
 // concurrent use; a nil *Notifier does nothing, so that callers need no check for
 // alerts being off.
 type Notifier struct {
+	baseservice.Base
 	cfg    Config
 	signer *gateway.Signer
-	logger *slog.Logger
 
 	mu sync.Mutex
 	// pending is the alert being gathered, per kind; lastSent when each kind was last
@@ -163,15 +162,11 @@ func New(cfg Config) (*Notifier, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: cfg.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	return &Notifier{cfg: cfg, signer: signer, logger: cfg.Logger,
+	n := &Notifier{cfg: cfg, signer: signer,
 		pending: map[string]*Data{}, lastSent: map[string]time.Time{}, timers: map[string]*time.Timer{},
-		stop: make(chan struct{})}, nil
+		stop: make(chan struct{})}
+	n.Init(cfg.Archetype)
+	return n, nil
 }
 
 // EventDead records that ev failed its last attempt: an alert goes out at once if
@@ -181,7 +176,7 @@ func (n *Notifier) EventDead(ev store.Event) {
 	if n == nil {
 		return
 	}
-	now := n.cfg.Now()
+	now := n.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
@@ -222,7 +217,7 @@ func (n *Notifier) flush(kind string) {
 	if n.closed || n.pending[kind] == nil {
 		return
 	}
-	n.sendLocked(kind, n.cfg.Now())
+	n.sendLocked(kind, n.Now())
 }
 
 // sendLocked takes the kind's gathered alert and delivers it in the background.
@@ -278,7 +273,7 @@ func text(a Alert) string {
 func (n *Notifier) deliver(a Alert) {
 	body, err := json.Marshal(a)
 	if err != nil {
-		n.logger.Error("alert: encode", "err", err)
+		n.Logger().Error("alert: encode", "err", err)
 		return
 	}
 	id := newID()
@@ -288,10 +283,10 @@ func (n *Notifier) deliver(a Alert) {
 			return
 		}
 		if attempt >= len(n.cfg.RetryDelays) {
-			n.logger.Error("alert not delivered; giving up", "kind", a.Type, "webhook_id", id, "attempts", attempt+1, "err", err)
+			n.Logger().Error("alert not delivered; giving up", "kind", a.Type, "webhook_id", id, "attempts", attempt+1, "err", err)
 			return
 		}
-		n.logger.Warn("alert not delivered; retrying", "kind", a.Type, "webhook_id", id, "attempt", attempt+1, "retry_in", n.cfg.RetryDelays[attempt], "err", err)
+		n.Logger().Warn("alert not delivered; retrying", "kind", a.Type, "webhook_id", id, "attempt", attempt+1, "retry_in", n.cfg.RetryDelays[attempt], "err", err)
 		t := time.NewTimer(n.cfg.RetryDelays[attempt])
 		select {
 		case <-t.C:
@@ -299,7 +294,7 @@ func (n *Notifier) deliver(a Alert) {
 			t.Stop()
 			// Close was asked: one last try, without waiting.
 			if err := n.post(id, body); err != nil {
-				n.logger.Error("alert not delivered before shutdown", "kind", a.Type, "webhook_id", id, "err", err)
+				n.Logger().Error("alert not delivered before shutdown", "kind", a.Type, "webhook_id", id, "err", err)
 			}
 			return
 		}
@@ -315,7 +310,7 @@ func (n *Notifier) post(id string, body []byte) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "appbackend-alerts")
-	n.signer.SetHeaders(req.Header, id, n.cfg.Now(), body)
+	n.signer.SetHeaders(req.Header, id, n.Now(), body)
 	res, err := n.cfg.Client.Do(req)
 	if err != nil {
 		// The URL may carry a token (chat webhooks do): say only where it went wrong.
@@ -346,7 +341,7 @@ func (n *Notifier) Close(ctx context.Context) error {
 			delete(n.timers, kind)
 		}
 		for kind := range n.pending {
-			n.sendLocked(kind, n.cfg.Now())
+			n.sendLocked(kind, n.Now())
 		}
 		n.closed = true
 		close(n.stop)

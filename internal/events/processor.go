@@ -480,8 +480,9 @@ func (w *eventWorker) Work(ctx context.Context, job *river.Job[ProcessEventsArgs
 // are rolled back to it while the other events' work stays.
 const savepoint = "appbackend_event"
 
-// process runs a job's events in ONE transaction, each under a savepoint. Processed
-// events are skipped, so a rerun or retried job redoes only what did not commit.
+// process runs a job's events in ONE transaction; an event some handler may write for
+// runs under a savepoint of its own (isolated), the others directly. Processed events
+// are skipped, so a rerun or retried job redoes only what did not commit.
 // Failures are recorded (dead on the job's last attempt) and returned, so River
 // retries the job with backoff. A job that went well and has room left also takes
 // over waiting jobs (see absorbWaitingJobs).

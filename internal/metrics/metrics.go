@@ -40,6 +40,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/internal/baseservice"
 )
 
 // Namespace prefixes every metric name.
@@ -87,15 +88,16 @@ type Config struct {
 	// again, in the background (default DefaultGaugeMaxAge). A scrape never reads the
 	// whole installations table itself, except the first one.
 	GaugeMaxAge time.Duration
-	// Logger receives scrape errors; nil discards them.
-	Logger *slog.Logger
+	// Archetype is the App's logger, which receives scrape errors, and its clock, which
+	// dates the gauges' snapshots; nil discards the logs and uses the real clock.
+	Archetype *baseservice.Archetype
 }
 
 // Metrics holds appbackend's collectors. Build it with [New]; a nil *Metrics ignores
 // every call.
 type Metrics struct {
+	baseservice.Base
 	registry *prometheus.Registry
-	logger   *slog.Logger
 
 	// requestSeries holds each (route, status)'s counter and histogram of the two
 	// vectors once looked up: the vectors' lookup hashes the labels, twice per request.
@@ -138,14 +140,9 @@ func New(cfg Config) (*Metrics, error) {
 			return nil, err
 		}
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	durationBuckets := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
 	m := &Metrics{
 		registry: reg,
-		logger:   logger,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "http_requests_total",
 			Help: "HTTP requests answered, by route pattern and status code.",
@@ -204,6 +201,7 @@ func New(cfg Config) (*Metrics, error) {
 		eventTypes: newBoundedLabel(MaxLabelValues),
 		jobKinds:   newBoundedLabel(MaxLabelValues),
 	}
+	m.Init(cfg.Archetype)
 	cs := []prometheus.Collector{
 		m.requests, m.requestDuration, m.signatureFailures,
 		m.eventsReceived, m.eventsDuplicate, m.eventsProcessed, m.eventsDead, m.processingLag,
@@ -218,7 +216,7 @@ func New(cfg Config) (*Metrics, error) {
 		if maxAge <= 0 {
 			maxAge = DefaultGaugeMaxAge
 		}
-		m.store = newStoreCollector(cfg.Store, timeout, maxAge)
+		m.store = newStoreCollector(cfg.Store, timeout, maxAge, m.Now)
 		cs = append(cs, m.store)
 	}
 	if err := registerAll(reg, cs...); err != nil {
@@ -252,7 +250,7 @@ func (m *Metrics) Handler() http.Handler {
 		return http.NotFoundHandler()
 	}
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
+		ErrorLog:      slog.NewLogLogger(m.Logger().Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,
 	})
 }

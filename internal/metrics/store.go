@@ -58,12 +58,12 @@ type snapshot struct {
 	lastEventErr     error
 }
 
-func newStoreCollector(src Source, timeout, maxAge time.Duration) *storeCollector {
+func newStoreCollector(src Source, timeout, maxAge time.Duration, now func() time.Time) *storeCollector {
 	return &storeCollector{
 		src:     src,
 		timeout: timeout,
 		maxAge:  maxAge,
-		now:     time.Now,
+		now:     now,
 		installations: prometheus.NewDesc(Namespace+"_installations",
 			"Accounts by mode (live, test) and state (installed, uninstalled), read from the database up to 15 s (by default) before the scrape.",
 			[]string{"mode", "state"}, nil),

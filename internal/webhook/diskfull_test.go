@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/webhook"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
@@ -59,7 +60,7 @@ func TestDiskFullMakesTheInboxUnready(t *testing.T) {
 			var offset atomic.Int64
 			now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 			logs := &lockedBuffer{}
-			in := newInbox(t, open(t), webhook.Config{Now: now, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			in := newInbox(t, open(t), webhook.Config{Archetype: &baseservice.Archetype{Now: now, Logger: slog.New(slog.NewTextHandler(logs, nil))}})
 			if err := in.rcv.WriteErr(t.Context()); err != nil {
 				t.Fatalf("WriteErr before = %v, want nil", err)
 			}

@@ -35,7 +35,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -45,6 +44,7 @@ import (
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/telemetry"
 )
@@ -71,7 +71,9 @@ const (
 
 // Config configures a [Receiver]. The zero value is usable.
 type Config struct {
-	Logger *slog.Logger
+	// Archetype is the App's logger and its clock, which dates received_at; nil
+	// discards the logs and uses the real clock.
+	Archetype *baseservice.Archetype
 	// MaxBody is the largest body accepted, in bytes (default DefaultMaxBody).
 	MaxBody int64
 	// MaxBatch caps the events committed in one transaction (default DefaultMaxBatch).
@@ -86,19 +88,17 @@ type Config struct {
 	// ObserveEvent, if set, is called for every event of a batch that committed: new,
 	// or a duplicate of one already stored (for metrics).
 	ObserveEvent func(ev store.Event, duplicate bool)
-	// Now replaces time.Now for received_at (tests).
-	Now func() time.Time
 	// Tracing, if set, traces each batch's commit, under the events' requests.
 	Tracing *telemetry.Tracing
 }
 
 // Receiver is the http.Handler of POST /webhooks/stripe.
 type Receiver struct {
+	baseservice.Base
 	st       store.Store
 	verifier SignatureVerifier
 	appender Appender
 	cfg      Config
-	logger   *slog.Logger
 
 	queue     chan *pending
 	closeMu   sync.RWMutex
@@ -142,9 +142,6 @@ func NewReceiver(st store.Store, verifier SignatureVerifier, app Appender, cfg C
 	if st == nil || verifier == nil || app == nil {
 		return nil, errors.New("webhook: NewReceiver needs a store, a signature verifier and an appender")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
@@ -157,14 +154,12 @@ func NewReceiver(st store.Store, verifier SignatureVerifier, app Appender, cfg C
 	if cfg.CommitTimeout <= 0 {
 		cfg.CommitTimeout = DefaultCommitTimeout
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	r := &Receiver{
-		st: st, verifier: verifier, appender: app, cfg: cfg, logger: cfg.Logger,
+		st: st, verifier: verifier, appender: app, cfg: cfg,
 		queue:     make(chan *pending, 4*cfg.MaxBatch),
 		committed: make(chan struct{}),
 	}
+	r.Init(cfg.Archetype)
 	go r.commitLoop()
 	return r, nil
 }
@@ -273,7 +268,7 @@ func (r *Receiver) commit(batch []*pending) {
 		// fails on first use, and the next one works. Safe even if the first commit
 		// did land: the events are then duplicates and their jobs already committed.
 		// (At debug: a retry that fails too is logged below, at most once a second.)
-		r.logger.Debug("webhook batch not stored; trying once more", "events", len(batch), "err", err)
+		r.Logger().Debug("webhook batch not stored; trying once more", "events", len(batch), "err", err)
 		err = storeBatch()
 	}
 	endSpan(err)
@@ -288,7 +283,7 @@ func (r *Receiver) commit(batch []*pending) {
 		r.failLog.batches++
 		r.failLog.events += len(batch)
 		if now := time.Now(); now.Sub(r.failLog.at) >= time.Second {
-			r.logger.Error("webhook batch not stored; answering 503 so Stripe retries", "events", len(batch), "err", err,
+			r.Logger().Error("webhook batch not stored; answering 503 so Stripe retries", "events", len(batch), "err", err,
 				"failed_batches", r.failLog.batches, "failed_events", r.failLog.events)
 			r.failLog.at, r.failLog.batches, r.failLog.events = now, 0, 0
 		}
@@ -331,30 +326,30 @@ func signatureError(err error) error {
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		apierror.Write(w, req, r.logger, apierror.New(apierror.CodeMethodNotAllowed, "use POST"))
+		apierror.Write(w, req, r.Logger(), apierror.New(apierror.CodeMethodNotAllowed, "use POST"))
 		return
 	}
 	if req.ContentLength > r.cfg.MaxBody {
-		apierror.Write(w, req, r.logger, apierror.New(apierror.CodeBodyTooLarge, fmt.Sprintf("body is larger than %d bytes", r.cfg.MaxBody)))
+		apierror.Write(w, req, r.Logger(), apierror.New(apierror.CodeBodyTooLarge, fmt.Sprintf("body is larger than %d bytes", r.cfg.MaxBody)))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.cfg.MaxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			apierror.Write(w, req, r.logger, apierror.New(apierror.CodeBodyTooLarge, fmt.Sprintf("body is larger than %d bytes", r.cfg.MaxBody)))
+			apierror.Write(w, req, r.Logger(), apierror.New(apierror.CodeBodyTooLarge, fmt.Sprintf("body is larger than %d bytes", r.cfg.MaxBody)))
 			return
 		}
-		apierror.Write(w, req, r.logger, badRequest("could not read the body"))
+		apierror.Write(w, req, r.Logger(), badRequest("could not read the body"))
 		return
 	}
 	if _, err := r.verifier.VerifyPayload(req.Header.Get("Stripe-Signature"), body); err != nil {
-		apierror.Write(w, req, r.logger, signatureError(err))
+		apierror.Write(w, req, r.Logger(), signatureError(err))
 		return
 	}
-	ev, err := parseEnvelope(bytes.TrimSpace(body), r.cfg.Now())
+	ev, err := parseEnvelope(bytes.TrimSpace(body), r.Now())
 	if err != nil {
-		apierror.Write(w, req, r.logger, badRequest(err.Error()))
+		apierror.Write(w, req, r.Logger(), badRequest(err.Error()))
 		return
 	}
 	ev.Raw = body
@@ -366,7 +361,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if err := r.submit(req.Context(), p); err != nil {
 		if errors.Is(err, errClosed) {
-			apierror.Write(w, req, r.logger, apierror.New(apierror.CodeUnavailable, "shutting down; retry later"))
+			apierror.Write(w, req, r.Logger(), apierror.New(apierror.CodeUnavailable, "shutting down; retry later"))
 		}
 		return // the client went away before its event was queued
 	}
@@ -377,7 +372,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return // the client went away; the event may still commit, and a resend is a duplicate
 	}
 	if res.err != nil {
-		apierror.Write(w, req, r.logger, apierror.New(apierror.CodeUnavailable, "the event could not be stored; retry later"))
+		apierror.Write(w, req, r.Logger(), apierror.New(apierror.CodeUnavailable, "the event could not be stored; retry later"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -412,13 +407,13 @@ func diskFull(err error) bool {
 // state, a success clears it, another failure (the database away, a timeout) leaves
 // it as it was: the ping of /readyz reports those.
 func (r *Receiver) noteWrite(err error) {
-	now := r.cfg.Now()
+	now := r.Now()
 	r.full.mu.Lock()
 	defer r.full.mu.Unlock()
 	switch {
 	case err == nil:
 		if r.full.err != nil {
-			r.logger.Info("webhook events are stored again: the database has room", "full_for", now.Sub(r.full.since).Round(time.Second))
+			r.Logger().Info("webhook events are stored again: the database has room", "full_for", now.Sub(r.full.since).Round(time.Second))
 		}
 		r.full.err = nil
 	case diskFull(err):
@@ -445,7 +440,7 @@ const probeKey = "webhook.write_probe"
 func (r *Receiver) WriteErr(ctx context.Context) error {
 	r.full.mu.Lock()
 	err, since, tried := r.full.err, r.full.since, r.full.tried
-	probe := err != nil && !r.full.probing && r.cfg.Now().Sub(tried) >= ProbeEvery
+	probe := err != nil && !r.full.probing && r.Now().Sub(tried) >= ProbeEvery
 	if probe {
 		r.full.probing = true
 	}
@@ -454,7 +449,7 @@ func (r *Receiver) WriteErr(ctx context.Context) error {
 		return nil
 	}
 	if probe {
-		perr := r.st.PutSetting(ctx, probeKey, r.cfg.Now().UTC().Format(time.RFC3339Nano))
+		perr := r.st.PutSetting(ctx, probeKey, r.Now().UTC().Format(time.RFC3339Nano))
 		r.full.mu.Lock()
 		r.full.probing = false
 		r.full.mu.Unlock()

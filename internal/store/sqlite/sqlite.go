@@ -51,10 +51,12 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// readConns is the number of read-only connections listings use beside the one writer.
+const readConns = 4
+
 type options struct {
 	appMigrations fs.FS
 	migrate       bool
-	readConns     int
 	busyTimeout   time.Duration
 	logger        *slog.Logger
 }
@@ -69,15 +71,6 @@ func WithoutMigrations() Option { return func(o *options) { o.migrate = false } 
 // WithAppMigrations adds the app's own migrations (see [store.ReadMigrations]), applied
 // after appbackend's and recorded apart from them.
 func WithAppMigrations(fsys fs.FS) Option { return func(o *options) { o.appMigrations = fsys } }
-
-// WithReadConns sets the number of read-only connections used by listings (default 4).
-func WithReadConns(n int) Option {
-	return func(o *options) {
-		if n > 0 {
-			o.readConns = n
-		}
-	}
-}
 
 // WithBusyTimeout sets how long a statement waits for another process's write lock
 // before failing with "database is locked" (default 5 s).
@@ -102,7 +95,7 @@ func WithLogger(l *slog.Logger) Option {
 // [WithoutMigrations] is given, applies pending migrations. Errors are one line that
 // names the path.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	o := options{migrate: true, readConns: 4, busyTimeout: 5 * time.Second, logger: slog.New(slog.DiscardHandler)}
+	o := options{migrate: true, busyTimeout: 5 * time.Second, logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -130,8 +123,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 
 	read := sql.OpenDB(connector{dsn: dsn(path, o.busyTimeout, true), drv: registeredDriver()})
-	read.SetMaxOpenConns(o.readConns)
-	read.SetMaxIdleConns(o.readConns)
+	read.SetMaxOpenConns(readConns)
+	read.SetMaxIdleConns(readConns)
 
 	s := &Store{
 		Queries: sqlstore.New(write, read, sqlstore.SQLite),

@@ -1,4 +1,4 @@
-package appbackend
+package certstore
 
 import (
 	"context"
@@ -21,7 +21,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/appbackend/appbackend/internal/apierror"
-	"github.com/appbackend/appbackend/internal/certstore"
+	"github.com/appbackend/appbackend/internal/baseservice"
+	"github.com/appbackend/appbackend/internal/secretbox"
 )
 
 // Automatic HTTPS is CertMagic's (github.com/caddyserver/certmagic), chosen over
@@ -30,8 +31,11 @@ import (
 // them), renews by the CA's ACME Renewal Information as well as by expiry, retries
 // with backoff within the CA's rate limits, and solves TLS-ALPN-01 as well as HTTP-01.
 
-// tlsManager is the running certificate management of Domains.
-type tlsManager struct {
+// Manager is the running certificate management of the App's APPBACKEND_DOMAIN: the
+// certificates, kept in the database (Storage), and the plain-HTTP listener's
+// challenges and redirect.
+type Manager struct {
+	baseservice.Base
 	cache  *certmagic.Cache
 	cfg    *certmagic.Config
 	issuer *certmagic.ACMEIssuer
@@ -39,24 +43,43 @@ type tlsManager struct {
 	domains []string
 }
 
-// startHTTPS sets up certificate management for the configured domains (obtaining or
-// loading the certificates in the background) and returns it with the HTTPS
+// ManagerConfig configures [StartManager].
+type ManagerConfig struct {
+	// Archetype is the App's logger (CertMagic's lines go to it) and clock.
+	Archetype *baseservice.Archetype
+	// DB keeps the certificates; Keys, when not empty, seals their private keys.
+	DB   DB
+	Keys *secretbox.Keyring
+	// Domains are APPBACKEND_DOMAIN's; Directory, Email and Roots the ACME server's
+	// (APPBACKEND_ACME_DIRECTORY, APPBACKEND_ACME_EMAIL, APPBACKEND_ACME_CA_ROOT).
+	Domains   []string
+	Directory string
+	Email     string
+	Roots     *x509.CertPool
+	// RenewalWindowRatio overrides CertMagic's (tests).
+	RenewalWindowRatio float64
+	// HTTPPort and HTTPSPort are the ports of the App's own listeners, which answer
+	// the challenges.
+	HTTPPort, HTTPSPort int
+}
+
+// StartManager sets up certificate management for the configured domains (obtaining
+// or loading the certificates in the background) and returns it with the HTTPS
 // listener's TLS configuration.
-func (a *App) startHTTPS(ctx context.Context, httpPort, httpsPort int) (*tlsManager, *tls.Config, error) {
-	logger := zap.New(slogCore{a.logger.With("component", "certmagic")})
+func StartManager(ctx context.Context, c ManagerConfig) (*Manager, *tls.Config, error) {
+	m := &Manager{domains: c.Domains}
+	m.Init(c.Archetype)
+	logger := zap.New(slogCore{m.Logger().With("component", "certmagic")})
 	// Private keys are sealed with the encryption key when one is configured; those
 	// stored before it was are sealed now.
-	keys := a.oauth.Keys()
-	storage := certstore.New(a.db.(certstore.DB), certstore.WithKeys(keys))
-	if !keys.Empty() {
+	storage := New(c.DB, WithKeys(c.Keys))
+	if !c.Keys.Empty() {
 		if n, err := storage.Reseal(ctx); err != nil {
-			a.logger.Warn("seal the stored private keys", "err", err)
+			m.Logger().Warn("seal the stored private keys", "err", err)
 		} else if n > 0 {
-			a.logger.Info("sealed the stored private keys with the encryption key", "count", n)
+			m.Logger().Info("sealed the stored private keys with the encryption key", "count", n)
 		}
 	}
-	m := &tlsManager{}
-	m.domains = a.cfg.Domains
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return m.cfg, nil },
 		Logger:           logger,
@@ -64,30 +87,30 @@ func (a *App) startHTTPS(ctx context.Context, httpPort, httpsPort int) (*tlsMana
 	m.cfg = certmagic.New(m.cache, certmagic.Config{
 		Storage:            storage,
 		Logger:             logger,
-		RenewalWindowRatio: a.cfg.renewalWindowRatio,
+		RenewalWindowRatio: c.RenewalWindowRatio,
 	})
 	m.issuer = certmagic.NewACMEIssuer(m.cfg, certmagic.ACMEIssuer{
-		CA:           a.cfg.ACMEDirectory,
-		TestCA:       a.cfg.ACMEDirectory, // no fallback to Let's Encrypt's staging
-		Email:        a.cfg.ACMEEmail,
+		CA:           c.Directory,
+		TestCA:       c.Directory, // no fallback to Let's Encrypt's staging
+		Email:        c.Email,
 		Agreed:       true,
-		TrustedRoots: a.cfg.ACMERoots,
+		TrustedRoots: c.Roots,
 		// The solvers find the ports taken by our own listeners, and then leave the
 		// challenge to them (HTTP-01 through HTTPChallengeHandler, TLS-ALPN-01
 		// through the TLS configuration), instead of listening on :80 and :443.
-		AltHTTPPort:    httpPort,
-		AltTLSALPNPort: httpsPort,
+		AltHTTPPort:    c.HTTPPort,
+		AltTLSALPNPort: c.HTTPSPort,
 		Logger:         logger,
 	})
 	m.cfg.Issuers = []certmagic.Issuer{m.issuer}
 	// In the background: the server listens at once, and HTTPS handshakes succeed as
 	// soon as the certificate is loaded from the database (at once after a restart;
 	// one near expiry is renewed first) or obtained.
-	if err := m.cfg.ManageAsync(context.WithoutCancel(ctx), a.cfg.Domains); err != nil {
+	if err := m.cfg.ManageAsync(context.WithoutCancel(ctx), c.Domains); err != nil {
 		m.cache.Stop()
-		return nil, nil, fmt.Errorf("manage certificates for %v: %w", a.cfg.Domains, err)
+		return nil, nil, fmt.Errorf("manage certificates for %v: %w", c.Domains, err)
 	}
-	m.awaitStored(ctx, a.db.(certstore.DB), a.cfg.Domains)
+	m.awaitStored(ctx, c.DB, c.Domains)
 	tlsCfg := m.cfg.TLSConfig()
 	tlsCfg.MinVersion = tls.VersionTLS12
 	for _, proto := range []string{"http/1.1", "h2"} { // h2 first: HTTP/2 preferred
@@ -98,7 +121,8 @@ func (a *App) startHTTPS(ctx context.Context, httpPort, httpsPort int) (*tlsMana
 	return m, tlsCfg, nil
 }
 
-func (m *tlsManager) stop() { m.cache.Stop() }
+// Stop ends the certificate maintenance.
+func (m *Manager) Stop() { m.cache.Stop() }
 
 // storedLoadWait bounds how long start-up waits for CertMagic to load certificates
 // already in the database.
@@ -107,8 +131,8 @@ const storedLoadWait = 10 * time.Second
 // awaitStored waits, briefly, until the certificates already in the database are in
 // CertMagic's cache, so that a restart serves HTTPS from its first connection. Domains
 // without a stored certificate are obtained in the background as usual.
-func (m *tlsManager) awaitStored(ctx context.Context, db certstore.DB, domains []string) {
-	expiry, err := CertificateExpiry(ctx, db, domains)
+func (m *Manager) awaitStored(ctx context.Context, db DB, domains []string) {
+	expiry, err := Expiry(ctx, db, domains)
 	if err != nil {
 		return
 	}
@@ -123,12 +147,12 @@ func (m *tlsManager) awaitStored(ctx context.Context, db certstore.DB, domains [
 	}
 }
 
-// redirectHandler answers ACME HTTP-01 challenges and sends everything else to the
+// RedirectHandler answers ACME HTTP-01 challenges and sends everything else to the
 // same path over HTTPS (308, so a POST stays a POST), for the configured domains only:
 // the Host header is the client's to choose, and redirecting any host would make this
 // listener an open redirect (http://victim → https://evil.example). Another host gets
 // 404, as a server without a site for it would answer.
-func (m *tlsManager) redirectHandler(httpsPort int) http.Handler {
+func (m *Manager) RedirectHandler(httpsPort int) http.Handler {
 	return m.issuer.HTTPChallengeHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
@@ -170,11 +194,11 @@ func configuredHost(domains []string, host string) (string, bool) {
 	return "", false
 }
 
-// CertificateExpiry reads, from the database, the certificates stored for domains (by
+// Expiry reads, from the database, the certificates stored for domains (by
 // any ACME issuer) and returns when the latest of each expires; zero for a domain
 // without one.
-func CertificateExpiry(ctx context.Context, db certstore.DB, domains []string) (map[string]time.Time, error) {
-	s := certstore.New(db)
+func Expiry(ctx context.Context, db DB, domains []string) (map[string]time.Time, error) {
+	s := New(db)
 	out := make(map[string]time.Time, len(domains))
 	for _, d := range domains {
 		out[d] = time.Time{}

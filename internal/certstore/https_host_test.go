@@ -1,4 +1,4 @@
-package appbackend
+package certstore
 
 import (
 	"encoding/json"
@@ -10,11 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// redirectOnlyManager is a tlsManager for domains that never reaches a CA: enough for
+// redirectOnlyManager is a Manager for domains that never reaches a CA: enough for
 // the plain-HTTP listener's handler.
-func redirectOnlyManager(t *testing.T, domains ...string) *tlsManager {
+func redirectOnlyManager(t *testing.T, domains ...string) *Manager {
 	t.Helper()
-	m := &tlsManager{domains: domains}
+	m := &Manager{domains: domains}
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return m.cfg, nil },
 	})
@@ -29,7 +29,7 @@ func redirectOnlyManager(t *testing.T, domains ...string) *tlsManager {
 // domain's own spelling); any other host is 404, never a redirect to itself.
 func TestPlainHTTPRedirectsOnlyConfiguredDomains(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(redirectOnlyManager(t, "app.example.com", "*.tenants.example.com").redirectHandler(8443))
+	srv := httptest.NewServer(redirectOnlyManager(t, "app.example.com", "*.tenants.example.com").RedirectHandler(8443))
 	t.Cleanup(srv.Close)
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, tc := range []struct {
