@@ -28,13 +28,14 @@
 // beside it. The flags, help, messages and exit statuses are the stock binary's.
 //
 // Only `serve` runs Setup. Every other command acts on the database as stored and
-// needs none of the app's registrations: `events replay` and `events resume` enqueue
-// appbackend's own event-processing job, whose worker (in the running server, which
-// did run Setup) looks up the app's handlers when the job runs; `jobs` and
-// `schedules` list rows by the kind and name stored with them; `migrate` and `doctor`
-// need the migrations, which are data, not registrations. So an operator command
-// never needs the app's own settings (its secrets, its INVOICETAGGER_*-style
-// variables) to be valid.
+// needs none of the app's registrations: `events replay` enqueues appbackend's own
+// event-processing job, whose worker (in the running server, which did run Setup)
+// looks up the app's handlers when the job runs; `events pause|resume` write a
+// setting every replica reads; `jobs`, `schedules`, `events` and `installations`
+// list rows by the kind, name and status stored with them; `migrate`, `doctor`,
+// `backup` and `restore` need the migrations, which are data, not registrations. So
+// an operator command never needs the app's own settings (its INVOICETAGGER_*-style
+// variables) to be valid, nor a server's secrets.
 package cli
 
 import (
