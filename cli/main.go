@@ -32,8 +32,9 @@
 // event-processing job, whose worker (in the running server, which did run Setup)
 // looks up the app's handlers when the job runs; `events pause|resume` write a
 // setting every replica reads; `jobs`, `schedules`, `events` and `installations`
-// list rows by the kind, name and status stored with them; `migrate`, `doctor`,
-// `backup` and `restore` need the migrations, which are data, not registrations. So
+// list rows by the kind, name and status stored with them; `migrate` and `doctor`
+// need the migrations, which are data, not registrations; `backup` and `restore`
+// copy the file. So
 // an operator command never needs the app's own settings (its INVOICETAGGER_*-style
 // variables) to be valid, nor a server's secrets.
 package cli
