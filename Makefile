@@ -17,6 +17,9 @@ VERSION ?= $(shell ./scripts/version.sh 2>/dev/null)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := $(if $(VERSION),-X github.com/appbackend/appbackend/cli.version=$(VERSION)) $(if $(COMMIT),-X github.com/appbackend/appbackend/cli.commit=$(COMMIT))
 BIN     ?= appbackend
+# BUILD_PKG is the main package build makes: any binary on package cli takes the same stamp,
+# e.g. `make build BUILD_PKG=./examples/invoicetagger BIN=invoicetagger`.
+BUILD_PKG ?= ./cmd/appbackend
 # CONTAINER builds the image: podman (BUILDAH_FORMAT=docker keeps its HEALTHCHECK) or docker.
 CONTAINER ?= podman
 IMAGE     ?= appbackend
@@ -26,7 +29,7 @@ IMAGE     ?= appbackend
 all: build
 
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/appbackend
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) $(BUILD_PKG)
 
 # image builds the container image (Containerfile) from golang:1.26; GO_IMAGE names another
 # builder image with a Go toolchain.

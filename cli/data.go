@@ -52,6 +52,9 @@ func (d *dbFlags) open(ctx context.Context, mayCreate bool) (store.Store, error)
 	if d.migrations != "" {
 		opts.Migrations = os.DirFS(d.migrations)
 	}
+	if m := appOf(ctx).Migrations; m != nil {
+		opts.Migrations = m // an app binary's own, whatever APPBACKEND_MIGRATIONS says
+	}
 	st, err := setup.OpenStore(ctx, d.database, opts)
 	if errors.Is(err, appbackend.ErrConfig) {
 		return nil, usageError{err.Error()}

@@ -106,7 +106,8 @@ func openForDoctor(ctx context.Context, database string) (store.Store, error) {
 			return nil, fmt.Errorf("there is no database at %s yet (appbackend serve or migrate creates it)", path)
 		}
 	}
-	return setup.OpenStore(ctx, database, setup.StoreOptions{SkipMigrations: true})
+	// An app binary counts its own migrations among the pending ones.
+	return setup.OpenStore(ctx, database, setup.StoreOptions{SkipMigrations: true, Migrations: appOf(ctx).Migrations})
 }
 
 // pendingMigrations counts the migrations a store has not applied yet; each adapter

@@ -81,9 +81,9 @@ func startServe(t *testing.T, env map[string]string, args ...string) *server {
 		}
 		select {
 		case <-done:
-			t.Fatalf("serve exited with %d before listening: %s", code, s.stderr.String())
+			require.FailNow(t, "serve exited before listening", "exit %d: %s", code, s.stderr.String())
 		case <-deadline:
-			t.Fatalf("serve did not listen in time; stderr: %s", s.stderr.String())
+			require.FailNow(t, "serve did not listen in time", "stderr: %s", s.stderr.String())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}

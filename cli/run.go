@@ -60,17 +60,33 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-// run is the whole program, parameterised so tests run it in-process.
+// run is the stock binary's program, parameterised so tests run it in-process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	return App{}.Run(ctx, args, getenv, stdout, stderr)
+}
+
+// Run is the whole program, Main without the process: it runs the command args names
+// (os.Args[1:] under Main) with getenv as its environment, writes to stdout and stderr,
+// and returns the exit status. A program's tests call it in-process.
+func (a App) Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		args = a.DefaultArgs
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	// The subcommands reach the app through their context, so that each keeps the
+	// signature it has in the stock binary.
+	ctx = context.WithValue(ctx, appKey{}, a)
 	var err error
 	var file *appbackend.ConfigFile
 	switch args[0] {
 	case "version", "--version", "-v", "help", "--help", "-h":
 	default:
+		if a.Migrations != nil && hasFlag(args[1:], "migrations") {
+			return exitCode(usagef("--migrations: this binary applies the migrations embedded in it"), args[0], stderr)
+		}
 		// Read once, here, so that every subcommand sees the same layers.
 		if getenv, file, err = layerConfig(args[1:], getenv); err != nil {
 			return exitCode(usageError{err.Error()}, args[0], stderr)
@@ -115,6 +131,43 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = usagef("unknown command %q (run 'appbackend help')", cmd)
 	}
 	return exitCode(err, args[0], stderr)
+}
+
+type appKey struct{}
+
+// appOf is the App that Run runs; the zero App (the stock binary) outside Run.
+func appOf(ctx context.Context) App {
+	a, _ := ctx.Value(appKey{}).(App)
+	return a
+}
+
+// configure puts what the app brings into the configuration `serve` runs with.
+func (a App) configure(cfg *appbackend.Config) {
+	if a.Migrations != nil {
+		cfg.Migrations = a.Migrations
+	}
+}
+
+// setup runs the app's Setup on the App `serve` built; serve maps its error as New's.
+func (a App) setup(app *appbackend.App, getenv func(string) string) error {
+	if a.Setup == nil {
+		return nil
+	}
+	return a.Setup(app, getenv)
+}
+
+// hasFlag reports whether args give the flag name (-name, --name, -name=…), before a
+// "--" that ends the flags.
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && n == name {
+			return true
+		}
+	}
+	return false
 }
 
 // exitCode prints err as one line and maps it to the contract's exit status.

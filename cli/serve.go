@@ -16,7 +16,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, fi
 	if err != nil {
 		return err
 	}
+	a := appOf(ctx) // the app this binary is (cli.App): its migrations and registrations
+	a.configure(&cfg)
 	app, err := appbackend.New(cfg)
+	if err == nil {
+		err = a.setup(app, getenv)
+	}
 	if err != nil {
 		if errors.Is(err, appbackend.ErrAdminTokenTooShort) {
 			return err // a weak secret, not a slip of the command line: exit 1

@@ -1,27 +1,29 @@
 // Command invoicetagger is a Stripe App backend built on appbackend: Dashboard users
 // tag invoices, new invoices get the account's default tag, a nightly schedule sums up
 // each account's tags, and a job exports them as CSV. It shows an app's own tables
-// (Config.Migrations), install hooks, a role-guarded route, an event handler that acts
-// once per event, a per-account schedule and a long job the UI polls. It reads the
-// same configuration as `appbackend serve`, plus:
+// (embedded migrations), install hooks, a role-guarded route, an event handler that
+// acts once per event, a per-account schedule and a long job the UI polls.
+//
+// Its binary is appbackend's command line (package cli) with the tagger in it:
+// `invoicetagger serve` (or no arguments) serves, `invoicetagger migrate` creates
+// appbackend's tables and the tagger's, and doctor, events, jobs, schedules,
+// installations, backup and restore work as in the stock binary, with the same flags
+// and configuration. serve also reads:
 //
 //	INVOICETAGGER_DEFAULT_TAG    the tag invoice.finalized adds (default "unreviewed")
 //	INVOICETAGGER_SUMMARY_SPEC   when the summary runs (default "0 2 * * *", 02:00 UTC)
 //
 //	STRIPE_APP_SECRETS=absec_… STRIPE_WEBHOOK_SECRETS=whsec_… STRIPE_TEST_SECRET_KEY=sk_test_… \
-//	APPBACKEND_DATABASE=sqlite:tagger.db go run ./examples/invoicetagger
+//	APPBACKEND_DATABASE=sqlite:tagger.db go run ./examples/invoicetagger serve
 package main
 
 import (
-	"context"
 	"embed"
 	"fmt"
 	"io/fs"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/appbackend/appbackend"
+	"github.com/appbackend/appbackend/cli"
 )
 
 //go:embed migrations
@@ -37,34 +39,27 @@ var migrations = func() fs.FS {
 	return sub
 }()
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv); err != nil {
-		fmt.Fprintln(os.Stderr, "invoicetagger:", err)
-		os.Exit(1)
-	}
+// program is the tagger's command line: its tables are part of the binary (they
+// replace APPBACKEND_MIGRATIONS), and it serves when started without arguments, as it
+// did before it had the other commands.
+var program = cli.App{
+	Migrations:  migrations,
+	Setup:       setupTagger,
+	DefaultArgs: []string{"serve"},
 }
 
-func run(ctx context.Context, getenv func(string) string) error {
-	cfg, err := appbackend.ConfigFromEnv(getenv)
-	if err != nil {
-		return err
-	}
-	// The tables are part of the program: its embedded migrations, whatever
-	// APPBACKEND_MIGRATIONS (which ConfigFromEnv reads for `appbackend serve`) says.
-	cfg.Migrations = migrations
+func main() { cli.Main(program) }
+
+// setupTagger checks the tagger's own settings and registers it; serve runs it. An
+// invalid setting is a configuration error (exit 2), as an invalid appbackend one is.
+func setupTagger(app *appbackend.App, getenv func(string) string) error {
 	if tag := getenv("INVOICETAGGER_DEFAULT_TAG"); tag != "" {
 		if _, err := normalizeTag(tag); err != nil {
 			return fmt.Errorf("%w: INVOICETAGGER_DEFAULT_TAG: %v", appbackend.ErrConfig, err)
 		}
 	}
-	app, err := appbackend.New(cfg)
-	if err != nil {
-		return err
-	}
 	register(app, getenv)
-	return app.Run(ctx)
+	return nil
 }
 
 // tagger is the app: the appbackend.App it runs on and its settings.
@@ -79,7 +74,7 @@ type tagger struct {
 func register(app *appbackend.App, getenv func(string) string) *tagger {
 	tg := &tagger{app: app, defaultTag: "unreviewed"}
 	if tag, err := normalizeTag(getenv("INVOICETAGGER_DEFAULT_TAG")); err == nil {
-		tg.defaultTag = tag // run refuses an invalid one before it gets here
+		tg.defaultTag = tag // setupTagger refuses an invalid one before it gets here
 	}
 	spec := getenv("INVOICETAGGER_SUMMARY_SPEC")
 	if spec == "" {

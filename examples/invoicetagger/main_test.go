@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -345,25 +344,4 @@ func TestSummaryScheduleRunsForEachInstalledAccount(t *testing.T) {
 		return b.count(t, `SELECT COUNT(*) FROM tag_summaries WHERE account_id = $1`, "acct_1Scheduled") > 0
 	}, appbackendtest.WaitTimeout, 50*time.Millisecond, "the summary schedule wrote no row for the installed account")
 	require.Zero(t, b.count(t, `SELECT COUNT(*) FROM tag_summaries WHERE account_id <> $1`, "acct_1Scheduled"))
-}
-
-func TestRunRefusesABadConfiguration(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name, key, value, want string
-	}{
-		{"summary spec", "INVOICETAGGER_SUMMARY_SPEC", "every night", `schedule "invoicetagger.summary": invalid schedule spec "every night"`},
-		{"default tag", "INVOICETAGGER_DEFAULT_TAG", "not a tag", "INVOICETAGGER_DEFAULT_TAG"},
-	} {
-		env := map[string]string{
-			"STRIPE_APP_SECRETS":  appbackendtest.AppSecret,
-			"APPBACKEND_DATABASE": "sqlite:" + t.TempDir() + "/tagger.db",
-			tc.key:                tc.value,
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		err := run(ctx, func(k string) string { return env[k] })
-		cancel()
-		require.ErrorIs(t, err, appbackend.ErrConfig, tc.name)
-		require.ErrorContains(t, err, tc.want, tc.name)
-	}
 }
