@@ -138,3 +138,14 @@ func TestStripeProxyNeedsTheModesKey(t *testing.T) {
 	require.Contains(t, string(out), `"mode_required"`)
 	require.Empty(t, b.fake.Requests())
 }
+
+// Stop may come without Start (a Run that failed earlier) and twice.
+func TestServiceStopWithoutStartAndTwice(t *testing.T) {
+	t.Parallel()
+	svc := gateway.NewService(nil, gateway.ServiceConfig{Upstream: "http://127.0.0.1:1", APIAddr: "127.0.0.1:0"})
+	svc.Stop()
+	require.NoError(t, svc.Open(gateway.Deps{Secret: upstreamSecret}))
+	require.NoError(t, svc.Start())
+	svc.Stop()
+	svc.Stop()
+}
