@@ -68,7 +68,7 @@ type App struct {
 	alerts    *alert.Notifier // APPBACKEND_ALERT_URL; nil without it
 	admin     http.Handler
 	// gateway proxies to and calls the app's own server (Config.Gateway); nil when off.
-	gateway *gateway.Gateway
+	gateway *gateway.Service
 	// tel exports traces (Config.Tracing); nil when off, and then nothing is traced.
 	tel *telemetry.Tracing
 	// devSecrets lists what --dev generated, for the start-up banner.
@@ -138,7 +138,7 @@ func New(cfg Config) (*App, error) {
 	a.public.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, apierror.New(apierror.CodeNotFound, "no route for "+r.Method+" "+r.URL.Path))
 	})
-	if err := a.registerUpstreamSchedules(); err != nil {
+	if err := a.newGateway(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -240,12 +240,13 @@ func (a *App) Run(ctx context.Context) error {
 		closeListeners()
 		return errors.Join(err, a.stopEvents(ctx))
 	}
-	stopUpstreamAPI, err := a.serveUpstreamAPI()
-	if err != nil {
-		closeListeners()
-		return errors.Join(err, a.stopEvents(ctx))
+	if a.gateway != nil {
+		if err := a.gateway.Start(); err != nil {
+			closeListeners()
+			return errors.Join(err, a.stopEvents(ctx))
+		}
+		defer a.gateway.Stop()
 	}
-	defer stopUpstreamAPI()
 
 	handler := a.handler()
 	prod, err := a.startProduction(ctx, ln, handler)

@@ -12,6 +12,7 @@ import (
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/events"
+	"github.com/appbackend/appbackend/internal/gateway"
 	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/schedule"
 	"github.com/appbackend/appbackend/internal/setup"
@@ -159,7 +160,7 @@ func (a *App) startEvents(ctx context.Context) error {
 		// dedupes on the call's stable webhook-id.
 		RerunnableKinds: append([]string{
 			install.RemoveAccountDataArgs{}.Kind(), install.PurgeAccountEventsArgs{}.Kind(),
-			accountNameArgs{}.Kind(), schedule.TickArgs{}.Kind(), upstreamJobArgs{}.Kind(),
+			accountNameArgs{}.Kind(), schedule.TickArgs{}.Kind(), gateway.JobKind,
 		}, a.sched.rerunnable...),
 		BuiltIn:        []events.BuiltIn{a.traceBuiltIn(a.lifecycle.HandleEvent)},
 		BuiltInWrites:  install.IsLifecycleEvent,
@@ -184,9 +185,6 @@ func (a *App) startEvents(ctx context.Context) error {
 		proc.On(r.pattern, handle)
 	}
 	a.processor = proc
-	if err := a.startGateway(proc); err != nil {
-		return err
-	}
 
 	if err := a.lifecycle.AddWorkers(a.rt.Workers()); err != nil {
 		return fmt.Errorf("register installation workers: %w", err)

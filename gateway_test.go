@@ -72,20 +72,19 @@ func (u *fakeUpstream) setAnswer(f func(w http.ResponseWriter, c recordedCall)) 
 // waitFor polls (bounded) for a call matching ok.
 func (u *fakeUpstream) waitFor(t *testing.T, ok func(recordedCall) bool) recordedCall {
 	t.Helper()
-	deadline := time.Now().Add(appbackendtest.WaitTimeout)
-	for time.Now().Before(deadline) {
+	var found recordedCall
+	require.Eventually(t, func() bool {
 		u.mu.Lock()
+		defer u.mu.Unlock()
 		for _, c := range u.calls {
 			if ok(c) {
-				u.mu.Unlock()
-				return c
+				found = c
+				return true
 			}
 		}
-		u.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("the upstream never received the call expected")
-	return recordedCall{}
+		return false
+	}, appbackendtest.WaitTimeout, 20*time.Millisecond, "the upstream never received the call expected")
+	return found
 }
 
 func (u *fakeUpstream) count(ok func(recordedCall) bool) int {
@@ -386,16 +385,13 @@ call = "POST /jobs/refresh"
 // waitStatus polls (bounded) the event's status in the inbox.
 func waitStatus(t *testing.T, app *appbackendtest.App, id, want string) {
 	t.Helper()
+	// The condition runs on another goroutine, where require must not stop the test.
 	var status string
-	deadline := time.Now().Add(appbackendtest.WaitTimeout)
-	for time.Now().Before(deadline) {
-		require.NoError(t, app.DB().QueryRowContext(t.Context(), `SELECT status FROM appbackend_events WHERE id = $1`, id).Scan(&status))
-		if status == want {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("event %s is %s, want %s", id, status, want)
+	var err error
+	require.Eventually(t, func() bool {
+		err = app.DB().QueryRowContext(t.Context(), `SELECT status FROM appbackend_events WHERE id = $1`, id).Scan(&status)
+		return err == nil && status == want
+	}, appbackendtest.WaitTimeout, 20*time.Millisecond, "event %s is not %s", id, want)
 }
 
 func TestGatewayUpstreamAPICallsStripeForTheAccount(t *testing.T) {

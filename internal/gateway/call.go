@@ -67,7 +67,7 @@ func (g *Gateway) Deliver(ctx context.Context, c Call) (*Answer, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "appbackend")
-	g.signer.SetHeaders(req.Header, c.ID, g.now(), c.Body)
+	g.signer.SetHeaders(req.Header, c.ID, g.Now(), c.Body)
 	resp, err := g.client.Do(req)
 	if err != nil {
 		return nil, upstreamError(err, "the app's server")

@@ -59,7 +59,7 @@ func TestDeliverDoesNotFollowRedirects(t *testing.T) {
 		w.WriteHeader(code)
 	}))
 	defer srv.Close()
-	g, err := New(Config{Upstream: srv.URL, Secret: NewSecret()})
+	g, err := New(nil, Config{Upstream: srv.URL, Secret: NewSecret()})
 	require.NoError(t, err)
 	for _, code := range []string{"301", "302", "303", "307", "308"} {
 		_, err := g.Deliver(t.Context(), Call{Method: http.MethodPost, Path: "/" + code, ID: "evt_1", Body: []byte(`{}`)})

@@ -21,6 +21,7 @@ import (
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/telemetry"
 	"github.com/appbackend/appbackend/stripeclient"
 )
@@ -52,16 +53,15 @@ type Config struct {
 	Timeout time.Duration
 	// WriteError answers a request with the contract's JSON error.
 	WriteError func(w http.ResponseWriter, r *http.Request, err error)
-	// NowFunc replaces time.Now (tests).
-	NowFunc func() time.Time
 }
 
 // Gateway proxies verified requests to the upstream and delivers calls to it.
 type Gateway struct {
+	// Base is the clock that timestamps the signatures.
+	baseservice.Base
 	base    *url.URL
 	signer  *Signer
 	timeout time.Duration
-	now     func() time.Time
 	proxy   *httputil.ReverseProxy
 	client  *http.Client
 	writeEr func(w http.ResponseWriter, r *http.Request, err error)
@@ -84,8 +84,8 @@ func ParseUpstream(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// New builds a Gateway.
-func New(cfg Config) (*Gateway, error) {
+// New builds a Gateway with the logger and clock of arch.
+func New(arch *baseservice.Archetype, cfg Config) (*Gateway, error) {
 	base, err := ParseUpstream(cfg.Upstream)
 	if err != nil {
 		return nil, err
@@ -96,9 +96,6 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.NowFunc == nil {
-		cfg.NowFunc = time.Now
 	}
 	if cfg.WriteError == nil {
 		cfg.WriteError = func(w http.ResponseWriter, r *http.Request, err error) { apierror.Write(w, r, nil, err) }
@@ -120,7 +117,6 @@ func New(cfg Config) (*Gateway, error) {
 		base:    base,
 		signer:  signer,
 		timeout: cfg.Timeout,
-		now:     cfg.NowFunc,
 		// A delivery is answered by the path it was sent to, or it failed: following a
 		// redirect would turn the POST into a bodiless GET elsewhere, whose 200 would
 		// mark an event processed or a job done that the upstream never received.
@@ -129,6 +125,7 @@ func New(cfg Config) (*Gateway, error) {
 		}},
 		writeEr: cfg.WriteError,
 	}
+	g.Init(arch)
 	g.proxy = &httputil.ReverseProxy{
 		// The identity and proof headers are set here, on the outgoing request, after
 		// ReverseProxy removed the hop-by-hop headers: set on the incoming one, a client
@@ -227,7 +224,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if proof.Livemode != "" {
 		h[HeaderLivemode] = []string{proof.Livemode}
 	}
-	g.signer.SetHeaders(h, reqID, g.now(), proof.Payload(r.Method, pathQuery, body))
+	g.signer.SetHeaders(h, reqID, g.Now(), proof.Payload(r.Method, pathQuery, body))
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), outHeadersKey{}, h)))
 }
 
