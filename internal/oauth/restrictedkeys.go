@@ -78,12 +78,8 @@ func (m *Manager) AuthKind(ctx context.Context, accountID string, livemode bool)
 	if hit {
 		return AuthOAuth, nil
 	}
-	var q queryer = m.cfg.DB
-	if tx, ok := store.OpenTxFrom(ctx); ok {
-		q = tx
-	}
 	var kind string
-	err := q.QueryRowContext(ctx, m.q(`SELECT 'oauth' FROM appbackend_oauth_tokens WHERE account_id = ? AND livemode = ?
+	err := m.queryerFor(ctx).QueryRowContext(ctx, m.q(`SELECT 'oauth' FROM appbackend_oauth_tokens WHERE account_id = ? AND livemode = ?
 		UNION ALL SELECT 'restricted_api_key' FROM appbackend_restricted_keys WHERE account_id = ? AND livemode = ?`),
 		accountID, livemode, accountID, livemode).Scan(&kind)
 	if errors.Is(err, sql.ErrNoRows) {
