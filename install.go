@@ -72,7 +72,7 @@ func (a *App) openOAuth() error {
 			}
 			return a.cfg.TestSecretKey
 		}},
-		Logger:                    a.logger,
+		Archetype:                 &baseservice.Archetype{Logger: a.logger},
 		OnReauthorizationRequired: a.markReauthorizationRequired,
 	})
 	a.restrictedKeys = oauth.NewRestrictedKeys(oauth.RestrictedKeysConfig{

@@ -15,20 +15,20 @@ import (
 // rather than retried; a failed call is retried with the event.
 func (m *Manager) ExchangeInstallAuthCode(ctx context.Context, tx *sql.Tx, in store.Installation, code string) error {
 	if m.cfg.Keys.Empty() {
-		m.cfg.Logger.WarnContext(ctx, "an install carries an OAuth auth_code, but APPBACKEND_ENCRYPTION_KEY is not set to store its tokens",
+		m.Logger().WarnContext(ctx, "an install carries an OAuth auth_code, but APPBACKEND_ENCRYPTION_KEY is not set to store its tokens",
 			"account_id", in.AccountID, "livemode", in.Livemode)
 		return nil
 	}
 	tok, err := m.cfg.Endpoint.Exchange(ctx, in.Livemode, code)
 	switch {
 	case errors.Is(err, ErrInvalidGrant):
-		m.cfg.Logger.WarnContext(ctx, "Stripe refused an install's auth_code (already used or expired); the merchant must reauthorize if the app has no tokens",
+		m.Logger().WarnContext(ctx, "Stripe refused an install's auth_code (already used or expired); the merchant must reauthorize if the app has no tokens",
 			"account_id", in.AccountID, "livemode", in.Livemode)
 		return nil
 	case err != nil:
 		return err
 	case (tok.StripeUserID != "" && tok.StripeUserID != in.AccountID) || tok.Livemode != in.Livemode:
-		m.cfg.Logger.WarnContext(ctx, "an install's auth_code is for another account or mode; its tokens are not stored",
+		m.Logger().WarnContext(ctx, "an install's auth_code is for another account or mode; its tokens are not stored",
 			"account_id", in.AccountID, "livemode", in.Livemode, "stripe_user_id", tok.StripeUserID)
 		return nil
 	}

@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/secretbox"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/sqlstore"
@@ -42,8 +42,8 @@ type Config struct {
 	Endpoint *Endpoint
 	// RefreshMargin: an access token that expires within it is refreshed before use.
 	RefreshMargin time.Duration
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// Archetype is the App's logger and clock (nil: discard, the real clock).
+	Archetype *baseservice.Archetype
 	// OnReauthorizationRequired runs in the transaction that records an invalid_grant
 	// (it marks the installation and runs the app's hooks).
 	OnReauthorizationRequired func(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) error
@@ -52,6 +52,7 @@ type Config struct {
 // Manager stores, seals and refreshes the OAuth tokens. Safe for concurrent use; several
 // Managers (replicas) may share one database.
 type Manager struct {
+	baseservice.Base
 	cfg     Config
 	dialect sqlstore.Dialect
 
@@ -79,12 +80,6 @@ type Counts struct {
 
 // New returns a Manager.
 func New(cfg Config) *Manager {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
 	if cfg.RefreshMargin <= 0 {
 		cfg.RefreshMargin = DefaultRefreshMargin
 	}
@@ -92,6 +87,7 @@ func New(cfg Config) *Manager {
 	if cfg.Postgres {
 		m.dialect = sqlstore.PostgreSQL
 	}
+	m.Init(cfg.Archetype)
 	return m
 }
 
@@ -276,7 +272,7 @@ func (m *Manager) SaveTx(ctx context.Context, tx *sql.Tx, accountID string, live
 	if err != nil {
 		return err
 	}
-	now := m.cfg.Now()
+	now := m.Now()
 	expires := now.Add(t.lifetime())
 	_, err = tx.ExecContext(ctx, m.q(`INSERT INTO appbackend_oauth_tokens
 		(account_id, livemode, access_token, refresh_token, expires_at, scope, user_id, status, refreshes, updated_at)
@@ -321,7 +317,7 @@ func (m *Manager) Get(ctx context.Context, accountID string, livemode bool) (Rec
 }
 
 func (m *Manager) fresh(c cached, stale string) bool {
-	return c.access != "" && c.access != stale && m.cfg.Now().Add(m.cfg.RefreshMargin).Before(c.expiresAt)
+	return c.access != "" && c.access != stale && m.Now().Add(m.cfg.RefreshMargin).Before(c.expiresAt)
 }
 
 // AccessToken returns a usable access token for (account, livemode), refreshing it
@@ -399,12 +395,12 @@ func (m *Manager) refresh(ctx context.Context, accountID string, livemode bool, 
 			return nil
 		}
 		t, err := m.cfg.Endpoint.Refresh(ctx, livemode, rec.RefreshToken)
-		now := m.cfg.Now()
+		now := m.Now()
 		if errors.Is(err, ErrInvalidGrant) {
 			m.mu.Lock()
 			m.counts.InvalidGrants++
 			m.mu.Unlock()
-			m.cfg.Logger.WarnContext(ctx, "OAuth refresh token refused: the merchant must reauthorize",
+			m.Logger().WarnContext(ctx, "OAuth refresh token refused: the merchant must reauthorize",
 				"account_id", accountID, "livemode", livemode)
 			if _, err := tx.ExecContext(ctx, m.q(`UPDATE appbackend_oauth_tokens SET status = ?, updated_at = ?
 				WHERE account_id = ? AND livemode = ?`), StatusReauthorizationRequired, now.UnixMicro(), accountID, livemode); err != nil {
@@ -459,7 +455,7 @@ func (m *Manager) refresh(ctx context.Context, accountID string, livemode bool, 
 // one). A schedule calls it so that request paths seldom refresh.
 func (m *Manager) RefreshDue(ctx context.Context, within time.Duration) (int, error) {
 	rows, err := m.cfg.DB.QueryContext(ctx, m.q(`SELECT account_id, livemode FROM appbackend_oauth_tokens
-		WHERE status = ? AND expires_at < ? ORDER BY expires_at`), StatusActive, m.cfg.Now().Add(within).UnixMicro())
+		WHERE status = ? AND expires_at < ? ORDER BY expires_at`), StatusActive, m.Now().Add(within).UnixMicro())
 	if err != nil {
 		return 0, fmt.Errorf("oauth: list due tokens: %w", err)
 	}
@@ -498,7 +494,7 @@ func (m *Manager) refreshDue(ctx context.Context, k tokenKey, within time.Durati
 	// A token another replica refreshed in the meantime lives past `within` and is
 	// left alone.
 	return m.refresh(ctx, k.account, k.livemode, func(rec Record) bool {
-		return !m.cfg.Now().Add(within).Before(rec.ExpiresAt)
+		return !m.Now().Add(within).Before(rec.ExpiresAt)
 	})
 }
 
@@ -614,7 +610,7 @@ func (m *Manager) RefreshLoop(ctx context.Context, every, within time.Duration) 
 	defer t.Stop()
 	for {
 		if n, err := m.RefreshDue(ctx, within); err != nil && ctx.Err() == nil {
-			m.cfg.Logger.WarnContext(ctx, "refreshing OAuth tokens", "err", err, "refreshed", n)
+			m.Logger().WarnContext(ctx, "refreshing OAuth tokens", "err", err, "refreshed", n)
 		}
 		select {
 		case <-ctx.Done():
