@@ -64,9 +64,12 @@ type App struct {
 	receiver  *webhook.Receiver
 	stripe    *stripeclient.Clients
 	oauth     *oauth.Manager // OAuth tokens of apps installed with stripe_api_access_type "oauth"
-	metrics   *metrics.Metrics
-	alerts    *alert.Notifier // APPBACKEND_ALERT_URL; nil without it
-	admin     http.Handler
+	links     *install.Links // GET /install and its callback; built with the lifecycle
+	// restrictedKeys serves RestrictedKeyRoute; built with oauth.
+	restrictedKeys *oauth.RestrictedKeys
+	metrics        *metrics.Metrics
+	alerts         *alert.Notifier // APPBACKEND_ALERT_URL; nil without it
+	admin          http.Handler
 	// gateway proxies to and calls the app's own server (Config.Gateway); nil when off.
 	gateway *gateway.Service
 	// tel exports traces (Config.Tracing); nil when off, and then nothing is traced.
@@ -126,12 +129,14 @@ func New(cfg Config) (*App, error) {
 	a.signed.HandleFunc("POST /api/whoami", handleWhoami)
 	a.signed.HandleFunc("GET /api/installation", a.handleInstallation)
 	a.signed.HandleFunc("GET /api/jobs/{id}", a.handleJob)
-	a.signed.HandleFunc("POST "+RestrictedKeyRoute, a.handleSaveRestrictedKey)
-	a.signed.HandleFunc("GET "+RestrictedKeyRoute, a.handleRestrictedKeyStatus)
+	// The restricted-key service needs the database: a.restrictedKeys exists once Run opened it.
+	a.signed.HandleFunc("POST "+RestrictedKeyRoute, func(w http.ResponseWriter, r *http.Request) { a.restrictedKeys.ServeSave(w, r) })
+	a.signed.HandleFunc("GET "+RestrictedKeyRoute, func(w http.ResponseWriter, r *http.Request) { a.restrictedKeys.ServeStatus(w, r) })
 	a.public.HandleFunc("POST /webhooks/stripe", a.handleWebhook)
 	a.public.HandleFunc("/admin/", a.handleAdmin)
-	a.public.HandleFunc("GET /install", a.handleInstall)
-	a.public.HandleFunc("GET /install/callback", a.handleInstallCallback)
+	// The install links need the database: a.links exists once Run opened it.
+	a.public.HandleFunc("GET /install", func(w http.ResponseWriter, r *http.Request) { a.links.ServeInstall(w, r) })
+	a.public.HandleFunc("GET /install/callback", func(w http.ResponseWriter, r *http.Request) { a.links.ServeCallback(w, r) })
 	// Last of the unsigned routes: what none of them matches gets the contract's JSON
 	// 404. Registered here, not at Run, so that an app's HandleUnsigned pattern that
 	// conflicts with it panics at registration.
@@ -254,7 +259,7 @@ func (a *App) Run(ctx context.Context) error {
 		closeListeners()
 		return errors.Join(err, a.stopEvents(ctx))
 	}
-	go a.refreshTokens(ctx)
+	go a.oauth.RefreshLoop(ctx, time.Minute, 10*time.Minute)
 	srv := a.httpServer(prod.plainHandler(handler))
 	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()

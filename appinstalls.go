@@ -2,7 +2,6 @@ package appbackend
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -10,10 +9,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/appbackend/appbackend/internal/apierror"
-	"github.com/appbackend/appbackend/internal/oauth"
+	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/schedule"
-	"github.com/appbackend/appbackend/internal/store"
-	"github.com/appbackend/appbackend/stripeclient"
 )
 
 // ReconcileInstallsSchedule is the built-in schedule that reconciles installations
@@ -48,35 +45,8 @@ func (a *App) ReconcileInstalls(ctx context.Context) (InstallReconcileResult, er
 	if a.cfg.AppID == "" {
 		return res, apierror.New(apierror.CodeUnavailable, "reconciling installs needs the app's id: set STRIPE_APP_ID")
 	}
-	var errs []error
-	for _, mode := range a.stripe.Modes() {
-		list := a.stripe.ListInstalls(ctx, mode, stripeclient.InstallListParams{App: a.cfg.AppID})
-		r, err := a.lifecycle.Reconcile(ctx, mode.Livemode(), list, 0)
-		res.Listed += r.Listed
-		res.Installed = append(res.Installed, installationsFromStore(r.Installed)...)
-		res.Uninstalled = append(res.Uninstalled, installationsFromStore(r.Uninstalled)...)
-		res.Updated = append(res.Updated, installationsFromStore(r.Updated)...)
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return res, errors.Join(errs...)
-}
-
-// reconcileInstallsArgs is the River job that reconciles installations once, at start.
-type reconcileInstallsArgs struct{}
-
-// Kind implements river.JobArgs.
-func (reconcileInstallsArgs) Kind() string { return "appbackend.reconcile_installs" }
-
-type reconcileInstallsWorker struct {
-	river.WorkerDefaults[reconcileInstallsArgs]
-	app *App
-}
-
-func (w *reconcileInstallsWorker) Work(ctx context.Context, _ *river.Job[reconcileInstallsArgs]) error {
-	_, err := w.app.ReconcileInstalls(ctx)
-	return err
+	r, err := a.lifecycle.ReconcileAll(ctx, a.stripe, a.cfg.AppID)
+	return InstallReconcileResult{Listed: r.Listed, Installed: installationsFromStore(r.Installed), Uninstalled: installationsFromStore(r.Uninstalled), Updated: installationsFromStore(r.Updated)}, err
 }
 
 // installReconcileOn reports whether the reconciliation of installs can run: a key
@@ -91,13 +61,16 @@ func (a *App) registerInstallReconcile(set *schedule.Set) error {
 	if !a.installReconcileOn() {
 		return nil
 	}
-	if err := river.AddWorkerSafely(a.rt.Workers(), &reconcileInstallsWorker{app: a}); err != nil {
+	reconcile := func(ctx context.Context) error {
+		_, err := a.ReconcileInstalls(ctx)
+		return err
+	}
+	if err := river.AddWorkerSafely(a.rt.Workers(), &install.ReconcileWorker{ReconcileFunc: reconcile}); err != nil {
 		return fmt.Errorf("register install reconciliation worker: %w", err)
 	}
 	every := a.cfg.InstallReconcileInterval.Truncate(time.Second)
 	return set.BuiltIn("@every "+every.String(), ReconcileInstallsSchedule, func(ctx context.Context, _ schedule.Run) error {
-		_, err := a.ReconcileInstalls(ctx)
-		return err
+		return reconcile(ctx)
 	})
 }
 
@@ -111,37 +84,11 @@ func (a *App) startInstallReconcile(ctx context.Context) error {
 		}
 		return nil
 	}
-	_, err := a.rt.River().Insert(ctx, reconcileInstallsArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Minute}})
+	_, err := a.rt.River().Insert(ctx, install.ReconcileArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Minute}})
 	if err != nil {
 		return fmt.Errorf("enqueue the install reconciliation: %w", err)
 	}
 	return nil
-}
-
-// exchangeInstallAuthCode trades an OAuth app's install auth_code (from an
-// apps.install event or a listed install) for tokens and stores them in tx, with the
-// exchange GET /install/callback uses. A code Stripe refuses cannot succeed later,
-// so it is logged rather than retried; a failed call is retried with the event.
-func (a *App) exchangeInstallAuthCode(ctx context.Context, tx *sql.Tx, in store.Installation, code string) error {
-	if a.oauth == nil || a.oauth.Keys().Empty() {
-		a.logger.WarnContext(ctx, "an install carries an OAuth auth_code, but APPBACKEND_ENCRYPTION_KEY is not set to store its tokens",
-			"account_id", in.AccountID, "livemode", in.Livemode)
-		return nil
-	}
-	tok, err := a.oauth.Endpoint().Exchange(ctx, in.Livemode, code)
-	switch {
-	case errors.Is(err, oauth.ErrInvalidGrant):
-		a.logger.WarnContext(ctx, "Stripe refused an install's auth_code (already used or expired); the merchant must reauthorize if the app has no tokens",
-			"account_id", in.AccountID, "livemode", in.Livemode)
-		return nil
-	case err != nil:
-		return err
-	case (tok.StripeUserID != "" && tok.StripeUserID != in.AccountID) || tok.Livemode != in.Livemode:
-		a.logger.WarnContext(ctx, "an install's auth_code is for another account or mode; its tokens are not stored",
-			"account_id", in.AccountID, "livemode", in.Livemode, "stripe_user_id", tok.StripeUserID)
-		return nil
-	}
-	return a.oauth.SaveTx(ctx, tx, in.AccountID, in.Livemode, "", tok)
 }
 
 // ReauthorizeInstall asks Stripe to reauthorize the app's install on an account in a

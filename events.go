@@ -124,7 +124,8 @@ func (a *App) mustNotBeStarted(what string) {
 // to drain them.
 func (a *App) startEvents(ctx context.Context) error {
 	a.lifecycle = install.New(a.db, install.Config{Logger: a.logger, EventRetention: a.cfg.EventRetention,
-		ExchangeAuthCode: a.exchangeInstallAuthCode})
+		ExchangeAuthCode: a.oauth.ExchangeInstallAuthCode})
+	a.openInstallLinks()
 	// Every hook and handler runs bound to its event's account, so Stripe(ctx) works.
 	bindHook := func(h InstallHook) install.Hook {
 		return func(ctx context.Context, in store.Installation) error {

@@ -575,3 +575,55 @@ func TestOAuthInstallWithoutSignature(t *testing.T) {
 	refused(t, a.CompleteInstall(t, s5, nil, appbackendtest.InstallRedirect{Account: "acct_nosig5", OAuth: true, NoSignature: true}), "acct_nosig5")
 	require.EqualValues(t, 1, b.installs.Load())
 }
+
+// TestInstallCallbackAfterTheEventExchangedTheCode: an OAuth app's apps.install.created
+// event may trade the install's auth_code before the browser's redirect arrives with
+// the same code. The callback's own exchange then gets invalid_grant; a redirect with a
+// valid install_signature, for an account and mode whose tokens are stored, is the
+// install completing, not an error. Without a signature (the exchange was its only
+// authentication), or without stored tokens, the refusal stands.
+func TestInstallCallbackAfterTheEventExchangedTheCode(t *testing.T) {
+	onEachDatabase(t, func(t *testing.T) {
+		b := setupInstall(t)
+		a := b.app
+		code := a.Fake.IssueOAuthCode("acct_race", false)
+		a.InstallCreated(t, appbackendtest.AppInstall{Account: "acct_race", AuthCode: code})
+		require.Equal(t, 1, a.Fake.OAuthStats().Exchanges, "the event traded the code")
+		require.EqualValues(t, 1, b.installs.Load())
+
+		state, c := a.BeginInstall(t, url.Values{"mode": {"test"}, "plan": {"pro"}})
+		resp := a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_race", OAuth: true, Code: code})
+		require.Equal(t, http.StatusFound, resp.Status, resp)
+		back, err := url.Parse(resp.Header.Get("Location"))
+		require.NoError(t, err)
+		require.Equal(t, "acct_race", back.Query().Get("account_id"))
+		require.Equal(t, "pro", back.Query().Get("plan"))
+		require.Equal(t, 1, a.Fake.OAuthStats().ReusedCodes, "the callback did try the code")
+		require.EqualValues(t, 1, b.installs.Load(), "the install hooks ran once")
+		in, ok := a.Installation(t, "acct_race", false)
+		require.True(t, ok)
+		require.EqualValues(t, "installed", in.Status)
+		res := a.As("usr_1", "acct_race").Post(t, "/api/balance", nil)
+		require.Equal(t, http.StatusOK, res.Status, res)
+		require.True(t, strings.HasPrefix(lastRequest(t, a.Fake, "/v1/balance").Authorization, "Bearer oat_test_"), "the event's tokens are kept")
+		// The redirect is still single-use.
+		resp = a.CompleteInstall(t, state, c, appbackendtest.InstallRedirect{Account: "acct_race", OAuth: true, Code: code})
+		require.Equal(t, http.StatusBadRequest, resp.Status, resp)
+		require.Contains(t, resp.String(), "already used")
+
+		// Unsigned, the exchange was the redirect's only proof: still refused.
+		s2, c2 := a.BeginInstall(t, url.Values{"mode": {"test"}})
+		resp = a.CompleteInstall(t, s2, c2, appbackendtest.InstallRedirect{Account: "acct_race", OAuth: true, Code: code, NoSignature: true})
+		require.Equal(t, http.StatusBadRequest, resp.Status, resp)
+		require.Contains(t, resp.String(), "refused the authorization code")
+
+		// Signed, but no tokens stored for the account: refused, nothing stored.
+		s3, c3 := a.BeginInstall(t, url.Values{"mode": {"test"}})
+		resp = a.CompleteInstall(t, s3, c3, appbackendtest.InstallRedirect{Account: "acct_race2", OAuth: true, Code: code})
+		require.Equal(t, http.StatusBadRequest, resp.Status, resp)
+		require.Contains(t, resp.String(), "refused the authorization code")
+		_, ok = a.Installation(t, "acct_race2", false)
+		require.False(t, ok)
+		require.EqualValues(t, 1, b.installs.Load())
+	})
+}

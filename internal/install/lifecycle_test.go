@@ -3,9 +3,10 @@ package install
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/dbtest"
@@ -47,14 +48,12 @@ func TestChangeOf(t *testing.T) {
 			}
 			ev := store.Event{ID: "evt_1", Type: tc.eventType, AccountID: "acct_event", Raw: webhooktest.Event(tc.eventType, opts...)}
 			c, ok, err := changeOf(&ev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ok != tc.wantOK {
-				t.Fatalf("changeOf ok = %v, want %v", ok, tc.wantOK)
-			}
-			if ok && (c.status != tc.wantStatus || c.accountID != tc.wantAccount || c.applicationID != tc.wantApp) {
-				t.Errorf("changeOf = %+v, want status %s, account %s, application %q", c, tc.wantStatus, tc.wantAccount, tc.wantApp)
+			require.NoError(t, err)
+			require.Equal(t, tc.wantOK, ok, "changeOf ok")
+			if ok {
+				require.Equal(t, tc.wantStatus, c.status)
+				require.Equal(t, tc.wantAccount, c.accountID)
+				require.Equal(t, tc.wantApp, c.applicationID)
 			}
 		})
 	}
@@ -76,43 +75,31 @@ func TestNewer(t *testing.T) {
 		{"same second, smaller id", at, "evt_l", false},
 		{"the same event again", at, "evt_m", false},
 	} {
-		if got := newer(&store.Event{ID: tc.id, Created: tc.created}, last); got != tc.want {
-			t.Errorf("%s: newer = %v, want %v", tc.name, got, tc.want)
-		}
+		require.Equal(t, tc.want, newer(&store.Event{ID: tc.id, Created: tc.created}, last), tc.name)
 	}
 }
 
 func TestHandleEventNeedsTransaction(t *testing.T) {
 	t.Parallel()
 	l := New(nil, Config{})
-	if err := l.HandleEvent(context.Background(), &store.Event{ID: "evt_1", Type: EventAuthorized}); err == nil {
-		t.Errorf("HandleEvent without a transaction succeeded, want an error")
-	}
+	require.Error(t, l.HandleEvent(context.Background(), &store.Event{ID: "evt_1", Type: EventAuthorized}),
+		"HandleEvent without a transaction")
 }
 
 func TestStateOf(t *testing.T) {
 	t.Parallel()
 	st := dbtest.SQLite(t)
-	tx, err := st.DB().BeginTx(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
 	at := time.Unix(1_700_000_000, 0).UTC()
-	if err := st.PutInstallationTx(t.Context(), tx, store.Installation{AccountID: "acct_1", Livemode: true,
-		Status: store.Installed, InstalledAt: at, LastEventCreated: at, LastEventID: "evt_1"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil && !errors.Is(err, sql.ErrTxDone) {
-		t.Fatal(err)
-	}
+	require.NoError(t, store.InTx(t.Context(), st.DB(), func(tx *sql.Tx) error {
+		return st.PutInstallationTx(t.Context(), tx, store.Installation{AccountID: "acct_1", Livemode: true,
+			Status: store.Installed, InstalledAt: at, LastEventCreated: at, LastEventID: "evt_1"})
+	}))
 	got, err := StateOf(t.Context(), st, "acct_1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.AccountID != "acct_1" || got.Live == nil || got.Live.Status != store.Installed || got.Test != nil {
-		t.Errorf("StateOf = %+v, want live installed and test null", got)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "acct_1", got.AccountID)
+	require.NotNil(t, got.Live, "live installed")
+	require.Equal(t, store.Installed, got.Live.Status)
+	require.Nil(t, got.Test, "test null")
 }
 
 // In one processing transaction (which carries a memo) an install is seen by the
@@ -131,23 +118,14 @@ func TestHandleEventMemoFollowsLifecycleInOneTransaction(t *testing.T) {
 		hctx := store.WithTxMemo(store.WithTx(ctx, tx))
 		notInstalled := func(id string) bool {
 			ev := event(id, "customer.updated")
-			if err := l.HandleEvent(hctx, ev); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, l.HandleEvent(hctx, ev))
 			return ev.NotInstalled
 		}
-		if !notInstalled("evt_1") || !notInstalled("evt_2") {
-			t.Error("before any install: NotInstalled = false")
-		}
-		if err := l.HandleEvent(hctx, event("evt_3", EventAuthorized)); err != nil {
-			t.Fatal(err)
-		}
-		if notInstalled("evt_4") {
-			t.Error("after the install in the same transaction: NotInstalled = true")
-		}
+		require.True(t, notInstalled("evt_1"), "before any install")
+		require.True(t, notInstalled("evt_2"), "before any install")
+		require.NoError(t, l.HandleEvent(hctx, event("evt_3", EventAuthorized)))
+		require.False(t, notInstalled("evt_4"), "after the install in the same transaction")
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 }

@@ -9,6 +9,8 @@ import (
 	"iter"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/stripeclient"
 )
@@ -229,4 +231,41 @@ func modeName(livemode bool) string {
 		return "live"
 	}
 	return "test"
+}
+
+// ReconcileAll runs Reconcile over Stripe's list of the app's installs
+// (GET /v1/apps/installs?app=appID, every page) in each mode whose key clients holds,
+// and returns what it did in all of them; the modes' errors are joined.
+func (l *Lifecycle) ReconcileAll(ctx context.Context, clients *stripeclient.Clients, appID string) (ReconcileResult, error) {
+	var res ReconcileResult
+	var errs []error
+	for _, mode := range clients.Modes() {
+		list := clients.ListInstalls(ctx, mode, stripeclient.InstallListParams{App: appID})
+		r, err := l.Reconcile(ctx, mode.Livemode(), list, 0)
+		res.Listed += r.Listed
+		res.Installed = append(res.Installed, r.Installed...)
+		res.Uninstalled = append(res.Uninstalled, r.Uninstalled...)
+		res.Updated = append(res.Updated, r.Updated...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// ReconcileArgs is the River job that reconciles installations once, at start.
+type ReconcileArgs struct{}
+
+// Kind implements river.JobArgs.
+func (ReconcileArgs) Kind() string { return "appbackend.reconcile_installs" }
+
+// ReconcileWorker works ReconcileArgs with ReconcileFunc (the App's ReconcileInstalls).
+type ReconcileWorker struct {
+	river.WorkerDefaults[ReconcileArgs]
+	ReconcileFunc func(ctx context.Context) error
+}
+
+// Work implements river.Worker.
+func (w *ReconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {
+	return w.ReconcileFunc(ctx)
 }

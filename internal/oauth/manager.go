@@ -5,15 +5,16 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/secretbox"
 	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/internal/store/sqlstore"
 )
 
 // Token row statuses.
@@ -41,8 +42,8 @@ type Config struct {
 	Endpoint *Endpoint
 	// RefreshMargin: an access token that expires within it is refreshed before use.
 	RefreshMargin time.Duration
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// Archetype is the App's logger and clock (nil: discard, the real clock).
+	Archetype *baseservice.Archetype
 	// OnReauthorizationRequired runs in the transaction that records an invalid_grant
 	// (it marks the installation and runs the app's hooks).
 	OnReauthorizationRequired func(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) error
@@ -51,7 +52,9 @@ type Config struct {
 // Manager stores, seals and refreshes the OAuth tokens. Safe for concurrent use; several
 // Managers (replicas) may share one database.
 type Manager struct {
-	cfg Config
+	baseservice.Base
+	cfg     Config
+	dialect sqlstore.Dialect
 
 	mu     sync.Mutex
 	cache  map[tokenKey]cached
@@ -77,16 +80,15 @@ type Counts struct {
 
 // New returns a Manager.
 func New(cfg Config) *Manager {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
 	if cfg.RefreshMargin <= 0 {
 		cfg.RefreshMargin = DefaultRefreshMargin
 	}
-	return &Manager{cfg: cfg, cache: map[tokenKey]cached{}, locks: map[tokenKey]*sync.Mutex{}}
+	m := &Manager{cfg: cfg, dialect: sqlstore.SQLite, cache: map[tokenKey]cached{}, locks: map[tokenKey]*sync.Mutex{}}
+	if cfg.Postgres {
+		m.dialect = sqlstore.PostgreSQL
+	}
+	m.Init(cfg.Archetype)
+	return m
 }
 
 // Counts returns what the Manager did so far.
@@ -96,29 +98,12 @@ func (m *Manager) Counts() Counts {
 	return m.counts
 }
 
-func (m *Manager) q(query string) string {
-	if !m.cfg.Postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// q rewrites a query's ? placeholders for the database (sqlstore's one rewriter).
+func (m *Manager) q(query string) string { return m.dialect.Rebind(query) }
 
-func (m *Manager) lockRow() string {
-	if m.cfg.Postgres {
-		return " FOR UPDATE"
-	}
-	return "" // SQLite: the write transaction already holds the database's write lock
-}
+// lockRow locks a selected row until the transaction ends (FOR UPDATE on PostgreSQL;
+// on SQLite the write transaction already holds the database's write lock).
+func (m *Manager) lockRow() string { return m.dialect.LockRow }
 
 func ad(accountID string, livemode bool, which string) string {
 	return "appbackend.oauth:" + accountID + ":" + strconv.FormatBool(livemode) + ":" + which
@@ -146,6 +131,15 @@ type row struct {
 
 type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// queryerFor reads in ctx's open transaction if it carries one (on SQLite a read on
+// the pool would wait for that transaction's write lock), else on the pool.
+func (m *Manager) queryerFor(ctx context.Context) queryer {
+	if tx, ok := store.OpenTxFrom(ctx); ok {
+		return tx
+	}
+	return m.cfg.DB
 }
 
 func (m *Manager) load(ctx context.Context, q queryer, accountID string, livemode bool, lock string) (row, error) {
@@ -278,7 +272,7 @@ func (m *Manager) SaveTx(ctx context.Context, tx *sql.Tx, accountID string, live
 	if err != nil {
 		return err
 	}
-	now := m.cfg.Now()
+	now := m.Now()
 	expires := now.Add(t.lifetime())
 	_, err = tx.ExecContext(ctx, m.q(`INSERT INTO appbackend_oauth_tokens
 		(account_id, livemode, access_token, refresh_token, expires_at, scope, user_id, status, refreshes, updated_at)
@@ -313,30 +307,6 @@ func (m *Manager) forget(accountID string, livemode bool) {
 	m.mu.Unlock()
 }
 
-// Has reports whether (account, livemode) has an OAuth token row (any status), reading
-// in ctx's open transaction if it carries one.
-func (m *Manager) Has(ctx context.Context, accountID string, livemode bool) (bool, error) {
-	m.mu.Lock()
-	_, hit := m.cache[tokenKey{accountID, livemode}]
-	m.mu.Unlock()
-	if hit {
-		return true, nil
-	}
-	var q queryer = m.cfg.DB
-	if tx, ok := store.OpenTxFrom(ctx); ok {
-		q = tx
-	}
-	var one int
-	err := q.QueryRowContext(ctx, m.q(`SELECT 1 FROM appbackend_oauth_tokens WHERE account_id = ? AND livemode = ?`), accountID, livemode).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("oauth: %w", err)
-	}
-	return true, nil
-}
-
 // Get loads the decrypted record of (account, livemode) without refreshing.
 func (m *Manager) Get(ctx context.Context, accountID string, livemode bool) (Record, error) {
 	r, err := m.load(ctx, m.cfg.DB, accountID, livemode, "")
@@ -347,7 +317,7 @@ func (m *Manager) Get(ctx context.Context, accountID string, livemode bool) (Rec
 }
 
 func (m *Manager) fresh(c cached, stale string) bool {
-	return c.access != "" && c.access != stale && m.cfg.Now().Add(m.cfg.RefreshMargin).Before(c.expiresAt)
+	return c.access != "" && c.access != stale && m.Now().Add(m.cfg.RefreshMargin).Before(c.expiresAt)
 }
 
 // AccessToken returns a usable access token for (account, livemode), refreshing it
@@ -372,11 +342,7 @@ func (m *Manager) AccessToken(ctx context.Context, accountID string, livemode bo
 		return c.access, nil
 	}
 	// A token another replica refreshed is read without a write transaction first.
-	var q queryer = m.cfg.DB
-	if tx, ok := store.OpenTxFrom(ctx); ok {
-		q = tx
-	}
-	r, err := m.load(ctx, q, accountID, livemode, "")
+	r, err := m.load(ctx, m.queryerFor(ctx), accountID, livemode, "")
 	if err != nil {
 		m.forget(accountID, livemode) // deleted by another replica's uninstall
 		return "", err
@@ -429,12 +395,12 @@ func (m *Manager) refresh(ctx context.Context, accountID string, livemode bool, 
 			return nil
 		}
 		t, err := m.cfg.Endpoint.Refresh(ctx, livemode, rec.RefreshToken)
-		now := m.cfg.Now()
+		now := m.Now()
 		if errors.Is(err, ErrInvalidGrant) {
 			m.mu.Lock()
 			m.counts.InvalidGrants++
 			m.mu.Unlock()
-			m.cfg.Logger.WarnContext(ctx, "OAuth refresh token refused: the merchant must reauthorize",
+			m.Logger().WarnContext(ctx, "OAuth refresh token refused: the merchant must reauthorize",
 				"account_id", accountID, "livemode", livemode)
 			if _, err := tx.ExecContext(ctx, m.q(`UPDATE appbackend_oauth_tokens SET status = ?, updated_at = ?
 				WHERE account_id = ? AND livemode = ?`), StatusReauthorizationRequired, now.UnixMicro(), accountID, livemode); err != nil {
@@ -489,7 +455,7 @@ func (m *Manager) refresh(ctx context.Context, accountID string, livemode bool, 
 // one). A schedule calls it so that request paths seldom refresh.
 func (m *Manager) RefreshDue(ctx context.Context, within time.Duration) (int, error) {
 	rows, err := m.cfg.DB.QueryContext(ctx, m.q(`SELECT account_id, livemode FROM appbackend_oauth_tokens
-		WHERE status = ? AND expires_at < ? ORDER BY expires_at`), StatusActive, m.cfg.Now().Add(within).UnixMicro())
+		WHERE status = ? AND expires_at < ? ORDER BY expires_at`), StatusActive, m.Now().Add(within).UnixMicro())
 	if err != nil {
 		return 0, fmt.Errorf("oauth: list due tokens: %w", err)
 	}
@@ -528,7 +494,7 @@ func (m *Manager) refreshDue(ctx context.Context, k tokenKey, within time.Durati
 	// A token another replica refreshed in the meantime lives past `within` and is
 	// left alone.
 	return m.refresh(ctx, k.account, k.livemode, func(rec Record) bool {
-		return !m.cfg.Now().Add(within).Before(rec.ExpiresAt)
+		return !m.Now().Add(within).Before(rec.ExpiresAt)
 	})
 }
 
@@ -608,6 +574,17 @@ func (m *Manager) RotateKeys(ctx context.Context) (int, error) {
 	return n + rk, err
 }
 
+// ActiveTx reports, in tx, whether (account, livemode) has an active OAuth token: the
+// install callback asks it when the code it was given was already traded (by the
+// install's apps.install.created event).
+func (m *Manager) ActiveTx(ctx context.Context, tx *sql.Tx, accountID string, livemode bool) (bool, error) {
+	r, err := m.load(ctx, tx, accountID, livemode, "")
+	if errors.Is(err, ErrNoToken) {
+		return false, nil
+	}
+	return err == nil && r.status == StatusActive, err
+}
+
 // Status returns the token status of (account, livemode): active,
 // reauthorization_required, or "" without a token.
 func (m *Manager) Status(ctx context.Context, accountID string, livemode bool) (string, error) {
@@ -624,3 +601,21 @@ func (m *Manager) Keys() *secretbox.Keyring { return m.cfg.Keys }
 
 // Endpoint is the token endpoint the Manager refreshes at.
 func (m *Manager) Endpoint() *Endpoint { return m.cfg.Endpoint }
+
+// RefreshLoop refreshes, every `every` until ctx ends, the tokens that expire within
+// `within`, so that request paths seldom wait for a refresh. Replicas may all run it:
+// the row lock lets one refresh and the others find the token fresh.
+func (m *Manager) RefreshLoop(ctx context.Context, every, within time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := m.RefreshDue(ctx, within); err != nil && ctx.Err() == nil {
+			m.Logger().WarnContext(ctx, "refreshing OAuth tokens", "err", err, "refreshed", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

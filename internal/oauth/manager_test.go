@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/appbackendtest"
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/oauth"
 	"github.com/appbackend/appbackend/internal/secretbox"
 	"github.com/appbackend/appbackend/internal/store"
@@ -80,7 +81,7 @@ func setup(t *testing.T, database string, n int) *testBundle {
 				}
 				return "sk_test_platform"
 			}},
-			Now: b.clock.Now,
+			Archetype: &baseservice.Archetype{Now: b.clock.Now},
 			OnReauthorizationRequired: func(context.Context, *sql.Tx, string, bool) error {
 				b.reauth.Add(1)
 				return nil

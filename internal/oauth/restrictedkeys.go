@@ -56,7 +56,7 @@ func (m *Manager) SaveRestrictedKeyTx(ctx context.Context, tx *sql.Tx, accountID
 	if err != nil {
 		return err
 	}
-	now := m.cfg.Now().UnixMicro()
+	now := m.Now().UnixMicro()
 	_, err = tx.ExecContext(ctx, m.q(`INSERT INTO appbackend_restricted_keys
 		(account_id, livemode, api_key, key_last4, user_id, status, verified_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (account_id, livemode) DO UPDATE SET api_key = excluded.api_key, key_last4 = excluded.key_last4,
@@ -78,12 +78,8 @@ func (m *Manager) AuthKind(ctx context.Context, accountID string, livemode bool)
 	if hit {
 		return AuthOAuth, nil
 	}
-	var q queryer = m.cfg.DB
-	if tx, ok := store.OpenTxFrom(ctx); ok {
-		q = tx
-	}
 	var kind string
-	err := q.QueryRowContext(ctx, m.q(`SELECT 'oauth' FROM appbackend_oauth_tokens WHERE account_id = ? AND livemode = ?
+	err := m.queryerFor(ctx).QueryRowContext(ctx, m.q(`SELECT 'oauth' FROM appbackend_oauth_tokens WHERE account_id = ? AND livemode = ?
 		UNION ALL SELECT 'restricted_api_key' FROM appbackend_restricted_keys WHERE account_id = ? AND livemode = ?`),
 		accountID, livemode, accountID, livemode).Scan(&kind)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -150,10 +146,10 @@ func (m *Manager) RestrictedAPIKey(ctx context.Context, accountID string, livemo
 		if k, err := m.cfg.Keys.Open(sealed, rkAD(accountID, livemode)); err != nil || k != stale {
 			return err
 		}
-		m.cfg.Logger.WarnContext(ctx, "restricted key rejected by Stripe: the merchant must paste a new one",
+		m.Logger().WarnContext(ctx, "restricted key rejected by Stripe: the merchant must paste a new one",
 			"account_id", accountID, "livemode", livemode, "key_last4", rk.Last4)
 		if _, err := tx.ExecContext(ctx, m.q(`UPDATE appbackend_restricted_keys SET status = ?, updated_at = ?
-			WHERE account_id = ? AND livemode = ?`), StatusReauthorizationRequired, m.cfg.Now().UnixMicro(), accountID, livemode); err != nil {
+			WHERE account_id = ? AND livemode = ?`), StatusReauthorizationRequired, m.Now().UnixMicro(), accountID, livemode); err != nil {
 			return fmt.Errorf("oauth: mark restricted key: %w", err)
 		}
 		if m.cfg.OnReauthorizationRequired != nil {

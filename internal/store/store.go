@@ -294,6 +294,7 @@ type Store interface {
 	Installations
 	Schedules
 	Processes
+	InstallUses
 
 	// DB is the pool for writes. Transactions begun on it are the *sql.Tx that the Tx
 	// methods and River's InsertTx share. On SQLite it has one connection, so code

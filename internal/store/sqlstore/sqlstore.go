@@ -165,8 +165,8 @@ func (q *Queries) queryRowTx(ctx context.Context, tx *sql.Tx, query string, args
 	return tx.QueryRowContext(ctx, q.rebind(query), args...)
 }
 
-// rebind rewrites the ? placeholders of q for the dialect. The queries in this
-// package contain no ? inside string literals.
+// rebind rewrites the ? placeholders of q for the dialect (Dialect.Rebind), keeping
+// each text it rewrote.
 func (q *Queries) rebind(query string) string {
 	if !strings.Contains(query, "?") || q.d.Placeholder(1) == "?" {
 		return query
@@ -174,19 +174,31 @@ func (q *Queries) rebind(query string) string {
 	if rebound, ok := q.rebound.Load(query); ok {
 		return rebound.(string)
 	}
+	// The texts are the package's own, built from a fixed set of parts, so the map
+	// stays small.
+	r := q.d.Rebind(query)
+	q.rebound.Store(query, r)
+	return r
+}
+
+// Rebind rewrites the ? placeholders of query for the dialect: "$1", "$2", … on
+// PostgreSQL, unchanged on SQLite. It is the repository's one rewriter: SQL written
+// outside this package for both databases goes through it too. The query must hold no
+// ? inside a string literal.
+func (d Dialect) Rebind(query string) string {
+	if d.Placeholder == nil || d.Placeholder(1) == "?" || !strings.Contains(query, "?") {
+		return query
+	}
 	var b strings.Builder
 	n := 0
 	for _, r := range query {
 		if r == '?' {
 			n++
-			b.WriteString(q.d.Placeholder(n))
+			b.WriteString(d.Placeholder(n))
 			continue
 		}
 		b.WriteRune(r)
 	}
-	// The texts are the package's own, built from a fixed set of parts, so the map
-	// stays small.
-	q.rebound.Store(query, b.String())
 	return b.String()
 }
 

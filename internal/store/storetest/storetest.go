@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		})
 	}
 	runScheduleTests(t, newStore)
+	runInstallUseTests(t, newStore)
 }
 
 // inTx runs f in a transaction on s's write pool and commits it.
