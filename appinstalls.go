@@ -11,6 +11,7 @@ import (
 
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/oauth"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/schedule"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/stripeclient"
@@ -91,7 +92,7 @@ func (a *App) registerInstallReconcile(set *schedule.Set) error {
 	if !a.installReconcileOn() {
 		return nil
 	}
-	if err := river.AddWorkerSafely(a.rt.Workers(), &reconcileInstallsWorker{app: a}); err != nil {
+	if err := runtime.AddWorker(a.rt, &reconcileInstallsWorker{app: a}); err != nil {
 		return fmt.Errorf("register install reconciliation worker: %w", err)
 	}
 	every := a.cfg.InstallReconcileInterval.Truncate(time.Second)

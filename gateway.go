@@ -20,6 +20,7 @@ import (
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/gateway"
 	"github.com/appbackend/appbackend/internal/jobstatus"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/stripeclient"
 )
@@ -34,12 +35,13 @@ func (a *App) registerUpstreamSchedules() error {
 		}
 		h := a.upstreamScheduleRun(s.Name, method, path)
 		if s.PerAccount {
-			err = a.EveryAccount(s.Every, s.Name, h)
+			err = a.sched.set.EveryAccount(s.Every, s.Name, h)
 		} else {
-			err = a.Every(s.Every, s.Name, h)
+			err = a.sched.set.Every(s.Every, s.Name, h)
 		}
+		// The file is the operator's input, not the app's code: an error, not a panic.
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrConfig, err)
+			return fmt.Errorf("%w: appbackend: %w", ErrConfig, err)
 		}
 	}
 	return nil
@@ -90,7 +92,7 @@ func (a *App) startGateway(proc *events.Processor) error {
 	if a.gateway == nil {
 		return nil
 	}
-	if err := river.AddWorkerSafely(a.rt.Workers(), &upstreamJobWorker{app: a}); err != nil {
+	if err := runtime.AddWorker(a.rt, &upstreamJobWorker{app: a}); err != nil {
 		return fmt.Errorf("register upstream job worker: %w", err)
 	}
 	return nil
@@ -139,6 +141,10 @@ type upstreamJobArgs struct {
 }
 
 func (upstreamJobArgs) Kind() string { return "appbackend.upstream_call" }
+
+// RerunAfterCrash implements runtime.Rerunnable: the upstream dedupes a repeated call
+// on its stable webhook-id.
+func (upstreamJobArgs) RerunAfterCrash() bool { return true }
 
 // upstreamJobBody is what a job POSTs to the upstream at each attempt.
 type upstreamJobBody struct {

@@ -8,11 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
-
 	"github.com/appbackend/appbackend/internal/store"
-	"github.com/appbackend/appbackend/stripeclient"
 )
 
 var base = time.Date(2026, time.March, 2, 10, 30, 0, 0, time.UTC) // a Monday
@@ -222,46 +218,6 @@ func TestSetRejects(t *testing.T) {
 	}
 	if got := set.Names(); len(got) != 1 || got[0] != "report" {
 		t.Errorf("Names = %v, want [report]: a rejected schedule must not be registered", got)
-	}
-}
-
-func TestRetryOrCancel(t *testing.T) {
-	t.Parallel()
-	done, cancel := context.WithCancel(context.Background())
-	cancel()
-	generic := errors.New("database is locked")
-	refusal := &stripeclient.Error{Code: "bad_request", Status: 400, Message: "No such customer", Retryable: false}
-	outage := &stripeclient.Error{Code: "stripe_error", Status: 502, Message: "Stripe is down", Retryable: true}
-	for _, tc := range []struct {
-		name       string
-		ctx        context.Context
-		err        error
-		wantCancel bool
-	}{
-		{"an error of the app retries", context.Background(), generic, false},
-		{"a retryable Stripe error retries", context.Background(), outage, false},
-		{"a Stripe refusal cancels", context.Background(), fmt.Errorf("refresh: %w", refusal), true},
-		{"a refusal during shutdown retries", done, refusal, false},
-		{"an explicit cancel stays", context.Background(), river.JobCancel(generic), true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got := RetryOrCancel(tc.ctx, tc.err)
-			var ce *rivertype.JobCancelError
-			if isCancel := errors.As(got, &ce); isCancel != tc.wantCancel {
-				t.Errorf("RetryOrCancel(%v) = %v; cancel %v, want %v", tc.err, got, isCancel, tc.wantCancel)
-			}
-			if !errors.Is(got, tc.err) && !errors.As(tc.err, &ce) {
-				t.Errorf("RetryOrCancel lost the error: %v", got)
-			}
-		})
-	}
-	snooze := river.JobSnooze(time.Second)
-	if got := RetryOrCancel(context.Background(), snooze); got != snooze {
-		t.Errorf("snooze = %v, want it unchanged", got)
-	}
-	if RetryOrCancel(context.Background(), nil) != nil {
-		t.Error("nil error changed")
 	}
 }
 
