@@ -167,9 +167,7 @@ func (n *node) waitIdle(t *testing.T) {
 		if len(pending) == 0 {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("runs still pending: %v", pending)
-		}
+		require.False(t, time.Now().After(deadline), "runs still pending: %v", pending)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
