@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/riverqueue/river"
@@ -127,7 +129,7 @@ func TestRegistrationMistakesPanicAtRegistration(t *testing.T) {
 		{"bad spec", func() { app.EveryAccount("every hour", "refresh", noop) },
 			`appbackend: EveryAccount: schedule "refresh": invalid schedule spec "every hour"`},
 		{"duplicate schedule", func() { app.EveryAccount("@daily", "report", noop) },
-			`appbackend: EveryAccount: schedule "report" is already registered`},
+			`appbackend: EveryAccount: duplicate schedule name: schedule "report" is already registered`},
 		{"reserved schedule name", func() { app.Every("@daily", "appbackend.mine", noop) }, "reserved"},
 		{"nil schedule handler", func() { app.Every("@daily", "nightly", nil) },
 			`appbackend: Every: schedule "nightly": no handler`},
@@ -195,4 +197,38 @@ func TestEnqueueBeforeRun(t *testing.T) {
 	require.NoError(t, err)
 	_, err = app.Enqueue(t.Context(), exportArgs{}, nil)
 	require.ErrorContains(t, err, "before Run")
+}
+
+// TestInstallHooksRunInRegistrationOrder: the app's install and uninstall hooks run in
+// the order they were registered, each once per change, in the event's transaction,
+// beside appbackend's own hooks (the schedules' runs after them).
+func TestInstallHooksRunInRegistrationOrder(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var calls []string
+	record := func(name string) appbackend.InstallHook {
+		return func(ctx context.Context, in appbackend.Installation) error {
+			_, ok := appbackend.Tx(ctx)
+			require.True(t, ok, "%s runs in the event's transaction", name)
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, fmt.Sprintf("%s %s %s", name, in.Status, in.AccountID))
+			return nil
+		}
+	}
+	app := appbackendtest.Start(t, func(app *appbackend.App) {
+		app.OnInstall(record("first"))
+		app.OnUninstall(record("first"))
+		app.OnInstall(record("second"))
+		app.OnUninstall(record("second"))
+		app.EveryAccount("@hourly", "order.refresh", func(context.Context, appbackend.Run) error { return nil })
+	})
+	app.Install(t, "acct_order", false)
+	app.Uninstall(t, "acct_order", false)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{
+		"first installed acct_order", "second installed acct_order",
+		"first uninstalled acct_order", "second uninstalled acct_order",
+	}, calls)
 }
