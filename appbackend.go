@@ -21,10 +21,12 @@ import (
 	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/gateway"
+	"github.com/appbackend/appbackend/internal/hook"
 	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/metrics"
 	"github.com/appbackend/appbackend/internal/oauth"
 	"github.com/appbackend/appbackend/internal/runtime"
+	"github.com/appbackend/appbackend/internal/schedule"
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/telemetry"
@@ -47,17 +49,18 @@ type App struct {
 	// public holds unsigned routes (health, webhooks, admin).
 	public *http.ServeMux
 
-	eventHandlers  []eventRegistration
-	installHooks   []InstallHook
-	uninstallHooks []InstallHook
-	cleanupHooks   []CleanupHook
-	reauthHooks    []InstallHook
+	// The registries, from New: Run's flows read them, nothing is replayed.
+	handlers    *events.Handlers
+	onInstall   hook.Hook[store.Installation]
+	onUninstall hook.Hook[store.Installation]
+	onCleanup   hook.Hook[cleanupTarget]
+	onReauth    hook.Hook[store.Installation]
 
 	db        store.Store
 	verifier  *appauth.Verifier
 	lifecycle *install.Lifecycle
-	// rt owns the database, the River client and transactions; every flow registers
-	// on it (startEvents).
+	// rt owns the River client (its configuration, workers, start, stop and
+	// liveness), from New; Run opens it on the database and every flow registers on it.
 	rt        *runtime.Runtime
 	processor *events.Processor
 	sched     scheduling
@@ -122,6 +125,10 @@ func New(cfg Config) (*App, error) {
 		signed:    http.NewServeMux(),
 		public:    http.NewServeMux(),
 
+		handlers: &events.Handlers{},
+		rt:       newRuntime(cfg, logger),
+		sched:    scheduling{set: schedule.NewSet()},
+
 		requestIDs:       newRequestIDs(),
 		clientErrorLines: lineBudget{perSecond: clientErrorLinesPerSecond},
 		serverErrorLines: lineBudget{perSecond: serverErrorLinesPerSecond},
@@ -147,6 +154,22 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// newRuntime configures the one River client from cfg.
+func newRuntime(cfg Config, logger *slog.Logger) *runtime.Runtime {
+	kind, _, _ := setup.ParseDatabase(cfg.Database)
+	return runtime.New(runtime.Config{
+		Archetype:        &baseservice.Archetype{Logger: logger},
+		MaxAttempts:      cfg.EventMaxAttempts,
+		RetryPolicy:      cfg.EventRetryPolicy,
+		RescueStuckAfter: cfg.JobRescueAfter,
+		// River's finished jobs go with the processed events they record.
+		JobRetention: cfg.ProcessedRetention,
+		// One process owns a SQLite file, so whatever is running at start was cut off
+		// by a crash: run it now rather than after the rescue delay.
+		ResumeOnStart: kind == "sqlite",
+	})
 }
 
 // Logger is the App's structured logger.
@@ -370,7 +393,7 @@ func (a *App) open(ctx context.Context) error {
 	a.db = db
 	a.logger.InfoContext(ctx, "database ready", "database", setup.RedactDatabase(a.cfg.Database),
 		"migrations_applied", migrations.n.Load())
-	a.rt = runtime.New(db, a.logger)
+	a.rt.Open(db)
 	if a.cfg.Dev {
 		if err := a.loadDevSecrets(ctx); err != nil {
 			db.Close()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/install"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/schedule"
 )
 
@@ -65,7 +66,7 @@ func (a *App) registerInstallReconcile(set *schedule.Set) error {
 		_, err := a.ReconcileInstalls(ctx)
 		return err
 	}
-	if err := river.AddWorkerSafely(a.rt.Workers(), &install.ReconcileWorker{ReconcileFunc: reconcile}); err != nil {
+	if err := runtime.AddWorker(a.rt, &install.ReconcileWorker{ReconcileFunc: reconcile}); err != nil {
 		return fmt.Errorf("register install reconciliation worker: %w", err)
 	}
 	every := a.cfg.InstallReconcileInterval.Truncate(time.Second)

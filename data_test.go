@@ -204,7 +204,7 @@ func (writeArgs) Kind() string { return "test.data_write" }
 func TestTxInAJobCommitsWithItsCompletionOnly(t *testing.T) {
 	t.Parallel()
 	app := startDataApp(t, func(app *appbackend.App) {
-		require.NoError(t, appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[writeArgs]) error {
+		appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[writeArgs]) error {
 			tx, ok := appbackend.Tx(ctx)
 			if !ok {
 				return errors.New("a job has a transaction")
@@ -216,7 +216,7 @@ func TestTxInAJobCommitsWithItsCompletionOnly(t *testing.T) {
 				return errors.New("the job failed after writing")
 			}
 			return nil
-		})))
+		}))
 	})
 
 	retried, err := app.Enqueue(t.Context(), writeArgs{}, nil)
@@ -249,7 +249,7 @@ func TestTxInAJobCommitsWithItsCompletionOnly(t *testing.T) {
 func TestTxInAScheduleRunCommitsWithTheRun(t *testing.T) {
 	t.Parallel()
 	app := startDataApp(t, func(app *appbackend.App) {
-		require.NoError(t, app.Every("@every 1s", "test.tally", func(ctx context.Context, run appbackend.Run) error {
+		app.Every("@every 1s", "test.tally", func(ctx context.Context, run appbackend.Run) error {
 			tx, ok := appbackend.Tx(ctx)
 			if !ok {
 				return errors.New("a schedule run has a transaction")
@@ -261,7 +261,7 @@ func TestTxInAScheduleRunCommitsWithTheRun(t *testing.T) {
 				return errors.New("the run failed after writing")
 			}
 			return nil
-		}))
+		})
 	})
 
 	require.Eventually(t, func() bool {

@@ -7,15 +7,12 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/riverqueue/river"
-
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/events"
-	"github.com/appbackend/appbackend/internal/gateway"
+	"github.com/appbackend/appbackend/internal/hook"
 	"github.com/appbackend/appbackend/internal/install"
-	"github.com/appbackend/appbackend/internal/schedule"
-	"github.com/appbackend/appbackend/internal/setup"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/webhook"
 	"github.com/appbackend/appbackend/stripeclient"
@@ -71,126 +68,125 @@ type CleanupHook func(ctx context.Context, accountID string, livemode bool) erro
 // context.
 func Tx(ctx context.Context) (*sql.Tx, bool) { return store.TxFrom(ctx) }
 
-type eventRegistration struct {
-	pattern string
-	handler EventHandler
+// cleanupTarget is what a cleanup hook is triggered with.
+type cleanupTarget struct {
+	accountID string
+	livemode  bool
 }
 
 // OnEvent registers h for events whose type matches pattern: an exact type
 // ("invoice.paid"), a prefix ("customer.*") or "*" for all. Handlers run in
 // registration order after the built-in installation handler, once per event: a
 // redelivered event is not processed twice unless replayed on purpose.
+//
+// Like http.ServeMux's Handle, it panics on a mistake, so that it fails the first test
+// that reaches it: an empty pattern, one with a space or with "*" other than at its
+// end (it could match nothing), a nil h, or a call after Run.
 func (a *App) OnEvent(pattern string, h EventHandler) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.mustNotBeStarted("OnEvent")
-	a.eventHandlers = append(a.eventHandlers, eventRegistration{pattern, h})
+	a.mustRegister("OnEvent")
+	if h == nil {
+		panic(fmt.Sprintf("appbackend: OnEvent(%q): nil handler", pattern))
+	}
+	if err := events.CheckPattern(pattern); err != nil {
+		panic("appbackend: OnEvent: " + err.Error())
+	}
+	a.handlers.On(pattern, func(ctx context.Context, ev store.Event) error {
+		// Every handler runs bound to its event's account, so Stripe(ctx) works.
+		ctx = stripeclient.Bind(ctx, ev.AccountID, ev.Livemode, 0)
+		if a.tel == nil {
+			return h(ctx, eventFromStore(ev))
+		}
+		return a.tel.HandleEvent(ctx, pattern, &ev, func(ctx context.Context) error { return h(ctx, eventFromStore(ev)) })
+	})
 }
 
-// OnInstall registers h to run when an account installs (or reinstalls) the app in a mode.
+// OnInstall registers h to run when an account installs (or reinstalls) the app in a
+// mode, after appbackend's own install work and in registration order. It panics on a
+// nil h or after Run (see OnEvent).
 func (a *App) OnInstall(h InstallHook) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.mustNotBeStarted("OnInstall")
-	a.installHooks = append(a.installHooks, h)
+	a.mustRegister("OnInstall")
+	a.onInstall.Bind("OnInstall", hook.Default, bindInstallHook("OnInstall", h))
 }
 
-// OnUninstall registers h to run when an account uninstalls the app in a mode.
+// OnUninstall registers h to run when an account uninstalls the app in a mode, in
+// registration order. It panics on a nil h or after Run (see OnEvent).
 func (a *App) OnUninstall(h InstallHook) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.mustNotBeStarted("OnUninstall")
-	a.uninstallHooks = append(a.uninstallHooks, h)
+	a.mustRegister("OnUninstall")
+	a.onUninstall.Bind("OnUninstall", hook.Default, bindInstallHook("OnUninstall", h))
 }
 
-// OnCleanup registers h to delete an account's data after it uninstalled the app.
+// OnCleanup registers h to delete an account's data after it uninstalled the app. It
+// panics on a nil h or after Run (see OnEvent).
 func (a *App) OnCleanup(h CleanupHook) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.mustNotBeStarted("OnCleanup")
-	a.cleanupHooks = append(a.cleanupHooks, h)
+	a.mustRegister("OnCleanup")
+	if h == nil {
+		panic("appbackend: OnCleanup: nil hook")
+	}
+	a.onCleanup.Bind("OnCleanup", hook.Default, func(ctx context.Context, c cleanupTarget) error {
+		return h(stripeclient.Bind(ctx, c.accountID, c.livemode, 0), c.accountID, c.livemode)
+	})
 }
 
-func (a *App) mustNotBeStarted(what string) {
+// bindInstallHook runs h bound to the installation's account, so that Stripe(ctx)
+// works; a nil h panics.
+func bindInstallHook(method string, h InstallHook) hook.Func[store.Installation] {
+	if h == nil {
+		panic("appbackend: " + method + ": nil hook")
+	}
+	return func(ctx context.Context, in store.Installation) error {
+		return h(stripeclient.Bind(ctx, in.AccountID, in.Livemode, 0), installationFromStore(in))
+	}
+}
+
+// mustRegister panics when a registration comes after Run, when the flows already
+// read the registries.
+func (a *App) mustRegister(what string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.started {
 		panic("appbackend: " + what + " called after Run")
 	}
 }
 
-// startEvents builds every flow on the runtime, in this order: event processing (the
-// installation lifecycle is its built-in handler), the lifecycle's and the Stripe
-// helpers' workers, schedules and the app's jobs, the metrics' job middleware; then
-// the one River client, the webhook receiver, and starts processing. Call stopEvents
-// to drain them.
+// startEvents builds every flow on the runtime, which the registrations filled since
+// New, in this order: event processing (the installation lifecycle is its built-in
+// handler; the app's handlers are in a.handlers), the lifecycle's and the Stripe
+// helpers' workers, schedules, the metrics' job middleware; then the one River
+// client, the webhook receiver, and starts the runtime. Call stopEvents to drain them.
 func (a *App) startEvents(ctx context.Context) error {
 	a.lifecycle = install.New(a.db, install.Config{Logger: a.logger, EventRetention: a.cfg.EventRetention,
 		ExchangeAuthCode: a.oauth.ExchangeInstallAuthCode})
 	a.openInstallLinks()
-	// Every hook and handler runs bound to its event's account, so Stripe(ctx) works.
-	bindHook := func(h InstallHook) install.Hook {
-		return func(ctx context.Context, in store.Installation) error {
-			return h(stripeclient.Bind(ctx, in.AccountID, in.Livemode, 0), installationFromStore(in))
-		}
-	}
-	a.lifecycle.OnInstall(a.recordDisplayName)
-	a.lifecycle.OnUninstall(a.deleteOAuthTokens)
-	for _, h := range a.installHooks {
-		a.lifecycle.OnInstall(bindHook(h))
-	}
-	for _, h := range a.uninstallHooks {
-		a.lifecycle.OnUninstall(bindHook(h))
-	}
-	for _, h := range a.cleanupHooks {
-		a.lifecycle.OnCleanup(func(ctx context.Context, accountID string, livemode bool) error {
-			return h(stripeclient.Bind(ctx, accountID, livemode, 0), accountID, livemode)
-		})
-	}
+	// appbackend's own work runs before the app's hooks (the name lookup is enqueued,
+	// the OAuth tokens are forgotten), the scheduler's after them (setupSchedules).
+	a.onInstall.Bind("account name lookup", hook.First, a.recordDisplayName)
+	a.onUninstall.Bind("oauth tokens", hook.First, a.deleteOAuthTokens)
+	a.lifecycle.OnInstall(a.onInstall.Trigger)
+	a.lifecycle.OnUninstall(a.onUninstall.Trigger)
+	a.lifecycle.OnCleanup(func(ctx context.Context, accountID string, livemode bool) error {
+		return a.onCleanup.Trigger(ctx, cleanupTarget{accountID, livemode})
+	})
 
-	kind, _, _ := setup.ParseDatabase(a.cfg.Database)
 	proc, err := events.New(a.rt, events.Config{
-		MaxAttempts:      a.cfg.EventMaxAttempts,
-		RetryPolicy:      a.cfg.EventRetryPolicy,
-		RescueStuckAfter: a.cfg.JobRescueAfter,
-		// Processed events, and River's finished jobs, go after the retention.
+		Handlers: a.handlers,
+		// Processed events go after the retention (River's finished jobs too: the
+		// runtime's JobRetention).
 		ProcessedRetention: a.cfg.ProcessedRetention,
-		// One process owns a SQLite file, so whatever is running at start was cut off
-		// by a crash: run it now rather than after the rescue delay.
-		ResumeOnStart: kind == "sqlite",
-		// appbackend's own jobs repeat safely: each commits its work with its
-		// completion, or its work is idempotent, or (the upstream's calls) the receiver
-		// dedupes on the call's stable webhook-id.
-		RerunnableKinds: append([]string{
-			install.RemoveAccountDataArgs{}.Kind(), install.PurgeAccountEventsArgs{}.Kind(),
-			accountNameArgs{}.Kind(), schedule.TickArgs{}.Kind(), gateway.JobKind,
-		}, a.sched.rerunnable...),
-		BuiltIn:        []events.BuiltIn{a.traceBuiltIn(a.lifecycle.HandleEvent)},
-		BuiltInWrites:  install.IsLifecycleEvent,
-		ObserveOutcome: a.observeEventOutcome,
-		Deliver:        a.eventDelivery(),
-		FetchThin:      a.fetchThinEvent,
+		BuiltIn:            []events.BuiltIn{a.traceBuiltIn(a.lifecycle.HandleEvent)},
+		BuiltInWrites:      install.IsLifecycleEvent,
+		ObserveOutcome:     a.observeEventOutcome,
+		Deliver:            a.eventDelivery(),
+		FetchThin:          a.fetchThinEvent,
 	})
 	if err != nil {
 		return err
 	}
-	for _, r := range a.eventHandlers {
-		h := r.handler
-		handle := func(ctx context.Context, ev store.Event) error {
-			return h(stripeclient.Bind(ctx, ev.AccountID, ev.Livemode, 0), eventFromStore(ev))
-		}
-		if a.tel != nil {
-			pattern, plain := r.pattern, handle
-			handle = func(ctx context.Context, ev store.Event) error {
-				return a.tel.HandleEvent(ctx, pattern, &ev, func(ctx context.Context) error { return plain(ctx, ev) })
-			}
-		}
-		proc.On(r.pattern, handle)
-	}
 	a.processor = proc
 
-	if err := a.lifecycle.AddWorkers(a.rt.Workers()); err != nil {
+	if err := a.lifecycle.AddWorkers(a.rt); err != nil {
 		return fmt.Errorf("register installation workers: %w", err)
 	}
-	if err := river.AddWorkerSafely(a.rt.Workers(), &accountNameWorker{app: a}); err != nil {
+	if err := runtime.AddWorker(a.rt, &accountNameWorker{app: a}); err != nil {
 		return fmt.Errorf("register account name worker: %w", err)
 	}
 	if err := a.setupSchedules(ctx); err != nil {
@@ -223,7 +219,7 @@ func (a *App) startEvents(ctx context.Context) error {
 			return err
 		}
 	}
-	return proc.Start(ctx)
+	return a.rt.Start(ctx)
 }
 
 // traceBuiltIn gives the installation lifecycle's handling of its events a span
@@ -261,9 +257,7 @@ func (a *App) stopEvents(ctx context.Context) error {
 	if a.receiver != nil {
 		errs = append(errs, a.receiver.Close(ctx))
 	}
-	if a.processor != nil {
-		errs = append(errs, a.processor.Stop(ctx))
-	}
+	errs = append(errs, a.rt.Stop(ctx))
 	// After the processor, whose last jobs may have killed events: their alert goes out.
 	errs = append(errs, a.alerts.Close(ctx))
 	return errors.Join(errs...)

@@ -82,16 +82,13 @@ func Example() {
 	})
 
 	// Once a night per installed account; the run's writes commit with the run.
-	err = app.EveryAccount("0 2 * * *", "notes.nightly", func(ctx context.Context, run appbackend.Run) error {
+	app.EveryAccount("0 2 * * *", "notes.nightly", func(ctx context.Context, run appbackend.Run) error {
 		return app.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `DELETE FROM notes WHERE account_id = $1 AND livemode = $2 AND text = ''`,
 				run.AccountID, run.Livemode)
 			return err
 		})
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -116,7 +113,7 @@ func ExampleAddWorker() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	err = appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[noteExportArgs]) error {
+	appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[noteExportArgs]) error {
 		account, livemode, err := app.Account(ctx)
 		if err != nil {
 			return err
@@ -125,9 +122,6 @@ func ExampleAddWorker() {
 		// answers as "output".
 		return river.RecordOutput(ctx, map[string]any{"account": account, "livemode": livemode, "url": "…"})
 	}))
-	if err != nil {
-		log.Fatal(err)
-	}
 	app.HandleFunc("POST /api/exports", func(w http.ResponseWriter, r *http.Request) {
 		res, err := app.Enqueue(r.Context(), noteExportArgs{Format: "csv"}, nil)
 		if err != nil {

@@ -30,7 +30,7 @@ func (a *App) newGateway() error {
 		APIAddr: g.APIAddr, APIListener: g.APIListener, MaxBody: a.cfg.MaxBody,
 		Schedules: schedules, WriteError: a.writeError,
 	})
-	if err := a.gateway.RegisterSchedules(a.sched.schedules()); err != nil {
+	if err := a.gateway.RegisterSchedules(a.sched.set); err != nil {
 		return fmt.Errorf("%w: appbackend: %w", ErrConfig, err)
 	}
 	return nil
@@ -56,7 +56,7 @@ func (a *App) openGateway() error {
 	if err != nil {
 		return fmt.Errorf("%w: APPBACKEND_UPSTREAM_SECRET: %v", ErrConfig, err)
 	}
-	if err := a.gateway.AddWorkers(a.rt.Workers()); err != nil {
+	if err := a.gateway.AddWorkers(a.rt); err != nil {
 		return fmt.Errorf("register upstream job worker: %w", err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/install"
+	"github.com/appbackend/appbackend/internal/hook"
 	"github.com/appbackend/appbackend/internal/oauth"
 	"github.com/appbackend/appbackend/internal/secretbox"
 	"github.com/appbackend/appbackend/internal/setup"
@@ -91,11 +92,8 @@ func (a *App) markReauthorizationRequired(ctx context.Context, tx *sql.Tx, accou
 	if err != nil || !changed {
 		return err
 	}
-	hctx := stripeclient.Bind(store.WithTx(ctx, tx), accountID, livemode, 0)
-	for _, h := range a.reauthHooks {
-		if err := h(hctx, installationFromStore(in)); err != nil {
-			return fmt.Errorf("reauthorization hook for %s: %w", accountID, err)
-		}
+	if err := a.onReauth.Trigger(store.WithTx(ctx, tx), in); err != nil {
+		return fmt.Errorf("reauthorization hook for %s: %w", accountID, err)
 	}
 	return nil
 }
@@ -103,12 +101,10 @@ func (a *App) markReauthorizationRequired(ctx context.Context, tx *sql.Tx, accou
 // OnReauthorizationRequired registers h to run when Stripe refuses an OAuth
 // installation's refresh token (invalid_grant) and the installation becomes
 // reauthorization_required, in the transaction that records it. Tell the merchant to
-// install again (GET /install).
+// install again (GET /install). It panics on a nil h or after Run (see OnEvent).
 func (a *App) OnReauthorizationRequired(h InstallHook) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.mustNotBeStarted("OnReauthorizationRequired")
-	a.reauthHooks = append(a.reauthHooks, h)
+	a.mustRegister("OnReauthorizationRequired")
+	a.onReauth.Bind("OnReauthorizationRequired", hook.Default, bindInstallHook("OnReauthorizationRequired", h))
 }
 
 // deleteOAuthTokens is the uninstall hook that forgets an account's tokens.

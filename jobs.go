@@ -16,7 +16,7 @@ import (
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/jobstatus"
-	"github.com/appbackend/appbackend/internal/schedule"
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/stripeclient"
 )
@@ -52,14 +52,13 @@ type JobInsertResult = rivertype.JobInsertResult
 // RerunnableJob is implemented by job args whose work is safe to run again
 // (idempotent) and whose RerunAfterCrash returns true. When the process running such a
 // job dies, the job goes back to the queue as soon as that process's heartbeat is a
-// few seconds stale, as appbackend's own jobs do, instead of after
-// Config.JobRescueAfter: River's rescuer cannot tell a dead process's job from a long
-// one. Leave it out for long jobs and for jobs whose effects must not repeat.
+// few seconds stale, as appbackend's own jobs do (they declare it the same way),
+// instead of after Config.JobRescueAfter: River's rescuer cannot tell a dead process's
+// job from a long one. Leave it out for long jobs and for jobs whose effects must not
+// repeat.
 //
 //	func (SyncArgs) RerunAfterCrash() bool { return true }
-type RerunnableJob interface {
-	RerunAfterCrash() bool
-}
+type RerunnableJob = runtime.Rerunnable
 
 // reservedKindPrefix names appbackend's own jobs.
 const reservedKindPrefix = "appbackend."
@@ -74,48 +73,34 @@ const reservedKindPrefix = "appbackend."
 // River takes a job running past that for lost and runs it again, so a longer job
 // should split its work into several jobs.
 //
-// It fails for a kind already registered or under the reserved "appbackend." prefix;
-// the error is also returned by Run, so that a job kind cannot go missing silently.
+// Like http.ServeMux's Handle, it panics on a mistake, so that it fails the first test
+// that reaches it: a nil worker, an empty kind, a kind under the reserved
+// "appbackend." prefix, a kind already registered, or a call after Run.
 //
 //	type ExportArgs struct{ Format string `json:"format"` }
 //	func (ExportArgs) Kind() string { return "export" }
 //
-//	err := appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[ExportArgs]) error {
+//	appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[ExportArgs]) error {
 //		sc, err := app.Stripe(ctx) // the merchant who asked for the export
 //		…
 //	}))
-func AddWorker[T JobArgs](a *App, w Worker[T]) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.mustNotBeStarted("AddWorker")
+func AddWorker[T JobArgs](a *App, w Worker[T]) {
+	a.mustRegister("AddWorker")
 	var args T
 	kind := args.Kind()
-	var err error
 	switch {
 	case w == nil:
-		err = fmt.Errorf("appbackend: AddWorker for %q: nil worker", kind)
+		panic(fmt.Sprintf("appbackend: AddWorker for %q: nil worker", kind))
 	case strings.TrimSpace(kind) == "":
-		err = errors.New("appbackend: AddWorker: the job args' Kind is empty")
+		panic("appbackend: AddWorker: the job args' Kind is empty")
 	case strings.HasPrefix(kind, reservedKindPrefix):
-		err = fmt.Errorf("appbackend: job kind %q: the %q prefix is reserved for appbackend's own jobs", kind, reservedKindPrefix)
-	case a.sched.kinds[kind]:
-		err = fmt.Errorf("appbackend: a worker for job kind %q is already registered", kind)
+		panic(fmt.Sprintf("appbackend: AddWorker: job kind %q: the %q prefix is reserved for appbackend's own jobs", kind, reservedKindPrefix))
+	case a.rt.HasWorker(kind):
+		panic(fmt.Sprintf("appbackend: AddWorker: a worker for job kind %q is already registered", kind))
 	}
-	if err != nil {
-		a.sched.errs = append(a.sched.errs, err)
-		return err
+	if err := runtime.AddWorker(a.rt, &appWorker[T]{inner: w, app: a}); err != nil {
+		panic("appbackend: AddWorker: " + err.Error())
 	}
-	if a.sched.kinds == nil {
-		a.sched.kinds = make(map[string]bool)
-	}
-	a.sched.kinds[kind] = true
-	if r, ok := any(args).(RerunnableJob); ok && r.RerunAfterCrash() {
-		a.sched.rerunnable = append(a.sched.rerunnable, kind)
-	}
-	a.sched.workers = append(a.sched.workers, func(workers *river.Workers) error {
-		return river.AddWorkerSafely(workers, &appWorker[T]{inner: w, app: a})
-	})
-	return nil
 }
 
 // appWorker runs an app's worker with its context bound like a handler's.
@@ -133,7 +118,7 @@ func (w *appWorker[T]) NextRetry(job *river.Job[T]) time.Time { return w.inner.N
 // Timeout keeps the app's timeout below River's rescue delay: a job still running
 // past it would be taken for lost and run a second time, concurrently.
 func (w *appWorker[T]) Timeout(job *river.Job[T]) time.Duration {
-	limit := w.app.sched.maxJobTimeout
+	limit := w.app.rt.MaxJobTimeout()
 	d := w.inner.Timeout(job)
 	if limit > 0 && (d < 0 || d > limit) {
 		return limit
@@ -149,12 +134,12 @@ func (w *appWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 	ctx, lazy := store.WithLazyTx(ctx, w.app.db.DB())
 	defer lazy.Rollback()
 	if err := w.inner.Work(ctx, job); err != nil {
-		return schedule.RetryOrCancel(ctx, err)
+		return runtime.RetryOrCancel(ctx, err)
 	}
 	if tx, err := lazy.Begun(); tx == nil && err == nil {
 		return nil // no writes through the job's transaction: River completes the job
 	}
-	return schedule.CompleteInTx(ctx, lazy, job, nil)
+	return runtime.CompleteInTx(ctx, lazy, job, nil)
 }
 
 // bindJob binds a job's context to its owner's account and mode, and to the job.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/riverqueue/river"
@@ -29,14 +31,14 @@ func TestJobStatusIsTheCallersOnly(t *testing.T) {
 	t.Parallel()
 	const owner, stranger = "acct_1Owner", "acct_2Stranger"
 	app := appbackendtest.Start(t, func(app *appbackend.App) {
-		require.NoError(t, appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[exportArgs]) error {
+		appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[exportArgs]) error {
 			account, mode, _ := stripeclient.AccountFrom(ctx)
 			jobID, _ := stripeclient.JobFrom(ctx)
 			if job.Attempt == 1 {
 				return errors.New("the export service is busy") // retried
 			}
 			return river.RecordOutput(ctx, map[string]any{"format": job.Args.Format, "account": account, "mode": mode, "bound_job": jobID == job.ID})
-		})))
+		}))
 		app.HandleFunc("POST /api/export", func(w http.ResponseWriter, r *http.Request) {
 			res, err := app.Enqueue(r.Context(), exportArgs{Format: "csv"}, &appbackend.InsertOpts{MaxAttempts: 3})
 			if err != nil {
@@ -104,7 +106,10 @@ func TestJobStatusIsTheCallersOnly(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, res.Status, "a job enqueued for no account is nobody's: %s", res)
 }
 
-func TestRegistrationErrors(t *testing.T) {
+// TestRegistrationMistakesPanicAtRegistration: every registration method fails the
+// same way, as http.ServeMux does, where the mistake is made, with a message that
+// names the method and the mistake.
+func TestRegistrationMistakesPanicAtRegistration(t *testing.T) {
 	t.Parallel()
 	app, err := appbackend.New(appbackend.Config{
 		Database: "sqlite:" + filepath.Join(t.TempDir(), "reg.db"), AppSecrets: []string{secretA},
@@ -112,29 +117,74 @@ func TestRegistrationErrors(t *testing.T) {
 	})
 	require.NoError(t, err)
 	noop := func(context.Context, appbackend.Run) error { return nil }
-	require.NoError(t, app.Every("@hourly", "report", noop))
+	noWork := river.WorkFunc(func(context.Context, *appbackend.Job[exportArgs]) error { return nil })
+	app.Every("@hourly", "report", noop)
+	appbackend.AddWorker(app, noWork)
 
 	for _, tc := range []struct {
-		name string
-		err  error
-		want string
+		name     string
+		register func()
+		want     string
 	}{
-		{"bad spec", app.EveryAccount("every hour", "refresh", noop), `schedule "refresh": invalid schedule spec "every hour"`},
-		{"duplicate", app.EveryAccount("@daily", "report", noop), `schedule "report" is already registered`},
-		{"reserved name", app.Every("@daily", "appbackend.mine", noop), "reserved"},
-		{"duplicate kind", func() error {
-			require.NoError(t, appbackend.AddWorker(app, river.WorkFunc(func(context.Context, *appbackend.Job[exportArgs]) error { return nil })))
-			return appbackend.AddWorker(app, river.WorkFunc(func(context.Context, *appbackend.Job[exportArgs]) error { return nil }))
-		}(), `"test.export" is already registered`},
-		{"reserved kind", appbackend.AddWorker(app, river.WorkFunc(func(context.Context, *appbackend.Job[reservedArgs]) error { return nil })), "reserved"},
+		{"bad spec", func() { app.EveryAccount("every hour", "refresh", noop) },
+			`appbackend: EveryAccount: schedule "refresh": invalid schedule spec "every hour"`},
+		{"duplicate schedule", func() { app.EveryAccount("@daily", "report", noop) },
+			`appbackend: EveryAccount: duplicate schedule name: schedule "report" is already registered`},
+		{"reserved schedule name", func() { app.Every("@daily", "appbackend.mine", noop) }, "reserved"},
+		{"nil schedule handler", func() { app.Every("@daily", "nightly", nil) },
+			`appbackend: Every: schedule "nightly": no handler`},
+		{"duplicate kind", func() { appbackend.AddWorker(app, noWork) },
+			`appbackend: AddWorker: a worker for job kind "test.export" is already registered`},
+		{"reserved kind", func() {
+			appbackend.AddWorker(app, river.WorkFunc(func(context.Context, *appbackend.Job[reservedArgs]) error { return nil }))
+		}, `appbackend: AddWorker: job kind "appbackend.mine": the "appbackend." prefix is reserved for appbackend's own jobs`},
+		{"nil worker", func() { appbackend.AddWorker[exportArgs](app, nil) },
+			`appbackend: AddWorker for "test.export": nil worker`},
+		{"empty event pattern", func() { app.OnEvent("", func(context.Context, appbackend.Event) error { return nil }) },
+			`appbackend: OnEvent: empty event pattern (use "*" for every event)`},
+		{"event pattern matching nothing", func() { app.OnEvent("*.paid", func(context.Context, appbackend.Event) error { return nil }) },
+			`appbackend: OnEvent: event pattern "*.paid": "*" may only end it ("customer.*")`},
+		{"nil event handler", func() { app.OnEvent("invoice.paid", nil) }, `appbackend: OnEvent("invoice.paid"): nil handler`},
+		{"nil install hook", func() { app.OnInstall(nil) }, "appbackend: OnInstall: nil hook"},
+		{"nil uninstall hook", func() { app.OnUninstall(nil) }, "appbackend: OnUninstall: nil hook"},
+		{"nil cleanup hook", func() { app.OnCleanup(nil) }, "appbackend: OnCleanup: nil hook"},
+		{"nil reauthorization hook", func() { app.OnReauthorizationRequired(nil) }, "appbackend: OnReauthorizationRequired: nil hook"},
 	} {
-		require.ErrorContains(t, tc.err, tc.want, tc.name)
+		t.Run(tc.name, func(t *testing.T) {
+			var got any
+			func() {
+				defer func() { got = recover() }()
+				tc.register()
+			}()
+			require.NotNil(t, got, "the mistake did not panic")
+			require.Contains(t, got, tc.want)
+		})
 	}
+}
 
-	// Run refuses to start without them rather than run without a schedule.
-	err = app.Run(t.Context())
-	require.ErrorIs(t, err, appbackend.ErrConfig)
-	require.ErrorContains(t, err, `invalid schedule spec "every hour"`)
+// TestRegistrationAfterRunPanics: once Run read the registries, a late registration
+// would go unseen; every method refuses it the same way.
+func TestRegistrationAfterRunPanics(t *testing.T) {
+	t.Parallel()
+	app := appbackendtest.Start(t, nil)
+	noop := func(context.Context, appbackend.Run) error { return nil }
+	for method, register := range map[string]func(){
+		"OnEvent":     func() { app.OnEvent("*", func(context.Context, appbackend.Event) error { return nil }) },
+		"OnInstall":   func() { app.OnInstall(func(context.Context, appbackend.Installation) error { return nil }) },
+		"OnUninstall": func() { app.OnUninstall(func(context.Context, appbackend.Installation) error { return nil }) },
+		"OnCleanup":   func() { app.OnCleanup(func(context.Context, string, bool) error { return nil }) },
+		"OnReauthorizationRequired": func() {
+			app.OnReauthorizationRequired(func(context.Context, appbackend.Installation) error { return nil })
+		},
+		"AddWorker": func() {
+			appbackend.AddWorker(app.App, river.WorkFunc(func(context.Context, *appbackend.Job[exportArgs]) error { return nil }))
+		},
+		"Every":        func() { app.Every("@hourly", "late", noop) },
+		"EveryAccount": func() { app.EveryAccount("@hourly", "late", noop) },
+		"Handle":       func() { app.HandleFunc("GET /api/late", func(http.ResponseWriter, *http.Request) {}) },
+	} {
+		require.PanicsWithValue(t, "appbackend: "+method+" called after Run", register, method)
+	}
 }
 
 type reservedArgs struct{}
@@ -147,4 +197,38 @@ func TestEnqueueBeforeRun(t *testing.T) {
 	require.NoError(t, err)
 	_, err = app.Enqueue(t.Context(), exportArgs{}, nil)
 	require.ErrorContains(t, err, "before Run")
+}
+
+// TestInstallHooksRunInRegistrationOrder: the app's install and uninstall hooks run in
+// the order they were registered, each once per change, in the event's transaction,
+// beside appbackend's own hooks (the schedules' runs after them).
+func TestInstallHooksRunInRegistrationOrder(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var calls []string
+	record := func(name string) appbackend.InstallHook {
+		return func(ctx context.Context, in appbackend.Installation) error {
+			_, ok := appbackend.Tx(ctx)
+			require.True(t, ok, "%s runs in the event's transaction", name)
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, fmt.Sprintf("%s %s %s", name, in.Status, in.AccountID))
+			return nil
+		}
+	}
+	app := appbackendtest.Start(t, func(app *appbackend.App) {
+		app.OnInstall(record("first"))
+		app.OnUninstall(record("first"))
+		app.OnInstall(record("second"))
+		app.OnUninstall(record("second"))
+		app.EveryAccount("@hourly", "order.refresh", func(context.Context, appbackend.Run) error { return nil })
+	})
+	app.Install(t, "acct_order", false)
+	app.Uninstall(t, "acct_order", false)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{
+		"first installed acct_order", "second installed acct_order",
+		"first uninstalled acct_order", "second uninstalled acct_order",
+	}, calls)
 }

@@ -3,42 +3,20 @@ package appbackend
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/appbackend/appbackend/internal/admin"
-	"github.com/appbackend/appbackend/internal/events"
+	"github.com/appbackend/appbackend/internal/hook"
 	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/schedule"
 	"github.com/appbackend/appbackend/internal/store"
 )
 
-// scheduling is the App's schedules and jobs: what Every, EveryAccount and AddWorker
-// registered before Run, and once running, the scheduler. Its zero value is ready.
+// scheduling is the App's schedules: the registry Every and EveryAccount fill from
+// New, and once running, the scheduler.
 type scheduling struct {
-	set *schedule.Set
-	// workers add the app's job workers (AddWorker) to River's set.
-	workers []func(*river.Workers) error
-	kinds   map[string]bool
-	// rerunnable are the app's job kinds that opted in to a quick rerun after a crash
-	// (RerunnableJob).
-	rerunnable []string
-	// errs are the registration errors, which Run returns too.
-	errs []error
-
+	set       *schedule.Set
 	scheduler *schedule.Scheduler
-	// maxJobTimeout caps an app job's timeout below River's rescue delay.
-	maxJobTimeout time.Duration
-}
-
-func (s *scheduling) schedules() *schedule.Set {
-	if s.set == nil {
-		s.set = schedule.NewSet()
-	}
-	return s.set
 }
 
 // Every registers a schedule of the platform: h runs once per slot of spec, a cron
@@ -53,14 +31,12 @@ func (s *scheduling) schedules() *schedule.Set {
 // recorded and retried. `appbackend schedules` shows each schedule's next and last
 // run and last error.
 //
-// An invalid spec or name (letters, digits and ._:- only; "appbackend." is reserved)
-// or a name already registered is an error, also returned by Run, so that a schedule
-// cannot go missing silently.
-func (a *App) Every(spec, name string, h func(ctx context.Context, run Run) error) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.mustNotBeStarted("Every")
-	return a.sched.register(a.sched.schedules().Every(spec, name, scheduleHandlerOf(h)))
+// Like http.ServeMux's Handle, it panics on a mistake, so that it fails the first test
+// that reaches it: an invalid spec or name (letters, digits and ._:- only;
+// "appbackend." is reserved), a name already registered, a nil h, or a call after Run.
+func (a *App) Every(spec, name string, h func(ctx context.Context, run Run) error) {
+	a.mustRegister("Every")
+	mustSchedule("Every", a.sched.set.Every(spec, name, scheduleHandlerOf(h)))
 }
 
 // EveryAccount registers a per-account schedule: h runs once per slot of spec (see
@@ -69,45 +45,26 @@ func (a *App) Every(spec, name string, h func(ctx context.Context, run Run) erro
 // installation changes. h's context is bound to the run's account and mode, so
 // app.Stripe(ctx) calls on that merchant's behalf. Each account's runs are offset by
 // a stable jitter (a tenth of the interval, at most five minutes), so that thousands
-// of accounts do not call Stripe in the same second. Errors as Every.
-func (a *App) EveryAccount(spec, name string, h func(ctx context.Context, run Run) error) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.mustNotBeStarted("EveryAccount")
-	return a.sched.register(a.sched.schedules().EveryAccount(spec, name, scheduleHandlerOf(h)))
+// of accounts do not call Stripe in the same second. It panics on the mistakes Every
+// panics on.
+func (a *App) EveryAccount(spec, name string, h func(ctx context.Context, run Run) error) {
+	a.mustRegister("EveryAccount")
+	mustSchedule("EveryAccount", a.sched.set.EveryAccount(spec, name, scheduleHandlerOf(h)))
 }
 
-func (s *scheduling) register(err error) error {
+func mustSchedule(method string, err error) {
 	if err != nil {
-		err = fmt.Errorf("appbackend: %w", err)
-		s.errs = append(s.errs, err)
+		panic("appbackend: " + method + ": " + err.Error())
 	}
-	return err
 }
 
-// setupSchedules registers schedules and jobs on the runtime, after event processing
-// and before the River client is built: it fails with the registration errors, adds
-// the app's job workers and the scheduler's workers and River configuration, the
-// built-in reconciliation schedules when a Stripe key is configured, the install and
-// uninstall hooks to the lifecycle, and brings the schedules table in line with what
-// is registered.
+// setupSchedules registers schedules on the runtime, after event processing and
+// before the River client is built: the scheduler's workers and River configuration,
+// the built-in reconciliation schedules when a Stripe key is configured, the
+// scheduler's install and uninstall hooks (after the app's), and brings the schedules
+// table in line with what is registered.
 func (a *App) setupSchedules(ctx context.Context) error {
-	workers := a.rt.Workers()
-	if err := errors.Join(a.sched.errs...); err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	rescue := a.cfg.JobRescueAfter
-	if rescue <= 0 {
-		rescue = events.DefaultRescueStuckAfter
-	}
-	a.sched.maxJobTimeout = rescue * 4 / 5
-	for _, add := range a.sched.workers {
-		if err := add(workers); err != nil {
-			return fmt.Errorf("register job worker: %w", err)
-		}
-	}
-
-	set := a.sched.schedules()
+	set := a.sched.set
 	if a.stripe != nil && len(a.stripe.Modes()) > 0 {
 		r, err := schedule.NewReconciler(a.db, schedule.ReconcileConfig{
 			Logger:  a.logger,
@@ -131,13 +88,13 @@ func (a *App) setupSchedules(ctx context.Context) error {
 	if err := a.registerInstallReconcile(set); err != nil {
 		return err
 	}
-	sched := schedule.New(a.db, set, schedule.Config{Logger: a.logger, RunTimeout: min(events.DefaultJobTimeout, a.sched.maxJobTimeout)})
-	if err := sched.AddWorkers(workers); err != nil {
+	sched := schedule.New(a.db, set, schedule.Config{Logger: a.logger, RunTimeout: min(a.rt.JobTimeout(), a.rt.MaxJobTimeout())})
+	if err := sched.AddWorkers(a.rt); err != nil {
 		return err
 	}
 	a.rt.ConfigureRiver(sched.ConfigureRiver)
-	a.lifecycle.OnInstall(sched.OnInstall)
-	a.lifecycle.OnUninstall(sched.OnUninstall)
+	a.onInstall.Bind("schedules", hook.Last, sched.OnInstall)
+	a.onUninstall.Bind("schedules", hook.Last, sched.OnUninstall)
 	if err := sched.Sync(ctx); err != nil {
 		return err
 	}

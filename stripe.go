@@ -118,6 +118,10 @@ type accountNameArgs struct {
 
 func (accountNameArgs) Kind() string { return "appbackend.account_display_name" }
 
+// RerunAfterCrash implements runtime.Rerunnable: looking a name up twice stores the
+// same name.
+func (accountNameArgs) RerunAfterCrash() bool { return true }
+
 type accountNameWorker struct {
 	river.WorkerDefaults[accountNameArgs]
 	app *App

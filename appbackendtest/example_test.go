@@ -46,7 +46,7 @@ func register(app *appbackend.App) {
 			inv.ID, ev.AccountID, inv.AmountPaid)
 		return err
 	})
-	_ = appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[reportArgs]) error {
+	appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[reportArgs]) error {
 		return river.RecordOutput(ctx, map[string]string{"report": "done"})
 	}))
 }

@@ -28,8 +28,9 @@ func openProcessor(ctx context.Context, d *dbFlags, getenv func(string) string) 
 	if err != nil {
 		return nil, nil, err
 	}
-	rt := runtime.New(st, nil)
-	proc, err := events.New(rt, events.Config{MaxAttempts: cfg.EventMaxAttempts, RescueStuckAfter: cfg.JobRescueAfter})
+	rt := runtime.New(runtime.Config{MaxAttempts: cfg.EventMaxAttempts, RescueStuckAfter: cfg.JobRescueAfter})
+	rt.Open(st)
+	proc, err := events.New(rt, events.Config{})
 	if err == nil {
 		err = rt.Build()
 	}

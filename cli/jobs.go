@@ -39,7 +39,8 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 	defer st.Close()
 	// A runtime that is never started only reads River's table; the server's runs the
 	// jobs.
-	rt := runtime.New(st, nil)
+	rt := runtime.New(runtime.Config{})
+	rt.Open(st)
 	if err := rt.Build(); err != nil {
 		return err
 	}

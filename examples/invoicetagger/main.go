@@ -86,9 +86,9 @@ func register(app *appbackend.App, getenv func(string) string) *tagger {
 	app.OnCleanup(tg.removeAccountData)
 	app.OnEvent("invoice.finalized", tg.invoiceFinalized)
 	tg.registerRoutes()
-	// An invalid spec, or a kind registered twice, is also returned by app.Run: the
-	// program does not start without its schedule or its job.
-	_ = app.EveryAccount(spec, "invoicetagger.summary", tg.summarize)
-	_ = appbackend.AddWorker(app, exportWorker{tagger: tg})
+	// An invalid spec, or a kind registered twice, panics here: the program (and its
+	// first test) cannot start without its schedule or its job.
+	app.EveryAccount(spec, "invoicetagger.summary", tg.summarize)
+	appbackend.AddWorker(app, exportWorker{tagger: tg})
 	return tg
 }

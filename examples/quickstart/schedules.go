@@ -27,9 +27,8 @@ func registerSchedules(app *appbackend.App, getenv func(string) string) {
 	if spec == "" {
 		spec = "@hourly"
 	}
-	// An invalid spec is an error here and, so that it cannot go unnoticed, app.Run
-	// fails with it too.
-	_ = app.EveryAccount(spec, "quickstart.refresh", func(ctx context.Context, run appbackend.Run) error {
+	// An invalid spec panics here, so that it cannot go unnoticed.
+	app.EveryAccount(spec, "quickstart.refresh", func(ctx context.Context, run appbackend.Run) error {
 		// The context is bound to the run's account and mode: this reads the
 		// merchant's balance with the live or test key.
 		sc, err := app.Stripe(ctx)
@@ -45,7 +44,7 @@ func registerSchedules(app *appbackend.App, getenv func(string) string) {
 		return nil
 	})
 
-	_ = appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[exportArgs]) error {
+	appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[exportArgs]) error {
 		sc, err := app.Stripe(ctx) // the account of the merchant who asked
 		if err != nil {
 			return err

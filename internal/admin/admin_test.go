@@ -502,7 +502,8 @@ func TestJobsAndSchedules(t *testing.T) {
 		}
 	})
 	// A runtime that is never started: its River client lists and inserts jobs.
-	rt := runtime.New(b.st, nil)
+	rt := runtime.New(runtime.Config{})
+	rt.Open(b.st)
 	proc, err := events.New(rt, events.Config{})
 	if err != nil {
 		t.Fatal(err)

@@ -41,21 +41,22 @@ func TestBrowserDashboard(t *testing.T) {
 	st := openSeededStore(t, time.Now().UTC().Truncate(24*time.Hour).Add(-time.Hour))
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	rt := runtime.New(st, logger)
-	proc, err := events.New(rt, events.Config{PollInterval: 50 * time.Millisecond})
+	rt := runtime.New(runtime.Config{Archetype: &baseservice.Archetype{Logger: logger}, PollInterval: 50 * time.Millisecond})
+	rt.Open(st)
+	proc, err := events.New(rt, events.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := rt.Build(); err != nil {
 		t.Fatal(err)
 	}
-	if err := proc.Start(t.Context()); err != nil {
+	if err := rt.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = proc.Stop(ctx)
+		_ = rt.Stop(ctx)
 	})
 	riverUI, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(rt.River(), nil), Logger: logger, Prefix: "/admin/river"})
 	if err != nil {

@@ -21,7 +21,8 @@ import (
 func withProcessor(t *testing.T, b **events.Processor) option {
 	return func(c *admin.Config) {
 		st := c.Store.(store.Store)
-		rt := runtime.New(st, nil)
+		rt := runtime.New(runtime.Config{})
+		rt.Open(st)
 		p, err := events.New(rt, events.Config{})
 		if err != nil {
 			t.Fatal(err)

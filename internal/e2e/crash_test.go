@@ -26,7 +26,7 @@ const (
 	crashDrainWait = 30 * time.Second // at most, for processing a round's backlog after the restart
 	// crashStallWait is how long processing may make no progress before it is taken for
 	// stuck: on PostgreSQL the killed process's jobs wait for its heartbeat to go stale
-	// (events.DefaultStaleAfter) and the next sweep.
+	// (runtime.DefaultStaleAfter) and the next sweep.
 	crashStallWait   = 12 * time.Second
 	crashDupEvery    = 10 // about one send in crashDupEvery repeats an earlier event
 	crashAccounts    = 8
@@ -113,7 +113,7 @@ type crashStats struct {
 // SQLite, where one process owns the file and resumes at start whatever is running;
 // within 30 s of the kill on PostgreSQL, where other replicas may be running jobs too,
 // so the killed process's are handed back once its heartbeat is stale
-// (events.DefaultStaleAfter), not after River's minutes-long rescue delay.
+// (runtime.DefaultStaleAfter), not after River's minutes-long rescue delay.
 func TestCrashKill9(t *testing.T) {
 	seed := crashSeed(t)
 	for _, db := range e2etest.Databases(t) {

@@ -145,9 +145,9 @@ func (p *Processor) logPauses(ctx context.Context, events <-chan *river.Event, u
 			}
 			p.pausedHere.Store(ev.Kind == river.EventKindQueuePaused)
 			if ev.Kind == river.EventKindQueuePaused {
-				p.logger.InfoContext(ctx, "event processing paused on this process: it takes no new events until resumed", "process_id", p.ProcessID())
+				p.logger.InfoContext(ctx, "event processing paused on this process: it takes no new events until resumed", "process_id", p.rt.ProcessID())
 			} else {
-				p.logger.InfoContext(ctx, "event processing resumed on this process", "process_id", p.ProcessID())
+				p.logger.InfoContext(ctx, "event processing resumed on this process", "process_id", p.rt.ProcessID())
 			}
 		}
 	}

@@ -18,13 +18,11 @@
 //
 // A job a process was running when it died stays marked running. River's rescuer
 // reruns such jobs after RescueStuckAfter (minutes), since it cannot tell them from
-// long ones; event processing cannot wait that long. So every process records a
-// heartbeat (store.Processes) every HeartbeatEvery, and sweeps: the running jobs of the
-// rerunnable kinds (event processing and Config.RerunnableKinds) whose process's
-// heartbeat is older than StaleAfter go back to the queue, and so do its own that it
-// is not running two sweeps in a row (a fetch whose answer, or a completion that, a
-// database error lost). On SQLite, Start also hands back every running job first: one
-// process owns the file, so they are all a dead process's.
+// long ones; event processing cannot wait that long. Package runtime, which owns the
+// River client, keeps every process's heartbeat and hands back the running jobs of the
+// kinds that declare themselves rerunnable (runtime.Rerunnable; ProcessEventsArgs
+// does) once their process's heartbeat is stale, or that their own process lost; on
+// SQLite it hands back every running job at start (runtime.Config.ResumeOnStart).
 //
 // A handler that returns an error (or panics) rolls back to its event's savepoint; the
 // event is marked failed with the error, the other events of the job commit, and the

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/postgres"
@@ -33,28 +35,22 @@ func (r *recorder) applied() []string {
 func startRecorder(t *testing.T, st store.Store) *recorder {
 	t.Helper()
 	r := &recorder{}
-	rt := runtime.New(st, nil)
+	rt := openRuntime(st, runtime.Config{PollInterval: 50 * time.Millisecond})
 	// One worker: the order of processing is the queue's own, not a race of workers.
-	p, err := New(rt, Config{Workers: 1, PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Build(); err != nil {
-		t.Fatal(err)
-	}
+	p, err := New(rt, Config{Workers: 1})
+	require.NoError(t, err)
+	require.NoError(t, rt.Build())
 	p.On("*", func(ctx context.Context, ev store.Event) error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.seen = append(r.seen, ev.ID)
 		return nil
 	})
-	if err := p.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, rt.Start(t.Context()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = p.Stop(ctx)
+		_ = rt.Stop(ctx)
 	})
 	r.p = p
 	return r
@@ -64,25 +60,17 @@ func startRecorder(t *testing.T, st store.Store) *recorder {
 // builds one: its pause reaches the running processors through the database only.
 func cliProcessor(t *testing.T, st store.Store) *Processor {
 	t.Helper()
-	rt := runtime.New(st, nil)
+	rt := openRuntime(st, runtime.Config{})
 	p, err := New(rt, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Build(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, rt.Build())
 	return p
 }
 
 // waitUntil polls cond every 20 ms for up to 30 s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 30 s: %s", what)
-		}
-	}
+	require.Eventually(t, cond, 30*time.Second, 20*time.Millisecond, what)
 }
 
 // appendEvents stores n events, each in its own transaction with its own job (one
@@ -98,9 +86,7 @@ func appendEvents(t *testing.T, st store.Store, p *Processor, prefix string, n i
 			_, err := p.AppendTx(t.Context(), tx, []*store.Event{ev})
 			return err
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ids = append(ids, id)
 	}
 	return ids
@@ -119,18 +105,14 @@ func TestPauseHoldsEventsAndResumeCatchesUpInOrder(t *testing.T) {
 			var stores []store.Store
 			if name == "sqlite" {
 				st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "appbackend.db"))
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				stores = append(stores, st)
 			} else {
 				// Two replicas: each its own pools on one database.
 				url := pgtest.NewDatabase(t)
 				for range 2 {
 					st, err := postgres.Open(t.Context(), url)
-					if err != nil {
-						t.Fatal(err)
-					}
+					require.NoError(t, err)
 					stores = append(stores, st)
 				}
 			}
@@ -148,12 +130,10 @@ func TestPauseHoldsEventsAndResumeCatchesUpInOrder(t *testing.T) {
 			before := appendEvents(t, st, replicas[0].p, "before", 3)
 			waitUntil(t, "events before the pause processed", func() bool { return len(allApplied(replicas)) == len(before) })
 
-			if err := cli.Pause(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-			if _, paused, err := PauseState(t.Context(), st); err != nil || !paused {
-				t.Fatalf("PauseState after Pause = %v, %v", paused, err)
-			}
+			require.NoError(t, cli.Pause(t.Context()))
+			_, paused, err := PauseState(t.Context(), st)
+			require.NoError(t, err)
+			require.True(t, paused, "PauseState after Pause")
 			for _, r := range replicas {
 				waitUntil(t, "a replica applies the pause", r.p.PausedHere)
 			}
@@ -161,36 +141,26 @@ func TestPauseHoldsEventsAndResumeCatchesUpInOrder(t *testing.T) {
 			// An observation window, not a synchronisation: a correct pause passes
 			// whatever its length; a broken one is caught once a poll (50 ms) passes.
 			for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-				if got := allApplied(replicas); len(got) != len(before) {
-					t.Fatalf("while paused, processed %v", got[len(before):])
-				}
+				got := allApplied(replicas)
+				require.Len(t, got, len(before), "while paused, processed %v", got[len(before):])
 			}
 			counts, err := st.CountEvents(t.Context())
-			if err != nil || counts[store.EventPending] != len(held) {
-				t.Fatalf("while paused: %v pending (%v), want the %d stored events", counts, err, len(held))
-			}
+			require.NoError(t, err)
+			require.Equal(t, len(held), counts[store.EventPending], "while paused, the stored events are pending: %v", counts)
 
-			if err := cli.Resume(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, cli.Resume(t.Context()))
 			waitUntil(t, "the held events processed after resume", func() bool { return len(allApplied(replicas)) == len(before)+len(held) })
 			for _, r := range replicas {
-				if r.p.PausedHere() {
-					t.Errorf("a replica still reports paused after the resume")
-				}
+				require.False(t, r.p.PausedHere(), "a replica still reports paused after the resume")
 			}
 			if len(replicas) == 1 {
-				if got := replicas[0].applied()[len(before):]; !slices.Equal(got, held) {
-					t.Errorf("after resume processed %v, want the held events oldest first %v", got, held)
-				}
+				require.Equal(t, held, replicas[0].applied()[len(before):], "after resume, the held events oldest first")
 			} else {
 				got := allApplied(replicas)
 				slices.Sort(got)
 				want := append(slices.Clone(before), held...)
 				slices.Sort(want)
-				if !slices.Equal(got, want) {
-					t.Errorf("processed %v, want each event once: %v", got, want)
-				}
+				require.Equal(t, want, got, "each event processed once")
 			}
 		})
 	}

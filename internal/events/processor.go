@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,24 +25,9 @@ const Queue = "appbackend_events"
 
 // Defaults of [Config].
 const (
-	DefaultMaxAttempts  = 8
 	DefaultWorkers      = 8
-	DefaultPollInterval = 100 * time.Millisecond
-	DefaultJobTimeout   = time.Minute
 	DefaultEventsPerJob = 64
-	// DefaultRescueStuckAfter is how long a job may stay running before River takes it
-	// for lost (its process died) and runs it again.
-	DefaultRescueStuckAfter = 5 * time.Minute
 )
-
-// fetchCooldown is the least time between two fetches of jobs. River's default
-// (100 ms) would cap a backlog of small jobs at Workers jobs per 100 ms. Under webhook
-// load River fetches again as soon as a worker frees up, and on SQLite each fetch is a
-// write transaction of its own (a commit to disk, and River's statement is parsed
-// again every time): at 5 ms they took a tenth of the server's CPU, competing with the
-// intake for the one writer. 25 ms still feeds Workers jobs 40 times a second, and a
-// job takes the waiting ones over (absorbWaitingJobs), so processing keeps pace.
-const fetchCooldown = 25 * time.Millisecond
 
 // Handler handles one event. ctx carries the processing transaction ([store.TxFrom]);
 // write to the database only through it. A returned error (or a panic) rolls back the
@@ -54,35 +38,18 @@ type Handler func(ctx context.Context, ev store.Event) error
 // they receive (the installation lifecycle sets NotInstalled).
 type BuiltIn func(ctx context.Context, ev *store.Event) error
 
-// Config configures a [Processor]. The zero value is usable.
+// Config configures a [Processor]. The zero value is usable. How often events are
+// tried, their backoff, timeouts, polling and liveness are the River client's, set on
+// the runtime (runtime.Config): an event is dead after the runtime's MaxAttempts.
 type Config struct {
+	// Logger is the processor's logger; nil is the runtime's.
 	Logger *slog.Logger
-	// MaxAttempts is how many times an event is tried before it is dead
-	// (default DefaultMaxAttempts).
-	MaxAttempts int
-	// RetryPolicy decides when a failed event is retried; nil means River's default
-	// exponential backoff (attempt⁴ seconds). Tests use a tiny fixed delay.
-	RetryPolicy river.ClientRetryPolicy
+	// Handlers is the registry of the app's handlers, which may exist (and be filled)
+	// before the processor; nil gives the processor a registry of its own.
+	Handlers *Handlers
 	// Workers is how many events are processed concurrently (default DefaultWorkers).
 	// On SQLite their transactions take turns on the one write connection.
 	Workers int
-	// PollInterval is how often the queue looks for new jobs (default
-	// DefaultPollInterval). SQLite has no LISTEN/NOTIFY, so this bounds the delay
-	// between an acknowledgement and the start of processing.
-	PollInterval time.Duration
-	// JobTimeout bounds one processing job (default DefaultJobTimeout).
-	JobTimeout time.Duration
-	// RescueStuckAfter is how long any job of the client may run before River takes
-	// it for lost in a crash and runs it again (default DefaultRescueStuckAfter). It
-	// must exceed the timeout of every job on the client, the app's included; River's
-	// leader checks every 30 s.
-	RescueStuckAfter time.Duration
-	// ResumeOnStart makes Start hand the jobs that a previous process left running back
-	// to the queue. Set it only for a database that one process uses at a time
-	// (SQLite): there, a job running at start can only be a dead process's, and waiting
-	// for River's rescuer (RescueStuckAfter) would leave its events pending for
-	// minutes. With several processes on one database it would run live jobs twice.
-	ResumeOnStart bool
 	// ObserveOutcome, if set, is called for every event a job processed or failed,
 	// after the job's transaction committed (for metrics).
 	ObserveOutcome func(ev store.Event, out store.EventOutcome)
@@ -114,28 +81,12 @@ type Config struct {
 	FetchThin FetchFunc
 
 	// ProcessedRetention is how long processed events (dead ones: from their arrival)
-	// are kept before the processor prunes them, and River's completed, cancelled and
-	// discarded jobs with them; zero keeps them (River's own defaults apply).
+	// are kept before the processor prunes them; zero keeps them. River's finished
+	// jobs follow runtime.Config.JobRetention.
 	ProcessedRetention time.Duration
-
-	// ProcessID is the River client id this process fetches jobs as and heartbeats
-	// under (default: host, pid and a random suffix). It must be unique among the
-	// processes sharing the database.
-	ProcessID string
-	// RerunnableKinds are job kinds, besides event processing, whose work is safe to
-	// repeat: when the process running one dies, it goes back to the queue once that
-	// process's heartbeat is StaleAfter old, instead of after RescueStuckAfter.
-	RerunnableKinds []string
-	// HeartbeatEvery is how often the process records that it is alive (default
-	// DefaultHeartbeatEvery).
-	HeartbeatEvery time.Duration
-	// StaleAfter is how long a process may go without a heartbeat before its
-	// rerunnable jobs are handed back (default DefaultStaleAfter).
-	StaleAfter time.Duration
 }
 
-// Processor processes the inbox's events on the runtime's River client, and holds the
-// handler registry.
+// Processor processes the inbox's events on the runtime's River client.
 type Processor struct {
 	rt      *runtime.Runtime
 	st      store.Store
@@ -143,15 +94,12 @@ type Processor struct {
 	builtIn []BuiltIn
 	// builtInWrites is Config.BuiltInWrites.
 	builtInWrites func(eventType string) bool
+	handlers      *Handlers
 
 	eventsPerJob   int
-	resumeOnStart  bool
 	deliver        func(ctx context.Context, ev *store.Event) error
 	fetchThin      FetchFunc
 	observeOutcome func(ev store.Event, out store.EventOutcome)
-	live           *liveness
-	stopLive       context.CancelFunc
-	liveDone       chan struct{}
 	// txSlots bounds the processing transactions open or waiting for a connection at
 	// once to the write pool's size: on SQLite (one connection) more would only queue
 	// ahead of the webhook receiver's commits and delay acknowledgements.
@@ -161,148 +109,68 @@ type Processor struct {
 	// pausedHere is whether this process's client applied a pause of Queue.
 	pausedHere atomic.Bool
 
-	mu       sync.RWMutex
-	handlers []registered
+	mu       sync.Mutex
+	stopLoop context.CancelFunc
+	loopDone chan struct{}
 }
 
-type registered struct {
-	pattern string
-	handler Handler
-}
-
-// New builds a Processor on rt: it adds its worker and its part of River's
-// configuration (its queue, the default queue's workers, timeouts, attempts, the
-// process's id and heartbeat middleware) to rt, whose Build then makes the client.
-// Start it after rt.Build ([Processor.Start]). A Processor that is never started can
-// still enqueue and replay, which is how the CLI acts on a server's database.
+// New builds a Processor on rt, which must be open (runtime.Runtime.Open): it adds
+// its worker, its queue and its loops (pruning, the pause log; they start and stop
+// with the client) to rt, whose Build then makes the client and Start runs it. A
+// Processor on a runtime that is never started can still enqueue and replay, which is
+// how the CLI acts on a server's database.
 func New(rt *runtime.Runtime, cfg Config) (*Processor, error) {
-	st := rt.Store
-	if cfg.Logger == nil {
-		cfg.Logger = rt.Logger
+	st := rt.Store()
+	if st == nil {
+		return nil, errors.New("events: the runtime has no store yet (runtime.Open)")
 	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = DefaultMaxAttempts
+	if cfg.Logger == nil {
+		cfg.Logger = rt.Logger()
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = DefaultPollInterval
-	}
-	if cfg.JobTimeout <= 0 {
-		cfg.JobTimeout = DefaultJobTimeout
-	}
-	if cfg.RescueStuckAfter <= 0 {
-		cfg.RescueStuckAfter = max(DefaultRescueStuckAfter, cfg.JobTimeout)
-	}
 	if cfg.EventsPerJob <= 0 {
 		cfg.EventsPerJob = DefaultEventsPerJob
 	}
-	if cfg.ProcessID == "" {
-		cfg.ProcessID = newProcessID()
+	if cfg.Handlers == nil {
+		cfg.Handlers = &Handlers{}
 	}
-	if cfg.HeartbeatEvery <= 0 {
-		cfg.HeartbeatEvery = DefaultHeartbeatEvery
-	}
-	if cfg.StaleAfter <= 0 {
-		cfg.StaleAfter = DefaultStaleAfter
-	}
-	kinds := append([]string{ProcessEventsArgs{}.Kind()}, cfg.RerunnableKinds...)
 	slots := cfg.Workers
 	if maxConns := st.DB().Stats().MaxOpenConnections; maxConns > 0 {
 		slots = min(slots, maxConns)
 	}
-	p := &Processor{rt: rt, st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, builtInWrites: cfg.BuiltInWrites, eventsPerJob: cfg.EventsPerJob, resumeOnStart: cfg.ResumeOnStart, observeOutcome: cfg.ObserveOutcome, deliver: cfg.Deliver, fetchThin: cfg.FetchThin,
-		txSlots: make(chan struct{}, slots), retention: cfg.ProcessedRetention,
-		live: newLiveness(st, cfg.ProcessID, kinds, cfg.HeartbeatEvery, cfg.StaleAfter, cfg.Logger)}
-	if err := river.AddWorkerSafely(rt.Workers(), &eventWorker{p: p}); err != nil {
+	p := &Processor{rt: rt, st: st, logger: cfg.Logger, builtIn: cfg.BuiltIn, builtInWrites: cfg.BuiltInWrites, handlers: cfg.Handlers,
+		eventsPerJob: cfg.EventsPerJob, observeOutcome: cfg.ObserveOutcome, deliver: cfg.Deliver, fetchThin: cfg.FetchThin,
+		txSlots: make(chan struct{}, slots), retention: cfg.ProcessedRetention}
+	if err := runtime.AddWorker(rt, &eventWorker{p: p}); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
 	rt.ConfigureRiver(func(c *river.Config) {
-		c.ID = cfg.ProcessID
-		c.Middleware = append(c.Middleware, p.live.middleware())
-		c.MaxAttempts = cfg.MaxAttempts
-		c.RetryPolicy = cfg.RetryPolicy
-		c.JobTimeout = cfg.JobTimeout
-		// River's default (1 h) would leave the jobs of a crashed process that are not
-		// handed back on a stale heartbeat waiting that long.
-		c.RescueStuckJobsAfter = cfg.RescueStuckAfter
-		c.FetchCooldown = min(cfg.PollInterval, fetchCooldown)
-		// River polls on SQLite (no LISTEN/NOTIFY); a short interval keeps processing
-		// close behind the acknowledgement.
-		c.FetchPollInterval = cfg.PollInterval
 		if c.Queues == nil {
 			c.Queues = map[string]river.QueueConfig{}
 		}
 		c.Queues[Queue] = river.QueueConfig{MaxWorkers: cfg.Workers}
-		c.Queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: cfg.Workers}
-		setJobRetention(c, cfg.ProcessedRetention)
 	})
+	rt.AddService(runtime.Service{StartFunc: p.start, StopFunc: p.stop})
 	return p, nil
 }
 
 // client is the runtime's River client; nil until the runtime is built.
 func (p *Processor) client() *river.Client[*sql.Tx] { return p.rt.River() }
 
-// On registers h for events whose type matches pattern: an exact type
-// ("customer.created"), a prefix ("customer.*") or "*" for every event. Handlers run
-// in registration order, after the built-in handlers.
-func (p *Processor) On(pattern string, h Handler) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.handlers = append(p.handlers, registered{pattern: pattern, handler: h})
-}
-
-// Matches reports whether an event type matches a handler's pattern: the type itself
-// ("customer.created"), a prefix ("customer.*") or "*".
-func Matches(pattern, eventType string) bool {
-	if pattern == "*" || pattern == eventType {
-		return true
-	}
-	prefix, ok := strings.CutSuffix(pattern, "*")
-	return ok && strings.HasPrefix(eventType, prefix)
-}
+// On registers h in the processor's registry (see Handlers.On).
+func (p *Processor) On(pattern string, h Handler) { p.handlers.On(pattern, h) }
 
 // Handles reports whether a registered handler (not a built-in) matches the type.
-func (p *Processor) Handles(eventType string) bool {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	for _, r := range p.handlers {
-		if Matches(r.pattern, eventType) {
-			return true
-		}
-	}
-	return false
-}
+func (p *Processor) Handles(eventType string) bool { return p.handlers.Handles(eventType) }
 
-func (p *Processor) handlersFor(eventType string) []registered {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	var hs []registered
-	for _, r := range p.handlers {
-		if Matches(r.pattern, eventType) {
-			hs = append(hs, r)
-		}
-	}
-	return hs
-}
+func (p *Processor) handlersFor(eventType string) []registered { return p.handlers.forType(eventType) }
 
-// Start starts processing. Jobs run under ctx; cancelling it stops them hard, so
-// prefer [Processor.Stop].
-func (p *Processor) Start(ctx context.Context) error {
-	if p.resumeOnStart {
-		// River's own table: a crash leaves jobs 'running' that nobody runs.
-		res, err := p.st.DB().ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running'`)
-		if err != nil {
-			return fmt.Errorf("events: resume jobs of a previous run: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			p.logger.InfoContext(ctx, "resumed jobs a previous run left running", "jobs", n)
-		}
-	}
-	if err := p.live.start(ctx); err != nil {
-		return fmt.Errorf("events: start: %w", err)
-	}
+// start runs before the client starts: it notes a pause in force, subscribes to
+// pauses and resumes (so that none this process applies goes unlogged: each replica
+// says when it stopped and restarted taking events) and starts the pruning.
+func (p *Processor) start(ctx context.Context) error {
 	if since, paused, err := PauseState(ctx, p.st); err != nil {
 		return fmt.Errorf("events: start: %w", err)
 	} else if paused {
@@ -310,58 +178,33 @@ func (p *Processor) Start(ctx context.Context) error {
 		p.pausedHere.Store(true)
 		p.logger.WarnContext(ctx, "event processing is paused: webhooks are stored but not processed until `appbackend events resume`", "paused_at", since)
 	}
-	// Subscribed before the start, so that no pause or resume this process applies
-	// goes unlogged: each replica says when it stopped and restarted taking events.
 	pauses, unsubscribe := p.client().Subscribe(river.EventKindQueuePaused, river.EventKindQueueResumed)
-	if err := p.client().Start(ctx); err != nil {
-		unsubscribe()
-		return fmt.Errorf("events: start: %w", err)
-	}
-	liveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	p.mu.Lock()
-	p.stopLive, p.liveDone = stop, done
+	p.stopLoop, p.loopDone = stop, done
 	p.mu.Unlock()
 	go func() {
 		defer close(done)
 		var wg sync.WaitGroup
-		wg.Go(func() { p.logPauses(liveCtx, pauses, unsubscribe) })
-		wg.Go(func() { p.pruneLoop(liveCtx) })
-		p.live.run(liveCtx)
+		wg.Go(func() { p.logPauses(loopCtx, pauses, unsubscribe) })
+		wg.Go(func() { p.pruneLoop(loopCtx) })
 		wg.Wait()
 	}()
 	return nil
 }
 
-// ProcessID is the id this process fetches jobs as and heartbeats under.
-func (p *Processor) ProcessID() string { return p.live.id }
-
-// Stop stops fetching new events and waits for running ones until ctx is done; then
-// it cancels them (they are retried later, never lost). It is safe to call without
-// Start and more than once.
-func (p *Processor) Stop(ctx context.Context) error {
-	client := p.client()
-	if client == nil {
-		return nil // the runtime was never built: nothing runs
-	}
-	err := client.Stop(ctx)
-	if err != nil && errors.Is(err, ctx.Err()) {
-		cancelCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		err = client.StopAndCancel(cancelCtx)
-	}
+// stop ends the loops, after the client stopped.
+func (p *Processor) stop(context.Context) error {
 	p.mu.Lock()
-	stopLive, liveDone := p.stopLive, p.liveDone
-	p.stopLive = nil
+	stop, done := p.stopLoop, p.loopDone
+	p.stopLoop = nil
 	p.mu.Unlock()
-	if stopLive != nil {
-		stopLive()
-		<-liveDone
-		// Jobs River could not stop in time stay running under this id; without a
-		// heartbeat they are handed back at once, by the next process to sweep.
-		p.live.forget(ctx)
+	if stop != nil {
+		stop()
+		<-done
 	}
-	return err
+	return nil
 }
 
 // ProcessEventsArgs is the River job that processes inbox events: the events one
@@ -375,6 +218,10 @@ type ProcessEventsArgs struct {
 
 // Kind implements river.JobArgs.
 func (ProcessEventsArgs) Kind() string { return "appbackend.process_events" }
+
+// RerunAfterCrash implements runtime.Rerunnable: a rerun skips the events already
+// processed, so an orphan that did finish costs one idle run.
+func (ProcessEventsArgs) RerunAfterCrash() bool { return true }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (ProcessEventsArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: Queue} }

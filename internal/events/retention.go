@@ -3,8 +3,6 @@ package events
 import (
 	"context"
 	"time"
-
-	"github.com/riverqueue/river"
 )
 
 // TombstoneMinimum is how long after its created a pruned event's id stays a
@@ -22,25 +20,6 @@ const (
 	pruneBatchMin    = 20
 	pruneBatchTarget = 20 * time.Millisecond
 )
-
-// riverCompletedRetention is River's own default for completed and cancelled jobs,
-// which a longer retention does not extend: a finished job row only repeats what its
-// events' rows say, and there is one per job run (events, schedule runs, app jobs).
-const riverCompletedRetention = 24 * time.Hour
-
-// setJobRetention sets River's retention of finished jobs from
-// APPBACKEND_PROCESSED_RETENTION: completed and cancelled jobs go after the shorter of
-// the retention and River's default (24h), discarded ones, whose errors explain a
-// dead event, after the retention, as the dead events themselves. River's job cleaner
-// deletes them every 30s, in its own batches; zero leaves River's defaults.
-func setJobRetention(c *river.Config, retention time.Duration) {
-	if retention <= 0 {
-		return
-	}
-	c.CompletedJobRetentionPeriod = min(retention, riverCompletedRetention)
-	c.CancelledJobRetentionPeriod = min(retention, riverCompletedRetention)
-	c.DiscardedJobRetentionPeriod = retention
-}
 
 // pruneEvery is how often the inbox is pruned: a short retention (tests) is followed
 // within about a second, a long one costs one cheap query per interval.

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
 
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/dbtest"
 )
@@ -26,9 +28,7 @@ func TestIsThin(t *testing.T) {
 		{`{"id":"evt_1","object":"event"}`, false},
 		{`not json "v2.core.event"`, false},
 	} {
-		if got := IsThin([]byte(tc.body)); got != tc.want {
-			t.Errorf("IsThin(%s) = %v, want %v", tc.body, got, tc.want)
-		}
+		require.Equal(t, tc.want, IsThin([]byte(tc.body)), "IsThin(%s)", tc.body)
 	}
 }
 
@@ -47,7 +47,7 @@ type thinBundle struct {
 func startThinProcessor(t *testing.T, st store.Store) *thinBundle {
 	t.Helper()
 	b := &thinBundle{st: st, full: map[string]string{}, fetched: map[string]int{}, seen: map[string]string{}}
-	b.p = buildProcessor(t, st, Config{Workers: 1, PollInterval: 20 * time.Millisecond, RetryPolicy: fixedRetryPolicy{},
+	b.p = buildProcessor(t, st, runtime.Config{PollInterval: 20 * time.Millisecond, RetryPolicy: fixedRetryPolicy{}}, Config{Workers: 1,
 		FetchThin: func(ctx context.Context, ev *store.Event) ([]byte, error) {
 			b.mu.Lock()
 			defer b.mu.Unlock()
@@ -74,25 +74,20 @@ func (b *thinBundle) append(t *testing.T, id, raw string) {
 		_, err := b.p.AppendTx(t.Context(), tx, []*store.Event{ev})
 		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 }
 
 func (b *thinBundle) waitSeen(t *testing.T, id string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var raw string
+	require.Eventually(t, func() bool {
 		b.mu.Lock()
-		raw, ok := b.seen[id]
-		b.mu.Unlock()
-		if ok {
-			return raw
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("event %s was not handled", id)
-	return ""
+		defer b.mu.Unlock()
+		var ok bool
+		raw, ok = b.seen[id]
+		return ok
+	}, 10*time.Second, 10*time.Millisecond, "event %s was not handled", id)
+	return raw
 }
 
 type fixedRetryPolicy struct{}
@@ -120,15 +115,11 @@ func TestThinJobFetchedNotAbsorbed(t *testing.T) {
 			b.full["evt_thin"] = full
 			b.mu.Unlock()
 			startProcessor(t, b.p)
-			if got := b.waitSeen(t, "evt_thin"); got != full {
-				t.Errorf("the handler saw %s, want the fetched event %s", got, full)
-			}
+			require.Equal(t, full, b.waitSeen(t, "evt_thin"), "the handler sees the fetched event")
 			b.waitSeen(t, "evt_snapshot")
 			b.mu.Lock()
 			defer b.mu.Unlock()
-			if b.fetched["evt_thin"] != 1 || b.fetched["evt_snapshot"] != 0 {
-				t.Errorf("fetches %v, want one of evt_thin and none of the snapshot event", b.fetched)
-			}
+			require.Equal(t, map[string]int{"evt_thin": 1}, b.fetched, "one fetch of evt_thin, none of the snapshot event")
 		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/appbackend/appbackend/internal/jobstatus"
+	"github.com/appbackend/appbackend/internal/runtime"
 )
 
 // JobKind is the River kind of the jobs the upstream enqueues (POST /v1/jobs). They
@@ -33,9 +34,13 @@ type jobBody struct {
 	Body      json.RawMessage `json:"body"`
 }
 
+// RerunAfterCrash implements runtime.Rerunnable: the upstream dedupes a repeated call
+// on its stable webhook-id.
+func (JobArgs) RerunAfterCrash() bool { return true }
+
 // AddWorkers registers the worker of the upstream's jobs.
-func (s *Service) AddWorkers(workers *river.Workers) error {
-	return river.AddWorkerSafely(workers, &jobWorker{svc: s})
+func (s *Service) AddWorkers(rt *runtime.Runtime) error {
+	return runtime.AddWorker(rt, &jobWorker{svc: s})
 }
 
 type jobWorker struct {

@@ -64,10 +64,11 @@ func TestUpstreamJobsOnEachDatabase(t *testing.T) {
 			t.Cleanup(upstream.Close)
 
 			st := open(t)
-			rt := runtime.New(st, nil)
+			rt := runtime.New(runtime.Config{})
+			rt.Open(st)
 			svc := gateway.NewService(nil, gateway.ServiceConfig{Upstream: upstream.URL, MaxBody: 1 << 20})
 			require.NoError(t, svc.Open(gateway.Deps{Secret: upstreamSecret, River: rt.River}))
-			require.NoError(t, svc.AddWorkers(rt.Workers()))
+			require.NoError(t, svc.AddWorkers(rt))
 			rt.ConfigureRiver(func(c *river.Config) {
 				c.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}}
 				c.FetchCooldown, c.FetchPollInterval = 10*time.Millisecond, 20*time.Millisecond

@@ -28,6 +28,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 )
 
@@ -126,12 +127,12 @@ func (l *Lifecycle) hooks() (install, uninstall []Hook, cleanup []CleanupHook) {
 	return l.onInstall, l.onUninstall, l.onCleanup
 }
 
-// AddWorkers registers the data-removal and event-purge workers.
-func (l *Lifecycle) AddWorkers(w *river.Workers) error {
-	if err := river.AddWorkerSafely(w, &removalWorker{l: l}); err != nil {
+// AddWorkers registers the data-removal and event-purge workers on rt.
+func (l *Lifecycle) AddWorkers(rt *runtime.Runtime) error {
+	if err := runtime.AddWorker(rt, &removalWorker{l: l}); err != nil {
 		return err
 	}
-	return river.AddWorkerSafely(w, &purgeWorker{l: l})
+	return runtime.AddWorker(rt, &purgeWorker{l: l})
 }
 
 // change is what a lifecycle event says about an installation.
@@ -363,6 +364,10 @@ type RemoveAccountDataArgs struct {
 // Kind implements river.JobArgs.
 func (RemoveAccountDataArgs) Kind() string { return "appbackend.remove_account_data" }
 
+// RerunAfterCrash implements runtime.Rerunnable: the removal commits with the job's
+// completion, so a rerun after a crash redoes only what did not commit.
+func (RemoveAccountDataArgs) RerunAfterCrash() bool { return true }
+
 // PurgeAccountEventsArgs is the River job that deletes an uninstalled account's events
 // of one mode once EventRetention has passed.
 type PurgeAccountEventsArgs struct {
@@ -373,6 +378,10 @@ type PurgeAccountEventsArgs struct {
 
 // Kind implements river.JobArgs.
 func (PurgeAccountEventsArgs) Kind() string { return "appbackend.purge_account_events" }
+
+// RerunAfterCrash implements runtime.Rerunnable: deleting events twice deletes nothing
+// more.
+func (PurgeAccountEventsArgs) RerunAfterCrash() bool { return true }
 
 func (l *Lifecycle) enqueueRemoval(ctx context.Context, tx *sql.Tx, in store.Installation) error {
 	client, err := river.ClientFromContextSafely[*sql.Tx](ctx)

@@ -34,3 +34,5 @@ func (q quieter) Handle(ctx context.Context, r slog.Record) error {
 
 func (q quieter) WithAttrs(attrs []slog.Attr) slog.Handler { return quieter{q.h.WithAttrs(attrs)} }
 func (q quieter) WithGroup(name string) slog.Handler       { return quieter{q.h.WithGroup(name)} }
+
+func slogQuieter(l *slog.Logger) *slog.Logger { return slog.New(Quieter(l.Handler())) }

@@ -59,8 +59,9 @@ func setupHourly(b *testing.B) *benchBundle {
 		b.Fatal(err)
 	}
 	sched := schedule.New(st, set, schedule.Config{NowFunc: clk.Now})
-	rt := abruntime.New(st, nil)
-	if err := sched.AddWorkers(rt.Workers()); err != nil {
+	rt := abruntime.New(abruntime.Config{})
+	rt.Open(st)
+	if err := sched.AddWorkers(rt); err != nil {
 		b.Fatal(err)
 	}
 	rt.ConfigureRiver(sched.ConfigureRiver)

@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/runtime"
@@ -85,20 +86,17 @@ func startNode(t *testing.T, st store.Store, set *schedule.Set, clk *clock, opts
 	lifecycle := install.New(st, install.Config{Logger: logger})
 	lifecycle.OnInstall(sched.OnInstall)
 	lifecycle.OnUninstall(sched.OnUninstall)
-	rt := runtime.New(st, logger)
-	require.NoError(t, lifecycle.AddWorkers(rt.Workers()))
-	require.NoError(t, sched.AddWorkers(rt.Workers()))
+	rt := runtime.New(runtime.Config{Archetype: &baseservice.Archetype{Logger: logger},
+		RetryPolicy: fixedRetry{}, PollInterval: 20 * time.Millisecond, ResumeOnStart: opts.resumeOnStart})
+	rt.Open(st)
+	require.NoError(t, lifecycle.AddWorkers(rt))
+	require.NoError(t, sched.AddWorkers(rt))
 	rt.ConfigureRiver(sched.ConfigureRiver)
-	proc, err := events.New(rt, events.Config{
-		RetryPolicy:   fixedRetry{},
-		PollInterval:  20 * time.Millisecond,
-		BuiltIn:       []events.BuiltIn{lifecycle.HandleEvent},
-		ResumeOnStart: opts.resumeOnStart,
-	})
+	proc, err := events.New(rt, events.Config{BuiltIn: []events.BuiltIn{lifecycle.HandleEvent}})
 	require.NoError(t, err)
 	require.NoError(t, rt.Build())
 	require.NoError(t, sched.Sync(t.Context()))
-	require.NoError(t, proc.Start(context.Background()))
+	require.NoError(t, rt.Start(context.Background()))
 	n := &node{st: st, rt: rt, sched: sched, proc: proc}
 	t.Cleanup(func() { n.stop(t, 5*time.Second) })
 	return n
@@ -109,7 +107,7 @@ func (n *node) stop(t *testing.T, grace time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := n.proc.Stop(ctx); err != nil {
+	if err := n.rt.Stop(ctx); err != nil {
 		t.Logf("stop: %v", err)
 	}
 }
@@ -169,9 +167,7 @@ func (n *node) waitIdle(t *testing.T) {
 		if len(pending) == 0 {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("runs still pending: %v", pending)
-		}
+		require.False(t, time.Now().After(deadline), "runs still pending: %v", pending)
 		time.Sleep(20 * time.Millisecond)
 	}
 }

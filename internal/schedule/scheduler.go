@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 )
 
@@ -100,19 +101,19 @@ func New(st store.Store, set *Set, cfg Config) *Scheduler {
 // Set returns the schedules the Scheduler runs.
 func (s *Scheduler) Set() *Set { return s.set }
 
-// AddWorkers registers the tick and run workers.
-func (s *Scheduler) AddWorkers(w *river.Workers) error {
-	if err := river.AddWorkerSafely(w, &tickWorker{s: s}); err != nil {
+// AddWorkers registers the tick and run workers on rt.
+func (s *Scheduler) AddWorkers(rt *runtime.Runtime) error {
+	if err := runtime.AddWorker(rt, &tickWorker{s: s}); err != nil {
 		return fmt.Errorf("schedule: %w", err)
 	}
-	if err := river.AddWorkerSafely(w, &runWorker{s: s}); err != nil {
+	if err := runtime.AddWorker(rt, &runWorker{s: s}); err != nil {
 		return fmt.Errorf("schedule: %w", err)
 	}
 	return nil
 }
 
 // ConfigureRiver adds the schedules' queue and the periodic tick to a River client's
-// configuration (pass it as events.Config.RiverConfig). River's elected leader
+// configuration (pass it to runtime.Runtime.ConfigureRiver). River's elected leader
 // enqueues the tick, but only once a row's run time has come (see tickGate): an idle
 // server writes nothing for its schedules. Any worker runs it.
 func (s *Scheduler) ConfigureRiver(rc *river.Config) {

@@ -2,17 +2,14 @@ package schedule
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/store"
-	"github.com/appbackend/appbackend/stripeclient"
 )
 
 var base = time.Date(2026, time.March, 2, 10, 30, 0, 0, time.UTC) // a Monday
@@ -48,15 +45,11 @@ func TestParseSpec(t *testing.T) {
 		t.Run(tc.spec, func(t *testing.T) {
 			t.Parallel()
 			spec, err := ParseSpec(tc.spec)
-			if err != nil {
-				t.Fatalf("ParseSpec: %v", err)
-			}
-			if got := spec.Interval(); got != tc.interval {
-				t.Errorf("Interval = %v, want %v", got, tc.interval)
-			}
-			if got := spec.Next(tc.from); !got.Equal(tc.next) || got.Location() != time.UTC {
-				t.Errorf("Next(%v) = %v, want %v in UTC", tc.from, got, tc.next)
-			}
+			require.NoError(t, err)
+			require.Equal(t, tc.interval, spec.Interval())
+			got := spec.Next(tc.from)
+			require.True(t, got.Equal(tc.next), "Next(%v) = %v, want %v", tc.from, got, tc.next)
+			require.Equal(t, time.UTC, got.Location())
 		})
 	}
 }
@@ -81,12 +74,8 @@ func TestParseSpecRejects(t *testing.T) {
 		t.Run(tc.spec, func(t *testing.T) {
 			t.Parallel()
 			_, err := ParseSpec(tc.spec)
-			if !errors.Is(err, ErrBadSpec) {
-				t.Fatalf("ParseSpec(%q) err = %v, want ErrBadSpec", tc.spec, err)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q does not say %q", err, tc.want)
-			}
+			require.ErrorIs(t, err, ErrBadSpec)
+			require.ErrorContains(t, err, tc.want)
 		})
 	}
 }
@@ -98,17 +87,12 @@ func FuzzParseSpec(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		spec, err := ParseSpec(text)
 		if err != nil {
-			if !errors.Is(err, ErrBadSpec) {
-				t.Fatalf("error %v is not ErrBadSpec", err)
-			}
+			require.ErrorIs(t, err, ErrBadSpec)
 			return
 		}
-		if spec.Interval() <= 0 {
-			t.Fatalf("%q: interval %v", text, spec.Interval())
-		}
-		if next := spec.Next(base); !next.After(base) {
-			t.Fatalf("%q: Next(%v) = %v, not after", text, base, next)
-		}
+		require.Positive(t, spec.Interval(), "%q: interval", text)
+		next := spec.Next(base)
+		require.True(t, next.After(base), "%q: Next(%v) = %v, not after", text, base, next)
 	})
 }
 
@@ -134,9 +118,8 @@ func TestLatest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			slot, missed := tc.spec.latest(tc.from, tc.jitter, tc.now)
-			if !slot.Equal(tc.wantSlot) || missed != tc.wantMissed {
-				t.Errorf("latest = %v, %d missed; want %v, %d", slot, missed, tc.wantSlot, tc.wantMissed)
-			}
+			require.True(t, slot.Equal(tc.wantSlot), "latest = %v, want %v", slot, tc.wantSlot)
+			require.Equal(t, tc.wantMissed, missed)
 		})
 	}
 }
@@ -147,15 +130,9 @@ func TestJitter(t *testing.T) {
 	every10s, _ := ParseSpec("@every 10s")
 	key := store.ScheduleKey{Name: "refresh", AccountID: "acct_1", Livemode: true}
 
-	if got := Jitter(hourly, store.ScheduleKey{Name: "refresh"}, DefaultMaxJitter); got != 0 {
-		t.Errorf("platform schedule jitter = %v, want 0", got)
-	}
-	if a, b := Jitter(hourly, key, DefaultMaxJitter), Jitter(hourly, key, DefaultMaxJitter); a != b {
-		t.Errorf("jitter not stable: %v then %v", a, b)
-	}
-	if got := Jitter(hourly, key, 0); got != 0 {
-		t.Errorf("jitter with a zero window = %v, want 0", got)
-	}
+	require.Zero(t, Jitter(hourly, store.ScheduleKey{Name: "refresh"}, DefaultMaxJitter), "platform schedule jitter")
+	require.Equal(t, Jitter(hourly, key, DefaultMaxJitter), Jitter(hourly, key, DefaultMaxJitter), "jitter is stable")
+	require.Zero(t, Jitter(hourly, key, 0), "jitter with a zero window")
 	other := key
 	other.Livemode = false
 	if Jitter(hourly, key, DefaultMaxJitter) == Jitter(hourly, other, DefaultMaxJitter) {
@@ -175,17 +152,13 @@ func TestJitter(t *testing.T) {
 		for i := range 10_000 {
 			k := store.ScheduleKey{Name: "refresh", AccountID: fmt.Sprintf("acct_%d", i), Livemode: i%2 == 0}
 			j := Jitter(tc.spec, k, tc.window)
-			if j < 0 || j >= min(tc.window, tc.spec.Interval()/10) {
-				t.Fatalf("%s window %v: jitter %v out of range", tc.spec, tc.window, j)
-			}
+			require.True(t, j >= 0 && j < min(tc.window, tc.spec.Interval()/10), "%s window %v: jitter %v out of range", tc.spec, tc.window, j)
 			seconds[int64(j/time.Second)]++
 		}
 		// Spread: no second of the window holds more than three times its share.
 		windowSeconds := max(1, int(min(tc.window, tc.spec.Interval()/10)/time.Second))
 		for s, n := range seconds {
-			if n > 3*10_000/windowSeconds {
-				t.Errorf("%s window %v: %d of 10,000 accounts in second %d", tc.spec, tc.window, n, s)
-			}
+			require.LessOrEqual(t, n, 3*10_000/windowSeconds, "%s window %v: accounts in second %d", tc.spec, tc.window, s)
 		}
 	}
 }
@@ -194,9 +167,7 @@ func TestSetRejects(t *testing.T) {
 	t.Parallel()
 	noop := func(context.Context, Run) error { return nil }
 	set := NewSet()
-	if err := set.Every("@hourly", "report", noop); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, set.Every("@hourly", "report", noop))
 	for _, tc := range []struct {
 		name    string
 		add     func() error
@@ -212,57 +183,12 @@ func TestSetRejects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.add()
-			if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.wantMsg) {
-				t.Errorf("err = %v; want %v saying %q", err, tc.wantErr, tc.wantMsg)
-			}
+			require.ErrorIs(t, err, tc.wantErr)
+			require.ErrorContains(t, err, tc.wantMsg)
 		})
 	}
-	if err := set.Every("@hourly", "nil.handler", nil); err == nil {
-		t.Error("nil handler accepted")
-	}
-	if got := set.Names(); len(got) != 1 || got[0] != "report" {
-		t.Errorf("Names = %v, want [report]: a rejected schedule must not be registered", got)
-	}
-}
-
-func TestRetryOrCancel(t *testing.T) {
-	t.Parallel()
-	done, cancel := context.WithCancel(context.Background())
-	cancel()
-	generic := errors.New("database is locked")
-	refusal := &stripeclient.Error{Code: "bad_request", Status: 400, Message: "No such customer", Retryable: false}
-	outage := &stripeclient.Error{Code: "stripe_error", Status: 502, Message: "Stripe is down", Retryable: true}
-	for _, tc := range []struct {
-		name       string
-		ctx        context.Context
-		err        error
-		wantCancel bool
-	}{
-		{"an error of the app retries", context.Background(), generic, false},
-		{"a retryable Stripe error retries", context.Background(), outage, false},
-		{"a Stripe refusal cancels", context.Background(), fmt.Errorf("refresh: %w", refusal), true},
-		{"a refusal during shutdown retries", done, refusal, false},
-		{"an explicit cancel stays", context.Background(), river.JobCancel(generic), true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got := RetryOrCancel(tc.ctx, tc.err)
-			var ce *rivertype.JobCancelError
-			if isCancel := errors.As(got, &ce); isCancel != tc.wantCancel {
-				t.Errorf("RetryOrCancel(%v) = %v; cancel %v, want %v", tc.err, got, isCancel, tc.wantCancel)
-			}
-			if !errors.Is(got, tc.err) && !errors.As(tc.err, &ce) {
-				t.Errorf("RetryOrCancel lost the error: %v", got)
-			}
-		})
-	}
-	snooze := river.JobSnooze(time.Second)
-	if got := RetryOrCancel(context.Background(), snooze); got != snooze {
-		t.Errorf("snooze = %v, want it unchanged", got)
-	}
-	if RetryOrCancel(context.Background(), nil) != nil {
-		t.Error("nil error changed")
-	}
+	require.Error(t, set.Every("@hourly", "nil.handler", nil), "nil handler accepted")
+	require.Equal(t, []string{"report"}, set.Names(), "a rejected schedule must not be registered")
 }
 
 func TestDueRuns(t *testing.T) {
@@ -297,9 +223,8 @@ func TestDueRuns(t *testing.T) {
 			t.Parallel()
 			row := store.Schedule{ScheduleKey: store.ScheduleKey{Name: "s"}, NextSlot: tc.next}
 			runs, next := s.dueRuns(tc.spec, row, tc.jitter, tc.now)
-			if got := slots(runs); fmt.Sprint(got) != fmt.Sprint(tc.want) || !next.Equal(tc.wantNext) {
-				t.Errorf("dueRuns = %v, next %v; want %v, next %v", got, next.Format("15:04:05"), tc.want, tc.wantNext.Format("15:04:05"))
-			}
+			require.Equal(t, tc.want, slots(runs))
+			require.True(t, next.Equal(tc.wantNext), "next %v, want %v", next.Format("15:04:05"), tc.wantNext.Format("15:04:05"))
 		})
 	}
 }

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/stripeclient"
 )
@@ -22,6 +22,10 @@ type TickArgs struct{}
 
 // Kind implements river.JobArgs.
 func (TickArgs) Kind() string { return "appbackend.schedule_tick" }
+
+// RerunAfterCrash implements runtime.Rerunnable: a tick only enqueues due runs, each
+// unique by its slot, so a tick run twice enqueues nothing twice.
+func (TickArgs) RerunAfterCrash() bool { return true }
 
 // InsertOpts implements river.JobArgsWithInsertOpts: ahead of the runs in their queue,
 // and never retried — the next tick comes within the interval anyway.
@@ -123,38 +127,15 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	if herr := w.call(hctx, def, run, key); herr != nil {
 		lazy.Rollback()
 		s.recordFailure(ctx, key, run, herr)
-		return RetryOrCancel(ctx, herr)
+		return runtime.RetryOrCancel(ctx, herr)
 	}
-	err = CompleteInTx(ctx, lazy, job, func(tx *sql.Tx) error {
+	err = runtime.CompleteInTx(ctx, lazy, job, func(tx *sql.Tx) error {
 		return s.st.RecordScheduleRunTx(ctx, tx, key, store.ScheduleRun{Slot: a.Slot, At: s.cfg.NowFunc()})
 	})
 	if err != nil {
 		return fmt.Errorf("record run of %s: %w", a.Schedule, err)
 	}
 	return nil
-}
-
-// CompleteInTx completes a job in the transaction its work began (store.WithLazyTx),
-// or in a new one, after record, and commits: the work's writes and the job's
-// completion happen together or not at all. A transaction that could not begin fails
-// the job with that error.
-func CompleteInTx[T river.JobArgs](ctx context.Context, lazy *store.LazyTx, job *river.Job[T], record func(tx *sql.Tx) error) error {
-	if _, err := lazy.Begun(); err != nil {
-		return fmt.Errorf("begin the job's transaction: %w", err)
-	}
-	tx, err := lazy.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	if record != nil {
-		if err := record(tx); err != nil {
-			return err
-		}
-	}
-	if _, err := river.JobCompleteTx[riverdriver.Driver[*sql.Tx]](ctx, tx, job); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // call runs the handler. A panic is recorded on the schedule, then passed on to River,
@@ -185,26 +166,4 @@ func (s *Scheduler) recordFailure(ctx context.Context, key store.ScheduleKey, ru
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.logger.ErrorContext(ctx, "record schedule failure", "schedule", run.Name, "account_id", run.AccountID, "err", err)
 	}
-}
-
-// RetryOrCancel maps a job's error to River's outcome: an error that repeating cannot
-// fix — a Stripe 4xx, a refusal such as no key for the mode — cancels the job
-// (river.JobCancel); anything else, a context ended by shutdown included, is retried
-// with backoff. Errors already wrapped by river.JobCancel or river.JobSnooze pass
-// through.
-func RetryOrCancel(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	var (
-		cancelErr *rivertype.JobCancelError
-		snoozeErr *rivertype.JobSnoozeError
-	)
-	if errors.As(err, &cancelErr) || errors.As(err, &snoozeErr) || ctx.Err() != nil {
-		return err
-	}
-	if !stripeclient.IsRetryable(err) {
-		return river.JobCancel(err)
-	}
-	return err
 }

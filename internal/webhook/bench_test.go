@@ -129,7 +129,7 @@ func BenchmarkDrain(b *testing.B) {
 			ctx := context.Background()
 			b.ResetTimer()
 			start := time.Now()
-			if err := bundle.proc.Start(ctx); err != nil {
+			if err := bundle.rt.Start(ctx); err != nil {
 				b.Fatal(err)
 			}
 			for {

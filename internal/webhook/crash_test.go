@@ -57,9 +57,10 @@ func runCrashChild(path string) {
 	}
 	// Jobs running when the process was killed are rescued by the next process once
 	// its River client is leader (within about 15 s) and they are RescueStuckAfter old.
-	rt := runtime.New(st, nil)
-	proc, err := events.New(rt, events.Config{PollInterval: 10 * time.Millisecond, RetryPolicy: fastRetry{},
+	rt := runtime.New(runtime.Config{PollInterval: 10 * time.Millisecond, RetryPolicy: fastRetry{},
 		JobTimeout: time.Second, RescueStuckAfter: 2 * time.Second})
+	rt.Open(st)
+	proc, err := events.New(rt, events.Config{})
 	if err != nil {
 		fail(err)
 	}
@@ -75,7 +76,7 @@ func runCrashChild(path string) {
 	if err != nil {
 		fail(err)
 	}
-	if err := proc.Start(ctx); err != nil {
+	if err := rt.Start(ctx); err != nil {
 		fail(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

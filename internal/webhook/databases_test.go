@@ -28,8 +28,9 @@ type inbox struct {
 
 func newInbox(t *testing.T, st store.Store, cfg webhook.Config) *inbox {
 	t.Helper()
-	rt := runtime.New(st, nil)
-	proc, err := events.New(rt, events.Config{RetryPolicy: fastRetry{}})
+	rt := runtime.New(runtime.Config{RetryPolicy: fastRetry{}})
+	rt.Open(st)
+	proc, err := events.New(rt, events.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

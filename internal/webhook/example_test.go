@@ -39,8 +39,9 @@ func Example() {
 		fmt.Println("installed:", in.AccountID, "live:", in.Livemode)
 		return nil
 	})
-	rt := runtime.New(st, nil)
-	if err := lifecycle.AddWorkers(rt.Workers()); err != nil {
+	rt := runtime.New(runtime.Config{})
+	rt.Open(st)
+	if err := lifecycle.AddWorkers(rt); err != nil {
 		log.Fatal(err)
 	}
 	proc, err := events.New(rt, events.Config{BuiltIn: []events.BuiltIn{lifecycle.HandleEvent}})
@@ -68,7 +69,7 @@ func Example() {
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe", receiver)
 	srv := httptest.NewServer(mux)
-	if err := proc.Start(ctx); err != nil {
+	if err := rt.Start(ctx); err != nil {
 		log.Fatal(err)
 	}
 
@@ -94,7 +95,7 @@ func Example() {
 	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_ = receiver.Close(stopCtx)
-	_ = proc.Stop(stopCtx)
+	_ = rt.Stop(stopCtx)
 
 	// Output:
 	// installed: acct_123 live: false

@@ -472,7 +472,7 @@ func TestBacklogOfSingleEventJobs(t *testing.T) {
 			failing = ids[i]
 		}
 	}
-	if err := b.proc.Start(context.Background()); err != nil {
+	if err := b.rt.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range ids {

@@ -94,16 +94,12 @@ func setup(t testing.TB, cfg testConfig) *testBundle {
 		b.cleanedUp = append(b.cleanedUp, accountID)
 		return nil
 	})
-	b.rt = runtime.New(st, nil)
-	if err := b.lc.AddWorkers(b.rt.Workers()); err != nil {
+	b.rt = runtime.New(runtime.Config{MaxAttempts: cfg.maxAttempts, RetryPolicy: fastRetry{}, PollInterval: 10 * time.Millisecond})
+	b.rt.Open(st)
+	if err := b.lc.AddWorkers(b.rt); err != nil {
 		t.Fatal(err)
 	}
-	b.proc, err = events.New(b.rt, events.Config{
-		MaxAttempts:  cfg.maxAttempts,
-		RetryPolicy:  fastRetry{},
-		PollInterval: 10 * time.Millisecond,
-		BuiltIn:      []events.BuiltIn{b.lc.HandleEvent},
-	})
+	b.proc, err = events.New(b.rt, events.Config{BuiltIn: []events.BuiltIn{b.lc.HandleEvent}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +119,7 @@ func setup(t testing.TB, cfg testConfig) *testBundle {
 	b.srv = httptest.NewServer(mux)
 	b.url = b.srv.URL + "/webhooks/stripe"
 	if !cfg.noProcessing {
-		if err := b.proc.Start(ctx); err != nil {
+		if err := b.rt.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,7 +130,7 @@ func setup(t testing.TB, cfg testConfig) *testBundle {
 		if err := b.rcv.Close(stopCtx); err != nil {
 			t.Errorf("close receiver: %v", err)
 		}
-		if err := b.proc.Stop(stopCtx); err != nil {
+		if err := b.rt.Stop(stopCtx); err != nil {
 			t.Errorf("stop processor: %v", err)
 		}
 		st.Close()

@@ -95,13 +95,10 @@ func run(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	if spec := getenv("E2E_SCHEDULE"); spec != "" {
-		err := app.Every(spec, "e2e.tick", func(ctx context.Context, run appbackend.Run) error {
+		app.Every(spec, "e2e.tick", func(ctx context.Context, run appbackend.Run) error {
 			_, err := tables.db.ExecContext(ctx, tables.insertSlot, run.Slot.UnixMicro(), run.Missed, replica, time.Now().UnixMicro())
 			return err
 		})
-		if err != nil {
-			return err
-		}
 	}
 	hook := func(ctx context.Context, in appbackend.Installation) error {
 		tx, ok := appbackend.Tx(ctx)

@@ -1,4 +1,4 @@
-package events
+package runtime
 
 import (
 	"context"
@@ -15,15 +15,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/appbackend/appbackend/internal/store"
-)
-
-// Defaults of the liveness settings in [Config].
-const (
-	// DefaultHeartbeatEvery is how often a process records that it is alive.
-	DefaultHeartbeatEvery = time.Second
-	// DefaultStaleAfter is how long a process may miss heartbeats before its running
-	// jobs of the rerunnable kinds are taken for orphaned and handed back.
-	DefaultStaleAfter = 5 * time.Second
 )
 
 // newProcessID names this process for River (its client id, recorded in every job it
