@@ -11,6 +11,7 @@ import (
 
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
+	"github.com/stretchr/testify/require"
 )
 
 var base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -25,16 +26,10 @@ func batchEvent(id string) *store.Event {
 func inTx(t *testing.T, db *sql.DB, f func(tx *sql.Tx) error) {
 	t.Helper()
 	tx, err := db.BeginTx(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer tx.Rollback()
-	if err := f(tx); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, f(tx))
+	require.NoError(t, tx.Commit())
 }
 
 // A batch stores what InsertEventTx on each event in turn would, and says which
@@ -43,9 +38,7 @@ func inTx(t *testing.T, db *sql.DB, f func(tx *sql.Tx) error) {
 func TestInsertEventsTx(t *testing.T) {
 	t.Parallel()
 	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "appbackend.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
 	ctx := t.Context()
 	existing := batchEvent("evt_existing")
@@ -72,26 +65,22 @@ func TestInsertEventsTx(t *testing.T) {
 		inserted, err = s.InsertEventsTx(ctx, tx, batch)
 		return err
 	})
-	if !slices.Equal(inserted, want) {
-		t.Errorf("inserted = %v, want %v (the existing id and the repeats are duplicates)", inserted, want)
-	}
+	require.True(t, slices.Equal(inserted, want), "inserted = %v, want %v (the existing id and the repeats are duplicates)", inserted, want)
 
 	for _, w := range []*store.Event{batch[0], existing, batch[2], platform, batch[50]} {
 		got, err := s.Event(ctx, w.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		e := *w
 		e.Status = store.EventPending
 		if len(e.Raw) == 0 && len(got.Raw) == 0 {
 			e.Raw = got.Raw // SQLite reads an empty BLOB back as nil, as for InsertEventTx's
 		}
 		if !reflect.DeepEqual(got, e) {
-			t.Errorf("Event(%s) =\n%+v\nwant\n%+v", w.ID, got, e)
+			require.FailNow(t, fmt.Sprintf("Event(%s) =\n%+v\nwant\n%+v", w.ID, got, e))
 		}
 	}
 	if list, err := s.ListEvents(ctx, store.EventFilter{}); err != nil || len(list) != 103 {
-		t.Errorf("ListEvents = %d events, %v; want 103", len(list), err)
+		require.FailNow(t, fmt.Sprintf("ListEvents = %d events, %v; want 103", len(list), err))
 	}
 	inTx(t, s.DB(), func(tx *sql.Tx) error {
 		got, err := s.InsertEventsTx(ctx, tx, nil)
