@@ -89,15 +89,15 @@ func ExampleApp_OnInstall() {
 	log := make(chan string, 3)
 	app := appbackendtest.Start(t, func(app *appbackend.App) {
 		app.OnInstall(func(ctx context.Context, in appbackend.Installation) error {
-			log <- "installed "+in.AccountID
+			log <- "installed " + in.AccountID
 			return nil
 		})
 		app.OnUninstall(func(ctx context.Context, in appbackend.Installation) error {
-			log <- "uninstalled "+in.AccountID
+			log <- "uninstalled " + in.AccountID
 			return nil
 		})
 		app.OnCleanup(func(ctx context.Context, account string, livemode bool) error {
-			log <- "cleaned up "+account
+			log <- "cleaned up " + account
 			return nil
 		})
 	})
