@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"database/sql"
 	"fmt"
-	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -22,54 +21,6 @@ func batchEvent(id string) *store.Event {
 		ID: id, Type: "customer.created", AccountID: "acct_1", Livemode: true, Created: base,
 		APIVersion: "2023-10-16", Raw: []byte(`{"id":"` + id + `"}`), ReceivedAt: base.Add(time.Second),
 	}
-}
-
-// A batch stores what InsertEventTx on each event in turn would, and says which
-// events were new.
-func TestInsertEventsTx(t *testing.T) {
-	t.Parallel()
-	s := open(t, pgtest.NewDatabase(t))
-	ctx := t.Context()
-	existing := batchEvent("evt_existing")
-	existing.Type = "invoice.paid"
-	inTx(t, s.DB(), func(tx *sql.Tx) error {
-		_, err := s.InsertEventTx(ctx, tx, existing)
-		return err
-	})
-
-	platform := batchEvent("evt_platform")
-	platform.AccountID, platform.Livemode, platform.APIVersion, platform.Raw = "", false, "", nil
-	batch := []*store.Event{batchEvent("evt_b"), batchEvent("evt_existing"), batchEvent("evt_a"), batchEvent("evt_b"), platform}
-	var inserted []bool
-	inTx(t, s.DB(), func(tx *sql.Tx) (err error) {
-		inserted, err = s.InsertEventsTx(ctx, tx, batch)
-		return err
-	})
-	want := []bool{true, false, true, false, true}
-	require.True(t, slices.Equal(inserted, want), "inserted = %v, want %v (the existing id and the repeat are duplicates)", inserted, want)
-
-	for _, want := range []*store.Event{batch[0], existing, batch[2], platform} {
-		got, err := s.Event(ctx, want.ID)
-		require.NoError(t, err)
-		w := *want
-		w.Status = store.EventPending
-		if w.Raw == nil {
-			w.Raw = []byte{}
-		}
-		if !reflect.DeepEqual(got, w) {
-			require.FailNow(t, fmt.Sprintf("Event(%s) =\n%+v\nwant\n%+v", want.ID, got, w))
-		}
-	}
-	list, err := s.ListEvents(ctx, store.EventFilter{})
-	require.NoError(t, err, "ListEvents = %d events, %v; want 4", len(list), err)
-	require.Len(t, list, 4, "ListEvents = %d events, %v; want 4", len(list), err)
-	inTx(t, s.DB(), func(tx *sql.Tx) error {
-		got, err := s.InsertEventsTx(ctx, tx, nil)
-		if err != nil || len(got) != 0 {
-			return fmt.Errorf("InsertEventsTx(nil) = %v, %v; want nothing", got, err)
-		}
-		return nil
-	})
 }
 
 // Replicas committing overlapping batches in opposite orders at once: one statement
