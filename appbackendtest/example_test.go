@@ -190,3 +190,30 @@ func ExampleStripeFake() {
 
 // exampleT stands in for a test's *testing.T in these examples, which have none.
 func exampleT() *exampletb.T { return exampletb.New() }
+
+// A test of one job and one event handler, without an HTTP server: NewWorker starts
+// the app's workers on a database of its own, Work runs a job with the worker
+// registered for its kind, HandleEvent runs the handlers of an event's type.
+func ExampleNewWorker() {
+	t := exampleT()
+	defer t.End()
+
+	w := appbackendtest.NewWorker(t, register, appbackendtest.WithConfig(func(cfg *appbackend.Config) {
+		cfg.Migrations = migrations
+	}))
+	status := appbackendtest.Work(t, w, reportArgs{})
+	fmt.Println(status.State, string(status.Output))
+
+	inv := w.Fake.Put("acct_1", false, "invoices", map[string]any{"amount_paid": 1500, "status": "paid"})
+	ev := w.HandleEvent(t, appbackendtest.Event{
+		Type:    "invoice.paid",
+		Account: "acct_1",
+		Object:  map[string]any{"id": inv["id"], "object": "invoice"},
+	})
+	var amount int64
+	require.NoError(t, w.DB().QueryRow(`SELECT amount_paid FROM paid_invoices WHERE id = $1`, inv["id"]).Scan(&amount))
+	fmt.Println(ev.Status, amount)
+	// Output:
+	// completed {"report":"done"}
+	// processed 1500
+}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/apptest"
-	"github.com/appbackend/appbackend/internal/store/sqlstore"
 	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/internal/store/sqlstore"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 	"github.com/appbackend/appbackend/stripeclient"
 )
