@@ -202,7 +202,9 @@ func ExampleNewWorker() {
 		cfg.Migrations = migrations
 	}))
 	status := appbackendtest.Work(t, w, reportArgs{})
-	fmt.Println(status.State, string(status.Output))
+	var output map[string]string
+	require.NoError(t, json.Unmarshal(status.Output, &output))
+	fmt.Println(status.State, output["report"])
 
 	inv := w.Fake.Put("acct_1", false, "invoices", map[string]any{"amount_paid": 1500, "status": "paid"})
 	ev := w.HandleEvent(t, appbackendtest.Event{
@@ -214,6 +216,6 @@ func ExampleNewWorker() {
 	require.NoError(t, w.DB().QueryRow(`SELECT amount_paid FROM paid_invoices WHERE id = $1`, inv["id"]).Scan(&amount))
 	fmt.Println(ev.Status, amount)
 	// Output:
-	// completed {"report":"done"}
+	// completed done
 	// processed 1500
 }
