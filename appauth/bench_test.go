@@ -3,12 +3,14 @@ package appauth
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v85/webhook"
 )
 
@@ -30,18 +32,14 @@ type benchInput struct {
 func newBenchInput(b *testing.B, payload string, signers ...string) benchInput {
 	b.Helper()
 	header, body, err := Sign(signers, time.Now(), testUser, testAccount, []byte(payload))
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	return benchInput{secrets: []string{testSecret, testSecretNew}, header: header, body: body}
 }
 
 func (in benchInput) verifier(b *testing.B) *Verifier {
 	b.Helper()
 	v, err := NewVerifier(in.secrets)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	return v
 }
 
@@ -61,9 +59,8 @@ func BenchmarkVerifyDefault(b *testing.B) {
 	v := in.verifier(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.VerifySignature(in.header, in.body, nil); err != nil {
-			b.Fatal(err)
-		}
+		_, err := v.VerifySignature(in.header, in.body, nil)
+		require.NoError(b, err)
 	}
 }
 
@@ -71,9 +68,7 @@ func BenchmarkStripeGoValidatePayload(b *testing.B) {
 	in := newBenchInput(b, "", testSecret, testSecretNew)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := stripeGoValidate(in); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, stripeGoValidate(in))
 	}
 }
 
@@ -84,9 +79,8 @@ func BenchmarkVerifyDefaultSecondSecret(b *testing.B) {
 	v := in.verifier(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.VerifySignature(in.header, in.body, nil); err != nil {
-			b.Fatal(err)
-		}
+		_, err := v.VerifySignature(in.header, in.body, nil)
+		require.NoError(b, err)
 	}
 }
 
@@ -94,9 +88,7 @@ func BenchmarkStripeGoValidatePayloadSecondSecret(b *testing.B) {
 	in := newBenchInput(b, "", testSecretNew)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := stripeGoValidate(in); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, stripeGoValidate(in))
 	}
 }
 
@@ -106,9 +98,8 @@ func BenchmarkVerifyRequestDefault(b *testing.B) {
 	v := in.verifier(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.VerifyRequest(in.header, in.body, nil); err != nil {
-			b.Fatal(err)
-		}
+		_, err := v.VerifyRequest(in.header, in.body, nil)
+		require.NoError(b, err)
 	}
 }
 
@@ -119,25 +110,21 @@ func BenchmarkVerifyRequestPayload(b *testing.B) {
 	v := in.verifier(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.VerifyRequest(in.header, in.body, nil); err != nil {
-			b.Fatal(err)
-		}
+		_, err := v.VerifyRequest(in.header, in.body, nil)
+		require.NoError(b, err)
 	}
 }
 
 func BenchmarkVerifyRequestPrettyPrinted(b *testing.B) {
 	in := newBenchInput(b, benchPayload, testSecret, testSecretNew)
 	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, in.body, "", "  "); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, json.Indent(&pretty, in.body, "", "  "))
 	in.body = pretty.Bytes()
 	v := in.verifier(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.VerifyRequest(in.header, in.body, nil); err != nil {
-			b.Fatal(err)
-		}
+		_, err := v.VerifyRequest(in.header, in.body, nil)
+		require.NoError(b, err)
 	}
 }
 
@@ -156,17 +143,14 @@ func BenchmarkVerifyPayload(b *testing.B) {
 	b.Run("appauth", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := v.VerifyPayload(in.header, in.body); err != nil {
-				b.Fatal(err)
-			}
+			_, err := v.VerifyPayload(in.header, in.body)
+			require.NoError(b, err)
 		}
 	})
 	b.Run("stripe-go", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := stripeGoValidate(in); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, stripeGoValidate(in))
 		}
 	})
 }
@@ -181,7 +165,7 @@ func BenchmarkProtect(b *testing.B) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
 		if rec.Code != 200 {
-			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			require.FailNow(b, fmt.Sprintf("status %d: %s", rec.Code, rec.Body))
 		}
 	}
 }
@@ -190,8 +174,7 @@ func BenchmarkSign(b *testing.B) {
 	secrets := []string{testSecret, testSecretNew}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := Sign(secrets, testNow, testUser, testAccount, []byte(benchPayload)); err != nil {
-			b.Fatal(err)
-		}
+		_, _, err := Sign(secrets, testNow, testUser, testAccount, []byte(benchPayload))
+		require.NoError(b, err)
 	}
 }

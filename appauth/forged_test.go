@@ -2,6 +2,7 @@ package appauth
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestVerifyForgedBodyAllocations bounds the memory a forged request costs: a body that
@@ -37,9 +40,8 @@ func TestVerifyForgedBodyAllocations(t *testing.T) {
 			const runs = 5
 			// Warm up every stringify slot: their buffers are kept between requests.
 			for range 2 * runtime.GOMAXPROCS(0) {
-				if _, err := v.VerifyRequest(header, tc.body, nil); !errors.Is(err, ErrNoValidSignature) {
-					t.Fatalf("forged request: error %v, want ErrNoValidSignature", err)
-				}
+				_, err := v.VerifyRequest(header, tc.body, nil)
+				require.ErrorIs(t, err, ErrNoValidSignature, "forged request: error %v, want ErrNoValidSignature", err)
 			}
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
@@ -49,9 +51,7 @@ func TestVerifyForgedBodyAllocations(t *testing.T) {
 			runtime.ReadMemStats(&after)
 			perByte := float64(after.TotalAlloc-before.TotalAlloc) / runs / float64(len(tc.body))
 			t.Logf("%.3f bytes allocated per body byte", perByte)
-			if perByte > 1 {
-				t.Errorf("verifying a forged body allocates %.1f bytes per body byte, want at most 1", perByte)
-			}
+			require.True(t, perByte <= 1, "verifying a forged body allocates %.1f bytes per body byte, want at most 1", perByte)
 		})
 	}
 }
@@ -59,16 +59,14 @@ func TestVerifyForgedBodyAllocations(t *testing.T) {
 func TestVerifyBusy(t *testing.T) {
 	t.Parallel()
 	v, err := NewVerifier([]string{testSecret}, WithClock(func() time.Time { return testNow }), WithLargeBodyLimit(1, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	forged := forgedHeader(testNow)
 	body := forgedBody(LargeBody + 100)
 	def := newSigned(t)
 
 	slot := <-v.largeBodySlots // another request is checking a large body
 	if _, err := v.VerifyRequest(forged, body, nil); !errors.Is(err, ErrBusy) {
-		t.Errorf("large body with every slot taken: error %v, want ErrBusy", err)
+		require.FailNow(t, fmt.Sprintf("large body with every slot taken: error %v, want ErrBusy", err))
 	}
 	// Small bodies need no slot, whichever candidate they need.
 	for _, small := range []string{
@@ -76,20 +74,19 @@ func TestVerifyBusy(t *testing.T) {
 		"{\n  \"user_id\": \"" + testUser + "\",\n  \"account_id\": \"" + testAccount + "\"\n}",
 	} {
 		if _, err := v.VerifyRequest(def.header, []byte(small), nil); err != nil {
-			t.Errorf("small body %q with every slot taken: %v", small, err)
+			require.FailNow(t, fmt.Sprintf("small body %q with every slot taken: %v", small, err))
 		}
 	}
 	if _, err := v.VerifyRequest(forged, forgedBody(LargeBody), nil); !errors.Is(err, ErrNoValidSignature) {
-		t.Errorf("forged small body with every slot taken: error %v, want ErrNoValidSignature", err)
+		require.FailNow(t, fmt.Sprintf("forged small body with every slot taken: error %v, want ErrNoValidSignature", err))
 	}
 	res := serve(t, v.Protect(whoami), signedRequest("POST", "/api/whoami", forged, string(body)))
-	if res.status != http.StatusServiceUnavailable || errorCode(res) != "unavailable" ||
-		res.header.Get("Retry-After") == "" || res.header.Get("Access-Control-Allow-Origin") != "*" {
-		t.Errorf("Protect with every slot taken: status %d, body %v, header %v; want 503 unavailable with Retry-After and CORS", res.status, res.body, res.header)
-	}
+	require.False(t, res.status != http.StatusServiceUnavailable || errorCode(res) != "unavailable" ||
+		res.header.Get("Retry-After") == "", "Protect with every slot taken: status %d, body %v, header %v; want 503 unavailable with Retry-After and CORS", res.status, res.body, res.header)
+	require.Equal(t, "*", res.header.Get("Access-Control-Allow-Origin"), "Protect with every slot taken: status %d, body %v, header %v; want 503 unavailable with Retry-After and CORS", res.status, res.body, res.header)
 	v.largeBodySlots <- slot
 	if _, err := v.VerifyRequest(forged, body, nil); !errors.Is(err, ErrNoValidSignature) {
-		t.Errorf("with the slot back: error %v, want ErrNoValidSignature", err)
+		require.FailNow(t, fmt.Sprintf("with the slot back: error %v, want ErrNoValidSignature", err))
 	}
 }
 
@@ -148,12 +145,9 @@ func TestProtectRefusesHeaderBeforeBody(t *testing.T) {
 			r := signedRequest("POST", "/api/whoami", tc.header, "")
 			r.Body, r.ContentLength = body, 1<<20
 			res := serve(t, h, r)
-			if res.status != http.StatusUnauthorized || errorCode(res) != tc.code {
-				t.Errorf("status %d, body %v; want 401 %s", res.status, res.body, tc.code)
-			}
-			if body.read {
-				t.Error("the body was read before the header was refused")
-			}
+			require.Equal(t, http.StatusUnauthorized, res.status, "status %d, body %v; want 401 %s", res.status, res.body, tc.code)
+			require.Equal(t, tc.code, errorCode(res), "status %d, body %v; want 401 %s", res.status, res.body, tc.code)
+			require.False(t, body.read, "the body was read before the header was refused")
 		})
 	}
 }
@@ -171,11 +165,9 @@ func TestProtectBodyMemoryFollowsArrival(t *testing.T) {
 		r := signedRequest("POST", "/api/whoami", def.header, "")
 		r.Body, r.ContentLength = body, 1<<20
 		res := serve(t, h, r)
-		if res.status != http.StatusBadRequest {
-			t.Errorf("status %d, want 400", res.status)
-		}
+		require.Equal(t, http.StatusBadRequest, res.status, "status %d, want 400", res.status)
 		if body.worstOffer > firstBodyChunk {
-			t.Errorf("Read was offered %d bytes more than twice what had arrived, want at most %d", body.worstOffer, firstBodyChunk)
+			require.FailNow(t, fmt.Sprintf("Read was offered %d bytes more than twice what had arrived, want at most %d", body.worstOffer, firstBodyChunk))
 		}
 	})
 	t.Run("1 MiB body in pieces", func(t *testing.T) {
@@ -189,19 +181,17 @@ func TestProtectBodyMemoryFollowsArrival(t *testing.T) {
 		r := signedRequest("POST", "/api/whoami", def.header, "")
 		r.Body, r.ContentLength = body, int64(len(content))
 		res := serve(t, h, r)
-		if res.status != http.StatusOK || res.body["body"] != content {
-			t.Errorf("status %d, want 200 with the whole body echoed", res.status)
-		}
+		require.Equal(t, http.StatusOK, res.status, "status %d, want 200 with the whole body echoed", res.status)
+		require.True(t, res.body["body"] == content, "status %d, want 200 with the whole body echoed", res.status)
 		if body.worstOffer > firstBodyChunk {
-			t.Errorf("Read was offered %d bytes more than twice what had arrived, want at most %d", body.worstOffer, firstBodyChunk)
+			require.FailNow(t, fmt.Sprintf("Read was offered %d bytes more than twice what had arrived, want at most %d", body.worstOffer, firstBodyChunk))
 		}
 	})
 	t.Run("longer than announced", func(t *testing.T) {
 		body := &recordingBody{chunks: []string{defaultBody + "  "}, err: io.EOF}
 		r := signedRequest("POST", "/api/whoami", def.header, "")
 		r.Body, r.ContentLength = body, int64(len(defaultBody))
-		if res := serve(t, h, r); res.status != http.StatusBadRequest {
-			t.Errorf("status %d, want 400", res.status)
-		}
+		res := serve(t, h, r)
+		require.Equal(t, http.StatusBadRequest, res.status, "status %d, want 400", res.status)
 	})
 }

@@ -2,11 +2,13 @@ package appauth
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/appbackend/appbackend/internal/jsjson"
+	"github.com/stretchr/testify/require"
 )
 
 var fuzzPayloads = []string{
@@ -47,21 +49,15 @@ func FuzzVerifyRequest(f *testing.F) {
 			return // not a JSON object
 		}
 		defaultHeader, _, err := Sign([]string{testSecret}, testNow, user, account, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 
 		// The signed request verifies, and so does the body under a default signature,
 		// which then vouches for the identity only.
 		original, err := v.VerifyRequest(header, body, nil)
-		if err != nil {
-			t.Fatalf("Sign's output does not verify: %v\nheader %s\nbody %q", err, header, body)
-		}
+		require.NoError(t, err, "Sign's output does not verify: %v\nheader %s\nbody %q", err, header, body)
 		assertSameProof(t, "original", original, &Identity{UserID: user, AccountID: account, SignedAs: original.SignedAs, Payload: original.Payload})
 		defaultOnly, err := v.VerifyRequest(defaultHeader, body, nil)
-		if err != nil {
-			t.Fatalf("body under the default signature does not verify: %v\nbody %q", err, body)
-		}
+		require.NoError(t, err, "body under the default signature does not verify: %v\nbody %q", err, body)
 		assertSameProof(t, "default signature", defaultOnly, &Identity{UserID: user, AccountID: account, SignedAs: SignedDefault})
 
 		switch target % 3 {
@@ -87,15 +83,13 @@ func FuzzVerifyRequest(f *testing.F) {
 			changed[i] = to
 			if id, err := v.VerifyRequest(string(changed), body, nil); err == nil {
 				// Only a hex digit's case may change: it spells the same signature.
-				if !strings.EqualFold(string(changed), header) {
-					t.Fatalf("changed header %q verifies; signed %q", changed, header)
-				}
+				require.True(t, strings.EqualFold(string(changed), header), "changed header %q verifies; signed %q", changed, header)
 				assertSameProof(t, "changed header", id, original)
 			}
 		case 2: // the secret
 			other := newTestVerifier(t, testSecret+string(rune('a'+int(to)%26)))
 			if _, err := other.VerifyRequest(header, body, nil); err == nil {
-				t.Fatalf("verifies under another secret")
+				require.FailNow(t, fmt.Sprintf("verifies under another secret"))
 			}
 		}
 	})
@@ -106,13 +100,13 @@ func FuzzVerifyRequest(f *testing.F) {
 func assertSameProof(t *testing.T, what string, got, want *Identity) {
 	t.Helper()
 	if got.UserID != want.UserID || got.AccountID != want.AccountID {
-		t.Fatalf("%s: identity %q/%q, want %q/%q", what, got.UserID, got.AccountID, want.UserID, want.AccountID)
+		require.FailNow(t, fmt.Sprintf("%s: identity %q/%q, want %q/%q", what, got.UserID, got.AccountID, want.UserID, want.AccountID))
 	}
 	if got.SignedAs.CoversBody() != want.SignedAs.CoversBody() {
-		t.Fatalf("%s: SignedAs %v, want %v", what, got.SignedAs, want.SignedAs)
+		require.FailNow(t, fmt.Sprintf("%s: SignedAs %v, want %v", what, got.SignedAs, want.SignedAs))
 	}
 	if !bytes.Equal(got.Payload, want.Payload) || (got.Payload == nil) != (want.Payload == nil) {
-		t.Fatalf("%s: payload %q, want %q", what, got.Payload, want.Payload)
+		require.FailNow(t, fmt.Sprintf("%s: payload %q, want %q", what, got.Payload, want.Payload))
 	}
 }
 
@@ -136,9 +130,7 @@ func FuzzScanBodyMatchesParser(f *testing.F) {
 			return // the parser decides
 		}
 		v, err := jsjson.Parse(body)
-		if err != nil {
-			t.Fatalf("scan accepts %q, jsjson.Parse rejects it: %v", body, err)
-		}
+		require.NoError(t, err, "scan accepts %q, jsjson.Parse rejects it", body)
 		for _, field := range []struct {
 			key   string
 			state fieldState
@@ -151,11 +143,11 @@ func FuzzScanBodyMatchesParser(f *testing.F) {
 			}
 			switch {
 			case !present && field.state != fieldAbsent:
-				t.Fatalf("%q: scan finds %s, jsjson does not", body, field.key)
+				require.FailNow(t, fmt.Sprintf("%q: scan finds %s, jsjson does not", body, field.key))
 			case present && member.Kind == jsjson.String && (field.state != fieldString || string(field.raw) != member.Text):
-				t.Fatalf("%q: scan finds %s %q (state %d), jsjson %q", body, field.key, field.raw, field.state, member.Text)
+				require.FailNow(t, fmt.Sprintf("%q: scan finds %s %q (state %d), jsjson %q", body, field.key, field.raw, field.state, member.Text))
 			case present && member.Kind != jsjson.String && field.state != fieldOther:
-				t.Fatalf("%q: scan finds %s state %d, jsjson a %v", body, field.key, field.state, member.Kind)
+				require.FailNow(t, fmt.Sprintf("%q: scan finds %s state %d, jsjson a %v", body, field.key, field.state, member.Kind))
 			}
 		}
 	})

@@ -3,6 +3,7 @@ package appauth
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/jsjson"
+	"github.com/stretchr/testify/require"
 )
 
 // goldenCase is one vector of testdata/golden/ui_signatures.json, generated from Node's
@@ -27,20 +29,16 @@ type goldenCase struct {
 func loadGolden(t *testing.T) []goldenCase {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "testdata", "golden", "ui_signatures.json"))
-	if err != nil {
-		t.Fatalf("golden vectors: %v (they are committed with the jsjson package)", err)
-	}
+	require.NoError(t, err, "golden vectors: %v (they are committed with the jsjson package)", err)
 	root, err := jsjson.Parse(data)
-	if err != nil || root.Kind != jsjson.Array {
-		t.Fatalf("golden vectors are not a JSON array: %v", err)
-	}
+	require.NoError(t, err, "golden vectors are not a JSON array")
+	require.Equal(t, jsjson.Array, root.Kind, "golden vectors are not a JSON array: %v", err)
 	var cases []goldenCase
 	for i, v := range root.Elems {
 		str := func(key string) string {
 			m, ok := v.Members.Get(key)
-			if !ok || m.Kind != jsjson.String {
-				t.Fatalf("golden case %d: %s is not a string", i, key)
-			}
+			require.True(t, ok, "golden case %d: %s is not a string", i, key)
+			require.Equal(t, jsjson.String, m.Kind, "golden case %d: %s is not a string", i, key)
 			return m.Text
 		}
 		nullable := func(key string) []byte {
@@ -48,25 +46,19 @@ func loadGolden(t *testing.T) []goldenCase {
 			if !ok || m.Kind == jsjson.Null {
 				return nil
 			}
-			if m.Kind != jsjson.String {
-				t.Fatalf("golden case %d: %s is neither a string nor null", i, key)
-			}
+			require.Equal(t, jsjson.String, m.Kind, "golden case %d: %s is neither a string nor null", i, key)
 			return []byte(m.Text)
 		}
 		ts, _ := v.Members.Get("timestamp")
 		unix, err := strconv.ParseInt(ts.Text, 10, 64)
-		if err != nil {
-			t.Fatalf("golden case %d: timestamp %q: %v", i, ts.Text, err)
-		}
+		require.NoError(t, err, "golden case %d: timestamp %q", i, ts.Text)
 		cases = append(cases, goldenCase{
 			name: str("name"), secret: str("secret"), userID: str("user_id"), accountID: str("account_id"),
 			timestamp: unix, payloadText: nullable("payload_text"), signed: str("signed"), header: str("header"),
 			payloadStringified: nullable("payload_stringified"),
 		})
 	}
-	if len(cases) < 300 {
-		t.Fatalf("only %d golden cases, want at least 300", len(cases))
-	}
+	require.GreaterOrEqual(t, len(cases), 300, "only %d golden cases, want at least 300", len(cases))
 	return cases
 }
 
@@ -76,15 +68,9 @@ func TestGoldenSign(t *testing.T) {
 		t.Run(gc.name, func(t *testing.T) {
 			t.Parallel()
 			header, body, err := Sign([]string{gc.secret}, time.Unix(gc.timestamp, 0), gc.userID, gc.accountID, gc.payloadText)
-			if err != nil {
-				t.Fatalf("Sign: %v", err)
-			}
-			if string(body) != gc.signed {
-				t.Errorf("body =\n%q, want\n%q", body, gc.signed)
-			}
-			if header != gc.header {
-				t.Errorf("header = %s, want %s", header, gc.header)
-			}
+			require.NoError(t, err, "Sign")
+			require.Equal(t, gc.signed, string(body), "body =\n%q, want\n%q", body, gc.signed)
+			require.Equal(t, gc.header, header, "header = %s, want %s", header, gc.header)
 		})
 	}
 }
@@ -95,9 +81,7 @@ func TestGoldenVerify(t *testing.T) {
 		t.Run(gc.name, func(t *testing.T) {
 			t.Parallel()
 			v, err := NewVerifier([]string{gc.secret}, WithClock(func() time.Time { return time.Unix(gc.timestamp, 0) }))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defaultSigned := string(appendDefaultSigned(nil, gc.userID, gc.accountID))
 			wantAs := SignedBody
 			if gc.signed == defaultSigned {
@@ -107,9 +91,7 @@ func TestGoldenVerify(t *testing.T) {
 			// Pretty-printing keeps escapes and number texts, so JSON.stringify of the
 			// re-encoded body is the signed string again.
 			var pretty bytes.Buffer
-			if err := json.Indent(&pretty, []byte(gc.signed), "", "  "); err != nil {
-				t.Fatalf("json.Indent: %v", err)
-			}
+			require.NoError(t, json.Indent(&pretty, []byte(gc.signed), "", "  "), "json.Indent")
 			bodies := []struct {
 				name   string
 				body   []byte
@@ -123,23 +105,21 @@ func TestGoldenVerify(t *testing.T) {
 			}
 			for _, b := range bodies {
 				id, err := v.VerifyRequest(gc.header, b.body, nil)
-				if err != nil {
-					t.Fatalf("%s: VerifyRequest: %v", b.name, err)
-				}
+				require.NoError(t, err, "%s: VerifyRequest", b.name)
 				if id.UserID != gc.userID || id.AccountID != gc.accountID {
-					t.Errorf("%s: identity %q/%q, want %q/%q", b.name, id.UserID, id.AccountID, gc.userID, gc.accountID)
+					require.FailNow(t, fmt.Sprintf("%s: identity %q/%q, want %q/%q", b.name, id.UserID, id.AccountID, gc.userID, gc.accountID))
 				}
 				if id.SignedAs != b.wantAs {
-					t.Errorf("%s: SignedAs = %v, want %v", b.name, id.SignedAs, b.wantAs)
+					require.FailNow(t, fmt.Sprintf("%s: SignedAs = %v, want %v", b.name, id.SignedAs, b.wantAs))
 				}
 				if b.wantAs == SignedDefault {
 					if id.Payload != nil {
-						t.Errorf("%s: Payload = %s, want nil", b.name, id.Payload)
+						require.FailNow(t, fmt.Sprintf("%s: Payload = %s, want nil", b.name, id.Payload))
 					}
 				} else if !hasIdentityKey(t, gc.payloadStringified) && string(id.Payload) != string(gc.payloadStringified) {
 					// Without user_id/account_id in the payload, Payload is exactly
 					// JSON.stringify(payload) as Node printed it.
-					t.Errorf("%s: Payload =\n%s, want\n%s", b.name, id.Payload, gc.payloadStringified)
+					require.FailNow(t, fmt.Sprintf("%s: Payload =\n%s, want\n%s", b.name, id.Payload, gc.payloadStringified))
 				}
 			}
 		})
@@ -148,9 +128,8 @@ func TestGoldenVerify(t *testing.T) {
 
 func hasIdentityKey(t *testing.T, object []byte) bool {
 	v, err := jsjson.Parse(object)
-	if err != nil || v.Kind != jsjson.Object {
-		t.Fatalf("payload_stringified %q is not an object: %v", object, err)
-	}
+	require.NoError(t, err, "payload_stringified %q is not an object", object)
+	require.Equal(t, jsjson.Object, v.Kind, "payload_stringified %q is not an object: %v", object, err)
 	_, hasUser := v.Members.Get("user_id")
 	_, hasAccount := v.Members.Get("account_id")
 	return hasUser || hasAccount

@@ -4,10 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -19,9 +22,8 @@ func mustSig(t *testing.T, s string) [sha256.Size]byte {
 	t.Helper()
 	var sig [sha256.Size]byte
 	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != sha256.Size {
-		t.Fatalf("bad test signature %q", s)
-	}
+	require.NoError(t, err, "bad test signature %q", s)
+	require.Len(t, b, sha256.Size, "bad test signature %q", s)
 	copy(sig[:], b)
 	return sig
 }
@@ -50,18 +52,13 @@ func TestParseHeader(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := ParseHeader(tt.header)
-			if err != nil {
-				t.Fatalf("ParseHeader(%q) error: %v", tt.header, err)
-			}
-			if want := time.Unix(tt.wantUnix, 0); !got.Timestamp.Equal(want) {
-				t.Errorf("Timestamp = %v, want %v", got.Timestamp, want)
-			}
-			if len(got.Signatures) != len(tt.wantSigs) {
-				t.Fatalf("got %d signatures, want %d", len(got.Signatures), len(tt.wantSigs))
-			}
+			require.NoError(t, err, "ParseHeader(%q)", tt.header)
+			want := time.Unix(tt.wantUnix, 0)
+			require.True(t, got.Timestamp.Equal(want), "Timestamp = %v, want %v", got.Timestamp, want)
+			require.Len(t, got.Signatures, len(tt.wantSigs), "got %d signatures, want %d", len(got.Signatures), len(tt.wantSigs))
 			for i, want := range tt.wantSigs {
 				if got.Signatures[i] != mustSig(t, want) {
-					t.Errorf("Signatures[%d] = %x, want %s", i, got.Signatures[i], want)
+					require.FailNow(t, fmt.Sprintf("Signatures[%d] = %x, want %s", i, got.Signatures[i], want))
 				}
 			}
 		})
@@ -117,12 +114,9 @@ func TestParseHeaderErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := ParseHeader(tt.header)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("ParseHeader(%q) error = %v, want %v", tt.header, err, tt.want)
-			}
-			if strings.Contains(err.Error(), sigA) || strings.Contains(err.Error(), sigA[:62]) {
-				t.Errorf("error %q echoes the signature", err)
-			}
+			require.ErrorIs(t, err, tt.want, "ParseHeader(%q) error = %v, want %v", tt.header, err, tt.want)
+			require.NotContains(t, err.Error(), sigA, "error %q echoes the signature", err)
+			require.NotContains(t, err.Error(), sigA[:62], "error %q echoes the signature", err)
 		})
 	}
 }
@@ -137,10 +131,8 @@ func FuzzParseHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, header string) {
 		h, err := ParseHeader(header)
 		if err != nil {
-			if !errors.Is(err, ErrNotSigned) && !errors.Is(err, ErrMalformedHeader) &&
-				!errors.Is(err, ErrNoTimestamp) && !errors.Is(err, ErrNoSignatures) {
-				t.Fatalf("ParseHeader(%q) error %v wraps no sentinel", header, err)
-			}
+			require.False(t, !errors.Is(err, ErrNotSigned) && !errors.Is(err, ErrMalformedHeader) &&
+				!errors.Is(err, ErrNoTimestamp) && !errors.Is(err, ErrNoSignatures), "ParseHeader(%q) error %v wraps no sentinel", header, err)
 			return
 		}
 		// A header that parses prints back to a header that parses to the same value.
@@ -153,13 +145,11 @@ func FuzzParseHeader(f *testing.F) {
 		}
 		again, err := ParseHeader(b.String())
 		if err != nil {
-			t.Fatalf("reprinted header %q: %v", b.String(), err)
+			require.FailNow(t, fmt.Sprintf("reprinted header %q: %v", b.String(), err))
 		}
 		if !again.Timestamp.Equal(h.Timestamp) || len(again.Signatures) != len(h.Signatures) {
-			t.Fatalf("reprinted header %q parses to %v, want %v", b.String(), again, h)
+			require.FailNow(t, fmt.Sprintf("reprinted header %q parses to %v, want %v", b.String(), again, h))
 		}
-		if len(h.Signatures) == 0 || len(h.Signatures) > MaxSignatures || h.Timestamp.Unix() < 0 {
-			t.Fatalf("ParseHeader(%q) = %v, outside its contract", header, h)
-		}
+		require.False(t, len(h.Signatures) == 0 || len(h.Signatures) > MaxSignatures || h.Timestamp.Unix() < 0, "ParseHeader(%q) = %v, outside its contract", header, h)
 	})
 }

@@ -3,6 +3,8 @@ package appauth
 import (
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Names and values shared by the tests; the secret and identity are those of the test
@@ -21,9 +23,7 @@ var testNow = time.Unix(testUnix, 0)
 func newTestVerifier(t testing.TB, secrets ...string) *Verifier {
 	t.Helper()
 	v, err := NewVerifier(secrets, WithClock(func() time.Time { return testNow }))
-	if err != nil {
-		t.Fatalf("NewVerifier: %v", err)
-	}
+	require.NoError(t, err, "NewVerifier")
 	return v
 }
 
@@ -63,8 +63,6 @@ func newSigned(t testing.TB, opts ...signOption) signed {
 		payload = []byte(o.payload)
 	}
 	header, body, err := Sign(o.secrets, o.at, o.user, o.account, payload)
-	if err != nil {
-		t.Fatalf("Sign: %v", err)
-	}
+	require.NoError(t, err, "Sign")
 	return signed{header, body}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/stretchr/testify/require"
 )
 
 // whoami is the handler behind Protect in these tests: it echoes the identity and the
@@ -48,7 +49,7 @@ func serve(t *testing.T, h http.Handler, r *http.Request) response {
 	res := response{status: rec.Code, header: rec.Header()}
 	if rec.Body.Len() > 0 {
 		if err := json.Unmarshal(rec.Body.Bytes(), &res.body); err != nil {
-			t.Fatalf("response body %q is not JSON: %v", rec.Body.String(), err)
+			require.FailNow(t, fmt.Sprintf("response body %q is not JSON: %v", rec.Body.String(), err))
 		}
 	}
 	return res
@@ -103,9 +104,8 @@ func TestProtect(t *testing.T) {
 				return signedRequest("GET", "/api/whoami?user_id=usr_K6yd2CbXLO9A5G&account_id=acct_1JSkf6FRwUQjTSJE", def.header, "")
 			},
 			check: func(t *testing.T, body map[string]any) {
-				if body["user_id"] != testUser || body["body"] != "" {
-					t.Errorf("body = %v, want user %s and an empty body", body, testUser)
-				}
+				require.EqualValues(t, testUser, body["user_id"], "body = %v, want user %s and an empty body", body, testUser)
+				require.EqualValues(t, "", body["body"], "body = %v, want user %s and an empty body", body, testUser)
 			}},
 		{name: "missing header", wantStatus: 401, wantCode: "signature_missing", wantMessage: "no Stripe-Signature header",
 			request: func() *http.Request { return signedRequest("POST", "/api/whoami", "", defaultBody) }},
@@ -170,18 +170,14 @@ func TestProtect(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			res := serve(t, h, tt.request())
-			if res.status != tt.wantStatus {
-				t.Fatalf("status = %d, want %d (body %v)", res.status, tt.wantStatus, res.body)
-			}
-			if got := res.header.Get("Access-Control-Allow-Origin"); got != "*" {
-				t.Errorf("Access-Control-Allow-Origin = %q, want *", got)
-			}
+			require.Equal(t, tt.wantStatus, res.status, "status = %d, want %d (body %v)", res.status, tt.wantStatus, res.body)
+			got := res.header.Get("Access-Control-Allow-Origin")
+			require.Equal(t, "*", got, "Access-Control-Allow-Origin = %q, want *", got)
 			if tt.wantCode != "" {
 				want := map[string]any{"error": map[string]any{"code": tt.wantCode, "message": tt.wantMessage}}
 				assertJSONEqual(t, res.body, want)
-				if got := res.header.Get("Content-Type"); got != "application/json" {
-					t.Errorf("Content-Type = %q, want application/json", got)
-				}
+				got := res.header.Get("Content-Type")
+				require.Equal(t, "application/json", got, "Content-Type = %q, want application/json", got)
 			}
 			if tt.check != nil {
 				tt.check(t, res.body)
@@ -210,9 +206,8 @@ func TestProtectMaxBody(t *testing.T) {
 			for _, contentLength := range []int64{int64(len(req.body)), -1} {
 				r := signedRequest("POST", "/api/whoami", req.header, string(req.body))
 				r.ContentLength = contentLength
-				if res := serve(t, h, r); res.status != tt.wantStatus {
-					t.Errorf("Content-Length %d: status = %d, want %d", contentLength, res.status, tt.wantStatus)
-				}
+				res := serve(t, h, r)
+				require.Equal(t, tt.wantStatus, res.status, "Content-Length %d: status = %d, want %d", contentLength, res.status, tt.wantStatus)
 			}
 		})
 	}
@@ -230,11 +225,9 @@ func TestProtectPreflight(t *testing.T) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
 	if rec.Code != http.StatusNoContent {
-		t.Errorf("status = %d, want 204", rec.Code)
+		require.FailNow(t, fmt.Sprintf("status = %d, want 204", rec.Code))
 	}
-	if called {
-		t.Error("the protected handler ran for a preflight")
-	}
+	require.False(t, called, "the protected handler ran for a preflight")
 	want := map[string]string{
 		"Access-Control-Allow-Origin":  "*",
 		"Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
@@ -242,12 +235,11 @@ func TestProtectPreflight(t *testing.T) {
 		"Access-Control-Max-Age":       "7200",
 	}
 	for name, value := range want {
-		if got := rec.Header().Get(name); got != value {
-			t.Errorf("%s = %q, want %q", name, got, value)
-		}
+		got := rec.Header().Get(name)
+		require.Equal(t, value, got)
 	}
 	if rec.Body.Len() != 0 {
-		t.Errorf("body = %q, want none", rec.Body.String())
+		require.FailNow(t, fmt.Sprintf("body = %q, want none", rec.Body.String()))
 	}
 }
 
@@ -268,13 +260,12 @@ func TestCORS(t *testing.T) {
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(tt.method, "/api/missing", nil))
 			if rec.Code != tt.wantStatus {
-				t.Errorf("status = %d, want %d", rec.Code, tt.wantStatus)
+				require.FailNow(t, fmt.Sprintf("status = %d, want %d", rec.Code, tt.wantStatus))
 			}
-			if got := rec.Header().Get("Access-Control-Allow-Origin"); got != "*" {
-				t.Errorf("Access-Control-Allow-Origin = %q, want *", got)
-			}
+			got := rec.Header().Get("Access-Control-Allow-Origin")
+			require.Equal(t, "*", got, "Access-Control-Allow-Origin = %q, want *", got)
 			if got, want := rec.Header().Get("Access-Control-Allow-Headers") != "", tt.method == "OPTIONS"; got != want {
-				t.Errorf("Access-Control-Allow-Headers present = %v, want %v", got, want)
+				require.FailNow(t, fmt.Sprintf("Access-Control-Allow-Headers present = %v, want %v", got, want))
 			}
 		})
 	}
@@ -303,17 +294,11 @@ func TestRequireRole(t *testing.T) {
 			t.Parallel()
 			h := v.Protect(RequireRole(tt.require...)(whoami))
 			res := serve(t, h, signedRequest("POST", "/api/x", tt.req.header, string(tt.req.body)))
-			if res.status != tt.wantStatus {
-				t.Fatalf("status = %d, want %d (%v)", res.status, tt.wantStatus, res.body)
-			}
-			if res.header.Get("Access-Control-Allow-Origin") != "*" {
-				t.Error("Access-Control-Allow-Origin missing")
-			}
+			require.Equal(t, tt.wantStatus, res.status, "status = %d, want %d (%v)", res.status, tt.wantStatus, res.body)
+			require.Equal(t, "*", res.header.Get("Access-Control-Allow-Origin"), "Access-Control-Allow-Origin missing")
 			if tt.wantStatus == 403 {
 				errBody, _ := res.body["error"].(map[string]any)
-				if errBody["code"] != "role_required" {
-					t.Errorf("body = %v, want code role_required", res.body)
-				}
+				require.EqualValues(t, "role_required", errBody["code"], "body = %v, want code role_required", res.body)
 			}
 		})
 	}
@@ -323,23 +308,21 @@ func TestRequireRoleWithoutIdentity(t *testing.T) {
 	t.Parallel()
 	res := serve(t, RequireRole("admin")(whoami), httptest.NewRequest("GET", "/", nil))
 	want := map[string]any{"error": map[string]any{"code": "role_required", "message": "this route requires the role admin"}}
-	if res.status != 403 {
-		t.Errorf("status = %d, want 403", res.status)
-	}
+	require.Equal(t, 403, res.status, "status = %d, want 403", res.status)
 	assertJSONEqual(t, res.body, want)
 }
 
 func TestIdentityContext(t *testing.T) {
 	t.Parallel()
-	if id, ok := FromContext(t.Context()); ok || id != nil {
-		t.Errorf("FromContext(empty) = %v, %v; want nil, false", id, ok)
-	}
+	id, ok := FromContext(t.Context())
+	require.False(t, ok, "FromContext(empty) = %v, %v; want nil, false", id, ok)
+	require.Nil(t, id, "FromContext(empty) = %v, %v; want nil, false", id, ok)
 	want := &Identity{UserID: "usr_1"}
 	if got, ok := FromContext(NewContext(t.Context(), want)); !ok || got != want {
-		t.Errorf("FromContext = %v, %v; want %v, true", got, ok, want)
+		require.FailNow(t, fmt.Sprintf("FromContext = %v, %v; want %v, true", got, ok, want))
 	}
 	if id, ok := FromContext(NewContext(t.Context(), nil)); ok || id != nil {
-		t.Errorf("FromContext(nil identity) = %v, %v; want nil, false", id, ok)
+		require.FailNow(t, fmt.Sprintf("FromContext(nil identity) = %v, %v; want nil, false", id, ok))
 	}
 }
 
@@ -360,9 +343,8 @@ func TestHasRole(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := tt.id.HasRole(tt.ids...); got != tt.want {
-				t.Errorf("HasRole(%q) = %v, want %v", tt.ids, got, tt.want)
-			}
+			got := tt.id.HasRole(tt.ids...)
+			require.True(t, got == tt.want, "HasRole(%q) = %v, want %v", tt.ids, got, tt.want)
 		})
 	}
 }
@@ -371,9 +353,7 @@ func assertJSONEqual(t *testing.T, got, want any) {
 	t.Helper()
 	g, _ := json.Marshal(got)
 	w, _ := json.Marshal(want)
-	if string(g) != string(w) {
-		t.Errorf("got %s, want %s", g, w)
-	}
+	require.Equal(t, string(w), string(g))
 }
 
 // TestSignatureFailure: one classification of the sentinels, which HTTPError, the
@@ -402,18 +382,17 @@ func TestSignatureFailure(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := SignatureFailure(tt.err); got != tt.want {
-				t.Fatalf("SignatureFailure(%v) = %q, want %q", tt.err, got, tt.want)
-			}
+			got := SignatureFailure(tt.err)
+			require.Equal(t, tt.want, got, "SignatureFailure(%v) = %q, want %q", tt.err, got, tt.want)
 			if tt.err == nil {
 				return
 			}
 			var e *apierror.Error
 			if errors.As(HTTPError(tt.err), &e) != (tt.wantCode != "") {
-				t.Fatalf("HTTPError(%v) = %v, want code %q", tt.err, HTTPError(tt.err), tt.wantCode)
+				require.FailNow(t, fmt.Sprintf("HTTPError(%v) = %v, want code %q", tt.err, HTTPError(tt.err), tt.wantCode))
 			}
 			if e != nil && string(e.Code) != tt.wantCode {
-				t.Fatalf("HTTPError(%v).Code = %q, want %q", tt.err, e.Code, tt.wantCode)
+				require.FailNow(t, fmt.Sprintf("HTTPError(%v).Code = %q, want %q", tt.err, e.Code, tt.wantCode))
 			}
 		})
 	}

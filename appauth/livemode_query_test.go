@@ -1,12 +1,14 @@
 package appauth
 
 import (
-	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // The signatures Node computes for fetchStripeSignature({livemode}) on a GET: HMAC-SHA256
@@ -39,14 +41,12 @@ func TestVerifyRequestSignedQueryLivemode(t *testing.T) {
 		{"true", nodeLivemodeTrueV1, `{"livemode":true}`},
 	} {
 		id, err := v.VerifyRequest("t=1700000000,v1="+tt.v1, nil, identityQuery("livemode", tt.live))
-		if err != nil {
-			t.Fatalf("livemode=%s: %v", tt.live, err)
-		}
+		require.NoError(t, err, "livemode=%s", tt.live)
 		if id.SignedAs != SignedQuery || !id.SignedAs.CoversBody() || id.SignedAs.String() != "query" {
-			t.Fatalf("livemode=%s: SignedAs = %v", tt.live, id.SignedAs)
+			require.FailNow(t, fmt.Sprintf("livemode=%s: SignedAs = %v", tt.live, id.SignedAs))
 		}
 		if string(id.Payload) != tt.wantPayload || id.UserID != testUser || id.AccountID != testAccount || id.Roles != nil {
-			t.Fatalf("livemode=%s: identity = %+v, payload %s", tt.live, id, id.Payload)
+			require.FailNow(t, fmt.Sprintf("livemode=%s: identity = %+v, payload %s", tt.live, id, id.Payload))
 		}
 	}
 }
@@ -56,31 +56,23 @@ func TestVerifyRequestSignedQueryLivemode(t *testing.T) {
 func TestSignAndQueryForAgreeWithNode(t *testing.T) {
 	t.Parallel()
 	s := newSigned(t, withPayload(`{"livemode":false}`))
-	if s.header != "t=1700000000,v1="+nodeLivemodeFalseV1 {
-		t.Fatalf("Sign header = %s", s.header)
-	}
+	require.Equal(t, "t=1700000000,v1="+nodeLivemodeFalseV1, s.header, "Sign header = %s", s.header)
 	q, err := QueryFor(testUser, testAccount, []byte(`{"livemode":false}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := q.Encode(); got != "account_id="+testAccount+"&livemode=false&user_id="+testUser {
-		t.Fatalf("QueryFor = %s", got)
-	}
+	require.NoError(t, err)
+	got := q.Encode()
+	require.Equal(t, "account_id="+testAccount+"&livemode=false&user_id="+testUser, got, "QueryFor = %s", got)
 	id, err := newTestVerifier(t, testSecret).VerifyRequest(s.header, nil, q)
-	if err != nil || id.SignedAs != SignedQuery {
-		t.Fatalf("VerifyRequest = %+v, %v", id, err)
-	}
+	require.NoError(t, err, "VerifyRequest = %+v", id)
+	require.Equal(t, SignedQuery, id.SignedAs, "VerifyRequest = %+v, %v", id, err)
 	for _, payload := range []string{"", " ", "{}"} {
 		q, err := QueryFor(testUser, testAccount, []byte(payload))
-		if err != nil || q.Has("livemode") || q.Get("user_id") != testUser {
-			t.Fatalf("QueryFor(%q) = %v, %v", payload, q, err)
-		}
+		require.False(t, err != nil || q.Has("livemode") || q.Get("user_id") != testUser, "QueryFor(%q) = %v, %v", payload, q, err)
 	}
 	for _, payload := range []string{`{"livemode":"false"}`, `{"livemode":false,"note":"x"}`, `{"note":"x"}`, `[]`, `{`} {
 		if _, err := QueryFor(testUser, testAccount, []byte(payload)); err == nil {
-			t.Fatalf("QueryFor(%s): no error", payload)
+			require.FailNow(t, fmt.Sprintf("QueryFor(%s): no error", payload))
 		} else if payload != `{` && !strings.Contains(err.Error(), "POST") {
-			t.Fatalf("QueryFor(%s): %v does not say what to do", payload, err)
+			require.FailNow(t, fmt.Sprintf("QueryFor(%s): %v does not say what to do", payload, err))
 		}
 	}
 }
@@ -110,14 +102,11 @@ func TestVerifyRequestUnsignedQueryLivemodeIsRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := v.VerifyRequest(tt.header, nil, tt.query)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("err = %v, want %v", err, tt.want)
-			}
+			require.ErrorIs(t, err, tt.want, "err = %v, want %v", err, tt.want)
 		})
 	}
-	if got := SignatureFailure(ErrLivemodeNotSigned); got != FailureInvalid {
-		t.Fatalf("SignatureFailure(ErrLivemodeNotSigned) = %q", got)
-	}
+	got := SignatureFailure(ErrLivemodeNotSigned)
+	require.Equal(t, FailureInvalid, got, "SignatureFailure(ErrLivemodeNotSigned) = %q", got)
 }
 
 // TestProtectQueryLivemodeErrors: over HTTP, an unsigned livemode is a 401
@@ -144,20 +133,20 @@ func TestProtectQueryLivemodeErrors(t *testing.T) {
 	rec := do(http.MethodGet, newSigned(t).header, ids+"&livemode=false", "")
 	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), `"code":"signature_invalid"`) ||
 		!strings.Contains(rec.Body.String(), "fetchStripeSignature({livemode})") {
-		t.Fatalf("unsigned livemode: %d %s", rec.Code, rec.Body)
+		require.FailNow(t, fmt.Sprintf("unsigned livemode: %d %s", rec.Code, rec.Body))
 	}
 	rec = do(http.MethodGet, "t=1700000000,v1="+nodeLivemodeFalseV1, ids+"&livemode=0", "")
 	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "true or false") {
-		t.Fatalf("bad livemode: %d %s", rec.Code, rec.Body)
+		require.FailNow(t, fmt.Sprintf("bad livemode: %d %s", rec.Code, rec.Body))
 	}
 	// Parameter order in the URL does not matter: the signed string's order is fixed.
 	rec = do(http.MethodDelete, "t=1700000000,v1="+nodeLivemodeFalseV1, "livemode=false&"+ids, "")
 	if rec.Code != http.StatusNoContent || got == nil || string(got.Payload) != `{"livemode":false}` {
-		t.Fatalf("signed livemode: %d %s %+v", rec.Code, rec.Body, got)
+		require.FailNow(t, fmt.Sprintf("signed livemode: %d %s %+v", rec.Code, rec.Body, got))
 	}
 	def := newSigned(t)
 	rec = do(http.MethodPost, def.header, "livemode=true", string(def.body))
 	if rec.Code != http.StatusNoContent || got == nil || got.SignedAs != SignedDefault || got.Payload != nil {
-		t.Fatalf("a body's query livemode: %d %s %+v", rec.Code, rec.Body, got)
+		require.FailNow(t, fmt.Sprintf("a body's query livemode: %d %s %+v", rec.Code, rec.Body, got))
 	}
 }

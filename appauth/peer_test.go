@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v85/webhook"
 )
 
@@ -38,9 +40,7 @@ func peerCases(t *testing.T, at time.Time) []peerCase {
 			secrets = append(secrets, "absec_rotated_"+gc.secret)
 		}
 		header, body, err := Sign(secrets, at, gc.userID, gc.accountID, gc.payloadText)
-		if err != nil {
-			t.Fatalf("%s: Sign: %v", gc.name, err)
-		}
+		require.NoError(t, err, "%s: Sign", gc.name)
 		cases = append(cases, peerCase{gc.name, secrets, at.Unix(), header, body})
 	}
 	return cases
@@ -50,13 +50,11 @@ func TestPeerStripeGoValidatesSign(t *testing.T) {
 	t.Parallel()
 	for _, c := range peerCases(t, time.Now()) {
 		for _, secret := range c.secrets {
-			if err := webhook.ValidatePayload(c.body, c.header, secret); err != nil {
-				t.Errorf("%s: stripe-go rejects Sign's output: %v\nheader %s\nbody %q", c.name, err, c.header, c.body)
-			}
+			err := webhook.ValidatePayload(c.body, c.header, secret)
+			require.NoError(t, err, "%s: stripe-go rejects Sign's output: %v\nheader %s\nbody %q", c.name, err, c.header, c.body)
 		}
-		if err := webhook.ValidatePayload(c.body, c.header, "absec_not_configured"); err == nil {
-			t.Errorf("%s: stripe-go accepts a signature under a foreign secret", c.name)
-		}
+		err := webhook.ValidatePayload(c.body, c.header, "absec_not_configured")
+		require.Error(t, err, "%s: stripe-go accepts a signature under a foreign secret", c.name)
 	}
 }
 
@@ -83,15 +81,12 @@ func TestPeerStripeNodeVerifiesSign(t *testing.T) {
 		want = append(want, "error")
 	}
 	answers := runNodePeer(t, "peer_verify.js", input.Bytes())
-	if len(answers) != len(want) {
-		t.Fatalf("stripe-node answered %d lines, want %d", len(answers), len(want))
-	}
+	require.Len(t, answers, len(want), "stripe-node answered %d lines, want %d", len(answers), len(want))
 	i := 0
 	for _, c := range cases {
 		for range len(c.secrets) + 1 {
 			if got, _, _ := strings.Cut(answers[i], " "); got != want[i] {
-				t.Errorf("%s: stripe-node verifyHeader answered %q, want %s\nheader %s\nbody %q",
-					c.name, decodeNodeError(answers[i]), want[i], c.header, c.body)
+				require.FailNow(t, fmt.Sprintf("%s: stripe-node verifyHeader answered %q, want %s\nheader %s\nbody %q", c.name, decodeNodeError(answers[i]), want[i], c.header, c.body))
 			}
 			i++
 		}
@@ -109,23 +104,19 @@ func TestVerifyAcceptsStripeNodeHeaders(t *testing.T) {
 		})
 	}
 	answers := runNodePeer(t, "peer_sign.js", input.Bytes())
-	if len(answers) != len(cases) {
-		t.Fatalf("stripe-node answered %d lines, want %d", len(answers), len(cases))
-	}
+	require.Len(t, answers, len(cases), "stripe-node answered %d lines, want %d", len(answers), len(cases))
 	for i, c := range cases {
 		header, ok := strings.CutPrefix(answers[i], "ok ")
 		if !ok {
-			t.Fatalf("%s: generateTestHeaderString failed: %s", c.name, decodeNodeError(answers[i]))
+			require.FailNow(t, fmt.Sprintf("%s: generateTestHeaderString failed: %s", c.name, decodeNodeError(answers[i])))
 		}
-		if want := "t=" + strconv.FormatInt(c.unix, 10) + ",v1=" + ComputeSignature(c.secrets[0], c.unix, c.body); header != want {
-			t.Errorf("%s: stripe-node header %s, want %s", c.name, header, want)
-		}
+		want := "t=" + strconv.FormatInt(c.unix, 10) + ",v1=" + ComputeSignature(c.secrets[0], c.unix, c.body)
+		require.Equal(t, want, header, "%s: stripe-node header %s, want %s", c.name, header, want)
 		v := newTestVerifier(t, c.secrets...)
-		if _, err := v.VerifyRequest(header, c.body, nil); err != nil {
-			t.Errorf("%s: VerifyRequest rejects stripe-node's header: %v\nheader %s\nbody %q", c.name, err, header, c.body)
-		}
+		_, err := v.VerifyRequest(header, c.body, nil)
+		require.NoError(t, err, "%s: VerifyRequest rejects stripe-node's header: %v\nheader %s\nbody %q", c.name, err, header, c.body)
 		if _, err := v.VerifyPayload(header, c.body); err != nil {
-			t.Errorf("%s: VerifyPayload rejects stripe-node's header: %v", c.name, err)
+			require.FailNow(t, fmt.Sprintf("%s: VerifyPayload rejects stripe-node's header: %v", c.name, err))
 		}
 	}
 }
@@ -135,9 +126,7 @@ func TestVerifyAcceptsStripeNodeHeaders(t *testing.T) {
 func runNodePeer(t *testing.T, script string, input []byte) []string {
 	t.Helper()
 	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is not on PATH; the peer tests run stripe-node (run make node-deps after installing Node.js): %v", err)
-	}
+	require.NoError(t, err, "node is not on PATH; the peer tests run stripe-node (run make node-deps after installing Node.js)")
 	modules := nodeModulesDir(t)
 	cmd := exec.CommandContext(t.Context(), node, filepath.Join("..", "testdata", "node", script))
 	cmd.Env = append(os.Environ(), "APPBACKEND_NODE_MODULES="+modules)
@@ -146,7 +135,7 @@ func runNodePeer(t *testing.T, script string, input []byte) []string {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("node %s: %v\nstderr: %s", script, err, stderr.String())
+		require.FailNow(t, fmt.Sprintf("node %s: %v\nstderr: %s", script, err, stderr.String()))
 	}
 	var lines []string
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -165,11 +154,9 @@ func nodeModulesDir(t *testing.T) string {
 		dir = filepath.Join("..", "testdata", "node", "node_modules")
 	}
 	dir, err := filepath.Abs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if _, err := os.Stat(filepath.Join(dir, "stripe", "package.json")); err != nil {
-		t.Fatalf("stripe-node is not installed in %s: run make node-deps (%v)", dir, err)
+		require.FailNow(t, fmt.Sprintf("stripe-node is not installed in %s: run make node-deps (%v)", dir, err))
 	}
 	return dir
 }

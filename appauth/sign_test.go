@@ -1,38 +1,31 @@
 package appauth
 
 import (
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestSignDefault(t *testing.T) {
 	t.Parallel()
 	// The vector from the protocol notes, which stripe-node 23 also produces.
 	header, body, err := Sign([]string{testSecret}, testNow, testUser, testAccount, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `{"user_id":"usr_K6yd2CbXLO9A5G","account_id":"acct_1JSkf6FRwUQjTSJE"}`; string(body) != want {
-		t.Errorf("body = %s, want %s", body, want)
-	}
-	if want := "t=1700000000,v1=95d377f7216b002bc8462ad7ad1c21ae33f54bfd7f12f1fe86f43cfd56123df3"; header != want {
-		t.Errorf("header = %s, want %s", header, want)
-	}
+	require.NoError(t, err)
+	want := `{"user_id":"usr_K6yd2CbXLO9A5G","account_id":"acct_1JSkf6FRwUQjTSJE"}`
+	require.Equal(t, want, string(body), "body = %s, want %s", body, want)
+	want = "t=1700000000,v1=95d377f7216b002bc8462ad7ad1c21ae33f54bfd7f12f1fe86f43cfd56123df3"
+	require.Equal(t, want, header, "header = %s, want %s", header, want)
 }
 
 func TestSignOneSignaturePerSecretInOrder(t *testing.T) {
 	t.Parallel()
 	header, body, err := Sign([]string{testSecretNew, testSecret}, testNow, testUser, testAccount, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := "t=1700000000" +
 		",v1=" + ComputeSignature(testSecretNew, testUnix, body) +
 		",v1=" + ComputeSignature(testSecret, testUnix, body)
-	if header != want {
-		t.Errorf("header = %s, want %s", header, want)
-	}
+	require.Equal(t, want, header, "header = %s, want %s", header, want)
 }
 
 func TestSignPayload(t *testing.T) {
@@ -60,15 +53,10 @@ func TestSignPayload(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			header, body, err := Sign([]string{testSecret}, testNow, "usr_1", "acct_1", []byte(tt.payload))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(body) != tt.want {
-				t.Errorf("body = %s, want %s", body, tt.want)
-			}
-			if want := "t=1700000000,v1=" + ComputeSignature(testSecret, testUnix, body); header != want {
-				t.Errorf("header = %s, want %s", header, want)
-			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, string(body), "body = %s, want %s", body, tt.want)
+			want := "t=1700000000,v1=" + ComputeSignature(testSecret, testUnix, body)
+			require.Equal(t, want, header, "header = %s, want %s", header, want)
 		})
 	}
 }
@@ -76,24 +64,18 @@ func TestSignPayload(t *testing.T) {
 func TestSignIdentityNeedingEscapes(t *testing.T) {
 	t.Parallel()
 	_, body, err := Sign([]string{testSecret}, testNow, "usr_\"é\u2028", "acct_\x01", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "{\"user_id\":\"usr_\\\"é\u2028\",\"account_id\":\"acct_\\u0001\"}"; string(body) != want {
-		t.Errorf("body = %s, want %s", body, want)
-	}
+	require.NoError(t, err)
+	want := "{\"user_id\":\"usr_\\\"é\u2028\",\"account_id\":\"acct_\\u0001\"}"
+	require.Equal(t, want, string(body), "body = %s, want %s", body, want)
 }
 
 func TestSignEmptyIdentity(t *testing.T) {
 	t.Parallel()
 	// Stripe never signs an empty id, but Sign signs what it is given, as Node would.
 	_, body, err := Sign([]string{testSecret}, testNow, "", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `{"user_id":"","account_id":""}`; string(body) != want {
-		t.Errorf("body = %s, want %s", body, want)
-	}
+	require.NoError(t, err)
+	want := `{"user_id":"","account_id":""}`
+	require.Equal(t, want, string(body), "body = %s, want %s", body, want)
 }
 
 func TestSignErrors(t *testing.T) {
@@ -120,12 +102,8 @@ func TestSignErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, _, err := Sign(tt.secrets, tt.at, tt.user, tt.account, []byte(tt.payload))
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Sign error = %v, want one containing %q", err, tt.wantErr)
-			}
-			if strings.Contains(err.Error(), testSecret) {
-				t.Errorf("error %q echoes the secret", err)
-			}
+			require.ErrorContains(t, err, tt.wantErr, "Sign error = %v, want one containing %q", err, tt.wantErr)
+			require.NotContains(t, err.Error(), testSecret, "error %q echoes the secret", err)
 		})
 	}
 }

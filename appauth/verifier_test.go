@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 const defaultBody = `{"user_id":"usr_K6yd2CbXLO9A5G","account_id":"acct_1JSkf6FRwUQjTSJE"}`
@@ -77,36 +80,32 @@ func TestVerifyRequest(t *testing.T) {
 			}
 			v := newTestVerifier(t, secrets...)
 			id, err := v.VerifyRequest(tt.header, []byte(tt.body), tt.query)
-			if err != nil {
-				t.Fatalf("VerifyRequest error: %v", err)
-			}
+			require.NoError(t, err, "VerifyRequest")
 			wantUser := tt.wantUser
 			if wantUser == "" {
 				wantUser = testUser
 			}
 			if id.UserID != wantUser || id.AccountID != testAccount {
-				t.Errorf("identity = %q/%q, want %q/%q", id.UserID, id.AccountID, wantUser, testAccount)
+				require.FailNow(t, fmt.Sprintf("identity = %q/%q, want %q/%q", id.UserID, id.AccountID, wantUser, testAccount))
 			}
 			if id.SignedAs != tt.wantAs {
-				t.Errorf("SignedAs = %v, want %v", id.SignedAs, tt.wantAs)
+				require.FailNow(t, fmt.Sprintf("SignedAs = %v, want %v", id.SignedAs, tt.wantAs))
 			}
-			if got := string(id.Payload); got != tt.wantPayload {
-				t.Errorf("Payload = %s, want %s", got, tt.wantPayload)
-			}
+			got := string(id.Payload)
+			require.Equal(t, tt.wantPayload, got, "Payload = %s, want %s", got, tt.wantPayload)
 			if tt.wantPayload == "" && id.Payload != nil {
-				t.Errorf("Payload = %q, want nil", id.Payload)
+				require.FailNow(t, fmt.Sprintf("Payload = %q, want nil", id.Payload))
 			}
 			if !slices.Equal(id.Roles, tt.wantRoles) {
-				t.Errorf("Roles = %q, want %q", id.Roles, tt.wantRoles)
+				require.FailNow(t, fmt.Sprintf("Roles = %q, want %q", id.Roles, tt.wantRoles))
 			}
 			header, _ := ParseHeader(tt.header)
 			if !id.SignedAt.Equal(header.Timestamp) {
-				t.Errorf("SignedAt = %v, want %v", id.SignedAt, header.Timestamp)
+				require.FailNow(t, fmt.Sprintf("SignedAt = %v, want %v", id.SignedAt, header.Timestamp))
 			}
 			as, err := v.VerifySignature(tt.header, []byte(tt.body), tt.query)
-			if err != nil || as != tt.wantAs {
-				t.Errorf("VerifySignature = %v, %v; want %v, nil", as, err, tt.wantAs)
-			}
+			require.NoError(t, err, "VerifySignature = %v, %v; want %v, nil", as, err, tt.wantAs)
+			require.Equal(t, tt.wantAs, as, "VerifySignature = %v, %v; want %v, nil", as, err, tt.wantAs)
 		})
 	}
 }
@@ -171,15 +170,10 @@ func TestVerifyRequestErrors(t *testing.T) {
 			t.Parallel()
 			v := newTestVerifier(t, testSecret)
 			id, err := v.VerifyRequest(tt.header, []byte(tt.body), tt.query)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("VerifyRequest error = %v, want %v", err, tt.want)
-			}
-			if id != nil {
-				t.Errorf("VerifyRequest returned identity %+v with error", id)
-			}
-			if msg := err.Error(); strings.Contains(msg, testSecret) || strings.Contains(msg, "v1=") || strings.Contains(msg, "\n") {
-				t.Errorf("error message %q leaks the header or is not one line", msg)
-			}
+			require.ErrorIs(t, err, tt.want, "VerifyRequest error = %v, want %v", err, tt.want)
+			require.Nil(t, id, "VerifyRequest returned identity %+v with error", id)
+			msg := err.Error()
+			require.False(t, strings.Contains(msg, testSecret) || strings.Contains(msg, "v1=") || strings.Contains(msg, "\n"), "error message %q leaks the header or is not one line", msg)
 		})
 	}
 }
@@ -188,18 +182,15 @@ func TestVerifyRequestBadBodyMessageNamesTheProblem(t *testing.T) {
 	t.Parallel()
 	v := newTestVerifier(t, testSecret)
 	_, err := v.VerifyRequest(newSigned(t).header, []byte(`{"user_id":}`), nil)
-	if want := "request body is not valid JSON: unexpected character '}', expected a value at offset 11"; err == nil || err.Error() != want {
-		t.Errorf("error = %v, want %s", err, want)
-	}
+	want := "request body is not valid JSON: unexpected character '}', expected a value at offset 11"
+	require.EqualError(t, err, want, "error = %v, want %s", err, want)
 }
 
 func TestVerifyRequestTolerance(t *testing.T) {
 	t.Parallel()
 	now := testNow
 	v, err := NewVerifier([]string{testSecret}, WithTolerance(10*time.Second), WithClock(func() time.Time { return now }))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tests := []struct {
 		name   string
 		offset time.Duration
@@ -215,7 +206,7 @@ func TestVerifyRequestTolerance(t *testing.T) {
 			t.Parallel()
 			req := newSigned(t, signedAt(now.Add(tt.offset)))
 			if _, err := v.VerifyRequest(req.header, req.body, nil); !errors.Is(err, tt.want) {
-				t.Errorf("error = %v, want %v", err, tt.want)
+				require.FailNow(t, fmt.Sprintf("error = %v, want %v", err, tt.want))
 			}
 		})
 	}
@@ -225,11 +216,10 @@ func TestVerifyRequestHeaderErrorsComeBeforeBodyErrors(t *testing.T) {
 	t.Parallel()
 	v := newTestVerifier(t, testSecret)
 	expired := newSigned(t, signedAt(testNow.Add(-time.Hour))).header
-	if _, err := v.VerifyRequest(expired, []byte("not json"), nil); !errors.Is(err, ErrTooOld) {
-		t.Errorf("expired header, bad body: error = %v, want %v", err, ErrTooOld)
-	}
+	_, err := v.VerifyRequest(expired, []byte("not json"), nil)
+	require.ErrorIs(t, err, ErrTooOld, "expired header, bad body: error = %v, want %v", err, ErrTooOld)
 	if _, err := v.VerifyRequest("", []byte("not json"), nil); !errors.Is(err, ErrNotSigned) {
-		t.Errorf("no header, bad body: error = %v, want %v", err, ErrNotSigned)
+		require.FailNow(t, fmt.Sprintf("no header, bad body: error = %v, want %v", err, ErrNotSigned))
 	}
 }
 
@@ -255,23 +245,19 @@ func TestVerifyRequestRoundTrip(t *testing.T) {
 			v := newTestVerifier(t, testSecret)
 			req := newSigned(t, withPayload(payload))
 			id, err := v.VerifyRequest(req.header, req.body, nil)
-			if err != nil {
-				t.Fatalf("VerifyRequest(Sign(...)) error: %v", err)
-			}
+			require.NoError(t, err, "VerifyRequest(Sign(...))")
 			wantAs := SignedBody
 			if bytes.Equal(req.body, []byte(defaultBody)) {
 				wantAs = SignedDefault
 			}
 			if id.SignedAs != wantAs || id.UserID != testUser || id.AccountID != testAccount {
-				t.Errorf("got %v %s/%s, want %v %s/%s", id.SignedAs, id.UserID, id.AccountID, wantAs, testUser, testAccount)
+				require.FailNow(t, fmt.Sprintf("got %v %s/%s, want %v %s/%s", id.SignedAs, id.UserID, id.AccountID, wantAs, testUser, testAccount))
 			}
 			// Re-encoding the body with whitespace still verifies, via (c) or (a).
 			var pretty bytes.Buffer
-			if err := json.Indent(&pretty, req.body, "", "  "); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, json.Indent(&pretty, req.body, "", "  "))
 			if _, err := v.VerifyRequest(req.header, pretty.Bytes(), nil); err != nil {
-				t.Errorf("pretty-printed body %s: %v", pretty.Bytes(), err)
+				require.FailNow(t, fmt.Sprintf("pretty-printed body %s: %v", pretty.Bytes(), err))
 			}
 		})
 	}
@@ -299,15 +285,9 @@ func TestNewVerifierErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			v, err := NewVerifier(tt.secrets, tt.opts...)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("NewVerifier error = %v, want one containing %q", err, tt.want)
-			}
-			if v != nil {
-				t.Error("NewVerifier returned a Verifier with an error")
-			}
-			if strings.Contains(err.Error(), testSecret) {
-				t.Errorf("error %q echoes a secret", err)
-			}
+			require.ErrorContains(t, err, tt.want, "NewVerifier error = %v, want one containing %q", err, tt.want)
+			require.Nil(t, v, "NewVerifier returned a Verifier with an error")
+			require.NotContains(t, err.Error(), testSecret, "error %q echoes a secret", err)
 		})
 	}
 }
@@ -348,12 +328,8 @@ func TestVerifyPayload(t *testing.T) {
 			t.Parallel()
 			v := newTestVerifier(t, tt.secrets...)
 			at, err := v.VerifyPayload(tt.header, tt.payload)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("VerifyPayload error = %v, want %v", err, tt.want)
-			}
-			if err == nil && !at.Equal(testNow) {
-				t.Errorf("timestamp = %v, want %v", at, testNow)
-			}
+			require.ErrorIs(t, err, tt.want, "VerifyPayload error = %v, want %v", err, tt.want)
+			require.False(t, err == nil && !at.Equal(testNow), "timestamp = %v, want %v", at, testNow)
 		})
 	}
 }
@@ -378,11 +354,8 @@ func TestVerifyAllocatesNothing(t *testing.T) {
 		{"VerifyPayload", func() error { _, err := v.VerifyPayload(req.header, req.body); return err }},
 	}
 	for _, tt := range tests {
-		if err := tt.run(); err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		if got := testing.AllocsPerRun(1000, func() { _ = tt.run() }); got != 0 {
-			t.Errorf("%s: %v allocations per run, want 0", tt.name, got)
-		}
+		require.NoError(t, tt.run(), "%s", tt.name)
+		got := testing.AllocsPerRun(1000, func() { _ = tt.run() })
+		require.EqualValues(t, 0, got, "%s: %v allocations per run, want 0", tt.name, got)
 	}
 }

@@ -137,38 +137,8 @@ func WithStripeMock() Option {
 // shut down, and the test fails if Run returned an error.
 func Start(t testing.TB, register func(app *appbackend.App), opts ...Option) *App {
 	t.Helper()
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
-	setting := newDatabase(t)
-	logs := &logBuffer{}
-	cfg := appbackend.Config{
-		Database:         setting,
-		AppSecrets:       []string{AppSecret},
-		WebhookSecrets:   []string{LiveWebhookSecret, TestWebhookSecret},
-		TestSecretKey:    TestSecretKey,
-		Logger:           slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		EventRetryPolicy: fixedRetry{retryDelay},
-		ShutdownTimeout:  WaitTimeout / 2,
-	}
-	for _, fn := range o.configure {
-		fn(&cfg)
-	}
-	a := &App{Database: cfg.Database, logs: logs}
-	if cfg.APIBase == "" {
-		if o.stripeMock {
-			cfg.APIBase = StripeMockURL(t)
-		} else {
-			a.Fake = NewStripeFake(t)
-			cfg.APIBase = a.Fake.URL
-		}
-	}
-	kind, _, err := setup.ParseDatabase(cfg.Database)
-	if err != nil {
-		t.Fatalf("appbackendtest: %v", err)
-	}
-	a.kind = kind
+	a, cfg := newTestApp(t, opts)
+	logs, kind := a.logs, a.kind
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -218,6 +188,46 @@ func Start(t testing.TB, register func(app *appbackend.App), opts ...Option) *Ap
 	}
 	a.queries = sqlstore.New(app.DB(), app.DB(), dialect)
 	return a
+}
+
+// newTestApp builds the test configuration of Start and NewWorker (a new database,
+// the kit's secrets, the StripeFake, then the test's options) and the App that will
+// carry it.
+func newTestApp(t testing.TB, opts []Option) (*App, appbackend.Config) {
+	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	setting := newDatabase(t)
+	logs := &logBuffer{}
+	cfg := appbackend.Config{
+		Database:         setting,
+		AppSecrets:       []string{AppSecret},
+		WebhookSecrets:   []string{LiveWebhookSecret, TestWebhookSecret},
+		TestSecretKey:    TestSecretKey,
+		Logger:           slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		EventRetryPolicy: fixedRetry{retryDelay},
+		ShutdownTimeout:  WaitTimeout / 2,
+	}
+	for _, fn := range o.configure {
+		fn(&cfg)
+	}
+	a := &App{Database: cfg.Database, logs: logs}
+	if cfg.APIBase == "" {
+		if o.stripeMock {
+			cfg.APIBase = StripeMockURL(t)
+		} else {
+			a.Fake = NewStripeFake(t)
+			cfg.APIBase = a.Fake.URL
+		}
+	}
+	kind, _, err := setup.ParseDatabase(cfg.Database)
+	if err != nil {
+		t.Fatalf("appbackendtest: %v", err)
+	}
+	a.kind = kind
+	return a, cfg
 }
 
 // newDatabase returns the Config.Database of a new database of the kind EnvDatabase

@@ -87,6 +87,14 @@
 // Schedules run on their spec: register one with a short spec ("@every 1s") in tests
 // and wait for its effect with bounded polling (testify's require.Eventually).
 //
+// # One job or one event handler, without a server
+//
+// NewWorker builds the app as Start does and starts its workers, handlers, hooks and
+// schedules, but no HTTP server, as River's rivertest.Worker tests one worker: Work
+// (or WorkAs, for an account's job) enqueues one job and returns its status once the
+// worker registered for its kind finalized it; Worker.HandleEvent stores one event as
+// the webhook receiver would and returns it once the app's handlers processed it.
+//
 // # Stripe
 //
 // Each App calls its own StripeFake (App.Fake), a recording in-memory Stripe API:

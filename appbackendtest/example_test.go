@@ -5,16 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"sync"
-	"testing"
 	"testing/fstest"
 
 	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v85"
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appbackendtest"
+	"github.com/appbackend/appbackend/internal/exampletb"
 )
 
 // register is the app under test, as its main registers it: a signed route that
@@ -64,7 +63,7 @@ var migrations = fstest.MapFS{
 // of an account, with the user's roles.
 func ExampleApp_As() {
 	t := exampleT() // in a test: the test's *testing.T
-	defer t.end()
+	defer t.End()
 
 	app := appbackendtest.Start(t, register)
 	res := app.As("usr_1", "acct_1").WithRoles("admin").Post(t, "/api/whoami_with_roles", nil)
@@ -87,7 +86,7 @@ func ExampleApp_As() {
 // invoice on their account, and Stripe sends invoice.paid.
 func ExampleApp_Deliver() {
 	t := exampleT()
-	defer t.end()
+	defer t.End()
 
 	app := appbackendtest.Start(t, register, appbackendtest.WithConfig(func(cfg *appbackend.Config) {
 		cfg.Migrations = migrations
@@ -103,9 +102,7 @@ func ExampleApp_Deliver() {
 	ev := app.WaitForEvent(t, id)
 
 	var amount int64
-	if err := app.DB().QueryRow(`SELECT amount_paid FROM paid_invoices WHERE id = $1`, inv["id"]).Scan(&amount); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, app.DB().QueryRow(`SELECT amount_paid FROM paid_invoices WHERE id = $1`, inv["id"]).Scan(&amount))
 	fmt.Println(ev.Status, inv["id"], amount)
 	// Output: processed in_fake1 2000
 }
@@ -113,18 +110,14 @@ func ExampleApp_Deliver() {
 // A test of a job: enqueue it, wait until it is finalized, read its status.
 func ExampleApp_WaitForJob() {
 	t := exampleT()
-	defer t.end()
+	defer t.End()
 
 	app := appbackendtest.Start(t, register)
 	res, err := app.Enqueue(context.Background(), reportArgs{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	status := app.WaitForJob(t, res.Job.ID)
 	var output map[string]string
-	if err := json.Unmarshal(status.Output, &output); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(status.Output, &output))
 	fmt.Println(status.State, status.Attempts, output["report"])
 	// Output: completed 1 done
 }
@@ -135,7 +128,7 @@ func ExampleApp_WaitForJob() {
 // (which starts at once) removes it.
 func ExampleApp_UninstallBeforeCleanup() {
 	t := exampleT()
-	defer t.end()
+	defer t.End()
 
 	release := make(chan struct{})
 	app := appbackendtest.Start(t, func(app *appbackend.App) {
@@ -147,13 +140,10 @@ func ExampleApp_UninstallBeforeCleanup() {
 		})
 	}, appbackendtest.WithConfig(func(cfg *appbackend.Config) { cfg.Migrations = migrations }))
 	app.Install(t, "acct_1", false)
-	if _, err := app.DB().Exec(`INSERT INTO paid_invoices (id, account_id, amount_paid) VALUES ('in_1', 'acct_1', 2000)`); err != nil {
-		t.Fatal(err)
-	}
+	_, err := app.DB().Exec(`INSERT INTO paid_invoices (id, account_id, amount_paid) VALUES ('in_1', 'acct_1', 2000)`)
+	require.NoError(t, err)
 	count := func() (n int) {
-		if err := app.DB().QueryRow(`SELECT COUNT(*) FROM paid_invoices WHERE account_id = 'acct_1'`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, app.DB().QueryRow(`SELECT COUNT(*) FROM paid_invoices WHERE account_id = 'acct_1'`).Scan(&n))
 		return n
 	}
 
@@ -198,51 +188,34 @@ func ExampleStripeFake() {
 	// Seeded
 }
 
-// exampleT stands in for a test's *testing.T in these examples, which have none: it
-// runs cleanups at end and turns a failure into a panic.
-func exampleT() *fakeT { return &fakeT{} }
+// exampleT stands in for a test's *testing.T in these examples, which have none.
+func exampleT() *exampletb.T { return exampletb.New() }
 
-type fakeT struct {
-	testing.TB // only the methods below are called
-	mu         sync.Mutex
-	cleanups   []func()
-	failed     bool
-}
+// A test of one job and one event handler, without an HTTP server: NewWorker starts
+// the app's workers on a database of its own, Work runs a job with the worker
+// registered for its kind, HandleEvent runs the handlers of an event's type.
+func ExampleNewWorker() {
+	t := exampleT()
+	defer t.End()
 
-func (t *fakeT) Helper()                      {}
-func (t *fakeT) Name() string                 { return "Example" }
-func (t *fakeT) Context() context.Context     { return context.Background() }
-func (t *fakeT) Logf(format string, a ...any) {}
-func (t *fakeT) Cleanup(f func()) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.cleanups = append(t.cleanups, f)
-}
-func (t *fakeT) Failed() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.failed
-}
-func (t *fakeT) Errorf(format string, a ...any) {
-	t.mu.Lock()
-	t.failed = true
-	t.mu.Unlock()
-	fmt.Fprintf(os.Stderr, format+"\n", a...)
-}
-func (t *fakeT) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
-func (t *fakeT) Fatal(a ...any)                 { panic(fmt.Sprint(a...)) }
-func (t *fakeT) TempDir() string {
-	dir, err := os.MkdirTemp("", "appbackendtest-example-")
-	if err != nil {
-		panic(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
+	w := appbackendtest.NewWorker(t, register, appbackendtest.WithConfig(func(cfg *appbackend.Config) {
+		cfg.Migrations = migrations
+	}))
+	status := appbackendtest.Work(t, w, reportArgs{})
+	var output map[string]string
+	require.NoError(t, json.Unmarshal(status.Output, &output))
+	fmt.Println(status.State, output["report"])
 
-// end runs the cleanups, last registered first, as a test's end does.
-func (t *fakeT) end() {
-	for i := len(t.cleanups) - 1; i >= 0; i-- {
-		t.cleanups[i]()
-	}
+	inv := w.Fake.Put("acct_1", false, "invoices", map[string]any{"amount_paid": 1500, "status": "paid"})
+	ev := w.HandleEvent(t, appbackendtest.Event{
+		Type:    "invoice.paid",
+		Account: "acct_1",
+		Object:  map[string]any{"id": inv["id"], "object": "invoice"},
+	})
+	var amount int64
+	require.NoError(t, w.DB().QueryRow(`SELECT amount_paid FROM paid_invoices WHERE id = $1`, inv["id"]).Scan(&amount))
+	fmt.Println(ev.Status, amount)
+	// Output:
+	// completed done
+	// processed 1500
 }

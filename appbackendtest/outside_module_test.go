@@ -2,6 +2,7 @@ package appbackendtest_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
+	"github.com/stretchr/testify/require"
 )
 
 // kitcheckTest is an app author's test of their own module: a signed Dashboard call,
@@ -70,20 +72,16 @@ func TestKitOutsideTheRepository(t *testing.T) {
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 		if _, err := os.Stat(goBin); err != nil {
-			t.Fatalf("the go command is needed to test the kit from another module: not on PATH nor in %s", goBin)
+			require.FailNow(t, fmt.Sprintf("the go command is needed to test the kit from another module: not on PATH nor in %s", goBin))
 		}
 	}
 	repo, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	goSum, err := os.ReadFile(filepath.Join(repo, "go.sum"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	dir := t.TempDir()
 	if rel, err := filepath.Rel(repo, dir); err == nil && !strings.HasPrefix(rel, "..") {
-		t.Fatalf("the temporary directory %s is inside the repository %s", dir, repo)
+		require.FailNow(t, fmt.Sprintf("the temporary directory %s is inside the repository %s", dir, repo))
 	}
 	goMod := "module example.com/kitcheck\n\ngo 1.26\n\nrequire github.com/appbackend/appbackend v0.0.0\n\n" +
 		"replace github.com/appbackend/appbackend => " + repo + "\n"
@@ -92,9 +90,7 @@ func TestKitOutsideTheRepository(t *testing.T) {
 		"go.sum":           goSum,
 		"kitcheck_test.go": []byte(kitcheckTest),
 	} {
-		if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), content, 0o644))
 	}
 
 	// The environment of the app author's `go test`: ours, without the variables that
@@ -128,14 +124,14 @@ func TestKitOutsideTheRepository(t *testing.T) {
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Run(); err != nil {
-				t.Fatalf("go test in a module outside the repository: %v\n%s", err, out.String())
+				require.FailNow(t, fmt.Sprintf("go test in a module outside the repository: %v\n%s", err, out.String()))
 			}
 			want := "postgres false"
 			if tc.env != nil {
 				want = "postgres true"
 			}
 			if !strings.Contains(out.String(), "--- PASS: TestKit") || !strings.Contains(out.String(), want) {
-				t.Fatalf("go test output shows no passing TestKit with %q:\n%s", want, out.String())
+				require.FailNow(t, fmt.Sprintf("go test output shows no passing TestKit with %q:\n%s", want, out.String()))
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/appauth"
+	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v85/webhook"
 )
 
@@ -33,12 +34,9 @@ type verifyInput struct {
 func newVerifyInput(tb testing.TB, now time.Time, signers ...string) verifyInput {
 	tb.Helper()
 	header, body, err := appauth.Sign(signers, now, benchUserID, benchAccountID, nil)
-	if err != nil {
-		tb.Fatalf("appauth.Sign: %v", err)
-	}
-	if want := `{"user_id":"` + benchUserID + `","account_id":"` + benchAccountID + `"}`; string(body) != want {
-		tb.Fatalf("signed body = %s, want the default string %s", body, want)
-	}
+	require.NoError(tb, err, "appauth.Sign")
+	want := `{"user_id":"` + benchUserID + `","account_id":"` + benchAccountID + `"}`
+	require.Equal(tb, want, string(body), "signed body = %s, want the default string %s", body, want)
 	return verifyInput{header: header, body: body}
 }
 
@@ -61,9 +59,7 @@ func verifiers(tb testing.TB) []struct {
 } {
 	tb.Helper()
 	v, err := appauth.NewVerifier(configuredSecrets)
-	if err != nil {
-		tb.Fatalf("appauth.NewVerifier: %v", err)
-	}
+	require.NoError(tb, err, "appauth.NewVerifier")
 	return []struct {
 		name   string
 		verify func(verifyInput) error
@@ -111,14 +107,10 @@ func benchmarkVerifiers(b *testing.B, signers ...string) {
 	in := newVerifyInput(b, time.Now(), signers...)
 	for _, v := range verifiers(b) {
 		b.Run(v.name, func(b *testing.B) {
-			if err := v.verify(in); err != nil {
-				b.Fatalf("the benchmark input must verify: %v", err)
-			}
+			require.NoError(b, v.verify(in), "the benchmark input must verify")
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := v.verify(in); err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, v.verify(in))
 			}
 		})
 	}
@@ -147,9 +139,8 @@ func TestVerifiersJudgeBenchmarkInputAlike(t *testing.T) {
 			t.Run(tt.name+"/"+v.name, func(t *testing.T) {
 				t.Parallel()
 				err := v.verify(tt.input)
-				if got := err == nil; got != tt.wantOK {
-					t.Errorf("accepted = %v (err %v), want %v", got, err, tt.wantOK)
-				}
+				got := err == nil
+				require.True(t, got == tt.wantOK, "accepted = %v (err %v), want %v", got, err, tt.wantOK)
 			})
 		}
 	}
@@ -167,12 +158,8 @@ func TestVerifyDefaultSignatureAllocatesNothing(t *testing.T) {
 		t.Run(v.name, func(t *testing.T) {
 			var err error
 			got := testing.AllocsPerRun(100, func() { err = v.verify(in) })
-			if err != nil {
-				t.Fatalf("verify: %v", err)
-			}
-			if got != 0 {
-				t.Errorf("allocations per verify = %v, want 0", got)
-			}
+			require.NoError(t, err, "verify")
+			require.EqualValues(t, 0, got, "allocations per verify = %v, want 0", got)
 		})
 	}
 }

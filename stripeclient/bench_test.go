@@ -1,8 +1,10 @@
 package stripeclient_test
 
 import (
+	"fmt"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v85"
 
 	"github.com/appbackend/appbackend/appbackendtest"
@@ -12,13 +14,11 @@ import (
 // BenchmarkClient is the cost of app.Stripe(ctx): binding a client to an account.
 func BenchmarkClient(b *testing.B) {
 	clients, err := stripeclient.New(stripeclient.Config{Keys: stripeclient.Keys{Test: testKey}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := clients.Client("acct_bench", stripeclient.Test); err != nil {
-			b.Fatal(err)
+			require.FailNow(b, fmt.Sprint(err))
 		}
 	}
 }
@@ -29,17 +29,13 @@ func BenchmarkCall(b *testing.B) {
 	fake := setupBench(b)
 	b.Run("bound", func(b *testing.B) {
 		clients, err := stripeclient.New(stripeclient.Config{Keys: stripeclient.Keys{Test: testKey}, APIBase: fake})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		sc, err := clients.Client("acct_bench", stripeclient.Test)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := sc.V1Balance.Retrieve(b.Context(), nil); err != nil {
-				b.Fatal(err)
+				require.FailNow(b, fmt.Sprint(err))
 			}
 		}
 	})
@@ -51,9 +47,8 @@ func BenchmarkCall(b *testing.B) {
 		for b.Loop() {
 			p := &stripe.BalanceRetrieveParams{}
 			p.SetStripeAccount("acct_bench")
-			if _, err := sc.V1Balance.Retrieve(b.Context(), p); err != nil {
-				b.Fatal(err)
-			}
+			_, err := sc.V1Balance.Retrieve(b.Context(), p)
+			require.NoError(b, err)
 		}
 	})
 }

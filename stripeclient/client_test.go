@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v85"
 
@@ -81,9 +82,7 @@ func TestEveryCallCarriesTheBoundAccount(t *testing.T) {
 					listed++
 				}
 			}
-			if listed != 1 {
-				t.Errorf("%s listed %d customers, want its own one only", account, listed)
-			}
+			assert.Equal(t, 1, listed, "%s listed %d customers, want its own one only", account, listed)
 			_, err = sc.Secrets().List(ctx, stripeclient.AccountScope())
 			assertNoError(t, err)
 		})
@@ -103,7 +102,7 @@ func TestEveryCallCarriesTheBoundAccount(t *testing.T) {
 func assertNoError(t *testing.T, err error) bool {
 	t.Helper()
 	if err != nil {
-		t.Errorf("unexpected error: %v", err)
+		require.FailNow(t, fmt.Sprintf("unexpected error: %v", err))
 		return false
 	}
 	return true

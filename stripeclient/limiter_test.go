@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,7 +19,7 @@ func TestAccountLimiterForgetsIdleAccounts(t *testing.T) {
 		wg.Go(func() {
 			release, err := l.acquire(context.Background(), fmt.Sprintf("acct_%d", i%500))
 			if err != nil {
-				t.Error(err)
+				assert.Fail(t, fmt.Sprint(err))
 				return
 			}
 			release()
@@ -60,7 +61,7 @@ func TestAccountLimiterBoundsAndWakes(t *testing.T) {
 	select {
 	case <-got:
 	case <-time.After(time.Second):
-		t.Fatal("the waiter never got the slot")
+		require.FailNow(t, "the waiter never got the slot")
 	}
 	require.Zero(t, l.tracked())
 }

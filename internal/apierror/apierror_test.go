@@ -68,9 +68,8 @@ func TestStatusOf(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := apierror.StatusOf(tt.err); got != tt.want {
-				t.Fatalf("StatusOf(%v) = %d, want %d", tt.err, got, tt.want)
-			}
+			got := apierror.StatusOf(tt.err)
+			require.Equal(t, tt.want, got, "StatusOf(%v) = %d, want %d", tt.err, got, tt.want)
 		})
 	}
 }

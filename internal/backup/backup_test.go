@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/backup"
@@ -67,7 +68,7 @@ func TestCopyUnderLoad(t *testing.T) {
 			for i := 0; !stop.Load() && i < 5000; i++ {
 				id := fmt.Sprintf("evt_w%d_%05d", w, i)
 				if err := insertEvent(ctx, b.st, id); err != nil {
-					t.Errorf("insert %s: %v", id, err)
+					assert.Fail(t, fmt.Sprintf("insert %s: %v", id, err))
 					return
 				}
 				mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -26,9 +27,8 @@ func TestHelperCopy(t *testing.T) {
 	if src == "" {
 		t.Skip("helper process only")
 	}
-	if _, err := backup.Copy(context.Background(), src, dest); err != nil {
-		t.Fatal(err)
-	}
+	_, err := backup.Copy(context.Background(), src, dest)
+	require.NoError(t, err)
 }
 
 func startCopy(t *testing.T, src, dest string) (*exec.Cmd, *bytes.Buffer) {
@@ -179,13 +179,11 @@ func TestHelperHoldOpen(t *testing.T) {
 		t.Skip("helper process only")
 	}
 	st, err := sqlite.Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	// Everything into the main file, so that damage to it is what a reader sees.
 	if _, err := st.DB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-		t.Fatal(err)
+		require.FailNow(t, fmt.Sprint(err))
 	}
 	os.Stdout.WriteString("ready\n")
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it

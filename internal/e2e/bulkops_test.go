@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/appbackend/appbackend/internal/e2etest"
 	"github.com/appbackend/appbackend/internal/gateway"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 const alertSecret = "whsec_dGhpcyBpcyB0aGUgYWxlcnQgc2VjcmV0IG9mIGUyZQ=="
@@ -32,13 +34,9 @@ type alertReceiver struct {
 func newAlertReceiver(t *testing.T) *alertReceiver {
 	r := &alertReceiver{seen: make(chan struct{}, 16)}
 	signer, err := gateway.ParseSecret(alertSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		var a map[string]any
@@ -66,9 +64,7 @@ func TestBulkReplayPauseAndAlerts(t *testing.T) {
 	onEachDatabase(t, func(t *testing.T, db e2etest.Database) {
 		alerts := newAlertReceiver(t)
 		failSwitch := filepath.Join(t.TempDir(), "fail")
-		if err := os.WriteFile(failSwitch, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(failSwitch, nil, 0o600))
 		s := startServer(t, db, e2etest.Options{Program: e2etest.TestServer, Env: map[string]string{
 			"E2E_FAIL_TYPE": "invoice.*", "E2E_FAIL_SWITCH": failSwitch, "E2E_MAX_ATTEMPTS": "1",
 			"APPBACKEND_ALERT_URL": alerts.url, "APPBACKEND_ALERT_SECRET": alertSecret,
@@ -77,15 +73,15 @@ func TestBulkReplayPauseAndAlerts(t *testing.T) {
 		var invoices []string
 		for range 4 {
 			ev := e2etest.NewSignedEvent("invoice.paid", webhooktest.Account("acct_bulk"))
-			if d, err := ev.Post(ctx, s); err != nil || d.Status != 200 {
-				t.Fatalf("webhook: %v %v", d.Status, err)
-			}
+			d, err := ev.Post(ctx, s)
+			require.NoError(t, err, "webhook: %v", d.Status)
+			require.Equal(t, 200, d.Status, "webhook: %v %v", d.Status, err)
 			invoices = append(invoices, ev.ID)
 		}
 		other := e2etest.NewSignedEvent("customer.created", webhooktest.Account("acct_bulk"))
-		if d, err := other.Post(ctx, s); err != nil || d.Status != 200 {
-			t.Fatalf("webhook: %v %v", d.Status, err)
-		}
+		d, err := other.Post(ctx, s)
+		require.NoError(t, err, "webhook: %v", d.Status)
+		require.Equal(t, 200, d.Status, "webhook: %v %v", d.Status, err)
 		for _, id := range invoices {
 			s.WaitEvent(id, "dead")
 		}
@@ -95,11 +91,11 @@ func TestBulkReplayPauseAndAlerts(t *testing.T) {
 		select {
 		case <-alerts.seen:
 		case <-time.After(30 * time.Second):
-			t.Fatal("no alert within 30 s of the events dying")
+			require.FailNow(t, "no alert within 30 s of the events dying")
 		}
 		alerts.mu.Lock()
 		if alerts.bad != 0 || len(alerts.got) == 0 || alerts.got[0]["type"] != "events.dead" {
-			t.Errorf("alerts %v (%d badly signed), want a signed events.dead", alerts.got, alerts.bad)
+			require.FailNow(t, fmt.Sprintf("alerts %v (%d badly signed), want a signed events.dead", alerts.got, alerts.bad))
 		}
 		alerts.mu.Unlock()
 
@@ -111,56 +107,43 @@ func TestBulkReplayPauseAndAlerts(t *testing.T) {
 		} {
 			res := s.CLI(args...)
 			if res.Code != 2 || strings.Count(strings.TrimSpace(res.Stderr), "\n") != 0 || res.Stderr == "" {
-				t.Errorf("appbackend %s: exit %d, stderr %q; want 2 and one line", strings.Join(args, " "), res.Code, res.Stderr)
+				require.FailNow(t, fmt.Sprintf("appbackend %s: exit %d, stderr %q; want 2 and one line", strings.Join(args, " "), res.Code, res.Stderr))
 			}
 		}
 		out := s.MustCLI("events", "replay", "--status", "dead", "--type", "invoice.paid", "--dry-run")
-		if !strings.Contains(out, "4 dead events would be replayed") {
-			t.Errorf("dry run printed %q", out)
-		}
+		require.Contains(t, out, "4 dead events would be replayed", "dry run printed %q", out)
 		if ev, _ := s.Event(invoices[0]); ev.Status != "dead" {
-			t.Fatalf("a dry run replayed %s: %s", invoices[0], ev.Status)
+			require.FailNow(t, fmt.Sprintf("a dry run replayed %s: %s", invoices[0], ev.Status))
 		}
 
 		out = s.MustCLI("events", "pause")
-		if !strings.Contains(out, "paused") {
-			t.Errorf("events pause printed %q", out)
-		}
+		require.Contains(t, out, "paused", "events pause printed %q", out)
 		if !e2etest.WaitFor(30*time.Second, func() bool {
 			return strings.Contains(s.LogTail(), "event processing paused on this process")
 		}) {
-			t.Fatalf("the server did not apply the pause within 30 s:\n%s", s.LogTail())
+			require.FailNow(t, fmt.Sprintf("the server did not apply the pause within 30 s:\n%s", s.LogTail()))
 		}
 		var findings []struct{ Check string }
-		if err := json.Unmarshal([]byte(s.MustCLI("doctor", "--json")), &findings); err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(func() string { b, _ := json.Marshal(findings); return string(b) }(), `"events_paused"`) {
-			t.Errorf("doctor while paused: %+v, want events_paused", findings)
-		}
-		if m := scrapeMetrics(t, s); !strings.Contains(m, "\nappbackend_events_paused 1\n") {
-			t.Errorf("/metrics while paused has no appbackend_events_paused 1")
-		}
+		require.NoError(t, json.Unmarshal([]byte(s.MustCLI("doctor", "--json")), &findings))
+		require.Contains(t, func() string { b, _ := json.Marshal(findings); return string(b) }(), `"events_paused"`, "doctor while paused: %+v, want events_paused", findings)
+		m := scrapeMetrics(t, s)
+		require.Contains(t, m, "\nappbackend_events_paused 1\n", "/metrics while paused has no appbackend_events_paused 1")
 
 		// The fix is out: replay them all while paused; they wait.
-		if err := os.Remove(failSwitch); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Remove(failSwitch))
 		out = s.MustCLI("events", "replay", "--status", "dead", "--type", "invoice.paid", "--account", "acct_bulk")
-		if !strings.Contains(out, "replaying 4 dead events") || !strings.Contains(out, "4 events queued for processing again") {
-			t.Errorf("bulk replay printed %q", out)
-		}
+		require.Contains(t, out, "replaying 4 dead events", "bulk replay printed %q", out)
+		require.Contains(t, out, "4 events queued for processing again", "bulk replay printed %q", out)
 		late := e2etest.NewSignedEvent("customer.created", webhooktest.Account("acct_bulk"))
 		if d, err := late.Post(ctx, s); err != nil || d.Status != 200 {
-			t.Fatalf("a webhook while paused: %v %v, want 200", d.Status, err)
+			require.FailNow(t, fmt.Sprintf("a webhook while paused: %v %v, want 200", d.Status, err))
 		}
 		// An observation window, not a synchronisation: a correct pause passes however
 		// long it is.
 		for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 			for _, id := range append([]string{late.ID}, invoices...) {
-				if ev, _ := s.Event(id); ev.Status != "pending" {
-					t.Fatalf("while paused, event %s is %s, want pending", id, ev.Status)
-				}
+				ev, _ := s.Event(id)
+				require.Equal(t, "pending", ev.Status, "while paused, event %s is %s, want pending", id, ev.Status)
 			}
 		}
 
@@ -168,14 +151,13 @@ func TestBulkReplayPauseAndAlerts(t *testing.T) {
 		for _, id := range append([]string{late.ID}, invoices...) {
 			s.WaitEvent(id, "processed")
 		}
-		if m := scrapeMetrics(t, s); !strings.Contains(m, "\nappbackend_events_paused 0\n") {
-			t.Errorf("/metrics after resume has no appbackend_events_paused 0")
-		}
+		m = scrapeMetrics(t, s)
+		require.Contains(t, m, "\nappbackend_events_paused 0\n", "/metrics after resume has no appbackend_events_paused 0")
 		effects := s.Effects()
 		for _, id := range invoices {
 			// One effect of the failed attempt (rolled back with it), one of the replay.
 			if effects[id] != 1 {
-				t.Errorf("event %s applied %d times, want once", id, effects[id])
+				require.FailNow(t, fmt.Sprintf("event %s applied %d times, want once", id, effects[id]))
 			}
 		}
 	})
@@ -184,9 +166,7 @@ func TestBulkReplayPauseAndAlerts(t *testing.T) {
 func scrapeMetrics(t *testing.T, s *e2etest.Server) string {
 	t.Helper()
 	res, err := e2etest.HTTPClient.Get(s.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return string(b)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/e2etest"
+	"github.com/stretchr/testify/require"
 )
 
 // triggered is one `appbackend trigger` run: its event id as printed.
@@ -24,7 +26,7 @@ func trigger(t *testing.T, s *e2etest.Server, args ...string) (triggered, string
 	out := s.MustCLI(append([]string{"trigger", "--url", s.WebhookURL()}, args...)...)
 	fields := strings.Fields(out)
 	if len(fields) < 5 || !strings.HasPrefix(fields[1], "evt_") || fields[4] != "200" {
-		t.Fatalf("trigger %s printed %q, want \"TYPE evt_… (mode) → 200 …\"", strings.Join(args, " "), out)
+		require.FailNow(t, fmt.Sprintf("trigger %s printed %q, want \"TYPE evt_… (mode) → 200 …\"", strings.Join(args, " "), out))
 	}
 	return triggered{id: fields[1], eventType: fields[0], live: fields[2] == "(live)"}, out
 }
@@ -54,28 +56,25 @@ func TestTriggerAgainstServe(t *testing.T) {
 				time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 			}
 			ev, _ := trigger(t, s, args...)
-			if ev.eventType != args[0] || ev.live == strings.Contains(strings.Join(args, " "), "--test") {
-				t.Errorf("trigger %v posted %+v", args, ev)
-			}
+			require.Equal(t, args[0], ev.eventType, "trigger %v posted %+v", args, ev)
+			require.True(t, ev.live != strings.Contains(strings.Join(args, " "), "--test"), "trigger %v posted %+v", args, ev)
 			sent = append(sent, ev)
 		}
 
 		// An id sent again is acknowledged as a duplicate and stored once.
 		first, out := trigger(t, s, "customer.updated", "--account", account, "--id", "evt_e2e_cli_fixed")
-		if first.id != "evt_e2e_cli_fixed" || strings.Contains(out, `"duplicate":true`) {
-			t.Errorf("first trigger --id printed %q, want a new evt_e2e_cli_fixed", out)
-		}
+		require.Equal(t, "evt_e2e_cli_fixed", first.id, "first trigger --id printed %q, want a new evt_e2e_cli_fixed", out)
+		require.NotContains(t, out, `"duplicate":true`, "first trigger --id printed %q, want a new evt_e2e_cli_fixed", out)
 		if _, out := trigger(t, s, "customer.updated", "--account", account, "--id", "evt_e2e_cli_fixed"); !strings.Contains(out, `"duplicate":true`) {
-			t.Errorf("second trigger --id printed %q, want a duplicate", out)
+			require.FailNow(t, fmt.Sprintf("second trigger --id printed %q, want a duplicate", out))
 		}
 		sent = append(sent, first)
 
 		// Without --url, trigger posts to APPBACKEND_ADDR.
 		addr := strings.TrimPrefix(s.URL, "http://")
 		res := e2etest.RunCLI(t, withEnv(s.Env, "APPBACKEND_ADDR", addr), "trigger", "customer.deleted", "--account", account)
-		if res.Code != 0 || !strings.Contains(res.Stdout, "200") {
-			t.Errorf("trigger to APPBACKEND_ADDR: exit %d, %q %q", res.Code, res.Stdout, res.Stderr)
-		}
+		require.Equal(t, 0, res.Code, "trigger to APPBACKEND_ADDR: exit %d, %q %q", res.Code, res.Stdout, res.Stderr)
+		require.Contains(t, res.Stdout, "200", "trigger to APPBACKEND_ADDR: exit %d, %q %q", res.Code, res.Stdout, res.Stderr)
 
 		for _, ev := range sent {
 			s.WaitEvent(ev.id, "processed")
@@ -83,16 +82,13 @@ func TestTriggerAgainstServe(t *testing.T) {
 
 		t.Run("installations --json", func(t *testing.T) {
 			list := decodeObjects(t, s.MustCLI("installations", "--json"))
-			if len(list) != 2 {
-				t.Fatalf("installations --json has %d entries, want the account in live and test mode: %v", len(list), list)
-			}
+			require.Len(t, list, 2, "installations --json has %d entries, want the account in live and test mode: %v", len(list), list)
 			for _, in := range list {
 				requireKeys(t, in, "account_id", "livemode", "status", "installed_at", "uninstalled_at")
 				live, _ := in["livemode"].(bool)
 				wantStatus := map[bool]string{true: "installed", false: "uninstalled"}[live]
-				if in["account_id"] != account || in["status"] != wantStatus {
-					t.Errorf("installation %v, want %s %s", in, account, wantStatus)
-				}
+				require.EqualValues(t, account, in["account_id"], "installation %v, want %s %s", in, account, wantStatus)
+				require.True(t, in["status"] == wantStatus, "installation %v, want %s %s", in, account, wantStatus)
 				requireTime(t, in, "installed_at")
 				if live {
 					requireNull(t, in, "uninstalled_at")
@@ -104,30 +100,25 @@ func TestTriggerAgainstServe(t *testing.T) {
 
 		t.Run("events --json", func(t *testing.T) {
 			list := decodeObjects(t, s.MustCLI("events", "--json"))
-			if len(list) != len(sent)+1 {
-				t.Fatalf("events --json has %d events, want %d (the repeated id once)", len(list), len(sent)+1)
-			}
+			require.Len(t, list, len(sent)+1, "events --json has %d events, want %d (the repeated id once)", len(list), len(sent)+1)
 			byID := map[string]map[string]any{}
 			for _, ev := range list {
 				requireKeys(t, ev, "id", "type", "account_id", "livemode", "status", "attempts", "received_at")
 				requireTime(t, ev, "received_at")
 				requireTime(t, ev, "processed_at")
 				requireNull(t, ev, "last_error")
-				if ev["status"] != "processed" || ev["attempts"] != 1.0 || ev["account_id"] != account {
-					t.Errorf("event %v, want processed in 1 attempt for %s", ev, account)
-				}
+				require.False(t, ev["status"] != "processed" || ev["attempts"] != 1.0 || ev["account_id"] != account, "event %v, want processed in 1 attempt for %s", ev, account)
 				id, _ := ev["id"].(string)
 				byID[id] = ev
 			}
 			for _, want := range sent {
 				got, ok := byID[want.id]
 				if !ok {
-					t.Errorf("event %s (%s) is not listed", want.id, want.eventType)
+					require.FailNow(t, fmt.Sprintf("event %s (%s) is not listed", want.id, want.eventType))
 					continue
 				}
-				if got["type"] != want.eventType || got["livemode"] != want.live {
-					t.Errorf("event %s listed as %v, want type %s livemode %v", want.id, got, want.eventType, want.live)
-				}
+				require.True(t, got["type"] == want.eventType, "event %s listed as %v, want type %s livemode %v", want.id, got, want.eventType, want.live)
+				require.True(t, got["livemode"] == want.live, "event %s listed as %v, want type %s livemode %v", want.id, got, want.eventType, want.live)
 			}
 		})
 
@@ -135,25 +126,23 @@ func TestTriggerAgainstServe(t *testing.T) {
 			all := s.Events()
 			limited := s.Events("--limit", "2")
 			if len(limited) != 2 || limited[0].ID != all[0].ID || limited[1].ID != all[1].ID {
-				t.Errorf("events --limit 2 = %v, want the first two of %v (newest first)", ids(limited), ids(all))
+				require.FailNow(t, fmt.Sprintf("events --limit 2 = %v, want the first two of %v (newest first)", ids(limited), ids(all)))
 			}
-			if got := s.Events("--status", "processed", "--limit", "3"); len(got) != 3 {
-				t.Errorf("events --status processed --limit 3 listed %d", len(got))
-			}
+			got := s.Events("--status", "processed", "--limit", "3")
+			require.Len(t, got, 3, "events --status processed --limit 3 listed %d", len(got))
 			if out := strings.TrimSpace(s.MustCLI("events", "--status", "dead", "--json")); out != "[]" {
-				t.Errorf("events --status dead --json = %s, want []", out)
+				require.FailNow(t, fmt.Sprintf("events --status dead --json = %s, want []", out))
 			}
 		})
 
 		t.Run("human tables", func(t *testing.T) {
 			out := s.MustCLI("events")
-			if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != len(sent)+2 || !strings.HasPrefix(lines[0], "ID") {
-				t.Errorf("events printed %d lines, want a header and %d rows:\n%s", len(lines), len(sent)+1, out)
-			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			require.Len(t, lines, len(sent)+2, "events printed %d lines, want a header and %d rows:\n%s", len(lines), len(sent)+1, out)
+			require.True(t, strings.HasPrefix(lines[0], "ID"), "events printed %d lines, want a header and %d rows:\n%s", len(lines), len(sent)+1, out)
 			out = s.MustCLI("installations")
-			if !strings.Contains(out, account) || !strings.Contains(out, "uninstalled") {
-				t.Errorf("installations printed:\n%s", out)
-			}
+			require.Contains(t, out, account, "installations printed:\n%s", out)
+			require.Contains(t, out, "uninstalled", "installations printed:\n%s", out)
 		})
 
 		t.Run("mistakes", func(t *testing.T) {
@@ -176,17 +165,14 @@ func TestTriggerAgainstServe(t *testing.T) {
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					res := s.CLI(tc.args...)
-					if res.Code != tc.wantCode {
-						t.Errorf("exit %d, want %d (stderr %q)", res.Code, tc.wantCode, res.Stderr)
-					}
-					if lines := strings.Split(strings.TrimSpace(res.Stderr), "\n"); len(lines) != 1 || !strings.Contains(res.Stderr, tc.wantErr) {
-						t.Errorf("stderr %q, want one line mentioning %q", res.Stderr, tc.wantErr)
-					}
+					require.Equal(t, tc.wantCode, res.Code, "exit %d, want %d (stderr %q)", res.Code, tc.wantCode, res.Stderr)
+					lines := strings.Split(strings.TrimSpace(res.Stderr), "\n")
+					require.Len(t, lines, 1, "stderr %q, want one line mentioning %q", res.Stderr, tc.wantErr)
+					require.Contains(t, res.Stderr, tc.wantErr, "stderr %q, want one line mentioning %q", res.Stderr, tc.wantErr)
 				})
 			}
-			if got := len(s.Events()); got != len(sent)+1 {
-				t.Errorf("%d events stored after the mistakes, want still %d", got, len(sent)+1)
-			}
+			got := len(s.Events())
+			require.Equal(t, len(sent)+1, got, "%d events stored after the mistakes, want still %d", got, len(sent)+1)
 		})
 	})
 }
@@ -198,9 +184,7 @@ func TestEventsCLIShowsDeadEvents(t *testing.T) {
 	t.Parallel()
 	onEachDatabase(t, func(t *testing.T, db e2etest.Database) {
 		failSwitch := filepath.Join(t.TempDir(), "fail")
-		if err := os.WriteFile(failSwitch, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(failSwitch, nil, 0o644))
 		s := startServer(t, db, e2etest.Options{Program: e2etest.TestServer, Env: map[string]string{
 			"E2E_FAIL_TYPE": "invoice.*", "E2E_FAIL_SWITCH": failSwitch, "E2E_MAX_ATTEMPTS": "2",
 		}})
@@ -210,31 +194,26 @@ func TestEventsCLIShowsDeadEvents(t *testing.T) {
 		s.WaitEvent(fine.id, "processed")
 
 		dead := decodeObjects(t, s.MustCLI("events", "--status", "dead", "--json"))
-		if len(dead) != 1 || dead[0]["id"] != failing.id {
-			t.Fatalf("events --status dead --json = %v, want only %s", dead, failing.id)
-		}
+		require.Len(t, dead, 1, "events --status dead --json = %v, want only %s", dead, failing.id)
+		require.True(t, dead[0]["id"] == failing.id, "events --status dead --json = %v, want only %s", dead, failing.id)
 		requireNull(t, dead[0], "processed_at")
 		if msg, _ := dead[0]["last_error"].(string); !strings.Contains(msg, "e2e injected failure") {
-			t.Errorf("last_error = %v, want the handler's error", dead[0]["last_error"])
+			require.FailNow(t, fmt.Sprintf("last_error = %v, want the handler's error", dead[0]["last_error"]))
 		}
 		if dead[0]["attempts"] != 2.0 {
-			t.Errorf("dead event %v, want 2 attempts", dead[0])
+			require.FailNow(t, fmt.Sprintf("dead event %v, want 2 attempts", dead[0]))
 		}
-		if out := s.MustCLI("events", "--status", "dead"); !strings.Contains(out, "e2e injected failure") {
-			t.Errorf("events --status dead does not show the error:\n%s", out)
-		}
+		out := s.MustCLI("events", "--status", "dead")
+		require.Contains(t, out, "e2e injected failure", "events --status dead does not show the error:\n%s", out)
 
-		if err := os.Remove(failSwitch); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.Remove(failSwitch))
 		s.MustCLI("events", "replay", failing.id)
 		s.WaitEvent(failing.id, "processed")
-		if out := strings.TrimSpace(s.MustCLI("events", "--status", "dead", "--json")); out != "[]" {
-			t.Errorf("events --status dead --json after the replay = %s, want []", out)
-		}
-		if effects := s.Effects(); effects[failing.id] != 1 || effects[fine.id] != 1 {
-			t.Errorf("effects = %v, want each event once", effects)
-		}
+		out = strings.TrimSpace(s.MustCLI("events", "--status", "dead", "--json"))
+		require.Equal(t, "[]", out, "events --status dead --json after the replay = %s, want []", out)
+		effects := s.Effects()
+		require.Equal(t, 1, effects[failing.id], "effects = %v, want each event once", effects)
+		require.Equal(t, 1, effects[fine.id], "effects = %v, want each event once", effects)
 	})
 }
 
@@ -254,9 +233,7 @@ func TestTriggerIDsFollowSendingOrder(t *testing.T) {
 			sent = append(sent, ev.id)
 		}
 		for i := 1; i < len(sent); i++ {
-			if sent[i] <= sent[i-1] {
-				t.Fatalf("ids of events triggered in order %v do not sort in that order: an uninstall triggered right after an install may be taken for the older event", sent)
-			}
+			require.Greater(t, sent[i], sent[i-1], "ids of events triggered in order %v do not sort in that order: an uninstall triggered right after an install may be taken for the older event", sent)
 		}
 	})
 }
@@ -282,18 +259,16 @@ func ids(list []e2etest.EventRow) []string {
 func decodeObjects(t *testing.T, out string) []map[string]any {
 	t.Helper()
 	var list []map[string]any
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		t.Fatalf("not a JSON array of objects: %v\n%s", err, out)
-	}
+	err := json.Unmarshal([]byte(out), &list)
+	require.NoError(t, err, "not a JSON array of objects: %v\n%s", err, out)
 	return list
 }
 
 func requireKeys(t *testing.T, obj map[string]any, keys ...string) {
 	t.Helper()
 	for _, k := range keys {
-		if _, ok := obj[k]; !ok {
-			t.Errorf("%v has no %q", obj, k)
-		}
+		_, ok := obj[k]
+		require.True(t, ok, "%v has no %q", obj, k)
 	}
 }
 
@@ -302,19 +277,17 @@ func requireTime(t *testing.T, obj map[string]any, key string) {
 	t.Helper()
 	s, ok := obj[key].(string)
 	if !ok {
-		t.Errorf("%s = %v, want an RFC 3339 time", key, obj[key])
+		require.FailNow(t, fmt.Sprintf("%s = %v, want an RFC 3339 time", key, obj[key]))
 		return
 	}
-	if _, err := time.Parse(time.RFC3339, s); err != nil {
-		t.Errorf("%s = %q is not RFC 3339: %v", key, s, err)
-	}
+	_, err := time.Parse(time.RFC3339, s)
+	require.NoError(t, err, "%s = %q is not RFC 3339", key, s)
 }
 
 // requireNull checks that obj has key with the value null.
 func requireNull(t *testing.T, obj map[string]any, key string) {
 	t.Helper()
 	v, ok := obj[key]
-	if !ok || v != nil {
-		t.Errorf("%s = %v (present %v), want null", key, v, ok)
-	}
+	require.True(t, ok, "%s = %v (present %v), want null", key, v, ok)
+	require.Nil(t, v, "%s = %v (present %v), want null", key, v, ok)
 }

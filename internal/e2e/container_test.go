@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/e2etest"
+	"github.com/stretchr/testify/require"
 )
 
 // TestContainerImage builds the image from the Containerfile with podman and runs it as
@@ -43,15 +44,13 @@ func TestContainerImage(t *testing.T) {
 	t.Parallel()
 	pm := newPodman(t)
 	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 
 	goImage := os.Getenv("APPBACKEND_CONTAINER_GO_IMAGE")
 	if goImage == "" {
 		out, err := exec.Command(filepath.Join(root, "scripts", "podman.sh"), "go-image").Output()
 		if err != nil {
-			t.Fatalf("scripts/podman.sh go-image: %v\n%s", err, exitStderr(err))
+			require.FailNow(t, fmt.Sprintf("scripts/podman.sh go-image: %v\n%s", err, exitStderr(err)))
 		}
 		goImage = strings.TrimSpace(string(out))
 	}
@@ -63,18 +62,15 @@ func TestContainerImage(t *testing.T) {
 		"--iidfile", iid, "--build-arg", "GO_IMAGE="+goImage,
 		"--build-arg", "VERSION="+version, "--build-arg", "COMMIT="+commit, root)
 	raw, err := os.ReadFile(iid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	image := strings.TrimSpace(string(raw))
 	t.Logf("podman build: %s (image %.19s)", time.Since(start).Round(100*time.Millisecond), image)
 
 	checkImageConfig(t, pm, image)
 	if commit != "" {
 		line := pm.must(time.Minute, "run", "--rm", image, "version")
-		if !strings.Contains(line, " commit "+commit+" ") || !strings.HasPrefix(line, "appbackend "+version+" ") {
-			t.Errorf("version in the image = %q, want version %s and commit %s", line, version, commit)
-		}
+		require.Contains(t, line, " commit "+commit+" ", "version in the image = %q, want version %s and commit %s", line, version, commit)
+		require.True(t, strings.HasPrefix(line, "appbackend "+version+" "), "version in the image = %q, want version %s and commit %s", line, version, commit)
 	}
 	checkCARoots(t, pm, image)
 	checkTimeZones(t, pm, image)
@@ -88,44 +84,36 @@ func TestContainerImage(t *testing.T) {
 	c := startContainer(t, pm, image, volume)
 	t.Logf("container up in %s", time.Since(start).Round(100*time.Millisecond))
 	if !regexp.MustCompile(`appbackend listening on http://(\[::\]|0\.0\.0\.0):8080\b`).MatchString(c.banner) {
-		t.Errorf("the server does not listen on all the container's interfaces on :8080:\n%s", c.banner)
+		require.FailNow(t, fmt.Sprintf("the server does not listen on all the container's interfaces on :8080:\n%s", c.banner))
 	}
 	const account = "acct_container"
 	whoami := e2etest.RunCLI(t, []string{}, "call", "POST", c.url+"/api/whoami",
 		"--secret", c.appSecret, "--user", "usr_container", "--account", account)
-	if whoami.Code != 0 || !strings.Contains(whoami.Stdout, `"account_id":"`+account+`"`) {
-		t.Fatalf("signed call through the container: exit %d\n%s%s", whoami.Code, whoami.Stdout, whoami.Stderr)
-	}
+	require.Equal(t, 0, whoami.Code, "signed call through the container: exit %d\n%s%s", whoami.Code, whoami.Stdout, whoami.Stderr)
+	require.Contains(t, whoami.Stdout, `"account_id":"`+account+`"`, "signed call through the container: exit %d\n%s%s", whoami.Code, whoami.Stdout, whoami.Stderr)
 	trigger := e2etest.RunCLI(t, []string{}, "trigger", "account.application.authorized", "--account", account,
 		"--url", c.url+"/webhooks/stripe", "--secret", c.webhookSecret)
-	if trigger.Code != 0 {
-		t.Fatalf("signed webhook through the container: exit %d\n%s%s", trigger.Code, trigger.Stdout, trigger.Stderr)
-	}
+	require.Equal(t, 0, trigger.Code, "signed webhook through the container: exit %d\n%s%s", trigger.Code, trigger.Stdout, trigger.Stderr)
 	if !e2etest.WaitFor(30*time.Second, func() bool { return c.installed(t, account) }) {
-		t.Fatalf("the installation was not recorded; server log:\n%s", c.stderr())
+		require.FailNow(t, fmt.Sprintf("the installation was not recorded; server log:\n%s", c.stderr()))
 	}
 	// The image's HEALTHCHECK, as the engine runs it: /appbackend healthcheck inside.
 	if out, err := pm.run(time.Minute, "healthcheck", "run", c.name); err != nil {
-		t.Errorf("podman healthcheck run: %v: %s", err, out)
+		require.FailNow(t, fmt.Sprintf("podman healthcheck run: %v: %s", err, out))
 	}
-	if status := pm.must(time.Minute, "inspect", "--format", "{{.State.Health.Status}}", c.name); status != "healthy" {
-		t.Errorf("health status = %q, want healthy", status)
-	}
+	status := pm.must(time.Minute, "inspect", "--format", "{{.State.Health.Status}}", c.name)
+	require.Equal(t, "healthy", status, "health status = %q, want healthy", status)
 	c.stop(t)
 
 	// Second container on the same volume: the database, its secrets and the
 	// installation are kept.
 	c2 := startContainer(t, pm, image, volume)
 	if c2.appSecret != c.appSecret || c2.webhookSecret != c.webhookSecret {
-		t.Errorf("the restarted container generated new secrets instead of keeping them in /data:\n%s", c2.banner)
+		require.FailNow(t, fmt.Sprintf("the restarted container generated new secrets instead of keeping them in /data:\n%s", c2.banner))
 	}
-	if !c2.installed(t, account) {
-		t.Errorf("the restarted container lost the installation of %s", account)
-	}
+	require.True(t, c2.installed(t, account), "the restarted container lost the installation of %s", account)
 	list := pm.must(time.Minute, "exec", c2.name, "/appbackend", "installations", "--json")
-	if !strings.Contains(list, `"account_id":"`+account+`"`) && !strings.Contains(list, `"account_id": "`+account+`"`) {
-		t.Errorf("installations --json in the container lacks %s:\n%s", account, list)
-	}
+	require.False(t, !strings.Contains(list, `"account_id":"`+account+`"`) && !strings.Contains(list, `"account_id": "`+account+`"`), "installations --json in the container lacks %s:\n%s", account, list)
 	c2.stop(t)
 }
 
@@ -146,26 +134,20 @@ func checkImageConfig(t *testing.T, pm *podman, image string) {
 			Test []string
 		}
 	}
-	if err := json.Unmarshal([]byte(pm.must(time.Minute, "image", "inspect", image)), &inspect); err != nil || len(inspect) != 1 {
-		t.Fatalf("podman image inspect: %v", err)
-	}
+	err := json.Unmarshal([]byte(pm.must(time.Minute, "image", "inspect", image)), &inspect)
+	require.NoError(t, err, "podman image inspect")
+	require.Len(t, inspect, 1, "podman image inspect: %v", err)
 	img := inspect[0]
 	t.Logf("image size: %.1f MB", float64(img.Size)/1e6)
-	if img.Config.User == "" || strings.HasPrefix(img.Config.User, "0") || strings.HasPrefix(img.Config.User, "root") {
-		t.Errorf("the image runs as %q, want a non-root user", img.Config.User)
-	}
-	if _, ok := img.Config.Volumes["/data"]; !ok {
-		t.Errorf("the image declares volumes %v, want /data", img.Config.Volumes)
-	}
+	require.False(t, img.Config.User == "" || strings.HasPrefix(img.Config.User, "0") || strings.HasPrefix(img.Config.User, "root"), "the image runs as %q, want a non-root user", img.Config.User)
+	_, ok := img.Config.Volumes["/data"]
+	require.True(t, ok, "the image declares volumes %v, want /data", img.Config.Volumes)
 	env := strings.Join(img.Config.Env, "\n")
 	for _, want := range []string{"APPBACKEND_ADDR=:8080", "APPBACKEND_DATABASE=sqlite:/data/"} {
-		if !strings.Contains(env, want) {
-			t.Errorf("the image's environment lacks %s:\n%s", want, env)
-		}
+		require.Contains(t, env, want, "the image's environment lacks %s:\n%s", want, env)
 	}
-	if got := strings.Join(img.HealthCheck.Test, " "); got != "CMD /appbackend healthcheck" {
-		t.Errorf("HEALTHCHECK = %q, want CMD /appbackend healthcheck (exec form: the image has no shell)", got)
-	}
+	got := strings.Join(img.HealthCheck.Test, " ")
+	require.Equal(t, "CMD /appbackend healthcheck", got, "HEALTHCHECK = %q, want CMD /appbackend healthcheck (exec form: the image has no shell)", got)
 }
 
 // checkCARoots calls an HTTPS server of the test's from inside the image: the
@@ -180,11 +162,11 @@ func checkCARoots(t *testing.T, pm *podman, image string) {
 		"call", "GET", srv.URL+"/api/whoami", "--secret", "absec_roots", "--user", "usr_roots", "--account", "acct_roots")
 	switch {
 	case err == nil:
-		t.Errorf("a call to an untrusted certificate succeeded: %s", out)
+		require.FailNow(t, fmt.Sprintf("a call to an untrusted certificate succeeded: %s", out))
 	case strings.Contains(out, "failed to load system roots"):
-		t.Errorf("the image has no CA roots: %s", out)
+		require.FailNow(t, fmt.Sprintf("the image has no CA roots: %s", out))
 	case !strings.Contains(out, "certificate signed by unknown authority"):
-		t.Errorf("the call to an untrusted certificate failed otherwise than expected: %s", out)
+		require.FailNow(t, fmt.Sprintf("the call to an untrusted certificate failed otherwise than expected: %s", out))
 	}
 }
 
@@ -198,12 +180,8 @@ func checkTimeZones(t *testing.T, pm *podman, image string) {
 	bin := filepath.Join(t.TempDir(), "appbackend")
 	pm.must(time.Minute, "cp", id+":/appbackend", bin)
 	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(b, []byte("Asia/KolkataTZif")) {
-		t.Errorf("the image's binary carries no time-zone database (time/tzdata)")
-	}
+	require.NoError(t, err)
+	require.True(t, bytes.Contains(b, []byte("Asia/KolkataTZif")), "the image's binary carries no time-zone database (time/tzdata)")
 }
 
 // gitVersion is what the Makefile stamps: scripts/version.sh and the HEAD commit, both
@@ -216,7 +194,7 @@ func gitVersion(t *testing.T, root string) (version, commit string) {
 	}
 	v, err := exec.Command(filepath.Join(root, "scripts", "version.sh")).Output()
 	if err != nil {
-		t.Fatalf("scripts/version.sh: %v\n%s", err, exitStderr(err))
+		require.FailNow(t, fmt.Sprintf("scripts/version.sh: %v\n%s", err, exitStderr(err)))
 	}
 	return strings.TrimSpace(string(v)), strings.TrimSpace(string(head))
 }
@@ -233,9 +211,7 @@ func newPodman(t *testing.T) *podman {
 	t.Helper()
 	bin, err := exec.LookPath("podman")
 	if err != nil {
-		if os.Getenv("APPBACKEND_REQUIRE_PODMAN") != "" {
-			t.Fatal("podman is missing; scripts/podman.sh installs it (make test runs it first)")
-		}
+		require.Equal(t, "", os.Getenv("APPBACKEND_REQUIRE_PODMAN"), "podman is missing; scripts/podman.sh installs it (make test runs it first)")
 		t.Skip("podman is missing (scripts/podman.sh installs it)")
 	}
 	env := os.Environ()
@@ -247,9 +223,7 @@ func newPodman(t *testing.T) *podman {
 			conf += "[engine]\nruntime = \"/usr/sbin/runc\"\n"
 		}
 		path := filepath.Join(t.TempDir(), "containers.conf")
-		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(path, []byte(conf), 0o644))
 		env = append(env, "CONTAINERS_CONF="+path)
 	}
 	return &podman{t: t, bin: bin, env: env}
@@ -277,9 +251,7 @@ func (p *podman) must(timeout time.Duration, args ...string) string {
 	var stdout, stderr bytes.Buffer
 	cmd := p.command(ctx, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		p.t.Fatalf("podman %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
+	require.NoError(p.t, cmd.Run(), "podman %s\n%s%s", strings.Join(args, " "), stdout.String(), stderr.String())
 	return strings.TrimSpace(stdout.String())
 }
 
@@ -312,17 +284,13 @@ func startContainer(t *testing.T, pm *podman, image, volume string) *container {
 		"-p", "127.0.0.1::8080", "-v", volume+":/data",
 		"--health-interval", "disable", image, "serve", "--dev")
 	stdout, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c.cmd.Stderr = writerFunc(func(p []byte) (int, error) {
 		c.logMu.Lock()
 		defer c.logMu.Unlock()
 		return c.log.Write(p)
 	})
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("podman run: %v", err)
-	}
+	require.NoError(t, c.cmd.Start(), "podman run")
 	t.Cleanup(func() {
 		pm.run(time.Minute, "rm", "--force", "--time", "0", c.name)
 		<-c.done
@@ -343,11 +311,11 @@ func startContainer(t *testing.T, pm *podman, image, volume string) *container {
 		select {
 		case line, ok := <-lines:
 			if !ok {
-				t.Fatalf("the container exited before its --dev banner:\n%s\n%s", banner.String(), c.stderr())
+				require.FailNow(t, fmt.Sprintf("the container exited before its --dev banner:\n%s\n%s", banner.String(), c.stderr()))
 			}
 			banner.WriteString(line + "\n")
 		case <-timeout:
-			t.Fatalf("no --dev banner from the container in 2 minutes:\n%s\n%s", banner.String(), c.stderr())
+			require.FailNow(t, fmt.Sprintf("no --dev banner from the container in 2 minutes:\n%s\n%s", banner.String(), c.stderr()))
 		}
 	}
 	go func() { // the rest of standard output, unread, must not block the container
@@ -362,7 +330,7 @@ func startContainer(t *testing.T, pm *podman, image, volume string) *container {
 		c.webhookSecret = m[1]
 	}
 	if c.appSecret == "" || c.webhookSecret == "" {
-		t.Fatalf("the --dev banner lacks the secrets:\n%s", c.banner)
+		require.FailNow(t, fmt.Sprintf("the --dev banner lacks the secrets:\n%s", c.banner))
 	}
 	c.url = "http://" + pm.must(time.Minute, "port", c.name, "8080/tcp")
 	return c
@@ -378,27 +346,19 @@ func (c *container) stderr() string {
 func (c *container) installed(t *testing.T, account string) bool {
 	t.Helper()
 	res := e2etest.RunCLI(t, []string{}, "sign", "--secret", c.appSecret, "--user", "usr_container", "--account", account)
-	if res.Code != 0 {
-		t.Fatalf("appbackend sign: %s", res.Stderr)
-	}
+	require.Equal(t, 0, res.Code, "appbackend sign: %s", res.Stderr)
 	req, err := http.NewRequest(http.MethodGet, c.url+"/api/installation?user_id=usr_container&account_id="+account, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Header.Set("Stripe-Signature", strings.SplitN(res.Stdout, "\n", 2)[0])
 	resp, err := e2etest.HTTPClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET /api/installation: %v", err)
-	}
+	require.NoError(t, err, "GET /api/installation")
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /api/installation = %d %s", resp.StatusCode, body)
+		require.FailNow(t, fmt.Sprintf("GET /api/installation = %d %s", resp.StatusCode, body))
 	}
 	var state e2etest.InstallationState
-	if err := json.Unmarshal(body, &state); err != nil {
-		t.Fatalf("GET /api/installation body %s: %v", body, err)
-	}
+	require.NoError(t, json.Unmarshal(body, &state), "GET /api/installation body %s", body)
 	return state.Live != nil && state.Live.Status == "installed"
 }
 
@@ -409,7 +369,7 @@ func (c *container) stop(t *testing.T) {
 	c.pm.must(2*time.Minute, "stop", "--time", "30", c.name)
 	<-c.done
 	if code := c.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Errorf("the container exited with %d on stop:\n%s", code, c.stderr())
+		require.FailNow(t, fmt.Sprintf("the container exited with %d on stop:\n%s", code, c.stderr()))
 	}
 }
 
@@ -419,9 +379,8 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func randomHex(t *testing.T) string {
 	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
+	_, err := rand.Read(b)
+	require.NoError(t, err)
 	return hex.EncodeToString(b)
 }
 

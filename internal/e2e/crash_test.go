@@ -17,6 +17,7 @@ import (
 
 	"github.com/appbackend/appbackend/internal/e2etest"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // Crash test parameters. The whole test stays well under a minute on a 2-core machine.
@@ -177,9 +178,7 @@ type crashTest struct {
 func crashSeed(t *testing.T) uint64 {
 	if v := os.Getenv("E2E_CRASH_SEED"); v != "" {
 		seed, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("E2E_CRASH_SEED %q is not a number", v)
-		}
+		require.NoError(t, err, "E2E_CRASH_SEED %q is not a number", v)
 		t.Logf("crash seed %d (from E2E_CRASH_SEED)", seed)
 		return seed
 	}
@@ -272,8 +271,7 @@ func (c *crashTest) runRound(t *testing.T, round crashRound, rng *rand.Rand, rou
 		}
 	}
 	if len(missing) > 0 {
-		t.Errorf("round %s: %d of %d acknowledged events are not in the inbox after the kill (lost): %v",
-			round.name, len(missing), st.ackedAtKill, firstN(missing, 10))
+		require.FailNow(t, fmt.Sprintf("round %s: %d of %d acknowledged events are not in the inbox after the kill (lost): %v", round.name, len(missing), st.ackedAtKill, firstN(missing, 10)))
 	}
 	running := c.eventsOfRunningJobs(t)
 	st.runningAtKill = len(running)
@@ -307,9 +305,7 @@ func (c *crashTest) checkResumedSoon(t *testing.T, round crashRound, running []s
 	for _, id := range running {
 		var processedAt sql.NullInt64
 		err := c.s.DB().QueryRow(query, id).Scan(&processedAt)
-		if err != nil {
-			t.Fatalf("processed_at of %s: %v", id, err)
-		}
+		require.NoError(t, err, "processed_at of %s", id)
 		if !processedAt.Valid {
 			continue // reported as stuck by checkEffects
 		}
@@ -318,8 +314,7 @@ func (c *crashTest) checkResumedSoon(t *testing.T, round crashRound, running []s
 		}
 	}
 	if len(late) > 0 {
-		t.Errorf("round %s: %d of the %d events of jobs left running by the kill were processed more than %v after %s: %v",
-			round.name, len(late), len(running), limit, what, firstN(late, 10))
+		require.FailNow(t, fmt.Sprintf("round %s: %d of the %d events of jobs left running by the kill were processed more than %v after %s: %v", round.name, len(late), len(running), limit, what, firstN(late, 10)))
 	}
 }
 
@@ -352,7 +347,7 @@ func resendAll(t *testing.T, s *e2etest.Server, ledger *crashLedger, events []cr
 	close(work)
 	wg.Wait()
 	if len(rejected) > 0 {
-		t.Errorf("%d of %d events resent after the restart were not accepted with 200: %v", len(rejected), len(events), firstN(rejected, 5))
+		require.FailNow(t, fmt.Sprintf("%d of %d events resent after the restart were not accepted with 200: %v", len(rejected), len(events), firstN(rejected, 5)))
 	}
 }
 
@@ -390,9 +385,7 @@ func (c *crashTest) waitDrained(t *testing.T, round crashRound) {
 			lastProcessed, lastProgress = processed, now
 		}
 		if now.Sub(lastProgress) > crashStallWait || now.Sub(start) > crashDrainWait {
-			t.Errorf("round %s: %d events sent; %v after the restart the inbox holds %v (no progress for %v), want all processed; River jobs by kind/state: %v",
-				round.name, len(sent), now.Sub(start).Round(time.Millisecond), e2etest.StatusCounts(t, c.s.DB()),
-				now.Sub(lastProgress).Round(time.Millisecond), riverJobStates(t, c.s))
+			require.FailNow(t, fmt.Sprintf("round %s: %d events sent; %v after the restart the inbox holds %v (no progress for %v), want all processed; River jobs by kind/state: %v", round.name, len(sent), now.Sub(start).Round(time.Millisecond), e2etest.StatusCounts(t, c.s.DB()), now.Sub(lastProgress).Round(time.Millisecond), riverJobStates(t, c.s)))
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -425,17 +418,17 @@ func (c *crashTest) checkEffects(t *testing.T) {
 		}
 	}
 	if len(doubled) > 0 {
-		t.Errorf("%d events applied more than once: %v", len(doubled), firstN(doubled, 10))
+		require.FailNow(t, fmt.Sprintf("%d events applied more than once: %v", len(doubled), firstN(doubled, 10)))
 	}
 	if len(lostEffect) > 0 {
-		t.Errorf("%d events marked processed without their effect: %v", len(lostEffect), firstN(lostEffect, 10))
+		require.FailNow(t, fmt.Sprintf("%d events marked processed without their effect: %v", len(lostEffect), firstN(lostEffect, 10)))
 	}
 	if len(pending) > 0 {
 		slices.Sort(pending)
-		t.Errorf("%d events not processed after the restart (stuck): %v", len(pending), firstN(pending, 10))
+		require.FailNow(t, fmt.Sprintf("%d events not processed after the restart (stuck): %v", len(pending), firstN(pending, 10)))
 	}
 	if len(unknown) > 0 {
-		t.Errorf("effect rows for %d events never sent: %v", len(unknown), firstN(unknown, 10))
+		require.FailNow(t, fmt.Sprintf("effect rows for %d events never sent: %v", len(unknown), firstN(unknown, 10)))
 	}
 }
 
@@ -448,9 +441,7 @@ func (c *crashTest) eventsOfRunningJobs(t *testing.T) []string {
 		args = "json(args)" // SQLite's binary JSONB, as riversqlite stores it
 	}
 	rows, err := c.s.DB().Query(`SELECT ` + args + ` FROM river_job WHERE state = 'running' AND kind = 'appbackend.process_events'`)
-	if err != nil {
-		t.Fatalf("list running jobs: %v", err)
-	}
+	require.NoError(t, err, "list running jobs")
 	defer rows.Close()
 	var ids []string
 	for rows.Next() {
@@ -460,17 +451,11 @@ func (c *crashTest) eventsOfRunningJobs(t *testing.T) []string {
 				EventIDs []string `json:"event_ids"`
 			}
 		)
-		if err := rows.Scan(&raw); err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal([]byte(raw), &job); err != nil {
-			t.Fatalf("running job's args %s: %v", raw, err)
-		}
+		require.NoError(t, rows.Scan(&raw))
+		require.NoError(t, json.Unmarshal([]byte(raw), &job), "running job's args %s", raw)
 		ids = append(ids, job.EventIDs...)
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("list running jobs: %v", err)
-	}
+	require.NoError(t, rows.Err(), "list running jobs")
 	return ids
 }
 
@@ -489,9 +474,7 @@ func riverJobStates(t *testing.T, s *e2etest.Server) map[string]int {
 			kind, state string
 			n           int
 		)
-		if err := rows.Scan(&kind, &state, &n); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, rows.Scan(&kind, &state, &n))
 		counts[kind+"/"+state] = n
 	}
 	return counts

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	stripe "github.com/stripe/stripe-go/v85"
 
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
@@ -72,9 +73,7 @@ func signWithStripeGo(_ testing.TB, payload []byte, secret string, at time.Time)
 func signWithStripeNode(t testing.TB, payload []byte, secret string, at time.Time) string {
 	t.Helper()
 	header, err := nodeSigner.sign(payload, secret, at)
-	if err != nil {
-		t.Fatalf("stripe-node: %v", err)
-	}
+	require.NoError(t, err, "stripe-node")
 	return header
 }
 

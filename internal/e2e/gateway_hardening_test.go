@@ -75,7 +75,7 @@ func TestGatewayNodeUpstreamIsNotReachedOutsideAPI(t *testing.T) {
 			require.True(t, ok, "the Node upstream exited")
 			return l
 		case <-time.After(60 * time.Second): // a bound for a broken test, not a wait for success
-			t.Fatal("no line from the Node upstream")
+			require.FailNow(t, "no line from the Node upstream")
 			return whatwgLine{}
 		}
 	}

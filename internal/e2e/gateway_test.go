@@ -63,9 +63,7 @@ func startUpstream(t *testing.T, ex upstreamExample, apiAddr, failFile string) *
 	}
 	if ex.needs != "" {
 		if _, err := os.Stat(filepath.Join(dir, ex.needs)); err != nil {
-			if os.Getenv("APPBACKEND_REQUIRE_EXAMPLES") != "" {
-				t.Fatalf("examples/%s is not installed: run `make node-deps`", ex.dir)
-			}
+			require.Equal(t, "", os.Getenv("APPBACKEND_REQUIRE_EXAMPLES"), "examples/%s is not installed: run `make node-deps`", ex.dir)
 			t.Skipf("examples/%s is not installed: run `make node-deps`", ex.dir)
 		}
 	}
@@ -105,9 +103,8 @@ func (u *upstreamProcess) start() {
 			u.relay.SetTarget("127.0.0.1:" + strconv.Itoa(port))
 			return
 		}
-		if !errors.Is(err, errPortTaken) || attempt == 5 {
-			t.Fatal(err)
-		}
+		require.ErrorIs(t, err, errPortTaken, fmt.Sprint(err))
+		require.NotEqual(t, 5, attempt, fmt.Sprint(err))
 		t.Logf("the %s upstream could not bind 127.0.0.1:%d (taken since it was chosen); retrying on a new port", u.ex.name, port)
 	}
 }
@@ -223,7 +220,7 @@ func (u *upstreamProcess) waitLines(n int, ok func(receivedLine) bool) []receive
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	u.t.Fatalf("the %s upstream received %d matching calls, want %d: %+v", u.ex.name, len(got), n, u.lines())
+	require.FailNow(u.t, fmt.Sprintf("the %s upstream received %d matching calls, want %d: %+v", u.ex.name, len(got), n, u.lines()))
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/e2etest"
+	"github.com/stretchr/testify/require"
 )
 
 // TestInstallOrderUnderConcurrentProcessing delivers the lifecycle events of many new
@@ -73,13 +74,12 @@ func TestInstallOrderUnderConcurrentProcessing(t *testing.T) {
 			}
 			return true
 		}) {
-			t.Fatalf("events not all processed after 60 s: %v", e2etest.StatusCounts(t, s.DB()))
+			require.FailNow(t, fmt.Sprintf("events not all processed after 60 s: %v", e2etest.StatusCounts(t, s.DB())))
 		}
 
 		for _, in := range s.Installations() {
-			if want, ok := newest[in.AccountID]; ok && in.Status != want {
-				t.Errorf("%s ended %s, want %s (its newest event's)", in.AccountID, in.Status, want)
-			}
+			want, ok := newest[in.AccountID]
+			require.False(t, ok && in.Status != want, "%s ended %s, want %s (its newest event's)", in.AccountID, in.Status, want)
 		}
 		hooks := e2etest.CountBy(t, s.DB(), `SELECT account_id || ':' || status, COUNT(*) FROM e2e_hooks GROUP BY account_id, status`)
 		for account, want := range newest {
@@ -90,10 +90,9 @@ func TestInstallOrderUnderConcurrentProcessing(t *testing.T) {
 			if want == "installed" {
 				last, other = installs, uninstalls
 			}
-			if d := last - other; d != 0 && d != 1 || last == 0 {
-				t.Errorf("%s: %d install and %d uninstall hook calls, ending %s: they do not alternate",
-					account, installs, uninstalls, want)
-			}
+			d := last - other
+			require.False(t, d != 0 && d != 1, "%s: %d install and %d uninstall hook calls, ending %s: they do not alternate", account, installs, uninstalls, want)
+			require.NotEqual(t, 0, last, "%s: %d install and %d uninstall hook calls, ending %s: they do not alternate", account, installs, uninstalls, want)
 		}
 	})
 }

@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/appbackend/appbackend/internal/e2etest"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // retentionPruneTimeout bounds how long pruning may take to follow a 2s retention: it
@@ -37,9 +39,9 @@ func TestProcessedRetention(t *testing.T) {
 		failing := e2etest.NewSignedEvent("invoice.paid", webhooktest.Account(account), webhooktest.Live())
 		all := append(append([]e2etest.SignedEvent{}, fresh...), old, failing)
 		for _, ev := range all {
-			if ok, dup := e2etest.MustPostWebhook(t, s.WebhookURL(), ev.Body, ev.Header).Received(); !ok || dup {
-				t.Fatalf("%s: received %v, duplicate %v; want a new event", ev.ID, ok, dup)
-			}
+			ok, dup := e2etest.MustPostWebhook(t, s.WebhookURL(), ev.Body, ev.Header).Received()
+			require.True(t, ok, "%s: received %v, duplicate %v; want a new event", ev.ID, ok, dup)
+			require.False(t, dup, "%s: received %v, duplicate %v; want a new event", ev.ID, ok, dup)
 		}
 		for _, ev := range append(append([]e2etest.SignedEvent{}, fresh...), old) {
 			s.WaitEvent(ev.ID, "processed")
@@ -61,59 +63,53 @@ func TestProcessedRetention(t *testing.T) {
 			return !stored[old.ID]
 		})
 		if !pruned {
-			t.Fatalf("processed events still stored %s after a 2s retention: %+v", retentionPruneTimeout, s.Events())
+			require.FailNow(t, fmt.Sprintf("processed events still stored %s after a 2s retention: %+v", retentionPruneTimeout, s.Events()))
 		}
 		t.Logf("processed events pruned %s after they were seen processed", time.Since(start).Round(10*time.Millisecond))
-		if ev, ok := s.Event(failing.ID); !ok || ev.Status != "failed" {
-			t.Errorf("the failed event awaiting its retry: %+v (stored %v), want it kept as failed", ev, ok)
-		}
+		ev, ok := s.Event(failing.ID)
+		require.True(t, ok, "the failed event awaiting its retry: %+v (stored %v), want it kept as failed", ev, ok)
+		require.Equal(t, "failed", ev.Status, "the failed event awaiting its retry: %+v (stored %v), want it kept as failed", ev, ok)
 
 		// The fresh events' tombstones stay (created now, kept 30 days); the old one's
 		// (created 40 days ago) goes.
-		if n := e2etest.QueryInt(t, s.DB(), `SELECT COUNT(*) FROM appbackend_event_tombstones WHERE id IN (`+quoteIDs(fresh)+`)`); n != len(fresh) {
-			t.Errorf("%d tombstones for the %d pruned events, want one each", n, len(fresh))
-		}
-		if !e2etest.WaitFor(retentionPruneTimeout, func() bool {
+		n := e2etest.QueryInt(t, s.DB(), `SELECT COUNT(*) FROM appbackend_event_tombstones WHERE id IN (`+quoteIDs(fresh)+`)`)
+		require.Equal(t, len(fresh), n, "%d tombstones for the %d pruned events, want one each", n, len(fresh))
+		require.True(t, e2etest.WaitFor(retentionPruneTimeout, func() bool {
 			return e2etest.QueryInt(t, s.DB(), `SELECT COUNT(*) FROM appbackend_event_tombstones WHERE id = '`+old.ID+`'`) == 0
-		}) {
-			t.Errorf("the tombstone of an event created 40 days ago is still there")
-		}
+		}), "the tombstone of an event created 40 days ago is still there")
 
 		// Redeliveries of the pruned ids: 200, duplicate, not stored or handled again.
 		for _, ev := range fresh {
 			d := e2etest.MustPostWebhook(t, s.WebhookURL(), ev.Body, webhooktest.Sign(ev.Body, e2etest.LiveWebhookSecret, time.Now()))
-			if ok, dup := d.Received(); !ok || !dup {
-				t.Errorf("redelivery of pruned %s: %d %s, want 200 duplicate", ev.ID, d.Status, d.Body)
-			}
+			ok, dup := d.Received()
+			require.True(t, ok, "redelivery of pruned %s: %d %s, want 200 duplicate", ev.ID, d.Status, d.Body)
+			require.True(t, dup, "redelivery of pruned %s: %d %s, want 200 duplicate", ev.ID, d.Status, d.Body)
 		}
 		// The old event's id is no longer known: Stripe would not send it again.
 		if ok, dup := e2etest.MustPostWebhook(t, s.WebhookURL(), old.Body, webhooktest.Sign(old.Body, e2etest.LiveWebhookSecret, time.Now())).Received(); !ok || dup {
-			t.Errorf("an event created 40 days ago whose tombstone was pruned: received %v, duplicate %v; want it new", ok, dup)
+			require.FailNow(t, fmt.Sprintf("an event created 40 days ago whose tombstone was pruned: received %v, duplicate %v; want it new", ok, dup))
 		}
 		marker := e2etest.NewSignedEvent("customer.deleted", webhooktest.Account(account), webhooktest.Live())
 		e2etest.MustPostWebhook(t, s.WebhookURL(), marker.Body, marker.Header)
 		s.WaitEvent(marker.ID, "processed")
 		effects := s.Effects()
 		for _, ev := range fresh {
-			if n := effects[ev.ID]; n != 1 {
-				t.Errorf("%s handled %d times, want once (its redelivery after the prune is a duplicate)", ev.ID, n)
-			}
+			n := effects[ev.ID]
+			require.Equal(t, 1, n, "%s handled %d times, want once (its redelivery after the prune is a duplicate)", ev.ID, n)
 		}
 		stored := map[string]bool{}
 		for _, ev := range s.Events() {
 			stored[ev.ID] = true
 		}
 		for _, ev := range fresh {
-			if stored[ev.ID] {
-				t.Errorf("redelivered %s was stored again", ev.ID)
-			}
+			require.False(t, stored[ev.ID], "redelivered %s was stored again", ev.ID)
 		}
 
 		// River's completed jobs go too (its job cleaner runs every 30s).
 		if !e2etest.WaitFor(90*time.Second, func() bool {
 			return e2etest.QueryInt(t, s.DB(), `SELECT COUNT(*) FROM river_job WHERE state = 'completed' AND kind = 'appbackend.process_events'`) == 0
 		}) {
-			t.Errorf("River's completed event jobs are still there 90s after a 2s retention: %v", riverJobStates(t, s))
+			require.FailNow(t, fmt.Sprintf("River's completed event jobs are still there 90s after a 2s retention: %v", riverJobStates(t, s)))
 		}
 	})
 }
@@ -147,9 +143,8 @@ func TestProcessedRetentionUnderASecondIsRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			res := e2etest.RunCLI(t, tc.env, tc.args...)
 			lines := strings.Split(strings.TrimSpace(res.Stderr), "\n")
-			if res.Code != 2 || len(lines) != 1 || !strings.Contains(strings.ToLower(lines[0]), "processed") || !strings.Contains(lines[0], "1s") {
-				t.Errorf("exit %d, stderr %q; want exit 2 and one line naming the retention and its 1s minimum", res.Code, res.Stderr)
-			}
+			require.False(t, res.Code != 2 || len(lines) != 1 || !strings.Contains(strings.ToLower(lines[0]), "processed"), "exit %d, stderr %q; want exit 2 and one line naming the retention and its 1s minimum", res.Code, res.Stderr)
+			require.Contains(t, lines[0], "1s", "exit %d, stderr %q; want exit 2 and one line naming the retention and its 1s minimum", res.Code, res.Stderr)
 		})
 	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/appbackend/appbackend/internal/e2etest"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // TestWebhookScenarios runs the webhook scenarios against real server
@@ -53,22 +55,18 @@ func deliver(t *testing.T, s *e2etest.Server, sg signer, body []byte, secret str
 	t.Helper()
 	d := e2etest.MustPostWebhook(t, s.WebhookURL(), body, sg.sign(t, body, secret, time.Now()))
 	ok, dup := d.Received()
-	if !ok {
-		t.Fatalf("POST /webhooks/stripe = %d %s, want 200 {\"received\":true}", d.Status, d.Body)
-	}
+	require.True(t, ok, "POST /webhooks/stripe = %d %s, want 200 {\"received\":true}", d.Status, d.Body)
 	return dup
 }
 
 func wantInstallation(t *testing.T, got *e2etest.InstallationRow, mode, status string) {
 	t.Helper()
-	if got == nil {
-		t.Fatalf("%s installation = null, want %s", mode, status)
-	}
+	require.NotNil(t, got, "%s installation = null, want %s", mode, status)
 	if got.Status != status {
-		t.Errorf("%s installation status = %q, want %q", mode, got.Status, status)
+		require.FailNow(t, fmt.Sprintf("%s installation status = %q, want %q", mode, got.Status, status))
 	}
 	if got.Livemode != (mode == "live") {
-		t.Errorf("%s installation livemode = %v", mode, got.Livemode)
+		require.FailNow(t, fmt.Sprintf("%s installation livemode = %v", mode, got.Livemode))
 	}
 }
 
@@ -77,20 +75,16 @@ func testInstallLiveThenTest(t *testing.T, db e2etest.Database, sg signer) {
 	const account = "acct_e2e_install"
 
 	live := event{Type: "account.application.authorized", Account: account, Live: true}
-	if deliver(t, s, sg, live.body(), e2etest.LiveWebhookSecret) {
-		t.Fatal("first delivery of the live install answered duplicate")
-	}
+	require.False(t, deliver(t, s, sg, live.body(), e2etest.LiveWebhookSecret), "first delivery of the live install answered duplicate")
 	s.WaitEvent(live.ID, "processed")
 	state := s.InstallationAPI(account)
 	wantInstallation(t, state.Live, "live", "installed")
 	if state.Test != nil {
-		t.Errorf("test installation = %+v after a live-mode install, want null", *state.Test)
+		require.FailNow(t, fmt.Sprintf("test installation = %+v after a live-mode install, want null", *state.Test))
 	}
-	if state.AccountID != account {
-		t.Errorf("account_id = %q, want %q", state.AccountID, account)
-	}
+	require.Equal(t, account, state.AccountID, "account_id = %q, want %q", state.AccountID, account)
 	if state.Live.InstalledAt == nil || state.Live.UninstalledAt != nil {
-		t.Errorf("live installed_at = %v, uninstalled_at = %v; want a time and null", state.Live.InstalledAt, state.Live.UninstalledAt)
+		require.FailNow(t, fmt.Sprintf("live installed_at = %v, uninstalled_at = %v; want a time and null", state.Live.InstalledAt, state.Live.UninstalledAt))
 	}
 
 	test := event{Type: "account.application.authorized", Account: account, Live: false}
@@ -101,13 +95,9 @@ func testInstallLiveThenTest(t *testing.T, db e2etest.Database, sg signer) {
 	wantInstallation(t, state.Test, "test", "installed")
 
 	list := s.Installations()
-	if len(list) != 2 {
-		t.Fatalf("installations --json = %+v, want the account in both modes", list)
-	}
+	require.Len(t, list, 2, "installations --json = %+v, want the account in both modes", list)
 	for _, in := range list {
-		if in.AccountID != account || in.Status != "installed" || in.InstalledAt == nil {
-			t.Errorf("installation %+v, want %s installed with installed_at", in, account)
-		}
+		require.False(t, in.AccountID != account || in.Status != "installed" || in.InstalledAt == nil, "installation %+v, want %s installed with installed_at", in, account)
 	}
 }
 
@@ -128,22 +118,15 @@ func testEventToBothEndpoints(t *testing.T, db e2etest.Database, sg signer) {
 	// delivery signed with its endpoint's secret.
 	ev := event{Type: "customer.created", Account: account, Live: false}
 	body := ev.body()
-	if deliver(t, s, sg, body, e2etest.LiveWebhookSecret) {
-		t.Error("delivery to the live endpoint answered duplicate, want the first to be new")
-	}
-	if !deliver(t, s, sg, body, e2etest.TestWebhookSecret) {
-		t.Error("delivery to the test endpoint did not answer duplicate")
-	}
+	require.False(t, deliver(t, s, sg, body, e2etest.LiveWebhookSecret), "delivery to the live endpoint answered duplicate, want the first to be new")
+	require.True(t, deliver(t, s, sg, body, e2etest.TestWebhookSecret), "delivery to the test endpoint did not answer duplicate")
 	got := s.WaitEvent(ev.ID, "processed")
-	if got.Attempts != 1 || got.NotInstalled {
-		t.Errorf("event = %+v, want processed in one attempt for an installed account", got)
-	}
-	if n := countEvents(s.Events(), ev.ID); n != 1 {
-		t.Errorf("event stored %d times, want once", n)
-	}
-	if n := s.Effects()[ev.ID]; n != 1 {
-		t.Errorf("handler effect applied %d times, want once", n)
-	}
+	require.Equal(t, 1, got.Attempts, "event = %+v, want processed in one attempt for an installed account", got)
+	require.False(t, got.NotInstalled, "event = %+v, want processed in one attempt for an installed account", got)
+	n := countEvents(s.Events(), ev.ID)
+	require.Equal(t, 1, n, "event stored %d times, want once", n)
+	n = s.Effects()[ev.ID]
+	require.Equal(t, 1, n, "handler effect applied %d times, want once", n)
 }
 
 func countEvents(list []e2etest.EventRow, id string) int {
@@ -174,37 +157,27 @@ func testDuplicateTimesTen(t *testing.T, db e2etest.Database, sg signer) {
 	fresh := 0
 	for i, d := range deliveries {
 		ok, dup := d.Received()
-		if !ok {
-			t.Fatalf("copy %d: %d %s, want 200", i, d.Status, d.Body)
-		}
+		require.True(t, ok, "copy %d: %d %s, want 200", i, d.Status, d.Body)
 		if !dup {
 			fresh++
 		}
 	}
-	if fresh != 1 {
-		t.Errorf("%d of %d concurrent copies answered as new, want exactly 1 (the rest duplicate)", fresh, copies)
-	}
+	require.Equal(t, 1, fresh, "%d of %d concurrent copies answered as new, want exactly 1 (the rest duplicate)", fresh, copies)
 	got := s.WaitEvent(ev.ID, "processed")
-	if got.Attempts != 1 {
-		t.Errorf("attempts = %d, want 1", got.Attempts)
-	}
+	require.Equal(t, 1, got.Attempts, "attempts = %d, want 1", got.Attempts)
 
 	// A redelivery after processing is acknowledged and not processed again.
-	if !deliver(t, s, sg, body, e2etest.LiveWebhookSecret) {
-		t.Error("redelivery after processing did not answer duplicate")
-	}
+	require.True(t, deliver(t, s, sg, body, e2etest.LiveWebhookSecret), "redelivery after processing did not answer duplicate")
 	marker := event{Type: "customer.created", Account: "acct_e2e_dup", Live: true}
 	deliver(t, s, sg, marker.body(), e2etest.LiveWebhookSecret)
 	s.WaitEvent(marker.ID, "processed")
 	if got, _ := s.Event(ev.ID); got.Attempts != 1 || got.Status != "processed" {
-		t.Errorf("after a redelivery the event is %+v, want processed with 1 attempt", got)
+		require.FailNow(t, fmt.Sprintf("after a redelivery the event is %+v, want processed with 1 attempt", got))
 	}
-	if n := countEvents(s.Events(), ev.ID); n != 1 {
-		t.Errorf("event stored %d times, want once", n)
-	}
-	if n := s.Effects()[ev.ID]; n != 1 {
-		t.Errorf("handler effect applied %d times, want once", n)
-	}
+	n := countEvents(s.Events(), ev.ID)
+	require.Equal(t, 1, n, "event stored %d times, want once", n)
+	n = s.Effects()[ev.ID]
+	require.Equal(t, 1, n, "handler effect applied %d times, want once", n)
 }
 
 func testUninstallBeforeInstall(t *testing.T, db e2etest.Database, sg signer) {
@@ -221,13 +194,11 @@ func testUninstallBeforeInstall(t *testing.T, db e2etest.Database, sg signer) {
 	s.WaitEvent(install.ID, "processed")
 
 	list := s.Installations()
-	if len(list) != 1 || list[0].Status != "uninstalled" || list[0].UninstalledAt == nil {
-		t.Errorf("installations --json = %+v, want %s uninstalled with uninstalled_at", list, account)
-	}
+	require.False(t, len(list) != 1 || list[0].Status != "uninstalled" || list[0].UninstalledAt == nil, "installations --json = %+v, want %s uninstalled with uninstalled_at", list, account)
 	state := s.InstallationAPI(account)
 	wantInstallation(t, state.Live, "live", "uninstalled")
 	if state.Test != nil {
-		t.Errorf("test installation = %+v, want null", *state.Test)
+		require.FailNow(t, fmt.Sprintf("test installation = %+v, want null", *state.Test))
 	}
 
 	// The same pair with apps.install events ends the same way.
@@ -249,9 +220,8 @@ func testOldAPIVersion(t *testing.T, db e2etest.Database, sg signer) {
 		ev := event{Type: "invoice.paid", Account: "acct_e2e_old_version", Live: true, APIVersion: version}
 		deliver(t, s, sg, ev.body(), e2etest.LiveWebhookSecret)
 		got := s.WaitEvent(ev.ID, "processed")
-		if got.APIVersion == nil || *got.APIVersion != version {
-			t.Errorf("api_version = %v, want %q", got.APIVersion, version)
-		}
+		require.NotNil(t, got.APIVersion, "api_version = %v, want %q", got.APIVersion, version)
+		require.Equal(t, version, *got.APIVersion, "api_version = %v, want %q", got.APIVersion, version)
 	}
 }
 
@@ -260,7 +230,7 @@ func testUnknownAndThinTypes(t *testing.T, db e2etest.Database, sg signer) {
 	unknown := event{Type: "e2e.widget.frobnicated", Account: "acct_e2e_unknown", Live: true}
 	deliver(t, s, sg, unknown.body(), e2etest.LiveWebhookSecret)
 	if got := s.WaitEvent(unknown.ID, "processed"); got.Type != unknown.Type {
-		t.Errorf("type = %q, want %q", got.Type, unknown.Type)
+		require.FailNow(t, fmt.Sprintf("type = %q, want %q", got.Type, unknown.Type))
 	}
 
 	// A thin (v2) event: created is an RFC 3339 string, the account is in context, and
@@ -275,9 +245,7 @@ func testUnknownAndThinTypes(t *testing.T, db e2etest.Database, sg signer) {
 	})
 	deliver(t, s, sg, thin, e2etest.TestWebhookSecret)
 	got := s.WaitEvent(thinID, "processed")
-	if got.AccountID == nil || *got.AccountID != "acct_e2e_thin" || got.Livemode {
-		t.Errorf("thin event stored as %+v, want account acct_e2e_thin in test mode", got)
-	}
+	require.False(t, got.AccountID == nil || *got.AccountID != "acct_e2e_thin" || got.Livemode, "thin event stored as %+v, want account acct_e2e_thin in test mode", got)
 }
 
 // chunked hides a body's length, so the request goes out without Content-Length and
@@ -336,41 +304,31 @@ func testBadInput(t *testing.T, db e2etest.Database, sg signer) {
 			var d e2etest.Delivery
 			if tc.noLength {
 				req, err := http.NewRequest(http.MethodPost, s.WebhookURL(), chunked{bytes.NewReader(tc.body)})
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				req.Header.Set("Stripe-Signature", sig)
 				resp, err := e2etest.HTTPClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				d = e2etest.Delivery{Status: resp.StatusCode, Body: b}
 			} else {
 				d = e2etest.MustPostWebhook(t, s.WebhookURL(), tc.body, sig)
 			}
-			if d.Status != tc.wantStatus {
-				t.Errorf("status = %d %s, want %d", d.Status, d.Body, tc.wantStatus)
-			}
-			if code := d.ErrorCode(); code == "" || (tc.wantCode != "" && code != tc.wantCode) {
-				t.Errorf("error code = %q in %s, want %q", code, d.Body, tc.wantCode)
-			}
-			if got := s.Events(); len(got) != 0 {
-				t.Errorf("events --json = %+v after a %d, want nothing stored", got, d.Status)
-			}
+			require.Equal(t, tc.wantStatus, d.Status, "status = %d %s, want %d", d.Status, d.Body, tc.wantStatus)
+			code := d.ErrorCode()
+			require.NotEqual(t, "", code, "error code = %q in %s, want %q", code, d.Body, tc.wantCode)
+			require.False(t, tc.wantCode != "" && code != tc.wantCode, "error code = %q in %s, want %q", code, d.Body, tc.wantCode)
+			got := s.Events()
+			require.Empty(t, got, "events --json = %+v after a %d, want nothing stored", got, d.Status)
 		})
 	}
 
 	// The limit is the limit: a signed event of exactly maxBody bytes is accepted.
 	atLimit := padded(maxBody)
-	if len(atLimit) != maxBody {
-		t.Fatalf("built a %d-byte body, want %d", len(atLimit), maxBody)
-	}
+	require.Len(t, atLimit, maxBody, "built a %d-byte body, want %d", len(atLimit), maxBody)
 	deliver(t, s, sg, atLimit, e2etest.LiveWebhookSecret)
-	if n := len(s.Events()); n != 1 {
-		t.Errorf("%d events stored after the body at the limit, want 1", n)
-	}
+	n := len(s.Events())
+	require.Equal(t, 1, n, "%d events stored after the body at the limit, want 1", n)
 }
 
 func testHandlerFailsTwice(t *testing.T, db e2etest.Database, sg signer) {
@@ -383,26 +341,21 @@ func testHandlerFailsTwice(t *testing.T, db e2etest.Database, sg signer) {
 	deliver(t, s, sg, other.body(), e2etest.LiveWebhookSecret)
 
 	got := s.WaitEvent(ev.ID, "processed")
-	if got.Attempts != 3 {
-		t.Errorf("attempts = %d, want 3 (two failures, then success)", got.Attempts)
-	}
+	require.Equal(t, 3, got.Attempts, "attempts = %d, want 3 (two failures, then success)", got.Attempts)
 	if got.LastError != nil {
-		t.Errorf("last_error = %q after success, want null", *got.LastError)
+		require.FailNow(t, fmt.Sprintf("last_error = %q after success, want null", *got.LastError))
 	}
 	if got := s.WaitEvent(other.ID, "processed"); got.Attempts != 1 {
-		t.Errorf("the other event took %d attempts, want 1", got.Attempts)
+		require.FailNow(t, fmt.Sprintf("the other event took %d attempts, want 1", got.Attempts))
 	}
 	effects := s.Effects()
-	if effects[ev.ID] != 1 || effects[other.ID] != 1 {
-		t.Errorf("effects = %v, want each event once (the failed attempts' writes rolled back)", effects)
-	}
+	require.Equal(t, 1, effects[ev.ID], "effects = %v, want each event once (the failed attempts' writes rolled back)", effects)
+	require.Equal(t, 1, effects[other.ID], "effects = %v, want each event once (the failed attempts' writes rolled back)", effects)
 }
 
 func testDeadThenReplay(t *testing.T, db e2etest.Database, sg signer) {
 	failSwitch := filepath.Join(t.TempDir(), "fail")
-	if err := os.WriteFile(failSwitch, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(failSwitch, nil, 0o644))
 	s := startServer(t, db, e2etest.Options{Program: e2etest.TestServer, Env: map[string]string{
 		"E2E_FAIL_TYPE": "invoice.paid", "E2E_FAIL_SWITCH": failSwitch, "E2E_MAX_ATTEMPTS": "3", "E2E_RETRY_DELAY": "50ms",
 	}})
@@ -411,39 +364,26 @@ func testDeadThenReplay(t *testing.T, db e2etest.Database, sg signer) {
 	deliver(t, s, sg, body, e2etest.LiveWebhookSecret)
 
 	got := s.WaitEvent(ev.ID, "dead")
-	if got.Attempts != 3 {
-		t.Errorf("attempts = %d, want 3", got.Attempts)
-	}
-	if got.LastError == nil || !strings.Contains(*got.LastError, "e2e injected failure") {
-		t.Errorf("last_error = %v, want the handler's error", got.LastError)
-	}
+	require.Equal(t, 3, got.Attempts, "attempts = %d, want 3", got.Attempts)
+	require.NotNil(t, got.LastError, "last_error = %v, want the handler's error", got.LastError)
+	require.Contains(t, *got.LastError, "e2e injected failure", "last_error = %v, want the handler's error", got.LastError)
 	dead := s.Events("--status", "dead")
-	if len(dead) != 1 || dead[0].ID != ev.ID {
-		t.Errorf("events --status dead = %+v, want only %s", dead, ev.ID)
-	}
-	if n := s.Effects()[ev.ID]; n != 0 {
-		t.Errorf("a dead event left %d effect rows, want 0", n)
-	}
+	require.Len(t, dead, 1, "events --status dead = %+v, want only %s", dead, ev.ID)
+	require.Equal(t, ev.ID, dead[0].ID, "events --status dead = %+v, want only %s", dead, ev.ID)
+	n := s.Effects()[ev.ID]
+	require.Equal(t, 0, n, "a dead event left %d effect rows, want 0", n)
 
 	// A redelivery of a dead event does not revive it: only a replay does.
-	if !deliver(t, s, sg, body, e2etest.LiveWebhookSecret) {
-		t.Error("redelivery of a dead event did not answer duplicate")
-	}
+	require.True(t, deliver(t, s, sg, body, e2etest.LiveWebhookSecret), "redelivery of a dead event did not answer duplicate")
 
-	if err := os.Remove(failSwitch); err != nil {
-		t.Fatal(err)
-	}
-	if out := s.MustCLI("events", "replay", ev.ID); !strings.Contains(out, ev.ID) {
-		t.Errorf("events replay printed %q, want it to name the event", out)
-	}
+	require.NoError(t, os.Remove(failSwitch))
+	out := s.MustCLI("events", "replay", ev.ID)
+	require.Contains(t, out, ev.ID, "events replay printed %q, want it to name the event", out)
 	got = s.WaitEvent(ev.ID, "processed")
-	if got.Attempts != 4 {
-		t.Errorf("attempts = %d after the replay, want 4", got.Attempts)
-	}
-	if n := s.Effects()[ev.ID]; n != 1 {
-		t.Errorf("effect applied %d times after the replay, want once", n)
-	}
-	if res := s.CLI("events", "replay", "evt_e2e_does_not_exist"); res.Code != 1 || !strings.Contains(res.Stderr, "evt_e2e_does_not_exist") {
-		t.Errorf("replay of an unknown id: exit %d, stderr %q; want 1 and a message naming it", res.Code, res.Stderr)
-	}
+	require.Equal(t, 4, got.Attempts, "attempts = %d after the replay, want 4", got.Attempts)
+	n = s.Effects()[ev.ID]
+	require.Equal(t, 1, n, "effect applied %d times after the replay, want once", n)
+	res := s.CLI("events", "replay", "evt_e2e_does_not_exist")
+	require.Equal(t, 1, res.Code, "replay of an unknown id: exit %d, stderr %q; want 1 and a message naming it", res.Code, res.Stderr)
+	require.Contains(t, res.Stderr, "evt_e2e_does_not_exist", "replay of an unknown id: exit %d, stderr %q; want 1 and a message naming it", res.Code, res.Stderr)
 }

@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // CLIResult is what a CLI command printed and its exit status.
@@ -42,7 +45,7 @@ func RunCLI(t testing.TB, env []string, args ...string) CLIResult {
 	case errors.As(err, &exit):
 		res.Code = exit.ExitCode()
 	case err != nil:
-		t.Fatalf("appbackend %s: %v", strings.Join(args, " "), err)
+		require.FailNow(t, fmt.Sprintf("appbackend %s: %v", strings.Join(args, " "), err))
 	}
 	return res
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +12,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // reads a PostgreSQL server database directly
-	_ "modernc.org/sqlite"             // reads a SQLite server database directly
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite" // reads a SQLite server database directly
 
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
@@ -32,9 +34,7 @@ const (
 func Databases(t testing.TB) []Database {
 	t.Helper()
 	dbs, err := databasesFrom(os.Getenv(pgtest.EnvDatabase))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return dbs
 }
 
@@ -60,7 +60,7 @@ func (d Database) NewSetting(t testing.TB) string {
 	case PostgreSQL:
 		return pgtest.NewDatabase(t)
 	}
-	t.Fatalf("e2etest: unknown database %q", d)
+	require.FailNow(t, fmt.Sprintf("e2etest: unknown database %q", d))
 	return ""
 }
 
@@ -69,9 +69,7 @@ func (d Database) NewSetting(t testing.TB) string {
 func OpenDB(t testing.TB, setting string) *sql.DB {
 	t.Helper()
 	kind, dsn, err := setup.ParseDatabase(setting)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	driver := "pgx"
 	if kind == "sqlite" {
 		// Servers hold SQLite's write lock now and then: wait for it, as they do.
@@ -79,9 +77,7 @@ func OpenDB(t testing.TB, setting string) *sql.DB {
 		dsn = "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(dsn) + "?_pragma=busy_timeout(10000)"
 	}
 	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	db.SetMaxOpenConns(2)
 	t.Cleanup(func() { db.Close() })
 	return db
@@ -91,9 +87,8 @@ func OpenDB(t testing.TB, setting string) *sql.DB {
 func QueryInt(t testing.TB, db *sql.DB, query string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := db.QueryRowContext(context.Background(), query, args...).Scan(&n); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		t.Fatalf("%s: %v", query, err)
-	}
+	err := db.QueryRowContext(context.Background(), query, args...).Scan(&n)
+	require.False(t, err != nil && !errors.Is(err, sql.ErrNoRows), "%s: %v", query, err)
 	return n
 }
 
@@ -101,9 +96,7 @@ func QueryInt(t testing.TB, db *sql.DB, query string, args ...any) int {
 func CountBy(t testing.TB, db *sql.DB, query string, args ...any) map[string]int {
 	t.Helper()
 	rows, err := db.QueryContext(context.Background(), query, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
+	require.NoError(t, err, "%s", query)
 	defer rows.Close()
 	counts := map[string]int{}
 	for rows.Next() {
@@ -111,14 +104,10 @@ func CountBy(t testing.TB, db *sql.DB, query string, args ...any) map[string]int
 			key string
 			n   int
 		)
-		if err := rows.Scan(&key, &n); err != nil {
-			t.Fatalf("%s: %v", query, err)
-		}
+		require.NoError(t, rows.Scan(&key, &n), "%s", query)
 		counts[key] = n
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
+	require.NoError(t, rows.Err(), "%s", query)
 	return counts
 }
 
@@ -139,21 +128,15 @@ func EffectCounts(t testing.TB, db *sql.DB) map[string]int {
 func EventStatuses(t testing.TB, db *sql.DB) map[string]string {
 	t.Helper()
 	rows, err := db.QueryContext(context.Background(), `SELECT id, status FROM appbackend_events`)
-	if err != nil {
-		t.Fatalf("list events: %v", err)
-	}
+	require.NoError(t, err, "list events")
 	defer rows.Close()
 	statuses := map[string]string{}
 	for rows.Next() {
 		var id, status string
-		if err := rows.Scan(&id, &status); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, rows.Scan(&id, &status))
 		statuses[id] = status
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatalf("list events: %v", err)
-	}
+	require.NoError(t, rows.Err(), "list events")
 	return statuses
 }
 

@@ -3,6 +3,8 @@ package e2etest
 import (
 	"slices"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestDatabasesFrom(t *testing.T) {
@@ -21,12 +23,8 @@ func TestDatabasesFrom(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := databasesFrom(tc.setting)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("databasesFrom(%q) error = %v, want error %v", tc.setting, err, tc.wantErr)
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("databasesFrom(%q) = %v, want %v", tc.setting, got, tc.want)
-			}
+			require.True(t, (err != nil) == tc.wantErr, "databasesFrom(%q) error = %v, want error %v", tc.setting, err, tc.wantErr)
+			require.True(t, slices.Equal(got, tc.want), "databasesFrom(%q) = %v, want %v", tc.setting, got, tc.want)
 		})
 	}
 }
@@ -43,7 +41,5 @@ func TestHermeticEnv(t *testing.T) {
 	got := hermeticEnv(environ, map[string]string{"APPBACKEND_ADDR": "127.0.0.1:0"})
 	slices.Sort(got)
 	want := []string{"APPBACKEND_ADDR=127.0.0.1:0", "HOME=/home/dev", "PATH=/usr/bin"}
-	if !slices.Equal(got, want) {
-		t.Errorf("hermeticEnv = %q, want %q", got, want)
-	}
+	require.True(t, slices.Equal(got, want), "hermeticEnv = %q, want %q", got, want)
 }

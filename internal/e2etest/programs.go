@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
+	"github.com/stretchr/testify/require"
 )
 
 // Program is the program a [Server] runs.
@@ -69,8 +70,6 @@ func (p Program) path(t testing.TB) string {
 	if p == TestServer {
 		bin = programs.testserver
 	}
-	if bin == "" {
-		t.Fatal("e2etest: the programs are not built; call e2etest.Run from TestMain")
-	}
+	require.NotEqual(t, "", bin, "e2etest: the programs are not built; call e2etest.Run from TestMain")
 	return bin
 }

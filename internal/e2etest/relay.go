@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Relay is a loopback address the test holds for the life of the test, in front of a
@@ -25,9 +27,7 @@ type Relay struct {
 func NewRelay(t testing.TB) *Relay {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r := &Relay{ln: ln, conns: map[net.Conn]struct{}{}}
 	done := make(chan struct{})
 	go func() {

@@ -1,11 +1,14 @@
 package e2etest
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestRelay: a server behind a relay keeps its address across a restart on another
@@ -29,14 +32,13 @@ func TestRelay(t *testing.T) {
 		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, name) }))
 	}
 
-	if _, err := get(); err == nil {
-		t.Fatal("no target: the request got an answer")
-	}
+	_, err := get()
+	require.Error(t, err, "no target: the request got an answer")
 
 	first := serve("first")
 	r.SetTarget(first.Listener.Addr().String())
 	if got, err := get(); err != nil || got != "first" {
-		t.Fatalf("got %q, %v; want first", got, err)
+		require.FailNow(t, fmt.Sprintf("got %q, %v; want first", got, err))
 	}
 
 	// Down: the relay must not dial the port it let go, which another process (here an
@@ -50,13 +52,13 @@ func TestRelay(t *testing.T) {
 		defer impostor.Close()
 	}
 	if got, err := get(); err == nil {
-		t.Fatalf("down: the request got %q", got)
+		require.FailNow(t, fmt.Sprintf("down: the request got %q", got))
 	}
 
 	second := serve("second")
 	defer second.Close()
 	r.SetTarget(second.Listener.Addr().String())
 	if got, err := get(); err != nil || got != "second" {
-		t.Fatalf("after the restart: got %q, %v; want second", got, err)
+		require.FailNow(t, fmt.Sprintf("after the restart: got %q, %v; want second", got, err))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // HTTPClient is shared by every test; loopback calls are quick, the timeout only
@@ -81,9 +82,7 @@ func PostWebhook(ctx context.Context, url string, body []byte, signature string)
 func MustPostWebhook(t testing.TB, url string, body []byte, signature string) Delivery {
 	t.Helper()
 	d, err := PostWebhook(context.Background(), url, body, signature)
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
+	require.NoError(t, err, "POST %s", url)
 	return d
 }
 

@@ -1,6 +1,11 @@
 package jsjson
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
 
 // A signed body with an additional payload, as a UI extension sends it.
 var benchBody = []byte(`{"action":"refund","amount":2500,"currency":"eur","charge":"ch_3NxQ2rLkPqRsTuVw0a1b2c3d",` +
@@ -14,17 +19,14 @@ func BenchmarkParse(b *testing.B) {
 	b.SetBytes(int64(len(benchBody)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Parse(benchBody); err != nil {
-			b.Fatal(err)
-		}
+		_, err := Parse(benchBody)
+		require.NoError(b, err)
 	}
 }
 
 func BenchmarkAppendStringify(b *testing.B) {
 	v, err := Parse(benchBody)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	dst := make([]byte, 0, 1024)
 	b.SetBytes(int64(len(benchBody)))
 	b.ReportAllocs()
@@ -41,9 +43,7 @@ func BenchmarkParseAndStringify(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		v, err := Parse(benchBody)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		dst = AppendStringify(dst[:0], v)
 	}
 }
@@ -57,7 +57,7 @@ func BenchmarkAppendLookupString(b *testing.B) {
 		var found bool
 		var err error
 		if dst, found, err = AppendLookupString(dst[:0], benchDefaultBody, "account_id"); !found || err != nil {
-			b.Fatal(found, err)
+			require.FailNow(b, fmt.Sprint(found, err))
 		}
 	}
 }

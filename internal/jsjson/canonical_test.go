@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // assertCanonicalMatchesReference checks AppendCanonical against the reference printer,
@@ -19,17 +21,13 @@ func assertCanonicalMatchesReference(t *testing.T, c *Canonicalizer, data []byte
 	v, wantErr := Parse(data)
 	switch {
 	case wantErr != nil:
-		if err == nil || err.Error() != wantErr.Error() {
-			t.Fatalf("AppendCanonical(%q) error %v, Parse error %v", data, err, wantErr)
-		}
-		if !bytes.Equal(got, prefix) {
-			t.Fatalf("AppendCanonical(%q) changed dst to %q on error", data, got)
-		}
+		require.EqualError(t, err, wantErr.Error(), "AppendCanonical(%q) error %v, Parse error %v", data, err, wantErr)
+		require.Equal(t, prefix, got, "AppendCanonical(%q) changed dst to %q on error", data, got)
 	case err != nil:
-		t.Fatalf("AppendCanonical(%q): %v; Parse accepts it", data, err)
+		require.FailNow(t, fmt.Sprintf("AppendCanonical(%q): %v; Parse accepts it", data, err))
 	default:
 		if want := AppendStringify(bytes.Clone(prefix), v); !bytes.Equal(got, want) {
-			t.Fatalf("AppendCanonical(%q)\n got %q\nwant %q", data, got, want)
+			require.FailNow(t, fmt.Sprintf("AppendCanonical(%q)\n got %q\nwant %q", data, got, want))
 		}
 	}
 }
@@ -158,13 +156,11 @@ func TestAppendCanonicalAllocations(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Canonicalizer
 			out := make([]byte, 0, 2*len(tc.body))
-			if _, err := c.Append(out[:0], tc.body); err != nil {
-				t.Fatal(err)
-			}
+			_, err := c.Append(out[:0], tc.body)
+			require.NoError(t, err)
 			// Once the scratch space has grown, reprinting the same text allocates nothing.
-			if allocs := testing.AllocsPerRun(3, func() { _, _ = c.Append(out[:0], tc.body) }); allocs != 0 {
-				t.Errorf("%v allocations per reprint, want 0", allocs)
-			}
+			allocs := testing.AllocsPerRun(3, func() { _, _ = c.Append(out[:0], tc.body) })
+			require.EqualValues(t, 0, allocs, "%v allocations per reprint, want 0", allocs)
 		})
 	}
 }
@@ -182,7 +178,7 @@ func FuzzCanonical(f *testing.F) {
 		if out, err := AppendCanonical(nil, data); err == nil {
 			// Printing is idempotent.
 			if again, err := AppendCanonical(nil, out); err != nil || !bytes.Equal(again, out) {
-				t.Fatalf("AppendCanonical(%q) = %q, and again %q, %v", data, out, again, err)
+				require.FailNow(t, fmt.Sprintf("AppendCanonical(%q) = %q, and again %q, %v", data, out, again, err))
 			}
 		}
 	})
@@ -198,9 +194,8 @@ func BenchmarkReprintForgedBody(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		for b.Loop() {
-			if out := run(); len(out) != len(body) {
-				b.Fatalf("printed %d bytes, want %d", len(out), len(body))
-			}
+			out := run()
+			require.Len(b, out, len(body), "printed %d bytes, want %d", len(out), len(body))
 		}
 		runtime.ReadMemStats(&after)
 		n := float64(b.N)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Environment of TestDifferentialAgainstNode.
@@ -26,9 +29,7 @@ const (
 func TestDifferentialAgainstNode(t *testing.T) {
 	t.Parallel()
 	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is not on PATH; this test compares the printer with Node's JSON.stringify and needs Node.js installed: %v", err)
-	}
+	require.NoError(t, err, "node is not on PATH; this test compares the printer with Node's JSON.stringify and needs Node.js installed")
 	seed := envInt(t, diffSeedEnv, 1)
 	count := envInt(t, diffCountEnv, 3000)
 	t.Logf("%s=%d %s=%d", diffSeedEnv, seed, diffCountEnv, count)
@@ -43,16 +44,10 @@ func TestDifferentialAgainstNode(t *testing.T) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s %s: %v", node, nodeStringifyScript, err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start(), "starting %s %s", node, nodeStringifyScript)
 	go func() {
 		w := bufio.NewWriter(stdin)
 		for _, in := range inputs {
@@ -68,24 +63,24 @@ func TestDifferentialAgainstNode(t *testing.T) {
 	var mismatches, accepted int
 	for i, in := range inputs {
 		if !lines.Scan() {
-			t.Fatalf("node stopped after %d of %d answers: %v\nstderr: %s", i, len(inputs), lines.Err(), stderr.String())
+			require.FailNow(t, fmt.Sprintf("node stopped after %d of %d answers: %v\nstderr: %s", i, len(inputs), lines.Err(), stderr.String()))
 		}
 		nodeOK, nodeOut := decodeNodeAnswer(t, lines.Text())
 		v, parseErr := Parse(in)
 		switch {
 		case nodeOK && parseErr != nil:
-			t.Errorf("input %d %q: JSON.parse accepts it, Parse says %v", i, in, parseErr)
+			require.FailNow(t, fmt.Sprintf("input %d %q: JSON.parse accepts it, Parse says %v", i, in, parseErr))
 		case !nodeOK && parseErr == nil:
-			t.Errorf("input %d %q: JSON.parse rejects it (%s), Parse accepts it", i, in, nodeOut)
+			require.FailNow(t, fmt.Sprintf("input %d %q: JSON.parse rejects it (%s), Parse accepts it", i, in, nodeOut))
 		case nodeOK:
 			accepted++
 			got := AppendStringify(nil, v)
 			canonical, err := AppendCanonical(nil, in)
 			switch {
 			case string(got) != nodeOut:
-				t.Errorf("input %d %q:\n  Go   %q\n  Node %q", i, in, got, nodeOut)
+				require.FailNow(t, fmt.Sprintf("input %d %q:\n  Go   %q\n  Node %q", i, in, got, nodeOut))
 			case err != nil || string(canonical) != nodeOut:
-				t.Errorf("input %d %q:\n  AppendCanonical %q, %v\n  Node            %q", i, in, canonical, err, nodeOut)
+				require.FailNow(t, fmt.Sprintf("input %d %q:\n  AppendCanonical %q, %v\n  Node            %q", i, in, canonical, err, nodeOut))
 			default:
 				continue
 			}
@@ -93,28 +88,25 @@ func TestDifferentialAgainstNode(t *testing.T) {
 			continue
 		}
 		if mismatches++; mismatches >= 5 {
-			t.Fatalf("stopping after %d mismatches (%s=%d)", mismatches, diffSeedEnv, seed)
+			require.FailNow(t, fmt.Sprintf("stopping after %d mismatches (%s=%d)", mismatches, diffSeedEnv, seed))
 		}
 	}
 	if err := stdin.Close(); err != nil && !strings.Contains(err.Error(), "closed") {
 		t.Log(err)
 	}
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("node: %v\nstderr: %s", err, stderr.String())
+		require.FailNow(t, fmt.Sprintf("node: %v\nstderr: %s", err, stderr.String()))
 	}
 	t.Logf("%d texts, %d accepted by both, %d rejected by both", len(inputs), accepted, len(inputs)-accepted)
-	if accepted < len(inputs)/2 {
-		t.Errorf("only %d of %d texts were valid JSON: the generator is broken", accepted, len(inputs))
-	}
+	require.GreaterOrEqual(t, accepted, len(inputs)/2, "only %d of %d texts were valid JSON: the generator is broken", accepted, len(inputs))
 }
 
 func decodeNodeAnswer(t *testing.T, line string) (ok bool, text string) {
 	t.Helper()
 	status, payload, _ := strings.Cut(line, " ")
 	decoded, err := base64.StdEncoding.DecodeString(payload)
-	if err != nil || (status != "ok" && status != "error") {
-		t.Fatalf("unexpected line from node: %q", line)
-	}
+	require.NoError(t, err, "unexpected line from node: %q", line)
+	require.False(t, status != "ok" && status != "error", "unexpected line from node: %q", line)
 	return status == "ok", string(decoded)
 }
 
@@ -125,9 +117,8 @@ func envInt(t *testing.T, name string, def int) int {
 		return def
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		t.Fatalf("%s=%q: want a non-negative integer", name, s)
-	}
+	require.NoError(t, err, "%s=%q: want a non-negative integer", name, s)
+	require.GreaterOrEqual(t, n, 0, "%s=%q: want a non-negative integer", name, s)
 	return n
 }
 

@@ -3,11 +3,13 @@ package jsjson
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
 )
 
 // seedTexts are the fuzz seeds besides the golden payloads: each rule's edge cases.
@@ -40,26 +42,17 @@ func FuzzParse(f *testing.F) {
 		got, found, lookupErr := LookupString(data, "user_id")
 		if err != nil {
 			var syntaxErr *SyntaxError
-			if !errors.As(err, &syntaxErr) {
-				t.Fatalf("Parse error %v is not a *SyntaxError", err)
-			}
-			if !errors.As(lookupErr, &syntaxErr) {
-				t.Fatalf("Parse rejects %q (%v), LookupString says %q, %v, %v", data, err, got, found, lookupErr)
-			}
+			require.ErrorAs(t, err, &syntaxErr, "Parse error %v is not a *SyntaxError", err)
+			require.ErrorAs(t, lookupErr, &syntaxErr, "Parse rejects %q (%v), LookupString says %q, %v, %v", data, err, got, found, lookupErr)
 			return
 		}
 
 		out := AppendStringify(nil, v)
-		if !json.Valid(out) {
-			t.Fatalf("stringify(parse(%q)) = %q is not valid JSON", data, out)
-		}
+		require.True(t, json.Valid(out), "stringify(parse(%q)) = %q is not valid JSON", data, out)
 		v2, err := Parse(out)
-		if err != nil {
-			t.Fatalf("Parse(stringify(parse(%q))) = %v; output %q", data, err, out)
-		}
-		if out2 := AppendStringify(nil, v2); !bytes.Equal(out, out2) {
-			t.Fatalf("printing is not idempotent for %q:\n%q\n%q", data, out, out2)
-		}
+		require.NoError(t, err, "Parse(stringify(parse(%q))) = %v; output %q", data, err, out)
+		out2 := AppendStringify(nil, v2)
+		require.Equal(t, out2, out, "printing is not idempotent for %q:\n%q\n%q", data, out, out2)
 
 		// LookupString is Parse followed by Get.
 		var member Value
@@ -69,15 +62,11 @@ func FuzzParse(f *testing.F) {
 		}
 		switch {
 		case v.Kind != Object:
-			if !errors.Is(lookupErr, ErrNotObject) {
-				t.Fatalf("LookupString(%q) error %v, want ErrNotObject", data, lookupErr)
-			}
+			require.ErrorIs(t, lookupErr, ErrNotObject, "LookupString(%q) error %v, want ErrNotObject", data, lookupErr)
 		case ok && member.Kind != String:
-			if !errors.Is(lookupErr, ErrNotString) {
-				t.Fatalf("LookupString(%q) error %v, want ErrNotString", data, lookupErr)
-			}
+			require.ErrorIs(t, lookupErr, ErrNotString, "LookupString(%q) error %v, want ErrNotString", data, lookupErr)
 		case lookupErr != nil || found != ok || got != member.Text:
-			t.Fatalf("LookupString(%q) = %q, %v, %v; Parse+Get = %q, %v", data, got, found, lookupErr, member.Text, ok)
+			require.FailNow(t, fmt.Sprintf("LookupString(%q) = %q, %v, %v; Parse+Get = %q, %v", data, got, found, lookupErr, member.Text, ok))
 		}
 	})
 }
@@ -96,23 +85,17 @@ func FuzzStringify(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string, x float64) {
 		quoted := AppendString(nil, s)
-		if !json.Valid(quoted) {
-			t.Fatalf("AppendString(%q) = %q is not valid JSON", s, quoted)
-		}
+		require.True(t, json.Valid(quoted), "AppendString(%q) = %q is not valid JSON", s, quoted)
 		v, err := Parse(quoted)
-		if err != nil || v.Kind != String {
-			t.Fatalf("Parse(AppendString(%q)) = %v, %v", s, v.Kind, err)
-		}
-		if again := AppendString(nil, v.Text); !bytes.Equal(again, quoted) {
-			t.Fatalf("AppendString is not idempotent for %q: %q then %q", s, quoted, again)
-		}
+		require.NoError(t, err, "Parse(AppendString(%q)) = %v", s, v.Kind)
+		require.Equal(t, String, v.Kind, "Parse(AppendString(%q)) = %v, %v", s, v.Kind, err)
+		again := AppendString(nil, v.Text)
+		require.Equal(t, quoted, again, "AppendString is not idempotent for %q: %q then %q", s, quoted, again)
 		if utf8.ValidString(s) {
-			if v.Text != s {
-				t.Fatalf("Parse(AppendString(%q)).Text = %q", s, v.Text)
-			}
+			require.Equal(t, s, v.Text, "Parse(AppendString(%q)).Text = %q", s, v.Text)
 			var decoded string
 			if err := json.Unmarshal(quoted, &decoded); err != nil || decoded != s {
-				t.Fatalf("encoding/json reads AppendString(%q) = %q as %q, %v", s, quoted, decoded, err)
+				require.FailNow(t, fmt.Sprintf("encoding/json reads AppendString(%q) = %q as %q, %v", s, quoted, decoded, err))
 			}
 		}
 
@@ -120,18 +103,14 @@ func FuzzStringify(f *testing.F) {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return
 		}
-		if !json.Valid(num) {
-			t.Fatalf("AppendNumber(%v) = %q is not valid JSON", x, num)
-		}
+		require.True(t, json.Valid(num), "AppendNumber(%v) = %q is not valid JSON", x, num)
 		back, err := strconv.ParseFloat(string(num), 64)
-		if err != nil || back != x {
-			t.Fatalf("AppendNumber(%v) = %q reads back as %v, %v", x, num, back, err)
-		}
-		if shortest := strconv.FormatFloat(x, 'g', -1, 64); digitCount(string(num)) > digitCount(shortest) {
-			t.Fatalf("AppendNumber(%v) = %q has more digits than %q", x, num, shortest)
-		}
+		require.NoError(t, err, "AppendNumber(%v) = %q reads back as %v", x, num, back)
+		require.Equal(t, x, back, "AppendNumber(%v) = %q reads back as %v, %v", x, num, back, err)
+		shortest := strconv.FormatFloat(x, 'g', -1, 64)
+		require.LessOrEqual(t, digitCount(string(num)), digitCount(shortest), "AppendNumber(%v) = %q has more digits than %q", x, num, shortest)
 		if v, err := Parse(num); err != nil || !bytes.Equal(AppendStringify(nil, v), num) {
-			t.Fatalf("AppendNumber(%v) = %q does not print back as itself", x, num)
+			require.FailNow(t, fmt.Sprintf("AppendNumber(%v) = %q does not print back as itself", x, num))
 		}
 	})
 }

@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // goldenPath holds UI-extension signature vectors computed by Node (JSON.stringify and
@@ -41,13 +44,9 @@ type goldenCase struct {
 func loadGolden(tb testing.TB) []goldenCase {
 	tb.Helper()
 	data, err := os.ReadFile(goldenPath)
-	if err != nil {
-		tb.Fatalf("reading golden vectors: %v", err)
-	}
+	require.NoError(tb, err, "reading golden vectors")
 	var cases []goldenCase
-	if err := json.Unmarshal(data, &cases); err != nil {
-		tb.Fatalf("decoding %s: %v", goldenPath, err)
-	}
+	require.NoError(tb, json.Unmarshal(data, &cases), "decoding %s", goldenPath)
 	return cases
 }
 
@@ -72,14 +71,10 @@ func TestMain(m *testing.M) {
 func TestGoldenUISignatures(t *testing.T) {
 	t.Parallel()
 	cases := loadGolden(t)
-	if len(cases) < 300 {
-		t.Fatalf("%d golden vectors, want at least 300", len(cases))
-	}
+	require.GreaterOrEqual(t, len(cases), 300, "%d golden vectors, want at least 300", len(cases))
 	seen := make(map[string]bool, len(cases))
 	for _, tc := range cases {
-		if seen[tc.Name] {
-			t.Fatalf("duplicate golden case name %q", tc.Name)
-		}
+		require.False(t, seen[tc.Name], "duplicate golden case name %q", tc.Name)
 		seen[tc.Name] = true
 		t.Run(tc.Name, func(t *testing.T) {
 			t.Parallel()
@@ -87,46 +82,38 @@ func TestGoldenUISignatures(t *testing.T) {
 			if tc.PayloadText != nil {
 				payload, err := Parse([]byte(*tc.PayloadText))
 				if err != nil {
-					t.Fatalf("Parse(payload_text): %v\npayload_text: %q", err, *tc.PayloadText)
+					require.FailNow(t, fmt.Sprintf("Parse(payload_text): %v\npayload_text: %q", err, *tc.PayloadText))
 				}
-				if tc.PayloadStringified == nil {
-					t.Fatal("payload_stringified is null for a payload")
-				}
+				require.NotNil(t, tc.PayloadStringified, "payload_stringified is null for a payload")
 				if got := stringify(payload); got != *tc.PayloadStringified {
-					t.Errorf("stringify(parse(payload_text))\n got %q\nwant %q", got, *tc.PayloadStringified)
+					require.FailNow(t, fmt.Sprintf("stringify(parse(payload_text))\n got %q\nwant %q", got, *tc.PayloadStringified))
 				}
 				signed = payload
 			}
 			signed.Members.Set("user_id", StringValue(tc.UserID))
 			signed.Members.Set("account_id", StringValue(tc.AccountID))
-			if got := stringify(signed); got != tc.Signed {
-				t.Errorf("stringify({...payload, user_id, account_id})\n got %q\nwant %q", got, tc.Signed)
-			}
+			got := stringify(signed)
+			require.Equal(t, tc.Signed, got, "stringify({...payload, user_id, account_id})\n got %q\nwant %q", got, tc.Signed)
 
 			// The signed string as a body: it parses back to itself, and the verifier's
 			// lookup finds the ids.
 			reparsed, err := Parse([]byte(tc.Signed))
-			if err != nil {
-				t.Fatalf("Parse(signed): %v", err)
-			}
-			if got := stringify(reparsed); got != tc.Signed {
-				t.Errorf("stringify(parse(signed)) is not signed\n got %q\nwant %q", got, tc.Signed)
-			}
+			require.NoError(t, err, "Parse(signed)")
+			got = stringify(reparsed)
+			require.Equal(t, tc.Signed, got, "stringify(parse(signed)) is not signed\n got %q\nwant %q", got, tc.Signed)
 			for key, want := range map[string]string{"user_id": tc.UserID, "account_id": tc.AccountID} {
 				if got, found, err := LookupString([]byte(tc.Signed), key); err != nil || !found || got != want {
-					t.Errorf("LookupString(signed, %q) = %q, %v, %v, want %q", key, got, found, err, want)
+					require.FailNow(t, fmt.Sprintf("LookupString(signed, %q) = %q, %v, %v, want %q", key, got, found, err, want))
 				}
 			}
 
 			// The vector itself is consistent, so other packages can trust it.
 			mac := hmac.New(sha256.New, []byte(tc.Secret))
 			mac.Write([]byte(strconv.FormatInt(tc.Timestamp, 10) + "." + tc.Signed))
-			if got := hex.EncodeToString(mac.Sum(nil)); got != tc.Signature {
-				t.Errorf("HMAC-SHA256 %s, want signature %s", got, tc.Signature)
-			}
-			if want := "t=" + strconv.FormatInt(tc.Timestamp, 10) + ",v1=" + tc.Signature; tc.Header != want {
-				t.Errorf("header %q, want %q", tc.Header, want)
-			}
+			got = hex.EncodeToString(mac.Sum(nil))
+			require.Equal(t, tc.Signature, got, "HMAC-SHA256 %s, want signature %s", got, tc.Signature)
+			want := "t=" + strconv.FormatInt(tc.Timestamp, 10) + ",v1=" + tc.Signature
+			require.Equal(t, want, tc.Header, "header %q, want %q", tc.Header, want)
 		})
 	}
 }
@@ -138,12 +125,10 @@ func TestGoldenProtocolVector(t *testing.T) {
 		if tc.Name != "default/protocol_doc_vector" {
 			continue
 		}
-		if tc.Secret != "absec_test_secret" || tc.Timestamp != 1700000000 ||
-			tc.Signed != `{"user_id":"usr_K6yd2CbXLO9A5G","account_id":"acct_1JSkf6FRwUQjTSJE"}` ||
-			tc.Signature != "95d377f7216b002bc8462ad7ad1c21ae33f54bfd7f12f1fe86f43cfd56123df3" {
-			t.Errorf("protocol vector changed: %+v", tc)
-		}
+		require.False(t, tc.Secret != "absec_test_secret" || tc.Timestamp != 1700000000 ||
+			tc.Signed != `{"user_id":"usr_K6yd2CbXLO9A5G","account_id":"acct_1JSkf6FRwUQjTSJE"}`, "protocol vector changed: %+v", tc)
+		require.Equal(t, "95d377f7216b002bc8462ad7ad1c21ae33f54bfd7f12f1fe86f43cfd56123df3", tc.Signature, "protocol vector changed: %+v", tc)
 		return
 	}
-	t.Error("no default/protocol_doc_vector case")
+	require.FailNow(t, "no default/protocol_doc_vector case")
 }

@@ -2,11 +2,14 @@ package jsjson
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func stringify(v Value) string { return string(AppendStringify(nil, v)) }
@@ -15,9 +18,7 @@ func stringify(v Value) string { return string(AppendStringify(nil, v)) }
 func roundTrip(t *testing.T, text string) string {
 	t.Helper()
 	v, err := Parse([]byte(text))
-	if err != nil {
-		t.Fatalf("Parse(%q): %v", text, err)
-	}
+	require.NoError(t, err, "Parse(%q)", text)
 	return stringify(v)
 }
 
@@ -100,9 +101,8 @@ func TestParseAndStringify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := roundTrip(t, tt.in); got != tt.want {
-				t.Errorf("stringify(parse(%q))\n got %s\nwant %s", tt.in, got, tt.want)
-			}
+			got := roundTrip(t, tt.in)
+			require.Equal(t, tt.want, got, "stringify(parse(%q))\n got %s\nwant %s", tt.in, got, tt.want)
 		})
 	}
 }
@@ -160,18 +160,14 @@ func TestParseRejects(t *testing.T) {
 			t.Parallel()
 			v, err := Parse([]byte(tt.in))
 			if err == nil {
-				t.Fatalf("Parse(%q) = %s, want an error", tt.in, stringify(v))
+				require.FailNow(t, fmt.Sprintf("Parse(%q) = %s, want an error", tt.in, stringify(v)))
 			}
 			var syntaxErr *SyntaxError
-			if !errors.As(err, &syntaxErr) {
-				t.Fatalf("Parse(%q) error %v (%T), want a *SyntaxError", tt.in, err, err)
-			}
+			require.ErrorAs(t, err, &syntaxErr, "Parse(%q) error %v (%T), want a *SyntaxError", tt.in, err, err)
 			if syntaxErr.Offset != tt.offset {
-				t.Errorf("Parse(%q) error %q: offset %d, want %d", tt.in, err, syntaxErr.Offset, tt.offset)
+				require.FailNow(t, fmt.Sprintf("Parse(%q) error %q: offset %d, want %d", tt.in, err, syntaxErr.Offset, tt.offset))
 			}
-			if !strings.HasPrefix(err.Error(), "jsjson: ") {
-				t.Errorf("error %q lacks the package prefix", err)
-			}
+			require.True(t, strings.HasPrefix(err.Error(), "jsjson: "), "error %q lacks the package prefix", err)
 		})
 	}
 }
@@ -199,23 +195,14 @@ func TestParseDepthLimit(t *testing.T) {
 			v, err := Parse(tt.in)
 			_, _, lookupErr := LookupString(tt.in, "a")
 			if !tt.tooDeep {
-				if err != nil {
-					t.Fatalf("Parse: %v", err)
-				}
-				if got := stringify(v); got != string(tt.in) {
-					t.Errorf("stringify(parse(x)) differs from x (%d bytes vs %d)", len(got), len(tt.in))
-				}
-				if lookupErr != nil && !errors.Is(lookupErr, ErrNotObject) && !errors.Is(lookupErr, ErrNotString) {
-					t.Errorf("LookupString: %v", lookupErr)
-				}
+				require.NoError(t, err, "Parse")
+				got := stringify(v)
+				require.Equal(t, string(tt.in), got, "stringify(parse(x)) differs from x (%d bytes vs %d)", len(got), len(tt.in))
+				require.False(t, lookupErr != nil && !errors.Is(lookupErr, ErrNotObject) && !errors.Is(lookupErr, ErrNotString), "LookupString: %v", lookupErr)
 				return
 			}
-			if !errors.Is(err, ErrTooDeep) {
-				t.Errorf("Parse error %v, want ErrTooDeep", err)
-			}
-			if !errors.Is(lookupErr, ErrTooDeep) {
-				t.Errorf("LookupString error %v, want ErrTooDeep", lookupErr)
-			}
+			require.ErrorIs(t, err, ErrTooDeep, "Parse error %v, want ErrTooDeep", err)
+			require.ErrorIs(t, lookupErr, ErrTooDeep, "LookupString error %v, want ErrTooDeep", lookupErr)
 		})
 	}
 }
@@ -238,12 +225,9 @@ func TestParseStringsAsWTF8(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			v, err := Parse([]byte(tt.in))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if v.Kind != String || v.Text != tt.want {
-				t.Errorf("Parse(%q) = %v %q, want string %q", tt.in, v.Kind, v.Text, tt.want)
-			}
+			require.NoError(t, err)
+			require.Equal(t, String, v.Kind, "Parse(%q) = %v %q, want string %q", tt.in, v.Kind, v.Text, tt.want)
+			require.Equal(t, tt.want, v.Text, "Parse(%q) = %v %q, want string %q", tt.in, v.Kind, v.Text, tt.want)
 		})
 	}
 }
@@ -251,19 +235,16 @@ func TestParseStringsAsWTF8(t *testing.T) {
 func TestNumberTextIsKept(t *testing.T) {
 	t.Parallel()
 	v, err := Parse([]byte(`[1.50,1E5,-0,123456789012345678901234]`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var got []string
 	for _, e := range v.Elems {
 		got = append(got, e.Text)
 	}
-	if want := []string{"1.50", "1E5", "-0", "123456789012345678901234"}; !slices.Equal(got, want) {
-		t.Errorf("number texts %q, want %q", got, want)
-	}
-	if f, ok := v.Elems[1].Float(); !ok || f != 1e5 {
-		t.Errorf("Float() = %v, %v, want 100000, true", f, ok)
-	}
+	want := []string{"1.50", "1E5", "-0", "123456789012345678901234"}
+	require.True(t, slices.Equal(got, want), "number texts %q, want %q", got, want)
+	f, ok := v.Elems[1].Float()
+	require.True(t, ok, "Float() = %v, %v, want 100000, true", f, ok)
+	require.Equal(t, 1e5, f, "Float() = %v, %v, want 100000, true", f, ok)
 }
 
 func TestAppendNumber(t *testing.T) {
@@ -304,9 +285,8 @@ func TestAppendNumber(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := string(AppendNumber(nil, tt.in)); got != tt.want {
-				t.Errorf("AppendNumber(%v) = %s, want %s", tt.in, got, tt.want)
-			}
+			got := string(AppendNumber(nil, tt.in))
+			require.Equal(t, tt.want, got, "AppendNumber(%v) = %s, want %s", tt.in, got, tt.want)
 		})
 	}
 }
@@ -337,9 +317,8 @@ func TestAppendString(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := string(AppendString(nil, tt.in)); got != tt.want {
-				t.Errorf("AppendString(%q) = %s, want %s", tt.in, got, tt.want)
-			}
+			got := string(AppendString(nil, tt.in))
+			require.Equal(t, tt.want, got, "AppendString(%q) = %s, want %s", tt.in, got, tt.want)
 		})
 	}
 }
@@ -373,17 +352,14 @@ func TestStringifyHandBuiltValues(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := stringify(tt.in); got != tt.want {
-				t.Errorf("got %s, want %s", got, tt.want)
-			}
+			got := stringify(tt.in)
+			require.Equal(t, tt.want, got)
 		})
 	}
 	t.Run("cycle stops at MaxDepth", func(t *testing.T) {
 		t.Parallel()
 		want := strings.Repeat(`{"self":`, MaxDepth) + "null" + strings.Repeat("}", MaxDepth)
-		if deepest != want {
-			t.Errorf("cyclic object printed %d bytes, want %d", len(deepest), len(want))
-		}
+		require.Equal(t, want, deepest, "cyclic object printed %d bytes, want %d", len(deepest), len(want))
 	})
 }
 
@@ -406,51 +382,44 @@ func TestMembers(t *testing.T) {
 				m.Set(k, NumberValue(float64(i)))
 				want = append(want, k)
 			}
-			if got := m.Len(); got != size {
-				t.Fatalf("Len() = %d, want %d", got, size)
-			}
+			got := m.Len()
+			require.Equal(t, size, got, "Len() = %d, want %d", got, size)
 
 			m.Set("k1", StringValue("new")) // spread semantics: position kept
 			if got := keys(m); !slices.Equal(got, want) {
-				t.Errorf("after Set of an existing key: keys %q, want %q", got, want)
+				require.FailNow(t, fmt.Sprintf("after Set of an existing key: keys %q, want %q", got, want))
 			}
-			if v, ok := m.Get("k1"); !ok || v.Text != "new" {
-				t.Errorf("Get(k1) = %v, %v, want the new value", v, ok)
-			}
+			v, ok := m.Get("k1")
+			require.True(t, ok, "Get(k1) = %v, %v, want the new value", v, ok)
+			require.Equal(t, "new", v.Text, "Get(k1) = %v, %v, want the new value", v, ok)
 
 			m.Delete("k0")
 			m.Set("k0", NullValue()) // deleted then set: goes last
 			want = append(want[1:], "k0")
 			if got := keys(m); !slices.Equal(got, want) {
-				t.Errorf("after Delete and Set: keys %q, want %q", got, want)
+				require.FailNow(t, fmt.Sprintf("after Delete and Set: keys %q, want %q", got, want))
 			}
 			for i, k := range want {
-				if _, ok := m.Get(k); !ok {
-					t.Errorf("Get(%q) (member %d) not found", k, i)
-				}
+				_, ok := m.Get(k)
+				require.True(t, ok, "Get(%q) (member %d) not found", k, i)
 			}
 			m.Delete("missing")
 			if _, ok := m.Get("missing"); ok || m.Len() != size {
-				t.Errorf("Delete of a missing key changed the members")
+				require.FailNow(t, fmt.Sprintf("Delete of a missing key changed the members"))
 			}
 
 			c := m.Clone()
 			c.Set("extra", NullValue())
 			c.Delete("k2")
-			if m.Len() != size {
-				t.Errorf("changing a clone changed the original")
-			}
+			require.Equal(t, size, m.Len(), "changing a clone changed the original")
 		})
 	}
 	t.Run("nil members read as empty", func(t *testing.T) {
 		t.Parallel()
 		var m *Members
-		if m.Len() != 0 || len(keys(m)) != 0 || m.Clone().Len() != 0 {
-			t.Error("nil *Members not empty")
-		}
-		if _, ok := m.Get("a"); ok {
-			t.Error("Get on nil *Members found a key")
-		}
+		require.False(t, m.Len() != 0 || len(keys(m)) != 0 || m.Clone().Len() != 0, "nil *Members not empty")
+		_, ok := m.Get("a")
+		require.False(t, ok, "Get on nil *Members found a key")
 	})
 	t.Run("All stops when asked", func(t *testing.T) {
 		t.Parallel()
@@ -462,9 +431,7 @@ func TestMembers(t *testing.T) {
 			n++
 			break
 		}
-		if n != 1 {
-			t.Errorf("iterated %d times after break, want 1", n)
-		}
+		require.Equal(t, 1, n, "iterated %d times after break, want 1", n)
 	})
 	t.Run("large parsed object with duplicates", func(t *testing.T) {
 		t.Parallel()
@@ -475,17 +442,14 @@ func TestMembers(t *testing.T) {
 		}
 		b.WriteString(`"7":0}`)
 		v, err := Parse([]byte(b.String()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, want := v.Members.Len(), 31; got != want {
-			t.Errorf("Len() = %d, want %d", got, want)
-		}
+		require.NoError(t, err)
+		got, want := v.Members.Len(), 31
+		require.Equal(t, want, got, "Len() = %d, want %d", got, want)
 		if got, _ := v.Members.Get("k5"); got.Text != "35" {
-			t.Errorf("k5 = %s, want the last value 35", got.Text)
+			require.FailNow(t, fmt.Sprintf("k5 = %s, want the last value 35", got.Text))
 		}
 		if got := keys(v.Members)[:3]; !slices.Equal(got, []string{"k0", "k1", "k2"}) {
-			t.Errorf("first keys %q, want k0 k1 k2", got)
+			require.FailNow(t, fmt.Sprintf("first keys %q, want k0 k1 k2", got))
 		}
 	})
 }
@@ -505,14 +469,11 @@ func TestSpreadSemantics(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			v, err := Parse([]byte(tt.payload))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			v.Members.Set("user_id", StringValue("usr_1"))
 			v.Members.Set("account_id", StringValue("acct_1"))
-			if got := stringify(v); got != tt.want {
-				t.Errorf("got %s, want %s", got, tt.want)
-			}
+			got := stringify(v)
+			require.Equal(t, tt.want, got)
 		})
 	}
 }
@@ -550,21 +511,17 @@ func TestLookupString(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got, found, err := LookupString([]byte(tt.in), tt.key)
-			if got != tt.want || found != tt.found {
-				t.Errorf("LookupString(%q, %q) = %q, %v, want %q, %v", tt.in, tt.key, got, found, tt.want, tt.found)
-			}
+			require.Equal(t, tt.want, got, "LookupString(%q, %q) = %q, %v, want %q, %v", tt.in, tt.key, got, found, tt.want, tt.found)
+			require.True(t, found == tt.found, "LookupString(%q, %q) = %q, %v, want %q, %v", tt.in, tt.key, got, found, tt.want, tt.found)
 			checkLookupError(t, err, tt.err)
 
 			// The same answer as Parse followed by Get.
 			v, parseErr := Parse([]byte(tt.in))
-			if (parseErr != nil) != (tt.err == errSyntax) {
-				t.Errorf("Parse error %v disagrees with LookupString error %v", parseErr, err)
-			}
+			require.True(t, (parseErr != nil) == (tt.err == errSyntax), "Parse error %v disagrees with LookupString error %v", parseErr, err)
 			if parseErr == nil && v.Kind == Object {
 				m, ok := v.Members.Get(tt.key)
-				if ok != (found || tt.err == ErrNotString) || found && m.Text != got {
-					t.Errorf("Parse+Get = %v %q, %v; LookupString = %q, %v", m.Kind, m.Text, ok, got, found)
-				}
+				require.True(t, ok == (found || tt.err == ErrNotString), "Parse+Get = %v %q, %v; LookupString = %q, %v", m.Kind, m.Text, ok, got, found)
+				require.False(t, found && m.Text != got, "Parse+Get = %v %q, %v; LookupString = %q, %v", m.Kind, m.Text, ok, got, found)
 			}
 		})
 	}
@@ -577,20 +534,18 @@ func checkLookupError(t *testing.T, got, want error) {
 	var syntaxErr *SyntaxError
 	switch {
 	case want == nil && got != nil:
-		t.Errorf("error %v, want none", got)
+		require.FailNow(t, fmt.Sprintf("error %v, want none", got))
 	case want == errSyntax && !errors.As(got, &syntaxErr):
-		t.Errorf("error %v, want a *SyntaxError", got)
+		require.FailNow(t, fmt.Sprintf("error %v, want a *SyntaxError", got))
 	case want != nil && want != errSyntax && !errors.Is(got, want):
-		t.Errorf("error %v, want %v", got, want)
+		require.FailNow(t, fmt.Sprintf("error %v, want %v", got, want))
 	}
 }
 
 func TestAllocations(t *testing.T) {
 	body := []byte(`{"user_id":"usr_K6yd2CbXLO9A5G","account_id":"acct_1JSkf6FRwUQjTSJE"}`)
 	payload, err := Parse([]byte(`{"2":1,"amount":1000,"currency":"usd","price":12.5,"ok":true,"1":null,"s":"a\u2028<b>\n"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	dst := make([]byte, 0, 1024)
 	tests := []struct {
 		name string
@@ -604,8 +559,7 @@ func TestAllocations(t *testing.T) {
 		{"AppendString", 0, func() { _ = AppendString(dst[:0], "usr_K6yd2CbXLO9A5G\u2028\xed\xa0\x80") }},
 	}
 	for _, tt := range tests {
-		if got := testing.AllocsPerRun(100, tt.run); got != tt.want {
-			t.Errorf("%s: %v allocations per run, want %v", tt.name, got, tt.want)
-		}
+		got := testing.AllocsPerRun(100, tt.run)
+		require.Equal(t, tt.want, got, "%s: %v allocations per run, want %v", tt.name, got, tt.want)
 	}
 }

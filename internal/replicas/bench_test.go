@@ -14,6 +14,7 @@ import (
 	"github.com/appbackend/appbackend/internal/e2etest"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkAck measures durable webhook acknowledgements per second by the method of
@@ -86,7 +87,7 @@ func postConcurrently(b *testing.B, replicas []*e2etest.Server, senders int) (ti
 	elapsed := time.Since(start)
 	b.StopTimer()
 	if n := failed.Load(); n > 0 {
-		b.Fatalf("%d of %d events not acknowledged", n, b.N)
+		require.FailNow(b, fmt.Sprintf("%d of %d events not acknowledged", n, b.N))
 	}
 	slices.Sort(latencies)
 	return elapsed, latencies

@@ -1,6 +1,7 @@
 package replicas
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/appbackend/appbackend/internal/store/postgres"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
 	"github.com/appbackend/appbackend/internal/webhook"
+	"github.com/stretchr/testify/require"
 )
 
 // The database goes away under a running `appbackend serve` — stopped (connections
@@ -39,54 +41,44 @@ func TestDatabaseOutage(t *testing.T) {
 			readyz := serve.URL + "/readyz"
 
 			before := e2etest.NewSignedEvent("customer.created")
-			if got := get(ctx, readyz); got != http.StatusOK {
-				t.Fatalf("GET /readyz before the outage = %d, want 200", got)
-			}
-			if status, err := post(ctx, serve, before); status != http.StatusOK {
-				t.Fatalf("POST before the outage = %d %v, want 200", status, err)
-			}
+			got := get(ctx, readyz)
+			require.Equal(t, http.StatusOK, got, "GET /readyz before the outage = %d, want 200", got)
+			status, err := post(ctx, serve, before)
+			require.Equal(t, http.StatusOK, status, "POST before the outage = %d %v, want 200", status, err)
 
 			tc.down(server, t)
 			outageEnds := time.Now().Add(tc.lasts)
 			during := e2etest.NewSignedEvent("customer.created")
 			for round := 1; round == 1 || time.Now().Before(outageEnds); round++ {
 				start := time.Now()
-				if got := get(ctx, readyz); got != http.StatusServiceUnavailable {
-					t.Errorf("round %d: GET /readyz while the database is away = %d, want 503", round, got)
-				}
+				got := get(ctx, readyz)
+				require.Equal(t, http.StatusServiceUnavailable, got, "round %d: GET /readyz while the database is away = %d, want 503", round, got)
 				readyTook := time.Since(start)
 				start = time.Now()
 				status, err := post(ctx, serve, during)
-				if status != http.StatusServiceUnavailable {
-					t.Errorf("round %d: POST while the database is away = %d %v, want 503 so that Stripe retries", round, status, err)
-				}
+				require.Equal(t, http.StatusServiceUnavailable, status, "round %d: POST while the database is away = %d %v, want 503 so that Stripe retries", round, status, err)
 				ackTook := time.Since(start)
-				if readyTook > tc.readyWithin || ackTook > tc.ackWithin {
-					t.Errorf("round %d: /readyz answered in %v, POST in %v; want at most %v and %v",
-						round, readyTook, ackTook, tc.readyWithin, tc.ackWithin)
-				}
+				require.LessOrEqual(t, readyTook, tc.readyWithin, "round %d: /readyz answered in %v, POST in %v; want at most %v and %v", round, readyTook, ackTook, tc.readyWithin, tc.ackWithin)
+				require.LessOrEqual(t, ackTook, tc.ackWithin, "round %d: /readyz answered in %v, POST in %v; want at most %v and %v", round, readyTook, ackTook, tc.readyWithin, tc.ackWithin)
 				if round == 1 {
 					t.Logf("database away: /readyz answered 503 in %v, POST 503 in %v", readyTook.Round(time.Millisecond), ackTook.Round(time.Millisecond))
 				}
 				if got := get(ctx, serve.URL+"/healthz"); got != http.StatusOK || !serve.Running() {
-					t.Fatalf("GET /healthz while the database is away = %d (running %v), want 200 from a running server", got, serve.Running())
+					require.FailNow(t, fmt.Sprintf("GET /healthz while the database is away = %d (running %v), want 200 from a running server", got, serve.Running()))
 				}
 				time.Sleep(500 * time.Millisecond)
 			}
 
 			tc.up(server, t)
 			back := time.Now()
-			if !e2etest.WaitFor(20*time.Second, func() bool { return get(ctx, readyz) == http.StatusOK }) {
-				t.Fatalf("GET /readyz still not 200 20 s after the database came back")
-			}
+			require.True(t, e2etest.WaitFor(20*time.Second, func() bool { return get(ctx, readyz) == http.StatusOK }), "GET /readyz still not 200 20 s after the database came back")
 			t.Logf("/readyz 200 again %v after the database came back", time.Since(back).Round(time.Millisecond))
 			// Stripe retries the event that got 503; the first retry once /readyz
 			// recovered must be acknowledged, and so must a new event.
 			after := e2etest.NewSignedEvent("customer.created")
 			for _, ev := range []e2etest.SignedEvent{during, after} {
-				if status, err := post(ctx, serve, ev); status != http.StatusOK {
-					t.Errorf("POST %s once /readyz is 200 again = %d %v, want 200", ev.ID, status, err)
-				}
+				status, err := post(ctx, serve, ev)
+				require.Equal(t, http.StatusOK, status, "POST %s once /readyz is 200 again = %d %v, want 200", ev.ID, status, err)
 			}
 
 			db := e2etest.OpenDB(t, server.URL())
@@ -97,12 +89,10 @@ func TestDatabaseOutage(t *testing.T) {
 			// Jobs whose fetch or completion the outage cut off are handed back by their
 			// own process, not left to River's rescuer minutes later.
 			if !e2etest.WaitFor(10*time.Second-time.Since(back), func() bool { return processed() == 3 }) {
-				t.Errorf("%d of the 3 events processed 10 s after the database came back; statuses %v", processed(), e2etest.StatusCounts(t, db))
+				require.FailNow(t, fmt.Sprintf("%d of the 3 events processed 10 s after the database came back; statuses %v", processed(), e2etest.StatusCounts(t, db)))
 			}
 			t.Logf("the 3 events processed %v after the database came back", time.Since(back).Round(time.Millisecond))
-			if !serve.Running() {
-				t.Error("the server exited")
-			}
+			require.True(t, serve.Running(), "the server exited")
 		})
 	}
 }

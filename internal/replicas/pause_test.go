@@ -1,6 +1,7 @@
 package replicas
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/appbackend/appbackend/internal/e2etest"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // TestPauseStopsEveryReplica: `appbackend events pause`, run beside two replicas on one
@@ -25,45 +27,41 @@ func TestPauseStopsEveryReplica(t *testing.T) {
 	ctx := t.Context()
 
 	out := replicas[0].MustCLI("events", "pause")
-	if !strings.Contains(out, "paused") {
-		t.Fatalf("events pause printed %q", out)
-	}
+	require.Contains(t, out, "paused", "events pause printed %q", out)
 	for _, r := range replicas {
 		if !e2etest.WaitFor(30*time.Second, func() bool { return strings.Contains(r.LogTail(), "event processing paused on this process") }) {
-			t.Fatalf("replica %s did not apply the pause within 30 s:\n%s", r.Name, r.LogTail())
+			require.FailNow(t, fmt.Sprintf("replica %s did not apply the pause within 30 s:\n%s", r.Name, r.LogTail()))
 		}
 	}
 	var ids []string
 	for i := range 20 {
 		ev := e2etest.NewSignedEvent("customer.created", webhooktest.Account("acct_pause"))
 		if status, err := post(ctx, replicas[i%2], ev); status != 200 {
-			t.Fatalf("webhook to %s while paused: %d %v, want 200", replicas[i%2].Name, status, err)
+			require.FailNow(t, fmt.Sprintf("webhook to %s while paused: %d %v, want 200", replicas[i%2].Name, status, err))
 		}
 		ids = append(ids, ev.ID)
 	}
 	// An observation window, not a synchronisation: a correct pause passes however long.
 	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if n := e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM e2e_effects`); n != 0 {
-			t.Fatalf("%d events applied while paused", n)
-		}
+		n := e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM e2e_effects`)
+		require.Equal(t, 0, n, "%d events applied while paused", n)
 	}
-	if got := e2etest.StatusCounts(t, db)["pending"]; got != len(ids) {
-		t.Fatalf("%d pending while paused, want %d stored", got, len(ids))
-	}
+	got := e2etest.StatusCounts(t, db)["pending"]
+	require.Equal(t, len(ids), got, "%d pending while paused, want %d stored", got, len(ids))
 
 	replicas[1].MustCLI("events", "resume")
 	if !e2etest.WaitFor(60*time.Second, func() bool { return e2etest.StatusCounts(t, db)["processed"] == len(ids) }) {
-		t.Fatalf("after resume: %v, want %d processed", e2etest.StatusCounts(t, db), len(ids))
+		require.FailNow(t, fmt.Sprintf("after resume: %v, want %d processed", e2etest.StatusCounts(t, db), len(ids)))
 	}
 	effects := e2etest.EffectCounts(t, db)
 	for _, id := range ids {
 		if effects[id] != 1 {
-			t.Errorf("event %s applied %d times, want once", id, effects[id])
+			require.FailNow(t, fmt.Sprintf("event %s applied %d times, want once", id, effects[id]))
 		}
 	}
 	for _, r := range replicas {
 		if !strings.Contains(r.LogTail(), "event processing resumed on this process") {
-			t.Errorf("replica %s does not log the resume", r.Name)
+			require.FailNow(t, fmt.Sprintf("replica %s does not log the resume", r.Name))
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/appbackend/appbackend/internal/e2etest"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // Two replicas on one database, with a schedule every second; events posted to either
@@ -112,12 +113,12 @@ func TestReplicasShareTheInbox(t *testing.T) {
 			} else {
 				unavailable.Add(1)
 				if status != 503 {
-					t.Errorf("event %s: status %d from %s, want 200 or 503", evs[i].ID, status, target.Name)
+					require.FailNow(t, fmt.Sprintf("event %s: status %d from %s, want 200 or 503", evs[i].ID, status, target.Name))
 					return
 				}
 			}
 			if attempt == 50 || ctx.Err() != nil {
-				t.Errorf("event %s: not acknowledged after %d attempts (last: %d %v)", evs[i].ID, attempt, status, err)
+				require.FailNow(t, fmt.Sprintf("event %s: not acknowledged after %d attempts (last: %d %v)", evs[i].ID, attempt, status, err))
 				return
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -152,11 +153,11 @@ func TestReplicasShareTheInbox(t *testing.T) {
 	t.Logf("%d deliveries of %d events in %v; replica %s killed after %d acknowledgements; %d answers 503, %d without answer (retried)",
 		len(deliveries), numEvents, sendTime.Round(time.Millisecond), victim.Name, ackedAtKill, unavailable.Load(), noAnswer.Load())
 	if ackedAtKill >= int64(len(deliveries)) {
-		t.Errorf("replica %s was killed after the load ended, want mid-load", victim.Name)
+		require.FailNow(t, fmt.Sprintf("replica %s was killed after the load ended, want mid-load", victim.Name))
 	}
 	for i := range acked {
 		if !acked[i].Load() {
-			t.Fatalf("event %s was never acknowledged", evs[i].ID)
+			require.FailNow(t, fmt.Sprintf("event %s was never acknowledged", evs[i].ID))
 		}
 	}
 
@@ -173,38 +174,32 @@ func TestReplicasShareTheInbox(t *testing.T) {
 		}
 		return len(late) == 0
 	}) {
-		t.Errorf("%d of the %d events in jobs running at the kill were not processed within 30 s of it: %v; River's jobs: %v",
-			len(late), len(runningAtKill), late[:min(len(late), 10)], e2etest.CountBy(t, db, `SELECT kind || '/' || state, COUNT(*) FROM river_job GROUP BY kind, state`))
+		require.FailNow(t, fmt.Sprintf("%d of the %d events in jobs running at the kill were not processed within 30 s of it: %v; River's jobs: %v", len(late), len(runningAtKill), late[:min(len(late), 10)], e2etest.CountBy(t, db, `SELECT kind || '/' || state, COUNT(*) FROM river_job GROUP BY kind, state`)))
 	}
 	t.Logf("%d events were in jobs running at the kill; all processed within 30 s of it", len(runningAtKill))
 	processed := func() int {
 		return e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM appbackend_events WHERE status = 'processed'`)
 	}
 	if !e2etest.WaitFor(time.Minute, func() bool { return processed() == numEvents }) {
-		t.Fatalf("%d of %d events processed a minute after the load; statuses: %v", processed(), numEvents, e2etest.StatusCounts(t, db))
+		require.FailNow(t, fmt.Sprintf("%d of %d events processed a minute after the load; statuses: %v", processed(), numEvents, e2etest.StatusCounts(t, db)))
 	}
 	t.Logf("all events processed %v after the load", (time.Since(start) - sendTime).Round(time.Millisecond))
 
-	if n := e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM appbackend_events`); n != numEvents {
-		t.Errorf("%d events stored, want %d (each acknowledged event once)", n, numEvents)
-	}
+	n := e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM appbackend_events`)
+	require.Equal(t, numEvents, n, "%d events stored, want %d (each acknowledged event once)", n, numEvents)
 	stored := e2etest.EventStatuses(t, db)
 	for _, ev := range evs {
-		if _, ok := stored[ev.ID]; !ok {
-			t.Errorf("acknowledged event %s is not stored", ev.ID)
-		}
+		_, ok := stored[ev.ID]
+		require.True(t, ok, "acknowledged event %s is not stored", ev.ID)
 	}
-	if n := e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM (SELECT event_id FROM e2e_effects GROUP BY event_id HAVING COUNT(*) > 1) twice`); n != 0 {
-		t.Errorf("%d events applied more than once, want none", n)
-	}
-	if n := e2etest.QueryInt(t, db, `SELECT COUNT(DISTINCT event_id) FROM e2e_effects`); n != numEvents {
-		t.Errorf("%d events applied, want %d", n, numEvents)
-	}
+	n = e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM (SELECT event_id FROM e2e_effects GROUP BY event_id HAVING COUNT(*) > 1) twice`)
+	require.Equal(t, 0, n, "%d events applied more than once, want none", n)
+	n = e2etest.QueryInt(t, db, `SELECT COUNT(DISTINCT event_id) FROM e2e_effects`)
+	require.Equal(t, numEvents, n, "%d events applied, want %d", n, numEvents)
 	byReplica := e2etest.CountBy(t, db, `SELECT replica, COUNT(*) FROM e2e_effects GROUP BY replica`)
 	t.Logf("effects applied by replica: %v; %s was killed", byReplica, victim.Name)
-	if byReplica["a"] == 0 || byReplica["b"] == 0 {
-		t.Errorf("effects by replica %v: want both replicas to have processed events (one queue shared)", byReplica)
-	}
+	require.NotEqual(t, 0, byReplica["a"], "effects by replica %v: want both replicas to have processed events (one queue shared)", byReplica)
+	require.NotEqual(t, 0, byReplica["b"], "effects by replica %v: want both replicas to have processed events (one queue shared)", byReplica)
 
 	// The schedule goes on on the survivor (after a leader hand-over if the killed
 	// replica led), for at least 10 s after the kill and 10 runs in all (slots folded
@@ -219,8 +214,7 @@ func TestReplicasShareTheInbox(t *testing.T) {
 	}
 	runs := func() int { return e2etest.QueryInt(t, db, `SELECT COUNT(*) FROM e2e_slots`) }
 	if !e2etest.WaitFor(45*time.Second, func() bool { return !lastSlot().Before(now) && runs() >= 10 }) {
-		t.Fatalf("the schedule's last slot is %v after %d runs, want it to keep running after the kill (now %v) for 10 runs",
-			lastSlot().UTC(), runs(), now.UTC())
+		require.FailNow(t, fmt.Sprintf("the schedule's last slot is %v after %d runs, want it to keep running after the kill (now %v) for 10 runs", lastSlot().UTC(), runs(), now.UTC()))
 	}
 	checkSlots(t, db, victim.Name, killedAt)
 }
@@ -232,9 +226,7 @@ func TestReplicasShareTheInbox(t *testing.T) {
 func checkSlots(t *testing.T, db *sql.DB, killed string, killedAt time.Time) {
 	t.Helper()
 	rows, err := db.QueryContext(t.Context(), `SELECT slot, missed, replica FROM e2e_slots ORDER BY slot, ran_at`)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer rows.Close()
 	type run struct {
 		slot    time.Time
@@ -247,18 +239,12 @@ func checkSlots(t *testing.T, db *sql.DB, killed string, killedAt time.Time) {
 			r    run
 			slot int64
 		)
-		if err := rows.Scan(&slot, &r.missed, &r.replica); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, rows.Scan(&slot, &r.missed, &r.replica))
 		r.slot = time.UnixMicro(slot).UTC()
 		runs = append(runs, r)
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(runs) < 10 {
-		t.Fatalf("%d runs of the schedule, want one a second for the whole test", len(runs))
-	}
+	require.NoError(t, rows.Err())
+	require.GreaterOrEqual(t, len(runs), 10, "%d runs of the schedule, want one a second for the whole test", len(runs))
 	missed, byReplica := 0, map[string]int{}
 	for i, r := range runs {
 		byReplica[r.replica]++
@@ -269,17 +255,14 @@ func checkSlots(t *testing.T, db *sql.DB, killed string, killedAt time.Time) {
 		if r.slot.Equal(prev.slot) {
 			nearKill := r.slot.Sub(killedAt).Abs() < 3*time.Second
 			if !nearKill || (r.replica != killed && prev.replica != killed) {
-				t.Errorf("slot %v ran twice (by %s and %s), want once", r.slot, prev.replica, r.replica)
+				require.FailNow(t, fmt.Sprintf("slot %v ran twice (by %s and %s), want once", r.slot, prev.replica, r.replica))
 			} else {
 				t.Logf("slot %v ran twice: the killed replica ran it as it died, and the rescued job again", r.slot)
 			}
 			continue
 		}
 		gap := int(r.slot.Sub(prev.slot) / time.Second)
-		if r.missed != gap-1 {
-			t.Errorf("slot %v follows slot %v with missed=%d, want %d: every slot runs or is counted missed once",
-				r.slot, prev.slot, r.missed, gap-1)
-		}
+		require.Equal(t, gap-1, r.missed, "slot %v follows slot %v with missed=%d, want %d: every slot runs or is counted missed once", r.slot, prev.slot, r.missed, gap-1)
 		missed += r.missed
 	}
 	t.Logf("schedule: %d runs from %v to %v by replica %v, %d slots folded into later runs",
@@ -302,7 +285,7 @@ func eventsOfRunningJobs(t *testing.T, db *sql.DB) []string {
 	rows, err := db.Query(`SELECT jsonb_array_elements_text(args->'event_ids') FROM river_job
 		WHERE state = 'running' AND kind = 'appbackend.process_events'`)
 	if err != nil {
-		t.Errorf("list running jobs: %v", err)
+		require.FailNow(t, fmt.Sprintf("list running jobs: %v", err))
 		return nil
 	}
 	defer rows.Close()
@@ -310,7 +293,7 @@ func eventsOfRunningJobs(t *testing.T, db *sql.DB) []string {
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			t.Error(err)
+			require.FailNow(t, fmt.Sprint(err))
 			return nil
 		}
 		ids = append(ids, id)
@@ -322,9 +305,7 @@ func eventsOfRunningJobs(t *testing.T, db *sql.DB) []string {
 func processedTimes(t *testing.T, db *sql.DB) map[string]time.Time {
 	t.Helper()
 	rows, err := db.Query(`SELECT id, processed_at FROM appbackend_events WHERE status = 'processed'`)
-	if err != nil {
-		t.Fatalf("list processed events: %v", err)
-	}
+	require.NoError(t, err, "list processed events")
 	defer rows.Close()
 	times := map[string]time.Time{}
 	for rows.Next() {
@@ -332,9 +313,7 @@ func processedTimes(t *testing.T, db *sql.DB) map[string]time.Time {
 			id string
 			at int64
 		)
-		if err := rows.Scan(&id, &at); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, rows.Scan(&id, &at))
 		times[id] = time.UnixMicro(at)
 	}
 	return times

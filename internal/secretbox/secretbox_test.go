@@ -1,7 +1,6 @@
 package secretbox_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -54,12 +53,8 @@ func TestParse(t *testing.T) {
 		"second bad": secretbox.NewKey() + ",xyz",
 	} {
 		_, err := secretbox.Parse(in)
-		if !errors.Is(err, secretbox.ErrBadKey) {
-			t.Errorf("%s: got %v, want ErrBadKey", name, err)
-		}
-		if err != nil && strings.Contains(err.Error(), in) {
-			t.Errorf("%s: the error repeats the key", name)
-		}
+		require.ErrorIs(t, err, secretbox.ErrBadKey, "%s: got %v, want ErrBadKey", name, err)
+		require.False(t, err != nil && strings.Contains(err.Error(), in), "%s: the error repeats the key", name)
 	}
 	empty, err := secretbox.Parse("")
 	require.NoError(t, err)

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestReadMigrations(t *testing.T) {
@@ -22,20 +24,16 @@ func TestReadMigrations(t *testing.T) {
 		{"postgres", []string{"0001_accounts:CREATE TABLE accounts (id TEXT)", "0002_tags:CREATE TABLE tags (id BIGSERIAL)"}},
 	} {
 		list, err := ReadMigrations(fsys, tc.dialect)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.dialect, err)
-		}
+		require.NoError(t, err, "%s", tc.dialect)
 		var got []string
 		for _, m := range list {
 			got = append(got, m.Name+":"+m.SQL)
 		}
-		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
-			t.Errorf("%s: got %q, want %q", tc.dialect, got, tc.want)
-		}
+		require.Equal(t, strings.Join(tc.want, "|"), strings.Join(got, "|"))
 	}
-	if list, err := ReadMigrations(nil, "sqlite"); err != nil || len(list) != 0 {
-		t.Errorf("ReadMigrations(nil) = %v, %v; want none", list, err)
-	}
+	list, err := ReadMigrations(nil, "sqlite")
+	require.NoError(t, err, "ReadMigrations(nil) = %v, %v; want none", list, err)
+	require.Empty(t, list, "ReadMigrations(nil) = %v, %v; want none", list, err)
 }
 
 func TestReadMigrationsRefusesMistakes(t *testing.T) {
@@ -47,8 +45,7 @@ func TestReadMigrationsRefusesMistakes(t *testing.T) {
 		"same version twice": {"0001_a.sql": {}, "01_b.sql": {}},
 		"unknown folder":     {"mysql/0001_a.sql": {}},
 	} {
-		if _, err := ReadMigrations(fsys, "sqlite"); err == nil {
-			t.Errorf("%s: ReadMigrations succeeded, want an error", name)
-		}
+		_, err := ReadMigrations(fsys, "sqlite")
+		require.Error(t, err, "%s: ReadMigrations succeeded, want an error", name)
 	}
 }

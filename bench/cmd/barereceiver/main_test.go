@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v85/webhook"
 )
 
@@ -33,8 +34,7 @@ func TestVerify(t *testing.T) {
 		{"no timestamp", "v1=" + sign("whsec_old", now, body)[len("t=1800000000,v1="):], false},
 		{"empty", "", false},
 	} {
-		if got := v.verify(tc.header, body, now); got != tc.want {
-			t.Errorf("%s: verify(%q) = %v, want %v", tc.name, tc.header, got, tc.want)
-		}
+		got := v.verify(tc.header, body, now)
+		require.True(t, got == tc.want, "%s: verify(%q) = %v, want %v", tc.name, tc.header, got, tc.want)
 	}
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestRun(t *testing.T) {
@@ -12,9 +15,7 @@ func TestRun(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
 		return path
 	}
 	goBench := write("go.txt", `BenchmarkVerifyDefaultSignature/appauth.VerifyPayload-2 	 1000	 1000 ns/op	 0 B/op	 0 allocs/op
@@ -56,15 +57,15 @@ BenchmarkVerifyDefaultSignature/stripe-go.ValidatePayloadWithTolerance-2 	 1000	
 			t.Parallel()
 			var stdout, stderr strings.Builder
 			if got := run(tt.args, &stdout, &stderr); got != tt.wantCode {
-				t.Errorf("exit %d, want %d (stderr %q)", got, tt.wantCode, stderr.String())
+				require.FailNow(t, fmt.Sprintf("exit %d, want %d (stderr %q)", got, tt.wantCode, stderr.String()))
 			}
 			for _, want := range tt.wantStdout {
 				if !strings.Contains(stdout.String(), want) {
-					t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+					require.FailNow(t, fmt.Sprintf("stdout lacks %q:\n%s", want, stdout.String()))
 				}
 			}
 			if !strings.Contains(stderr.String(), tt.wantStderr) {
-				t.Errorf("stderr = %q, want it to contain %q", stderr.String(), tt.wantStderr)
+				require.FailNow(t, fmt.Sprintf("stderr = %q, want it to contain %q", stderr.String(), tt.wantStderr))
 			}
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestForgedBodyIsTheIssuesBody(t *testing.T) {
@@ -14,12 +16,10 @@ func TestForgedBodyIsTheIssuesBody(t *testing.T) {
 		AccountID string `json:"account_id"`
 		X         []int  `json:"x"`
 	}
-	if err := json.Unmarshal([]byte(body), &v); err != nil || v.UserID != "a" || v.AccountID != "b" {
-		t.Fatalf("forged body does not parse to the claimed identity: %v", err)
-	}
-	if len(body) < 1<<20-2 || len(body) > 1<<20 {
-		t.Errorf("forged body is %d bytes, want about %d", len(body), 1<<20)
-	}
+	err := json.Unmarshal([]byte(body), &v)
+	require.False(t, err != nil || v.UserID != "a" || v.AccountID != "b", "forged body does not parse to the claimed identity: %v", err)
+	require.GreaterOrEqual(t, len(body), 1<<20-2, "forged body is %d bytes, want about %d", len(body), 1<<20)
+	require.LessOrEqual(t, len(body), 1<<20, "forged body is %d bytes, want about %d", len(body), 1<<20)
 }
 
 func TestParseFlagsRefusesNonLoopback(t *testing.T) {
@@ -30,11 +30,9 @@ func TestParseFlagsRefusesNonLoopback(t *testing.T) {
 		{"-url", "http://127.0.0.1:3000/api/whoami", "-server-pid", "1"},
 		{"-url", "http://127.0.0.1:3000/api/whoami", "-secrets", "absec_x", "-scenario", "other", "-server-pid", "1"},
 	} {
-		if _, err := parseFlags(args, io.Discard); err == nil {
-			t.Errorf("parseFlags(%q) accepts it", args)
-		}
+		_, err := parseFlags(args, io.Discard)
+		require.Error(t, err, "parseFlags(%q) accepts it", args)
 	}
-	if _, err := parseFlags([]string{"-url", "http://127.0.0.1:3000/api/whoami", "-secrets", "absec_x", "-server-pid", "1"}, io.Discard); err != nil {
-		t.Errorf("parseFlags refuses a loopback target: %v", err)
-	}
+	_, err := parseFlags([]string{"-url", "http://127.0.0.1:3000/api/whoami", "-secrets", "absec_x", "-server-pid", "1"}, io.Discard)
+	require.NoError(t, err, "parseFlags refuses a loopback target")
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/bench/internal/report"
+	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v85/webhook"
 )
 
@@ -84,41 +85,28 @@ func TestRunCountsOnly200sAsRequests(t *testing.T) {
 		"-connections", "4", "-warmup", "100ms", "-duration", "400ms",
 		"-server-pid", strconv.Itoa(os.Getpid()), "-json")
 	elapsed := time.Since(began)
-	if code != 0 {
-		t.Fatalf("exit %d, stderr: %s", code, stderr)
-	}
-	if max := 100*time.Millisecond + 400*time.Millisecond + time.Second; elapsed > max {
-		t.Errorf("run took %v, want at most warm-up + duration + slack = %v", elapsed, max)
-	}
+	require.Equal(t, 0, code, "exit %d, stderr: %s", code, stderr)
+	max := 100*time.Millisecond + 400*time.Millisecond + time.Second
+	require.LessOrEqual(t, elapsed, max, "run took %v, want at most warm-up + duration + slack = %v", elapsed, max)
 
 	var got report.LoadResult
-	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
-		t.Fatalf("output is not a JSON result: %v\n%s", err, stdout)
-	}
-	if got.Name != "stand-in" || got.Connections != 4 || got.DurationSeconds != 0.4 || got.SignatureCount != 1 {
-		t.Errorf("result header = %+v, want name stand-in, 4 connections, 0.4 s, 1 signature", got)
-	}
-	if got.OK == 0 || got.Errors == 0 {
-		t.Fatalf("ok = %d, errors = %d: want both > 0 with every 4th answer a 429", got.OK, got.Errors)
-	}
-	if got.ErrorKinds["status 429"] != got.Errors {
-		t.Errorf("error kinds = %v, want all %d errors as status 429", got.ErrorKinds, got.Errors)
-	}
+	err := json.Unmarshal([]byte(stdout), &got)
+	require.NoError(t, err, "output is not a JSON result: %v\n%s", err, stdout)
+	require.False(t, got.Name != "stand-in" || got.Connections != 4 || got.DurationSeconds != 0.4, "result header = %+v, want name stand-in, 4 connections, 0.4 s, 1 signature", got)
+	require.Equal(t, 1, got.SignatureCount, "result header = %+v, want name stand-in, 4 connections, 0.4 s, 1 signature", got)
+	require.NotEqual(t, 0, got.OK, "ok = %d, errors = %d: want both > 0 with every 4th answer a 429", got.OK, got.Errors)
+	require.NotEqual(t, 0, got.Errors, "ok = %d, errors = %d: want both > 0 with every 4th answer a 429", got.OK, got.Errors)
+	require.Equal(t, got.Errors, got.ErrorKinds["status 429"], "error kinds = %v, want all %d errors as status 429", got.ErrorKinds, got.Errors)
 	// One 429 in four answers, give or take the requests each connection had in flight
 	// at the window's edges.
 	total := got.OK + got.Errors
-	if want, slack := float64(total)/4, float64(got.Connections+1); math.Abs(float64(got.Errors)-want) > slack {
-		t.Errorf("errors = %d of %d requests, want %.0f ± %.0f (every 4th answer is a 429)", got.Errors, total, want, slack)
-	}
-	if want := float64(got.OK) / 0.4; got.RequestsPerSecond != want {
-		t.Errorf("requests/s = %v, want 200s / duration = %v", got.RequestsPerSecond, want)
-	}
-	if got.P50Millis <= 0 || got.P50Millis > got.P99Millis || got.P99Millis > got.MaxMillis {
-		t.Errorf("latencies p50 %v, p99 %v, max %v: want 0 < p50 <= p99 <= max", got.P50Millis, got.P99Millis, got.MaxMillis)
-	}
-	if s := got.Server; s == nil || s.Error != "" || s.PeakRSSKiB <= 0 || s.RSSKiB <= 0 || s.PeakRSSKiB < s.RSSKiB {
-		t.Errorf("server stats = %+v, want peak RSS >= RSS > 0", s)
-	}
+	want, slack := float64(total)/4, float64(got.Connections+1)
+	require.LessOrEqual(t, math.Abs(float64(got.Errors)-want), slack, "errors = %d of %d requests, want %.0f ± %.0f (every 4th answer is a 429)", got.Errors, total, want, slack)
+	want = float64(got.OK) / 0.4
+	require.Equal(t, want, got.RequestsPerSecond, "requests/s = %v, want 200s / duration = %v", got.RequestsPerSecond, want)
+	require.False(t, got.P50Millis <= 0 || got.P50Millis > got.P99Millis || got.P99Millis > got.MaxMillis, "latencies p50 %v, p99 %v, max %v: want 0 < p50 <= p99 <= max", got.P50Millis, got.P99Millis, got.MaxMillis)
+	s := got.Server
+	require.False(t, s == nil || s.Error != "" || s.PeakRSSKiB <= 0 || s.RSSKiB <= 0 || s.PeakRSSKiB < s.RSSKiB, "server stats = %+v, want peak RSS >= RSS > 0", s)
 }
 
 func TestRunStopsBeforeLoadWhenTheServerDisagrees(t *testing.T) {
@@ -150,24 +138,17 @@ func TestRunStopsBeforeLoadWhenTheServerDisagrees(t *testing.T) {
 			t.Parallel()
 			code, stdout, stderr := runLoadgen(t, "-url", tt.url+"/api/whoami", "-secrets", "absec_new",
 				"-connections", "2", "-warmup", "0s", "-duration", "5s", "-ready-timeout", "200ms")
-			if code != 1 {
-				t.Errorf("exit %d, want 1", code)
-			}
-			if !strings.Contains(stderr, tt.wantStderr) {
-				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.wantStderr)
-			}
-			if stdout != "" {
-				t.Errorf("stdout = %q, want nothing: no load was measured", stdout)
-			}
+			require.Equal(t, 1, code, "exit %d, want 1", code)
+			require.Contains(t, stderr, tt.wantStderr, "stderr = %q, want it to contain %q", stderr, tt.wantStderr)
+			require.Equal(t, "", stdout, "stdout = %q, want nothing: no load was measured", stdout)
 		})
 	}
 
 	// -cors=false accepts an answer without the CORS header, as a bare handler gives.
 	code, stdout, stderr := runLoadgen(t, "-url", noCORS.URL+"/api/whoami", "-secrets", "absec_new",
 		"-connections", "1", "-warmup", "0s", "-duration", "100ms", "-cors=false", "-json")
-	if code != 0 || !strings.Contains(stdout, `"ok"`) {
-		t.Errorf("-cors=false against a server without the CORS header: exit %d, stdout %q, stderr %q; want 0 and a result", code, stdout, stderr)
-	}
+	require.Equal(t, 0, code, "-cors=false against a server without the CORS header: exit %d, stdout %q, stderr %q; want 0 and a result", code, stdout, stderr)
+	require.Contains(t, stdout, `"ok"`, "-cors=false against a server without the CORS header: exit %d, stdout %q, stderr %q; want 0 and a result", code, stdout, stderr)
 }
 
 func TestRunRejectsBadUsage(t *testing.T) {
@@ -193,12 +174,8 @@ func TestRunRejectsBadUsage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			code, _, stderr := runLoadgen(t, tt.args...)
-			if code != 2 {
-				t.Errorf("exit %d, want 2", code)
-			}
-			if !strings.Contains(stderr, tt.wantStderr) {
-				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.wantStderr)
-			}
+			require.Equal(t, 2, code, "exit %d, want 2", code)
+			require.Contains(t, stderr, tt.wantStderr, "stderr = %q, want it to contain %q", stderr, tt.wantStderr)
 		})
 	}
 }
@@ -206,9 +183,7 @@ func TestRunRejectsBadUsage(t *testing.T) {
 func TestSignedRequestIsWhatStripeSigns(t *testing.T) {
 	t.Parallel()
 	target, err := loopbackURL("http://127.0.0.1:3000/api/whoami")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	now := time.Unix(1700000000, 0)
 	req := newSignedRequest(config{target: target, secrets: []string{"absec_test_secret", "absec_other"}, userID: testUser, accountID: testAccount, origin: "null"}, now)
 
@@ -217,12 +192,8 @@ func TestSignedRequestIsWhatStripeSigns(t *testing.T) {
 	wantV1 := "v1=95d377f7216b002bc8462ad7ad1c21ae33f54bfd7f12f1fe86f43cfd56123df3"
 	wire := string(req.wire)
 	head, body, ok := strings.Cut(wire, "\r\n\r\n")
-	if !ok {
-		t.Fatalf("no header/body separator in %q", wire)
-	}
-	if body != wantBody {
-		t.Errorf("body = %q, want %q", body, wantBody)
-	}
+	require.True(t, ok, "no header/body separator in %q", wire)
+	require.Equal(t, wantBody, body, "body = %q, want %q", body, wantBody)
 	for _, want := range []string{
 		"POST /api/whoami HTTP/1.1",
 		"Host: 127.0.0.1:3000",
@@ -231,9 +202,7 @@ func TestSignedRequestIsWhatStripeSigns(t *testing.T) {
 		"Stripe-Signature: t=1700000000," + wantV1 + ",v1=",
 		"Content-Length: " + strconv.Itoa(len(wantBody)),
 	} {
-		if !strings.Contains(head, want) {
-			t.Errorf("request head lacks %q:\n%s", want, head)
-		}
+		require.Contains(t, head, want, "request head lacks %q:\n%s", want, head)
 	}
 }
 
@@ -259,9 +228,8 @@ func TestPercentile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := percentile(tt.sorted, tt.p); got != tt.want {
-				t.Errorf("percentile(p%v) = %v, want %v", tt.p, got, tt.want)
-			}
+			got := percentile(tt.sorted, tt.p)
+			require.Equal(t, tt.want, got, "percentile(p%v) = %v, want %v", tt.p, got, tt.want)
 		})
 	}
 }
@@ -272,43 +240,37 @@ func TestParseProcFiles(t *testing.T) {
 		t.Parallel()
 		stat := "4242 (node (peer) x) S 1 4242 4242 0 -1 4194560 9000 0 0 0 250 75 0 0 20 0 11 0 1234 1000000 20000 18446744073709551615\n"
 		got, ok := parseProcStatCPU([]byte(stat))
-		if !ok || got != 3.25 {
-			t.Errorf("CPU = %v, %v; want 3.25 s (325 ticks), true", got, ok)
-		}
+		require.True(t, ok, "CPU = %v, %v; want 3.25 s (325 ticks), true", got, ok)
+		require.Equal(t, 3.25, got, "CPU = %v, %v; want 3.25 s (325 ticks), true", got, ok)
 	})
 	t.Run("stat truncated", func(t *testing.T) {
 		t.Parallel()
-		if got, ok := parseProcStatCPU([]byte("4242 (node) S 1 2")); ok {
-			t.Errorf("CPU = %v, true; want not ok", got)
-		}
+		got, ok := parseProcStatCPU([]byte("4242 (node) S 1 2"))
+		require.False(t, ok, "CPU = %v, true; want not ok", got)
 	})
 	t.Run("machine busy and steal time", func(t *testing.T) {
 		t.Parallel()
 		// user nice system idle iowait irq softirq steal guest guest_nice
 		stat := "cpu  1000 10 200 5000 70 3 40 7 100 0\ncpu0 500 5 100 2500 35 1 20 3 50 0\n"
 		got, ok := parseProcStatMachine([]byte(stat))
-		if want := (machineCPU{busy: 12.53, steal: 0.07}); !ok || got != want {
-			t.Errorf("got %+v, %v; want %+v (1253 busy ticks without idle, iowait, steal, guest; 7 steal), true", got, ok, want)
-		}
+		want := (machineCPU{busy: 12.53, steal: 0.07})
+		require.True(t, ok, "got %+v, %v; want %+v (1253 busy ticks without idle, iowait, steal, guest; 7 steal), true", got, ok, want)
+		require.Equal(t, want, got, "got %+v, %v; want %+v (1253 busy ticks without idle, iowait, steal, guest; 7 steal), true", got, ok, want)
 	})
 	t.Run("stat without a cpu line", func(t *testing.T) {
 		t.Parallel()
-		if got, ok := parseProcStatMachine([]byte("intr 1 2 3\n")); ok {
-			t.Errorf("got %+v, true; want not ok", got)
-		}
+		got, ok := parseProcStatMachine([]byte("intr 1 2 3\n"))
+		require.False(t, ok, "got %+v, true; want not ok", got)
 	})
 	t.Run("status memory", func(t *testing.T) {
 		t.Parallel()
 		status := "Name:\tnode\nVmPeak:\t 1000 kB\nVmHWM:\t  117164 kB\nVmRSS:\t  112020 kB\nThreads:\t11\n"
 		peak, rss, err := parseProcStatusMemory([]byte(status))
-		if err != nil || peak != 117164 || rss != 112020 {
-			t.Errorf("got %d, %d, %v; want 117164, 112020, nil", peak, rss, err)
-		}
+		require.False(t, err != nil || peak != 117164 || rss != 112020, "got %d, %d, %v; want 117164, 112020, nil", peak, rss, err)
 	})
 	t.Run("status without VmHWM (a kernel thread, a zombie)", func(t *testing.T) {
 		t.Parallel()
-		if _, _, err := parseProcStatusMemory([]byte("Name:\tkthreadd\nState:\tS\n")); err == nil {
-			t.Error("err = nil, want an error")
-		}
+		_, _, err := parseProcStatusMemory([]byte("Name:\tkthreadd\nState:\tS\n"))
+		require.Error(t, err, "err = nil, want an error")
 	})
 }

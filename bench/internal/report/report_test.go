@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseGoBench(t *testing.T) {
@@ -51,20 +53,14 @@ ok  	github.com/appbackend/appbackend/bench	3.1s
 			t.Parallel()
 			got, err := ParseGoBench(strings.NewReader(tt.input))
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-				}
+				require.ErrorContains(t, err, tt.wantErr, "err = %v, want one containing %q", err, tt.wantErr)
 				return
 			}
-			if err != nil {
-				t.Fatalf("ParseGoBench: %v", err)
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %d benchmarks %+v, want %d %+v", len(got), got, len(tt.want), tt.want)
-			}
+			require.NoError(t, err, "ParseGoBench")
+			require.Len(t, got, len(tt.want), "got %d benchmarks %+v, want %d %+v", len(got), got, len(tt.want), tt.want)
 			for i := range got {
 				if got[i] != tt.want[i] {
-					t.Errorf("benchmark %d = %+v, want %+v", i, got[i], tt.want[i])
+					require.FailNow(t, fmt.Sprintf("benchmark %d = %+v, want %+v", i, got[i], tt.want[i]))
 				}
 			}
 		})
@@ -163,9 +159,7 @@ func TestWriteMarkdownVerdicts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var b strings.Builder
-			if err := tt.report.WriteMarkdown(&b); err != nil {
-				t.Fatalf("WriteMarkdown: %v", err)
-			}
+			require.NoError(t, tt.report.WriteMarkdown(&b), "WriteMarkdown")
 			got := b.String()
 			lines := strings.Split(got, "\n")
 			for _, want := range tt.wantLines {
@@ -175,14 +169,10 @@ func TestWriteMarkdownVerdicts(t *testing.T) {
 						found = true
 					}
 				}
-				if !found {
-					t.Errorf("missing line %q in:\n%s", want, got)
-				}
+				require.True(t, found, "missing line %q in:\n%s", want, got)
 			}
 			for _, unwanted := range tt.unwantLines {
-				if strings.Contains(got, unwanted) {
-					t.Errorf("output contains %q:\n%s", unwanted, got)
-				}
+				require.NotContains(t, got, unwanted, "output contains %q:\n%s", unwanted, got)
 			}
 		})
 	}
@@ -215,9 +205,7 @@ func TestMedianRound(t *testing.T) {
 			if got != nil {
 				gotName = got.Name
 			}
-			if gotName != tt.want {
-				t.Errorf("MedianRound = %q, want %q", gotName, tt.want)
-			}
+			require.Equal(t, tt.want, gotName, "MedianRound = %q, want %q", gotName, tt.want)
 		})
 	}
 }

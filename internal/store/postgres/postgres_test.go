@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/postgres"
@@ -30,9 +32,7 @@ func TestMain(m *testing.M) {
 func open(t *testing.T, rawURL string, opts ...postgres.Option) *postgres.Store {
 	t.Helper()
 	s, err := postgres.Open(t.Context(), rawURL, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
 }
@@ -48,9 +48,7 @@ func TestStore(t *testing.T) {
 func withQuery(t *testing.T, rawURL, key, value string) string {
 	t.Helper()
 	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	q := u.Query()
 	q.Set(key, value)
 	u.RawQuery = q.Encode()
@@ -73,9 +71,8 @@ func TestPoolSize(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := open(t, tc.url, tc.opts...)
-			if got := s.DB().Stats().MaxOpenConnections; got != tc.want {
-				t.Errorf("MaxOpenConnections = %d, want %d", got, tc.want)
-			}
+			got := s.DB().Stats().MaxOpenConnections
+			require.Equal(t, tc.want, got, "MaxOpenConnections = %d, want %d", got, tc.want)
 		})
 	}
 }
@@ -97,12 +94,8 @@ func TestStatementTimeout(t *testing.T) {
 			t.Parallel()
 			s := open(t, tc.url, tc.opts...)
 			var got string
-			if err := s.DB().QueryRowContext(t.Context(), "SHOW statement_timeout").Scan(&got); err != nil {
-				t.Fatal(err)
-			}
-			if got != tc.want {
-				t.Errorf("statement_timeout = %q, want %q", got, tc.want)
-			}
+			require.NoError(t, s.DB().QueryRowContext(t.Context(), "SHOW statement_timeout").Scan(&got))
+			require.Equal(t, tc.want, got, "statement_timeout = %q, want %q", got, tc.want)
 		})
 	}
 
@@ -113,20 +106,17 @@ func TestStatementTimeout(t *testing.T) {
 		_, err := s.DB().ExecContext(t.Context(), "SELECT pg_sleep(5)")
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "57014" { // query_canceled
-			t.Fatalf("pg_sleep(5) err = %v, want query_canceled", err)
+			require.FailNow(t, fmt.Sprintf("pg_sleep(5) err = %v, want query_canceled", err))
 		}
-		if took := time.Since(start); took > 3*time.Second {
-			t.Errorf("cancelled after %v, want about 100ms", took)
-		}
+		took := time.Since(start)
+		require.LessOrEqual(t, took, 3*time.Second, "cancelled after %v, want about 100ms", took)
 	})
 }
 
 func TestOpenErrors(t *testing.T) {
 	t.Parallel()
 	server, err := url.Parse(pgtest.ServerURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	const password = "s3cret-pw"
 	missingDB := *server
 	missingDB.Path = "/appbackend_no_such_database"
@@ -147,18 +137,13 @@ func TestOpenErrors(t *testing.T) {
 			s, err := postgres.Open(t.Context(), tc.url)
 			if err == nil {
 				s.Close()
-				t.Fatalf("Open(%q) succeeded, want an error containing %q", tc.url, tc.want)
+				require.FailNow(t, fmt.Sprintf("Open(%q) succeeded, want an error containing %q", tc.url, tc.want))
 			}
 			msg := err.Error()
-			if !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
-				t.Errorf("Open error = %q, want one line containing %q", msg, tc.want)
-			}
-			if strings.Contains(msg, password) {
-				t.Errorf("Open error = %q repeats the password", msg)
-			}
-			if strings.Count(msg, tc.want) > 1 {
-				t.Errorf("Open error = %q says %q more than once", msg, tc.want)
-			}
+			require.Contains(t, msg, tc.want, "Open error = %q, want one line containing %q", msg, tc.want)
+			require.NotContains(t, msg, "\n", "Open error = %q, want one line containing %q", msg, tc.want)
+			require.NotContains(t, msg, password, "Open error = %q repeats the password", msg)
+			require.LessOrEqual(t, strings.Count(msg, tc.want), 1, "Open error = %q says %q more than once", msg, tc.want)
 		})
 	}
 }
@@ -175,26 +160,17 @@ func TestConcurrentMigrations(t *testing.T) {
 	}
 	wg.Wait()
 	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("replica %d: %v", i, err)
-		}
+		require.NoError(t, err, "replica %d", i)
 		defer stores[i].Close()
 	}
 	var applied int
-	if err := stores[0].DB().QueryRowContext(t.Context(), "SELECT COUNT(*) FROM appbackend_migrations").Scan(&applied); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, stores[0].DB().QueryRowContext(t.Context(), "SELECT COUNT(*) FROM appbackend_migrations").Scan(&applied))
 	all, err := postgres.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if applied != len(all) {
-		t.Errorf("%d migration rows, want %d", applied, len(all))
-	}
+	require.NoError(t, err)
+	require.Equal(t, len(all), applied, "%d migration rows, want %d", applied, len(all))
 	pending, err := stores[1].PendingMigrations(t.Context())
-	if err != nil || len(pending) != 0 {
-		t.Errorf("PendingMigrations = %v, %v; want none", pending, err)
-	}
+	require.NoError(t, err, "PendingMigrations = %v, %v; want none", pending, err)
+	require.Empty(t, pending, "PendingMigrations = %v, %v; want none", pending, err)
 }
 
 func TestWithoutMigrations(t *testing.T) {
@@ -202,22 +178,12 @@ func TestWithoutMigrations(t *testing.T) {
 	dbURL := pgtest.NewEmptyDatabase(t)
 	s := open(t, dbURL, postgres.WithoutMigrations())
 	pending, err := s.PendingMigrations(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	all, err := postgres.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(pending) != len(all) {
-		t.Fatalf("PendingMigrations on an empty database = %d, want all %d", len(pending), len(all))
-	}
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PutSetting(t.Context(), "k", "v"); err != nil {
-		t.Errorf("PutSetting after Migrate: %v", err)
-	}
+	require.NoError(t, err)
+	require.Len(t, pending, len(all), "PendingMigrations on an empty database = %d, want all %d", len(pending), len(all))
+	require.NoError(t, s.Migrate(t.Context()))
+	require.NoError(t, s.PutSetting(t.Context(), "k", "v"), "PutSetting after Migrate")
 }
 
 // The PostgreSQL migrations are the SQLite ones in another dialect: same versions,
@@ -225,24 +191,18 @@ func TestWithoutMigrations(t *testing.T) {
 func TestMigrationsMatchSQLite(t *testing.T) {
 	t.Parallel()
 	entries, err := os.ReadDir("../sqlite/migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var sqlite []string
 	for _, e := range entries {
 		sqlite = append(sqlite, strings.TrimSuffix(e.Name(), ".sql"))
 	}
 	all, err := postgres.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var pg []string
 	for _, m := range all {
 		pg = append(pg, m.Name)
 	}
-	if !slices.Equal(pg, sqlite) {
-		t.Errorf("PostgreSQL migrations %v, SQLite migrations %v; want the same", pg, sqlite)
-	}
+	require.True(t, slices.Equal(pg, sqlite), "PostgreSQL migrations %v, SQLite migrations %v; want the same", pg, sqlite)
 }
 
 type wakeArgs struct{}
@@ -264,9 +224,7 @@ func (w *wakeWorker) Work(context.Context, *river.Job[wakeArgs]) error {
 func TestRiverListensForJobs(t *testing.T) {
 	t.Parallel()
 	s := open(t, pgtest.NewDatabase(t))
-	if !s.RiverDriver().SupportsListener() {
-		t.Fatal("RiverDriver does not support a listener; River would only poll")
-	}
+	require.True(t, s.RiverDriver().SupportsListener(), "RiverDriver does not support a listener; River would only poll")
 	workers := river.NewWorkers()
 	w := &wakeWorker{done: make(chan struct{})}
 	river.AddWorker(workers, w)
@@ -275,12 +233,8 @@ func TestRiverListensForJobs(t *testing.T) {
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 1}},
 		Workers:           workers,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, client.Start(t.Context()))
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -289,12 +243,12 @@ func TestRiverListensForJobs(t *testing.T) {
 	// Let the client's first fetch pass, so that only a notification can wake it.
 	time.Sleep(500 * time.Millisecond)
 	if _, err := client.Insert(t.Context(), wakeArgs{}, nil); err != nil {
-		t.Fatal(err)
+		require.FailNow(t, fmt.Sprint(err))
 	}
 	select {
 	case <-w.done:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the job did not run within 10 s with a one-minute poll interval: River is not listening")
+		require.FailNow(t, "the job did not run within 10 s with a one-minute poll interval: River is not listening")
 	}
 }
 
@@ -304,32 +258,24 @@ func TestPingFollowsTheServer(t *testing.T) {
 	t.Parallel()
 	server := pgtest.StartServer(t)
 	s := open(t, server.URL())
-	if err := s.PutSetting(t.Context(), "before", "1"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.PutSetting(t.Context(), "before", "1"))
 	server.Down(t)
 	start := time.Now()
 	err := s.Ping(t.Context())
-	if err == nil {
-		t.Fatal("Ping succeeded while the server is down")
-	}
-	if took := time.Since(start); took > postgres.PingTimeout+time.Second {
-		t.Errorf("Ping took %v while the server is down, want at most %v", took, postgres.PingTimeout)
-	}
-	if msg := err.Error(); strings.Contains(msg, "\n") {
-		t.Errorf("Ping error = %q, want one line", msg)
-	}
+	require.Error(t, err, "Ping succeeded while the server is down")
+	took := time.Since(start)
+	require.LessOrEqual(t, took, postgres.PingTimeout+time.Second, "Ping took %v while the server is down, want at most %v", took, postgres.PingTimeout)
+	msg := err.Error()
+	require.NotContains(t, msg, "\n", "Ping error = %q, want one line", msg)
 	server.Up(t)
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Ping(t.Context()) != nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("Ping still fails 10 s after the server came back: %v", s.Ping(t.Context()))
+			require.FailNow(t, fmt.Sprintf("Ping still fails 10 s after the server came back: %v", s.Ping(t.Context())))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := s.PutSetting(t.Context(), "after", "1"); err != nil {
-		t.Errorf("PutSetting after the server came back: %v", err)
-	}
+	require.NoError(t, s.PutSetting(t.Context(), "after", "1"), "PutSetting after the server came back")
 }
 
 func TestAppMigrations(t *testing.T) {

@@ -3,11 +3,13 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
+	"github.com/stretchr/testify/require"
 )
 
 // A redelivery that arrives while its event is being pruned is a duplicate: its
@@ -31,16 +33,14 @@ func TestRedeliveryDuringPruneIsDuplicate(t *testing.T) {
 			})
 
 			prune, err := s.DB().BeginTx(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer prune.Rollback()
 			if _, err := prune.ExecContext(ctx, `INSERT INTO appbackend_event_tombstones (id, created)
 				SELECT id, created FROM appbackend_events WHERE id = $1`, id); err != nil {
-				t.Fatal(err)
+				require.FailNow(t, fmt.Sprint(err))
 			}
 			if _, err := prune.ExecContext(ctx, `DELETE FROM appbackend_events WHERE id = $1`, id); err != nil {
-				t.Fatal(err)
+				require.FailNow(t, fmt.Sprint(err))
 			}
 
 			type result struct {
@@ -75,31 +75,23 @@ func TestRedeliveryDuringPruneIsDuplicate(t *testing.T) {
 			defer cancel()
 			for {
 				var waiting int
-				if err := s.DB().QueryRowContext(waitCtx, `SELECT count(*) FROM pg_stat_activity
-					WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
-					t.Fatalf("the insert never waited for the prune: %v", err)
-				}
+				require.NoError(t, s.DB().QueryRowContext(waitCtx, `SELECT count(*) FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting), "the insert never waited for the prune")
 				if waiting > 0 {
 					break
 				}
 				select {
 				case r := <-done:
-					t.Fatalf("the insert finished before the prune committed: %+v", r)
+					require.FailNow(t, fmt.Sprintf("the insert finished before the prune committed: %+v", r))
 				case <-time.After(5 * time.Millisecond): // polling pg_stat_activity
 				}
 			}
-			if err := prune.Commit(); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, prune.Commit())
 			r := <-done
-			if r.err != nil {
-				t.Fatal(r.err)
-			}
-			if r.inserted {
-				t.Errorf("%s: a redelivery racing its event's prune was inserted as new", path)
-			}
+			require.NoError(t, r.err)
+			require.False(t, r.inserted, "%s: a redelivery racing its event's prune was inserted as new", path)
 			if _, err := s.Event(ctx, id); err == nil {
-				t.Errorf("%s: the pruned event is back in the inbox", path)
+				require.FailNow(t, fmt.Sprintf("%s: the pruned event is back in the inbox", path))
 			}
 		})
 	}

@@ -3,12 +3,14 @@
 package sqlite_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 
 	"github.com/appbackend/appbackend/internal/store/sqlite"
+	"github.com/stretchr/testify/require"
 )
 
 // TestFilesPrivate: with the common umask 022 the database and the -wal and -shm
@@ -20,20 +22,14 @@ func TestFilesPrivate(t *testing.T) {
 	defer syscall.Umask(old)
 	path := filepath.Join(t.TempDir(), "appbackend.db")
 	s, err := sqlite.Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
-	if err := s.PutSetting(t.Context(), "k", "v"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.PutSetting(t.Context(), "k", "v"))
 	for _, name := range []string{path, path + "-wal", path + "-shm"} {
 		fi, err := os.Stat(name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if got := fi.Mode().Perm(); got != 0o600 {
-			t.Errorf("%s: mode %v, want 0600", filepath.Base(name), got)
+			require.FailNow(t, fmt.Sprintf("%s: mode %v, want 0600", filepath.Base(name), got))
 		}
 	}
 }

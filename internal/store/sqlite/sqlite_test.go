@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/appbackend/appbackend/internal/store/dbtest"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
 	"github.com/appbackend/appbackend/internal/store/storetest"
+	"github.com/stretchr/testify/require"
 )
 
 func TestStore(t *testing.T) {
@@ -29,12 +31,8 @@ func TestOpenPragmas(t *testing.T) {
 		{"temp_store", "2"}, // MEMORY: statement journals never spill into write(2)
 	} {
 		var got string
-		if err := s.DB().QueryRowContext(t.Context(), "PRAGMA "+tc.pragma).Scan(&got); err != nil {
-			t.Fatalf("PRAGMA %s: %v", tc.pragma, err)
-		}
-		if got != tc.want {
-			t.Errorf("PRAGMA %s = %q, want %q", tc.pragma, got, tc.want)
-		}
+		require.NoError(t, s.DB().QueryRowContext(t.Context(), "PRAGMA "+tc.pragma).Scan(&got), "PRAGMA %s", tc.pragma)
+		require.Equal(t, tc.want, got, "PRAGMA %s = %q, want %q", tc.pragma, got, tc.want)
 	}
 }
 
@@ -42,41 +40,26 @@ func TestOpenReopensWithSettings(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "appbackend.db")
 	s, err := sqlite.Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PutSetting(t.Context(), "dev.admin_token", "tok_1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, s.PutSetting(t.Context(), "dev.admin_token", "tok_1"))
+	require.NoError(t, s.Close())
 	s, err = sqlite.Open(t.Context(), path)
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
+	require.NoError(t, err, "reopen")
 	defer s.Close()
 	got, ok, err := s.Setting(t.Context(), "dev.admin_token")
-	if err != nil || !ok || got != "tok_1" {
-		t.Errorf("Setting after reopen = %q, %v, %v; want tok_1, true, nil", got, ok, err)
-	}
+	require.False(t, err != nil || !ok || got != "tok_1", "Setting after reopen = %q, %v, %v; want tok_1, true, nil", got, ok, err)
 	pending, err := s.PendingMigrations(t.Context())
-	if err != nil || len(pending) != 0 {
-		t.Errorf("PendingMigrations = %v, %v; want none", pending, err)
-	}
+	require.NoError(t, err, "PendingMigrations = %v, %v; want none", pending, err)
+	require.Empty(t, pending, "PendingMigrations = %v, %v; want none", pending, err)
 }
 
 func TestOpenBadPath(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "plain.txt")
-	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o600))
 	notDB := filepath.Join(dir, "garbage.db")
-	if err := os.WriteFile(notDB, []byte(strings.Repeat("not a database ", 100)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(notDB, []byte(strings.Repeat("not a database ", 100)), 0o600))
 	for _, tc := range []struct {
 		name, path, want string
 	}{
@@ -92,11 +75,11 @@ func TestOpenBadPath(t *testing.T) {
 			s, err := sqlite.Open(t.Context(), tc.path)
 			if err == nil {
 				s.Close()
-				t.Fatalf("Open(%q) succeeded, want an error containing %q", tc.path, tc.want)
+				require.FailNow(t, fmt.Sprintf("Open(%q) succeeded, want an error containing %q", tc.path, tc.want))
 			}
-			if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, "\n") {
-				t.Errorf("Open(%q) error = %q, want one line containing %q", tc.path, msg, tc.want)
-			}
+			msg := err.Error()
+			require.Contains(t, msg, tc.want, "Open(%q) error = %q, want one line containing %q", tc.path, msg, tc.want)
+			require.NotContains(t, msg, "\n", "Open(%q) error = %q, want one line containing %q", tc.path, msg, tc.want)
 		})
 	}
 }
@@ -110,9 +93,7 @@ func TestAppMigrations(t *testing.T) {
 			opts = append(opts, sqlite.WithoutMigrations())
 		}
 		s, err := sqlite.Open(t.Context(), path, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })
 		return s
 	})

@@ -2,12 +2,13 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
-	"strings"
 	"testing"
 	"testing/fstest"
 
 	"github.com/appbackend/appbackend/internal/store"
+	"github.com/stretchr/testify/require"
 )
 
 // MigratingStore is a store that reports its pending migrations, as both adapters do.
@@ -28,10 +29,10 @@ func RunAppMigrations(t *testing.T, open func(t *testing.T, fsys fs.FS, migrate 
 	}
 	s := open(t, v1, true)
 	if _, err := s.DB().ExecContext(ctx, `INSERT INTO app_accounts (id, note) VALUES ('acct_1', 'kept')`); err != nil {
-		t.Fatalf("the app's table after its migrations: %v", err)
+		require.FailNow(t, fmt.Sprintf("the app's table after its migrations: %v", err))
 	}
 	if pending, err := s.PendingMigrations(ctx); err != nil || len(pending) != 0 {
-		t.Fatalf("PendingMigrations after Open = %v, %v; want none", pending, err)
+		require.FailNow(t, fmt.Sprintf("PendingMigrations after Open = %v, %v; want none", pending, err))
 	}
 	s.Close()
 
@@ -42,18 +43,14 @@ func RunAppMigrations(t *testing.T, open func(t *testing.T, fsys fs.FS, migrate 
 	}
 	s = open(t, v2, false)
 	pending, err := s.PendingMigrations(ctx)
-	if err != nil || len(pending) != 1 || pending[0].Name != "0003_tags" {
-		t.Fatalf("PendingMigrations with a new file = %v, %v; want 0003_tags", pending, err)
-	}
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
+	require.False(t, err != nil || len(pending) != 1 || pending[0].Name != "0003_tags", "PendingMigrations with a new file = %v, %v; want 0003_tags", pending, err)
+	require.NoError(t, s.Migrate(ctx), "Migrate")
 	var note string
 	if err := s.DB().QueryRowContext(ctx, `SELECT note FROM app_accounts WHERE id = 'acct_1'`).Scan(&note); err != nil || note != "kept" {
-		t.Fatalf("the app's row after a second migration = %q, %v; want kept", note, err)
+		require.FailNow(t, fmt.Sprintf("the app's row after a second migration = %q, %v; want kept", note, err))
 	}
 	if _, err := s.DB().ExecContext(ctx, `INSERT INTO app_tags (id) VALUES ('t')`); err != nil {
-		t.Fatalf("the new table: %v", err)
+		require.FailNow(t, fmt.Sprintf("the new table: %v", err))
 	}
 	s.Close()
 
@@ -64,14 +61,10 @@ func RunAppMigrations(t *testing.T, open func(t *testing.T, fsys fs.FS, migrate 
 	}
 	s = open(t, bad, false)
 	err = s.Migrate(ctx)
-	if err == nil {
-		t.Fatal("Migrate with a broken migration succeeded")
-	}
-	if !strings.Contains(err.Error(), "0004_broken") {
-		t.Errorf("Migrate error %q does not name 0004_broken", err)
-	}
+	require.Error(t, err, "Migrate with a broken migration succeeded")
+	require.Contains(t, err.Error(), "0004_broken", "Migrate error %q does not name 0004_broken", err)
 	if pending, _ := s.PendingMigrations(ctx); len(pending) != 1 {
-		t.Errorf("after the failure %d migrations pending, want 1", len(pending))
+		require.FailNow(t, fmt.Sprintf("after the failure %d migrations pending, want 1", len(pending)))
 	}
 	s.Close()
 }

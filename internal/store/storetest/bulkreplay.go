@@ -9,6 +9,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
+	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/store"
 )
@@ -53,16 +54,15 @@ func testBulkReplay(t *testing.T, s store.Store) {
 
 	f := store.EventFilter{Status: store.EventDead, AccountID: "acct_1", Type: "customer.created"}
 	n, err := s.CountMatchingEvents(ctx, f)
-	if err != nil || n != 7 {
-		t.Fatalf("CountMatchingEvents(%+v) = %d, %v; want 7", f, n, err)
-	}
+	require.NoError(t, err, "CountMatchingEvents(%+v) = %d, %v; want 7", f, n, err)
+	require.Equal(t, 7, n, "CountMatchingEvents(%+v) = %d, %v; want 7", f, n, err)
 	since := f
 	since.ReceivedSince = base.Add(7 * time.Minute)
 	if n, err := s.CountMatchingEvents(ctx, since); err != nil || n != 6 { // minutes 10, 9, 8, 7 and the two at +1h
-		t.Fatalf("CountMatchingEvents(since) = %d, %v; want 6", n, err)
+		require.FailNow(t, fmt.Sprintf("CountMatchingEvents(since) = %d, %v; want 6", n, err))
 	}
 	if n, err := s.CountMatchingEvents(ctx, store.EventFilter{Status: store.EventFailed}); err != nil || n != 1 {
-		t.Fatalf("CountMatchingEvents(failed) = %d, %v; want 1", n, err)
+		require.FailNow(t, fmt.Sprintf("CountMatchingEvents(failed) = %d, %v; want 1", n, err))
 	}
 
 	var (
@@ -84,29 +84,22 @@ func testBulkReplay(t *testing.T, s store.Store) {
 			}
 			return nil
 		})
-		if len(ids) > 3 {
-			t.Fatalf("batch of %d, want at most 3", len(ids))
-		}
+		require.LessOrEqual(t, len(ids), 3, "batch of %d, want at most 3", len(ids))
 		if len(ids) == 0 {
 			break
 		}
 		walked = append(walked, ids...)
-		if round > 5 {
-			t.Fatalf("the walk does not end: %v", walked)
-		}
+		require.LessOrEqual(t, round, 5, "the walk does not end: %v", walked)
 	}
 	want := []string{"evt_bulk_4", "evt_bulk_3", "evt_bulk_2", "evt_bulk_1", "evt_bulk_0", "evt_bulk_same_a", "evt_bulk_same_b"}
-	if !slices.Equal(walked, want) {
-		t.Fatalf("replayed %v, want %v (oldest first, each once)", walked, want)
-	}
+	require.True(t, slices.Equal(walked, want), "replayed %v, want %v (oldest first, each once)", walked, want)
 	for id, status := range map[string]store.EventStatus{
 		"evt_bulk_4": store.EventDead, "evt_bulk_1": store.EventPending, "evt_bulk_same_b": store.EventPending,
 		"evt_bulk_5": store.EventDead, "evt_bulk_6": store.EventDead, failed.ID: store.EventFailed,
 	} {
 		ev, err := s.Event(ctx, id)
-		if err != nil || ev.Status != status {
-			t.Errorf("event %s: status %s, %v; want %s", id, ev.Status, err, status)
-		}
+		require.NoError(t, err, "event %s: status %s, %v; want %s", id, ev.Status, err, status)
+		require.Equal(t, status, ev.Status, "event %s: status %s, %v; want %s", id, ev.Status, err, status)
 	}
 	inTx(t, s, func(tx *sql.Tx) error {
 		if _, _, err := s.ReplayEventsTx(ctx, tx, store.EventFilter{}, store.EventCursor{}, 10); err == nil {
@@ -120,18 +113,16 @@ func testBulkReplay(t *testing.T, s store.Store) {
 // job that was running when processing was paused does not drain the queue.
 func testClaimSkipsPausedQueue(t *testing.T, s store.Store) {
 	client, err := river.NewClient(s.RiverDriver(), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := t.Context()
 	if _, err := client.Insert(ctx, sizedArgs{Events: make([]string, 1)}, nil); err != nil {
-		t.Fatal(err)
+		require.FailNow(t, fmt.Sprint(err))
 	}
 	now := time.Now()
 	if _, err := s.RiverDriver().GetExecutor().QueueCreateOrSetUpdatedAt(ctx, &riverdriver.QueueCreateOrSetUpdatedAtParams{
 		Name: river.QueueDefault, Metadata: []byte("{}"), PausedAt: &now,
 	}); err != nil {
-		t.Fatal(err)
+		require.FailNow(t, fmt.Sprint(err))
 	}
 	claim := func() []store.WaitingJob {
 		var got []store.WaitingJob
@@ -141,13 +132,9 @@ func testClaimSkipsPausedQueue(t *testing.T, s store.Store) {
 		})
 		return got
 	}
-	if got := claim(); len(got) != 0 {
-		t.Fatalf("claimed %d jobs of a paused queue, want none", len(got))
-	}
-	if err := client.QueueResume(ctx, river.QueueDefault, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := claim(); len(got) != 1 {
-		t.Fatalf("claimed %d jobs once resumed, want 1", len(got))
-	}
+	got := claim()
+	require.Empty(t, got, "claimed %d jobs of a paused queue, want none", len(got))
+	require.NoError(t, client.QueueResume(ctx, river.QueueDefault, nil))
+	got = claim()
+	require.Len(t, got, 1, "claimed %d jobs once resumed, want 1", len(got))
 }

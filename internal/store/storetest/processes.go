@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/store"
 )
@@ -29,26 +30,21 @@ func fetchAs(t *testing.T, s store.Store, client *river.Client[*sql.Tx], process
 	at := time.Now().Add(-fetchedAgo)
 	for i := range n {
 		opts := &river.InsertOpts{Queue: queue, ScheduledAt: at.Add(-time.Second)}
-		if _, err := client.Insert(ctx, orphanArgs{N: i}, opts); err != nil {
-			t.Fatal(err)
-		}
+		_, err := client.Insert(ctx, orphanArgs{N: i}, opts)
+		require.NoError(t, err)
 	}
 	// River inserts a job with a time as scheduled; its scheduler's own query makes
 	// it available.
 	now := time.Now()
 	if _, err := s.RiverDriver().GetExecutor().JobSchedule(ctx, &riverdriver.JobScheduleParams{Max: 1000, Now: &now}); err != nil {
-		t.Fatal(err)
+		require.FailNow(t, fmt.Sprint(err))
 	}
 	res, err := s.RiverDriver().GetExecutor().JobGetAvailable(ctx, &riverdriver.JobGetAvailableParams{
 		ClientID: processID, Kind: []string{orphanArgs{}.Kind()}, MaxAttemptedBy: 10, MaxToLock: n, Now: &at, Queue: queue,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	jobs := res.Jobs
-	if len(jobs) != n {
-		t.Fatalf("fetched %d jobs as %s, want %d", len(jobs), processID, n)
-	}
+	require.Len(t, jobs, n, "fetched %d jobs as %s, want %d", len(jobs), processID, n)
 	ids := make([]int64, n)
 	for i, j := range jobs {
 		ids[i] = j.ID
@@ -62,9 +58,7 @@ func jobStates(t *testing.T, client *river.Client[*sql.Tx], ids []int64) []river
 	states := make([]rivertype.JobState, len(ids))
 	for i, id := range ids {
 		job, err := client.JobGet(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		states[i] = job.State
 	}
 	return states
@@ -85,19 +79,11 @@ func allIn(states []rivertype.JobState, want rivertype.JobState) bool {
 func testProcessesRequeueOrphanedJobs(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	client, err := river.NewClient(s.RiverDriver(), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	const stale = 2 * time.Second
-	if err := s.Heartbeat(ctx, "proc_live"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Heartbeat(ctx, "proc_self"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Heartbeat(ctx, "proc_dead"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Heartbeat(ctx, "proc_live"))
+	require.NoError(t, s.Heartbeat(ctx, "proc_self"))
+	require.NoError(t, s.Heartbeat(ctx, "proc_dead"))
 	live := fetchAs(t, s, client, "proc_live", 2, time.Minute)
 	self := fetchAs(t, s, client, "proc_self", 2, time.Minute)
 	dead := fetchAs(t, s, client, "proc_dead", 3, time.Minute)
@@ -106,30 +92,20 @@ func testProcessesRequeueOrphanedJobs(t *testing.T, s store.Store) {
 
 	// Nothing is stale yet but the process that never heartbeat.
 	n, err := s.RequeueOrphanedJobs(ctx, "proc_self", []string{orphanArgs{}.Kind()}, stale)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if n != int64(len(unknown)) || !allIn(jobStates(t, client, unknown), rivertype.JobStateAvailable) {
-		t.Fatalf("first sweep moved %d jobs (unknown process's: %v), want only the %d of the process without a heartbeat",
-			n, jobStates(t, client, unknown), len(unknown))
+		require.FailNow(t, fmt.Sprintf("first sweep moved %d jobs (unknown process's: %v), want only the %d of the process without a heartbeat", n, jobStates(t, client, unknown), len(unknown)))
 	}
 	// Another kind is never touched.
 	if n, err := s.RequeueOrphanedJobs(ctx, "proc_self", []string{"storetest.other"}, 0); err != nil || n != 0 {
-		t.Fatalf("sweep of another kind = %d, %v; want 0", n, err)
+		require.FailNow(t, fmt.Sprintf("sweep of another kind = %d, %v; want 0", n, err))
 	}
 
 	time.Sleep(stale + 100*time.Millisecond)
-	if err := s.Heartbeat(ctx, "proc_live"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Heartbeat(ctx, "proc_live"))
 	n, err = s.RequeueOrphanedJobs(ctx, "proc_self", []string{orphanArgs{}.Kind()}, stale)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != int64(len(dead)+len(recent)) {
-		t.Errorf("second sweep moved %d jobs, want the %d of the dead process and the %d of the one without a heartbeat",
-			n, len(dead), len(recent))
-	}
+	require.NoError(t, err)
+	require.Equal(t, int64(len(dead)+len(recent)), n, "second sweep moved %d jobs, want the %d of the dead process and the %d of the one without a heartbeat", n, len(dead), len(recent))
 	for _, c := range []struct {
 		name string
 		ids  []int64
@@ -139,24 +115,19 @@ func testProcessesRequeueOrphanedJobs(t *testing.T, s store.Store) {
 		{"live process", live, rivertype.JobStateRunning},
 		{"the sweeping process itself", self, rivertype.JobStateRunning},
 	} {
-		if got := jobStates(t, client, c.ids); !allIn(got, c.want) {
-			t.Errorf("jobs of the %s: %v, want all %s", c.name, got, c.want)
-		}
+		got := jobStates(t, client, c.ids)
+		require.True(t, allIn(got, c.want), "jobs of the %s: %v, want all %s", c.name, got, c.want)
 	}
 	job, err := client.JobGet(ctx, dead[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(job.Errors) != 1 || job.Errors[0].Attempt != 1 || job.Errors[0].Error == "" {
-		t.Errorf("requeued job's errors = %+v, want one entry for attempt 1 saying why", job.Errors)
+		require.FailNow(t, fmt.Sprintf("requeued job's errors = %+v, want one entry for attempt 1 saying why", job.Errors))
 	}
 
 	// A process that stopped cleanly is forgotten: its leftovers count as orphaned.
-	if err := s.ForgetProcess(ctx, "proc_live"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.ForgetProcess(ctx, "proc_live"))
 	if n, err := s.RequeueOrphanedJobs(ctx, "proc_self", []string{orphanArgs{}.Kind()}, stale); err != nil || n != int64(len(live)) {
-		t.Errorf("sweep after ForgetProcess = %d, %v; want the %d jobs of the forgotten process", n, err, len(live))
+		require.FailNow(t, fmt.Sprintf("sweep after ForgetProcess = %d, %v; want the %d jobs of the forgotten process", n, err, len(live)))
 	}
 }
 
@@ -165,30 +136,23 @@ func testProcessesRequeueOrphanedJobs(t *testing.T, s store.Store) {
 func testProcessesRunningJobs(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	client, err := river.NewClient(s.RiverDriver(), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	old := fetchAs(t, s, client, "proc_a", 3, time.Minute)
 	fetchAs(t, s, client, "proc_a", 1, 0)
 	fetchAs(t, s, client, "proc_b", 1, time.Minute)
 	got, err := s.RunningJobs(ctx, "proc_a", []string{orphanArgs{}.Kind()}, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(got, old) {
-		t.Fatalf("RunningJobs = %v, want %v (proc_a's, fetched over 10 s ago)", got, old)
-	}
+	require.NoError(t, err)
+	require.True(t, slices.Equal(got, old), "RunningJobs = %v, want %v (proc_a's, fetched over 10 s ago)", got, old)
 	if got, err := s.RunningJobs(ctx, "proc_a", nil, 0); err != nil || len(got) != 0 {
-		t.Errorf("RunningJobs of no kind = %v, %v; want none", got, err)
+		require.FailNow(t, fmt.Sprintf("RunningJobs of no kind = %v, %v; want none", got, err))
 	}
 	n, err := s.RequeueJobs(ctx, old[:2])
-	if err != nil || n != 2 {
-		t.Fatalf("RequeueJobs = %d, %v; want 2", n, err)
-	}
+	require.NoError(t, err, "RequeueJobs = %d, %v; want 2", n, err)
+	require.EqualValues(t, 2, n, "RequeueJobs = %d, %v; want 2", n, err)
 	if n, err := s.RequeueJobs(ctx, old[:2]); err != nil || n != 0 {
-		t.Errorf("RequeueJobs again = %d, %v; want 0 (no longer running)", n, err)
+		require.FailNow(t, fmt.Sprintf("RequeueJobs again = %d, %v; want 0 (no longer running)", n, err))
 	}
 	if got := jobStates(t, client, old); got[0] != rivertype.JobStateAvailable || got[2] != rivertype.JobStateRunning {
-		t.Errorf("states after RequeueJobs = %v", got)
+		require.FailNow(t, fmt.Sprintf("states after RequeueJobs = %v", got))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/store"
+	"github.com/stretchr/testify/require"
 )
 
 // lifecycleStep is one lifecycle event as the installation lifecycle applies it: the
@@ -101,24 +102,17 @@ func testInstallationOrderUnderRace(t *testing.T, s store.Store) {
 		}
 		close(start)
 		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			t.Fatalf("round %d (order %v): %v", round, order, err)
-		}
+		require.NoError(t, errors.Join(errs...), "round %d (order %v)", round, order)
 		got, err := s.Installation(t.Context(), accountID, true)
-		if err != nil {
-			t.Fatalf("round %d: %v", round, err)
-		}
-		if got.Status != newest.status || got.LastEventID != newest.id {
-			t.Fatalf("round %d (order %v): installation = %s by %s, want %s by %s (the newest event)",
-				round, order, got.Status, got.LastEventID, newest.status, newest.id)
-		}
+		require.NoError(t, err, "round %d", round)
+		require.Equal(t, newest.status, got.Status, "round %d (order %v): installation = %s by %s, want %s by %s (the newest event)", round, order, got.Status, got.LastEventID, newest.status, newest.id)
+		require.Equal(t, newest.id, got.LastEventID, "round %d (order %v): installation = %s by %s, want %s by %s (the newest event)", round, order, got.Status, got.LastEventID, newest.status, newest.id)
 		// Real changes of status alternate and end with the newest (an uninstall), so
 		// there are as many uninstalls as installs, or one more. A transaction that
 		// computed its change from a stale read counts an extra install or uninstall,
 		// and would run the app's hooks twice.
-		if d := changes[store.Uninstalled] - changes[store.Installed]; d != 0 && d != 1 {
-			t.Fatalf("round %d (order %v): status changes %v do not alternate", round, order, changes)
-		}
+		d := changes[store.Uninstalled] - changes[store.Installed]
+		require.False(t, d != 0 && d != 1, "round %d (order %v): status changes %v do not alternate", round, order, changes)
 	}
 }
 
@@ -136,14 +130,11 @@ func testStaleInstallationPut(t *testing.T, s store.Store) {
 	} {
 		older.AccountID, older.Livemode, older.Status = newer.AccountID, newer.Livemode, store.Installed
 		tx, err := s.DB().BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		err = s.PutInstallationTx(ctx, tx, older)
 		_ = tx.Rollback()
 		if !errors.Is(err, store.ErrStale) {
-			t.Errorf("PutInstallationTx of %s (%s) over %s = %v, want ErrStale", older.LastEventID,
-				older.LastEventCreated.Format(time.TimeOnly), newer.LastEventID, err)
+			require.FailNow(t, fmt.Sprintf("PutInstallationTx of %s (%s) over %s = %v, want ErrStale", older.LastEventID, older.LastEventCreated.Format(time.TimeOnly), newer.LastEventID, err))
 		}
 	}
 	// The same event's state may be written back (a display name found later).
@@ -151,12 +142,9 @@ func testStaleInstallationPut(t *testing.T, s store.Store) {
 	named.DisplayName = "Rocket Rides"
 	inTx(t, s, func(tx *sql.Tx) error { return s.PutInstallationTx(ctx, tx, named) })
 	got, err := s.Installation(ctx, "acct_stale", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != store.Uninstalled || got.DisplayName != "Rocket Rides" {
-		t.Errorf("installation = %s, %q; want uninstalled, %q", got.Status, got.DisplayName, "Rocket Rides")
-	}
+	require.NoError(t, err)
+	require.Equal(t, store.Uninstalled, got.Status, "installation = %s, %q; want uninstalled, %q", got.Status, got.DisplayName, "Rocket Rides")
+	require.Equal(t, "Rocket Rides", got.DisplayName, "installation = %s, %q; want uninstalled, %q", got.Status, got.DisplayName, "Rocket Rides")
 }
 
 // testPutSettingIfAbsentRace stores one key from many goroutines at once: all of
@@ -176,16 +164,11 @@ func testPutSettingIfAbsentRace(t *testing.T, s store.Store) {
 	}
 	close(start)
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, errors.Join(errs...))
 	stored, ok, err := s.Setting(ctx, "shared.key")
-	if err != nil || !ok {
-		t.Fatalf("Setting = %q, %v, %v", stored, ok, err)
-	}
+	require.NoError(t, err, "Setting = %q, %v", stored, ok)
+	require.True(t, ok, "Setting = %q, %v, %v", stored, ok, err)
 	for i, v := range got {
-		if v != stored {
-			t.Errorf("caller %d got %q, but %q is stored", i, v, stored)
-		}
+		require.Equal(t, stored, v, "caller %d got %q, but %q is stored", i, v, stored)
 	}
 }

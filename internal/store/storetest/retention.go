@@ -3,11 +3,11 @@ package storetest
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/appbackend/appbackend/internal/store"
+	"github.com/stretchr/testify/require"
 )
 
 // batchInserterCtx is the PostgreSQL adapter's one-statement insert, which the
@@ -47,33 +47,23 @@ func testPruneEvents(t *testing.T, s store.Store) {
 	cutoff, keepTombstones := base.Add(5*time.Minute), base.Add(-time.Hour)
 	var total int64
 	for batches := 0; ; batches++ {
-		if batches > 5 {
-			t.Fatal("prune does not finish")
-		}
+		require.LessOrEqual(t, batches, 5, "prune does not finish")
 		n, _, err := s.PruneEvents(ctx, cutoff, keepTombstones, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n > 1 {
-			t.Fatalf("one batch of limit 1 deleted %d events", n)
-		}
+		require.NoError(t, err)
+		require.True(t, n <= 1, "one batch of limit 1 deleted %d events", n)
 		total += n
 		if n == 0 {
 			break
 		}
 	}
-	if total != 2 {
-		t.Errorf("pruned %d events, want 2 (the old processed one and the dead one)", total)
-	}
+	require.EqualValues(t, 2, total, "pruned %d events, want 2 (the old processed one and the dead one)", total)
 	for _, id := range []string{"evt_new_processed", "evt_failed", "evt_pending", "evt_dead_late"} {
-		if _, err := s.Event(ctx, id); err != nil {
-			t.Errorf("%s: %v, want it kept", id, err)
-		}
+		_, err := s.Event(ctx, id)
+		require.NoError(t, err, "%s: %v, want it kept", id, err)
 	}
 	for _, id := range []string{"evt_old_processed", "evt_dead"} {
-		if _, err := s.Event(ctx, id); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("%s: err = %v, want it pruned", id, err)
-		}
+		_, err := s.Event(ctx, id)
+		require.ErrorIs(t, err, store.ErrNotFound, "%s: err = %v, want it pruned", id, err)
 	}
 
 	// A redelivery of a pruned event is a duplicate, on every insert path.
@@ -83,9 +73,7 @@ func testPruneEvents(t *testing.T, s store.Store) {
 		if err != nil {
 			return err
 		}
-		if inserted {
-			t.Error("a pruned event's id was inserted again")
-		}
+		require.False(t, inserted, "a pruned event's id was inserted again")
 		return nil
 	})
 	if bi, ok := s.(batchInserterCtx); ok {
@@ -95,27 +83,20 @@ func testPruneEvents(t *testing.T, s store.Store) {
 			if err != nil {
 				return err
 			}
-			if got[0] || !got[1] {
-				t.Errorf("batch insert of a pruned and a new id: inserted = %v, want [false true]", got)
-			}
+			require.False(t, got[0], "batch insert of a pruned and a new id: inserted = %v, want [false true]", got)
+			require.True(t, got[1], "batch insert of a pruned and a new id: inserted = %v, want [false true]", got)
 			return nil
 		})
 	}
 
 	// Tombstones go once their created is before the second cutoff; the id is then new.
 	_, n, err := s.PruneEvents(ctx, cutoff, base.Add(time.Second), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 2 {
-		t.Errorf("pruned %d tombstones, want 2", n)
-	}
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n, "pruned %d tombstones, want 2", n)
 	again = newEvent("evt_old_processed")
 	inTx(t, s, func(tx *sql.Tx) error {
 		inserted, err := s.InsertEventTx(ctx, tx, &again)
-		if err == nil && !inserted {
-			t.Error("an id whose tombstone was pruned is still a duplicate")
-		}
+		require.False(t, err == nil && !inserted, "an id whose tombstone was pruned is still a duplicate")
 		return err
 	})
 }
@@ -136,12 +117,8 @@ func testPruneKeepsUnfinished(t *testing.T, s store.Store) {
 	})
 	far := time.Now().Add(365 * 24 * time.Hour)
 	n, _, err := s.PruneEvents(ctx, far, base.Add(-time.Hour), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
-		t.Errorf("pruned %d unfinished events, want none", n)
-	}
+	require.NoError(t, err)
+	require.EqualValues(t, 0, n, "pruned %d unfinished events, want none", n)
 }
 
 // testDeleteAccountEventsTombstones: an uninstalled account's events deleted after
@@ -153,17 +130,13 @@ func testDeleteAccountEventsTombstones(t *testing.T, s store.Store) {
 	insertEvents(t, s, ev)
 	inTx(t, s, func(tx *sql.Tx) error {
 		n, err := s.DeleteAccountEventsTx(ctx, tx, "acct_uninstalled", true, base.Add(time.Hour))
-		if err == nil && n != 1 {
-			t.Errorf("deleted %d events, want 1", n)
-		}
+		require.False(t, err == nil && n != 1, "deleted %d events, want 1", n)
 		return err
 	})
 	again := newEvent("evt_uninstalled")
 	inTx(t, s, func(tx *sql.Tx) error {
 		inserted, err := s.InsertEventTx(ctx, tx, &again)
-		if err == nil && inserted {
-			t.Error("a retry of a purged event of an uninstalled account was stored as new")
-		}
+		require.False(t, err == nil && inserted, "a retry of a purged event of an uninstalled account was stored as new")
 		return err
 	})
 }

@@ -4,12 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/appbackend/appbackend/internal/store"
+	"github.com/stretchr/testify/require"
 )
 
 // runScheduleTests runs the schedules part of the suite, each test on its own store.
@@ -50,9 +51,7 @@ func platformSchedule(name, spec string, next time.Time) store.Schedule {
 func mustSchedule(t *testing.T, s store.Store, key store.ScheduleKey) store.Schedule {
 	t.Helper()
 	got, err := s.Schedule(t.Context(), key)
-	if err != nil {
-		t.Fatalf("Schedule(%+v): %v", key, err)
-	}
+	require.NoError(t, err, "Schedule(%+v)", key)
 	return got
 }
 
@@ -67,9 +66,7 @@ func testEnsureSchedule(t *testing.T, s store.Store) {
 	first := base.Add(time.Hour)
 	ensure(t, s, platformSchedule("report", "@hourly", first))
 	got := mustSchedule(t, s, key)
-	if !got.Enabled || got.Spec != "@hourly" || !got.NextSlot.Equal(first) || !got.NextRunAt.Equal(first) || got.Runs != 0 {
-		t.Fatalf("after insert: %+v; want enabled @hourly planned at %v", got, first)
-	}
+	require.False(t, !got.Enabled || got.Spec != "@hourly" || !got.NextSlot.Equal(first) || !got.NextRunAt.Equal(first) || got.Runs != 0, "after insert: %+v; want enabled @hourly planned at %v", got, first)
 	inTx(t, s, func(tx *sql.Tx) error {
 		return s.RecordScheduleRunTx(ctx, tx, key, store.ScheduleRun{Slot: first, At: first.Add(time.Second)})
 	})
@@ -78,14 +75,14 @@ func testEnsureSchedule(t *testing.T, s store.Store) {
 	// with it a slot missed while down) stays.
 	ensure(t, s, platformSchedule("report", "@hourly", base.Add(5*time.Hour)))
 	if got := mustSchedule(t, s, key); !got.NextSlot.Equal(first) || got.Runs != 1 {
-		t.Errorf("same spec again: next slot %v, runs %d; want %v kept and 1 run", got.NextSlot, got.Runs, first)
+		require.FailNow(t, fmt.Sprintf("same spec again: next slot %v, runs %d; want %v kept and 1 run", got.NextSlot, got.Runs, first))
 	}
 
 	// Another spec replans.
 	daily := base.Add(24 * time.Hour)
 	ensure(t, s, platformSchedule("report", "@daily", daily))
 	if got := mustSchedule(t, s, key); got.Spec != "@daily" || !got.NextSlot.Equal(daily) || got.Runs != 1 {
-		t.Errorf("new spec: %+v; want @daily planned at %v, runs kept", got, daily)
+		require.FailNow(t, fmt.Sprintf("new spec: %+v; want @daily planned at %v, runs kept", got, daily))
 	}
 
 	// A disabled row that is ensured again is replanned, not resumed.
@@ -96,7 +93,7 @@ func testEnsureSchedule(t *testing.T, s store.Store) {
 	again := base.Add(48 * time.Hour)
 	ensure(t, s, platformSchedule("report", "@daily", again))
 	if got := mustSchedule(t, s, key); !got.Enabled || !got.NextSlot.Equal(again) {
-		t.Errorf("re-enabled: %+v; want enabled and planned at %v", got, again)
+		require.FailNow(t, fmt.Sprintf("re-enabled: %+v; want enabled and planned at %v", got, again))
 	}
 }
 
@@ -126,27 +123,19 @@ func testSyncAccountSchedules(t *testing.T, s store.Store) {
 	putInstallation(t, s, "acct_b", false, store.Installed)
 	putInstallation(t, s, "acct_c", true, store.Uninstalled)
 
-	if n := syncAccounts(t, s, "refresh", "@hourly"); n != 2 {
-		t.Errorf("first sync changed %d rows, want 2 (one per installed account and mode)", n)
-	}
+	n := syncAccounts(t, s, "refresh", "@hourly")
+	require.EqualValues(t, 2, n, "first sync changed %d rows, want 2 (one per installed account and mode)", n)
 	rows, err := s.ListSchedules(t.Context(), store.ScheduleFilter{Name: "refresh"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var keys []store.ScheduleKey
 	for _, r := range rows {
 		keys = append(keys, r.ScheduleKey)
-		if !r.Enabled || !r.NextSlot.IsZero() || r.Spec != "@hourly" {
-			t.Errorf("new row %+v: want enabled, unplanned, @hourly", r)
-		}
+		require.False(t, !r.Enabled || !r.NextSlot.IsZero() || r.Spec != "@hourly", "new row %+v: want enabled, unplanned, @hourly", r)
 	}
 	want := []store.ScheduleKey{sk("refresh", "acct_a", true), sk("refresh", "acct_b", false)}
-	if !reflect.DeepEqual(keys, want) {
-		t.Fatalf("rows = %v, want %v", keys, want)
-	}
-	if n := syncAccounts(t, s, "refresh", "@hourly"); n != 0 {
-		t.Errorf("second sync changed %d rows, want 0", n)
-	}
+	require.Equal(t, want, keys, "rows = %v, want %v", keys, want)
+	n = syncAccounts(t, s, "refresh", "@hourly")
+	require.EqualValues(t, 0, n, "second sync changed %d rows, want 0", n)
 
 	// A plan in progress survives a sync with the same spec.
 	planned := base.Add(time.Hour)
@@ -154,33 +143,30 @@ func testSyncAccountSchedules(t *testing.T, s store.Store) {
 		return s.PlanSchedulesTx(t.Context(), tx, []store.SchedulePlan{{Key: want[0], NextSlot: planned, NextRunAt: planned}})
 	})
 	syncAccounts(t, s, "refresh", "@hourly")
-	if got := mustSchedule(t, s, want[0]); !got.NextSlot.Equal(planned) {
-		t.Errorf("plan after a sync = %v, want %v kept", got.NextSlot, planned)
-	}
+	got := mustSchedule(t, s, want[0])
+	require.True(t, got.NextSlot.Equal(planned), "plan after a sync = %v, want %v kept", got.NextSlot, planned)
 
 	// b uninstalled while the server was down; c installed.
 	putInstallation(t, s, "acct_b", false, store.Uninstalled)
 	putInstallation(t, s, "acct_c", true, store.Installed)
 	syncAccounts(t, s, "refresh", "@hourly")
-	if got := mustSchedule(t, s, want[1]); got.Enabled {
-		t.Errorf("acct_b after its uninstall: enabled; want disabled")
-	}
-	if got := mustSchedule(t, s, store.ScheduleKey{Name: "refresh", AccountID: "acct_c", Livemode: true}); !got.Enabled {
-		t.Errorf("acct_c after its install: disabled; want enabled")
-	}
+	got = mustSchedule(t, s, want[1])
+	require.False(t, got.Enabled, "acct_b after its uninstall: enabled; want disabled")
+	got = mustSchedule(t, s, store.ScheduleKey{Name: "refresh", AccountID: "acct_c", Livemode: true})
+	require.True(t, got.Enabled, "acct_c after its install: disabled; want enabled")
 
 	// b reinstalled: enabled and replanned from scratch.
 	putInstallation(t, s, "acct_b", false, store.Installed)
 	syncAccounts(t, s, "refresh", "@hourly")
-	if got := mustSchedule(t, s, want[1]); !got.Enabled || !got.NextSlot.IsZero() {
-		t.Errorf("acct_b after its reinstall: %+v; want enabled and unplanned", got)
-	}
+	got = mustSchedule(t, s, want[1])
+	require.True(t, got.Enabled, "acct_b after its reinstall: %+v; want enabled and unplanned", got)
+	require.True(t, got.NextSlot.IsZero(), "acct_b after its reinstall: %+v; want enabled and unplanned", got)
 
 	// A new spec unplans every row.
 	syncAccounts(t, s, "refresh", "@daily")
-	if got := mustSchedule(t, s, want[0]); got.Spec != "@daily" || !got.NextSlot.IsZero() {
-		t.Errorf("after a spec change: %+v; want @daily and unplanned", got)
-	}
+	got = mustSchedule(t, s, want[0])
+	require.Equal(t, "@daily", got.Spec, "after a spec change: %+v; want @daily and unplanned", got)
+	require.True(t, got.NextSlot.IsZero(), "after a spec change: %+v; want @daily and unplanned", got)
 }
 
 func testDisableAccountSchedules(t *testing.T, s store.Store) {
@@ -194,9 +180,7 @@ func testDisableAccountSchedules(t *testing.T, s store.Store) {
 		n, err = s.DisableAccountSchedulesTx(t.Context(), tx, "acct_a", true)
 		return err
 	})
-	if n != 2 {
-		t.Errorf("disabled %d rows, want 2 (both schedules of acct_a live)", n)
-	}
+	require.EqualValues(t, 2, n, "disabled %d rows, want 2 (both schedules of acct_a live)", n)
 	for _, tc := range []struct {
 		key  store.ScheduleKey
 		want bool
@@ -205,9 +189,8 @@ func testDisableAccountSchedules(t *testing.T, s store.Store) {
 		{store.ScheduleKey{Name: "two", AccountID: "acct_a", Livemode: true}, false},
 		{store.ScheduleKey{Name: "one", AccountID: "acct_a", Livemode: false}, true},
 	} {
-		if got := mustSchedule(t, s, tc.key); got.Enabled != tc.want {
-			t.Errorf("%+v enabled = %v, want %v", tc.key, got.Enabled, tc.want)
-		}
+		got := mustSchedule(t, s, tc.key)
+		require.True(t, got.Enabled == tc.want, "%+v enabled = %v, want %v", tc.key, got.Enabled, tc.want)
 	}
 }
 
@@ -221,15 +204,11 @@ func testDisableSchedulesExcept(t *testing.T, s store.Store) {
 		n, err = s.DisableSchedulesExceptTx(t.Context(), tx, []string{"kept", "also.kept"})
 		return err
 	})
-	if n != 1 {
-		t.Errorf("disabled %d rows, want 1", n)
-	}
-	if got := mustSchedule(t, s, store.ScheduleKey{Name: "gone"}); got.Enabled {
-		t.Error("unregistered schedule still enabled")
-	}
-	if got := mustSchedule(t, s, store.ScheduleKey{Name: "kept"}); !got.Enabled {
-		t.Error("registered schedule disabled")
-	}
+	require.EqualValues(t, 1, n, "disabled %d rows, want 1", n)
+	got := mustSchedule(t, s, store.ScheduleKey{Name: "gone"})
+	require.False(t, got.Enabled, "unregistered schedule still enabled")
+	got = mustSchedule(t, s, store.ScheduleKey{Name: "kept"})
+	require.True(t, got.Enabled, "registered schedule disabled")
 }
 
 func due(t *testing.T, s store.Store, now time.Time, limit int) []string {
@@ -264,9 +243,8 @@ func testDueSchedules(t *testing.T, s store.Store) {
 		{"earliest first, inclusive", base.Add(2 * time.Minute), 10, []string{"unplanned", "sooner", "later"}},
 		{"limit", base.Add(time.Hour), 2, []string{"unplanned", "sooner"}},
 	} {
-		if got := due(t, s, tc.now, tc.limit); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: due = %v, want %v", tc.name, got, tc.want)
-		}
+		got := due(t, s, tc.now, tc.limit)
+		require.Equal(t, tc.want, got, "%s: due = %v, want %v", tc.name, got, tc.want)
 	}
 
 	// Planned past now, a row is no longer due.
@@ -277,11 +255,11 @@ func testDueSchedules(t *testing.T, s store.Store) {
 		})
 	})
 	if got := due(t, s, base.Add(time.Hour), 10); !reflect.DeepEqual(got, []string{"sooner", "later"}) {
-		t.Errorf("after planning: due = %v, want [sooner later]", got)
+		require.FailNow(t, fmt.Sprintf("after planning: due = %v, want [sooner later]", got))
 	}
 	got := mustSchedule(t, s, store.ScheduleKey{Name: "unplanned"})
 	if want := base.Add(time.Hour + time.Second); !got.NextRunAt.Equal(want) || !got.NextSlot.Equal(base.Add(time.Hour)) {
-		t.Errorf("planned row: slot %v run at %v; want %v, %v", got.NextSlot, got.NextRunAt, base.Add(time.Hour), want)
+		require.FailNow(t, fmt.Sprintf("planned row: slot %v run at %v; want %v, %v", got.NextSlot, got.NextRunAt, base.Add(time.Hour), want))
 	}
 }
 
@@ -289,14 +267,11 @@ func testNextScheduleRunAt(t *testing.T, s store.Store) {
 	next := func() (time.Time, bool) {
 		t.Helper()
 		at, ok, err := s.NextScheduleRunAt(t.Context())
-		if err != nil {
-			t.Fatalf("NextScheduleRunAt: %v", err)
-		}
+		require.NoError(t, err, "NextScheduleRunAt")
 		return at, ok
 	}
-	if at, ok := next(); ok {
-		t.Fatalf("no rows: next = %v, want none", at)
-	}
+	at, ok := next()
+	require.False(t, ok, "no rows: next = %v, want none", at)
 	ensure(t, s, platformSchedule("later", "@hourly", base.Add(2*time.Minute)))
 	ensure(t, s, platformSchedule("off", "@hourly", base))
 	inTx(t, s, func(tx *sql.Tx) error {
@@ -304,11 +279,11 @@ func testNextScheduleRunAt(t *testing.T, s store.Store) {
 		return err
 	})
 	if at, ok := next(); !ok || !at.Equal(base.Add(2*time.Minute)) {
-		t.Errorf("a disabled row is not waited for: next = %v, %v; want %v", at, ok, base.Add(2*time.Minute))
+		require.FailNow(t, fmt.Sprintf("a disabled row is not waited for: next = %v, %v; want %v", at, ok, base.Add(2*time.Minute)))
 	}
 	ensure(t, s, platformSchedule("unplanned", "@hourly", time.Time{}))
 	if at, ok := next(); !ok || !at.IsZero() {
-		t.Errorf("an unplanned row is due at once: next = %v, %v; want the zero time", at, ok)
+		require.FailNow(t, fmt.Sprintf("an unplanned row is due at once: next = %v, %v; want the zero time", at, ok))
 	}
 }
 
@@ -322,25 +297,19 @@ func testRecordScheduleRun(t *testing.T, s store.Store) {
 	}
 	record(store.ScheduleRun{Slot: base, At: base.Add(time.Second), Error: "stripe: 500"})
 	got := mustSchedule(t, s, key)
-	if got.Runs != 0 || got.LastError != "stripe: 500" || !got.LastRunAt.IsZero() {
-		t.Errorf("after a failure: runs %d, last error %q, last run %v; want 0, the error, none", got.Runs, got.LastError, got.LastRunAt)
-	}
+	require.False(t, got.Runs != 0 || got.LastError != "stripe: 500" || !got.LastRunAt.IsZero(), "after a failure: runs %d, last error %q, last run %v; want 0, the error, none", got.Runs, got.LastError, got.LastRunAt)
 	record(store.ScheduleRun{Slot: base, At: base.Add(time.Minute)})
 	got = mustSchedule(t, s, key)
-	if got.Runs != 1 || got.LastError != "" || !got.LastRunAt.Equal(base.Add(time.Minute)) || !got.LastSlot.Equal(base) {
-		t.Errorf("after a success: %+v; want 1 run, no error, last run and slot set", got)
-	}
+	require.False(t, got.Runs != 1 || got.LastError != "" || !got.LastRunAt.Equal(base.Add(time.Minute)), "after a success: %+v; want 1 run, no error, last run and slot set", got)
+	require.True(t, got.LastSlot.Equal(base), "after a success: %+v; want 1 run, no error, last run and slot set", got)
 
 	inTx(t, s, func(tx *sql.Tx) error {
 		err := s.RecordScheduleRunTx(ctx, tx, store.ScheduleKey{Name: "missing"}, store.ScheduleRun{Slot: base})
-		if !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("record on a missing row: err = %v, want ErrNotFound", err)
-		}
+		require.ErrorIs(t, err, store.ErrNotFound, "record on a missing row: err = %v, want ErrNotFound", err)
 		return nil
 	})
-	if _, err := s.Schedule(ctx, store.ScheduleKey{Name: "missing"}); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Schedule(missing) err = %v, want ErrNotFound", err)
-	}
+	_, err := s.Schedule(ctx, store.ScheduleKey{Name: "missing"})
+	require.ErrorIs(t, err, store.ErrNotFound, "Schedule(missing) err = %v, want ErrNotFound", err)
 }
 
 func testListSchedules(t *testing.T, s store.Store) {
@@ -358,9 +327,7 @@ func testListSchedules(t *testing.T, s store.Store) {
 	list := func(f store.ScheduleFilter) []store.ScheduleKey {
 		t.Helper()
 		rows, err := s.ListSchedules(t.Context(), f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		keys := []store.ScheduleKey{}
 		for _, r := range rows {
 			keys = append(keys, r.ScheduleKey)
@@ -380,9 +347,8 @@ func testListSchedules(t *testing.T, s store.Store) {
 		{"disabled", store.ScheduleFilter{Enabled: &off}, []store.ScheduleKey{sk("refresh", "acct_b", true)}},
 		{"limit", store.ScheduleFilter{Limit: 1}, []store.ScheduleKey{sk("cleanup", "", false)}},
 	} {
-		if got := list(tc.f); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
-		}
+		got := list(tc.f)
+		require.Equal(t, tc.want, got)
 	}
 }
 
@@ -396,24 +362,16 @@ func testScheduleJSONShape(t *testing.T, s store.Store) {
 		return err
 	})
 	rows, err := s.ListSchedules(ctx, store.ScheduleFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	raw, err := json.Marshal(rows)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var got []map[string]any
-	if err := json.Unmarshal(raw, &got); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(raw, &got))
 	want := []map[string]any{
 		{"name": "cleanup", "spec": "@daily", "account_id": nil, "livemode": false, "state": "active",
 			"next_run_at": base.Format(time.RFC3339), "last_run_at": nil, "last_slot": nil, "runs": float64(0), "last_error": nil},
 		{"name": "refresh", "spec": "@hourly", "account_id": "acct_j", "livemode": true, "state": "disabled",
 			"next_run_at": nil, "last_run_at": nil, "last_slot": nil, "runs": float64(0), "last_error": nil},
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("JSON =\n%v\nwant\n%v", got, want)
-	}
+	require.Equal(t, want, got, "JSON =\n%v\nwant\n%v", got, want)
 }

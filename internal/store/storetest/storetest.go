@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/store"
 )
@@ -36,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RollbackDiscardsEvent", testRollbackDiscardsEvent},
 		{"FinishEvent", testFinishEvent},
 		{"EventsInBatches", testEventsInBatches},
+		{"InsertEventsTx", testInsertEventsTx},
 		{"FailureNeverOverridesSuccess", testFailureNeverOverridesSuccess},
 		{"ReplayEvent", testReplayEvent},
 		{"BulkReplay", testBulkReplay},
@@ -70,16 +73,10 @@ func inTx(t *testing.T, s store.Store, f func(tx *sql.Tx) error) {
 	t.Helper()
 	ctx := t.Context()
 	tx, err := s.DB().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatalf("begin: %v", err)
-	}
+	require.NoError(t, err, "begin")
 	defer tx.Rollback()
-	if err := f(tx); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatalf("commit: %v", err)
-	}
+	require.NoError(t, f(tx))
+	require.NoError(t, tx.Commit(), "commit")
 }
 
 var base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -110,17 +107,13 @@ func insertEvents(t *testing.T, s store.Store, evs ...store.Event) {
 
 func testSettings(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	if _, ok, err := s.Setting(ctx, "missing"); err != nil || ok {
-		t.Fatalf("Setting(missing) = _, %v, %v; want false, nil", ok, err)
-	}
+	_, ok, err := s.Setting(ctx, "missing")
+	require.NoError(t, err, "Setting(missing) = _, %v, %v; want false, nil", ok, err)
+	require.False(t, ok, "Setting(missing) = _, %v, %v; want false, nil", ok, err)
 	for _, v := range []string{"first", "second", ""} {
-		if err := s.PutSetting(ctx, "k", v); err != nil {
-			t.Fatalf("PutSetting: %v", err)
-		}
+		require.NoError(t, s.PutSetting(ctx, "k", v), "PutSetting")
 		got, ok, err := s.Setting(ctx, "k")
-		if err != nil || !ok || got != v {
-			t.Fatalf("Setting(k) = %q, %v, %v; want %q, true, nil", got, ok, err, v)
-		}
+		require.False(t, err != nil || !ok || got != v, "Setting(k) = %q, %v, %v; want %q, true, nil", got, ok, err, v)
 	}
 }
 
@@ -140,13 +133,9 @@ func testInsertEventOnce(t *testing.T, s store.Store) {
 	})
 
 	got, err := s.Event(ctx, "evt_once")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want.Status = store.EventPending
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Event =\n%+v\nwant\n%+v", got, want)
-	}
+	require.Equal(t, want, got, "Event =\n%+v\nwant\n%+v", got, want)
 	inTx(t, s, func(tx *sql.Tx) error {
 		got, err := s.EventsTx(ctx, tx, []string{"evt_missing", "evt_once"}, true)
 		if err != nil || !reflect.DeepEqual(got, []store.Event{want}) {
@@ -155,7 +144,7 @@ func testInsertEventOnce(t *testing.T, s store.Store) {
 		return nil
 	})
 	if _, err := s.Event(ctx, "evt_missing"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Event(missing) err = %v, want ErrNotFound", err)
+		require.FailNow(t, fmt.Sprintf("Event(missing) err = %v, want ErrNotFound", err))
 	}
 }
 
@@ -170,17 +159,17 @@ func testInsertEventConcurrently(t *testing.T, s store.Store) {
 			ev := newEvent("evt_race")
 			tx, err := s.DB().BeginTx(t.Context(), nil)
 			if err != nil {
-				t.Error(err)
+				assert.Fail(t, fmt.Sprint(err))
 				return
 			}
 			defer tx.Rollback()
 			ok, err := s.InsertEventTx(t.Context(), tx, &ev)
 			if err != nil {
-				t.Error(err)
+				assert.Fail(t, fmt.Sprint(err))
 				return
 			}
 			if err := tx.Commit(); err != nil {
-				t.Error(err)
+				assert.Fail(t, fmt.Sprint(err))
 				return
 			}
 			if ok {
@@ -191,26 +180,20 @@ func testInsertEventConcurrently(t *testing.T, s store.Store) {
 		})
 	}
 	wg.Wait()
-	if inserted != 1 {
-		t.Errorf("%d of 8 concurrent inserts of one id inserted, want 1", inserted)
-	}
+	require.Equal(t, 1, inserted, "%d of 8 concurrent inserts of one id inserted, want 1", inserted)
 }
 
 func testRollbackDiscardsEvent(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	tx, err := s.DB().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ev := newEvent("evt_rolled_back")
 	if _, err := s.InsertEventTx(ctx, tx, &ev); err != nil {
-		t.Fatal(err)
+		require.FailNow(t, fmt.Sprint(err))
 	}
-	if err := tx.Rollback(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tx.Rollback())
 	if _, err := s.Event(ctx, ev.ID); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("after rollback: err = %v, want ErrNotFound", err)
+		require.FailNow(t, fmt.Sprintf("after rollback: err = %v, want ErrNotFound", err))
 	}
 }
 
@@ -253,23 +236,14 @@ func testFinishEvent(t *testing.T, s store.Store) {
 		{"evt_c", store.EventPending, 0, "", false, time.Time{}},
 	} {
 		got, err := s.Event(ctx, want.id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Status != want.status || got.Attempts != want.attempts || got.LastError != want.lastError ||
-			got.NotInstalled != want.notInstalled || !got.ProcessedAt.Equal(want.processedAt) {
-			t.Errorf("%s = status %s, attempts %d, last_error %q, not_installed %v, processed_at %v; want %s, %d, %q, %v, %v",
-				want.id, got.Status, got.Attempts, got.LastError, got.NotInstalled, got.ProcessedAt,
-				want.status, want.attempts, want.lastError, want.notInstalled, want.processedAt)
-		}
+		require.NoError(t, err)
+		require.False(t, got.Status != want.status || got.Attempts != want.attempts || got.LastError != want.lastError ||
+			got.NotInstalled != want.notInstalled || !got.ProcessedAt.Equal(want.processedAt), "%s = status %s, attempts %d, last_error %q, not_installed %v, processed_at %v; want %s, %d, %q, %v, %v", want.id, got.Status, got.Attempts, got.LastError, got.NotInstalled, got.ProcessedAt, want.status, want.attempts, want.lastError, want.notInstalled, want.processedAt)
 	}
 	counts, err := s.CountEvents(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := map[store.EventStatus]int{store.EventProcessed: 1, store.EventDead: 1, store.EventPending: 1}; !reflect.DeepEqual(counts, want) {
-		t.Errorf("CountEvents = %v, want %v", counts, want)
-	}
+	require.NoError(t, err)
+	want := map[store.EventStatus]int{store.EventProcessed: 1, store.EventDead: 1, store.EventPending: 1}
+	require.Equal(t, want, counts, "CountEvents = %v, want %v", counts, want)
 }
 
 // The processor loads a job's events and records their success with one statement each.
@@ -300,25 +274,19 @@ func testEventsInBatches(t *testing.T, s store.Store) {
 	})
 	for id, notInstalled := range map[string]bool{"evt_a": false, "evt_b": true, "evt_c": false} {
 		got, err := s.Event(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Status != store.EventProcessed || got.Attempts != 1 || got.NotInstalled != notInstalled || got.ProcessedAt.IsZero() {
-			t.Errorf("%s after FinishProcessedTx: %+v", id, got)
-		}
+		require.NoError(t, err)
+		require.False(t, got.Status != store.EventProcessed || got.Attempts != 1 || got.NotInstalled != notInstalled, "%s after FinishProcessedTx: %+v", id, got)
+		require.False(t, got.ProcessedAt.IsZero(), "%s after FinishProcessedTx: %+v", id, got)
 	}
 	if got, err := s.Event(ctx, "evt_other"); err != nil || got.Status != store.EventPending {
-		t.Errorf("evt_other = %+v, %v; want it untouched", got, err)
+		require.FailNow(t, fmt.Sprintf("evt_other = %+v, %v; want it untouched", got, err))
 	}
 	err := store.InTx(ctx, s.DB(), func(tx *sql.Tx) error {
 		return s.FinishProcessedTx(ctx, tx, []store.ProcessedEvent{{ID: "evt_other"}, {ID: "evt_missing"}})
 	})
-	if !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("FinishProcessedTx with an unknown id: err = %v, want ErrNotFound", err)
-	}
-	if got, _ := s.Event(ctx, "evt_other"); got.Status != store.EventPending {
-		t.Errorf("evt_other = %s after a failed FinishProcessedTx; want pending (rolled back)", got.Status)
-	}
+	require.ErrorIs(t, err, store.ErrNotFound, "FinishProcessedTx with an unknown id: err = %v, want ErrNotFound", err)
+	got, _ := s.Event(ctx, "evt_other")
+	require.Equal(t, store.EventPending, got.Status, "evt_other = %s after a failed FinishProcessedTx; want pending (rolled back)", got.Status)
 }
 
 func testFailureNeverOverridesSuccess(t *testing.T, s store.Store) {
@@ -332,12 +300,9 @@ func testFailureNeverOverridesSuccess(t *testing.T, s store.Store) {
 		return s.FinishEventTx(ctx, tx, "evt_done", store.EventOutcome{Status: store.EventDead, Error: "late"})
 	})
 	got, err := s.Event(ctx, "evt_done")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != store.EventProcessed || got.LastError != "" {
-		t.Errorf("status %s, last_error %q; want processed and none", got.Status, got.LastError)
-	}
+	require.NoError(t, err)
+	require.Equal(t, store.EventProcessed, got.Status, "status %s, last_error %q; want processed and none", got.Status, got.LastError)
+	require.Equal(t, "", got.LastError, "status %s, last_error %q; want processed and none", got.Status, got.LastError)
 }
 
 func testReplayEvent(t *testing.T, s store.Store) {
@@ -356,20 +321,15 @@ func testReplayEvent(t *testing.T, s store.Store) {
 		return nil
 	})
 	got, err := s.Event(ctx, "evt_replay")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != store.EventPending || got.Attempts != 1 {
-		t.Errorf("after replay: status %s, attempts %d; want pending, 1 (attempts are kept)", got.Status, got.Attempts)
-	}
+	require.NoError(t, err)
+	require.Equal(t, store.EventPending, got.Status, "after replay: status %s, attempts %d; want pending, 1 (attempts are kept)", got.Status, got.Attempts)
+	require.Equal(t, 1, got.Attempts, "after replay: status %s, attempts %d; want pending, 1 (attempts are kept)", got.Status, got.Attempts)
 }
 
 func testListEvents(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	empty, err := s.ListEvents(ctx, store.EventFilter{})
-	if err != nil || empty == nil || len(empty) != 0 {
-		t.Fatalf("ListEvents on an empty inbox = %#v, %v; want an empty, non-nil list", empty, err)
-	}
+	require.False(t, err != nil || empty == nil || len(empty) != 0, "ListEvents on an empty inbox = %#v, %v; want an empty, non-nil list", empty, err)
 	var evs []store.Event
 	for i, spec := range []struct {
 		typ, account string
@@ -406,19 +366,13 @@ func testListEvents(t *testing.T, s store.Store) {
 		{"no match", store.EventFilter{Status: store.EventDead}, []string{}},
 	} {
 		got, err := s.ListEvents(ctx, tc.f)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
+		require.NoError(t, err, "%s", tc.name)
 		ids := []string{}
 		for _, ev := range got {
 			ids = append(ids, ev.ID)
-			if ev.Raw != nil {
-				t.Errorf("%s: listing carries the raw payload of %s, want none", tc.name, ev.ID)
-			}
+			require.Nil(t, ev.Raw, "%s: listing carries the raw payload of %s, want none", tc.name, ev.ID)
 		}
-		if !reflect.DeepEqual(ids, tc.want) {
-			t.Errorf("%s: ListEvents = %v, want %v", tc.name, ids, tc.want)
-		}
+		require.Equal(t, tc.want, ids, "%s: ListEvents = %v, want %v", tc.name, ids, tc.want)
 	}
 }
 
@@ -445,18 +399,14 @@ func testDeleteAccountEvents(t *testing.T, s store.Store) {
 		return nil
 	})
 	got, err := s.ListEvents(ctx, store.EventFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 3 {
-		t.Errorf("%d events left, want 3 (other mode, other account and newer kept)", len(got))
-	}
+	require.NoError(t, err)
+	require.Len(t, got, 3, "%d events left, want 3 (other mode, other account and newer kept)", len(got))
 }
 
 func testInstallations(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	if _, err := s.Installation(ctx, "acct_1", true); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("Installation before any = %v, want ErrNotFound", err)
+		require.FailNow(t, fmt.Sprintf("Installation before any = %v, want ErrNotFound", err))
 	}
 	installed := store.Installation{
 		AccountID: "acct_1", Livemode: true, Status: store.Installed, ApplicationID: "ca_1",
@@ -479,12 +429,8 @@ func testInstallations(t *testing.T, s store.Store) {
 	for _, want := range []store.Installation{installed, fromInstall, pending, uninstalled} {
 		inTx(t, s, func(tx *sql.Tx) error { return s.PutInstallationTx(ctx, tx, want) })
 		got, err := s.Installation(ctx, "acct_1", true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("Installation =\n%+v\nwant\n%+v", got, want)
-		}
+		require.NoError(t, err)
+		require.Equal(t, want, got, "Installation =\n%+v\nwant\n%+v", got, want)
 		inTx(t, s, func(tx *sql.Tx) error {
 			got, err := s.InstallationTx(ctx, tx, "acct_1", true)
 			if err != nil || !reflect.DeepEqual(got, want) {
@@ -494,17 +440,15 @@ func testInstallations(t *testing.T, s store.Store) {
 		})
 	}
 	if _, err := s.Installation(ctx, "acct_1", false); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("the other mode = %v, want ErrNotFound", err)
+		require.FailNow(t, fmt.Sprintf("the other mode = %v, want ErrNotFound", err))
 	}
 	bad := installed
 	bad.Status = "paused"
 	tx, err := s.DB().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer tx.Rollback()
 	if err := s.PutInstallationTx(ctx, tx, bad); err == nil {
-		t.Errorf("PutInstallationTx with status %q succeeded, want an error", bad.Status)
+		require.FailNow(t, fmt.Sprintf("PutInstallationTx with status %q succeeded, want an error", bad.Status))
 	}
 }
 
@@ -536,9 +480,7 @@ func testListInstallations(t *testing.T, s store.Store) {
 		{"limit", store.InstallationFilter{Limit: 1}, []string{"acct_a/test"}},
 	} {
 		got, err := s.ListInstallations(ctx, tc.f)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
+		require.NoError(t, err, "%s", tc.name)
 		keys := []string{}
 		for _, in := range got {
 			mode := "test"
@@ -547,9 +489,7 @@ func testListInstallations(t *testing.T, s store.Store) {
 			}
 			keys = append(keys, in.AccountID+"/"+mode)
 		}
-		if !reflect.DeepEqual(keys, tc.want) {
-			t.Errorf("%s: ListInstallations = %v, want %v", tc.name, keys, tc.want)
-		}
+		require.Equal(t, tc.want, keys, "%s: ListInstallations = %v, want %v", tc.name, keys, tc.want)
 	}
 }
 
@@ -560,46 +500,38 @@ func (noopArgs) Kind() string { return "storetest.noop" }
 func testRiverJobInEventTransaction(t *testing.T, s store.Store) {
 	// The receiver's contract: an event and its job commit or roll back together.
 	client, err := river.NewClient(s.RiverDriver(), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := t.Context()
 	countJobs := func() int {
 		t.Helper()
 		res, err := client.JobList(ctx, river.NewJobListParams().Kinds("storetest.noop"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return len(res.Jobs)
 	}
 	for _, commit := range []bool{false, true} {
 		tx, err := s.DB().BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ev := newEvent(fmt.Sprintf("evt_commit_%v", commit))
 		if _, err := s.InsertEventTx(ctx, tx, &ev); err != nil {
-			t.Fatal(err)
+			require.FailNow(t, fmt.Sprint(err))
 		}
 		if _, err := client.InsertTx(ctx, tx, noopArgs{}, nil); err != nil {
-			t.Fatal(err)
+			require.FailNow(t, fmt.Sprint(err))
 		}
 		if commit {
 			err = tx.Commit()
 		} else {
 			err = tx.Rollback()
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		_, evErr := s.Event(ctx, ev.ID)
 		wantJobs := 0
 		if commit {
 			wantJobs = 1
 		}
-		if got := countJobs(); got != wantJobs || (evErr == nil) != commit {
-			t.Errorf("commit=%v: %d jobs, event lookup err %v; want %d jobs and the event stored only if committed", commit, got, evErr, wantJobs)
-		}
+		got := countJobs()
+		require.Equal(t, wantJobs, got, "commit=%v: %d jobs, event lookup err %v; want %d jobs and the event stored only if committed", commit, got, evErr, wantJobs)
+		require.True(t, (evErr == nil) == commit, "commit=%v: %d jobs, event lookup err %v; want %d jobs and the event stored only if committed", commit, got, evErr, wantJobs)
 	}
 }
 
@@ -609,47 +541,38 @@ func testJSONShapes(t *testing.T, s store.Store) {
 	ev.AccountID = ""
 	insertEvents(t, s, ev)
 	got, err := s.Event(ctx, ev.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var evJSON map[string]any
 	b, _ := json.Marshal(got)
-	if err := json.Unmarshal(b, &evJSON); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(b, &evJSON))
 	for key, want := range map[string]any{
 		"id": "evt_json", "type": "customer.created", "account_id": nil, "livemode": true,
 		"status": "pending", "attempts": float64(0), "received_at": "2026-03-01T12:00:01Z",
 		"processed_at": nil, "last_error": nil,
 	} {
-		if v, ok := evJSON[key]; !ok || !reflect.DeepEqual(v, want) {
-			t.Errorf("event JSON %q = %#v (present %v), want %#v", key, v, ok, want)
-		}
+		v, ok := evJSON[key]
+		require.True(t, ok, "event JSON %q = %#v (present %v), want %#v", key, v, ok, want)
+		require.Equal(t, want, v, "event JSON %q = %#v (present %v), want %#v", key, v, ok, want)
 	}
-	if _, ok := evJSON["raw"]; ok {
-		t.Errorf("event JSON carries the raw payload")
-	}
+	_, ok := evJSON["raw"]
+	require.False(t, ok, "event JSON carries the raw payload")
 
 	inTx(t, s, func(tx *sql.Tx) error {
 		return s.PutInstallationTx(ctx, tx, store.Installation{AccountID: "acct_json", Status: store.Installed,
 			InstalledAt: base, LastEventCreated: base, LastEventID: "evt_1"})
 	})
 	in, err := s.Installation(ctx, "acct_json", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var inJSON map[string]any
 	b, _ = json.Marshal(in)
-	if err := json.Unmarshal(b, &inJSON); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(b, &inJSON))
 	for key, want := range map[string]any{
 		"account_id": "acct_json", "livemode": false, "status": "installed",
 		"installed_at": "2026-03-01T12:00:00Z", "uninstalled_at": nil,
 	} {
-		if v, ok := inJSON[key]; !ok || !reflect.DeepEqual(v, want) {
-			t.Errorf("installation JSON %q = %#v (present %v), want %#v", key, v, ok, want)
-		}
+		v, ok := inJSON[key]
+		require.True(t, ok, "installation JSON %q = %#v (present %v), want %#v", key, v, ok, want)
+		require.Equal(t, want, v, "installation JSON %q = %#v (present %v), want %#v", key, v, ok, want)
 	}
 }
 
@@ -663,19 +586,17 @@ func (sizedArgs) Kind() string { return "storetest.sized" }
 // first, leave the queue with its commit; the others, and jobs already tried, stay.
 func testClaimWaitingJobs(t *testing.T, s store.Store) {
 	client, err := river.NewClient(s.RiverDriver(), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := t.Context()
 	sizes := []int{2, 3, 1, 1}
 	for _, n := range sizes {
 		args := sizedArgs{Events: make([]string, n)}
 		if _, err := client.Insert(ctx, args, nil); err != nil {
-			t.Fatal(err)
+			require.FailNow(t, fmt.Sprint(err))
 		}
 	}
 	if _, err := client.Insert(ctx, noopArgs{}, nil); err != nil {
-		t.Fatal(err)
+		require.FailNow(t, fmt.Sprint(err))
 	}
 	var claimed []store.WaitingJob
 	room := 4
@@ -684,7 +605,7 @@ func testClaimWaitingJobs(t *testing.T, s store.Store) {
 		claimed, err = s.ClaimWaitingJobsTx(ctx, tx, sizedArgs{}.Kind(), river.QueueDefault, 10, func(raw []byte) bool {
 			var a sizedArgs
 			if err := json.Unmarshal(raw, &a); err != nil {
-				t.Errorf("args %q: %v", raw, err)
+				require.FailNow(t, fmt.Sprintf("args %q: %v", raw, err))
 				return false
 			}
 			offered = append(offered, len(a.Events))
@@ -694,20 +615,14 @@ func testClaimWaitingJobs(t *testing.T, s store.Store) {
 			room -= len(a.Events)
 			return true
 		})
-		if !reflect.DeepEqual(offered, sizes) {
-			t.Errorf("offered jobs of sizes %v, want %v (oldest first, this kind only)", offered, sizes)
-		}
+		require.Equal(t, sizes, offered, "offered jobs of sizes %v, want %v (oldest first, this kind only)", offered, sizes)
 		return err
 	})
-	if len(claimed) != 3 {
-		t.Fatalf("claimed %d jobs, want 3 (sizes 2, 1, 1)", len(claimed))
-	}
+	require.Len(t, claimed, 3, "claimed %d jobs, want 3 (sizes 2, 1, 1)", len(claimed))
 	res, err := client.JobList(ctx, river.NewJobListParams().Kinds(sizedArgs{}.Kind()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(res.Jobs) != 1 || string(res.Jobs[0].EncodedArgs) == string(claimed[0].Args) {
-		t.Errorf("after the claim: %d jobs of the kind left, want 1 (the one of size 3)", len(res.Jobs))
+		require.FailNow(t, fmt.Sprintf("after the claim: %d jobs of the kind left, want 1 (the one of size 3)", len(res.Jobs)))
 	}
 	inTx(t, s, func(tx *sql.Tx) error {
 		again, err := s.ClaimWaitingJobsTx(ctx, tx, sizedArgs{}.Kind(), river.QueueDefault, 10, func([]byte) bool { return false })

@@ -3,6 +3,8 @@ package pgtest
 import (
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Without PostgreSQL's programs, the test fails with one line saying what to set or
@@ -13,11 +15,7 @@ func TestNoBinariesSaysWhatToDo(t *testing.T) {
 	binDirs = t.TempDir() + "/*/bin"
 	defer func() { binDirs = old }()
 	_, err := startServer()
-	if err == nil {
-		t.Fatal("startServer succeeded without initdb")
-	}
+	require.Error(t, err, "startServer succeeded without initdb")
 	msg := err.Error()
-	if strings.Contains(msg, "\n") || !strings.Contains(msg, EnvURL) || !strings.Contains(msg, "initdb and pg_ctl") {
-		t.Errorf("error = %q, want one line naming %s and initdb/pg_ctl", msg, EnvURL)
-	}
+	require.False(t, strings.Contains(msg, "\n") || !strings.Contains(msg, EnvURL) || !strings.Contains(msg, "initdb and pg_ctl"), "error = %q, want one line naming %s and initdb/pg_ctl", msg, EnvURL)
 }

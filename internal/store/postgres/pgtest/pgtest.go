@@ -50,6 +50,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver of the admin connection
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/store/postgres"
 )
@@ -87,9 +88,7 @@ func ServerURL(t testing.TB) string {
 			shared.server, shared.url = s, s.url
 		}
 	}
-	if shared.err != nil {
-		t.Fatalf("PostgreSQL: %v", shared.err)
-	}
+	require.NoError(t, shared.err, "PostgreSQL")
 	return shared.url
 }
 
@@ -131,18 +130,14 @@ func NewEmptyDatabase(t testing.TB) string {
 func newDatabase(t testing.TB, migrated bool) string {
 	t.Helper()
 	a, err := adminFor(ServerURL(t))
-	if err != nil {
-		t.Fatalf("PostgreSQL: %v", err)
-	}
+	require.NoError(t, err, "PostgreSQL")
 	name, err := a.createDatabase(t.Context(), migrated)
-	if err != nil {
-		t.Fatalf("PostgreSQL: %v", err)
-	}
+	require.NoError(t, err, "PostgreSQL")
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := a.db.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
+			require.FailNow(t, fmt.Sprintf("drop test database %s: %v", name, err))
 		}
 	})
 	return a.urlOf(name)
@@ -164,7 +159,7 @@ func NewSetting(t testing.TB) string {
 	case "postgres":
 		return NewDatabase(t)
 	default:
-		t.Fatalf("%s=%q: want sqlite or postgres", EnvDatabase, kind)
+		require.FailNow(t, fmt.Sprintf("%s=%q: want sqlite or postgres", EnvDatabase, kind))
 		return ""
 	}
 }

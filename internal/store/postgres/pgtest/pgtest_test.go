@@ -13,6 +13,7 @@ import (
 
 	"github.com/appbackend/appbackend/internal/store/postgres"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
+	"github.com/stretchr/testify/require"
 )
 
 func TestMain(m *testing.M) {
@@ -24,9 +25,7 @@ func TestMain(m *testing.M) {
 func databaseName(t *testing.T, rawURL string) string {
 	t.Helper()
 	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return strings.TrimPrefix(u.Path, "/")
 }
 
@@ -35,41 +34,29 @@ func TestNewDatabase(t *testing.T) {
 	var first, second string
 	t.Run("two databases", func(t *testing.T) {
 		first, second = pgtest.NewDatabase(t), pgtest.NewDatabase(t)
-		if first == second {
-			t.Fatalf("NewDatabase returned %s twice", first)
-		}
+		require.NotEqual(t, second, first, "NewDatabase returned %s twice", first)
 		a, err := postgres.Open(t.Context(), first, postgres.WithoutMigrations())
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer a.Close()
 		if pending, err := a.PendingMigrations(t.Context()); err != nil || len(pending) != 0 {
-			t.Fatalf("PendingMigrations = %v, %v; want a migrated database", pending, err)
+			require.FailNow(t, fmt.Sprintf("PendingMigrations = %v, %v; want a migrated database", pending, err))
 		}
-		if err := a.PutSetting(t.Context(), "only", "in the first"); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, a.PutSetting(t.Context(), "only", "in the first"))
 		b, err := postgres.Open(t.Context(), second, postgres.WithoutMigrations())
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer b.Close()
 		if _, ok, err := b.Setting(t.Context(), "only"); err != nil || ok {
-			t.Errorf("the second database sees the first's setting (ok %v, err %v), want isolated databases", ok, err)
+			require.FailNow(t, fmt.Sprintf("the second database sees the first's setting (ok %v, err %v), want isolated databases", ok, err))
 		}
 	})
 	admin, err := sql.Open("pgx", pgtest.ServerURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer admin.Close()
 	for _, u := range []string{first, second} {
 		var exists bool
-		if err := admin.QueryRowContext(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, databaseName(t, u)).Scan(&exists); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, admin.QueryRowContext(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, databaseName(t, u)).Scan(&exists))
 		if exists {
-			t.Errorf("database %s still exists after its test ended", databaseName(t, u))
+			require.FailNow(t, fmt.Sprintf("database %s still exists after its test ended", databaseName(t, u)))
 		}
 	}
 }
@@ -84,9 +71,8 @@ func TestNewSetting(t *testing.T) {
 	} {
 		t.Run("kind "+tc.kind, func(t *testing.T) {
 			t.Setenv(pgtest.EnvDatabase, tc.kind)
-			if got := pgtest.NewSetting(t); !strings.HasPrefix(got, tc.wantPrefix) {
-				t.Errorf("NewSetting with %s=%q = %q, want a %s setting", pgtest.EnvDatabase, tc.kind, got, tc.wantPrefix)
-			}
+			got := pgtest.NewSetting(t)
+			require.True(t, strings.HasPrefix(got, tc.wantPrefix), "NewSetting with %s=%q = %q, want a %s setting", pgtest.EnvDatabase, tc.kind, got, tc.wantPrefix)
 		})
 	}
 }
@@ -101,14 +87,10 @@ func TestHelperProcess(t *testing.T) {
 	}
 	u := pgtest.NewDatabase(t)
 	db, err := sql.Open("pgx", u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var mine int
 	token := strings.Split(databaseName(t, u), "_")[2]
-	if err := db.QueryRow(`SELECT COUNT(*) FROM pg_database WHERE datname LIKE '%\_' || $1 || '\_%'`, token).Scan(&mine); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM pg_database WHERE datname LIKE '%\_' || $1 || '\_%'`, token).Scan(&mine))
 	fmt.Printf("URL %s\nTOKEN %s\nMINE %d\n", u, token, mine)
 	os.Exit(0) // no cleanup, no Stop
 }
@@ -120,18 +102,14 @@ func runHelper(t *testing.T, serverURL string) map[string]string {
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envHelper+"=1", pgtest.EnvURL+"="+serverURL)
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("helper process: %v\n%s", err, out)
-	}
+	require.NoError(t, err, "helper process: %v\n%s", err, out)
 	got := map[string]string{}
 	for _, line := range strings.Split(string(out), "\n") {
 		if k, v, ok := strings.Cut(line, " "); ok {
 			got[k] = v
 		}
 	}
-	if got["URL"] == "" {
-		t.Fatalf("helper process printed no URL:\n%s", out)
-	}
+	require.NotEqual(t, "", got["URL"], "helper process printed no URL:\n%s", out)
 	return got
 }
 
@@ -154,18 +132,14 @@ func TestNothingLeftOnTheServerAfterTheProcess(t *testing.T) {
 	server := pgtest.ServerURL(t)
 	got := runHelper(t, server)
 	if got["MINE"] != "2" {
-		t.Fatalf("the helper process had %s databases of its own, want 2 (its database and its template)", got["MINE"])
+		require.FailNow(t, fmt.Sprintf("the helper process had %s databases of its own, want 2 (its database and its template)", got["MINE"]))
 	}
 	admin, err := sql.Open("pgx", server)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer admin.Close()
 	left := func() (names []string) {
 		rows, err := admin.QueryContext(t.Context(), `SELECT datname FROM pg_database WHERE datname LIKE '%\_' || $1 || '\_%'`, got["TOKEN"])
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer rows.Close()
 		for rows.Next() {
 			var n string
@@ -175,7 +149,7 @@ func TestNothingLeftOnTheServerAfterTheProcess(t *testing.T) {
 		return names
 	}
 	if !waitFor(30*time.Second, func() bool { return len(left()) == 0 }) {
-		t.Errorf("30 s after the test process ended, its databases %v are still on the server", left())
+		require.FailNow(t, fmt.Sprintf("30 s after the test process ended, its databases %v are still on the server", left()))
 	}
 }
 
@@ -185,16 +159,12 @@ func TestNoServerLeftAfterTheProcess(t *testing.T) {
 	t.Parallel()
 	got := runHelper(t, "")
 	u, err := url.Parse(got["URL"])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	dir := u.Query().Get("host")
 	if !strings.HasPrefix(dir, "/") || u.Port() != "" {
-		t.Fatalf("the helper's own server is at %s, want a Unix socket's directory and no TCP port", got["URL"])
+		require.FailNow(t, fmt.Sprintf("the helper's own server is at %s, want a Unix socket's directory and no TCP port", got["URL"]))
 	}
-	if !waitFor(30*time.Second, func() bool { _, err := os.Stat(dir); return errors.Is(err, os.ErrNotExist) }) {
-		t.Errorf("30 s after the test process ended, its server's directory %s is still there", dir)
-	}
+	require.True(t, waitFor(30*time.Second, func() bool { _, err := os.Stat(dir); return errors.Is(err, os.ErrNotExist) }), "30 s after the test process ended, its server's directory %s is still there", dir)
 }
 
 // A server of StartServer comes back at the same address after Down, with its data.
@@ -203,24 +173,22 @@ func TestStartServerDownUp(t *testing.T) {
 	server := pgtest.StartServer(t)
 	before := server.URL()
 	db, err := sql.Open("pgx", before)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer db.Close()
 	db.SetMaxIdleConns(0)
 	if _, err := db.ExecContext(t.Context(), `CREATE TABLE kept (n int); INSERT INTO kept VALUES (7)`); err != nil {
-		t.Fatal(err)
+		require.FailNow(t, fmt.Sprint(err))
 	}
 	server.Down(t)
 	if err := db.PingContext(t.Context()); err == nil {
-		t.Fatal("Ping succeeded while the server is down")
+		require.FailNow(t, "Ping succeeded while the server is down")
 	}
 	server.Up(t)
 	if server.URL() != before {
-		t.Errorf("URL after Up = %s, want %s", server.URL(), before)
+		require.FailNow(t, fmt.Sprintf("URL after Up = %s, want %s", server.URL(), before))
 	}
 	var n int
 	if err := db.QueryRowContext(t.Context(), `SELECT n FROM kept`).Scan(&n); err != nil || n != 7 {
-		t.Errorf("after Down and Up: n = %d, %v; want the row written before", n, err)
+		require.FailNow(t, fmt.Sprintf("after Down and Up: n = %d, %v; want the row written before", n, err))
 	}
 }

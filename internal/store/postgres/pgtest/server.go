@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Server is a throwaway PostgreSQL server that this process started, with its own
@@ -43,13 +45,9 @@ const serverDatabase = "appbackend_test"
 func StartServer(t testing.TB) *Server {
 	t.Helper()
 	s, err := startServer()
-	if err != nil {
-		t.Fatalf("PostgreSQL: %v", err)
-	}
+	require.NoError(t, err, "PostgreSQL")
 	t.Cleanup(func() {
-		if err := s.stop(); err != nil {
-			t.Errorf("stop PostgreSQL: %v", err)
-		}
+		require.NoError(t, s.stop(), "stop PostgreSQL")
 	})
 	return s
 }
@@ -62,34 +60,26 @@ func (s *Server) URL() string { return s.url }
 // refused until Up.
 func (s *Server) Down(t testing.TB) {
 	t.Helper()
-	if err := stopServer(context.Background(), filepath.Join(s.bin, "pg_ctl"), s.data(), s.cred); err != nil {
-		t.Fatalf("PostgreSQL down: %v", err)
-	}
+	require.NoError(t, stopServer(context.Background(), filepath.Join(s.bin, "pg_ctl"), s.data(), s.cred), "PostgreSQL down")
 }
 
 // Up starts the server again after Down, at the same address.
 func (s *Server) Up(t testing.TB) {
 	t.Helper()
-	if err := s.pgctlStart(); err != nil {
-		t.Fatalf("PostgreSQL up: %v", err)
-	}
+	require.NoError(t, s.pgctlStart(), "PostgreSQL up")
 }
 
 // Freeze stops every process of the server with SIGSTOP: connections are accepted
 // by the kernel but never answered, as across a network partition.
 func (s *Server) Freeze(t testing.TB) {
 	t.Helper()
-	if err := s.signal(syscall.SIGSTOP); err != nil {
-		t.Fatalf("PostgreSQL freeze: %v", err)
-	}
+	require.NoError(t, s.signal(syscall.SIGSTOP), "PostgreSQL freeze")
 }
 
 // Thaw resumes a server after Freeze.
 func (s *Server) Thaw(t testing.TB) {
 	t.Helper()
-	if err := s.signal(syscall.SIGCONT); err != nil {
-		t.Fatalf("PostgreSQL thaw: %v", err)
-	}
+	require.NoError(t, s.signal(syscall.SIGCONT), "PostgreSQL thaw")
 }
 
 // signal sends sig to the postmaster and its children. For SIGSTOP the postmaster
