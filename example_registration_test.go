@@ -126,7 +126,7 @@ func ExampleApp_Enqueue() {
 	defer t.End()
 
 	app := appbackendtest.Start(t, func(app *appbackend.App) {
-		_ = appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[greetArgs]) error {
+		appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[greetArgs]) error {
 			return river.RecordOutput(ctx, "hello "+job.Args.Name)
 		}))
 	})
@@ -146,7 +146,7 @@ func ExampleApp_Every() {
 
 	ran := make(chan string, 8)
 	appbackendtest.Start(t, func(app *appbackend.App) {
-		_ = app.Every("@every 1s", "example.heartbeat", func(ctx context.Context, run appbackend.Run) error {
+		app.Every("@every 1s", "example.heartbeat", func(ctx context.Context, run appbackend.Run) error {
 			select {
 			case ran <- "heartbeat":
 			default:
@@ -171,7 +171,7 @@ func ExampleApp_EveryAccount() {
 
 	ran := make(chan string, 8)
 	app := appbackendtest.Start(t, func(app *appbackend.App) {
-		_ = app.EveryAccount("@every 1s", "example.sync", func(ctx context.Context, run appbackend.Run) error {
+		app.EveryAccount("@every 1s", "example.sync", func(ctx context.Context, run appbackend.Run) error {
 			account, _, err := app.Account(ctx)
 			if err != nil {
 				return err

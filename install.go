@@ -9,8 +9,8 @@ import (
 
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/baseservice"
-	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/hook"
+	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/oauth"
 	"github.com/appbackend/appbackend/internal/secretbox"
 	"github.com/appbackend/appbackend/internal/setup"

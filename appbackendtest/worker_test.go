@@ -29,7 +29,7 @@ var tallyMigrations = fstest.MapFS{
 func TestWorkRunsTheRegisteredWorker(t *testing.T) {
 	t.Parallel()
 	w := appbackendtest.NewWorker(t, func(app *appbackend.App) {
-		_ = appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[tallyArgs]) error {
+		appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[tallyArgs]) error {
 			tx, _ := appbackend.Tx(ctx)
 			if _, err := tx.ExecContext(ctx, `INSERT INTO tallies (n) VALUES ($1)`, job.Args.N); err != nil {
 				return err
@@ -52,7 +52,7 @@ func TestWorkRetriesAFailedAttempt(t *testing.T) {
 	t.Parallel()
 	var attempts atomic.Int32
 	w := appbackendtest.NewWorker(t, func(app *appbackend.App) {
-		_ = appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[tallyArgs]) error {
+		appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[tallyArgs]) error {
 			if attempts.Add(1) == 1 {
 				return errors.New("first attempt fails")
 			}
@@ -70,7 +70,7 @@ func TestWorkRetriesAFailedAttempt(t *testing.T) {
 func TestWorkAsBindsTheAccount(t *testing.T) {
 	t.Parallel()
 	w := appbackendtest.NewWorker(t, func(app *appbackend.App) {
-		_ = appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[tallyArgs]) error {
+		appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[tallyArgs]) error {
 			account, livemode, err := app.Account(ctx)
 			if err != nil {
 				return err
