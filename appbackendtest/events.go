@@ -43,8 +43,17 @@ type Event struct {
 // other answer.
 func (a *App) Deliver(t testing.TB, ev Event) string {
 	t.Helper()
+	raw := ev.build(t, "Deliver")
+	a.postEvent(t, raw, ev.Livemode, "event "+ev.ID+" ("+ev.Type+")")
+	return ev.ID
+}
+
+// build gives ev an id when it has none and returns the event Stripe would send for
+// it; method names the kit's function in the failure of an event without a Type.
+func (ev *Event) build(t testing.TB, method string) []byte {
+	t.Helper()
 	if ev.Type == "" {
-		t.Fatal("appbackendtest: Deliver: the event has no Type")
+		t.Fatal("appbackendtest: " + method + ": the event has no Type")
 	}
 	if ev.ID == "" {
 		ev.ID = webhooktest.NewID("evt_")
@@ -59,8 +68,7 @@ func (a *App) Deliver(t testing.TB, ev Event) string {
 	if ev.Object != nil {
 		opts = append(opts, webhooktest.Object(ev.Object))
 	}
-	a.postEvent(t, webhooktest.Event(ev.Type, opts...), ev.Livemode, "event "+ev.ID+" ("+ev.Type+")")
-	return ev.ID
+	return webhooktest.Event(ev.Type, opts...)
 }
 
 // postEvent posts body to POST /webhooks/stripe signed with the secret of the mode's

@@ -11,7 +11,6 @@ import (
 	"github.com/appbackend/appbackend/internal/apptest"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/sqlstore"
-	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 	"github.com/appbackend/appbackend/stripeclient"
 )
 
@@ -109,23 +108,7 @@ func (w *Worker) work(t testing.TB, ctx context.Context, args appbackend.JobArgs
 // App.WaitForEvent does when the event dies.
 func (w *Worker) HandleEvent(t testing.TB, ev Event) appbackend.Event {
 	t.Helper()
-	if ev.Type == "" {
-		t.Fatal("appbackendtest: HandleEvent: the event has no Type")
-	}
-	if ev.ID == "" {
-		ev.ID = webhooktest.NewID("evt_")
-	}
-	opts := []webhooktest.Option{webhooktest.ID(ev.ID), webhooktest.Livemode(ev.Livemode)}
-	if ev.Account != "" {
-		opts = append(opts, webhooktest.Account(ev.Account))
-	}
-	if !ev.Created.IsZero() {
-		opts = append(opts, webhooktest.Created(ev.Created))
-	}
-	if ev.Object != nil {
-		opts = append(opts, webhooktest.Object(ev.Object))
-	}
-	raw := webhooktest.Event(ev.Type, opts...)
+	raw := ev.build(t, "HandleEvent")
 	var envelope struct {
 		Created    int64  `json:"created"`
 		APIVersion string `json:"api_version"`
