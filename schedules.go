@@ -3,6 +3,7 @@ package appbackend
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/appbackend/appbackend/internal/admin"
@@ -50,6 +51,18 @@ func (a *App) Every(spec, name string, h func(ctx context.Context, run Run) erro
 func (a *App) EveryAccount(spec, name string, h func(ctx context.Context, run Run) error) {
 	a.mustRegister("EveryAccount")
 	mustSchedule("EveryAccount", a.sched.set.EveryAccount(spec, name, scheduleHandlerOf(h)))
+}
+
+// CheckScheduleSpec returns the error Every and EveryAccount would panic with for a
+// schedule named name with spec, wrapping ErrConfig; nil when both are valid. A spec
+// the operator sets (an environment variable) is checked with it first, so that a bad
+// value stops the program with a configuration error instead of a panic.
+func CheckScheduleSpec(name, spec string) error {
+	err := schedule.NewSet().Every(spec, name, func(context.Context, schedule.Run) error { return nil })
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
 }
 
 func mustSchedule(method string, err error) {

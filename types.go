@@ -285,6 +285,9 @@ func jobStatusFromInternal(s jobstatus.Status) JobStatus {
 // scheduleHandlerOf adapts a schedule handler an app registers to the internal Run it
 // is called with.
 func scheduleHandlerOf(h func(ctx context.Context, run Run) error) schedule.Handler {
+	if h == nil {
+		return nil // so that Every and EveryAccount see the nil and panic
+	}
 	return func(ctx context.Context, r schedule.Run) error { return h(ctx, runFromSchedule(r)) }
 }
 

@@ -58,8 +58,21 @@ func setupTagger(app *appbackend.App, getenv func(string) string) error {
 			return fmt.Errorf("%w: INVOICETAGGER_DEFAULT_TAG: %v", appbackend.ErrConfig, err)
 		}
 	}
+	if err := appbackend.CheckScheduleSpec(summarySchedule, summarySpec(getenv)); err != nil {
+		return err
+	}
 	register(app, getenv)
 	return nil
+}
+
+// summarySchedule is the nightly summary's name, summarySpec its spec.
+const summarySchedule = "invoicetagger.summary"
+
+func summarySpec(getenv func(string) string) string {
+	if spec := getenv("INVOICETAGGER_SUMMARY_SPEC"); spec != "" {
+		return spec
+	}
+	return "0 2 * * *"
 }
 
 // tagger is the app: the appbackend.App it runs on and its settings.
@@ -76,19 +89,15 @@ func register(app *appbackend.App, getenv func(string) string) *tagger {
 	if tag, err := normalizeTag(getenv("INVOICETAGGER_DEFAULT_TAG")); err == nil {
 		tg.defaultTag = tag // setupTagger refuses an invalid one before it gets here
 	}
-	spec := getenv("INVOICETAGGER_SUMMARY_SPEC")
-	if spec == "" {
-		spec = "0 2 * * *"
-	}
-
 	app.OnInstall(tg.installed)
 	app.OnUninstall(tg.uninstalled)
 	app.OnCleanup(tg.removeAccountData)
 	app.OnEvent("invoice.finalized", tg.invoiceFinalized)
 	tg.registerRoutes()
 	// An invalid spec, or a kind registered twice, panics here: the program (and its
-	// first test) cannot start without its schedule or its job.
-	app.EveryAccount(spec, "invoicetagger.summary", tg.summarize)
+	// first test) cannot start without its schedule or its job. setupTagger checks the
+	// operator's spec first, so that a bad one is a configuration error.
+	app.EveryAccount(summarySpec(getenv), summarySchedule, tg.summarize)
 	appbackend.AddWorker(app, exportWorker{tagger: tg})
 	return tg
 }

@@ -33,6 +33,9 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
+	if err := appbackend.CheckScheduleSpec(refreshSchedule, refreshSpec(getenv)); err != nil {
+		return err
+	}
 	app, err := appbackend.New(cfg)
 	if err != nil {
 		return err

@@ -22,13 +22,20 @@ func (exportArgs) Kind() string { return "quickstart.export" }
 // signed POST /api/export that hands an export to a job and answers its id at once;
 // the UI then polls GET /api/jobs/{id} (appbackend's own route) for its state and
 // output. QUICKSTART_REFRESH_EVERY sets the refresh's spec (default @hourly).
-func registerSchedules(app *appbackend.App, getenv func(string) string) {
-	spec := getenv("QUICKSTART_REFRESH_EVERY")
-	if spec == "" {
-		spec = "@hourly"
+// refreshSchedule is the refresh's name, refreshSpec its spec.
+const refreshSchedule = "quickstart.refresh"
+
+func refreshSpec(getenv func(string) string) string {
+	if spec := getenv("QUICKSTART_REFRESH_EVERY"); spec != "" {
+		return spec
 	}
-	// An invalid spec panics here, so that it cannot go unnoticed.
-	app.EveryAccount(spec, "quickstart.refresh", func(ctx context.Context, run appbackend.Run) error {
+	return "@hourly"
+}
+
+func registerSchedules(app *appbackend.App, getenv func(string) string) {
+	// An invalid spec panics here; run checks it first (CheckScheduleSpec), so that a bad
+	// QUICKSTART_REFRESH_EVERY is a configuration error.
+	app.EveryAccount(refreshSpec(getenv), refreshSchedule, func(ctx context.Context, run appbackend.Run) error {
 		// The context is bound to the run's account and mode: this reads the
 		// merchant's balance with the live or test key.
 		sc, err := app.Stripe(ctx)
