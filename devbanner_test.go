@@ -3,6 +3,8 @@ package appbackend
 import (
 	"runtime/debug"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // The banner's commands work as typed by whoever started the server.
@@ -33,11 +35,9 @@ func TestCLICommand(t *testing.T) {
 		{"an app started by go run", goRun, "/home/dev/myapp", app, noModule, "go run " + cliPackage},
 		{"no build information", "./x", "/", nil, noModule, "go run " + cliPackage},
 	} {
-		if got := cliCommandFor(tc.arg0, tc.wd, tc.bi, tc.module); got != tc.want {
-			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
-		}
+		got := cliCommandFor(tc.arg0, tc.wd, tc.bi, tc.module)
+		require.Equal(t, tc.want, got, tc.name)
 	}
-	if !goRunExecutable("/tmp/go-build99/b001/appbackend.test") || goRunExecutable("/opt/go-builder/appbackend") {
-		t.Error("goRunExecutable: want go test's executable, not another folder")
-	}
+	require.True(t, goRunExecutable("/tmp/go-build99/b001/appbackend.test"), "goRunExecutable: want go test's executable, not another folder")
+	require.False(t, goRunExecutable("/opt/go-builder/appbackend"), "goRunExecutable: want go test's executable, not another folder")
 }

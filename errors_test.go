@@ -40,9 +40,8 @@ func TestErrorCodeStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.code), func(t *testing.T) {
 			t.Parallel()
-			if got := tt.code.Status(); got != tt.want {
-				t.Fatalf("%s.Status() = %d, want %d", tt.code, got, tt.want)
-			}
+			got := tt.code.Status()
+			require.Equal(t, tt.want, got, "%s.Status()", tt.code)
 			e := appbackend.NewError(tt.code, "m")
 			require.Equal(t, tt.code, e.Code)
 		})

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // discardWriter is a reusable ResponseWriter: the handler chain is measured without
@@ -44,16 +46,10 @@ func BenchmarkWhoami(b *testing.B) {
 		AppSecrets: []string{secret},
 		Logger:     logger,
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := a.open(b.Context()); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
+	require.NoError(b, a.open(b.Context()))
 	defer a.db.Close()
-	if err := a.openMetrics(); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, a.openMetrics())
 	body := []byte(`{"user_id":"usr_bench","account_id":"acct_bench"}`)
 	ts := time.Now().Unix()
 	mac := hmac.New(sha256.New, []byte(secret))
@@ -62,9 +58,7 @@ func BenchmarkWhoami(b *testing.B) {
 
 	run := func(b *testing.B, h http.Handler) {
 		req, err := http.NewRequest(http.MethodPost, "http://127.0.0.1:3000/api/whoami", nil)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		req.Header.Set("Stripe-Signature", sig)
 		req.Header.Set("Content-Type", "application/json")
 		req.RemoteAddr = "127.0.0.1:50000"
@@ -77,9 +71,7 @@ func BenchmarkWhoami(b *testing.B) {
 			req.ContentLength = int64(len(body))
 			w.reset()
 			h.ServeHTTP(w, req)
-			if w.status != http.StatusOK {
-				b.Fatalf("status %d", w.status)
-			}
+			require.Equal(b, http.StatusOK, w.status, "status")
 		}
 	}
 	full := a.handler()

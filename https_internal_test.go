@@ -73,7 +73,7 @@ func (s *httpsServer) stop(t *testing.T) {
 	case err := <-s.done:
 		require.NoError(t, err)
 	case <-time.After(time.Minute):
-		t.Fatal("Run did not return")
+		require.FailNow(t, "Run did not return")
 	}
 }
 
@@ -109,9 +109,9 @@ func startHTTPS(t *testing.T, dbPath string, renewRatio float64, directory strin
 	select {
 	case <-ready:
 	case err := <-s.done:
-		t.Fatalf("Run returned before listening: %v", err)
+		require.Failf(t, "Run returned before listening", "error: %v", err)
 	case <-time.After(time.Minute):
-		t.Fatal("not listening after a minute")
+		require.FailNow(t, "not listening after a minute")
 	}
 	return s
 }
@@ -163,7 +163,7 @@ func leaf(t *testing.T, addr string, accept func(*x509.Certificate) bool) (*x509
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("no accepted certificate on %s: %v", addr, lastErr)
+	require.Failf(t, "no accepted certificate", "on %s: %v", addr, lastErr)
 	return nil, tls.ConnectionState{}
 }
 

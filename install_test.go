@@ -258,7 +258,7 @@ func lastRequest(t *testing.T, f *appbackendtest.StripeFake, path string) appbac
 			return reqs[i]
 		}
 	}
-	t.Fatalf("no request to %s", path)
+	require.Failf(t, "no request", "to %s", path)
 	return appbackendtest.StripeRequest{}
 }
 
@@ -426,19 +426,15 @@ func TestInstallStateAcrossSecretRotation(t *testing.T) {
 func nodeInstallSignature(t *testing.T, secret string, at time.Time, contents ...string) []string {
 	t.Helper()
 	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is not on PATH; this test signs with stripe-node (run make node-deps after installing Node.js): %v", err)
-	}
+	require.NoError(t, err, "node is not on PATH; this test signs with stripe-node (run make node-deps after installing Node.js)")
 	modules := os.Getenv("APPBACKEND_NODE_MODULES")
 	if modules == "" {
 		modules = filepath.Join("testdata", "node", "node_modules")
 	}
-	if modules, err = filepath.Abs(modules); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(modules, "stripe", "package.json")); err != nil {
-		t.Fatalf("stripe-node is not installed in %s: run make node-deps (%v)", modules, err)
-	}
+	modules, err = filepath.Abs(modules)
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(modules, "stripe", "package.json"))
+	require.NoError(t, err, "stripe-node is not installed in %s: run make node-deps", modules)
 	var in bytes.Buffer
 	for _, c := range contents {
 		line, _ := json.Marshal(map[string]any{"payload": base64.StdEncoding.EncodeToString([]byte(c)), "secret": secret, "timestamp": at.Unix()})
@@ -450,9 +446,7 @@ func nodeInstallSignature(t *testing.T, secret string, at time.Time, contents ..
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node peer_sign.js: %v\nstderr: %s", err, stderr.String())
-	}
+	require.NoError(t, err, "node peer_sign.js\nstderr: %s", stderr.String())
 	var headers []string
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		h, ok := strings.CutPrefix(line, "ok ")

@@ -65,7 +65,7 @@ func TestMetricsAfterAScriptedSequence(t *testing.T) {
 	select {
 	case <-processed:
 	case <-time.After(10 * time.Second):
-		t.Fatal("customer.created was not processed")
+		require.FailNow(t, "customer.created was not processed")
 	}
 
 	wantLines := []string{

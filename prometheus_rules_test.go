@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestPrometheusRules checks deploy/prometheus-rules.yml with promtool (its syntax and
@@ -17,29 +19,22 @@ import (
 func TestPrometheusRules(t *testing.T) {
 	t.Parallel()
 	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatalf("promtool is not on PATH: run scripts/promtool.sh (make test does) to install Debian's prometheus, which has it")
-	}
+	require.NoError(t, err, "promtool is not on PATH: run scripts/promtool.sh (make test does) to install Debian's prometheus, which has it")
 	for _, args := range [][]string{
 		{"check", "rules", "prometheus-rules.yml"},
 		{"test", "rules", "prometheus-rules.test.yml"},
 	} {
 		cmd := exec.Command(promtool, args...)
 		cmd.Dir = "deploy"
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "promtool %s\n%s", strings.Join(args, " "), out)
 	}
 
 	rules, err := os.ReadFile(filepath.Join("deploy", "prometheus-rules.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	registered := registeredMetrics(t)
 	used := regexp.MustCompile(`\bappbackend_[a-z_]+`).FindAllString(string(rules), -1)
-	if len(used) == 0 {
-		t.Fatal("the rules name no appbackend_ metric")
-	}
+	require.NotEmpty(t, used, "the rules name no appbackend_ metric")
 	for _, name := range used {
 		base := name
 		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
@@ -47,9 +42,7 @@ func TestPrometheusRules(t *testing.T) {
 				base = b
 			}
 		}
-		if !slices.Contains(registered, base) {
-			t.Errorf("the rules use %s, which the server does not export (it registers %v)", name, registered)
-		}
+		require.True(t, slices.Contains(registered, base), "the rules use %s, which the server does not export (it registers %v)", name, registered)
 	}
 }
 
@@ -58,9 +51,7 @@ func TestPrometheusRules(t *testing.T) {
 func registeredMetrics(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("internal", "metrics", "*.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	files = append(files, "operations.go")
 	var names []string
 	named := regexp.MustCompile(`Name:\s*"([a-z_]+)"|Namespace\+"_([a-z_]+)"`)
@@ -69,9 +60,7 @@ func registeredMetrics(t *testing.T) []string {
 			continue
 		}
 		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, m := range named.FindAllStringSubmatch(string(src), -1) {
 			names = append(names, "appbackend_"+m[1]+m[2])
 		}

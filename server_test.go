@@ -87,7 +87,7 @@ func setupWith(t *testing.T, mutate func(*appbackend.Config), register func(*app
 	select {
 	case <-ready:
 	case err := <-done:
-		t.Fatalf("Run returned before listening: %v", err)
+		require.Failf(t, "Run returned before listening", "error: %v", err)
 	}
 	return &testBundle{app: app, baseURL: "http://" + ln.Addr().String(), logs: logs}
 }

@@ -76,7 +76,7 @@ func TestShutdownClosesStalledClients(t *testing.T) {
 	case err := <-done:
 		require.NoError(t, err, "stalled clients made the shutdown fail:\n%s", logs.String())
 	case <-time.After(httpBudget + 20*time.Second):
-		t.Fatalf("Run did not return within the HTTP budget and a margin:\n%s", logs.String())
+		require.Failf(t, "Run did not return within the HTTP budget and a margin", "logs:\n%s", logs.String())
 	}
 	t.Logf("shutdown took %v with an HTTP budget of %v", time.Since(start), httpBudget)
 	require.Contains(t, logs.String(), "closing their connections")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/telemetry"
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkWhoamiTraced is BenchmarkWhoami/appbackend with traces on (every request
@@ -29,25 +30,16 @@ func BenchmarkWhoamiTraced(b *testing.B) {
 	settings, err := telemetry.FromEnv(func(k string) string {
 		return map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": collector.URL}[k]
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	const secret = "absec_bench_secret"
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := New(Config{Database: "sqlite:" + filepath.Join(b.TempDir(), "bench.db"), AppSecrets: []string{secret}, Logger: logger})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := a.open(b.Context()); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
+	require.NoError(b, a.open(b.Context()))
 	defer a.db.Close()
-	if err := a.openMetrics(); err != nil {
-		b.Fatal(err)
-	}
-	if a.tel, err = telemetry.Start(b.Context(), settings, logger); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, a.openMetrics())
+	a.tel, err = telemetry.Start(b.Context(), settings, logger)
+	require.NoError(b, err)
 	defer a.tel.Shutdown(b.Context())
 	body := []byte(`{"user_id":"usr_bench","account_id":"acct_bench"}`)
 	ts := time.Now().Unix()
@@ -56,9 +48,7 @@ func BenchmarkWhoamiTraced(b *testing.B) {
 	sig := "t=" + strconv.FormatInt(ts, 10) + ",v1=" + hex.EncodeToString(mac.Sum(nil))
 	h := a.handler()
 	req, err := http.NewRequest(http.MethodPost, "http://127.0.0.1:3000/api/whoami", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	req.Header.Set("Stripe-Signature", sig)
 	req.Header.Set("Content-Type", "application/json")
 	req.RemoteAddr = "127.0.0.1:50000"
@@ -71,8 +61,6 @@ func BenchmarkWhoamiTraced(b *testing.B) {
 		req.ContentLength = int64(len(body))
 		w.reset()
 		h.ServeHTTP(w, req)
-		if w.status != http.StatusOK {
-			b.Fatalf("status %d", w.status)
-		}
+		require.Equal(b, http.StatusOK, w.status, "status")
 	}
 }

@@ -94,7 +94,7 @@ func (rc *otlpReceiver) waitFor(t *testing.T, what string, ok func(*tracepb.Span
 		select {
 		case <-rc.arrived:
 		case <-deadline:
-			t.Fatalf("no span %s was exported; got:\n%s", what, rc.dump())
+			require.Failf(t, "no span was exported", "want %s; got:\n%s", what, rc.dump())
 		}
 	}
 }

@@ -53,7 +53,7 @@ func filled[T any](t *testing.T) T {
 		case f.Type() == reflect.TypeFor[[]string]():
 			f.Set(reflect.ValueOf([]string{name + "_a", name + "_b"}))
 		default:
-			t.Fatalf("filled: no value for %s %s: teach the test its type", name, f.Type())
+			require.Failf(t, "filled: no value: teach the test its type", "for %s %s", name, f.Type())
 		}
 	}
 	return v

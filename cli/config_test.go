@@ -354,21 +354,12 @@ func TestServeHelpMatchesTheREADME(t *testing.T) {
 	for _, r := range rows {
 		env, flag := r[1], r[2]
 		inREADME[flag] = true
-		if assertTrue(t, usages[flag] != "", "serve has no flag --%s (README's for %s)", flag, env) {
-			assertTrue(t, strings.Contains(usages[flag], env), "serve's --%s help does not name %s: %q", flag, env, usages[flag])
-		}
+		require.NotEmpty(t, usages[flag], "serve has no flag --%s (README's for %s)", flag, env)
+		require.Contains(t, usages[flag], env, "serve's --%s help does not name %s: %q", flag, env, usages[flag])
 	}
 	for flag := range usages {
-		assertTrue(t, inREADME[flag], "serve --%s has no row in README's configuration table", flag)
+		require.True(t, inREADME[flag], "serve --%s has no row in README's configuration table", flag)
 	}
-}
-
-func assertTrue(t *testing.T, ok bool, format string, args ...any) bool {
-	t.Helper()
-	if !ok {
-		t.Errorf(format, args...)
-	}
-	return ok
 }
 
 // TestCommandsNameTheSettingAsGiven: every command names a bad setting as the user

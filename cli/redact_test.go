@@ -48,14 +48,10 @@ func TestDatabasePasswordIsNeverPrinted(t *testing.T) {
 				defer cancel()
 				var stdout, stderr bytes.Buffer
 				code := run(ctx, args, envFunc(env), &stdout, &stderr)
-				if code == 0 {
-					t.Fatalf("exit 0 against an unreachable database; stdout:\n%s", stdout.String())
-				}
+				require.NotEqual(t, 0, code, "exit 0 against an unreachable database; stdout:\n%s", stdout.String())
 				for _, out := range []string{stdout.String(), stderr.String()} {
 					for _, s := range []string{secret, pgpassword} {
-						if strings.Contains(out, s) {
-							t.Errorf("output shows the password %q:\n%s", s, out)
-						}
+						require.NotContains(t, out, s, "output shows the password %q:\n%s", s, out)
 					}
 				}
 			})
