@@ -17,6 +17,7 @@ import (
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
+	"github.com/stretchr/testify/require"
 )
 
 // routes lists every admin route, and some that do not exist.
@@ -63,19 +64,16 @@ func TestEveryRouteNeedsTheToken(t *testing.T) {
 				req.form = url.Values{}
 			}
 			res := b.do(t, req)
-			if res.status != http.StatusUnauthorized {
-				t.Errorf("%s %s with %s = %d, want 401", rt.method, rt.path, cred.name, res.status)
-			}
+			require.Equal(t, http.StatusUnauthorized, res.status, "%s %s with %s = %d, want 401", rt.method, rt.path, cred.name, res.status)
 			if strings.HasPrefix(rt.path, "/admin/api/") {
 				assertAPIError(t, res, "unauthorized")
 			} else if !strings.Contains(res.body, `name="token"`) {
-				t.Errorf("%s %s with %s: the 401 page has no login form", rt.method, rt.path, cred.name)
+				require.FailNow(t, fmt.Sprintf("%s %s with %s: the 401 page has no login form", rt.method, rt.path, cred.name))
 			}
 		}
 	}
-	if got := b.replays(); len(got) != 0 {
-		t.Errorf("unauthenticated requests replayed %v", got)
-	}
+	got := b.replays()
+	require.Empty(t, got, "unauthenticated requests replayed %v", got)
 }
 
 func assertAPIError(t *testing.T, res response, wantCode string) {
@@ -83,12 +81,10 @@ func assertAPIError(t *testing.T, res response, wantCode string) {
 	var body struct {
 		Error struct{ Code, Message string }
 	}
-	if err := json.Unmarshal([]byte(res.body), &body); err != nil || body.Error.Code != wantCode || body.Error.Message == "" {
-		t.Errorf("error body = %s, want {\"error\":{\"code\":%q,…}}", res.body, wantCode)
-	}
-	if ct := res.header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("error Content-Type = %q, want application/json", ct)
-	}
+	err := json.Unmarshal([]byte(res.body), &body)
+	require.False(t, err != nil || body.Error.Code != wantCode || body.Error.Message == "", "error body = %s, want {\"error\":{\"code\":%q,…}}", res.body, wantCode)
+	ct := res.header.Get("Content-Type")
+	require.Equal(t, "application/json", ct, "error Content-Type = %q, want application/json", ct)
 }
 
 func TestBearerTokenOpensEveryRoute(t *testing.T) {
@@ -114,9 +110,7 @@ func TestBearerTokenOpensEveryRoute(t *testing.T) {
 		{"GET", "/admin/nothing-here", 404},
 	} {
 		res := b.do(t, request{method: rt.method, path: rt.path, bearer: testToken})
-		if res.status != rt.want {
-			t.Errorf("%s %s with the bearer token = %d, want %d\n%s", rt.method, rt.path, res.status, rt.want, res.body)
-		}
+		require.Equal(t, rt.want, res.status, "%s %s with the bearer token = %d, want %d\n%s", rt.method, rt.path, res.status, rt.want, res.body)
 	}
 }
 
@@ -125,36 +119,31 @@ func TestLoginSetsASessionCookie(t *testing.T) {
 	b := setup(t)
 
 	res := b.do(t, request{method: "GET", path: "/admin/"})
-	if res.status != http.StatusUnauthorized || !strings.Contains(res.body, `<form method="post" action="/admin/login">`) {
-		t.Fatalf("GET /admin/ without a session = %d without the login form", res.status)
-	}
+	require.Equal(t, http.StatusUnauthorized, res.status, "GET /admin/ without a session = %d without the login form", res.status)
+	require.Contains(t, res.body, `<form method="post" action="/admin/login">`, "GET /admin/ without a session = %d without the login form", res.status)
 	wrong := b.do(t, request{method: "POST", path: "/admin/login", form: url.Values{"token": {"guess"}}})
 	if wrong.status != http.StatusUnauthorized || len(wrong.resp.Cookies()) != 0 || !strings.Contains(wrong.body, "not the admin token") {
-		t.Errorf("login with a wrong token = %d, cookies %v; want 401, none, and a message", wrong.status, wrong.resp.Cookies())
+		require.FailNow(t, fmt.Sprintf("login with a wrong token = %d, cookies %v; want 401, none, and a message", wrong.status, wrong.resp.Cookies()))
 	}
 
 	c := b.login(t)
-	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/admin/" || c.Secure {
-		t.Errorf("cookie over plain HTTP = %+v; want HttpOnly, SameSite=Strict, Path=/admin/, not Secure", c)
-	}
-	if strings.Contains(c.Value, testToken) {
-		t.Error("the session cookie holds the token")
-	}
+	require.False(t, !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/admin/", "cookie over plain HTTP = %+v; want HttpOnly, SameSite=Strict, Path=/admin/, not Secure", c)
+	require.False(t, c.Secure, "cookie over plain HTTP = %+v; want HttpOnly, SameSite=Strict, Path=/admin/, not Secure", c)
+	require.NotContains(t, c.Value, testToken, "the session cookie holds the token")
 	res = b.do(t, request{method: "GET", path: "/admin/", cookie: c})
-	if res.status != http.StatusOK || !strings.Contains(res.body, "Corner Bookshop") {
-		t.Errorf("GET /admin/ with the session = %d, want 200 with the accounts", res.status)
-	}
+	require.Equal(t, http.StatusOK, res.status, "GET /admin/ with the session = %d, want 200 with the accounts", res.status)
+	require.Contains(t, res.body, "Corner Bookshop", "GET /admin/ with the session = %d, want 200 with the accounts", res.status)
 	if res := b.do(t, request{method: "GET", path: "/admin/api/stats", cookie: c}); res.status != http.StatusOK {
-		t.Errorf("GET /admin/api/stats with the session = %d, want 200", res.status)
+		require.FailNow(t, fmt.Sprintf("GET /admin/api/stats with the session = %d, want 200", res.status))
 	}
 	if res := b.do(t, request{method: "GET", path: "/admin/login", cookie: c}); res.status != http.StatusSeeOther {
-		t.Errorf("GET /admin/login once signed in = %d, want 303 to the dashboard", res.status)
+		require.FailNow(t, fmt.Sprintf("GET /admin/login once signed in = %d, want 303 to the dashboard", res.status))
 	}
 
 	out := b.do(t, request{method: "POST", path: "/admin/logout", cookie: c})
 	cleared := slices.ContainsFunc(out.resp.Cookies(), func(k *http.Cookie) bool { return k.Name == admin.SessionCookie && k.MaxAge < 0 })
 	if out.status != http.StatusSeeOther || !cleared {
-		t.Errorf("logout = %d, cookies %v; want 303 and the cookie removed", out.status, out.resp.Cookies())
+		require.FailNow(t, fmt.Sprintf("logout = %d, cookies %v; want 303 and the cookie removed", out.status, out.resp.Cookies()))
 	}
 }
 
@@ -164,9 +153,8 @@ func TestSessionCookieIsSecureBehindHTTPS(t *testing.T) {
 	res := b.do(t, request{method: "POST", path: "/admin/login", form: url.Values{"token": {testToken}},
 		header: http.Header{"X-Forwarded-Proto": {"https"}}})
 	cs := res.resp.Cookies()
-	if len(cs) != 1 || !cs[0].Secure {
-		t.Errorf("cookie behind an HTTPS proxy = %v, want one Secure cookie", cs)
-	}
+	require.Len(t, cs, 1, "cookie behind an HTTPS proxy = %v, want one Secure cookie", cs)
+	require.True(t, cs[0].Secure, "cookie behind an HTTPS proxy = %v, want one Secure cookie", cs)
 }
 
 func TestSessionsEnd(t *testing.T) {
@@ -175,26 +163,22 @@ func TestSessionsEnd(t *testing.T) {
 	clock := func() time.Time { return now }
 	b := setup(t, func(c *admin.Config) { c.Archetype.Now = func() time.Time { return clock() }; c.SessionTTL = time.Hour })
 	c := b.login(t)
-	if res := b.do(t, request{method: "GET", path: "/admin/api/stats", cookie: c}); res.status != http.StatusOK {
-		t.Fatalf("fresh session = %d, want 200", res.status)
-	}
+	res := b.do(t, request{method: "GET", path: "/admin/api/stats", cookie: c})
+	require.Equal(t, http.StatusOK, res.status, "fresh session = %d, want 200", res.status)
 	clock = func() time.Time { return now.Add(time.Hour + time.Second) }
-	if res := b.do(t, request{method: "GET", path: "/admin/api/stats", cookie: c}); res.status != http.StatusUnauthorized {
-		t.Errorf("session after its TTL = %d, want 401", res.status)
-	}
+	res = b.do(t, request{method: "GET", path: "/admin/api/stats", cookie: c})
+	require.Equal(t, http.StatusUnauthorized, res.status, "session after its TTL = %d, want 401", res.status)
 
 	// A new token ends the sessions of the old one.
 	rotated, err := admin.New(admin.Config{Token: "rotated-token-5f2a9c7e1b3d", Store: b.st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	clock = func() time.Time { return now }
 	r, _ := http.NewRequest("GET", "/admin/api/stats", nil)
 	r.AddCookie(c)
 	rec := httptest.NewRecorder()
 	rotated.ServeHTTP(rec, r)
 	if rec.Code != http.StatusUnauthorized {
-		t.Errorf("old session under a new token = %d, want 401", rec.Code)
+		require.FailNow(t, fmt.Sprintf("old session under a new token = %d, want 401", rec.Code))
 	}
 }
 
@@ -215,21 +199,16 @@ func TestCrossOriginPostsAreRefused(t *testing.T) {
 		{"replay from a browser without Sec-Fetch-Site", request{method: "POST", path: "/admin/events/" + deadEventID + "/replay", form: url.Values{}, cookie: c, header: oldBrowser}},
 	} {
 		res := b.do(t, tc.req)
-		if res.status != http.StatusForbidden {
-			t.Errorf("cross-origin %s = %d, want 403", tc.name, res.status)
-		}
+		require.Equal(t, http.StatusForbidden, res.status, "cross-origin %s = %d, want 403", tc.name, res.status)
 		if len(res.resp.Cookies()) != 0 {
-			t.Errorf("cross-origin %s set cookies %v", tc.name, res.resp.Cookies())
+			require.FailNow(t, fmt.Sprintf("cross-origin %s set cookies %v", tc.name, res.resp.Cookies()))
 		}
 	}
-	if got := b.replays(); len(got) != 0 {
-		t.Errorf("cross-origin posts replayed %v", got)
-	}
+	got := b.replays()
+	require.Empty(t, got, "cross-origin posts replayed %v", got)
 	sameOrigin := b.do(t, request{method: "POST", path: "/admin/events/" + deadEventID + "/replay", form: url.Values{}, cookie: c,
 		header: http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {b.srv.URL}}})
-	if sameOrigin.status != http.StatusSeeOther {
-		t.Errorf("same-origin replay = %d, want 303", sameOrigin.status)
-	}
+	require.Equal(t, http.StatusSeeOther, sameOrigin.status, "same-origin replay = %d, want 303", sameOrigin.status)
 }
 
 func TestNoCORSAndStrictHeaders(t *testing.T) {
@@ -239,19 +218,14 @@ func TestNoCORSAndStrictHeaders(t *testing.T) {
 		res := b.do(t, request{method: rt.method, path: rt.path, bearer: testToken,
 			header: http.Header{"Origin": {"https://dashboard.stripe.com"}}})
 		for k := range res.header {
-			if strings.HasPrefix(k, "Access-Control-") {
-				t.Errorf("%s %s answers %s", rt.method, rt.path, k)
-			}
+			require.False(t, strings.HasPrefix(k, "Access-Control-"), "%s %s answers %s", rt.method, rt.path, k)
 		}
-		if csp := res.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") {
-			t.Errorf("%s %s: Content-Security-Policy = %q", rt.method, rt.path, csp)
-		}
-		if res.header.Get("X-Frame-Options") != "DENY" || res.header.Get("Cache-Control") != "no-store" {
-			t.Errorf("%s %s: framing or caching allowed: %v", rt.method, rt.path, res.header)
-		}
-		if strings.Contains(res.body, "<script") {
-			t.Errorf("%s %s: the page has a script", rt.method, rt.path)
-		}
+		csp := res.header.Get("Content-Security-Policy")
+		require.Contains(t, csp, "default-src 'none'", "%s %s: Content-Security-Policy = %q", rt.method, rt.path, csp)
+		require.NotContains(t, csp, "script-src", "%s %s: Content-Security-Policy = %q", rt.method, rt.path, csp)
+		require.Equal(t, "DENY", res.header.Get("X-Frame-Options"), "%s %s: framing or caching allowed: %v", rt.method, rt.path, res.header)
+		require.Equal(t, "no-store", res.header.Get("Cache-Control"), "%s %s: framing or caching allowed: %v", rt.method, rt.path, res.header)
+		require.NotContains(t, res.body, "<script", "%s %s: the page has a script", rt.method, rt.path)
 	}
 }
 
@@ -271,21 +245,17 @@ func TestTokenNeverShown(t *testing.T) {
 		}
 	}
 	for _, res := range seen {
-		if strings.Contains(res.body, testToken) {
-			t.Errorf("a %d response shows the token:\n%s", res.status, res.body)
-		}
+		require.NotContains(t, res.body, testToken, "a %d response shows the token:\n%s", res.status, res.body)
 		for k, vs := range res.header {
 			for _, v := range vs {
-				if strings.Contains(v, testToken) {
-					t.Errorf("header %s shows the token", k)
-				}
+				require.NotContains(t, v, testToken, "header %s shows the token", k)
 			}
 		}
 	}
 	if logs := b.logs.String(); strings.Contains(logs, testToken) {
-		t.Errorf("the log shows the token:\n%s", logs)
+		require.FailNow(t, fmt.Sprintf("the log shows the token:\n%s", logs))
 	} else if !strings.Contains(logs, "admin login refused") {
-		t.Errorf("the refused login was not logged:\n%s", logs)
+		require.FailNow(t, fmt.Sprintf("the refused login was not logged:\n%s", logs))
 	}
 }
 
@@ -293,27 +263,23 @@ func TestReplay(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	res := b.do(t, request{method: "POST", path: "/admin/api/events/" + deadEventID + "/replay", bearer: testToken})
-	if res.status != http.StatusAccepted {
-		t.Fatalf("API replay = %d, want 202\n%s", res.status, res.body)
-	}
+	require.Equal(t, http.StatusAccepted, res.status, "API replay = %d, want 202\n%s", res.status, res.body)
 	var ev struct{ ID, Status string }
-	if err := json.Unmarshal([]byte(res.body), &ev); err != nil || ev.ID != deadEventID {
-		t.Errorf("API replay body = %s, want the event", res.body)
-	}
+	err := json.Unmarshal([]byte(res.body), &ev)
+	require.NoError(t, err, "API replay body = %s, want the event", res.body)
+	require.Equal(t, deadEventID, ev.ID, "API replay body = %s, want the event", res.body)
 
 	c := b.login(t)
 	form := b.do(t, request{method: "POST", path: "/admin/events/" + failedEventID + "/replay", form: url.Values{}, cookie: c})
 	if want := "/admin/events/" + failedEventID + "?replayed=1"; form.status != http.StatusSeeOther || form.header.Get("Location") != want {
-		t.Errorf("form replay = %d to %q, want 303 to %q", form.status, form.header.Get("Location"), want)
+		require.FailNow(t, fmt.Sprintf("form replay = %d to %q, want 303 to %q", form.status, form.header.Get("Location"), want))
 	}
 	if got, want := b.replays(), []string{deadEventID, failedEventID}; !slices.Equal(got, want) {
-		t.Errorf("Replay called with %v, want %v", got, want)
+		require.FailNow(t, fmt.Sprintf("Replay called with %v, want %v", got, want))
 	}
 
 	missing := b.do(t, request{method: "POST", path: "/admin/api/events/evt_missing/replay", bearer: testToken})
-	if missing.status != http.StatusNotFound {
-		t.Errorf("replay of an unknown event = %d, want 404", missing.status)
-	}
+	require.Equal(t, http.StatusNotFound, missing.status, "replay of an unknown event = %d, want 404", missing.status)
 	assertAPIError(t, missing, "not_found")
 }
 
@@ -321,14 +287,10 @@ func TestReplayUnavailable(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *admin.Config) { c.Replay = nil })
 	res := b.do(t, request{method: "POST", path: "/admin/api/events/" + deadEventID + "/replay", bearer: testToken})
-	if res.status != http.StatusServiceUnavailable {
-		t.Errorf("replay without a processor = %d, want 503", res.status)
-	}
+	require.Equal(t, http.StatusServiceUnavailable, res.status, "replay without a processor = %d, want 503", res.status)
 	assertAPIError(t, res, "unavailable")
 	page := b.do(t, request{method: "GET", path: "/admin/events/" + deadEventID, bearer: testToken})
-	if strings.Contains(page.body, `id="replay"`) {
-		t.Error("the event page offers a replay button without a processor")
-	}
+	require.NotContains(t, page.body, `id="replay"`, "the event page offers a replay button without a processor")
 }
 
 type eventList struct {
@@ -361,28 +323,20 @@ func TestAPIEvents(t *testing.T) {
 		res := b.do(t, request{method: "GET", path: "/admin/api/events?" + tc.query, bearer: testToken})
 		var got eventList
 		if err := json.Unmarshal([]byte(res.body), &got); err != nil || res.status != 200 {
-			t.Errorf("%s: %d %s", tc.name, res.status, res.body)
+			require.FailNow(t, fmt.Sprintf("%s: %d %s", tc.name, res.status, res.body))
 			continue
 		}
 		var ids []string
 		for _, e := range got.Data {
 			ids = append(ids, e.ID)
 		}
-		if tc.wantIDs != nil && !slices.Equal(ids, tc.wantIDs) {
-			t.Errorf("%s: ids %v, want %v", tc.name, ids, tc.wantIDs)
-		}
-		if tc.wantIDs == nil && len(ids) != tc.wantCount {
-			t.Errorf("%s: %d events, want %d", tc.name, len(ids), tc.wantCount)
-		}
-		if got.HasMore != tc.wantMore {
-			t.Errorf("%s: has_more %v, want %v", tc.name, got.HasMore, tc.wantMore)
-		}
+		require.False(t, tc.wantIDs != nil && !slices.Equal(ids, tc.wantIDs), "%s: ids %v, want %v", tc.name, ids, tc.wantIDs)
+		require.False(t, tc.wantIDs == nil && len(ids) != tc.wantCount, "%s: %d events, want %d", tc.name, len(ids), tc.wantCount)
+		require.True(t, got.HasMore == tc.wantMore, "%s: has_more %v, want %v", tc.name, got.HasMore, tc.wantMore)
 	}
 	for _, bad := range []string{"status=exploded", "limit=0", "limit=abc", "mode=staging"} {
 		res := b.do(t, request{method: "GET", path: "/admin/api/events?" + bad, bearer: testToken})
-		if res.status != http.StatusBadRequest {
-			t.Errorf("?%s = %d, want 400", bad, res.status)
-		}
+		require.Equal(t, http.StatusBadRequest, res.status, "?%s = %d, want 400", bad, res.status)
 		assertAPIError(t, res, "bad_request")
 	}
 
@@ -393,15 +347,11 @@ func TestAPIEvents(t *testing.T) {
 		LastError  string `json:"last_error"`
 		Raw        struct{ ID, Type string }
 	}
-	if err := json.Unmarshal([]byte(one.body), &ev); err != nil {
-		t.Fatalf("event: %v\n%s", err, one.body)
-	}
-	if ev.Status != "dead" || ev.Attempts != 8 || ev.LastError != deadError || ev.Raw.ID != deadEventID || ev.Raw.Type != "invoice.payment_failed" {
-		t.Errorf("event = %+v, want the dead event with 8 attempts, its error and raw payload", ev)
-	}
-	if res := b.do(t, request{method: "GET", path: "/admin/api/events/evt_nope", bearer: testToken}); res.status != 404 {
-		t.Errorf("unknown event = %d, want 404", res.status)
-	}
+	err := json.Unmarshal([]byte(one.body), &ev)
+	require.NoError(t, err, "event: %v\n%s", err, one.body)
+	require.False(t, ev.Status != "dead" || ev.Attempts != 8 || ev.LastError != deadError || ev.Raw.ID != deadEventID || ev.Raw.Type != "invoice.payment_failed", "event = %+v, want the dead event with 8 attempts, its error and raw payload", ev)
+	res := b.do(t, request{method: "GET", path: "/admin/api/events/evt_nope", bearer: testToken})
+	require.Equal(t, 404, res.status, "unknown event = %d, want 404", res.status)
 }
 
 func TestAPIInstallations(t *testing.T) {
@@ -419,14 +369,13 @@ func TestAPIInstallations(t *testing.T) {
 	get := func(query string) []installation {
 		res := b.do(t, request{method: "GET", path: "/admin/api/installations?" + query, bearer: testToken})
 		var got struct{ Data []installation }
-		if err := json.Unmarshal([]byte(res.body), &got); err != nil || res.status != 200 {
-			t.Fatalf("?%s: %d %s", query, res.status, res.body)
-		}
+		err := json.Unmarshal([]byte(res.body), &got)
+		require.NoError(t, err, "?%s: %d %s", query, res.status, res.body)
+		require.Equal(t, 200, res.status, "?%s: %d %s", query, res.status, res.body)
 		return got.Data
 	}
-	if all := get(""); len(all) != len(seedAccounts) {
-		t.Errorf("all installations: %d, want %d", len(all), len(seedAccounts))
-	}
+	all := get("")
+	require.Len(t, all, len(seedAccounts), "all installations: %d, want %d", len(all), len(seedAccounts))
 	for _, tc := range []struct {
 		query string
 		want  []string
@@ -440,15 +389,11 @@ func TestAPIInstallations(t *testing.T) {
 		for _, in := range get(tc.query) {
 			ids = append(ids, in.AccountID)
 		}
-		if !slices.Equal(ids, tc.want) {
-			t.Errorf("?%s: %v, want %v", tc.query, ids, tc.want)
-		}
+		require.True(t, slices.Equal(ids, tc.want), "?%s: %v, want %v", tc.query, ids, tc.want)
 	}
 	bakery := get("q=bakery")[0]
-	if bakery.Mode != "live" || bakery.Status != "installed" || bakery.DisplayName == nil || *bakery.DisplayName != "Rye & Crumb Bakery" ||
-		bakery.InstalledAt == nil || bakery.LastEvent == nil || bakery.LastEvent.ID != deadEventID {
-		t.Errorf("bakery = %+v, want live, installed, named, with the dead invoice event as its last", bakery)
-	}
+	require.False(t, bakery.Mode != "live" || bakery.Status != "installed" || bakery.DisplayName == nil || *bakery.DisplayName != "Rye & Crumb Bakery" ||
+		bakery.InstalledAt == nil || bakery.LastEvent == nil || bakery.LastEvent.ID != deadEventID, "bakery = %+v, want live, installed, named, with the dead invoice event as its last", bakery)
 }
 
 func TestAPIStats(t *testing.T) {
@@ -464,32 +409,26 @@ func TestAPIStats(t *testing.T) {
 			Installs, Uninstalls int
 		}
 	}
-	if err := json.Unmarshal([]byte(res.body), &got); err != nil {
-		t.Fatalf("%v\n%s", err, res.body)
-	}
-	if live := got.Installations["live"]; live.Installed != 7 || live.Uninstalled != 3 {
-		t.Errorf("live = %+v, want 7 installed, 3 uninstalled", live)
-	}
-	if test := got.Installations["test"]; test.Installed != 2 || test.Uninstalled != 1 {
-		t.Errorf("test = %+v, want 2 installed, 1 uninstalled", test)
-	}
+	err := json.Unmarshal([]byte(res.body), &got)
+	require.NoError(t, err, "%v\n%s", err, res.body)
+	live := got.Installations["live"]
+	require.Equal(t, 7, live.Installed, "live = %+v, want 7 installed, 3 uninstalled", live)
+	require.Equal(t, 3, live.Uninstalled, "live = %+v, want 7 installed, 3 uninstalled", live)
+	test := got.Installations["test"]
+	require.Equal(t, 2, test.Installed, "test = %+v, want 2 installed, 1 uninstalled", test)
+	require.Equal(t, 1, test.Uninstalled, "test = %+v, want 2 installed, 1 uninstalled", test)
 	wantEvents := map[string]int{"pending": 1, "processed": len(seedAccounts) + 4 + 1, "failed": 1, "dead": 1}
-	if fmt.Sprint(got.Events) != fmt.Sprint(wantEvents) {
-		t.Errorf("events = %v, want %v", got.Events, wantEvents)
-	}
-	if got.LastEvent["live"] == nil || got.LastEvent["test"] == nil {
-		t.Errorf("last_event_received_at = %v, want both modes", got.LastEvent)
-	}
+	require.Equal(t, fmt.Sprint(wantEvents), fmt.Sprint(got.Events), "events = %v, want %v", got.Events, wantEvents)
+	require.NotNil(t, got.LastEvent["live"], "last_event_received_at = %v, want both modes", got.LastEvent)
+	require.NotNil(t, got.LastEvent["test"], "last_event_received_at = %v, want both modes", got.LastEvent)
 	installs, uninstalls := 0, 0
 	for _, d := range got.Daily {
 		installs += d.Installs
 		uninstalls += d.Uninstalls
 	}
-	if len(got.Daily) != admin.ChartDays || installs != len(seedAccounts) || uninstalls != 4 {
-		t.Errorf("daily: %d days, %d installs, %d uninstalls; want %d, %d, 4", len(got.Daily), installs, uninstalls, admin.ChartDays, len(seedAccounts))
-	}
+	require.False(t, len(got.Daily) != admin.ChartDays || installs != len(seedAccounts) || uninstalls != 4, "daily: %d days, %d installs, %d uninstalls; want %d, %d, 4", len(got.Daily), installs, uninstalls, admin.ChartDays, len(seedAccounts))
 	if today := time.Now().UTC().Format(time.DateOnly); got.Daily[len(got.Daily)-1].Date != today {
-		t.Errorf("last day %s, want today %s", got.Daily[len(got.Daily)-1].Date, today)
+		require.FailNow(t, fmt.Sprintf("last day %s, want today %s", got.Daily[len(got.Daily)-1].Date, today))
 	}
 }
 
@@ -505,26 +444,14 @@ func TestJobsAndSchedules(t *testing.T) {
 	rt := runtime.New(runtime.Config{})
 	rt.Open(b.st)
 	proc, err := events.New(rt, events.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Build(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, rt.Build())
 	withJobs, err := admin.New(admin.Config{Token: testToken, Store: b.st, Jobs: rt.River()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tx, err := b.st.DB().BeginTx(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proc.EnqueueTx(t.Context(), tx, "evt_1PendingCustomer"); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, proc.EnqueueTx(t.Context(), tx, "evt_1PendingCustomer"))
+	require.NoError(t, tx.Commit())
 
 	r, _ := http.NewRequest("GET", "/admin/api/jobs", nil)
 	r.Header.Set("Authorization", "Bearer "+testToken)
@@ -534,27 +461,20 @@ func TestJobsAndSchedules(t *testing.T) {
 		Recent, Failures, Upcoming []struct{ Kind, State, Args string }
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != 200 {
-		t.Fatalf("jobs = %d %s", rec.Code, rec.Body)
+		require.FailNow(t, fmt.Sprintf("jobs = %d %s", rec.Code, rec.Body))
 	}
-	if len(got.Recent) != 1 || got.Recent[0].Kind != "appbackend.process_events" || !strings.Contains(got.Recent[0].Args, "evt_1PendingCustomer") {
-		t.Errorf("recent jobs = %+v, want the process_events job", got.Recent)
-	}
-	if len(got.Upcoming) != 1 || got.Upcoming[0].State != "available" || len(got.Failures) != 0 {
-		t.Errorf("upcoming %+v, failures %+v; want the available job and no failure", got.Upcoming, got.Failures)
-	}
+	require.False(t, len(got.Recent) != 1 || got.Recent[0].Kind != "appbackend.process_events" || !strings.Contains(got.Recent[0].Args, "evt_1PendingCustomer"), "recent jobs = %+v, want the process_events job", got.Recent)
+	require.False(t, len(got.Upcoming) != 1 || got.Upcoming[0].State != "available" || len(got.Failures) != 0, "upcoming %+v, failures %+v; want the available job and no failure", got.Upcoming, got.Failures)
 
 	page := b.do(t, request{method: "GET", path: "/admin/jobs", bearer: testToken})
-	if !strings.Contains(page.body, "nightly-sync") || !strings.Contains(page.body, "7 accounts") || !strings.Contains(page.body, "not available") {
-		t.Errorf("jobs page lacks the schedule or the unavailable queue note:\n%s", page.body)
-	}
+	require.False(t, !strings.Contains(page.body, "nightly-sync") || !strings.Contains(page.body, "7 accounts") || !strings.Contains(page.body, "not available"), "jobs page lacks the schedule or the unavailable queue note:\n%s", page.body)
 	api := b.do(t, request{method: "GET", path: "/admin/api/schedules", bearer: testToken})
-	if !strings.Contains(api.body, `"name":"nightly-sync"`) || !strings.Contains(api.body, `"last_run_at":null`) {
-		t.Errorf("schedules API = %s", api.body)
-	}
+	require.Contains(t, api.body, `"name":"nightly-sync"`, "schedules API = %s", api.body)
+	require.Contains(t, api.body, `"last_run_at":null`, "schedules API = %s", api.body)
 
 	none := setup(t)
 	if page := none.do(t, request{method: "GET", path: "/admin/jobs", bearer: testToken}); !strings.Contains(page.body, "No schedules.") {
-		t.Errorf("jobs page without schedules lacks %q", "No schedules.")
+		require.FailNow(t, fmt.Sprintf("jobs page without schedules lacks %q", "No schedules."))
 	}
 }
 
@@ -575,18 +495,13 @@ func TestPagesShowTheSeededData(t *testing.T) {
 		{"/admin/events/evt_1PendingCustomer", []string{`http-equiv="refresh"`, "Waiting to be processed"}},
 	} {
 		res := b.do(t, request{method: "GET", path: tc.path, bearer: testToken})
-		if res.status != 200 {
-			t.Errorf("%s = %d", tc.path, res.status)
-		}
+		require.Equal(t, 200, res.status)
 		for _, w := range tc.want {
-			if !strings.Contains(res.body, w) {
-				t.Errorf("%s lacks %s", tc.path, w)
-			}
+			require.Contains(t, res.body, w, "%s lacks %s", tc.path, w)
 		}
 	}
-	if res := b.do(t, request{method: "GET", path: "/admin/events?status=bogus", bearer: testToken}); res.status != 400 {
-		t.Errorf("events page with a bad status = %d, want 400", res.status)
-	}
+	res := b.do(t, request{method: "GET", path: "/admin/events?status=bogus", bearer: testToken})
+	require.Equal(t, 400, res.status, "events page with a bad status = %d, want 400", res.status)
 }
 
 func TestNewRefusesAnIncompleteConfig(t *testing.T) {
@@ -600,9 +515,8 @@ func TestNewRefusesAnIncompleteConfig(t *testing.T) {
 		{"no store", admin.Config{Token: testToken}},
 		{"bad trusted origin", admin.Config{Token: testToken, Store: b.st, TrustedOrigins: []string{"not a url"}}},
 	} {
-		if _, err := admin.New(tc.cfg); err == nil {
-			t.Errorf("%s: New succeeded", tc.name)
-		}
+		_, err := admin.New(tc.cfg)
+		require.Error(t, err, "%s: New succeeded", tc.name)
 	}
 }
 
@@ -622,16 +536,14 @@ func TestStoreErrorsAreInternal(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	h, err := admin.New(admin.Config{Token: testToken, Store: failingStore{b.st}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, path := range []string{"/admin/", "/admin/api/events"} {
 		r, _ := http.NewRequest("GET", path, nil)
 		r.Header.Set("Authorization", "Bearer "+testToken)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
 		if rec.Code != 500 || strings.Contains(rec.Body.String(), "malformed") {
-			t.Errorf("%s with a failing store = %d %q, want 500 without detail", path, rec.Code, rec.Body)
+			require.FailNow(t, fmt.Sprintf("%s with a failing store = %d %q, want 500 without detail", path, rec.Code, rec.Body))
 		}
 	}
 }

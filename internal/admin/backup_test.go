@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/admin"
+	"github.com/stretchr/testify/require"
 )
 
 // TestFooterShowsLastBackup: with scheduled backups on, every page says when the last
@@ -33,20 +34,13 @@ func TestFooterShowsLastBackup(t *testing.T) {
 				}
 			})
 			res := b.do(t, request{method: "GET", path: "/admin/events", cookie: b.login(t)})
-			if res.status != 200 {
-				t.Fatalf("status %d", res.status)
-			}
-			if !strings.Contains(res.body, tc.want) {
-				t.Fatalf("page lacks %q", tc.want)
-			}
-			if got := strings.Contains(res.body, `class="backup stale"`); got != tc.wantStale {
-				t.Fatalf("stale = %v, want %v", got, tc.wantStale)
-			}
+			require.Equal(t, 200, res.status, "status %d", res.status)
+			require.Contains(t, res.body, tc.want, "page lacks %q", tc.want)
+			got := strings.Contains(res.body, `class="backup stale"`)
+			require.True(t, got == tc.wantStale, "stale = %v, want %v", got, tc.wantStale)
 		})
 	}
 	b := setup(t)
 	res := b.do(t, request{method: "GET", path: "/admin/events", cookie: b.login(t)})
-	if strings.Contains(res.body, "Last backup") {
-		t.Fatal("backups off, yet the footer mentions them")
-	}
+	require.NotContains(t, res.body, "Last backup", "backups off, yet the footer mentions them")
 }

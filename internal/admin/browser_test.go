@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
 	"riverqueue.com/riverui"
 
 	"github.com/appbackend/appbackend/internal/admin"
@@ -33,7 +35,7 @@ const chromiumPath = "/usr/bin/chromium"
 func TestBrowserDashboard(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("%s is missing: run make test (scripts/chromium.sh installs chromium)", chromiumPath)
+		require.FailNow(t, fmt.Sprintf("%s is missing: run make test (scripts/chromium.sh installs chromium)", chromiumPath))
 	}
 	// Seeded as of 23:00 UTC yesterday, not now: the seed spreads its times over days and
 	// hours back from it, and from some hours of the day two uninstalls would fall on one
@@ -44,31 +46,19 @@ func TestBrowserDashboard(t *testing.T) {
 	rt := runtime.New(runtime.Config{Archetype: &baseservice.Archetype{Logger: logger}, PollInterval: 50 * time.Millisecond})
 	rt.Open(st)
 	proc, err := events.New(rt, events.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Build(); err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, rt.Build())
+	require.NoError(t, rt.Start(t.Context()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = rt.Stop(ctx)
 	})
 	riverUI, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(rt.River(), nil), Logger: logger, Prefix: "/admin/river"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := riverUI.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, riverUI.Start(t.Context()))
 	h, err := admin.New(admin.Config{Token: testToken, Store: st, Replay: proc.Replay, Jobs: rt.River(), RiverUI: riverUI, Archetype: &baseservice.Archetype{Logger: logger}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", h)
 	srv := httptest.NewServer(mux)
@@ -90,26 +80,20 @@ func TestBrowserDashboard(t *testing.T) {
 	defer cancelBrowser()
 	// The first Run starts the browser; it lives as long as browser, so the overall
 	// bound goes on each step's context instead.
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	require.NoError(t, chromedp.Do(browser), "start chromium")
 	deadline := time.Now().Add(90 * time.Second)
 	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		ctx, cancel := context.WithDeadline(browser, deadline)
 		defer cancel()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		require.NoError(t, chromedp.Do(ctx, steps...), "%s", what)
 	}
 	value := func(what string, a chromedp.Action[string]) string {
 		t.Helper()
 		ctx, cancel := context.WithDeadline(browser, deadline)
 		defer cancel()
 		v, err := chromedp.Run(ctx, a)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		require.NoError(t, err, "%s", what)
 		return v
 	}
 	count := func(selector string) int {
@@ -117,9 +101,7 @@ func TestBrowserDashboard(t *testing.T) {
 		ctx, cancel := context.WithDeadline(browser, deadline)
 		defer cancel()
 		n, err := chromedp.Run(ctx, chromedp.Evaluate[int]("document.querySelectorAll("+jsString(selector)+").length"))
-		if err != nil {
-			t.Fatalf("count %s: %v", selector, err)
-		}
+		require.NoError(t, err, "count %s", selector)
 		return n
 	}
 	artifacts := artifactsDir(t)
@@ -128,13 +110,9 @@ func TestBrowserDashboard(t *testing.T) {
 		ctx, cancel := context.WithDeadline(browser, deadline)
 		defer cancel()
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
+		require.NoError(t, err, "screenshot %s", name)
 		path := filepath.Join(artifacts, name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(path, png, 0o644))
 		t.Logf("screenshot: %s", path)
 	}
 	pageHTML := func() string { return value("read the page", chromedp.OuterHTML(chromedp.CSS("html"))) }
@@ -149,24 +127,18 @@ func TestBrowserDashboard(t *testing.T) {
 	)
 
 	// The chart and the accounts.
-	if n := count("#installs-chart rect.bar-install"); n < 8 {
-		t.Errorf("the chart shows %d install bars, want one per install day (at least 8)", n)
-	}
-	if n := count("#installs-chart rect.bar-uninstall"); n != 4 {
-		t.Errorf("the chart shows %d uninstall bars, want 4", n)
-	}
-	if n := count("#installations tbody tr"); n != len(seedAccounts) {
-		t.Errorf("the accounts table has %d rows, want %d", n, len(seedAccounts))
-	}
+	n := count("#installs-chart rect.bar-install")
+	require.GreaterOrEqual(t, n, 8, "the chart shows %d install bars, want one per install day (at least 8)", n)
+	n = count("#installs-chart rect.bar-uninstall")
+	require.Equal(t, 4, n, "the chart shows %d uninstall bars, want 4", n)
+	n = count("#installations tbody tr")
+	require.Equal(t, len(seedAccounts), n, "the accounts table has %d rows, want %d", n, len(seedAccounts))
 	table := value("read the accounts", chromedp.Text(chromedp.CSS("#installations")))
 	for _, want := range []string{"Corner Bookshop", "Rye & Crumb Bakery", "acct_1GardenSupply", "invoice.payment_failed"} {
-		if !strings.Contains(table, want) {
-			t.Errorf("the accounts table lacks %q", want)
-		}
+		require.Contains(t, table, want, "the accounts table lacks %q", want)
 	}
-	if got := value("read live installs", chromedp.Text(chromedp.CSS("#active-live"))); got != "7" {
-		t.Errorf("active live installs = %q, want 7", got)
-	}
+	got := value("read live installs", chromedp.Text(chromedp.CSS("#active-live")))
+	require.Equal(t, "7", got, "active live installs = %q, want 7", got)
 	screenshot("admin-installations.png")
 
 	// Search the accounts without any script: a GET form.
@@ -175,9 +147,8 @@ func TestBrowserDashboard(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form[role="search"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`input[name="q"][value="bakery"]`)),
 	)
-	if n := count("#installations tbody tr"); n != 1 {
-		t.Errorf("searching for bakery left %d rows, want 1", n)
-	}
+	n = count("#installations tbody tr")
+	require.Equal(t, 1, n, "searching for bakery left %d rows, want 1", n)
 
 	// Find the dead event and replay it.
 	step("list dead events",
@@ -189,12 +160,10 @@ func TestBrowserDashboard(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#events a[href="/admin/events/`+deadEventID+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#replay")),
 	)
-	if got := value("read the status", chromedp.Text(chromedp.CSS("#event-status"))); got != "dead" {
-		t.Fatalf("the event's status = %q, want dead", got)
-	}
-	if got := value("read the error", chromedp.Text(chromedp.CSS("#event-error"))); got != deadError {
-		t.Errorf("the event's last error = %q, want %q", got, deadError)
-	}
+	got = value("read the status", chromedp.Text(chromedp.CSS("#event-status")))
+	require.Equal(t, "dead", got, "the event's status = %q, want dead", got)
+	got = value("read the error", chromedp.Text(chromedp.CSS("#event-error")))
+	require.Equal(t, deadError, got, "the event's last error = %q, want %q", got, deadError)
 	step("replay", chromedp.Click(chromedp.CSS("#replay")), chromedp.WaitVisible(chromedp.CSS(".flash")))
 
 	// The page refreshes itself while the event is pending; wait for the processor.
@@ -207,22 +176,17 @@ func TestBrowserDashboard(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 		step("reload", chromedp.Navigate(srv.URL+"/admin/events/"+deadEventID), chromedp.WaitVisible(chromedp.CSS("#event-status")))
 	}
-	if status != string(store.EventProcessed) {
-		t.Fatalf("after the replay the page says %q, want processed", status)
-	}
-	if got := value("read attempts", chromedp.Text(chromedp.CSS("#event-attempts"))); got != "9" {
-		t.Errorf("attempts after the replay = %s, want 9", got)
-	}
+	require.Equal(t, string(store.EventProcessed), status, "after the replay the page says %q, want processed", status)
+	got = value("read attempts", chromedp.Text(chromedp.CSS("#event-attempts")))
+	require.Equal(t, "9", got, "attempts after the replay = %s, want 9", got)
 	ev, err := st.Event(t.Context(), deadEventID)
-	if err != nil || ev.Status != store.EventProcessed {
-		t.Errorf("the store has the event as %q (%v), want processed", ev.Status, err)
-	}
+	require.NoError(t, err, "the store has the event as %q (%v), want processed", ev.Status, err)
+	require.Equal(t, store.EventProcessed, ev.Status, "the store has the event as %q (%v), want processed", ev.Status, err)
 	screenshot("admin-event-replayed.png")
 
 	step("open the jobs", chromedp.Navigate(srv.URL+"/admin/jobs"), chromedp.WaitVisible(chromedp.CSS("#recent-jobs")))
-	if jobs := value("read the jobs", chromedp.Text(chromedp.CSS("#recent-jobs"))); !strings.Contains(jobs, "appbackend.process_events") {
-		t.Errorf("the recent jobs lack the replay's job:\n%s", jobs)
-	}
+	jobs := value("read the jobs", chromedp.Text(chromedp.CSS("#recent-jobs")))
+	require.Contains(t, jobs, "appbackend.process_events", "the recent jobs lack the replay's job:\n%s", jobs)
 	screenshot("admin-jobs.png")
 
 	// River's own UI renders under the admin's policy and sign-in, and lists the job.
@@ -236,40 +200,31 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	screenshot("admin-river.png")
 	if !riverShowsJob {
-		t.Errorf("River's UI does not list the completed event job:\n%s", value("read River's UI", chromedp.Text(chromedp.CSS("body"))))
+		require.FailNow(t, fmt.Sprintf("River's UI does not list the completed event job:\n%s", value("read River's UI", chromedp.Text(chromedp.CSS("body")))))
 	}
 
-	if html := pageHTML(); strings.Contains(html, testToken) {
-		t.Error("a page shows the admin token")
-	}
-	if strings.Contains(logs.String(), testToken) {
-		t.Error("the log shows the admin token")
-	}
+	html := pageHTML()
+	require.NotContains(t, html, testToken, "a page shows the admin token")
+	require.NotContains(t, logs.String(), testToken, "the log shows the admin token")
 }
 
 // artifactsDir is artifacts/ at the module root (git-ignored), created if needed.
 func artifactsDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
 			break
 		} else if !errors.Is(err, os.ErrNotExist) {
-			t.Fatal(err)
+			require.FailNow(t, fmt.Sprint(err))
 		}
 		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
+		require.NotEqual(t, dir, parent, "no go.mod above the test's directory")
 		dir = parent
 	}
 	out := filepath.Join(dir, "artifacts")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(out, 0o755))
 	return out
 }
 

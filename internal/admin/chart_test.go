@@ -1,11 +1,13 @@
 package admin
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/appbackend/appbackend/internal/store"
+	"github.com/stretchr/testify/require"
 )
 
 func TestNiceCeiling(t *testing.T) {
@@ -13,9 +15,8 @@ func TestNiceCeiling(t *testing.T) {
 	for _, tc := range []struct{ n, want int }{
 		{0, 2}, {1, 2}, {2, 2}, {3, 4}, {5, 6}, {7, 10}, {11, 20}, {41, 60}, {61, 100}, {999, 1000}, {1001, 2000},
 	} {
-		if got := niceCeiling(tc.n); got != tc.want {
-			t.Errorf("niceCeiling(%d) = %d, want %d", tc.n, got, tc.want)
-		}
+		got := niceCeiling(tc.n)
+		require.Equal(t, tc.want, got, "niceCeiling(%d) = %d, want %d", tc.n, got, tc.want)
 	}
 }
 
@@ -31,53 +32,41 @@ func TestDailyCountsAndChart(t *testing.T) {
 		{AccountID: "e", Status: store.Installed, InstalledAt: now.Add(-29 * day), UninstalledAt: now.Add(-5 * day)},   // reinstalled: the old uninstall is not current
 	}
 	days := dailyCounts(ins, now)
-	if len(days) != ChartDays {
-		t.Fatalf("%d days, want %d", len(days), ChartDays)
-	}
-	if first, last := days[0].Date, days[ChartDays-1].Date; !last.Equal(time.Date(2026, 3, 30, 0, 0, 0, 0, time.UTC)) || !first.Equal(last.AddDate(0, 0, -(ChartDays-1))) {
-		t.Errorf("days run from %s to %s, want 30 days ending today", first, last)
-	}
-	if got := days[ChartDays-1]; got.Installs != 2 || got.Uninstalls != 0 {
-		t.Errorf("today = %+v, want 2 installs", got)
-	}
-	if got := days[ChartDays-4]; got.Uninstalls != 1 {
-		t.Errorf("3 days ago = %+v, want 1 uninstall", got)
-	}
-	if got := days[0]; got.Installs != 1 {
-		t.Errorf("29 days ago = %+v, want 1 install", got)
-	}
+	require.Len(t, days, ChartDays, "%d days, want %d", len(days), ChartDays)
+	first, last := days[0].Date, days[ChartDays-1].Date
+	require.True(t, last.Equal(time.Date(2026, 3, 30, 0, 0, 0, 0, time.UTC)), "days run from %s to %s, want 30 days ending today", first, last)
+	require.True(t, first.Equal(last.AddDate(0, 0, -(ChartDays-1))), "days run from %s to %s, want 30 days ending today", first, last)
+	got := days[ChartDays-1]
+	require.Equal(t, 2, got.Installs, "today = %+v, want 2 installs", got)
+	require.Equal(t, 0, got.Uninstalls, "today = %+v, want 2 installs", got)
+	got = days[ChartDays-4]
+	require.Equal(t, 1, got.Uninstalls, "3 days ago = %+v, want 1 uninstall", got)
+	got = days[0]
+	require.Equal(t, 1, got.Installs, "29 days ago = %+v, want 1 install", got)
 
 	c := buildChart(days)
-	if c.TotalInstalls != 4 || c.TotalUninstalls != 1 {
-		t.Errorf("totals %d/%d, want 4 installs, 1 uninstall", c.TotalInstalls, c.TotalUninstalls)
-	}
+	require.Equal(t, 4, c.TotalInstalls, "totals %d/%d, want 4 installs, 1 uninstall", c.TotalInstalls, c.TotalUninstalls)
+	require.Equal(t, 1, c.TotalUninstalls, "totals %d/%d, want 4 installs, 1 uninstall", c.TotalInstalls, c.TotalUninstalls)
 	if len(c.Bars) != 4 { // today, 10 days ago, 29 days ago, and the uninstall
-		t.Errorf("%d bars, want 4", len(c.Bars))
+		require.FailNow(t, fmt.Sprintf("%d bars, want 4", len(c.Bars)))
 	}
 	var tallest chartRect
 	for _, b := range c.Bars {
 		if b.H > tallest.H {
 			tallest = b
 		}
-		if b.Y < chartTop || b.Y+b.H > chartHeight-chartBottom+0.001 || b.X < chartLeft || b.X+b.W > chartWidth-chartRight {
-			t.Errorf("bar %+v is outside the plot", b)
-		}
+		require.False(t, b.Y < chartTop || b.Y+b.H > chartHeight-chartBottom+0.001 || b.X < chartLeft || b.X+b.W > chartWidth-chartRight, "bar %+v is outside the plot", b)
 	}
-	if tallest.Title != "Mar 30: 2 installs" || tallest.Class != "bar-install" {
-		t.Errorf("tallest bar = %+v, want today's 2 installs", tallest)
-	}
-	if !strings.Contains(c.Summary, "4 installs, 1 uninstall.") {
-		t.Errorf("summary = %q", c.Summary)
-	}
+	require.Equal(t, "Mar 30: 2 installs", tallest.Title, "tallest bar = %+v, want today's 2 installs", tallest)
+	require.Equal(t, "bar-install", tallest.Class, "tallest bar = %+v, want today's 2 installs", tallest)
+	require.Contains(t, c.Summary, "4 installs, 1 uninstall.", "summary = %q", c.Summary)
 	var yLabels []string
 	for _, l := range c.Labels {
 		if l.Anchor == "end" {
 			yLabels = append(yLabels, l.Text)
 		}
 	}
-	if strings.Join(yLabels, ",") != "0,1,2" {
-		t.Errorf("y labels %v, want 0,1,2", yLabels)
-	}
+	require.Equal(t, "0,1,2", strings.Join(yLabels, ","), "y labels %v, want 0,1,2", yLabels)
 }
 
 func TestSince(t *testing.T) {
@@ -89,13 +78,11 @@ func TestSince(t *testing.T) {
 	}{
 		{10 * time.Second, "just now"}, {5 * time.Minute, "5 min ago"}, {3 * time.Hour, "3 h ago"}, {72 * time.Hour, "3 days ago"},
 	} {
-		if got := since(now, now.Add(-tc.ago)); got != tc.want {
-			t.Errorf("since(%v ago) = %q, want %q", tc.ago, got, tc.want)
-		}
+		got := since(now, now.Add(-tc.ago))
+		require.Equal(t, tc.want, got, "since(%v ago) = %q, want %q", tc.ago, got, tc.want)
 	}
-	if got := since(now, time.Time{}); got != "never" {
-		t.Errorf("since(zero) = %q, want never", got)
-	}
+	got := since(now, time.Time{})
+	require.Equal(t, "never", got, "since(zero) = %q, want never", got)
 }
 
 func TestSessionValues(t *testing.T) {
@@ -117,8 +104,7 @@ func TestSessionValues(t *testing.T) {
 		{"empty", k, "", now, false},
 		{"no mac", k, "v1.99999999999", now, false},
 	} {
-		if got := tc.key.valid(tc.value, tc.at); got != tc.want {
-			t.Errorf("%s: valid = %v, want %v", tc.name, got, tc.want)
-		}
+		got := tc.key.valid(tc.value, tc.at)
+		require.True(t, got == tc.want, "%s: valid = %v, want %v", tc.name, got, tc.want)
 	}
 }

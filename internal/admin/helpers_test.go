@@ -19,6 +19,7 @@ import (
 	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
+	"github.com/stretchr/testify/require"
 )
 
 // testToken is the admin token of every test server; no page, URL or log may show it.
@@ -113,9 +114,7 @@ func setup(t *testing.T, opts ...option) *testBundle {
 		o(&cfg)
 	}
 	h, err := admin.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b.handler = h
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", h)
@@ -136,14 +135,10 @@ func openSeededStore(t *testing.T, now time.Time) *sqlite.Store {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "admin.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	tx, err := st.DB().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer tx.Rollback()
 	day := 24 * time.Hour
 	insert := func(ev store.Event) {
@@ -153,15 +148,13 @@ func openSeededStore(t *testing.T, now time.Time) *sqlite.Store {
 		ev.Raw = fmt.Appendf(nil, `{"id":%q,"object":"event","type":%q,"account":%q,"livemode":%t,"created":%d,"data":{"object":{"id":"ca_1App","object":"application","name":"Invoice Sync"}}}`,
 			ev.ID, ev.Type, ev.AccountID, ev.Livemode, ev.Created.Unix())
 		if _, err := st.InsertEventTx(ctx, tx, &ev); err != nil {
-			t.Fatal(err)
+			require.FailNow(t, fmt.Sprint(err))
 		}
 	}
 	finish := func(id string, status store.EventStatus, errText string, times int) {
 		t.Helper()
 		for range times {
-			if err := st.FinishEventTx(ctx, tx, id, store.EventOutcome{Status: status, Error: errText, At: now}); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, st.FinishEventTx(ctx, tx, id, store.EventOutcome{Status: status, Error: errText, At: now}))
 		}
 	}
 	for i, a := range seedAccounts {
@@ -184,9 +177,7 @@ func openSeededStore(t *testing.T, now time.Time) *sqlite.Store {
 			insert(store.Event{ID: in.LastEventID, Type: "account.application.deauthorized", AccountID: a.id, Livemode: a.live, ReceivedAt: in.UninstalledAt})
 			finish(in.LastEventID, store.EventProcessed, "", 1)
 		}
-		if err := st.PutInstallationTx(ctx, tx, in); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, st.PutInstallationTx(ctx, tx, in))
 	}
 	insert(store.Event{ID: "evt_1InvoicePaid", Type: "invoice.paid", AccountID: "acct_1CornerBookshop", Livemode: true, ReceivedAt: now.Add(-3 * time.Hour)})
 	finish("evt_1InvoicePaid", store.EventProcessed, "", 1)
@@ -196,9 +187,7 @@ func openSeededStore(t *testing.T, now time.Time) *sqlite.Store {
 	finish(deadEventID, store.EventFailed, deadError, 7)
 	finish(deadEventID, store.EventDead, deadError, 1)
 	insert(store.Event{ID: "evt_1PendingCustomer", Type: "customer.created", AccountID: "acct_1GardenSupply", Livemode: false, ReceivedAt: now.Add(-time.Minute)})
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, tx.Commit())
 	return st
 }
 
@@ -226,9 +215,7 @@ func (b *testBundle) do(t *testing.T, req request) response {
 		body = strings.NewReader(req.form.Encode())
 	}
 	r, err := http.NewRequestWithContext(t.Context(), req.method, b.srv.URL+req.path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if req.form != nil {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
@@ -243,14 +230,10 @@ func (b *testBundle) do(t *testing.T, req request) response {
 	}
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return response{status: resp.StatusCode, header: resp.Header, body: string(data), resp: resp}
 }
 
@@ -258,14 +241,12 @@ func (b *testBundle) do(t *testing.T, req request) response {
 func (b *testBundle) login(t *testing.T) *http.Cookie {
 	t.Helper()
 	res := b.do(t, request{method: "POST", path: "/admin/login", form: url.Values{"token": {testToken}}})
-	if res.status != http.StatusSeeOther {
-		t.Fatalf("login = %d, want 303\n%s", res.status, res.body)
-	}
+	require.Equal(t, http.StatusSeeOther, res.status, "login = %d, want 303\n%s", res.status, res.body)
 	for _, c := range res.resp.Cookies() {
 		if c.Name == admin.SessionCookie {
 			return c
 		}
 	}
-	t.Fatalf("login set no %s cookie", admin.SessionCookie)
+	require.FailNow(t, fmt.Sprintf("login set no %s cookie", admin.SessionCookie))
 	return nil
 }

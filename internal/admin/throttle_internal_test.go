@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestThrottleMemoryIsBounded: addresses past the bound share one bucket, so neither
@@ -18,17 +20,14 @@ func TestThrottleMemoryIsBounded(t *testing.T) {
 		th.fail(addr, now)
 		th.fail(addr, now)
 	}
-	if n := len(th.buckets); n > maxThrottledAddrs {
-		t.Fatalf("%d buckets, want at most %d", n, maxThrottledAddrs)
-	}
-	if th.wait("192.0.2.77", now) == 0 {
-		t.Error("a new address past the bound is not throttled with the overflow")
-	}
+	n := len(th.buckets)
+	require.LessOrEqual(t, n, maxThrottledAddrs, "%d buckets, want at most %d", n, maxThrottledAddrs)
+	require.NotEqualValues(t, 0, th.wait("192.0.2.77", now), "a new address past the bound is not throttled with the overflow")
 	// Once the buckets have refilled, they are swept and new addresses get their own.
 	later := now.Add(time.Hour)
 	th.fail("192.0.2.78", later)
 	if _, ok := th.buckets["192.0.2.78"]; !ok || len(th.buckets) != 1 {
-		t.Errorf("after a sweep: %d buckets, new address tracked: %v", len(th.buckets), ok)
+		require.FailNow(t, fmt.Sprintf("after a sweep: %d buckets, new address tracked: %v", len(th.buckets), ok))
 	}
 }
 
@@ -42,8 +41,7 @@ func TestClientAddr(t *testing.T) {
 		"not an address":             "not an address",
 	} {
 		r := &http.Request{RemoteAddr: remote}
-		if got := clientAddr(r); got != want {
-			t.Errorf("clientAddr(%q) = %q, want %q", remote, got, want)
-		}
+		got := clientAddr(r)
+		require.Equal(t, want, got, "clientAddr(%q) = %q, want %q", remote, got, want)
 	}
 }

@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/internal/admin"
+	"github.com/stretchr/testify/require"
 )
 
 // fakeClock is an Archetype.Now the test moves.
@@ -52,32 +54,28 @@ func TestSignInIsThrottledPerAddress(t *testing.T) {
 		res := b.do(t, request{method: "POST", path: "/admin/login", form: url.Values{"token": {"guess-" + string(rune('a'+i%26))}}})
 		statuses[res.status]++
 		if res.status == http.StatusTooManyRequests {
-			if ra := res.header.Get("Retry-After"); ra == "" || ra == "0" {
-				t.Fatalf("429 with Retry-After %q", ra)
-			}
-			if !strings.Contains(res.body, "Too many failed sign-ins") || !strings.Contains(res.body, `name="token"`) {
-				t.Fatalf("the 429 page lacks the message or the form:\n%s", res.body)
-			}
+			ra := res.header.Get("Retry-After")
+			require.NotEqual(t, "", ra, "429 with Retry-After %q", ra)
+			require.NotEqual(t, "0", ra, "429 with Retry-After %q", ra)
+			require.Contains(t, res.body, "Too many failed sign-ins", "the 429 page lacks the message or the form:\n%s", res.body)
+			require.Contains(t, res.body, `name="token"`, "the 429 page lacks the message or the form:\n%s", res.body)
 		}
 	}
-	if statuses[http.StatusUnauthorized] != admin.DefaultSignInBurst || statuses[http.StatusTooManyRequests] != 50-admin.DefaultSignInBurst {
-		t.Errorf("50 wrong tokens answered %v, want %d × 401 then 429", statuses, admin.DefaultSignInBurst)
-	}
-	if res := b.do(t, request{method: "POST", path: "/admin/login", form: url.Values{"token": {testToken}}}); res.status != http.StatusTooManyRequests {
-		t.Errorf("the right token while throttled = %d, want 429", res.status)
-	}
-	if res := b.do(t, request{method: "GET", path: "/admin/api/stats", cookie: session}); res.status != http.StatusOK {
-		t.Errorf("an existing session while its address is throttled = %d, want 200", res.status)
-	}
+	require.Equal(t, admin.DefaultSignInBurst, statuses[http.StatusUnauthorized], "50 wrong tokens answered %v, want %d × 401 then 429", statuses, admin.DefaultSignInBurst)
+	require.Equal(t, 50-admin.DefaultSignInBurst, statuses[http.StatusTooManyRequests], "50 wrong tokens answered %v, want %d × 401 then 429", statuses, admin.DefaultSignInBurst)
+	res := b.do(t, request{method: "POST", path: "/admin/login", form: url.Values{"token": {testToken}}})
+	require.Equal(t, http.StatusTooManyRequests, res.status, "the right token while throttled = %d, want 429", res.status)
+	res = b.do(t, request{method: "GET", path: "/admin/api/stats", cookie: session})
+	require.Equal(t, http.StatusOK, res.status, "an existing session while its address is throttled = %d, want 200", res.status)
 
 	clock.advance(admin.DefaultSignInRefill)
 	b.login(t) // one more try, and it is the right token
 
 	if n := strings.Count(b.logs.String(), "admin login refused"); n != 1 {
-		t.Errorf("%d log lines for 51 refused sign-ins in a minute, want one summary:\n%s", n, b.logs.String())
+		require.FailNow(t, fmt.Sprintf("%d log lines for 51 refused sign-ins in a minute, want one summary:\n%s", n, b.logs.String()))
 	}
 	if !strings.Contains(b.logs.String(), "refused=1 ") {
-		t.Errorf("the first refusal's summary is missing:\n%s", b.logs.String())
+		require.FailNow(t, fmt.Sprintf("the first refusal's summary is missing:\n%s", b.logs.String()))
 	}
 }
 
@@ -90,15 +88,12 @@ func TestBearerTokenIsThrottled(t *testing.T) {
 		last = b.do(t, request{method: "GET", path: "/admin/api/events", bearer: "not-the-token"})
 	}
 	if last.status != http.StatusTooManyRequests || last.header.Get("Retry-After") == "" {
-		t.Fatalf("after %d wrong bearer tokens: %d, Retry-After %q; want 429 with Retry-After",
-			admin.DefaultSignInBurst+5, last.status, last.header.Get("Retry-After"))
+		require.FailNow(t, fmt.Sprintf("after %d wrong bearer tokens: %d, Retry-After %q; want 429 with Retry-After", admin.DefaultSignInBurst+5, last.status, last.header.Get("Retry-After")))
 	}
 	assertAPIError(t, last, "rate_limited")
-	if res := b.do(t, request{method: "GET", path: "/admin/api/events", bearer: testToken}); res.status != http.StatusTooManyRequests {
-		t.Errorf("the right bearer while throttled = %d, want 429", res.status)
-	}
+	res := b.do(t, request{method: "GET", path: "/admin/api/events", bearer: testToken})
+	require.Equal(t, http.StatusTooManyRequests, res.status, "the right bearer while throttled = %d, want 429", res.status)
 	// Requests without credentials are not guesses: they are answered as before.
-	if res := b.do(t, request{method: "GET", path: "/admin/api/events"}); res.status != http.StatusUnauthorized {
-		t.Errorf("no credentials = %d, want 401", res.status)
-	}
+	res = b.do(t, request{method: "GET", path: "/admin/api/events"})
+	require.Equal(t, http.StatusUnauthorized, res.status, "no credentials = %d, want 401", res.status)
 }

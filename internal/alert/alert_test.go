@@ -21,6 +21,8 @@ import (
 
 	"github.com/appbackend/appbackend/internal/alert"
 	"github.com/appbackend/appbackend/internal/store"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // 24 bytes of key
@@ -49,9 +51,7 @@ type receiver struct {
 func newReceiver(t *testing.T, failFirst int) *receiver {
 	r := &receiver{t: t, failFirst: failFirst, seen: make(chan struct{}, 100)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := &http.Server{Handler: r}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
@@ -88,14 +88,13 @@ func verify(h http.Header, body []byte) error {
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	if err := verify(req.Header, body); err != nil {
-		r.t.Errorf("alert with a bad signature: %v", err)
+		assert.Failf(r.t, "alert with a bad signature", "%v", err)
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}
 	var a alert.Alert
-	if err := json.Unmarshal(body, &a); err != nil {
-		r.t.Errorf("alert body %q: %v", body, err)
-	}
+	err := json.Unmarshal(body, &a)
+	assert.NoError(r.t, err, "alert body %q", body)
 	r.mu.Lock()
 	r.calls++
 	fail := r.calls <= r.failFirst
@@ -117,7 +116,7 @@ func (r *receiver) wait(n int) []received {
 		select {
 		case <-r.seen:
 		case <-time.After(30 * time.Second):
-			r.t.Fatalf("the receiver got %d requests, want %d more", len(r.requests()), n)
+			require.FailNow(r.t, fmt.Sprintf("the receiver got %d requests, want %d more", len(r.requests()), n))
 		}
 	}
 	return r.requests()
@@ -138,42 +137,32 @@ func TestAlertsAreSignedGroupedAndCarryNoSecret(t *testing.T) {
 	t.Parallel()
 	rcv := newReceiver(t, 0)
 	n, err := alert.New(alert.Config{URL: rcv.url, Secret: secret, Every: time.Hour, Source: "api-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	n.EventDead(dead(0)) // sent at once
 	first := rcv.wait(1)[0]
 	for i := 1; i <= 30; i++ {
 		n.EventDead(dead(i)) // within the hour: gathered
 	}
 	if got := len(rcv.requests()); got != 1 {
-		t.Fatalf("%d alerts within one window, want 1", got)
+		require.FailNow(t, fmt.Sprintf("%d alerts within one window, want 1", got))
 	}
 	if err := n.Close(t.Context()); err != nil { // sends the gathered alert
-		t.Fatal(err)
+		require.FailNow(t, fmt.Sprint(err))
 	}
 	got := rcv.wait(1)
 	second := got[1]
-	if first.alert.Type != alert.KindEventsDead || first.alert.Data.Count != 1 || second.alert.Data.Count != 30 {
-		t.Errorf("alerts %+v then %+v, want events.dead with 1 then 30 events", first.alert, second.alert)
-	}
-	if len(second.alert.Data.Events) != alert.MaxEventsListed || second.alert.Data.Types["invoice.paid"] != 30 {
-		t.Errorf("second alert lists %d events and types %v, want %d and invoice.paid: 30", len(second.alert.Data.Events), second.alert.Data.Types, alert.MaxEventsListed)
-	}
-	if ev := first.alert.Data.Events[0]; ev.ID != "evt_dead_0" || ev.AccountID == nil || *ev.AccountID != "acct_1" || !ev.Livemode {
-		t.Errorf("first alert names %+v", ev)
-	}
-	if !strings.Contains(first.alert.Text, "api-1: 1 event died (invoice.paid ×1)") || !strings.Contains(first.alert.Text, "appbackend events replay --status dead") {
-		t.Errorf("text = %q", first.alert.Text)
-	}
-	if first.id == second.id {
-		t.Errorf("two alerts share the webhook-id %s", first.id)
-	}
+	require.False(t, first.alert.Type != alert.KindEventsDead || first.alert.Data.Count != 1 || second.alert.Data.Count != 30, "alerts %+v then %+v, want events.dead with 1 then 30 events", first.alert, second.alert)
+	require.Len(t, second.alert.Data.Events, alert.MaxEventsListed, "second alert lists %d events and types %v, want %d and invoice.paid: 30", len(second.alert.Data.Events), second.alert.Data.Types, alert.MaxEventsListed)
+	require.Equal(t, 30, second.alert.Data.Types["invoice.paid"], "second alert lists %d events and types %v, want %d and invoice.paid: 30", len(second.alert.Data.Events), second.alert.Data.Types, alert.MaxEventsListed)
+	ev := first.alert.Data.Events[0]
+	require.False(t, ev.ID != "evt_dead_0" || ev.AccountID == nil || *ev.AccountID != "acct_1", "first alert names %+v", ev)
+	require.True(t, ev.Livemode, "first alert names %+v", ev)
+	require.Contains(t, first.alert.Text, "api-1: 1 event died (invoice.paid ×1)", "text = %q", first.alert.Text)
+	require.Contains(t, first.alert.Text, "appbackend events replay --status dead", "text = %q", first.alert.Text)
+	require.NotEqual(t, second.id, first.id, "two alerts share the webhook-id %s", first.id)
 	for _, r := range got {
 		for _, leak := range []string{strings.TrimPrefix(secret, "whsec_"), "sk_live_leak", "4242424242424242", "handler: POST"} {
-			if strings.Contains(r.raw, leak) {
-				t.Errorf("an alert carries %q: %s", leak, r.raw)
-			}
+			require.NotContains(t, r.raw, leak, "an alert carries %q: %s", leak, r.raw)
 		}
 	}
 	n.EventDead(dead(99)) // after Close: dropped, never a panic
@@ -183,9 +172,7 @@ func TestAlertWindowSendsWhatGathered(t *testing.T) {
 	t.Parallel()
 	rcv := newReceiver(t, 0)
 	n, err := alert.New(alert.Config{URL: rcv.url, Secret: secret, Every: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { n.Close(context.Background()) })
 	n.EventDead(dead(0))
 	rcv.wait(1)
@@ -202,28 +189,22 @@ func TestAlertWindowSendsWhatGathered(t *testing.T) {
 			total += r.alert.Data.Count
 		}
 	}
-	if total != 6 {
-		t.Errorf("alerts told of %d deaths, want 6", total)
-	}
+	require.Equal(t, 6, total, "alerts told of %d deaths, want 6", total)
 }
 
 func TestAlertRetriesWithTheSameID(t *testing.T) {
 	t.Parallel()
 	rcv := newReceiver(t, 2) // 500, 500, then 204
 	n, err := alert.New(alert.Config{URL: rcv.url, Secret: secret, RetryDelays: []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	n.EventDead(dead(0))
 	got := rcv.wait(3)
 	if got[0].id != got[1].id || got[1].id != got[2].id {
-		t.Errorf("retries used webhook-ids %s, %s, %s; want one", got[0].id, got[1].id, got[2].id)
+		require.FailNow(t, fmt.Sprintf("retries used webhook-ids %s, %s, %s; want one", got[0].id, got[1].id, got[2].id))
 	}
-	if err := n.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, n.Close(t.Context()))
 	if len(rcv.requests()) != 3 {
-		t.Errorf("%d requests, want 3 (no retry after the 2xx)", len(rcv.requests()))
+		require.FailNow(t, fmt.Sprintf("%d requests, want 3 (no retry after the 2xx)", len(rcv.requests())))
 	}
 }
 
@@ -238,21 +219,15 @@ func TestConfigErrors(t *testing.T) {
 		{alert.Config{URL: "https://alerts.example.com/h", Secret: "whsec_c2hvcnQ="}, "APPBACKEND_ALERT_SECRET: not a Standard Webhooks secret"},
 	} {
 		_, err := alert.New(tc.cfg)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("New(%+v) = %v, want %q", tc.cfg, err, tc.want)
-		}
-		if err != nil && tc.cfg.Secret != "" && strings.Contains(err.Error(), tc.cfg.Secret) {
-			t.Errorf("the error repeats the secret: %v", err)
-		}
+		require.ErrorContains(t, err, tc.want, "New(%+v) = %v, want %q", tc.cfg, err, tc.want)
+		require.False(t, err != nil && tc.cfg.Secret != "" && strings.Contains(err.Error(), tc.cfg.Secret), "the error repeats the secret: %v", err)
 	}
 }
 
 func TestNilNotifier(t *testing.T) {
 	var n *alert.Notifier
 	n.EventDead(dead(0))
-	if err := n.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, n.Close(t.Context()))
 }
 
 // TestAlertVerifiesWithStandardWebhooksJS checks a real alert with the standardwebhooks
@@ -264,21 +239,15 @@ func TestAlertVerifiesWithStandardWebhooksJS(t *testing.T) {
 		t.Skip("node is not installed")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "standardwebhooks", "package.json")); err != nil {
-		if os.Getenv("APPBACKEND_REQUIRE_EXAMPLES") != "" {
-			t.Fatal("examples/gateway-node is not installed: run `make node-deps`")
-		}
+		require.Equal(t, "", os.Getenv("APPBACKEND_REQUIRE_EXAMPLES"), "examples/gateway-node is not installed: run `make node-deps`")
 		t.Skip("examples/gateway-node is not installed: run `make node-deps`")
 	}
 	rcv := newReceiver(t, 0)
 	n, err := alert.New(alert.Config{URL: rcv.url, Secret: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	n.EventDead(dead(0))
 	got := rcv.wait(1)[0]
-	if err := n.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, n.Close(t.Context()))
 	const script = `import { Webhook } from "standardwebhooks";
 const [secret, id, ts, sig, body] = process.argv.slice(1);
 const payload = new Webhook(secret).verify(body, {"webhook-id": id, "webhook-timestamp": ts, "webhook-signature": sig});
@@ -287,7 +256,6 @@ console.log("verified");`
 	cmd := exec.Command("node", "--input-type=module", "-e", script, secret, got.id, got.timestamp, got.signature, got.raw)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "verified" {
-		t.Fatalf("standardwebhooks refused the alert: %v\n%s", err, out)
-	}
+	require.NoError(t, err, "standardwebhooks refused the alert: %v\n%s", err, out)
+	require.Equal(t, "verified", strings.TrimSpace(string(out)), "standardwebhooks refused the alert: %v\n%s", err, out)
 }

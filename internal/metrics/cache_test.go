@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/metrics"
 	"github.com/appbackend/appbackend/internal/store"
@@ -52,9 +53,7 @@ func TestScrapesShareOneRead(t *testing.T) {
 	src.set(store.Installation{AccountID: "acct_1", Livemode: true, Status: store.Installed})
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(metrics.Config{Registry: reg, Store: src, GaugeMaxAge: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var wg sync.WaitGroup
 	for range 8 { // the first scrapes wait for the one read
 		wg.Go(func() { testutil.CollectAndCount(reg, "appbackend_installations") })
@@ -67,21 +66,18 @@ func TestScrapesShareOneRead(t *testing.T) {
 	for range 100 {
 		testutil.CollectAndCount(reg, "appbackend_installations")
 	}
-	if n := src.reads.Load(); n != 1 {
-		t.Fatalf("108 scrapes read the installations %d times, want once", n)
-	}
+	n := src.reads.Load()
+	require.EqualValues(t, 1, n, "108 scrapes read the installations %d times, want once", n)
 
 	src.set(
 		store.Installation{AccountID: "acct_1", Livemode: true, Status: store.Installed},
 		store.Installation{AccountID: "acct_2", Livemode: true, Status: store.Installed},
 	)
 	m.InvalidateGauges()
-	if got := seriesValue(t, reg, "appbackend_installations", "mode", "live", "state", "installed"); got != 2 {
-		t.Errorf("after InvalidateGauges: %v live installations, want 2", got)
-	}
-	if n := src.reads.Load(); n != 2 {
-		t.Errorf("reads after an invalidation = %d, want 2", n)
-	}
+	got := seriesValue(t, reg, "appbackend_installations", "mode", "live", "state", "installed")
+	require.EqualValues(t, 2, got, "after InvalidateGauges: %v live installations, want 2", got)
+	n = src.reads.Load()
+	require.EqualValues(t, 2, n, "reads after an invalidation = %d, want 2", n)
 }
 
 // TestStaleGaugesAreRefreshedInTheBackground: past GaugeMaxAge a scrape answers at
@@ -91,18 +87,14 @@ func TestStaleGaugesAreRefreshedInTheBackground(t *testing.T) {
 	src := &countingSource{}
 	src.set(store.Installation{AccountID: "acct_1", Status: store.Installed})
 	reg := prometheus.NewRegistry()
-	if _, err := metrics.New(metrics.Config{Registry: reg, Store: src, GaugeMaxAge: time.Nanosecond}); err != nil {
-		t.Fatal(err)
-	}
-	if got := seriesValue(t, reg, "appbackend_installations", "mode", "test", "state", "installed"); got != 1 {
-		t.Fatalf("first scrape: %v, want 1", got)
-	}
+	_, err := metrics.New(metrics.Config{Registry: reg, Store: src, GaugeMaxAge: time.Nanosecond})
+	require.NoError(t, err)
+	got := seriesValue(t, reg, "appbackend_installations", "mode", "test", "state", "installed")
+	require.EqualValues(t, 1, got, "first scrape: %v, want 1", got)
 	src.set()
 	deadline := time.Now().Add(10 * time.Second)
 	for seriesValue(t, reg, "appbackend_installations", "mode", "test", "state", "installed") != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the stale gauge was never refreshed")
-		}
+		require.False(t, time.Now().After(deadline), "the stale gauge was never refreshed")
 		time.Sleep(5 * time.Millisecond)
 	}
 }
@@ -114,14 +106,10 @@ func BenchmarkScrape(b *testing.B) {
 	const n = 100_000
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer st.Close()
 	tx, err := st.DB().BeginTx(ctx, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	now := time.Now().UTC().Truncate(time.Second)
 	for i := range n {
 		in := store.Installation{AccountID: fmt.Sprintf("acct_%07d", i), Livemode: i%3 != 0,
@@ -129,23 +117,17 @@ func BenchmarkScrape(b *testing.B) {
 		if i%10 == 0 {
 			in.Status, in.UninstalledAt = store.Uninstalled, now
 		}
-		if err := st.PutInstallationTx(ctx, tx, in); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, st.PutInstallationTx(ctx, tx, in))
 	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, tx.Commit())
 	m, err := metrics.New(metrics.Config{Store: st})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	h := m.Handler()
 	scrape := func(b *testing.B) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 		if w.Code != http.StatusOK {
-			b.Fatalf("GET /metrics = %d", w.Code)
+			require.FailNow(b, fmt.Sprintf("GET /metrics = %d", w.Code))
 		}
 	}
 	scrape(b)

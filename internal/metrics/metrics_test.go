@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/metrics"
@@ -63,9 +64,7 @@ func newMetrics(t *testing.T, src metrics.Source) (*metrics.Metrics, *prometheus
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(metrics.Config{Registry: reg, Store: src})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	require.NoError(t, err, "New")
 	return m, reg
 }
 
@@ -131,13 +130,11 @@ appbackend_job_runs_total{kind="appbackend.process_events",outcome="completed"} 
 appbackend_job_runs_total{kind="appbackend.process_events",outcome="retried"} 1
 appbackend_job_runs_total{kind="appbackend.remove_account_data",outcome="completed"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"appbackend_http_requests_total", "appbackend_signature_failures_total",
 		"appbackend_events_received_total", "appbackend_events_duplicate_total",
 		"appbackend_events_processed_total", "appbackend_events_dead_total",
-		"appbackend_webhook_commits_total", "appbackend_job_runs_total"); err != nil {
-		t.Error(err)
-	}
+		"appbackend_webhook_commits_total", "appbackend_job_runs_total"))
 
 	histograms := []struct {
 		name      string
@@ -151,9 +148,8 @@ appbackend_job_runs_total{kind="appbackend.remove_account_data",outcome="complet
 	}
 	for _, h := range histograms {
 		count, sum := histogramTotals(t, reg, h.name)
-		if count != h.wantCount || !near(sum, h.wantSum) {
-			t.Errorf("%s: count %d, sum %v; want %d, %v", h.name, count, sum, h.wantCount, h.wantSum)
-		}
+		require.Equal(t, h.wantCount, count, "%s: count %d, sum %v; want %d, %v", h.name, count, sum, h.wantCount, h.wantSum)
+		require.True(t, near(sum, h.wantSum), "%s: count %d, sum %v; want %d, %v", h.name, count, sum, h.wantCount, h.wantSum)
 	}
 }
 
@@ -168,9 +164,7 @@ func seriesValue(t *testing.T, reg *prometheus.Registry, name string, labelPairs
 		want[labelPairs[i]] = labelPairs[i+1]
 	}
 	families, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("Gather: %v", err)
-	}
+	require.NoError(t, err, "Gather")
 	for _, f := range families {
 		if f.GetName() != name {
 			continue
@@ -188,16 +182,14 @@ func seriesValue(t *testing.T, reg *prometheus.Registry, name string, labelPairs
 			return s.GetCounter().GetValue() + s.GetGauge().GetValue()
 		}
 	}
-	t.Fatalf("no series %s%v", name, want)
+	require.FailNow(t, fmt.Sprintf("no series %s%v", name, want))
 	return 0
 }
 
 func histogramTotals(t *testing.T, reg *prometheus.Registry, name string) (count uint64, sum float64) {
 	t.Helper()
 	families, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("Gather: %v", err)
-	}
+	require.NoError(t, err, "Gather")
 	for _, f := range families {
 		if f.GetName() == name {
 			for _, s := range f.GetMetric() {
@@ -207,7 +199,7 @@ func histogramTotals(t *testing.T, reg *prometheus.Registry, name string) (count
 			return count, sum
 		}
 	}
-	t.Fatalf("no histogram %s", name)
+	require.FailNow(t, fmt.Sprintf("no histogram %s", name))
 	return 0, 0
 }
 
@@ -227,9 +219,8 @@ func TestSignatureFailureReason(t *testing.T) {
 		{"no match", appauth.ErrNoValidSignature, metrics.ReasonInvalid},
 		{"wrapped no match", fmt.Errorf("webhook: %w", appauth.ErrNoValidSignature), metrics.ReasonInvalid},
 	} {
-		if got := metrics.SignatureFailureReason(tc.err); got != tc.want {
-			t.Errorf("%s: SignatureFailureReason = %q, want %q", tc.name, got, tc.want)
-		}
+		got := metrics.SignatureFailureReason(tc.err)
+		require.Equal(t, tc.want, got, "%s: SignatureFailureReason = %q, want %q", tc.name, got, tc.want)
 	}
 }
 
@@ -250,9 +241,7 @@ func TestCountingVerifierCountsOnlyFailures(t *testing.T) {
 		_, _ = v.VerifyPayload(h, nil)
 	}
 	got := seriesValue(t, reg, "appbackend_signature_failures_total", "endpoint", "webhook", "reason", "expired")
-	if got != 3 {
-		t.Errorf("expired webhook signature failures = %v, want 3", got)
-	}
+	require.EqualValues(t, 3, got, "expired webhook signature failures = %v, want 3", got)
 }
 
 func TestJobOutcome(t *testing.T) {
@@ -270,9 +259,8 @@ func TestJobOutcome(t *testing.T) {
 		{"snooze", 1, 8, &rivertype.JobSnoozeError{Duration: time.Second}, metrics.JobSnoozed},
 	} {
 		job := &rivertype.JobRow{Attempt: tc.attempt, MaxAttempts: tc.maxTrys}
-		if got := metrics.JobOutcome(job, tc.err); got != tc.want {
-			t.Errorf("%s: JobOutcome = %q, want %q", tc.name, got, tc.want)
-		}
+		got := metrics.JobOutcome(job, tc.err)
+		require.Equal(t, tc.want, got, "%s: JobOutcome = %q, want %q", tc.name, got, tc.want)
 	}
 }
 
@@ -282,16 +270,13 @@ func TestJobMiddlewareRecordsRuns(t *testing.T) {
 	mw := m.JobMiddleware()
 	job := &rivertype.JobRow{Kind: "app.sync", Attempt: 1, MaxAttempts: 3}
 	boom := errors.New("boom")
-	if err := mw.Work(t.Context(), job, func(context.Context) error { return boom }); !errors.Is(err, boom) {
-		t.Fatalf("middleware returned %v, want the job's error", err)
-	}
-	if err := mw.Work(t.Context(), job, func(context.Context) error { return nil }); err != nil {
-		t.Fatalf("middleware returned %v, want nil", err)
-	}
+	err := mw.Work(t.Context(), job, func(context.Context) error { return boom })
+	require.ErrorIs(t, err, boom, "middleware returned %v, want the job's error", err)
+	err = mw.Work(t.Context(), job, func(context.Context) error { return nil })
+	require.NoError(t, err, "middleware returned %v, want nil", err)
 	for outcome, want := range map[string]float64{metrics.JobRetried: 1, metrics.JobCompleted: 1} {
-		if got := seriesValue(t, reg, "appbackend_job_runs_total", "kind", "app.sync", "outcome", outcome); got != want {
-			t.Errorf("app.sync %s runs = %v, want %v", outcome, got, want)
-		}
+		got := seriesValue(t, reg, "appbackend_job_runs_total", "kind", "app.sync", "outcome", outcome)
+		require.Equal(t, want, got, "app.sync %s runs = %v, want %v", outcome, got, want)
 	}
 }
 
@@ -303,11 +288,10 @@ func TestLabelValuesAreBounded(t *testing.T) {
 	}
 	m.EventReceived("bad\xffutf8")
 	m.EventReceived(strings.Repeat("x", 200))
-	if got, want := testutil.CollectAndCount(m.Registry(), "appbackend_events_received_total"), metrics.MaxLabelValues+1; got != want {
-		t.Errorf("series of events_received_total = %d, want %d (the bound plus %q)", got, want, metrics.OtherLabel)
-	}
+	got, want := testutil.CollectAndCount(m.Registry(), "appbackend_events_received_total"), metrics.MaxLabelValues+1
+	require.Equal(t, want, got, "series of events_received_total = %d, want %d (the bound plus %q)", got, want, metrics.OtherLabel)
 	if got, want := seriesValue(t, reg, "appbackend_events_received_total", "type", metrics.OtherLabel), 52.0; got != want {
-		t.Errorf("events counted as %q = %v, want %v", metrics.OtherLabel, got, want)
+		require.FailNow(t, fmt.Sprintf("events counted as %q = %v, want %v", metrics.OtherLabel, got, want))
 	}
 }
 
@@ -322,9 +306,7 @@ func TestNilMetricsIgnoresCalls(t *testing.T) {
 	m.EventDead("x")
 	m.WebhookCommit(1, time.Millisecond, nil)
 	m.JobRun("k", time.Millisecond, metrics.JobCompleted)
-	if err := m.JobMiddleware().Work(t.Context(), &rivertype.JobRow{}, func(context.Context) error { return nil }); err != nil {
-		t.Errorf("nil metrics' middleware returned %v", err)
-	}
+	require.NoError(t, m.JobMiddleware().Work(t.Context(), &rivertype.JobRow{}, func(context.Context) error { return nil }), "nil metrics' middleware returned")
 }
 
 func TestStoreGauges(t *testing.T) {
@@ -362,10 +344,8 @@ appbackend_events{status="processed"} 2
 appbackend_last_event_received_timestamp_seconds{mode="live"} %d
 appbackend_last_event_received_timestamp_seconds{mode="test"} %d
 `, received.Unix(), received.Add(time.Hour).Unix())
-	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
-		"appbackend_installations", "appbackend_events", "appbackend_last_event_received_timestamp_seconds"); err != nil {
-		t.Error(err)
-	}
+	require.NoError(t, testutil.GatherAndCompare(m.Registry(), strings.NewReader(want),
+		"appbackend_installations", "appbackend_events", "appbackend_last_event_received_timestamp_seconds"))
 }
 
 // TestHandlerServesDespiteStoreError: a database that does not answer leaves its
@@ -377,40 +357,30 @@ func TestHandlerServesDespiteStoreError(t *testing.T) {
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics = %d, want 200", resp.StatusCode)
+		require.FailNow(t, fmt.Sprintf("GET /metrics = %d, want 200", resp.StatusCode))
 	}
-	if !strings.Contains(string(body), `appbackend_events_received_total{type="invoice.paid"} 1`) {
-		t.Errorf("/metrics lacks the received counter:\n%s", body)
-	}
-	if strings.Contains(string(body), "appbackend_installations{") {
-		t.Errorf("/metrics has installation gauges although the store failed:\n%s", body)
-	}
+	require.Contains(t, string(body), `appbackend_events_received_total{type="invoice.paid"} 1`, "/metrics lacks the received counter:\n%s", body)
+	require.NotContains(t, string(body), "appbackend_installations{", "/metrics has installation gauges although the store failed:\n%s", body)
 }
 
 func TestNewRefusesADoubleRegistration(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	if _, err := metrics.New(metrics.Config{Registry: reg}); err != nil {
-		t.Fatalf("first New: %v", err)
-	}
+	_, err := metrics.New(metrics.Config{Registry: reg})
+	require.NoError(t, err, "first New")
 	if _, err := metrics.New(metrics.Config{Registry: reg}); err == nil {
-		t.Error("second New on the same registry succeeded, want an error")
+		require.FailNow(t, "second New on the same registry succeeded, want an error")
 	}
 }
 
 func TestDefaultRegistryHasRuntimeMetrics(t *testing.T) {
 	t.Parallel()
 	m, err := metrics.New(metrics.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := testutil.CollectAndCount(m.Registry(), "go_goroutines"); n != 1 {
-		t.Errorf("go_goroutines series = %d, want 1", n)
-	}
+	require.NoError(t, err)
+	n := testutil.CollectAndCount(m.Registry(), "go_goroutines")
+	require.Equal(t, 1, n, "go_goroutines series = %d, want 1", n)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/appbackend/appbackend/internal/schedule"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/sqlite"
+	"github.com/stretchr/testify/require"
 )
 
 const benchAccounts = 10_000
@@ -32,60 +33,41 @@ func setupHourly(b *testing.B) *benchBundle {
 	b.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, b.TempDir()+"/bench.db")
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	b.Cleanup(func() { st.Close() })
 	tx, err := st.DB().BeginTx(ctx, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	for i := range benchAccounts {
 		err := st.PutInstallationTx(ctx, tx, store.Installation{
 			AccountID: fmt.Sprintf("acct_%05d", i), Livemode: true, Status: store.Installed,
 			InstalledAt: start, LastEventCreated: start, LastEventID: fmt.Sprintf("evt_%05d", i),
 		})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 	}
-	if err := tx.Commit(); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, tx.Commit())
 
 	clk := &clock{now: start.Add(-30 * time.Minute)}
 	set := schedule.NewSet()
-	if err := set.EveryAccount("@hourly", "bench.refresh", func(context.Context, schedule.Run) error { return nil }); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, set.EveryAccount("@hourly", "bench.refresh", func(context.Context, schedule.Run) error { return nil }))
 	sched := schedule.New(st, set, schedule.Config{NowFunc: clk.Now})
 	rt := abruntime.New(abruntime.Config{})
 	rt.Open(st)
-	if err := sched.AddWorkers(rt); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, sched.AddWorkers(rt))
 	rt.ConfigureRiver(sched.ConfigureRiver)
 	// The River client only inserts here: no worker runs, so the figures are the tick's.
 	if _, err := events.New(rt, events.Config{}); err != nil {
-		b.Fatal(err)
+		require.FailNow(b, fmt.Sprint(err))
 	}
-	if err := rt.Build(); err != nil {
-		b.Fatal(err)
-	}
-	if err := sched.Sync(ctx); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, rt.Build())
+	require.NoError(b, sched.Sync(ctx))
 	began := time.Now()
 	stats, err := sched.Tick(ctx, rt.River())
-	if err != nil || stats.Planned != benchAccounts {
-		b.Fatalf("planning tick: %+v, %v; want %d planned", stats, err, benchAccounts)
-	}
+	require.NoError(b, err, "planning tick: %+v, %v; want %d planned", stats, err, benchAccounts)
+	require.Equal(b, benchAccounts, stats.Planned, "planning tick: %+v, %v; want %d planned", stats, err, benchAccounts)
 	b.Logf("start-up: %d rows planned by the first tick in %v", stats.Planned, time.Since(began).Round(time.Millisecond))
 
 	spec, err := schedule.ParseSpec("@hourly")
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	jitters := make([]time.Duration, benchAccounts)
 	for i := range jitters {
 		key := store.ScheduleKey{Name: "bench.refresh", AccountID: fmt.Sprintf("acct_%05d", i), Livemode: true}
@@ -125,9 +107,7 @@ func BenchmarkHourlyEveryAccount10k(b *testing.B) {
 			began := time.Now()
 			stats, err := bb.sched.Tick(ctx, bb.client)
 			took := time.Since(began)
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			total += took
 			longest = max(longest, took)
 			mostRuns = max(mostRuns, stats.Enqueued)
@@ -135,13 +115,10 @@ func BenchmarkHourlyEveryAccount10k(b *testing.B) {
 			enqueued += stats.Enqueued
 			// Every account whose due time (slot + jitter) is at or before now is
 			// enqueued by this tick.
-			if want := sort.Search(len(bb.jitters), func(j int) bool { return bb.jitters[j] > s }); enqueued != want {
-				b.Fatalf("hour %d, %v into the slot: %d runs enqueued, want %d", i, s, enqueued, want)
-			}
+			want := sort.Search(len(bb.jitters), func(j int) bool { return bb.jitters[j] > s })
+			require.Equal(b, want, enqueued, "hour %d, %v into the slot: %d runs enqueued, want %d", i, s, enqueued, want)
 		}
-		if enqueued != benchAccounts {
-			b.Fatalf("hour %d: %d runs enqueued, want %d", i, enqueued, benchAccounts)
-		}
+		require.Equal(b, benchAccounts, enqueued, "hour %d: %d runs enqueued, want %d", i, enqueued, benchAccounts)
 	}
 	b.StopTimer()
 	runtime.ReadMemStats(&mem)
@@ -166,8 +143,7 @@ func BenchmarkIdleTick(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		stats, err := bb.sched.Tick(ctx, bb.client)
-		if err != nil || stats.Due != 0 {
-			b.Fatalf("idle tick: %+v, %v", stats, err)
-		}
+		require.NoError(b, err, "idle tick: %+v", stats)
+		require.Equal(b, 0, stats.Due, "idle tick: %+v, %v", stats, err)
 	}
 }

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkAck measures durable acknowledgements: 64 concurrent senders post signed
@@ -96,7 +98,7 @@ func postConcurrently(b *testing.B, bundle *testBundle, senders int) (time.Durat
 	elapsed := time.Since(start)
 	b.StopTimer()
 	if failed.Load() > 0 {
-		b.Fatalf("%d of %d requests not acknowledged", failed.Load(), b.N)
+		require.FailNow(b, fmt.Sprintf("%d of %d requests not acknowledged", failed.Load(), b.N))
 	}
 	slices.Sort(latencies)
 	return elapsed, latencies
@@ -129,14 +131,10 @@ func BenchmarkDrain(b *testing.B) {
 			ctx := context.Background()
 			b.ResetTimer()
 			start := time.Now()
-			if err := bundle.rt.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, bundle.rt.Start(ctx))
 			for {
 				counts, err := bundle.st.CountEvents(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, err)
 				if counts[store.EventProcessed] == b.N {
 					break
 				}

@@ -24,6 +24,7 @@ import (
 	"github.com/appbackend/appbackend/internal/store/sqlite"
 	"github.com/appbackend/appbackend/internal/webhook"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // crashChildEnv makes the test binary run the inbox as a server (see runCrashChild)
@@ -98,17 +99,11 @@ func startCrashChild(t *testing.T, path string) *crashChild {
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	addr, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("crash child did not print its address: %v", err)
-	}
+	require.NoError(t, err, "crash child did not print its address")
 	return &crashChild{cmd: cmd, url: "http://" + strings.TrimSpace(addr) + "/webhooks/stripe"}
 }
 
@@ -182,38 +177,27 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	child = startCrashChild(t, path)
 	for _, body := range unacked {
 		status, err := post(child.url, body)
-		if err != nil || status != http.StatusOK {
-			t.Fatalf("resend after restart: %d, %v; want 200", status, err)
-		}
+		require.NoError(t, err, "resend after restart: %d, %v; want 200", status, err)
+		require.Equal(t, http.StatusOK, status, "resend after restart: %d, %v; want 200", status, err)
 		acked[eventID(t, body)] = true
 	}
-	if len(acked) != senders*perSender {
-		t.Fatalf("%d events acknowledged in all, want %d", len(acked), senders*perSender)
-	}
+	require.Len(t, acked, senders*perSender, "%d events acknowledged in all, want %d", len(acked), senders*perSender)
 
 	st, err := sqlite.Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer st.Close()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		counts, err := st.CountEvents(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if counts[store.EventProcessed] == senders*perSender {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("event statuses %v, want all %d processed", counts, senders*perSender)
-		}
+		require.False(t, time.Now().After(deadline), "event statuses %v, want all %d processed", counts, senders*perSender)
 		time.Sleep(50 * time.Millisecond)
 	}
 	rows, err := st.DB().QueryContext(t.Context(), `SELECT event_id, n FROM effects`)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer rows.Close()
 	effects := 0
 	for rows.Next() {
@@ -221,16 +205,12 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 			id string
 			n  int
 		)
-		if err := rows.Scan(&id, &n); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, rows.Scan(&id, &n))
 		if n != 1 || !acked[id] {
-			t.Errorf("event %s: effect applied %d times (acknowledged %v), want once", id, n, acked[id])
+			require.FailNow(t, fmt.Sprintf("event %s: effect applied %d times (acknowledged %v), want once", id, n, acked[id]))
 		}
 		effects++
 	}
-	if effects != senders*perSender {
-		t.Errorf("%d effects, want %d", effects, senders*perSender)
-	}
+	require.Equal(t, senders*perSender, effects, "%d effects, want %d", effects, senders*perSender)
 	t.Logf("killed after %v with %d acknowledged; %d resent after restart", killAfter, ackedAtKill, len(unacked))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/dbtest"
 	"github.com/appbackend/appbackend/internal/webhook"
+	"github.com/stretchr/testify/require"
 )
 
 // databases opens a fresh, migrated store of each kind, for the tests whose behaviour
@@ -31,28 +32,18 @@ func newInbox(t *testing.T, st store.Store, cfg webhook.Config) *inbox {
 	rt := runtime.New(runtime.Config{RetryPolicy: fastRetry{}})
 	rt.Open(st)
 	proc, err := events.New(rt, events.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Build(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, rt.Build())
 	verifier, err := appauth.NewVerifier([]string{secret})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rcv, err := webhook.NewReceiver(st, verifier, proc, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := httptest.NewServer(rcv)
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := rcv.Close(ctx); err != nil {
-			t.Errorf("close receiver: %v", err)
-		}
+		require.NoError(t, rcv.Close(ctx), "close receiver")
 	})
 	return &inbox{st: st, rcv: rcv, b: &testBundle{url: srv.URL}}
 }
@@ -62,8 +53,6 @@ func webhookConfig() webhook.Config { return webhook.Config{} }
 func listEvents(t *testing.T, st store.Store) []store.Event {
 	t.Helper()
 	list, err := st.ListEvents(t.Context(), store.EventFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return list
 }

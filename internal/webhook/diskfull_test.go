@@ -2,7 +2,7 @@ package webhook_test
 
 import (
 	"bytes"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -16,6 +16,7 @@ import (
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/webhook"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // fillDisk makes the database refuse new events the way a full disk does, and
@@ -28,19 +29,14 @@ func fillDisk(t *testing.T, kind string, st store.Store) (makeRoom func()) {
 	db := st.DB()
 	exec := func(q string) {
 		t.Helper()
-		if _, err := db.ExecContext(t.Context(), q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
+		_, err := db.ExecContext(t.Context(), q)
+		require.NoError(t, err, "%s", q)
 	}
 	if kind == "sqlite" {
 		var pages int
-		if err := db.QueryRowContext(t.Context(), `PRAGMA page_count`).Scan(&pages); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, db.QueryRowContext(t.Context(), `PRAGMA page_count`).Scan(&pages))
 		var got int
-		if err := db.QueryRowContext(t.Context(), `PRAGMA max_page_count = `+strconv.Itoa(pages)).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, db.QueryRowContext(t.Context(), `PRAGMA max_page_count = `+strconv.Itoa(pages)).Scan(&got))
 		return func() { exec(`PRAGMA max_page_count = 4294967294`) }
 	}
 	exec(`CREATE OR REPLACE FUNCTION test_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -62,52 +58,48 @@ func TestDiskFullMakesTheInboxUnready(t *testing.T) {
 			logs := &lockedBuffer{}
 			in := newInbox(t, open(t), webhook.Config{Archetype: &baseservice.Archetype{Now: now, Logger: slog.New(slog.NewTextHandler(logs, nil))}})
 			if err := in.rcv.WriteErr(t.Context()); err != nil {
-				t.Fatalf("WriteErr before = %v, want nil", err)
+				require.FailNow(t, fmt.Sprintf("WriteErr before = %v, want nil", err))
 			}
 			makeRoom := fillDisk(t, name, in.st)
 			big := webhooktest.Event("customer.updated", webhooktest.Fields(map[string]any{"metadata": map[string]any{"blob": strings.Repeat("x", 200_000)}}))
-			if r := in.b.post(t, big); r.status != http.StatusServiceUnavailable {
-				t.Fatalf("POST with the disk full = %d %s, want 503", r.status, r.raw)
-			}
+			r := in.b.post(t, big)
+			require.Equal(t, http.StatusServiceUnavailable, r.status, "POST with the disk full = %d %s, want 503", r.status, r.raw)
 			err := in.rcv.WriteErr(t.Context())
 			var full *webhook.DiskFullError
-			if !errors.As(err, &full) || !strings.Contains(err.Error(), "no room") {
-				t.Fatalf("WriteErr with the disk full = %v, want a DiskFullError", err)
-			}
+			require.ErrorAs(t, err, &full, "WriteErr with the disk full = %v, want a DiskFullError", err)
+			require.Contains(t, err.Error(), "no room", "WriteErr with the disk full = %v, want a DiskFullError", err)
 
 			// Stripe retries at once and often: the failed batches are not one
 			// error line each.
 			start := time.Now()
 			for range 30 {
-				if r := in.b.post(t, big); r.status != http.StatusServiceUnavailable {
-					t.Fatalf("POST with the disk full = %d %s, want 503", r.status, r.raw)
-				}
+				r := in.b.post(t, big)
+				require.Equal(t, http.StatusServiceUnavailable, r.status, "POST with the disk full = %d %s, want 503", r.status, r.raw)
 			}
 			seconds := int(time.Since(start)/time.Second) + 2
 			if n := strings.Count(logs.String(), "webhook batch not stored"); n < 1 || n > seconds {
-				t.Errorf("31 failed batches in under %d s logged %d lines, want 1 to %d:\n%s", seconds, n, seconds, logs.String())
+				require.FailNow(t, fmt.Sprintf("31 failed batches in under %d s logged %d lines, want 1 to %d:\n%s", seconds, n, seconds, logs.String()))
 			}
 
 			// Room again: the next batch clears it.
 			makeRoom()
 			in.b.postOK(t, big)
 			if err := in.rcv.WriteErr(t.Context()); err != nil {
-				t.Fatalf("WriteErr after a stored batch = %v, want nil", err)
+				require.FailNow(t, fmt.Sprintf("WriteErr after a stored batch = %v, want nil", err))
 			}
 
 			// Full again, then room again without any webhook: the probe finds out,
 			// but not before ProbeEvery has passed since the failed batch.
 			makeRoom = fillDisk(t, name, in.st)
-			if r := in.b.post(t, webhooktest.Event("customer.updated", webhooktest.Fields(map[string]any{"metadata": map[string]any{"blob": strings.Repeat("y", 200_000)}}))); r.status != http.StatusServiceUnavailable {
-				t.Fatalf("POST with the disk full again = %d %s, want 503", r.status, r.raw)
-			}
+			r = in.b.post(t, webhooktest.Event("customer.updated", webhooktest.Fields(map[string]any{"metadata": map[string]any{"blob": strings.Repeat("y", 200_000)}})))
+			require.Equal(t, http.StatusServiceUnavailable, r.status, "POST with the disk full again = %d %s, want 503", r.status, r.raw)
 			makeRoom()
 			if err := in.rcv.WriteErr(t.Context()); err == nil {
-				t.Fatal("WriteErr right after the failed batch = nil, want the disk-full error (no probe yet)")
+				require.FailNow(t, "WriteErr right after the failed batch = nil, want the disk-full error (no probe yet)")
 			}
 			offset.Add(int64(webhook.ProbeEvery))
 			if err := in.rcv.WriteErr(t.Context()); err != nil {
-				t.Fatalf("WriteErr after ProbeEvery with room = %v, want nil (the probe wrote)", err)
+				require.FailNow(t, fmt.Sprintf("WriteErr after ProbeEvery with room = %v, want nil (the probe wrote)", err))
 			}
 		})
 	}

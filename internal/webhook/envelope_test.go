@@ -2,9 +2,10 @@ package webhook
 
 import (
 	"encoding/json"
-	"reflect"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 var envelopeSeeds = []string{
@@ -35,28 +36,21 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		got, gotErr := parseEnvelope(body, now)
 		want, wantErr := decodeEnvelope(body, now)
-		if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
-			t.Fatalf("%q: error %v, want %v", body, gotErr, wantErr)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q:\n got %+v\nwant %+v", body, got, want)
-		}
+		require.True(t, (gotErr == nil) == (wantErr == nil), "%q: error %v, want %v", body, gotErr, wantErr)
+		require.False(t, gotErr != nil && gotErr.Error() != wantErr.Error(), "%q: error %v, want %v", body, gotErr, wantErr)
+		require.Equal(t, want, got, "%q:\n got %+v\nwant %+v", body, got, want)
 	})
 }
 
 // The scanner takes the bodies Stripe sends, so that they skip encoding/json.
 func TestScanEnvelopeTakesStripesEvents(t *testing.T) {
 	for _, s := range envelopeSeeds[:5] {
-		if !json.Valid([]byte(s)) {
-			t.Fatalf("seed %s is not valid JSON", s)
-		}
-		if _, ok := scanEnvelope([]byte(s)); !ok {
-			t.Errorf("scanEnvelope left %s to encoding/json", s)
-		}
+		require.True(t, json.Valid([]byte(s)), "seed %s is not valid JSON", s)
+		_, ok := scanEnvelope([]byte(s))
+		require.True(t, ok, "scanEnvelope left %s to encoding/json", s)
 	}
 	for _, s := range []string{envelopeSeeds[5], envelopeSeeds[6], envelopeSeeds[7], envelopeSeeds[8], envelopeSeeds[9], envelopeSeeds[10]} {
-		if _, ok := scanEnvelope([]byte(s)); ok {
-			t.Errorf("scanEnvelope took %s, which needs encoding/json", s)
-		}
+		_, ok := scanEnvelope([]byte(s))
+		require.False(t, ok, "scanEnvelope took %s, which needs encoding/json", s)
 	}
 }

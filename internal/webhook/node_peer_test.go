@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // TestStripeNodeSignedEvents posts events signed by stripe-node's
@@ -34,39 +36,34 @@ func TestStripeNodeSignedEvents(t *testing.T) {
 		input.Write(append(line, '\n'))
 	}
 	headers := runNodeSigner(t, input.Bytes())
-	if len(headers) != len(bodies) {
-		t.Fatalf("stripe-node signed %d of %d bodies: %q", len(headers), len(bodies), headers)
-	}
+	require.Len(t, headers, len(bodies), "stripe-node signed %d of %d bodies: %q", len(headers), len(bodies), headers)
 	for i, body := range bodies {
 		header, ok := strings.CutPrefix(headers[i], "ok ")
 		if !ok {
-			t.Fatalf("stripe-node: %s", headers[i])
+			require.FailNow(t, fmt.Sprintf("stripe-node: %s", headers[i]))
 		}
-		if r := b.postWithHeader(t, body, header); r.status != 200 {
-			t.Fatalf("POST with stripe-node's header = %d %s, want 200", r.status, r.raw)
-		}
+		r := b.postWithHeader(t, body, header)
+		require.Equal(t, 200, r.status, "POST with stripe-node's header = %d %s, want 200", r.status, r.raw)
 		b.waitStatus(t, eventID(t, body), store.EventProcessed)
 	}
-	if in, ok := b.installation(t, "acct_node", true); !ok || in.Status != store.Installed {
-		t.Errorf("installation = %+v (found %v), want installed in live mode", in, ok)
-	}
+	in, ok := b.installation(t, "acct_node", true)
+	require.True(t, ok, "installation = %+v (found %v), want installed in live mode", in, ok)
+	require.Equal(t, store.Installed, in.Status, "installation = %+v (found %v), want installed in live mode", in, ok)
 }
 
 func runNodeSigner(t *testing.T, input []byte) []string {
 	t.Helper()
 	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is not on PATH; this test signs events with stripe-node (run make node-deps after installing Node.js): %v", err)
-	}
+	require.NoError(t, err, "node is not on PATH; this test signs events with stripe-node (run make node-deps after installing Node.js)")
 	modules := os.Getenv("APPBACKEND_NODE_MODULES")
 	if modules == "" {
 		modules = filepath.Join("..", "..", "testdata", "node", "node_modules")
 	}
 	if modules, err = filepath.Abs(modules); err != nil {
-		t.Fatal(err)
+		require.FailNow(t, fmt.Sprint(err))
 	}
 	if _, err := os.Stat(filepath.Join(modules, "stripe", "package.json")); err != nil {
-		t.Fatalf("stripe-node is not installed in %s: run make node-deps (%v)", modules, err)
+		require.FailNow(t, fmt.Sprintf("stripe-node is not installed in %s: run make node-deps (%v)", modules, err))
 	}
 	cmd := exec.CommandContext(t.Context(), node, filepath.Join("..", "..", "testdata", "node", "peer_sign.js"))
 	cmd.Env = append(os.Environ(), "APPBACKEND_NODE_MODULES="+modules)
@@ -75,7 +72,7 @@ func runNodeSigner(t *testing.T, input []byte) []string {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("node peer_sign.js: %v\nstderr: %s", err, stderr.String())
+		require.FailNow(t, fmt.Sprintf("node peer_sign.js: %v\nstderr: %s", err, stderr.String()))
 	}
 	var lines []string
 	sc := bufio.NewScanner(bytes.NewReader(out))

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // TestNULInEnvelopeRejectedAlone: PostgreSQL's TEXT and JSONB cannot hold a NUL, so an
@@ -28,9 +29,7 @@ func TestNULInEnvelopeRejectedAlone(t *testing.T) {
 			}
 			metadataNUL := webhooktest.Event("customer.updated", webhooktest.Account("acct_honest"),
 				webhooktest.Fields(map[string]any{"metadata": map[string]any{"note": "a\x00b"}}))
-			if !bytes.Contains(metadataNUL, []byte(`\u0000`)) {
-				t.Fatalf("fixture has no \\u0000: %s", metadataNUL)
-			}
+			require.True(t, bytes.Contains(metadataNUL, []byte(`\u0000`)), "fixture has no \\u0000: %s", metadataNUL)
 			var honest [][]byte
 			for range 22 {
 				honest = append(honest, webhooktest.Event("invoice.paid", webhooktest.Account("acct_honest")))
@@ -60,25 +59,16 @@ func TestNULInEnvelopeRejectedAlone(t *testing.T) {
 			wg.Wait()
 			for key, r := range got {
 				if strings.HasPrefix(key, "bad ") {
-					if r.status != http.StatusBadRequest || r.errorCode() != "bad_request" || !strings.Contains(r.raw, "NUL") {
-						t.Errorf("%s: %d %s, want 400 bad_request saying NUL", key, r.status, r.raw)
-					}
+					require.False(t, r.status != http.StatusBadRequest || r.errorCode() != "bad_request" || !strings.Contains(r.raw, "NUL"), "%s: %d %s, want 400 bad_request saying NUL", key, r.status, r.raw)
 					continue
 				}
-				if r.status != http.StatusOK {
-					t.Errorf("honest event %s: %d %s, want 200", key, r.status, r.raw)
-				}
+				require.Equal(t, http.StatusOK, r.status, "honest event %s: %d %s, want 200", key, r.status, r.raw)
 			}
-			if n := len(listEvents(t, in.st)); n != len(honest) {
-				t.Errorf("stored %d events, want the %d honest ones", n, len(honest))
-			}
+			n := len(listEvents(t, in.st))
+			require.Equal(t, len(honest), n, "stored %d events, want the %d honest ones", n, len(honest))
 			ev, err := in.st.Event(t.Context(), eventID(t, metadataNUL))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(ev.Raw, metadataNUL) {
-				t.Errorf("stored payload differs from the body:\n got %q\nwant %q", ev.Raw, metadataNUL)
-			}
+			require.NoError(t, err)
+			require.Equal(t, metadataNUL, ev.Raw, "stored payload differs from the body:\n got %q\nwant %q", ev.Raw, metadataNUL)
 		})
 	}
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/store"
@@ -39,17 +41,15 @@ func TestInstallInEachMode(t *testing.T) {
 			b.waitStatus(t, eventID(t, body), store.EventProcessed)
 
 			in, ok := b.installation(t, "acct_install", tc.livemode)
-			if !ok || in.Status != store.Installed || in.InstalledAt.IsZero() || in.ApplicationID == "" {
-				t.Errorf("installation in %s = %+v (found %v), want installed with a time and an application id", tc.name, in, ok)
-			}
+			require.False(t, !ok || in.Status != store.Installed || in.InstalledAt.IsZero(), "installation in %s = %+v (found %v), want installed with a time and an application id", tc.name, in, ok)
+			require.NotEqual(t, "", in.ApplicationID, "installation in %s = %+v (found %v), want installed with a time and an application id", tc.name, in, ok)
 			if _, ok := b.installation(t, "acct_install", !tc.livemode); ok {
-				t.Errorf("the other mode has an installation, want none")
+				require.FailNow(t, "the other mode has an installation, want none")
 			}
 			b.mu.Lock()
 			defer b.mu.Unlock()
-			if got := len(b.installed); got != 1 {
-				t.Errorf("OnInstall ran %d times, want 1", got)
-			}
+			got := len(b.installed)
+			require.Equal(t, 1, got, "OnInstall ran %d times, want 1", got)
 		})
 	}
 }
@@ -61,18 +61,15 @@ func TestSameEventOnBothEndpoints(t *testing.T) {
 	b.proc.On("customer.created", countEffect)
 	body := webhooktest.Event("customer.created", webhooktest.Account("acct_both"))
 	first, second := b.postOK(t, body), b.postOK(t, body)
-	if first.body["duplicate"] == true || second.body["duplicate"] != true {
-		t.Errorf("answers = %s, %s; want the second (only) marked duplicate", first.raw, second.raw)
-	}
+	require.True(t, first.body["duplicate"] != true, "answers = %s, %s; want the second (only) marked duplicate", first.raw, second.raw)
+	require.True(t, second.body["duplicate"] == true, "answers = %s, %s; want the second (only) marked duplicate", first.raw, second.raw)
 	id := eventID(t, body)
 	b.waitStatus(t, id, store.EventProcessed)
 	time.Sleep(100 * time.Millisecond) // room for a wrong second processing
-	if got := b.eventCount(t); got != 1 {
-		t.Errorf("stored %d events, want 1", got)
-	}
-	if got := b.effects(t, id); got != 1 {
-		t.Errorf("effect applied %d times, want 1", got)
-	}
+	got := b.eventCount(t)
+	require.Equal(t, 1, got, "stored %d events, want 1", got)
+	got = b.effects(t, id)
+	require.Equal(t, 1, got, "effect applied %d times, want 1", got)
 }
 
 func TestDuplicateTenTimes(t *testing.T) {
@@ -98,14 +95,13 @@ func TestDuplicateTenTimes(t *testing.T) {
 	}
 	wg.Wait()
 	if failed.Load() != 0 || fresh.Load() != 1 {
-		t.Fatalf("%d failed, %d not duplicate; want 0 and 1", failed.Load(), fresh.Load())
+		require.FailNow(t, fmt.Sprintf("%d failed, %d not duplicate; want 0 and 1", failed.Load(), fresh.Load()))
 	}
 	id := eventID(t, body)
 	b.waitStatus(t, id, store.EventProcessed)
 	time.Sleep(100 * time.Millisecond)
-	if got := b.effects(t, id); got != 1 {
-		t.Errorf("effect applied %d times, want 1", got)
-	}
+	got := b.effects(t, id)
+	require.Equal(t, 1, got, "effect applied %d times, want 1", got)
 }
 
 func TestLifecycleOrdering(t *testing.T) {
@@ -168,18 +164,15 @@ func TestLifecycleOrdering(t *testing.T) {
 				b.waitStatus(t, eventID(t, body), store.EventProcessed)
 			}
 			in, ok := b.installation(t, "acct_order", true)
-			if !ok || in.Status != tc.want {
-				t.Fatalf("installation = %+v (found %v), want %s", in, ok, tc.want)
-			}
-			if got := !in.InstalledAt.IsZero(); got != tc.wantInstalled {
-				t.Errorf("installed_at set = %v, want %v", got, tc.wantInstalled)
-			}
+			require.True(t, ok, "installation = %+v (found %v), want %s", in, ok, tc.want)
+			require.Equal(t, tc.want, in.Status, "installation = %+v (found %v), want %s", in, ok, tc.want)
+			got := !in.InstalledAt.IsZero()
+			require.True(t, got == tc.wantInstalled, "installed_at set = %v, want %v", got, tc.wantInstalled)
 			b.mu.Lock()
 			installs, uninstalls := len(b.installed), len(b.removed)
 			b.mu.Unlock()
-			if installs != tc.installs || uninstalls != tc.uninstalls {
-				t.Errorf("OnInstall ran %d, OnUninstall %d times; want %d and %d", installs, uninstalls, tc.installs, tc.uninstalls)
-			}
+			require.Equal(t, tc.installs, installs, "OnInstall ran %d, OnUninstall %d times; want %d and %d", installs, uninstalls, tc.installs, tc.uninstalls)
+			require.Equal(t, tc.uninstalls, uninstalls, "OnInstall ran %d, OnUninstall %d times; want %d and %d", installs, uninstalls, tc.installs, tc.uninstalls)
 		})
 	}
 }
@@ -202,14 +195,11 @@ func TestUninstallRunsCleanup(t *testing.T) {
 		if len(cleaned) == 1 && cleaned[0] == "acct_gone" {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cleanup hooks ran for %v, want [acct_gone]", cleaned)
-		}
+		require.False(t, time.Now().After(deadline), "cleanup hooks ran for %v, want [acct_gone]", cleaned)
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := b.eventCount(t); got != 2 {
-		t.Errorf("%d events kept, want 2 (no retention set)", got)
-	}
+	got := b.eventCount(t)
+	require.Equal(t, 2, got, "%d events kept, want 2 (no retention set)", got)
 }
 
 func TestEventRetentionPurgesUninstalledAccount(t *testing.T) {
@@ -229,23 +219,19 @@ func TestEventRetentionPurgesUninstalledAccount(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		left, err := b.st.ListEvents(context.Background(), store.EventFilter{AccountID: "acct_purged"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if len(left) == 0 {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events of the uninstalled account left, want none", len(left))
-		}
+		require.False(t, time.Now().After(deadline), "%d events of the uninstalled account left, want none", len(left))
 		time.Sleep(50 * time.Millisecond)
 	}
-	if kept, err := b.st.ListEvents(context.Background(), store.EventFilter{AccountID: "acct_other"}); err != nil || len(kept) != 1 {
-		t.Errorf("other account's events = %d, %v; want 1 kept", len(kept), err)
-	}
-	if in, ok := b.installation(t, "acct_purged", false); !ok || in.Status != store.Uninstalled {
-		t.Errorf("installation = %+v, %v; want kept as uninstalled", in, ok)
-	}
+	kept, err := b.st.ListEvents(context.Background(), store.EventFilter{AccountID: "acct_other"})
+	require.NoError(t, err, "other account's events = %d, %v; want 1 kept", len(kept), err)
+	require.Len(t, kept, 1, "other account's events = %d, %v; want 1 kept", len(kept), err)
+	in, ok := b.installation(t, "acct_purged", false)
+	require.True(t, ok, "installation = %+v, %v; want kept as uninstalled", in, ok)
+	require.Equal(t, store.Uninstalled, in.Status, "installation = %+v, %v; want kept as uninstalled", in, ok)
 }
 
 func TestAcceptedEventShapes(t *testing.T) {
@@ -270,13 +256,8 @@ func TestAcceptedEventShapes(t *testing.T) {
 			b := setup(t, testConfig{})
 			b.postOK(t, tc.body)
 			ev := b.waitStatus(t, eventID(t, tc.body), store.EventProcessed)
-			if ev.AccountID != tc.wantAccount || ev.APIVersion != tc.wantAPIVersion || ev.NotInstalled != tc.wantNotInstalled {
-				t.Errorf("stored account %q, api_version %q, not_installed %v; want %q, %q, %v",
-					ev.AccountID, ev.APIVersion, ev.NotInstalled, tc.wantAccount, tc.wantAPIVersion, tc.wantNotInstalled)
-			}
-			if !bytes.Equal(ev.Raw, tc.body) {
-				t.Errorf("raw bytes not kept as sent")
-			}
+			require.False(t, ev.AccountID != tc.wantAccount || ev.APIVersion != tc.wantAPIVersion || ev.NotInstalled != tc.wantNotInstalled, "stored account %q, api_version %q, not_installed %v; want %q, %q, %v", ev.AccountID, ev.APIVersion, ev.NotInstalled, tc.wantAccount, tc.wantAPIVersion, tc.wantNotInstalled)
+			require.Equal(t, tc.body, ev.Raw, "raw bytes not kept as sent")
 		})
 	}
 }
@@ -299,9 +280,7 @@ func TestNotInstalledMark(t *testing.T) {
 	} {
 		b.postOK(t, tc.body)
 		ev := b.waitStatus(t, eventID(t, tc.body), store.EventProcessed)
-		if ev.NotInstalled != tc.want {
-			t.Errorf("%s: not_installed = %v, want %v", tc.name, ev.NotInstalled, tc.want)
-		}
+		require.True(t, ev.NotInstalled == tc.want, "%s: not_installed = %v, want %v", tc.name, ev.NotInstalled, tc.want)
 	}
 }
 
@@ -336,9 +315,8 @@ func TestRejectedRequests(t *testing.T) {
 				header = webhooktest.Sign(tc.body, secret, now)
 			}
 			r := b.postWithHeader(t, tc.body, header)
-			if r.status != tc.wantStatus || r.errorCode() != tc.wantCode {
-				t.Errorf("POST = %d %s, want %d with code %s", r.status, r.raw, tc.wantStatus, tc.wantCode)
-			}
+			require.Equal(t, tc.wantStatus, r.status, "POST = %d %s, want %d with code %s", r.status, r.raw, tc.wantStatus, tc.wantCode)
+			require.Equal(t, tc.wantCode, r.errorCode(), "POST = %d %s, want %d with code %s", r.status, r.raw, tc.wantStatus, tc.wantCode)
 		})
 	}
 	t.Run("body over the limit without Content-Length", func(t *testing.T) {
@@ -346,13 +324,12 @@ func TestRejectedRequests(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, b.url, io.MultiReader(bytes.NewReader(body)))
 		req.ContentLength = -1
 		req.Header.Set("Stripe-Signature", webhooktest.Sign(body, secret, now))
-		if r := do(t, req); r.status != 413 || r.errorCode() != "body_too_large" {
-			t.Errorf("POST = %d %s, want 413 body_too_large", r.status, r.raw)
-		}
+		r := do(t, req)
+		require.Equal(t, 413, r.status, "POST = %d %s, want 413 body_too_large", r.status, r.raw)
+		require.Equal(t, "body_too_large", r.errorCode(), "POST = %d %s, want 413 body_too_large", r.status, r.raw)
 	})
-	if got := b.eventCount(t); got != 0 {
-		t.Errorf("%d events stored from rejected requests, want 0", got)
-	}
+	got := b.eventCount(t)
+	require.Equal(t, 0, got, "%d events stored from rejected requests, want 0", got)
 }
 
 func TestSecretRotation(t *testing.T) {
@@ -370,9 +347,8 @@ func TestSecretRotation(t *testing.T) {
 		}},
 	} {
 		body := webhooktest.Event("customer.created")
-		if r := b.postWithHeader(t, body, tc.header(body)); r.status != http.StatusOK {
-			t.Errorf("%s: POST = %d %s, want 200", tc.name, r.status, r.raw)
-		}
+		r := b.postWithHeader(t, body, tc.header(body))
+		require.Equal(t, http.StatusOK, r.status, "%s: POST = %d %s, want 200", tc.name, r.status, r.raw)
 	}
 }
 
@@ -393,12 +369,11 @@ func TestHandlerFailsTwiceThenSucceeds(t *testing.T) {
 	b.postOK(t, body)
 	ev := b.waitStatus(t, eventID(t, body), store.EventProcessed)
 	if ev.Attempts != 3 || calls.Load() != 3 {
-		t.Errorf("attempts = %d, handler calls = %d; want 3 and 3", ev.Attempts, calls.Load())
+		require.FailNow(t, fmt.Sprintf("attempts = %d, handler calls = %d; want 3 and 3", ev.Attempts, calls.Load()))
 	}
 	// The failed attempts' writes rolled back with them.
-	if got := b.effects(t, ev.ID); got != 1 {
-		t.Errorf("effect applied %d times, want 1", got)
-	}
+	got := b.effects(t, ev.ID)
+	require.Equal(t, 1, got, "effect applied %d times, want 1", got)
 }
 
 func TestDeadEventReplay(t *testing.T) {
@@ -415,35 +390,28 @@ func TestDeadEventReplay(t *testing.T) {
 	id := eventID(t, body)
 	b.postOK(t, body)
 	dead := b.waitStatus(t, id, store.EventDead)
-	if dead.Attempts != 3 || !strings.Contains(dead.LastError, "bug in handler") {
-		t.Errorf("dead event: attempts %d, last_error %q; want 3 and the handler's error", dead.Attempts, dead.LastError)
-	}
+	require.Equal(t, 3, dead.Attempts, "dead event: attempts %d, last_error %q; want 3 and the handler's error", dead.Attempts, dead.LastError)
+	require.Contains(t, dead.LastError, "bug in handler", "dead event: attempts %d, last_error %q; want 3 and the handler's error", dead.Attempts, dead.LastError)
 	// Stripe redelivering it does not revive it: only a replay does.
-	if r := b.postOK(t, body); r.body["duplicate"] != true {
-		t.Errorf("redelivery answered %s, want duplicate", r.raw)
-	}
+	r := b.postOK(t, body)
+	require.True(t, r.body["duplicate"] == true, "redelivery answered %s, want duplicate", r.raw)
 	fixed.Store(true)
-	if err := b.proc.Replay(context.Background(), id); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.proc.Replay(context.Background(), id))
 	ev := b.waitStatus(t, id, store.EventProcessed)
 	if ev.LastError != "" || b.effects(t, id) != 1 {
-		t.Errorf("after replay: last_error %q, effects %d; want none and 1", ev.LastError, b.effects(t, id))
+		require.FailNow(t, fmt.Sprintf("after replay: last_error %q, effects %d; want none and 1", ev.LastError, b.effects(t, id)))
 	}
 	// Replaying a processed event runs it again, on purpose.
-	if err := b.proc.Replay(context.Background(), id); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.proc.Replay(context.Background(), id))
 	deadline := time.Now().Add(10 * time.Second)
 	for b.effects(t, id) != 2 {
 		if time.Now().After(deadline) {
-			t.Fatalf("effects after second replay = %d, want 2", b.effects(t, id))
+			require.FailNow(t, fmt.Sprintf("effects after second replay = %d, want 2", b.effects(t, id)))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := b.proc.Replay(context.Background(), "evt_missing"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Replay(unknown) = %v, want ErrNotFound", err)
-	}
+	err := b.proc.Replay(context.Background(), "evt_missing")
+	require.ErrorIs(t, err, store.ErrNotFound, "Replay(unknown) = %v, want ErrNotFound", err)
 }
 
 func TestBacklogOfSingleEventJobs(t *testing.T) {
@@ -472,28 +440,22 @@ func TestBacklogOfSingleEventJobs(t *testing.T) {
 			failing = ids[i]
 		}
 	}
-	if err := b.rt.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.rt.Start(context.Background()))
 	for _, id := range ids {
 		if id == failing {
 			continue
 		}
 		b.waitStatus(t, id, store.EventProcessed)
-		if got := b.effects(t, id); got != 1 {
-			t.Errorf("event %s: effect applied %d times, want 1", id, got)
-		}
+		got := b.effects(t, id)
+		require.Equal(t, 1, got, "event %s: effect applied %d times, want 1", id, got)
 	}
-	if dead := b.waitStatus(t, failing, store.EventDead); dead.Attempts != 2 {
-		t.Errorf("failing event: %d attempts recorded, want 2 (its job's own)", dead.Attempts)
-	}
+	dead := b.waitStatus(t, failing, store.EventDead)
+	require.Equal(t, 2, dead.Attempts, "failing event: %d attempts recorded, want 2 (its job's own)", dead.Attempts)
 	waiting, err := b.rt.River().JobList(context.Background(), river.NewJobListParams().
 		Kinds(events.ProcessEventsArgs{}.Kind()).States(rivertype.JobStateAvailable, rivertype.JobStateRetryable))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(waiting.Jobs) != 0 {
-		t.Errorf("%d event jobs still waiting, want none", len(waiting.Jobs))
+		require.FailNow(t, fmt.Sprintf("%d event jobs still waiting, want none", len(waiting.Jobs)))
 	}
 }
 
@@ -512,7 +474,7 @@ func TestHandlerPanicIsAnError(t *testing.T) {
 	b.postOK(t, body)
 	ev := b.waitStatus(t, eventID(t, body), store.EventProcessed)
 	if ev.Attempts != 2 || b.effects(t, ev.ID) != 1 {
-		t.Errorf("attempts %d, effects %d; want 2 and 1", ev.Attempts, b.effects(t, ev.ID))
+		require.FailNow(t, fmt.Sprintf("attempts %d, effects %d; want 2 and 1", ev.Attempts, b.effects(t, ev.ID)))
 	}
 }
 
@@ -540,7 +502,7 @@ func TestConcurrentSendersWithDuplicates(t *testing.T) {
 				}
 				r := b.post(t, body)
 				if r.status != http.StatusOK {
-					t.Errorf("POST = %d %s", r.status, r.raw)
+					assert.Fail(t, fmt.Sprintf("POST = %d %s", r.status, r.raw))
 					continue
 				}
 				if r.body["duplicate"] != true {
@@ -554,18 +516,16 @@ func TestConcurrentSendersWithDuplicates(t *testing.T) {
 	n := 0
 	acked.Range(func(k, _ any) bool {
 		b.waitStatus(t, k.(string), store.EventProcessed)
-		if got := b.effects(t, k.(string)); got != 1 {
-			t.Errorf("event %s: effect applied %d times, want 1", k, got)
-		}
+		got := b.effects(t, k.(string))
+		require.Equal(t, 1, got, "event %s: effect applied %d times, want 1", k, got)
 		n++
 		return true
 	})
 	if n != len(bodies) || int(fresh.Load()) != len(bodies) || b.eventCount(t) != len(bodies) {
-		t.Errorf("acknowledged %d distinct, %d fresh, stored %d; want %d each", n, fresh.Load(), b.eventCount(t), len(bodies))
+		require.FailNow(t, fmt.Sprintf("acknowledged %d distinct, %d fresh, stored %d; want %d each", n, fresh.Load(), b.eventCount(t), len(bodies)))
 	}
-	if st := b.rcv.Stats(); st.Batches >= int64(senders*perSender) {
-		t.Errorf("%d commits for %d requests: arrivals were not grouped", st.Batches, senders*perSender)
-	}
+	st := b.rcv.Stats()
+	require.Less(t, st.Batches, int64(senders*perSender), "%d commits for %d requests: arrivals were not grouped", st.Batches, senders*perSender)
 }
 
 func TestUnavailableDatabaseAnswers503(t *testing.T) {
@@ -573,9 +533,8 @@ func TestUnavailableDatabaseAnswers503(t *testing.T) {
 	b := setup(t, testConfig{noProcessing: true})
 	b.st.DB().Close() // every commit now fails
 	r := b.post(t, webhooktest.Event("customer.created"))
-	if r.status != http.StatusServiceUnavailable || r.errorCode() != "unavailable" {
-		t.Errorf("POST = %d %s, want 503 unavailable", r.status, r.raw)
-	}
+	require.Equal(t, http.StatusServiceUnavailable, r.status, "POST = %d %s, want 503 unavailable", r.status, r.raw)
+	require.Equal(t, "unavailable", r.errorCode(), "POST = %d %s, want 503 unavailable", r.status, r.raw)
 }
 
 func TestCloseDrainsThenRefuses(t *testing.T) {
@@ -583,13 +542,10 @@ func TestCloseDrainsThenRefuses(t *testing.T) {
 	b := setup(t, testConfig{noProcessing: true})
 	body := webhooktest.Event("customer.created")
 	b.postOK(t, body)
-	if err := b.rcv.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if r := b.post(t, webhooktest.Event("customer.created")); r.status != http.StatusServiceUnavailable {
-		t.Errorf("POST after Close = %d %s, want 503", r.status, r.raw)
-	}
-	if ev, err := b.st.Event(context.Background(), eventID(t, body)); err != nil || ev.Status != store.EventPending {
-		t.Errorf("acknowledged event = %+v, %v; want stored as pending", ev, err)
-	}
+	require.NoError(t, b.rcv.Close(context.Background()))
+	r := b.post(t, webhooktest.Event("customer.created"))
+	require.Equal(t, http.StatusServiceUnavailable, r.status, "POST after Close = %d %s, want 503", r.status, r.raw)
+	ev, err := b.st.Event(context.Background(), eventID(t, body))
+	require.NoError(t, err, "acknowledged event = %+v, %v; want stored as pending", ev, err)
+	require.Equal(t, store.EventPending, ev.Status, "acknowledged event = %+v, %v; want stored as pending", ev, err)
 }

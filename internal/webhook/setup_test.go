@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/events"
@@ -63,13 +65,11 @@ func setup(t testing.TB, cfg testConfig) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "appbackend.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// A table the app's handlers write to in the processing transaction: one row per
 	// event, n counting how many times its effect was applied.
 	if _, err := st.DB().ExecContext(ctx, `CREATE TABLE effects (event_id TEXT PRIMARY KEY, n INTEGER NOT NULL)`); err != nil {
-		t.Fatal(err)
+		require.FailNow(t, fmt.Sprint(err))
 	}
 	b := &testBundle{st: st}
 	b.lc = install.New(st, install.Config{EventRetention: cfg.eventRetention})
@@ -96,43 +96,27 @@ func setup(t testing.TB, cfg testConfig) *testBundle {
 	})
 	b.rt = runtime.New(runtime.Config{MaxAttempts: cfg.maxAttempts, RetryPolicy: fastRetry{}, PollInterval: 10 * time.Millisecond})
 	b.rt.Open(st)
-	if err := b.lc.AddWorkers(b.rt); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.lc.AddWorkers(b.rt))
 	b.proc, err = events.New(b.rt, events.Config{BuiltIn: []events.BuiltIn{b.lc.HandleEvent}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.rt.Build(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, b.rt.Build())
 	verifier, err := appauth.NewVerifier([]string{oldSecret, secret})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b.rcv, err = webhook.NewReceiver(st, verifier, b.proc, webhook.Config{MaxBody: cfg.maxBody, PerEventCommit: cfg.perEventCommit})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/stripe", b.rcv)
 	b.srv = httptest.NewServer(mux)
 	b.url = b.srv.URL + "/webhooks/stripe"
 	if !cfg.noProcessing {
-		if err := b.rt.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, b.rt.Start(ctx))
 	}
 	t.Cleanup(func() {
 		b.srv.Close()
 		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := b.rcv.Close(stopCtx); err != nil {
-			t.Errorf("close receiver: %v", err)
-		}
-		if err := b.rt.Stop(stopCtx); err != nil {
-			t.Errorf("stop processor: %v", err)
-		}
+		require.NoError(t, b.rcv.Close(stopCtx), "close receiver")
+		require.NoError(t, b.rt.Stop(stopCtx), "stop processor")
 		st.Close()
 	})
 	return b
@@ -156,9 +140,7 @@ func (b *testBundle) effects(t testing.TB, eventID string) int {
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return n
 }
 
@@ -177,9 +159,7 @@ func (r response) errorCode() string {
 func (b *testBundle) postWithHeader(t testing.TB, body []byte, header string) response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, b.url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	if header != "" {
 		req.Header.Set("Stripe-Signature", header)
@@ -190,9 +170,7 @@ func (b *testBundle) postWithHeader(t testing.TB, body []byte, header string) re
 func do(t testing.TB, req *http.Request) response {
 	t.Helper()
 	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	r := response{status: res.StatusCode, raw: string(raw)}
@@ -210,18 +188,15 @@ func (b *testBundle) post(t testing.TB, body []byte) response {
 func (b *testBundle) postOK(t testing.TB, body []byte) response {
 	t.Helper()
 	r := b.post(t, body)
-	if r.status != http.StatusOK || r.body["received"] != true {
-		t.Fatalf("POST = %d %s, want 200 {\"received\":true}", r.status, r.raw)
-	}
+	require.Equal(t, http.StatusOK, r.status, "POST = %d %s, want 200 {\"received\":true}", r.status, r.raw)
+	require.True(t, r.body["received"] == true, "POST = %d %s, want 200 {\"received\":true}", r.status, r.raw)
 	return r
 }
 
 func eventID(t testing.TB, body []byte) string {
 	t.Helper()
 	var env struct{ ID string }
-	if err := json.Unmarshal(body, &env); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(body, &env))
 	return env.ID
 }
 
@@ -234,9 +209,7 @@ func (b *testBundle) waitStatus(t testing.TB, id string, want store.EventStatus)
 		if err == nil && ev.Status == want {
 			return ev
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("event %s: status %q (err %v), want %q", id, ev.Status, err, want)
-		}
+		require.False(t, time.Now().After(deadline), "event %s: status %q (err %v), want %q", id, ev.Status, err, want)
 		time.Sleep(10 * time.Millisecond)
 	}
 }
@@ -244,9 +217,7 @@ func (b *testBundle) waitStatus(t testing.TB, id string, want store.EventStatus)
 func (b *testBundle) eventCount(t testing.TB) int {
 	t.Helper()
 	list, err := b.st.ListEvents(context.Background(), store.EventFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return len(list)
 }
 
@@ -256,8 +227,6 @@ func (b *testBundle) installation(t testing.TB, account string, livemode bool) (
 	if errors.Is(err, store.ErrNotFound) {
 		return in, false
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return in, true
 }

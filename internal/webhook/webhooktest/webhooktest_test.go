@@ -2,8 +2,11 @@ package webhooktest
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func dataObject(t *testing.T, eventType string, opts ...Option) map[string]any {
@@ -14,12 +17,8 @@ func dataObject(t *testing.T, eventType string, opts ...Option) map[string]any {
 			Object map[string]any `json:"object"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(Event(eventType, opts...), &ev); err != nil {
-		t.Fatal(err)
-	}
-	if ev.Type != eventType {
-		t.Fatalf("type %q, want %q", ev.Type, eventType)
-	}
+	require.NoError(t, json.Unmarshal(Event(eventType, opts...), &ev))
+	require.Equal(t, eventType, ev.Type, "type %q, want %q", ev.Type, eventType)
 	return ev.Data.Object
 }
 
@@ -55,27 +54,24 @@ func TestRealisticObjects(t *testing.T) {
 	} {
 		t.Run(tc.eventType, func(t *testing.T) {
 			t.Parallel()
-			if !Realistic(tc.eventType) {
-				t.Errorf("Realistic(%q) = false", tc.eventType)
-			}
+			require.True(t, Realistic(tc.eventType), "Realistic(%q) = false", tc.eventType)
 			obj := dataObject(t, tc.eventType, Live())
-			if id, _ := obj["id"].(string); !strings.HasPrefix(id, tc.idPrefix) {
-				t.Errorf("id %q, want prefix %q", id, tc.idPrefix)
-			}
+			id, _ := obj["id"].(string)
+			require.True(t, strings.HasPrefix(id, tc.idPrefix), "id %q, want prefix %q", id, tc.idPrefix)
 			if obj["object"] != tc.object {
-				t.Errorf("object %v, want %q", obj["object"], tc.object)
+				require.FailNow(t, fmt.Sprintf("object %v, want %q", obj["object"], tc.object))
 			}
 			if tc.object != "application" && obj["livemode"] != true {
-				t.Errorf("livemode %v, want the event's", obj["livemode"])
+				require.FailNow(t, fmt.Sprintf("livemode %v, want the event's", obj["livemode"]))
 			}
 			for k, v := range tc.want {
 				if obj[k] != v {
-					t.Errorf("%s = %v (%T), want %v", k, obj[k], obj[k], v)
+					require.FailNow(t, fmt.Sprintf("%s = %v (%T), want %v", k, obj[k], obj[k], v))
 				}
 			}
 			for k, prefix := range tc.links {
 				if id, _ := obj[k].(string); !strings.HasPrefix(id, prefix) {
-					t.Errorf("%s = %v, want an id with prefix %q", k, obj[k], prefix)
+					require.FailNow(t, fmt.Sprintf("%s = %v, want an id with prefix %q", k, obj[k], prefix))
 				}
 			}
 		})
@@ -85,13 +81,10 @@ func TestRealisticObjects(t *testing.T) {
 // TestBareObjectNamesItsResource: an unknown type still says what it is about.
 func TestBareObjectNamesItsResource(t *testing.T) {
 	t.Parallel()
-	if Realistic("product.created") {
-		t.Error("product.created is not one of the realistic types")
-	}
+	require.False(t, Realistic("product.created"), "product.created is not one of the realistic types")
 	obj := dataObject(t, "product.created")
-	if obj["object"] != "product" || !strings.HasPrefix(obj["id"].(string), "obj_") {
-		t.Errorf("bare object = %v", obj)
-	}
+	require.EqualValues(t, "product", obj["object"], "bare object = %v", obj)
+	require.True(t, strings.HasPrefix(obj["id"].(string), "obj_"), "bare object = %v", obj)
 }
 
 // TestResourcesAreBuilt: every listed resource builds an object with its id prefix.
@@ -99,8 +92,7 @@ func TestResourcesAreBuilt(t *testing.T) {
 	t.Parallel()
 	for _, r := range Resources {
 		obj := dataObject(t, r.Prefix+".created")
-		if id, _ := obj["id"].(string); !strings.HasPrefix(id, r.IDPrefix) {
-			t.Errorf("%s.created: id %q, want prefix %q", r.Prefix, id, r.IDPrefix)
-		}
+		id, _ := obj["id"].(string)
+		require.True(t, strings.HasPrefix(id, r.IDPrefix), "%s.created: id %q, want prefix %q", r.Prefix, id, r.IDPrefix)
 	}
 }
