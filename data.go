@@ -16,7 +16,7 @@ import (
 // Inside an event handler, hook, job or schedule run, write through its transaction
 // (Tx or InTx) instead, so that the writes commit exactly with the event or job. On
 // SQLite DB has a single connection, which that transaction holds: a query on DB
-// while it is open waits for it.
+// while it is open waits for it. Read through ReadDB outside a transaction.
 //
 // Write SQL that both databases accept when the app may run on either: $1, $2, …
 // placeholders are understood by SQLite and PostgreSQL alike (SQLite also takes ?,
@@ -27,6 +27,19 @@ func (a *App) DB() *sql.DB {
 		return nil
 	}
 	return a.db.DB()
+}
+
+// ReadDB is the app's database for reads outside a transaction: a route's queries,
+// a test's checks. A transaction that a handler, hook, job or schedule run holds
+// open does not block it, and it sees what has committed. On SQLite it is a pool of
+// read-only connections of its own (a write through it fails: write through DB, Tx
+// or InTx); on PostgreSQL it is DB. Valid once Run has opened the database; nil
+// before.
+func (a *App) ReadDB() *sql.DB {
+	if a.db == nil {
+		return nil
+	}
+	return a.db.ReadDB()
 }
 
 // InTx runs fn in a transaction and commits it if fn returns nil. In an event

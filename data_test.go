@@ -48,7 +48,7 @@ func startDataApp(t *testing.T, register func(app *appbackend.App)) *appbackendt
 func count(t *testing.T, app *appbackendtest.App, query string, args ...any) int {
 	t.Helper()
 	var n int
-	require.NoError(t, app.DB().QueryRowContext(t.Context(), query, args...).Scan(&n), query)
+	require.NoError(t, app.ReadDB().QueryRowContext(t.Context(), query, args...).Scan(&n), query)
 	return n
 }
 
@@ -61,7 +61,7 @@ func TestMigrationsAreAppliedAtRunWithTheDatabasesOverride(t *testing.T) {
 		want = "postgres"
 	}
 	var names []string
-	rows, err := app.DB().QueryContext(t.Context(), `SELECT name FROM app_dialect`)
+	rows, err := app.ReadDB().QueryContext(t.Context(), `SELECT name FROM app_dialect`)
 	require.NoError(t, err)
 	defer rows.Close()
 	for rows.Next() {
@@ -228,7 +228,7 @@ func TestTxInAJobCommitsWithItsCompletionOnly(t *testing.T) {
 	require.Equal(t, "completed", status.State, "errors: %v", status.Errors)
 	require.Equal(t, 2, status.Attempts)
 	var attempts []int
-	rows, err := app.DB().QueryContext(t.Context(), `SELECT attempt FROM app_job_writes WHERE job_id = $1`, retried.Job.ID)
+	rows, err := app.ReadDB().QueryContext(t.Context(), `SELECT attempt FROM app_job_writes WHERE job_id = $1`, retried.Job.ID)
 	require.NoError(t, err)
 	defer rows.Close()
 	for rows.Next() {
@@ -244,6 +244,56 @@ func TestTxInAJobCommitsWithItsCompletionOnly(t *testing.T) {
 	require.Len(t, status.Errors, 2)
 	require.Zero(t, count(t, app, `SELECT COUNT(*) FROM app_job_writes WHERE job_id = $1`, failed.Job.ID),
 		"a job that never succeeds leaves nothing")
+}
+
+// holdArgs is a job that writes through its transaction and then holds it open
+// until the test lets it go.
+type holdArgs struct{}
+
+func (holdArgs) Kind() string { return "test.data_hold" }
+
+// A job holding its transaction open (on SQLite: the only write connection) must not
+// stop reads: ReadDB and the kit's own lookups answer, and see only what committed.
+func TestReadDBAnswersWhileAJobHoldsItsTransaction(t *testing.T) {
+	t.Parallel()
+	holding, release := make(chan struct{}), make(chan struct{})
+	app := startDataApp(t, func(app *appbackend.App) {
+		appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[holdArgs]) error {
+			tx, _ := appbackend.Tx(ctx)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO app_job_writes (job_id, attempt) VALUES ($1, $2)`, job.ID, job.Attempt); err != nil {
+				return err
+			}
+			close(holding)
+			<-release
+			return nil
+		}))
+	})
+	app.Install(t, "acct_1", false)
+	res, err := app.Enqueue(t.Context(), holdArgs{}, nil)
+	require.NoError(t, err)
+	select {
+	case <-holding:
+	case <-time.After(appbackendtest.WaitTimeout):
+		t.Fatal("the job did not start")
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	var n int
+	require.NoError(t, app.ReadDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM app_job_writes`).Scan(&n),
+		"a read waits for no held transaction")
+	require.Zero(t, n, "the job's write is not committed yet")
+	in, ok := app.Installation(t, "acct_1", false)
+	require.True(t, ok, "the kit reads while the job holds its transaction")
+	require.Equal(t, appbackend.InstallStatusInstalled, in.Status)
+	if !app.Postgres() {
+		_, err := app.ReadDB().ExecContext(ctx, `INSERT INTO app_job_writes (job_id, attempt) VALUES (0, 0)`)
+		require.Error(t, err, "ReadDB is read-only on SQLite")
+	}
+
+	close(release)
+	require.Equal(t, "completed", app.WaitForJob(t, res.Job.ID).State)
+	require.Equal(t, 1, count(t, app, `SELECT COUNT(*) FROM app_job_writes WHERE job_id = $1`, res.Job.ID))
 }
 
 func TestTxInAScheduleRunCommitsWithTheRun(t *testing.T) {
@@ -266,7 +316,7 @@ func TestTxInAScheduleRunCommitsWithTheRun(t *testing.T) {
 
 	require.Eventually(t, func() bool {
 		var n int
-		err := app.DB().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM app_schedule_writes`).Scan(&n)
+		err := app.ReadDB().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM app_schedule_writes`).Scan(&n)
 		return err == nil && n >= 2
 	}, appbackendtest.WaitTimeout, 50*time.Millisecond, "the schedule did not run twice")
 
@@ -276,7 +326,7 @@ func TestTxInAScheduleRunCommitsWithTheRun(t *testing.T) {
 		"each slot wrote once")
 	// One statement reads both, so that a run committing meanwhile cannot skew them.
 	var runs, writes int
-	require.NoError(t, app.DB().QueryRowContext(t.Context(), `SELECT
+	require.NoError(t, app.ReadDB().QueryRowContext(t.Context(), `SELECT
 		(SELECT COALESCE(SUM(runs), 0) FROM appbackend_schedules WHERE name = $1),
 		(SELECT COUNT(*) FROM app_schedule_writes)`, "test.tally").Scan(&runs, &writes))
 	require.Equal(t, runs, writes, "each run counted is a run whose write committed, and no other")

@@ -204,7 +204,7 @@ func TestGatewayRedirectIsAFailedDelivery(t *testing.T) {
 	var attempts int
 	require.Eventually(t, func() bool {
 		var le *string
-		require.NoError(t, b.app.DB().QueryRowContext(t.Context(),
+		require.NoError(t, b.app.ReadDB().QueryRowContext(t.Context(),
 			`SELECT status, attempts, last_error FROM appbackend_events WHERE id = $1`, id).Scan(&status, &attempts, &le))
 		if le != nil {
 			lastError = *le

@@ -389,7 +389,7 @@ func waitStatus(t *testing.T, app *appbackendtest.App, id, want string) {
 	var status string
 	var err error
 	require.Eventually(t, func() bool {
-		err = app.DB().QueryRowContext(t.Context(), `SELECT status FROM appbackend_events WHERE id = $1`, id).Scan(&status)
+		err = app.ReadDB().QueryRowContext(t.Context(), `SELECT status FROM appbackend_events WHERE id = $1`, id).Scan(&status)
 		return err == nil && status == want
 	}, appbackendtest.WaitTimeout, 20*time.Millisecond, "event %s is not %s", id, want)
 }
@@ -448,7 +448,7 @@ func TestGatewayDevGeneratesAndKeepsTheUpstreamSecret(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return strings.Contains(banner.String(), "APPBACKEND_UPSTREAM_SECRET="+s) }, 10*time.Second, 5*time.Millisecond, banner.String())
 	var stored string
-	require.NoError(t, app.DB().QueryRowContext(t.Context(), `SELECT value FROM appbackend_settings WHERE key = 'dev.upstream_secret'`).Scan(&stored))
+	require.NoError(t, app.ReadDB().QueryRowContext(t.Context(), `SELECT value FROM appbackend_settings WHERE key = 'dev.upstream_secret'`).Scan(&stored))
 	require.Equal(t, s, stored)
 }
 

@@ -186,7 +186,7 @@ func Start(t testing.TB, register func(app *appbackend.App), opts ...Option) *Ap
 	if kind == "postgres" {
 		dialect = sqlstore.PostgreSQL
 	}
-	a.queries = sqlstore.New(app.DB(), app.DB(), dialect)
+	a.queries = sqlstore.New(app.DB(), app.ReadDB(), dialect)
 	return a
 }
 

@@ -34,7 +34,7 @@
 //
 //		// The app's own tables are in the app's database.
 //		var n int
-//		require.NoError(t, app.DB().QueryRow(`SELECT COUNT(*) FROM notes`).Scan(&n))
+//		require.NoError(t, app.ReadDB().QueryRow(`SELECT COUNT(*) FROM notes`).Scan(&n))
 //	}
 //
 // # What Start runs

@@ -102,7 +102,7 @@ func ExampleApp_Deliver() {
 	ev := app.WaitForEvent(t, id)
 
 	var amount int64
-	require.NoError(t, app.DB().QueryRow(`SELECT amount_paid FROM paid_invoices WHERE id = $1`, inv["id"]).Scan(&amount))
+	require.NoError(t, app.ReadDB().QueryRow(`SELECT amount_paid FROM paid_invoices WHERE id = $1`, inv["id"]).Scan(&amount))
 	fmt.Println(ev.Status, inv["id"], amount)
 	// Output: processed in_fake1 2000
 }
@@ -143,7 +143,7 @@ func ExampleApp_UninstallBeforeCleanup() {
 	_, err := app.DB().Exec(`INSERT INTO paid_invoices (id, account_id, amount_paid) VALUES ('in_1', 'acct_1', 2000)`)
 	require.NoError(t, err)
 	count := func() (n int) {
-		require.NoError(t, app.DB().QueryRow(`SELECT COUNT(*) FROM paid_invoices WHERE account_id = 'acct_1'`).Scan(&n))
+		require.NoError(t, app.ReadDB().QueryRow(`SELECT COUNT(*) FROM paid_invoices WHERE account_id = 'acct_1'`).Scan(&n))
 		return n
 	}
 

@@ -126,7 +126,7 @@ func TestThinEventFetchedAndHandledOnce(t *testing.T) {
 
 		// The inbox keeps the notification as it came; a replay fetches again.
 		var raw []byte
-		require.NoError(t, app.DB().QueryRow(`SELECT payload FROM appbackend_events WHERE id = $1`, id).Scan(&raw))
+		require.NoError(t, app.ReadDB().QueryRow(`SELECT payload FROM appbackend_events WHERE id = $1`, id).Scan(&raw))
 		var n map[string]any
 		require.NoError(t, json.Unmarshal(raw, &n))
 		require.NotContains(t, n, "data", "the stored body is the notification")

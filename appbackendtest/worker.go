@@ -68,7 +68,7 @@ func NewWorker(t testing.TB, register func(app *appbackend.App), opts ...Option)
 	if a.kind == "postgres" {
 		dialect = sqlstore.PostgreSQL
 	}
-	a.queries = sqlstore.New(app.DB(), app.DB(), dialect)
+	a.queries = sqlstore.New(app.DB(), app.ReadDB(), dialect)
 	return &Worker{App: app, Database: a.Database, Fake: a.Fake, kit: a, workers: workers}
 }
 

@@ -48,8 +48,8 @@ func (w exportWorker) Work(ctx context.Context, job *appbackend.Job[exportArgs])
 	if err != nil {
 		return err
 	}
-	// Only reads: app.DB is enough, and no transaction is held.
-	rows, err := w.tagger.app.DB().QueryContext(ctx, `
+	// Only reads: app.ReadDB, which no held transaction blocks.
+	rows, err := w.tagger.app.ReadDB().QueryContext(ctx, `
 		SELECT invoice_id, tag, added_by, created_at FROM invoice_tags
 		WHERE account_id = $1 AND livemode = $2 ORDER BY invoice_id, tag`,
 		accountID, livemode)

@@ -38,7 +38,7 @@ func setup(t *testing.T, env map[string]string) *testBundle {
 func (b *testBundle) count(t *testing.T, query string, args ...any) int {
 	t.Helper()
 	var n int
-	require.NoError(t, b.app.DB().QueryRowContext(t.Context(), query, args...).Scan(&n), query)
+	require.NoError(t, b.app.ReadDB().QueryRowContext(t.Context(), query, args...).Scan(&n), query)
 	return n
 }
 
@@ -78,7 +78,7 @@ func TestInstallWritesTheAccountsRow(t *testing.T) {
 
 	b.app.Install(t, "acct_1Install", false)
 	var tag string
-	require.NoError(t, b.app.DB().QueryRowContext(t.Context(),
+	require.NoError(t, b.app.ReadDB().QueryRowContext(t.Context(),
 		`SELECT default_tag FROM tagger_accounts WHERE account_id = $1 AND livemode = $2`, "acct_1Install", false).Scan(&tag))
 	require.Equal(t, "to-check", tag, "the configured default tag, normalised")
 
@@ -317,7 +317,7 @@ func TestSummaryCountsTheDaysTags(t *testing.T) {
 
 	var count int
 	var byTag string
-	require.NoError(t, b.app.DB().QueryRowContext(t.Context(),
+	require.NoError(t, b.app.ReadDB().QueryRowContext(t.Context(),
 		`SELECT tag_count, by_tag FROM tag_summaries WHERE account_id = $1 AND livemode = $2 AND day = $3`,
 		account, false, today).Scan(&count, &byTag))
 	require.Equal(t, 3, count)

@@ -120,7 +120,7 @@ func (tg *tagger) listTags(w http.ResponseWriter, r *http.Request) {
 		tg.app.WriteError(w, r, err)
 		return
 	}
-	tags, err := queryTags(ctx, tg.app.DB(), id.AccountID, livemode, invoiceID)
+	tags, err := queryTags(ctx, tg.app.ReadDB(), id.AccountID, livemode, invoiceID)
 	if err != nil {
 		tg.app.WriteError(w, r, err)
 		return
@@ -130,7 +130,7 @@ func (tg *tagger) listTags(w http.ResponseWriter, r *http.Request) {
 
 func (tg *tagger) hasTag(ctx context.Context, accountID string, livemode bool, invoiceID, name string) (bool, error) {
 	var one int
-	err := tg.app.DB().QueryRowContext(ctx, `
+	err := tg.app.ReadDB().QueryRowContext(ctx, `
 		SELECT 1 FROM invoice_tags WHERE account_id = $1 AND livemode = $2 AND invoice_id = $3 AND tag = $4`,
 		accountID, livemode, invoiceID, name).Scan(&one)
 	if isNoRows(err) {

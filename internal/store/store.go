@@ -300,6 +300,10 @@ type Store interface {
 	// methods and River's InsertTx share. On SQLite it has one connection, so code
 	// holding a transaction must not wait on another query outside it.
 	DB() *sql.DB
+	// ReadDB is the pool for reads outside a transaction, which a transaction held on
+	// DB does not block: on SQLite read-only connections of their own (a write through
+	// them fails), on PostgreSQL DB itself.
+	ReadDB() *sql.DB
 	// RiverDriver is the River driver over DB.
 	RiverDriver() riverdriver.Driver[*sql.Tx]
 	// Migrate applies appbackend's and River's pending migrations. Adapters also do it

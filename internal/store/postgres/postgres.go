@@ -289,6 +289,10 @@ func (s *Store) URL() string { return s.display }
 // DB implements [store.Store]: the connection pool, for reads and writes alike.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// ReadDB implements [store.Store]: DB, whose pool has connections for reads beside
+// a held transaction.
+func (s *Store) ReadDB() *sql.DB { return s.db }
+
 // RiverDriver implements [store.Store]: riverdatabasesql over DB, listening for new
 // jobs on a connection of its own.
 func (s *Store) RiverDriver() riverdriver.Driver[*sql.Tx] {

@@ -216,6 +216,10 @@ func (s *Store) Path() string { return s.path }
 // DB implements [store.Store]: the single-connection write pool.
 func (s *Store) DB() *sql.DB { return s.write }
 
+// ReadDB implements [store.Store]: the read-only pool, whose connections read the
+// WAL's last commit while the writer holds a transaction.
+func (s *Store) ReadDB() *sql.DB { return s.read }
+
 // RiverDriver implements [store.Store].
 func (s *Store) RiverDriver() riverdriver.Driver[*sql.Tx] { return riversqlite.New(s.write) }
 
