@@ -82,12 +82,6 @@ type Dialect struct {
 	// then reads every processed event to sort them, once per prune batch. Empty on
 	// PostgreSQL, whose planner picks the partial index itself.
 	IndexedBy func(index string) string
-	// EventStates is the table whose indexes serve the queries by an event's
-	// processing state (counts by status, the prune's walk), when it is not the inbox
-	// itself: on PostgreSQL appbackend_event_states (migration 0013), which triggers
-	// keep in step with appbackend_events so that marking an event processed is a HOT
-	// update of the inbox row. Empty on SQLite, where the inbox's own indexes serve.
-	EventStates string
 }
 
 // SQLite is the dialect of SQLite.
@@ -138,7 +132,6 @@ var PostgreSQL = Dialect{
 
 	RecheckTombstones: true,
 	IndexedBy:         func(string) string { return "" },
-	EventStates:       "appbackend_event_states",
 }
 
 // Queries implements [store.Settings], [store.Inbox] and [store.Installations] over
@@ -557,19 +550,13 @@ func (q *Queries) DeleteAccountEventsTx(ctx context.Context, tx *sql.Tx, account
 }
 
 // eventWhere is the WHERE clause (without the keyword; empty for none) and its
-// arguments that select the events matching f. The status is tested on the state
-// table where there is one (Dialect.EventStates), whose index serves it; the inbox's
-// own status column is the same, but not indexed there.
-func (q *Queries) eventWhere(f store.EventFilter) (string, []any) {
+// arguments that select the events matching f.
+func eventWhere(f store.EventFilter) (string, []any) {
 	var (
 		where []string
 		args  []any
 	)
-	switch {
-	case f.Status == "":
-	case q.d.EventStates != "":
-		where, args = append(where, "id IN (SELECT id FROM "+q.d.EventStates+" WHERE status = ?)"), append(args, string(f.Status))
-	default:
+	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, string(f.Status))
 	}
 	if f.Type != "" {
@@ -589,7 +576,7 @@ func (q *Queries) eventWhere(f store.EventFilter) (string, []any) {
 
 // ListEvents implements [store.Inbox].
 func (q *Queries) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
-	where, args := q.eventWhere(f)
+	where, args := eventWhere(f)
 	query := `SELECT ` + eventColumns + ` FROM appbackend_events`
 	if where != "" {
 		query += ` WHERE ` + where
@@ -620,7 +607,7 @@ func (q *Queries) ListEvents(ctx context.Context, f store.EventFilter) ([]store.
 
 // CountMatchingEvents implements [store.Inbox].
 func (q *Queries) CountMatchingEvents(ctx context.Context, f store.EventFilter) (int, error) {
-	where, args := q.eventWhere(f)
+	where, args := eventWhere(f)
 	query := `SELECT COUNT(*) FROM appbackend_events`
 	if where != "" {
 		query += ` WHERE ` + where
@@ -643,7 +630,7 @@ func (q *Queries) ReplayEventsTx(ctx context.Context, tx *sql.Tx, f store.EventF
 	if limit <= 0 {
 		return nil, after, errors.New("replay events: the batch size must be positive")
 	}
-	where, args := q.eventWhere(f)
+	where, args := eventWhere(f)
 	at := micros(after.ReceivedAt)
 	if after.ReceivedAt.IsZero() {
 		at = math.MinInt64
@@ -692,17 +679,9 @@ func (q *Queries) ReplayEventsTx(ctx context.Context, tx *sql.Tx, f store.EventF
 	return ids, after, nil
 }
 
-// eventStates is the table to count events by status in (see Dialect.EventStates).
-func (q *Queries) eventStates() string {
-	if q.d.EventStates == "" {
-		return "appbackend_events"
-	}
-	return q.d.EventStates
-}
-
 // CountEvents implements [store.Inbox].
 func (q *Queries) CountEvents(ctx context.Context) (map[store.EventStatus]int, error) {
-	rows, err := q.read.QueryContext(ctx, `SELECT status, COUNT(*) FROM `+q.eventStates()+` GROUP BY status`)
+	rows, err := q.read.QueryContext(ctx, `SELECT status, COUNT(*) FROM appbackend_events GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("count events: %w", err)
 	}
@@ -901,20 +880,6 @@ func (q *Queries) ListInstallations(ctx context.Context, f store.InstallationFil
 	return list, nil
 }
 
-// pruneSelect selects up to ? events of the status whose column (their processing or
-// death time) is before ?, oldest first, locking them with the rows other transactions
-// hold skipped. With a separate state table (Dialect.EventStates) the walk is over its
-// index and the lock on the inbox rows, which every other writer of an event takes
-// before its state row (the triggers write that), so the prune cannot deadlock one.
-func (q *Queries) pruneSelect(status, column string) string {
-	if q.d.EventStates == "" {
-		return `SELECT id FROM appbackend_events` + q.d.IndexedBy("appbackend_events_"+status) +
-			` WHERE status = '` + status + `' AND ` + column + ` < ? ORDER BY ` + column + ` LIMIT ?` + q.d.SkipLocked
-	}
-	return `SELECT id FROM appbackend_events WHERE id IN (SELECT id FROM ` + q.d.EventStates +
-		` WHERE status = '` + status + `' AND ` + column + ` < ? ORDER BY ` + column + ` LIMIT ?)` + q.d.SkipLocked
-}
-
 // PruneEvents implements [store.Inbox]. Each call is one transaction of a few
 // statements over at most limit rows, so that the prune never holds SQLite's write
 // lock (or PostgreSQL's row locks) for long: the webhook receiver's commits slip in
@@ -930,11 +895,16 @@ func (q *Queries) PruneEvents(ctx context.Context, processedBefore, tombstonesBe
 		// Processed events by processing time, dead ones by the time they died; a
 		// pending or failed event (still to be processed, perhaps running) is never
 		// selected. Each select walks its partial index in order.
-		for _, sel := range []string{q.pruneSelect("processed", "processed_at"), q.pruneSelect("dead", "dead_at")} {
+		for _, sel := range []string{
+			`SELECT id FROM appbackend_events` + q.d.IndexedBy("appbackend_events_processed") +
+				` WHERE status = 'processed' AND processed_at < ? ORDER BY processed_at LIMIT ?`,
+			`SELECT id FROM appbackend_events` + q.d.IndexedBy("appbackend_events_dead") +
+				` WHERE status = 'dead' AND dead_at < ? ORDER BY dead_at LIMIT ?`,
+		} {
 			if len(ids) >= limit {
 				break
 			}
-			rows, err := q.queryTx(ctx, tx, sel, cutoff, limit-len(ids))
+			rows, err := q.queryTx(ctx, tx, sel+q.d.SkipLocked, cutoff, limit-len(ids))
 			if err != nil {
 				return fmt.Errorf("prune events: %w", err)
 			}
