@@ -139,9 +139,7 @@ func New(arch *baseservice.Archetype, cfg Config) (*Gateway, error) {
 			if !ok {
 				return
 			}
-			for k, v := range out.header {
-				h[k] = v
-			}
+			out.setHeaders(h)
 			// ReverseProxy wraps the body in a reader of its own, which net/http
 			// cannot tell is in memory: it then flushes the headers to the upstream
 			// in a write of their own before the body, two syscalls (and two TCP
@@ -225,27 +223,35 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		pathQuery += "?" + r.URL.RawQuery
 	}
-	h := http.Header{
-		HeaderUserID:        {proof.UserID},
-		HeaderAccountID:     {proof.AccountID},
-		HeaderRoles:         {proof.Roles},
-		HeaderPayloadSigned: {proof.PayloadSigned},
-		HeaderRequestID:     {reqID},
-	}
-	if proof.Livemode != "" {
-		h[HeaderLivemode] = []string{proof.Livemode}
-	}
-	g.signer.SetHeaders(h, reqID, g.Now(), proof.Payload(r.Method, pathQuery, body))
-	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), outgoingKey{}, &outgoing{header: h, body: body})))
+	out := &outgoing{body: body}
+	ts, sig := g.signer.Signature(reqID, g.Now(), proof.Payload(r.Method, pathQuery, body))
+	out.values = [...]string{proof.UserID, proof.AccountID, proof.Roles, proof.PayloadSigned, reqID, reqID, ts, sig, proof.Livemode}
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), outgoingKey{}, out)))
 }
 
 // outgoingKey carries the identity and proof headers, and the body they sign, from
 // ServeHTTP to the proxy's Rewrite.
 type outgoingKey struct{}
 
+// outgoing is what ServeHTTP hands the proxy's Rewrite: the body and the values of the
+// identity and proof headers, in the order of outgoingNames (Livemode last, set only
+// when not empty). One allocation holds every value, each header's []string being a
+// slice of it.
 type outgoing struct {
-	header http.Header
 	body   []byte
+	values [len(outgoingNames) + 1]string
+}
+
+var outgoingNames = [...]string{HeaderUserID, HeaderAccountID, HeaderRoles, HeaderPayloadSigned, HeaderRequestID, HeaderID, HeaderTimestamp, HeaderSignature}
+
+// setHeaders sets the identity and proof headers on h.
+func (o *outgoing) setHeaders(h http.Header) {
+	for i, k := range outgoingNames {
+		h[k] = o.values[i : i+1 : i+1]
+	}
+	if n := len(outgoingNames); o.values[n] != "" {
+		h[HeaderLivemode] = o.values[n : n+1 : n+1]
+	}
 }
 
 // dropReserved removes the caller's headers in the names appbackend sets or signs

@@ -93,10 +93,16 @@ func (s *Signer) Sign(id string, timestamp int64, payload []byte) string {
 // SetHeaders sets webhook-id, webhook-timestamp (now) and webhook-signature over
 // payload on h.
 func (s *Signer) SetHeaders(h http.Header, id string, now time.Time, payload []byte) {
-	ts := now.Unix()
+	ts, sig := s.Signature(id, now, payload)
 	h[HeaderID] = []string{id}
-	h[HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
-	h[HeaderSignature] = []string{s.Sign(id, ts, payload)}
+	h[HeaderTimestamp] = []string{ts}
+	h[HeaderSignature] = []string{sig}
+}
+
+// Signature returns the webhook-timestamp (now) and webhook-signature values of payload.
+func (s *Signer) Signature(id string, now time.Time, payload []byte) (timestamp, signature string) {
+	ts := now.Unix()
+	return strconv.FormatInt(ts, 10), s.Sign(id, ts, payload)
 }
 
 // Verify checks h's Standard Webhooks headers over payload, with a timestamp within
