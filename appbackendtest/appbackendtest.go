@@ -239,7 +239,9 @@ func newDatabase(t testing.TB) string {
 func (a *App) Postgres() bool { return a.kind == "postgres" }
 
 // Installation returns the app's installation on account in a mode, and false if
-// the account never installed it in that mode.
+// the account never installed it in that mode; it fails the test on a read error. (The
+// app's own appbackend.App.Installation, with a context and an error, is
+// a.App.Installation.)
 func (a *App) Installation(t testing.TB, account string, livemode bool) (appbackend.Installation, bool) {
 	t.Helper()
 	in, ok, err := a.App.Installation(context.Background(), account, livemode)
