@@ -18,6 +18,7 @@ import (
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/alert"
 	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/apptest"
 	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/gateway"
@@ -214,6 +215,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.started = true
 	a.mu.Unlock()
+	if started, ok := apptest.WorkersOnlyFrom(ctx); ok {
+		return a.runWorkers(ctx, started) // the test kit's NewWorker: no listener
+	}
 
 	if a.cfg.Tracing != nil {
 		tel, err := telemetry.Start(ctx, a.cfg.Tracing, a.logger)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
+	"github.com/stripe/stripe-go/v85"
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appbackendtest"
@@ -110,6 +111,60 @@ func ExampleApp_OnInstall() {
 	// installed acct_1
 	// uninstalled acct_1
 	// cleaned up acct_1
+}
+
+// OnReauthorizationRequired runs when Stripe refuses the refresh token of an OAuth
+// installation (invalid_grant: the merchant revoked the app's access), in the
+// transaction that marks the installation reauthorization_required. Calls on the
+// account fail until the merchant installs the app again; the hook is where the app
+// tells them (an email, a banner), with the install link (GET /install).
+func ExampleApp_OnReauthorizationRequired() {
+	t := exampletb.New()
+	defer t.End()
+
+	notified := make(chan string, 1)
+	app := appbackendtest.Start(t, func(app *appbackend.App) {
+		app.OnReauthorizationRequired(func(ctx context.Context, in appbackend.Installation) error {
+			notified <- "ask " + in.AccountID + " to install the app again (" + string(in.Status) + ")"
+			return nil
+		})
+		app.HandleFunc("POST /api/balance", func(w http.ResponseWriter, r *http.Request) {
+			sc, err := app.Stripe(r.Context()) // the account's OAuth token
+			if err == nil {
+				_, err = sc.V1Balance.Retrieve(r.Context(), &stripe.BalanceRetrieveParams{})
+			}
+			if err != nil {
+				app.WriteError(w, r, err)
+				return
+			}
+			appbackend.WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+		})
+	}, appbackendtest.WithConfig(func(cfg *appbackend.Config) {
+		// An OAuth app: install links, and the tokens sealed with an encryption key.
+		cfg.AppID, cfg.PublicURL = "ca_example", "http://127.0.0.1"
+		cfg.EncryptionKeys = []string{"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+	}))
+	// The merchant installs through the install link; the access token it gets is so
+	// short-lived that the next call refreshes it.
+	app.Fake.SetOAuthTokenLifetime(time.Second)
+	app.InstallLink(t, "acct_1", true)
+	// The merchant revokes the app's access: Stripe refuses the refresh.
+	app.Fake.RevokeOAuth("acct_1")
+
+	res := app.As("usr_1", "acct_1").Post(t, "/api/balance", nil)
+	fmt.Println(res.Status)
+	select { // the hook ran before the call was answered
+	case note := <-notified:
+		fmt.Println(note)
+	default:
+		fmt.Println("no hook ran")
+	}
+	in, _ := app.Installation(t, "acct_1", false)
+	fmt.Println(in.Status)
+	// Output:
+	// 403
+	// ask acct_1 to install the app again (reauthorization_required)
+	// reauthorization_required
 }
 
 type greetArgs struct {

@@ -244,5 +244,5 @@ func (a *App) handleJob(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, notFound)
 		return
 	}
-	WriteJSON(w, http.StatusOK, jobstatus.Of(job))
+	WriteJSON(w, http.StatusOK, JobStatusOf(job))
 }

@@ -1,7 +1,6 @@
 package appbackend_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -15,12 +14,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/appbackendtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -355,19 +354,4 @@ func TestConfigErrors(t *testing.T) {
 }
 
 // syncBuffer is a log sink that the server writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
+type syncBuffer = appbackendtest.SyncBuffer

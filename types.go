@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/riverqueue/river/rivertype"
+
 	"github.com/appbackend/appbackend/internal/jobstatus"
-	"github.com/appbackend/appbackend/internal/pubconv"
 	"github.com/appbackend/appbackend/internal/schedule"
 	"github.com/appbackend/appbackend/internal/store"
+	"github.com/appbackend/appbackend/stripeclient"
 )
 
 // This file holds the types an app receives from appbackend — an event, an
@@ -266,20 +268,36 @@ func runFromSchedule(r schedule.Run) Run {
 		Missed: r.Missed, Attempt: r.Attempt, JobID: r.JobID}
 }
 
-func jobStatusFromInternal(s jobstatus.Status) JobStatus {
-	out := JobStatus{
-		ID: s.ID, Kind: s.Kind, Queue: s.Queue, State: s.State, Attempts: s.Attempts,
-		MaxAttempts: s.MaxAttempts, AccountID: s.AccountID, CreatedAt: s.CreatedAt,
-		ScheduledAt: s.ScheduledAt, AttemptedAt: s.AttemptedAt, FinalizedAt: s.FinalizedAt,
-		Output: s.Output,
+// JobStatusOf describes a River job row as GET /api/jobs/{id} shows it: the account
+// is the one Enqueue recorded, the errors' texts are scrubbed of secrets (a panic's
+// stack stays in River's table, for the operator), and Output is JSON null when the
+// worker recorded none. The CLI's `jobs` and the test kit's WaitForJob describe jobs
+// with it too.
+func JobStatusOf(job *rivertype.JobRow) JobStatus {
+	s := JobStatus{
+		ID: job.ID, Kind: job.Kind, Queue: job.Queue, State: string(job.State), Attempts: job.Attempt,
+		MaxAttempts: job.MaxAttempts, CreatedAt: job.CreatedAt.UTC(), ScheduledAt: job.ScheduledAt.UTC(),
+		AttemptedAt: utcOrNil(job.AttemptedAt), FinalizedAt: utcOrNil(job.FinalizedAt),
+		Errors: make([]JobError, 0, len(job.Errors)), Output: json.RawMessage("null"),
 	}
-	if s.Errors != nil {
-		out.Errors = make([]JobError, len(s.Errors))
-		for i, e := range s.Errors {
-			out.Errors[i] = JobError{Attempt: e.Attempt, At: e.At, Error: e.Error}
-		}
+	if o := jobstatus.OwnerOf(job); o != nil {
+		s.AccountID = &o.AccountID
 	}
-	return out
+	for _, e := range job.Errors {
+		s.Errors = append(s.Errors, JobError{Attempt: e.Attempt, At: e.At.UTC(), Error: stripeclient.Scrub(e.Error)})
+	}
+	if out := job.Output(); len(out) > 0 {
+		s.Output = out
+	}
+	return s
+}
+
+func utcOrNil(t *time.Time) *time.Time {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 // scheduleHandlerOf adapts a schedule handler an app registers to the internal Run it
@@ -289,13 +307,4 @@ func scheduleHandlerOf(h func(ctx context.Context, run Run) error) schedule.Hand
 		return nil // so that Every and EveryAccount see the nil and panic
 	}
 	return func(ctx context.Context, r schedule.Run) error { return h(ctx, runFromSchedule(r)) }
-}
-
-// The test kit (appbackendtest) reads the store itself and hands the app the public
-// types: it converts with the functions above, through pubconv, rather than with a
-// copy of its own.
-func init() {
-	pubconv.Event = func(e store.Event) any { return eventFromStore(e) }
-	pubconv.Installation = func(in store.Installation) any { return installationFromStore(in) }
-	pubconv.JobStatus = func(s jobstatus.Status) any { return jobStatusFromInternal(s) }
 }

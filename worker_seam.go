@@ -7,43 +7,30 @@ import (
 	"github.com/appbackend/appbackend/internal/apptest"
 )
 
-// The test kit's worker helper (appbackendtest.NewWorker) runs an app's jobs and event
-// handlers without an HTTP server; it reaches startWorkers through internal/apptest so
-// that App gains no public method for it.
-func init() {
-	apptest.StartWorkers = func(ctx context.Context, app any) (*apptest.Workers, error) {
-		return app.(*App).startWorkers(ctx)
-	}
-}
-
-// startWorkers does what Run does before it listens: it opens the database, builds
-// the metrics the workers record into, and starts the event processor and the River
-// client with every registered handler, hook, worker and schedule.
-func (a *App) startWorkers(ctx context.Context) (*apptest.Workers, error) {
-	a.mu.Lock()
-	if a.started {
-		a.mu.Unlock()
-		return nil, errors.New("appbackend: the app is already started")
-	}
-	a.started = true
-	a.mu.Unlock()
+// runWorkers is Run for the test kit's worker helper (appbackendtest.NewWorker), which
+// asks for it with a context from apptest.WorkersOnly: it does what Run does before it
+// listens — opens the database, builds the metrics the workers record into, starts the
+// event processor and the River client with every registered handler, hook, worker and
+// schedule — hands the kit the Workers, and stops them once ctx ends, as Run does.
+func (a *App) runWorkers(ctx context.Context, started func(*apptest.Workers)) error {
 	if err := a.open(ctx); err != nil {
-		return nil, err
+		return err
 	}
+	defer a.db.Close()
 	if err := a.openMetrics(); err != nil {
-		a.db.Close()
-		return nil, err
+		return err
 	}
-	if err := a.startEvents(ctx); err != nil {
-		err = errors.Join(err, a.stopEvents(ctx))
-		a.db.Close()
-		return nil, err
+	// The workers run under a context of their own, ended only once they are stopped
+	// below, so that the jobs running at the end of a test finish rather than being
+	// cancelled with ctx.
+	workCtx, endWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer endWork()
+	if err := a.startEvents(workCtx); err != nil {
+		return errors.Join(err, a.stopEvents(workCtx))
 	}
-	return &apptest.Workers{
-		AppendEventsTx: a.processor.AppendTx,
-		Stop: func(ctx context.Context) error {
-			err := a.stopEvents(ctx)
-			return errors.Join(err, a.db.Close())
-		},
-	}, nil
+	started(&apptest.Workers{AppendEventsTx: a.processor.AppendTx})
+	<-ctx.Done()
+	stopCtx, cancel := context.WithTimeout(workCtx, a.cfg.EventShutdownTimeout)
+	defer cancel()
+	return a.stopEvents(stopCtx)
 }

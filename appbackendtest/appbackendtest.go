@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -20,12 +19,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/appbackend/appbackend"
-	"github.com/appbackend/appbackend/internal/jobstatus"
-	"github.com/appbackend/appbackend/internal/pubconv"
 	"github.com/appbackend/appbackend/internal/setup"
-	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
-	"github.com/appbackend/appbackend/internal/store/sqlstore"
 )
 
 // The secrets and key every App is started with. Requests (App.As) and events
@@ -84,9 +79,8 @@ type App struct {
 	// stripe-mock (WithStripeMock) or its own API base (WithConfig).
 	Fake *StripeFake
 
-	kind    string // "sqlite" or "postgres"
-	logs    *logBuffer
-	queries *sqlstore.Queries
+	kind string // "sqlite" or "postgres"
+	logs *logBuffer
 
 	riverOnce sync.Once
 	river     *river.Client[*sql.Tx]
@@ -138,7 +132,7 @@ func WithStripeMock() Option {
 func Start(t testing.TB, register func(app *appbackend.App), opts ...Option) *App {
 	t.Helper()
 	a, cfg := newTestApp(t, opts)
-	logs, kind := a.logs, a.kind
+	logs := a.logs
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -182,11 +176,6 @@ func Start(t testing.TB, register func(app *appbackend.App), opts ...Option) *Ap
 		t.Fatalf("appbackendtest: the app did not start within %v\n%s", WaitTimeout, logs.tail(16<<10))
 	}
 	started = true
-	dialect := sqlstore.SQLite
-	if kind == "postgres" {
-		dialect = sqlstore.PostgreSQL
-	}
-	a.queries = sqlstore.New(app.DB(), app.ReadDB(), dialect)
 	return a
 }
 
@@ -250,17 +239,16 @@ func newDatabase(t testing.TB) string {
 func (a *App) Postgres() bool { return a.kind == "postgres" }
 
 // Installation returns the app's installation on account in a mode, and false if
-// the account never installed it in that mode.
+// the account never installed it in that mode; it fails the test on a read error. (The
+// app's own appbackend.App.Installation, with a context and an error, is
+// a.App.Installation.)
 func (a *App) Installation(t testing.TB, account string, livemode bool) (appbackend.Installation, bool) {
 	t.Helper()
-	in, err := a.queries.Installation(context.Background(), account, livemode)
+	in, ok, err := a.App.Installation(context.Background(), account, livemode)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return appbackend.Installation{}, false
-		}
 		t.Fatalf("appbackendtest: installation of %s: %v", account, err)
 	}
-	return pubconv.Installation(in).(appbackend.Installation), true
+	return in, ok
 }
 
 // WaitForJob waits until the job with id is finalized — completed, cancelled, or
@@ -278,9 +266,9 @@ func (a *App) WaitForJob(t testing.TB, id int64) appbackend.JobStatus {
 		if err != nil {
 			t.Fatalf("appbackendtest: job %d: %v", id, err)
 		}
-		status := jobstatus.Of(job)
+		status := appbackend.JobStatusOf(job)
 		if status.FinalizedAt != nil {
-			return pubconv.JobStatus(status).(appbackend.JobStatus)
+			return status
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("appbackendtest: job %d (%s) is still %s after %v, attempt %d; errors: %v",

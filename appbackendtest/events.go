@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/install"
-	"github.com/appbackend/appbackend/internal/pubconv"
-	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
 )
 
@@ -100,19 +97,19 @@ func (a *App) WaitForEvent(t testing.TB, id string) appbackend.Event {
 	deadline := time.Now().Add(WaitTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
-		ev, err := a.queries.Event(ctx, id)
+		ev, ok, err := a.App.Event(ctx, id)
 		cancel()
 		switch {
-		case errors.Is(err, store.ErrNotFound):
-			t.Fatalf("appbackendtest: event %s was never received", id)
 		case err != nil:
 			t.Fatalf("appbackendtest: event %s: %v", id, err)
+		case !ok:
+			t.Fatalf("appbackendtest: event %s was never received", id)
 		}
 		ev.Raw = nil
 		switch ev.Status {
-		case store.EventProcessed:
-			return pubconv.Event(ev).(appbackend.Event)
-		case store.EventDead:
+		case appbackend.EventStatusProcessed:
+			return ev
+		case appbackend.EventStatusDead:
 			t.Fatalf("appbackendtest: event %s (%s) is dead after %d attempts: %s", id, ev.Type, ev.Attempts, ev.LastError)
 		}
 		if time.Now().After(deadline) {

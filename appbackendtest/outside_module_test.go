@@ -16,7 +16,9 @@ import (
 
 // kitcheckTest is an app author's test of their own module: a signed Dashboard call,
 // and an event that reaches the app's OnEvent handler, which writes to the app's
-// table in the event's transaction.
+// table in the event's transaction. It asserts with testify's require, as this
+// repository's tests do: the module resolves it (GOFLAGS=-mod=mod below) at the
+// version appbackend requires, whose sums are in the go.sum it is given.
 const kitcheckTest = `package kitcheck
 
 import (
@@ -25,6 +27,8 @@ import (
 	"net/http"
 	"testing"
 	"testing/fstest"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appbackendtest"
@@ -47,17 +51,15 @@ func TestKit(t *testing.T) {
 		cfg.Migrations = fstest.MapFS{"0001_seen.sql": {Data: []byte(` + "`CREATE TABLE seen (id TEXT PRIMARY KEY)`" + `)}}
 	}))
 	res := app.As("usr_1", "acct_1").Post(t, "/api/hello", nil)
+	require.Equal(t, http.StatusOK, res.Status, res)
 	var out struct{ Account string }
 	res.JSON(t, &out)
-	if res.Status != http.StatusOK || out.Account != "acct_1" {
-		t.Fatalf("POST /api/hello = %d %+v, want 200 for acct_1", res.Status, out)
-	}
+	require.Equal(t, "acct_1", out.Account)
 	id := app.Deliver(t, appbackendtest.Event{Type: "customer.created", Account: "acct_1"})
 	app.WaitForEvent(t, id)
 	var n int
-	if err := app.DB().QueryRow(` + "`SELECT COUNT(*) FROM seen WHERE id = $1`" + `, id).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("the handler recorded the event %d times (%v), want once", n, err)
-	}
+	require.NoError(t, app.ReadDB().QueryRow(` + "`SELECT COUNT(*) FROM seen WHERE id = $1`" + `, id).Scan(&n))
+	require.Equal(t, 1, n, "the handler recorded the event %d times, want once", n)
 	t.Logf("database %s, postgres %v", app.Database[:8], app.Postgres())
 }
 `

@@ -10,7 +10,6 @@ import (
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/apptest"
 	"github.com/appbackend/appbackend/internal/store"
-	"github.com/appbackend/appbackend/internal/store/sqlstore"
 	"github.com/appbackend/appbackend/stripeclient"
 )
 
@@ -46,29 +45,34 @@ func NewWorker(t testing.TB, register func(app *appbackend.App), opts ...Option)
 		register(app)
 	}
 	a.App = app
-	// Not t.Context(): the app's workers outlive it until the cleanup below.
+	// Run, asked for the workers only, starts them and no listener (internal/apptest
+	// says why this is a context). Not t.Context(): that ends before the test's
+	// cleanups, which may still use the app; this one ends in the cleanup below.
 	ctx, cancel := context.WithCancel(context.Background())
-	workers, err := apptest.StartWorkers(ctx, app)
-	if err != nil {
+	started := make(chan *apptest.Workers, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(apptest.WorkersOnly(ctx, func(w *apptest.Workers) { started <- w }))
+	}()
+	var workers *apptest.Workers
+	select {
+	case workers = <-started:
+	case err := <-done:
 		cancel()
 		t.Fatalf("appbackendtest: the app's workers did not start: %v\n%s", err, a.logs.tail(16<<10))
+	case <-time.After(WaitTimeout):
+		cancel()
+		t.Fatalf("appbackendtest: the app's workers did not start within %v\n%s", WaitTimeout, a.logs.tail(16<<10))
 	}
 	t.Cleanup(func() {
-		stopCtx, stop := context.WithTimeout(context.Background(), WaitTimeout)
-		defer stop()
-		if err := workers.Stop(stopCtx); err != nil {
+		cancel()
+		if err := <-done; err != nil {
 			t.Errorf("appbackendtest: stopping the app's workers: %v", err)
 		}
-		cancel()
 		if t.Failed() {
 			t.Logf("appbackendtest: logs of the app:\n%s", a.logs.tail(64<<10))
 		}
 	})
-	dialect := sqlstore.SQLite
-	if a.kind == "postgres" {
-		dialect = sqlstore.PostgreSQL
-	}
-	a.queries = sqlstore.New(app.DB(), app.ReadDB(), dialect)
 	return &Worker{App: app, Database: a.Database, Fake: a.Fake, kit: a, workers: workers}
 }
 

@@ -126,3 +126,35 @@ func TestHandleEventRunsTheHandlers(t *testing.T) {
 	require.NoError(t, w.DB().QueryRow(`SELECT n FROM tallies`).Scan(&n))
 	require.Equal(t, 2000, n)
 }
+
+// The app's own reads (App.Event, App.Installation), which the kit's waits use, see
+// what the workers wrote, and say "none" rather than fail for what was never written.
+func TestAppReadsWhatTheWorkersWrote(t *testing.T) {
+	t.Parallel()
+	w := appbackendtest.NewWorker(t, nil)
+	ctx := context.Background()
+
+	_, ok, err := w.Event(ctx, "evt_never")
+	require.NoError(t, err)
+	require.False(t, ok, "an event never received")
+	_, ok, err = w.Installation(ctx, "acct_never", false)
+	require.NoError(t, err)
+	require.False(t, ok, "an account that never installed the app")
+
+	w.HandleEvent(t, appbackendtest.Event{ID: "evt_read_1", Type: "account.application.authorized", Account: "acct_read"})
+	ev, ok, err := w.Event(ctx, "evt_read_1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, appbackend.EventStatusProcessed, ev.Status)
+	require.Contains(t, string(ev.Raw), `"evt_read_1"`, "App.Event returns the raw event")
+	in, ok, err := w.Installation(ctx, "acct_read", false)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, appbackend.InstallStatusInstalled, in.Status)
+	require.Equal(t, "evt_read_1", in.LastEventID)
+
+	before, err := appbackend.New(appbackend.Config{Database: w.Database, AppSecrets: []string{appbackendtest.AppSecret}})
+	require.NoError(t, err)
+	_, _, err = before.Installation(ctx, "acct_read", false)
+	require.EqualError(t, err, "appbackend: Installation before Run")
+}

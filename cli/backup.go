@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -11,36 +10,49 @@ import (
 	"github.com/appbackend/appbackend/internal/setup"
 )
 
-// sqlitePath is the file of the configured SQLite database; for PostgreSQL it explains
-// what to use instead, as a usage error (exit 2).
-func sqlitePath(database string) (string, error) {
-	kind, path, err := setup.ParseDatabase(database)
-	if err != nil {
-		return "", usageError{err.Error()}
-	}
-	if kind != "sqlite" {
-		return "", usageError{backup.ErrPostgres.Error()}
-	}
-	return path, nil
+// sqliteFileCommand is backup's and restore's command line: one FILE and the SQLite
+// database (--database or APPBACKEND_DATABASE).
+type sqliteFileCommand struct {
+	name, usage, notes string
+	// missing is the usage error without one FILE; postgres the one for a PostgreSQL
+	// database, which says what to use instead.
+	missing, postgres string
 }
 
-func runBackup(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	f := newFlags("backup", "appbackend backup FILE [--database sqlite:PATH]", stdout)
-	f.notes = "Writes a consistent copy of the SQLite database to FILE while the server may keep running\n(VACUUM INTO), checks it with PRAGMA integrity_check, and prints its size and the newest event it holds.\nFor PostgreSQL use pg_dump."
+// parse returns the FILE and the path of the SQLite database; a bad database setting
+// or a PostgreSQL one is a usage error (exit 2).
+func (c sqliteFileCommand) parse(args []string, getenv func(string) string, stdout io.Writer) (file, path string, err error) {
+	f := newFlags(c.name, c.usage, stdout)
+	f.notes = c.notes
 	var d dbFlags
 	d.register(f, getenv)
 	rest, err := f.parse(args)
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	if len(rest) != 1 {
-		return usagef("want one FILE to write the backup to")
+		return "", "", usagef("%s", c.missing)
 	}
-	path, err := sqlitePath(d.database)
+	kind, path, err := setup.ParseDatabase(d.database)
+	if err != nil {
+		return "", "", usageError{err.Error()}
+	}
+	if kind != "sqlite" {
+		return "", "", usageError{c.postgres}
+	}
+	return rest[0], path, nil
+}
+
+func runBackup(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	file, path, err := sqliteFileCommand{
+		name: "backup", usage: "appbackend backup FILE [--database sqlite:PATH]",
+		notes:   "Writes a consistent copy of the SQLite database to FILE while the server may keep running\n(VACUUM INTO), checks it with PRAGMA integrity_check, and prints its size and the newest event it holds.\nFor PostgreSQL use pg_dump.",
+		missing: "want one FILE to write the backup to", postgres: backup.ErrPostgres.Error(),
+	}.parse(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
-	info, err := backup.Copy(ctx, path, rest[0])
+	info, err := backup.Copy(ctx, path, file)
 	if err != nil {
 		return err
 	}
@@ -58,29 +70,20 @@ func printNewest(w io.Writer, info backup.Info) {
 }
 
 func runRestore(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	f := newFlags("restore", "appbackend restore FILE [--database sqlite:PATH]", stdout)
-	f.notes = "Replaces the SQLite database with the backup FILE after checking it (integrity, and an appbackend\nschema this binary knows). Stop the server first: the restore refuses while one is running on the\ndatabase. A corrupt database is replaced too. The replaced database is kept beside it as\nPATH.before-restore-TIMESTAMP (-2, -3, … if that name is taken; a kept copy is never overwritten)."
-	var d dbFlags
-	d.register(f, getenv)
-	rest, err := f.parse(args)
+	file, path, err := sqliteFileCommand{
+		name: "restore", usage: "appbackend restore FILE [--database sqlite:PATH]",
+		notes:    "Replaces the SQLite database with the backup FILE after checking it (integrity, and an appbackend\nschema this binary knows). Stop the server first: the restore refuses while one is running on the\ndatabase. A corrupt database is replaced too. The replaced database is kept beside it as\nPATH.before-restore-TIMESTAMP (-2, -3, … if that name is taken; a kept copy is never overwritten).",
+		missing:  "want the backup FILE to restore",
+		postgres: "the database is PostgreSQL: restore a pg_dump with pg_restore; `appbackend restore` restores SQLite backups only",
+	}.parse(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return usagef("want the backup FILE to restore")
-	}
-	path, err := sqlitePath(d.database)
-	if err != nil {
-		if errors.As(err, new(usageError)) && err.Error() == backup.ErrPostgres.Error() {
-			return usageError{"the database is PostgreSQL: restore a pg_dump with pg_restore; `appbackend restore` restores SQLite backups only"}
-		}
-		return err
-	}
-	res, err := backup.Restore(ctx, path, rest[0])
+	res, err := backup.Restore(ctx, path, file)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "restored %s into %s (%s, integrity ok)\n", rest[0], res.Path, backup.FormatSize(res.Size))
+	fmt.Fprintf(stdout, "restored %s into %s (%s, integrity ok)\n", file, res.Path, backup.FormatSize(res.Size))
 	if res.Previous != "" {
 		if res.PreviousUnreadable != "" {
 			fmt.Fprintf(stdout, "the replaced database could not be read (%s); it is kept as %s\n", res.PreviousUnreadable, res.Previous)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -129,28 +130,15 @@ func runInstallations(ctx context.Context, args []string, getenv func(string) st
 	if err := l.parse(f, args); err != nil {
 		return err
 	}
-	st, err := l.open(ctx, existing)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	list, err := st.ListInstallations(ctx, store.InstallationFilter{AccountID: *account, Limit: l.limit})
-	if err != nil {
-		return err
-	}
-	if l.asJSON {
-		return writeJSONArray(stdout, list)
-	}
-	tw := newTable(stdout)
-	fmt.Fprintln(tw, "ACCOUNT\tMODE\tSTATUS\tINSTALLED AT\tUNINSTALLED AT\tPENDING PERMISSIONS")
-	for _, in := range list {
+	return printListing(ctx, &l, stdout, func(st store.Store) ([]store.Installation, error) {
+		return st.ListInstallations(ctx, store.InstallationFilter{AccountID: *account, Limit: l.limit})
+	}, "ACCOUNT\tMODE\tSTATUS\tINSTALLED AT\tUNINSTALLED AT\tPENDING PERMISSIONS", func(in store.Installation) []string {
 		pending := "-"
 		if len(in.PermissionsPending) > 0 {
 			pending = strings.Join(in.PermissionsPending, ",")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.AccountID, mode(in.Livemode), in.Status, timeOrDash(in.InstalledAt), timeOrDash(in.UninstalledAt), pending)
-	}
-	return tw.Flush()
+		return []string{in.AccountID, mode(in.Livemode), string(in.Status), timeOrDash(in.InstalledAt), timeOrDash(in.UninstalledAt), pending}
+	})
 }
 
 func runEvents(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -174,22 +162,33 @@ func runEvents(ctx context.Context, args []string, getenv func(string) string, s
 	if *status != "" && !store.EventStatus(*status).Valid() {
 		return usagef("--status %q: want pending, processed, failed or dead", *status)
 	}
+	return printListing(ctx, &l, stdout, func(st store.Store) ([]store.Event, error) {
+		return st.ListEvents(ctx, store.EventFilter{Status: store.EventStatus(*status), Type: *eventType, AccountID: *account, Limit: l.limit})
+	}, "ID\tTYPE\tACCOUNT\tMODE\tSTATUS\tATTEMPTS\tRECEIVED AT\tLAST ERROR", func(ev store.Event) []string {
+		return []string{ev.ID, ev.Type, orDash(ev.AccountID), mode(ev.Livemode), string(ev.Status), strconv.Itoa(ev.Attempts), timeOrDash(ev.ReceivedAt), orDash(ev.LastError)}
+	})
+}
+
+// printListing lists what list reads from the configured database (opened as the
+// listing's flags say) and prints it: a JSON array with --json, else a table of header
+// and one row of cells per item.
+func printListing[T any](ctx context.Context, l *listing, stdout io.Writer, list func(store.Store) ([]T, error), header string, row func(T) []string) error {
 	st, err := l.open(ctx, existing)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	list, err := st.ListEvents(ctx, store.EventFilter{Status: store.EventStatus(*status), Type: *eventType, AccountID: *account, Limit: l.limit})
+	items, err := list(st)
 	if err != nil {
 		return err
 	}
 	if l.asJSON {
-		return writeJSONArray(stdout, list)
+		return writeJSONArray(stdout, items)
 	}
 	tw := newTable(stdout)
-	fmt.Fprintln(tw, "ID\tTYPE\tACCOUNT\tMODE\tSTATUS\tATTEMPTS\tRECEIVED AT\tLAST ERROR")
-	for _, ev := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", ev.ID, ev.Type, orDash(ev.AccountID), mode(ev.Livemode), ev.Status, ev.Attempts, timeOrDash(ev.ReceivedAt), orDash(ev.LastError))
+	fmt.Fprintln(tw, header)
+	for _, it := range items {
+		fmt.Fprintln(tw, strings.Join(row(it), "\t"))
 	}
 	return tw.Flush()
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/appbackend/appbackend/internal/jobstatus"
+	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/schedule"
 )
@@ -55,7 +55,7 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 	if *queue != "" {
 		params = params.Queues(*queue)
 	}
-	list := []jobstatus.Status{}
+	list := []appbackend.JobStatus{}
 	for {
 		res, err := client.JobList(ctx, params)
 		if err != nil {
@@ -103,8 +103,8 @@ func runJobs(ctx context.Context, args []string, getenv func(string) string, std
 // schedule's run for an account, the data removal after an uninstall, …) carry their
 // account in their args rather than in the owner metadata Enqueue records, which
 // GET /api/jobs/{id} checks; the operator's listing shows it all the same.
-func statusOf(j *rivertype.JobRow) jobstatus.Status {
-	s := jobstatus.Of(j)
+func statusOf(j *rivertype.JobRow) appbackend.JobStatus {
+	s := appbackend.JobStatusOf(j)
 	if s.AccountID != nil || !strings.HasPrefix(j.Kind, "appbackend.") {
 		return s
 	}

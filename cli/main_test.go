@@ -9,31 +9,14 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/stripe/stripe-go/v85/webhook"
+
+	"github.com/appbackend/appbackend/appbackendtest"
 )
-
-// syncBuffer is an output the program writes while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
 
 func envFunc(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
@@ -49,8 +32,8 @@ func runCmd(t *testing.T, env map[string]string, args ...string) (code int, stdo
 
 type server struct {
 	url    string
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *appbackendtest.SyncBuffer
+	stderr *appbackendtest.SyncBuffer
 	stop   func() int
 }
 
@@ -60,7 +43,7 @@ var listenLine = regexp.MustCompile(`appbackend listening on (http://\S+)`)
 func startServe(t *testing.T, env map[string]string, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	s := &server{stdout: &appbackendtest.SyncBuffer{}, stderr: &appbackendtest.SyncBuffer{}}
 	done := make(chan struct{})
 	var code int
 	go func() {

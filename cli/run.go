@@ -60,6 +60,24 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
+// subcommands are the commands that take their arguments and environment and write
+// to stdout only; serve, trigger, version and help are dispatched by Run itself.
+var subcommands = map[string]func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error{
+	"sign":          runSign,
+	"call":          runCall,
+	"install-link":  runInstallLink,
+	"rotate-key":    runRotateKey,
+	"installations": runInstallations,
+	"events":        runEvents,
+	"schedules":     runSchedules,
+	"jobs":          runJobs,
+	"migrate":       runMigrate,
+	"backup":        runBackup,
+	"restore":       runRestore,
+	"doctor":        runDoctor,
+	"healthcheck":   runHealthcheck,
+}
+
 // run is the stock binary's program, parameterised so tests run it in-process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	return App{}.Run(ctx, args, getenv, stdout, stderr)
@@ -95,40 +113,18 @@ func (a App) Run(ctx context.Context, args []string, getenv func(string) string,
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		err = runServe(ctx, rest, getenv, file, stdout, stderr)
-	case "sign":
-		err = runSign(ctx, rest, getenv, stdout)
-	case "call":
-		err = runCall(ctx, rest, getenv, stdout)
 	case "trigger":
 		err = runTrigger(ctx, rest, getenv, os.Stdin, stdout)
-	case "install-link":
-		err = runInstallLink(ctx, rest, getenv, stdout)
-	case "rotate-key":
-		err = runRotateKey(ctx, rest, getenv, stdout)
-	case "installations":
-		err = runInstallations(ctx, rest, getenv, stdout)
-	case "events":
-		err = runEvents(ctx, rest, getenv, stdout)
-	case "schedules":
-		err = runSchedules(ctx, rest, getenv, stdout)
-	case "jobs":
-		err = runJobs(ctx, rest, getenv, stdout)
-	case "migrate":
-		err = runMigrate(ctx, rest, getenv, stdout)
-	case "backup":
-		err = runBackup(ctx, rest, getenv, stdout)
-	case "restore":
-		err = runRestore(ctx, rest, getenv, stdout)
-	case "doctor":
-		err = runDoctor(ctx, rest, getenv, stdout)
-	case "healthcheck":
-		err = runHealthcheck(ctx, rest, getenv, stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 	default:
-		err = usagef("unknown command %q (run 'appbackend help')", cmd)
+		if sub, ok := subcommands[cmd]; ok {
+			err = sub(ctx, rest, getenv, stdout)
+		} else {
+			err = usagef("unknown command %q (run 'appbackend help')", cmd)
+		}
 	}
 	return exitCode(err, args[0], stderr)
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"strconv"
 
@@ -18,21 +17,9 @@ func runSchedules(ctx context.Context, args []string, getenv func(string) string
 	if err := l.parse(f, args); err != nil {
 		return err
 	}
-	st, err := l.open(ctx, existing)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	list, err := st.ListSchedules(ctx, store.ScheduleFilter{Name: *name, AccountID: *account, Limit: l.limit})
-	if err != nil {
-		return err
-	}
-	if l.asJSON {
-		return writeJSONArray(stdout, list)
-	}
-	tw := newTable(stdout)
-	fmt.Fprintln(tw, "NAME\tSPEC\tACCOUNT\tMODE\tSTATE\tNEXT RUN\tLAST RUN\tRUNS\tLAST ERROR")
-	for _, s := range list {
+	return printListing(ctx, &l, stdout, func(st store.Store) ([]store.Schedule, error) {
+		return st.ListSchedules(ctx, store.ScheduleFilter{Name: *name, AccountID: *account, Limit: l.limit})
+	}, "NAME\tSPEC\tACCOUNT\tMODE\tSTATE\tNEXT RUN\tLAST RUN\tRUNS\tLAST ERROR", func(s store.Schedule) []string {
 		account, runMode, state := "-", "-", "active"
 		if s.AccountID != "" {
 			account, runMode = s.AccountID, mode(s.Livemode)
@@ -41,8 +28,6 @@ func runSchedules(ctx context.Context, args []string, getenv func(string) string
 		if !s.Enabled {
 			state, next = "disabled", "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Spec, account, runMode, state, next,
-			timeOrDash(s.LastRunAt), strconv.FormatInt(s.Runs, 10), orDash(s.LastError))
-	}
-	return tw.Flush()
+		return []string{s.Name, s.Spec, account, runMode, state, next, timeOrDash(s.LastRunAt), strconv.FormatInt(s.Runs, 10), orDash(s.LastError)}
+	})
 }

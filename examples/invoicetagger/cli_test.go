@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,24 +16,6 @@ import (
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/appbackendtest"
 )
-
-// syncBuffer is an output the program writes while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
 
 // TestProgramServesTheTaggerWhenStartedBare: the binary without arguments is `serve`
 // with the tagger registered on its embedded migrations: its own route answers from
@@ -49,7 +30,7 @@ func TestProgramServesTheTaggerWhenStartedBare(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &appbackendtest.SyncBuffer{}, &appbackendtest.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() { done <- program.Run(ctx, nil, func(k string) string { return env[k] }, stdout, stderr) }()
 	listening := regexp.MustCompile(`appbackend listening on (http://\S+)`)

@@ -1,7 +1,8 @@
 package sqlite_test
 
 import (
-	"fmt"
+	"context"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -60,28 +61,16 @@ func TestOpenBadPath(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte("x"), 0o600))
 	notDB := filepath.Join(dir, "garbage.db")
 	require.NoError(t, os.WriteFile(notDB, []byte(strings.Repeat("not a database ", 100)), 0o600))
-	for _, tc := range []struct {
-		name, path, want string
-	}{
-		{"empty", "", "no path given"},
-		{"directory", dir, "is a directory"},
-		{"missing directory", filepath.Join(dir, "nope", "x.db"), "does not exist"},
-		{"parent is a file", filepath.Join(file, "x.db"), "is not a directory"},
-		{"memory", ":memory:", "plain file path"},
-		{"not a database", notDB, "not a database"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			s, err := sqlite.Open(t.Context(), tc.path)
-			if err == nil {
-				s.Close()
-				require.FailNow(t, fmt.Sprintf("Open(%q) succeeded, want an error containing %q", tc.path, tc.want))
-			}
-			msg := err.Error()
-			require.Contains(t, msg, tc.want, "Open(%q) error = %q, want one line containing %q", tc.path, msg, tc.want)
-			require.NotContains(t, msg, "\n", "Open(%q) error = %q, want one line containing %q", tc.path, msg, tc.want)
-		})
-	}
+	storetest.RunOpenErrors(t, func(ctx context.Context, path string) (io.Closer, error) {
+		return sqlite.Open(ctx, path)
+	}, "", []storetest.OpenErrorCase{
+		{Name: "empty", Target: "", Want: "no path given"},
+		{Name: "directory", Target: dir, Want: "is a directory"},
+		{Name: "missing directory", Target: filepath.Join(dir, "nope", "x.db"), Want: "does not exist"},
+		{Name: "parent is a file", Target: filepath.Join(file, "x.db"), Want: "is not a directory"},
+		{Name: "memory", Target: ":memory:", Want: "plain file path"},
+		{Name: "not a database", Target: notDB, Want: "not a database"},
+	})
 }
 
 func TestAppMigrations(t *testing.T) {
