@@ -27,6 +27,7 @@ import (
 	"github.com/appbackend/appbackend/internal/oauth"
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/schedule"
+	"github.com/appbackend/appbackend/internal/server"
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/telemetry"
@@ -79,24 +80,10 @@ type App struct {
 	tel *telemetry.Tracing
 	// devSecrets lists what --dev generated, for the start-up banner.
 	devSecrets DevSecrets
-	// inflight counts requests being handled, for the shutdown.
-	inflight atomic.Int64
-	// requestIDs names requests that come without an X-Request-Id.
-	requestIDs *requestIDs
-	// clientErrorLines bounds the access-log lines of 4xx answers.
-	clientErrorLines lineBudget
-	// serverErrorLines bounds those of 5xx answers.
-	serverErrorLines lineBudget
-	// ready is the latest database ping of GET /readyz, and the one in flight.
-	ready struct {
-		mu       sync.Mutex
-		at       time.Time
-		err      error
-		inflight chan struct{}
-	}
-	// readyLoggedAt is when GET /readyz last logged the database down (Unix ns; 0 while
-	// it answers).
-	readyLoggedAt atomic.Int64
+	// front observes every request (request ids, access log, metrics, panics) and
+	// shuts the listeners down; ready is GET /readyz.
+	front *server.Front
+	ready *server.Readiness
 }
 
 // DevSecrets are the secrets --dev generated or loaded, printed at start.
@@ -128,11 +115,19 @@ func New(cfg Config) (*App, error) {
 		handlers: &events.Handlers{},
 		rt:       newRuntime(cfg, logger),
 		sched:    scheduling{set: schedule.NewSet()},
-
-		requestIDs:       newRequestIDs(),
-		clientErrorLines: lineBudget{perSecond: clientErrorLinesPerSecond},
-		serverErrorLines: lineBudget{perSecond: serverErrorLinesPerSecond},
 	}
+	a.front = server.NewFront(a.archetype)
+	// The store and the receiver are opened by Run: the probe reaches them when it runs.
+	a.ready = server.NewReadiness(server.ReadyConfig{
+		Archetype: a.archetype, Database: cfg.Database, WriteError: a.writeError,
+		Ping: func(ctx context.Context) error { return a.db.Ping(ctx) },
+		WriteErr: func(ctx context.Context) error {
+			if a.receiver == nil {
+				return nil
+			}
+			return a.receiver.WriteErr(ctx)
+		},
+	})
 	a.signed.HandleFunc("POST /api/whoami", handleWhoami)
 	a.signed.HandleFunc("GET /api/installation", a.handleInstallation)
 	a.signed.HandleFunc("GET /api/jobs/{id}", a.handleJob)
@@ -283,7 +278,7 @@ func (a *App) Run(ctx context.Context) error {
 		return errors.Join(err, a.stopEvents(ctx))
 	}
 	go a.oauth.RefreshLoop(ctx, time.Minute, 10*time.Minute)
-	srv := a.httpServer(prod.plainHandler(handler))
+	srv := a.front.HTTPServer(prod.plainHandler(handler))
 	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()
 	listening := slog.LevelInfo
@@ -334,43 +329,6 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	prod.stop()
 	return runErr
-}
-
-// httpServer is the http.Server of every listener, with the same limits.
-func (a *App) httpServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      120 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
-	}
-}
-
-// handlerGrace is how long handlers get to return once their connections were closed
-// (a handler blocked on the connection returns at once).
-const handlerGrace = 2 * time.Second
-
-// shutdownHTTP stops accepting requests and waits up to ShutdownTimeout for those in
-// flight. Connections still busy then are closed: what they carried was not
-// acknowledged, so no accepted event is lost, and shutdown goes on.
-func (a *App) shutdownHTTP(ctx context.Context, srv *http.Server) {
-	httpCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(httpCtx); err == nil {
-		return
-	}
-	a.logger.Warn("shutdown: requests still in flight after the HTTP budget; closing their connections",
-		"timeout", a.cfg.ShutdownTimeout, "in_flight", a.inflight.Load())
-	_ = srv.Close()
-	// Handlers of closed connections still run until they notice; the queue they may
-	// hand events to stops only after them.
-	deadline := time.Now().Add(handlerGrace)
-	for a.inflight.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // DevSecrets returns what --dev generated or reloaded; empty outside --dev or before Run

@@ -150,24 +150,3 @@ func (a *App) observeEventOutcome(ev store.Event, out store.EventOutcome) {
 func (a *App) riverMetrics(c *river.Config) {
 	c.Middleware = append(c.Middleware, a.metrics.JobMiddleware())
 }
-
-// routeLabel names a request's route for the metrics by its pattern, never by its raw
-// path, so that the label set stays small. The routers recorded their match in st
-// (or in r.Pattern); only a refused or public request is looked up again.
-func (a *App) routeLabel(r *http.Request, st *requestState) string {
-	var pattern string
-	switch {
-	case st.signedPattern != "":
-		pattern = st.signedPattern
-	case st.public:
-		_, pattern = a.public.Handler(r)
-	case r.Pattern == "/api/":
-		_, pattern = a.signed.Handler(r) // refused before dispatch (signature, CORS)
-	default:
-		pattern = r.Pattern
-	}
-	if pattern == "" || pattern == "/" || pattern == "/api/" {
-		return "unmatched"
-	}
-	return pattern
-}

@@ -49,7 +49,7 @@ func (a *App) startProduction(ctx context.Context, ln net.Listener, handler http
 			return nil, err
 		}
 		p.tm, p.httpsLn = tm, httpsLn
-		p.httpsSrv = a.httpServer(handler)
+		p.httpsSrv = a.front.HTTPServer(handler)
 		p.httpsSrv.TLSConfig = tlsCfg
 	}
 	if a.cfg.BackupDir != "" {
@@ -102,13 +102,14 @@ func (p *production) serve(serveErr chan<- error) {
 
 // shutdownHTTP shuts the listeners down together, each within the HTTP budget.
 func (p *production) shutdownHTTP(ctx context.Context, srv *http.Server) {
+	front, timeout := p.a.front, p.a.cfg.ShutdownTimeout
 	if p.httpsSrv == nil {
-		p.a.shutdownHTTP(ctx, srv)
+		front.Shutdown(ctx, srv, timeout)
 		return
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { p.a.shutdownHTTP(ctx, srv) })
-	wg.Go(func() { p.a.shutdownHTTP(ctx, p.httpsSrv) })
+	wg.Go(func() { front.Shutdown(ctx, srv, timeout) })
+	wg.Go(func() { front.Shutdown(ctx, p.httpsSrv, timeout) })
 	wg.Wait()
 }
 
