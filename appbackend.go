@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/internal/admin"
 	"github.com/appbackend/appbackend/internal/alert"
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/baseservice"
@@ -73,7 +74,7 @@ type App struct {
 	restrictedKeys *oauth.RestrictedKeys
 	metrics        *metrics.Metrics
 	alerts         *alert.Notifier // APPBACKEND_ALERT_URL; nil without it
-	admin          http.Handler
+	admin          *admin.Handler  // nil until Run, and without APPBACKEND_ADMIN_TOKEN
 	// gateway proxies to and calls the app's own server (Config.Gateway); nil when off.
 	gateway *gateway.Service
 	// tel exports traces (Config.Tracing); nil when off, and then nothing is traced.
@@ -240,7 +241,7 @@ func (a *App) Run(ctx context.Context) error {
 			return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
 		}
 	}
-	metricsLn, err := a.listenMetrics()
+	metricsLn, err := metrics.Listen(a.cfg.MetricsAddr, a.cfg.MetricsListener)
 	if err != nil {
 		ln.Close()
 		return err
@@ -289,7 +290,7 @@ func (a *App) Run(ctx context.Context) error {
 	prod.serve(serveErr)
 	var metricsSrv *http.Server
 	if metricsLn != nil {
-		metricsSrv = a.metricsServer()
+		metricsSrv = a.metrics.Server(a.writeError)
 		go func() {
 			if err := metricsSrv.Serve(metricsLn); !errors.Is(err, http.ErrServerClosed) {
 				serveErr <- fmt.Errorf("metrics listener: %w", err)

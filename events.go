@@ -192,7 +192,7 @@ func (a *App) startEvents(ctx context.Context) error {
 	if err := a.setupSchedules(ctx); err != nil {
 		return err
 	}
-	a.rt.ConfigureRiver(a.riverMetrics)
+	a.rt.ConfigureRiver(a.metrics.ConfigureRiver)
 	if a.tel != nil {
 		a.rt.ConfigureRiver(a.tel.ConfigureRiver)
 	}
@@ -212,7 +212,7 @@ func (a *App) startEvents(ctx context.Context) error {
 			Archetype:     a.archetype,
 			MaxBody:       a.cfg.MaxBody,
 			ObserveCommit: a.metrics.WebhookCommit,
-			ObserveEvent:  a.observeWebhookEvent,
+			ObserveEvent:  a.metrics.ObserveWebhookEvent,
 			Tracing:       a.tel,
 		})
 		if err != nil {
