@@ -136,7 +136,9 @@ func New(cfg Config) (*App, error) {
 	a.signed.HandleFunc("POST "+RestrictedKeyRoute, func(w http.ResponseWriter, r *http.Request) { a.restrictedKeys.ServeSave(w, r) })
 	a.signed.HandleFunc("GET "+RestrictedKeyRoute, func(w http.ResponseWriter, r *http.Request) { a.restrictedKeys.ServeStatus(w, r) })
 	a.public.HandleFunc("POST /webhooks/stripe", a.handleWebhook)
-	a.public.HandleFunc("/admin/", a.handleAdmin)
+	// The dashboard is built by Run; until then, and without a token, a.admin is nil,
+	// which answers that it is disabled.
+	a.public.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) { a.admin.ServeHTTP(w, r) })
 	// The install links need the database: a.links exists once Run opened it.
 	a.public.HandleFunc("GET /install", func(w http.ResponseWriter, r *http.Request) { a.links.ServeInstall(w, r) })
 	a.public.HandleFunc("GET /install/callback", func(w http.ResponseWriter, r *http.Request) { a.links.ServeCallback(w, r) })

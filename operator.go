@@ -2,13 +2,8 @@ package appbackend
 
 import (
 	"context"
-	"fmt"
-	"net/http"
-
-	"riverqueue.com/riverui"
 
 	"github.com/appbackend/appbackend/internal/admin"
-	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/metrics"
 	"github.com/appbackend/appbackend/internal/store"
 )
@@ -41,18 +36,11 @@ func (a *App) openAdmin(ctx context.Context) error {
 		return nil
 	}
 	// River's own UI, on the same client and behind the same sign-in.
-	riverUI, err := riverui.NewHandler(&riverui.HandlerOpts{
-		Endpoints: riverui.NewEndpoints(a.rt.River(), nil),
-		Logger:    a.logger,
-		Prefix:    "/admin/river",
-	})
+	riverUI, err := admin.StartRiverUI(ctx, a.rt.River(), a.logger)
 	if err != nil {
-		return fmt.Errorf("river UI: %w", err)
+		return err
 	}
-	if err := riverUI.Start(ctx); err != nil {
-		return fmt.Errorf("river UI: %w", err)
-	}
-	h, err := admin.New(admin.Config{
+	cfg := admin.Config{
 		RiverUI: riverUI,
 		Token:   a.cfg.AdminToken,
 		Store:   a.db,
@@ -63,27 +51,16 @@ func (a *App) openAdmin(ctx context.Context) error {
 			},
 			Pause: a.processor.Pause, Resume: a.processor.Resume, PauseState: a.processor.PauseState,
 		},
-		Jobs:      a.rt.River(),
-		Schedules: a.scheduleRows,
-		Archetype: a.archetype,
-
-		LastBackup:  a.lastBackup(),
+		Jobs:        a.rt.River(),
+		Schedules:   a.scheduleRows,
+		Archetype:   a.archetype,
 		BackupEvery: a.cfg.BackupEvery,
-	})
-	if err != nil {
-		return err
 	}
-	a.admin = h
-	return nil
-}
-
-// handleAdmin serves /admin/ when it is enabled.
-func (a *App) handleAdmin(w http.ResponseWriter, r *http.Request) {
-	if a.admin == nil {
-		a.writeError(w, r, apierror.New(apierror.CodeNotFound, "the admin dashboard is disabled: set APPBACKEND_ADMIN_TOKEN"))
-		return
+	if a.cfg.BackupDir != "" {
+		cfg.LastBackup = admin.LastBackup(a.db.Setting)
 	}
-	a.admin.ServeHTTP(w, r)
+	a.admin, err = admin.New(cfg)
+	return err
 }
 
 // observeEventOutcome counts processed and dead events, and alerts on a dead one.

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/appbackend/appbackend/internal/backup"
 	"github.com/appbackend/appbackend/internal/certstore"
@@ -122,17 +120,5 @@ func (p *production) stop() {
 	}
 	if p.tm != nil {
 		p.tm.Stop()
-	}
-}
-
-// lastBackup reads the latest scheduled backup for the dashboard; nil when scheduled
-// backups are off.
-func (a *App) lastBackup() func(ctx context.Context) (time.Time, string, bool, error) {
-	if a.cfg.BackupDir == "" {
-		return nil
-	}
-	return func(ctx context.Context) (time.Time, string, bool, error) {
-		info, ok, err := backup.Last(ctx, a.db.Setting)
-		return info.StartedAt, filepath.Base(info.Path), ok, err
 	}
 }
