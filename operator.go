@@ -2,8 +2,11 @@ package appbackend
 
 import (
 	"context"
+	"fmt"
+	"os"
 
 	"github.com/appbackend/appbackend/internal/admin"
+	"github.com/appbackend/appbackend/internal/alert"
 	"github.com/appbackend/appbackend/internal/metrics"
 	"github.com/appbackend/appbackend/internal/store"
 )
@@ -18,15 +21,18 @@ func (a *App) openMetrics() error {
 	a.metrics = m
 	err = m.AddOperationalReadings(metrics.OperationalConfig{Store: a.db,
 		Backups: a.cfg.BackupDir != "", BackupEvery: a.cfg.BackupEvery, Domains: a.cfg.Domains})
-	if err != nil {
+	if err != nil || a.cfg.AlertURL == "" {
 		return err
 	}
-	return a.openAlerts()
-}
-
-// separateMetrics reports whether /metrics has a listener of its own.
-func (a *App) separateMetrics() bool {
-	return a.cfg.MetricsAddr != "" || a.cfg.MetricsListener != nil
+	// The notifier of APPBACKEND_ALERT_URL; without it a.alerts is nil, whose methods
+	// do nothing.
+	host, _ := os.Hostname()
+	n, err := alert.New(alert.Config{URL: a.cfg.AlertURL, Secret: a.cfg.AlertSecret, Source: host, Archetype: a.archetype})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	a.alerts = n
+	return nil
 }
 
 // openAdmin builds the admin dashboard when APPBACKEND_ADMIN_TOKEN is set. It needs the

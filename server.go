@@ -25,7 +25,7 @@ func (a *App) handler() http.Handler {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	root.Handle("GET /readyz", a.ready)
-	if !a.separateMetrics() {
+	if a.cfg.MetricsAddr == "" && a.cfg.MetricsListener == nil { // else on its own listener
 		root.Handle("GET /metrics", a.metrics.Handler())
 	}
 	root.Handle("/", server.MarkPublic(a.public))
