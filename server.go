@@ -108,7 +108,9 @@ func (a *App) signedRoutes() http.Handler {
 		}
 		h, pattern := a.signed.Handler(r)
 		if pattern == "" && a.gateway != nil {
-			server.SetSignedPattern(w, "/api/ (upstream)")
+			if st := server.StateOf(w); st != nil {
+				st.SignedPattern = "/api/ (upstream)"
+			}
 			a.gateway.ServeHTTP(w, r)
 			return
 		}
@@ -117,7 +119,9 @@ func (a *App) signedRoutes() http.Handler {
 			a.writeError(w, r, routeMiss(a.signed, r))
 			return
 		}
-		server.SetSignedPattern(w, pattern) // for the metrics, which would look it up again
+		if st := server.StateOf(w); st != nil {
+			st.SignedPattern = pattern // for the metrics, which would look it up again
+		}
 		if strings.Contains(pattern, "{") {
 			// ServeHTTP, not the handler found above: it also sets r.PathValue.
 			a.signed.ServeHTTP(w, r)

@@ -137,29 +137,30 @@ func (g *requestIDs) next() string {
 	return string(b)
 }
 
-// requestState is what Observe keeps of one request: the status and size written, for
+// RequestState is what Observe keeps of one request: the status and size written, for
 // the access log, and the route matched, for the metrics. It is the ResponseWriter the
 // routes get, so that the routers can record their match without a context value.
-type requestState struct {
+type RequestState struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
 	// idHeader backs the X-Request-Id header value, allocated with the state.
 	idHeader [1]string
-	// signedPattern is the signed route's pattern, once dispatched to it; public is
-	// set when the request went to the public routes.
-	signedPattern string
+	// SignedPattern is the signed route's pattern, once dispatched to it (the router
+	// sets it, for the metrics, which would otherwise look it up again); public is set
+	// when the request went to the public routes.
+	SignedPattern string
 	public        bool
 }
 
-func (s *requestState) WriteHeader(code int) {
+func (s *RequestState) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s *requestState) Write(b []byte) (int, error) {
+func (s *RequestState) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
@@ -168,13 +169,14 @@ func (s *requestState) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func (s *requestState) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+func (s *RequestState) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// stateOf finds Observe's requestState under w's wrappers; nil if there is none.
-func stateOf(w http.ResponseWriter) *requestState {
+// StateOf finds Observe's RequestState under w's wrappers; nil if there is none. (It
+// is inlined where it is called: the signed routes' dispatch records its match with it.)
+func StateOf(w http.ResponseWriter) *RequestState {
 	for {
 		switch v := w.(type) {
-		case *requestState:
+		case *RequestState:
 			return v
 		case interface{ Unwrap() http.ResponseWriter }:
 			w = v.Unwrap()
@@ -184,18 +186,10 @@ func stateOf(w http.ResponseWriter) *requestState {
 	}
 }
 
-// SetSignedPattern records, for the metrics, the signed route a request was dispatched
-// to (which they would otherwise look up again); w is the ResponseWriter the route got.
-func SetSignedPattern(w http.ResponseWriter, pattern string) {
-	if st := stateOf(w); st != nil {
-		st.signedPattern = pattern
-	}
-}
-
 // MarkPublic records that a request went to the public routes.
 func MarkPublic(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if st := stateOf(w); st != nil {
+		if st := StateOf(w); st != nil {
 			st.public = true
 		}
 		next.ServeHTTP(w, r)
@@ -205,11 +199,11 @@ func MarkPublic(next http.Handler) http.Handler {
 // routeLabel names a request's route for the metrics by its pattern, never by its raw
 // path, so that the label set stays small. The routers recorded their match in st
 // (or in r.Pattern); only a refused or public request is looked up again.
-func routeLabel(r *http.Request, st *requestState, signed, public *http.ServeMux) string {
+func routeLabel(r *http.Request, st *RequestState, signed, public *http.ServeMux) string {
 	var pattern string
 	switch {
-	case st.signedPattern != "":
-		pattern = st.signedPattern
+	case st.SignedPattern != "":
+		pattern = st.SignedPattern
 	case st.public:
 		_, pattern = public.Handler(r)
 	case r.Pattern == "/api/":
@@ -283,7 +277,7 @@ func (f *Front) Observe(root http.Handler, routes Routes) http.Handler {
 		f.inflight.Add(1)
 		defer f.inflight.Add(-1)
 		start := time.Now()
-		st := &requestState{ResponseWriter: w}
+		st := &RequestState{ResponseWriter: w}
 		reqID := r.Header.Get("X-Request-Id")
 		if !validRequestID(reqID) {
 			reqID = f.requestIDs.next()
@@ -332,7 +326,7 @@ func (f *Front) errorLines(level slog.Level) *lineBudget {
 	return nil
 }
 
-func (f *Front) logRequest(logger *slog.Logger, r *http.Request, st *requestState, reqID string, took time.Duration) {
+func (f *Front) logRequest(logger *slog.Logger, r *http.Request, st *RequestState, reqID string, took time.Duration) {
 	level := accessLevel(st.status)
 	ctx := r.Context()
 	if !logger.Enabled(ctx, level) {
