@@ -20,6 +20,7 @@ import (
 	"github.com/appbackend/appbackend/internal/alert"
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/baseservice"
+	"github.com/appbackend/appbackend/internal/devmode"
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/gateway"
 	"github.com/appbackend/appbackend/internal/hook"
@@ -308,7 +309,7 @@ func (a *App) Run(ctx context.Context) error {
 		if out == nil {
 			out = os.Stderr
 		}
-		printDevBanner(out, devBanner{addr: ln.Addr(), secrets: a.devSecrets, admin: a.admin != nil, cli: cliCommand()})
+		devmode.Print(out, devmode.Banner{Addr: ln.Addr(), Secrets: devmode.Secrets(a.devSecrets), Admin: a.admin != nil, CLI: devmode.CLICommand()})
 	}
 
 	var runErr error
