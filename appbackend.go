@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/internal/admin"
 	"github.com/appbackend/appbackend/internal/alert"
 	"github.com/appbackend/appbackend/internal/apierror"
 	"github.com/appbackend/appbackend/internal/apptest"
 	"github.com/appbackend/appbackend/internal/baseservice"
+	"github.com/appbackend/appbackend/internal/devmode"
 	"github.com/appbackend/appbackend/internal/events"
 	"github.com/appbackend/appbackend/internal/gateway"
 	"github.com/appbackend/appbackend/internal/hook"
@@ -28,6 +30,7 @@ import (
 	"github.com/appbackend/appbackend/internal/oauth"
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/schedule"
+	"github.com/appbackend/appbackend/internal/server"
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/telemetry"
@@ -73,31 +76,17 @@ type App struct {
 	restrictedKeys *oauth.RestrictedKeys
 	metrics        *metrics.Metrics
 	alerts         *alert.Notifier // APPBACKEND_ALERT_URL; nil without it
-	admin          http.Handler
+	admin          *admin.Handler  // nil until Run, and without APPBACKEND_ADMIN_TOKEN
 	// gateway proxies to and calls the app's own server (Config.Gateway); nil when off.
 	gateway *gateway.Service
 	// tel exports traces (Config.Tracing); nil when off, and then nothing is traced.
 	tel *telemetry.Tracing
 	// devSecrets lists what --dev generated, for the start-up banner.
 	devSecrets DevSecrets
-	// inflight counts requests being handled, for the shutdown.
-	inflight atomic.Int64
-	// requestIDs names requests that come without an X-Request-Id.
-	requestIDs *requestIDs
-	// clientErrorLines bounds the access-log lines of 4xx answers.
-	clientErrorLines lineBudget
-	// serverErrorLines bounds those of 5xx answers.
-	serverErrorLines lineBudget
-	// ready is the latest database ping of GET /readyz, and the one in flight.
-	ready struct {
-		mu       sync.Mutex
-		at       time.Time
-		err      error
-		inflight chan struct{}
-	}
-	// readyLoggedAt is when GET /readyz last logged the database down (Unix ns; 0 while
-	// it answers).
-	readyLoggedAt atomic.Int64
+	// front observes every request (request ids, access log, metrics, panics) and
+	// shuts the listeners down; ready is GET /readyz.
+	front *server.Front
+	ready *server.Readiness
 }
 
 // DevSecrets are the secrets --dev generated or loaded, printed at start.
@@ -129,11 +118,19 @@ func New(cfg Config) (*App, error) {
 		handlers: &events.Handlers{},
 		rt:       newRuntime(cfg, logger),
 		sched:    scheduling{set: schedule.NewSet()},
-
-		requestIDs:       newRequestIDs(),
-		clientErrorLines: lineBudget{perSecond: clientErrorLinesPerSecond},
-		serverErrorLines: lineBudget{perSecond: serverErrorLinesPerSecond},
 	}
+	a.front = server.NewFront(a.archetype)
+	// The store and the receiver are opened by Run: the probe reaches them when it runs.
+	a.ready = server.NewReadiness(server.ReadyConfig{
+		Archetype: a.archetype, Database: cfg.Database, WriteError: a.writeError,
+		Ping: func(ctx context.Context) error { return a.db.Ping(ctx) },
+		WriteErr: func(ctx context.Context) error {
+			if a.receiver == nil {
+				return nil
+			}
+			return a.receiver.WriteErr(ctx)
+		},
+	})
 	a.signed.HandleFunc("POST /api/whoami", handleWhoami)
 	a.signed.HandleFunc("GET /api/installation", a.handleInstallation)
 	a.signed.HandleFunc("GET /api/jobs/{id}", a.handleJob)
@@ -141,7 +138,9 @@ func New(cfg Config) (*App, error) {
 	a.signed.HandleFunc("POST "+RestrictedKeyRoute, func(w http.ResponseWriter, r *http.Request) { a.restrictedKeys.ServeSave(w, r) })
 	a.signed.HandleFunc("GET "+RestrictedKeyRoute, func(w http.ResponseWriter, r *http.Request) { a.restrictedKeys.ServeStatus(w, r) })
 	a.public.HandleFunc("POST /webhooks/stripe", a.handleWebhook)
-	a.public.HandleFunc("/admin/", a.handleAdmin)
+	// The dashboard is built by Run; until then, and without a token, a.admin is nil,
+	// which answers that it is disabled.
+	a.public.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) { a.admin.ServeHTTP(w, r) })
 	// The install links need the database: a.links exists once Run opened it.
 	a.public.HandleFunc("GET /install", func(w http.ResponseWriter, r *http.Request) { a.links.ServeInstall(w, r) })
 	a.public.HandleFunc("GET /install/callback", func(w http.ResponseWriter, r *http.Request) { a.links.ServeCallback(w, r) })
@@ -249,7 +248,7 @@ func (a *App) Run(ctx context.Context) error {
 			return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
 		}
 	}
-	metricsLn, err := a.listenMetrics()
+	metricsLn, err := metrics.Listen(a.cfg.MetricsAddr, a.cfg.MetricsListener)
 	if err != nil {
 		ln.Close()
 		return err
@@ -287,7 +286,7 @@ func (a *App) Run(ctx context.Context) error {
 		return errors.Join(err, a.stopEvents(ctx))
 	}
 	go a.oauth.RefreshLoop(ctx, time.Minute, 10*time.Minute)
-	srv := a.httpServer(prod.plainHandler(handler))
+	srv := a.front.HTTPServer(prod.plainHandler(handler))
 	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()
 	listening := slog.LevelInfo
@@ -298,7 +297,7 @@ func (a *App) Run(ctx context.Context) error {
 	prod.serve(serveErr)
 	var metricsSrv *http.Server
 	if metricsLn != nil {
-		metricsSrv = a.metricsServer()
+		metricsSrv = a.metrics.Server(a.writeError)
 		go func() {
 			if err := metricsSrv.Serve(metricsLn); !errors.Is(err, http.ErrServerClosed) {
 				serveErr <- fmt.Errorf("metrics listener: %w", err)
@@ -314,7 +313,7 @@ func (a *App) Run(ctx context.Context) error {
 		if out == nil {
 			out = os.Stderr
 		}
-		printDevBanner(out, devBanner{addr: ln.Addr(), secrets: a.devSecrets, admin: a.admin != nil, cli: cliCommand()})
+		devmode.Print(out, devmode.Banner{Addr: ln.Addr(), Secrets: devmode.Secrets(a.devSecrets), Admin: a.admin != nil, CLI: devmode.CLICommand()})
 	}
 
 	var runErr error
@@ -338,43 +337,6 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	prod.stop()
 	return runErr
-}
-
-// httpServer is the http.Server of every listener, with the same limits.
-func (a *App) httpServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      120 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
-	}
-}
-
-// handlerGrace is how long handlers get to return once their connections were closed
-// (a handler blocked on the connection returns at once).
-const handlerGrace = 2 * time.Second
-
-// shutdownHTTP stops accepting requests and waits up to ShutdownTimeout for those in
-// flight. Connections still busy then are closed: what they carried was not
-// acknowledged, so no accepted event is lost, and shutdown goes on.
-func (a *App) shutdownHTTP(ctx context.Context, srv *http.Server) {
-	httpCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(httpCtx); err == nil {
-		return
-	}
-	a.logger.Warn("shutdown: requests still in flight after the HTTP budget; closing their connections",
-		"timeout", a.cfg.ShutdownTimeout, "in_flight", a.inflight.Load())
-	_ = srv.Close()
-	// Handlers of closed connections still run until they notice; the queue they may
-	// hand events to stops only after them.
-	deadline := time.Now().Add(handlerGrace)
-	for a.inflight.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // DevSecrets returns what --dev generated or reloaded; empty outside --dev or before Run

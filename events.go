@@ -154,7 +154,7 @@ func (a *App) mustRegister(what string) {
 // helpers' workers, schedules, the metrics' job middleware; then the one River
 // client, the webhook receiver, and starts the runtime. Call stopEvents to drain them.
 func (a *App) startEvents(ctx context.Context) error {
-	a.lifecycle = install.New(a.db, install.Config{Logger: a.logger, EventRetention: a.cfg.EventRetention,
+	a.lifecycle = install.New(a.db, install.Config{Archetype: a.archetype, EventRetention: a.cfg.EventRetention,
 		ExchangeAuthCode: a.oauth.ExchangeInstallAuthCode})
 	a.openInstallLinks()
 	// appbackend's own work runs before the app's hooks (the name lookup is enqueued,
@@ -192,7 +192,7 @@ func (a *App) startEvents(ctx context.Context) error {
 	if err := a.setupSchedules(ctx); err != nil {
 		return err
 	}
-	a.rt.ConfigureRiver(a.riverMetrics)
+	a.rt.ConfigureRiver(a.metrics.ConfigureRiver)
 	if a.tel != nil {
 		a.rt.ConfigureRiver(a.tel.ConfigureRiver)
 	}
@@ -212,7 +212,7 @@ func (a *App) startEvents(ctx context.Context) error {
 			Archetype:     a.archetype,
 			MaxBody:       a.cfg.MaxBody,
 			ObserveCommit: a.metrics.WebhookCommit,
-			ObserveEvent:  a.observeWebhookEvent,
+			ObserveEvent:  a.metrics.ObserveWebhookEvent,
 			Tracing:       a.tel,
 		})
 		if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend/internal/certstore"
+	"github.com/appbackend/appbackend/internal/server"
 	"github.com/appbackend/appbackend/internal/setup"
 	"github.com/appbackend/appbackend/internal/store/postgres/pgtest"
 )
@@ -263,7 +264,7 @@ func TestHTTPSChallengesValidated(t *testing.T) {
 	require.NoError(t, err)
 	state := t.TempDir()
 	env := append(os.Environ(), "PEBBLE_STATE_DIR="+state, "PEBBLE_VALIDATE=1",
-		"PEBBLE_HTTP_PORT="+strconv.Itoa(port(ln.Addr())), "PEBBLE_TLS_PORT="+strconv.Itoa(port(httpsLn.Addr())))
+		"PEBBLE_HTTP_PORT="+strconv.Itoa(server.Port(ln.Addr())), "PEBBLE_TLS_PORT="+strconv.Itoa(server.Port(httpsLn.Addr())))
 	cmd := exec.Command("./scripts/pebble.sh", "start")
 	cmd.Env = env
 	out, err := cmd.Output()

@@ -3,70 +3,36 @@ package appbackend
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-	"strings"
-	"time"
-
-	"github.com/riverqueue/river"
-	"riverqueue.com/riverui"
+	"os"
 
 	"github.com/appbackend/appbackend/internal/admin"
-	"github.com/appbackend/appbackend/internal/apierror"
+	"github.com/appbackend/appbackend/internal/alert"
 	"github.com/appbackend/appbackend/internal/metrics"
 	"github.com/appbackend/appbackend/internal/store"
 )
 
-// openMetrics builds the Prometheus metrics; the collectors read the store at scrape time.
+// openMetrics builds the Prometheus metrics (the collectors read the store at scrape
+// time), their operational readings and the alerts.
 func (a *App) openMetrics() error {
 	m, err := metrics.New(metrics.Config{Store: a.db, Archetype: a.archetype})
 	if err != nil {
 		return err
 	}
 	a.metrics = m
-	if err := a.addOperationalReadings(); err != nil {
+	err = m.AddOperationalReadings(metrics.OperationalConfig{Store: a.db,
+		Backups: a.cfg.BackupDir != "", BackupEvery: a.cfg.BackupEvery, Domains: a.cfg.Domains})
+	if err != nil || a.cfg.AlertURL == "" {
 		return err
 	}
-	return a.openAlerts()
-}
-
-// separateMetrics reports whether /metrics has a listener of its own.
-func (a *App) separateMetrics() bool {
-	return a.cfg.MetricsAddr != "" || a.cfg.MetricsListener != nil
-}
-
-// listenMetrics opens the metrics listener, if configured.
-func (a *App) listenMetrics() (net.Listener, error) {
-	if ln := a.cfg.MetricsListener; ln != nil {
-		return ln, nil
-	}
-	if a.cfg.MetricsAddr == "" {
-		return nil, nil
-	}
-	ln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+	// The notifier of APPBACKEND_ALERT_URL; without it a.alerts is nil, whose methods
+	// do nothing.
+	host, _ := os.Hostname()
+	n, err := alert.New(alert.Config{URL: a.cfg.AlertURL, Secret: a.cfg.AlertSecret, Source: host, Archetype: a.archetype})
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s (APPBACKEND_METRICS_ADDR): %w", a.cfg.MetricsAddr, err)
+		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	return ln, nil
-}
-
-// metricsServer serves GET /metrics alone, for the metrics listener.
-func (a *App) metricsServer() *http.Server {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", a.metrics.Handler())
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, r, apierror.New(apierror.CodeNotFound, "this listener serves GET /metrics only"))
-	})
-	return &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
-	}
+	a.alerts = n
+	return nil
 }
 
 // openAdmin builds the admin dashboard when APPBACKEND_ADMIN_TOKEN is set. It needs the
@@ -76,18 +42,11 @@ func (a *App) openAdmin(ctx context.Context) error {
 		return nil
 	}
 	// River's own UI, on the same client and behind the same sign-in.
-	riverUI, err := riverui.NewHandler(&riverui.HandlerOpts{
-		Endpoints: riverui.NewEndpoints(a.rt.River(), nil),
-		Logger:    a.logger,
-		Prefix:    "/admin/river",
-	})
+	riverUI, err := admin.StartRiverUI(ctx, a.rt.River(), a.logger)
 	if err != nil {
-		return fmt.Errorf("river UI: %w", err)
+		return err
 	}
-	if err := riverUI.Start(ctx); err != nil {
-		return fmt.Errorf("river UI: %w", err)
-	}
-	h, err := admin.New(admin.Config{
+	cfg := admin.Config{
 		RiverUI: riverUI,
 		Token:   a.cfg.AdminToken,
 		Store:   a.db,
@@ -98,76 +57,22 @@ func (a *App) openAdmin(ctx context.Context) error {
 			},
 			Pause: a.processor.Pause, Resume: a.processor.Resume, PauseState: a.processor.PauseState,
 		},
-		Jobs:      a.rt.River(),
-		Schedules: a.scheduleRows,
-		Archetype: a.archetype,
-
-		LastBackup:  a.lastBackup(),
+		Jobs:        a.rt.River(),
+		Schedules:   a.scheduleRows,
+		Archetype:   a.archetype,
 		BackupEvery: a.cfg.BackupEvery,
-	})
-	if err != nil {
-		return err
 	}
-	a.admin = h
-	return nil
+	if a.cfg.BackupDir != "" {
+		cfg.LastBackup = admin.LastBackup(a.db.Setting)
+	}
+	a.admin, err = admin.New(cfg)
+	return err
 }
 
-// handleAdmin serves /admin/ when it is enabled.
-func (a *App) handleAdmin(w http.ResponseWriter, r *http.Request) {
-	if a.admin == nil {
-		a.writeError(w, r, apierror.New(apierror.CodeNotFound, "the admin dashboard is disabled: set APPBACKEND_ADMIN_TOKEN"))
-		return
-	}
-	a.admin.ServeHTTP(w, r)
-}
-
-// observeWebhookEvent counts every event a webhook commit stored or recognised.
-func (a *App) observeWebhookEvent(ev store.Event, duplicate bool) {
-	if duplicate {
-		a.metrics.EventDuplicate(ev.Type)
-	} else {
-		a.metrics.EventReceived(ev.Type)
-	}
-}
-
-// observeEventOutcome counts processed and dead events; the lag runs from the
-// acknowledgement to the commit of the processing.
+// observeEventOutcome counts processed and dead events, and alerts on a dead one.
 func (a *App) observeEventOutcome(ev store.Event, out store.EventOutcome) {
-	if strings.HasPrefix(ev.Type, "account.application.") {
-		// The installation gauges are served from a snapshot; this one is out of date.
-		a.metrics.InvalidateGauges()
-	}
-	switch out.Status {
-	case store.EventProcessed:
-		a.metrics.EventProcessed(ev.Type, time.Since(ev.ReceivedAt))
-	case store.EventDead:
-		a.metrics.EventDead(ev.Type)
+	a.metrics.ObserveEventOutcome(ev, out)
+	if out.Status == store.EventDead {
 		a.alerts.EventDead(ev)
 	}
-}
-
-// riverMetrics adds the job-run metrics to River's configuration.
-func (a *App) riverMetrics(c *river.Config) {
-	c.Middleware = append(c.Middleware, a.metrics.JobMiddleware())
-}
-
-// routeLabel names a request's route for the metrics by its pattern, never by its raw
-// path, so that the label set stays small. The routers recorded their match in st
-// (or in r.Pattern); only a refused or public request is looked up again.
-func (a *App) routeLabel(r *http.Request, st *requestState) string {
-	var pattern string
-	switch {
-	case st.signedPattern != "":
-		pattern = st.signedPattern
-	case st.public:
-		_, pattern = a.public.Handler(r)
-	case r.Pattern == "/api/":
-		_, pattern = a.signed.Handler(r) // refused before dispatch (signature, CORS)
-	default:
-		pattern = r.Pattern
-	}
-	if pattern == "" || pattern == "/" || pattern == "/api/" {
-		return "unmatched"
-	}
-	return pattern
 }

@@ -2,27 +2,22 @@ package appbackend
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
-	"strconv"
 	"sync"
-	"time"
 
 	"github.com/appbackend/appbackend/internal/backup"
 	"github.com/appbackend/appbackend/internal/certstore"
+	"github.com/appbackend/appbackend/internal/server"
 	"github.com/appbackend/appbackend/internal/setup"
 )
 
 // production is what Run starts for the Production settings: the HTTPS listener and
-// its certificates, and the backup schedule. Its methods do nothing when unused.
+// its certificates (server.HTTPS), and the backup schedule. Its methods do nothing
+// when unused.
 type production struct {
-	a        *App
-	tm       *certstore.Manager
-	httpsLn  net.Listener
-	httpsSrv *http.Server
+	a     *App
+	https *server.HTTPS // nil without Domains
 
 	stopBackups context.CancelFunc
 	backups     sync.WaitGroup
@@ -31,26 +26,18 @@ type production struct {
 func (a *App) startProduction(ctx context.Context, ln net.Listener, handler http.Handler) (*production, error) {
 	p := &production{a: a}
 	if len(a.cfg.Domains) > 0 {
-		httpsLn := a.cfg.HTTPSListener
-		if httpsLn == nil {
-			var err error
-			if httpsLn, err = net.Listen("tcp", a.cfg.HTTPSAddr); err != nil {
-				return nil, fmt.Errorf("listen on %s: %w", a.cfg.HTTPSAddr, err)
-			}
-		}
-		tm, tlsCfg, err := certstore.StartManager(ctx, certstore.ManagerConfig{
-			Archetype: a.archetype, DB: a.db.(certstore.DB), Keys: a.oauth.Keys(),
-			Domains: a.cfg.Domains, Directory: a.cfg.ACMEDirectory, Email: a.cfg.ACMEEmail, Roots: a.cfg.ACMERoots,
-			RenewalWindowRatio: a.cfg.renewalWindowRatio,
-			HTTPPort:           port(ln.Addr()), HTTPSPort: port(httpsLn.Addr()),
-		})
+		https, err := a.front.StartHTTPS(ctx, server.HTTPSConfig{
+			Addr: a.cfg.HTTPSAddr, Listener: a.cfg.HTTPSListener, Plain: ln,
+			Certificates: certstore.ManagerConfig{
+				Archetype: a.archetype, DB: a.db.(certstore.DB), Keys: a.oauth.Keys(),
+				Domains: a.cfg.Domains, Directory: a.cfg.ACMEDirectory, Email: a.cfg.ACMEEmail, Roots: a.cfg.ACMERoots,
+				RenewalWindowRatio: a.cfg.renewalWindowRatio,
+			},
+		}, handler)
 		if err != nil {
-			httpsLn.Close()
 			return nil, err
 		}
-		p.tm, p.httpsLn = tm, httpsLn
-		p.httpsSrv = a.httpServer(handler)
-		p.httpsSrv.TLSConfig = tlsCfg
+		p.https = https
 	}
 	if a.cfg.BackupDir != "" {
 		_, path, _ := setup.ParseDatabase(a.cfg.Database)
@@ -66,49 +53,23 @@ func (a *App) startProduction(ctx context.Context, ln net.Listener, handler http
 	return p, nil
 }
 
-func port(addr net.Addr) int {
-	if tcp, ok := addr.(*net.TCPAddr); ok {
-		return tcp.Port
-	}
-	_, p, _ := net.SplitHostPort(addr.String())
-	n, _ := strconv.Atoi(p)
-	return n
-}
-
-// plainHandler is what the plain-HTTP listener serves: everything, or with HTTPS on,
-// ACME challenges, the health checks (for a local probe) and a redirect.
+// plainHandler is what the plain-HTTP listener serves (see server.HTTPS.PlainHandler).
 func (p *production) plainHandler(handler http.Handler) http.Handler {
-	if p.tm == nil {
-		return handler
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", handler)
-	mux.Handle("GET /readyz", handler)
-	mux.Handle("/", p.tm.RedirectHandler(port(p.httpsLn.Addr())))
-	return mux
+	return p.https.PlainHandler(handler)
 }
 
-func (p *production) serve(serveErr chan<- error) {
-	if p.httpsSrv == nil {
-		return
-	}
-	go func() {
-		if err := p.httpsSrv.ServeTLS(p.httpsLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
-			serveErr <- fmt.Errorf("https listener: %w", err)
-		}
-	}()
-	p.a.logger.Info("listening", "addr", "https://"+p.httpsLn.Addr().String(), "domains", p.a.cfg.Domains)
-}
+func (p *production) serve(serveErr chan<- error) { p.https.Serve(serveErr, p.a.cfg.Domains) }
 
 // shutdownHTTP shuts the listeners down together, each within the HTTP budget.
 func (p *production) shutdownHTTP(ctx context.Context, srv *http.Server) {
-	if p.httpsSrv == nil {
-		p.a.shutdownHTTP(ctx, srv)
+	front, timeout := p.a.front, p.a.cfg.ShutdownTimeout
+	if p.https == nil {
+		front.Shutdown(ctx, srv, timeout)
 		return
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { p.a.shutdownHTTP(ctx, srv) })
-	wg.Go(func() { p.a.shutdownHTTP(ctx, p.httpsSrv) })
+	wg.Go(func() { front.Shutdown(ctx, srv, timeout) })
+	wg.Go(func() { p.https.Shutdown(ctx, timeout) })
 	wg.Wait()
 }
 
@@ -119,19 +80,5 @@ func (p *production) stop() {
 		p.stopBackups()
 		p.backups.Wait()
 	}
-	if p.tm != nil {
-		p.tm.Stop()
-	}
-}
-
-// lastBackup reads the latest scheduled backup for the dashboard; nil when scheduled
-// backups are off.
-func (a *App) lastBackup() func(ctx context.Context) (time.Time, string, bool, error) {
-	if a.cfg.BackupDir == "" {
-		return nil
-	}
-	return func(ctx context.Context) (time.Time, string, bool, error) {
-		info, ok, err := backup.Last(ctx, a.db.Setting)
-		return info.StartedAt, filepath.Base(info.Path), ok, err
-	}
+	p.https.Stop()
 }

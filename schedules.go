@@ -80,8 +80,8 @@ func (a *App) setupSchedules(ctx context.Context) error {
 	set := a.sched.set
 	if a.stripe != nil && len(a.stripe.Modes()) > 0 {
 		r, err := schedule.NewReconciler(a.db, schedule.ReconcileConfig{
-			Logger:  a.logger,
-			Clients: a.stripe,
+			Archetype: a.archetype,
+			Clients:   a.stripe,
 			AppendFunc: func(ctx context.Context, tx *sql.Tx, evs []*store.Event) ([]bool, error) {
 				return a.processor.AppendTx(ctx, tx, evs)
 			},
@@ -101,7 +101,7 @@ func (a *App) setupSchedules(ctx context.Context) error {
 	if err := a.registerInstallReconcile(set); err != nil {
 		return err
 	}
-	sched := schedule.New(a.db, set, schedule.Config{Logger: a.logger, RunTimeout: min(a.rt.JobTimeout(), a.rt.MaxJobTimeout())})
+	sched := schedule.New(a.db, set, schedule.Config{Archetype: a.archetype, RunTimeout: min(a.rt.JobTimeout(), a.rt.MaxJobTimeout())})
 	if err := sched.AddWorkers(a.rt); err != nil {
 		return err
 	}

@@ -168,8 +168,16 @@ func New(cfg Config) (*Handler, error) {
 	return h, nil
 }
 
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. A nil Handler is the dashboard turned off (no
+// APPBACKEND_ADMIN_TOKEN): the App mounts it all the same, and every /admin/ path
+// answers the contract's JSON 404 saying how to turn it on.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h == nil {
+		serveDisabled(w, r)
+		return
+	}
+	h.root.ServeHTTP(w, r)
+}
 
 // dispatch serves r with mux if a route matches; otherwise miss answers (mux's own
 // 404 and 405 are plain text).

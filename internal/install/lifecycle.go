@@ -21,13 +21,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 )
@@ -61,12 +61,12 @@ type CleanupHook func(ctx context.Context, accountID string, livemode bool) erro
 
 // Config configures a [Lifecycle].
 type Config struct {
-	Logger *slog.Logger
+	// Archetype is the App's logger and clock; nil discards the logs and uses the real
+	// clock.
+	Archetype *baseservice.Archetype
 	// EventRetention is how long an uninstalled account's events of that mode are kept
 	// after the uninstall. Zero keeps them forever.
 	EventRetention time.Duration
-	// Now replaces time.Now (tests).
-	Now func() time.Time
 	// ExchangeAuthCode trades the auth_code of an OAuth app's install (an apps.install
 	// event's, or a listed install the reconciliation records) for tokens and stores
 	// them in tx, as GET /install/callback does with its code. nil ignores auth codes.
@@ -75,9 +75,10 @@ type Config struct {
 
 // Lifecycle applies lifecycle events to the installations in a store.
 type Lifecycle struct {
-	st     store.Store
-	logger *slog.Logger
-	cfg    Config
+	baseservice.Base
+
+	st  store.Store
+	cfg Config
 
 	mu          sync.RWMutex
 	river       *river.Client[*sql.Tx]
@@ -90,13 +91,9 @@ type Lifecycle struct {
 // the River client that processes events, and its [Lifecycle.HandleEvent] as a
 // built-in handler.
 func New(st store.Store, cfg Config) *Lifecycle {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	return &Lifecycle{st: st, logger: cfg.Logger, cfg: cfg}
+	l := &Lifecycle{st: st, cfg: cfg}
+	l.Init(cfg.Archetype)
+	return l
 }
 
 // OnInstall registers h to run when an account installs (or reinstalls) the app in a mode.
@@ -282,7 +279,7 @@ func (l *Lifecycle) HandleEvent(ctx context.Context, ev *store.Event) error {
 		return err
 	}
 	if c.accountID == "" {
-		l.logger.WarnContext(ctx, "lifecycle event without an account; ignored", "event_id", ev.ID, "type", ev.Type)
+		l.Logger().WarnContext(ctx, "lifecycle event without an account; ignored", "event_id", ev.ID, "type", ev.Type)
 		return nil
 	}
 	// Locked even before the account's first row exists: concurrent lifecycle events
@@ -294,7 +291,7 @@ func (l *Lifecycle) HandleEvent(ctx context.Context, ev *store.Event) error {
 		return err
 	}
 	if exists && !newer(ev, prev) {
-		l.logger.InfoContext(ctx, "lifecycle event older than the installation's state; ignored",
+		l.Logger().InfoContext(ctx, "lifecycle event older than the installation's state; ignored",
 			"event_id", ev.ID, "type", ev.Type, "account_id", c.accountID, "last_event_id", prev.LastEventID)
 		return nil
 	}
@@ -305,7 +302,7 @@ func (l *Lifecycle) HandleEvent(ctx context.Context, ev *store.Event) error {
 		next.ApplicationID = c.applicationID
 	}
 	next.LastEventCreated, next.LastEventID = ev.Created, ev.ID
-	next.UpdatedAt = l.cfg.Now()
+	next.UpdatedAt = l.Now()
 	if c.install != nil {
 		c.install.applyTo(&next)
 	}
@@ -342,7 +339,7 @@ func (l *Lifecycle) HandleEvent(ctx context.Context, ev *store.Event) error {
 			return err
 		}
 	}
-	l.logger.InfoContext(ctx, "installation changed", "account_id", next.AccountID,
+	l.Logger().InfoContext(ctx, "installation changed", "account_id", next.AccountID,
 		"livemode", next.Livemode, "status", next.Status, "event_id", ev.ID)
 	for _, h := range hooks {
 		if err := h(ctx, next); err != nil {
@@ -396,7 +393,7 @@ func (l *Lifecycle) enqueueRemoval(ctx context.Context, tx *sql.Tx, in store.Ins
 	}
 	if l.cfg.EventRetention > 0 {
 		args := PurgeAccountEventsArgs{AccountID: in.AccountID, Livemode: in.Livemode, EventID: in.LastEventID}
-		at := l.cfg.Now().Add(l.cfg.EventRetention)
+		at := l.Now().Add(l.cfg.EventRetention)
 		if _, err := client.InsertTx(ctx, tx, args, &river.InsertOpts{ScheduledAt: at}); err != nil {
 			return fmt.Errorf("enqueue event purge for %s: %w", in.AccountID, err)
 		}
@@ -433,7 +430,7 @@ func (w *removalWorker) Work(ctx context.Context, job *river.Job[RemoveAccountDa
 				return fmt.Errorf("cleanup hook for %s: %w", a.AccountID, err)
 			}
 		}
-		l.logger.InfoContext(ctx, "removed account data", "account_id", a.AccountID, "livemode", a.Livemode)
+		l.Logger().InfoContext(ctx, "removed account data", "account_id", a.AccountID, "livemode", a.Livemode)
 		return nil
 	})
 }
@@ -446,11 +443,11 @@ type purgeWorker struct {
 func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeAccountEventsArgs]) error {
 	l, a := w.l, job.Args
 	return whileUninstalled(ctx, l, job, a.AccountID, a.Livemode, func(tx *sql.Tx) error {
-		n, err := l.st.DeleteAccountEventsTx(ctx, tx, a.AccountID, a.Livemode, l.cfg.Now())
+		n, err := l.st.DeleteAccountEventsTx(ctx, tx, a.AccountID, a.Livemode, l.Now())
 		if err != nil {
 			return err
 		}
-		l.logger.InfoContext(ctx, "purged account events", "account_id", a.AccountID, "livemode", a.Livemode, "deleted", n)
+		l.Logger().InfoContext(ctx, "purged account events", "account_id", a.AccountID, "livemode", a.Livemode, "deleted", n)
 		return nil
 	})
 }
@@ -547,10 +544,10 @@ func (l *Lifecycle) MarkReauthorizationRequired(ctx context.Context, tx *sql.Tx,
 		return in, false, err
 	}
 	in.Status = store.ReauthorizationRequired
-	in.UpdatedAt = l.cfg.Now()
+	in.UpdatedAt = l.Now()
 	if err := l.st.PutInstallationTx(ctx, tx, in); err != nil {
 		return in, false, err
 	}
-	l.logger.WarnContext(ctx, "installation needs reauthorization", "account_id", accountID, "livemode", livemode)
+	l.Logger().WarnContext(ctx, "installation needs reauthorization", "account_id", accountID, "livemode", livemode)
 	return in, true, nil
 }

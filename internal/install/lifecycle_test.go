@@ -1,13 +1,16 @@
 package install
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/internal/store/dbtest"
 	"github.com/appbackend/appbackend/internal/webhook/webhooktest"
@@ -128,4 +131,23 @@ func TestHandleEventMemoFollowsLifecycleInOneTransaction(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+}
+
+// The lifecycle takes its logger and clock from the App's archetype (baseservice), as
+// every service does: an install is stamped with the archetype's clock and logged
+// through its logger.
+func TestLifecycleUsesTheArchetype(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st := dbtest.SQLite(t)
+	var logs bytes.Buffer
+	fixed := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	l := New(st, Config{Archetype: &baseservice.Archetype{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return fixed }}})
+	ev := &store.Event{ID: "evt_arch", Type: EventAuthorized, AccountID: "acct_arch", Created: time.Now().Add(-time.Minute),
+		Raw: []byte(`{"data":{"object":{"id":"ca_1"}}}`)}
+	require.NoError(t, store.InTx(ctx, st.DB(), func(tx *sql.Tx) error { return l.HandleEvent(store.WithTx(ctx, tx), ev) }))
+	in, err := st.Installation(ctx, "acct_arch", false)
+	require.NoError(t, err)
+	require.True(t, in.UpdatedAt.Equal(fixed), "updated_at %s, want the archetype's clock %s", in.UpdatedAt, fixed)
+	require.Contains(t, logs.String(), "installation changed")
 }

@@ -55,7 +55,7 @@ func (l *Lifecycle) Reconcile(ctx context.Context, livemode bool, list iter.Seq2
 	if grace <= 0 {
 		grace = DefaultReconcileGrace
 	}
-	at := l.cfg.Now().UTC().Truncate(time.Second)
+	at := l.Now().UTC().Truncate(time.Second)
 	listed := map[string]*stripeclient.Install{} // account → its installed install
 	for in, err := range list {
 		if err != nil {
@@ -96,7 +96,7 @@ func (l *Lifecycle) Reconcile(ctx context.Context, livemode bool, list iter.Seq2
 		case res.Listed == 0:
 			if !warned {
 				warned = true
-				l.logger.WarnContext(ctx, "Stripe lists no app installs, yet accounts are installed here: not uninstalling them (is STRIPE_APP_ID the app's id?)",
+				l.Logger().WarnContext(ctx, "Stripe lists no app installs, yet accounts are installed here: not uninstalling them (is STRIPE_APP_ID the app's id?)",
 					"livemode", livemode)
 			}
 		default:
@@ -130,7 +130,7 @@ func (l *Lifecycle) Reconcile(ctx context.Context, livemode bool, list iter.Seq2
 		}
 	}
 	if n := len(res.Installed) + len(res.Uninstalled); n > 0 {
-		l.logger.InfoContext(ctx, "reconciled installations with Stripe's list of installs", "livemode", livemode,
+		l.Logger().InfoContext(ctx, "reconciled installations with Stripe's list of installs", "livemode", livemode,
 			"listed", res.Listed, "installed", len(res.Installed), "uninstalled", len(res.Uninstalled))
 	}
 	return res, nil
@@ -200,7 +200,7 @@ func (l *Lifecycle) refresh(ctx context.Context, account string, livemode bool, 
 			return nil
 		}
 		obj.applyTo(&in)
-		in.UpdatedAt = l.cfg.Now()
+		in.UpdatedAt = l.Now()
 		if err := l.st.PutInstallationTx(ctx, tx, in); err != nil {
 			return err
 		}
@@ -222,7 +222,7 @@ func (l *Lifecycle) UpdateAccessTx(ctx context.Context, tx *sql.Tx, livemode boo
 		return in, err
 	}
 	fromStripe(obj).applyTo(&in)
-	in.UpdatedAt = l.cfg.Now()
+	in.UpdatedAt = l.Now()
 	return in, l.st.PutInstallationTx(ctx, tx, in)
 }
 

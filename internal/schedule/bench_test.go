@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/events"
 	abruntime "github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/schedule"
@@ -49,7 +50,7 @@ func setupHourly(b *testing.B) *benchBundle {
 	clk := &clock{now: start.Add(-30 * time.Minute)}
 	set := schedule.NewSet()
 	require.NoError(b, set.EveryAccount("@hourly", "bench.refresh", func(context.Context, schedule.Run) error { return nil }))
-	sched := schedule.New(st, set, schedule.Config{NowFunc: clk.Now})
+	sched := schedule.New(st, set, schedule.Config{Archetype: &baseservice.Archetype{Now: clk.Now}})
 	rt := abruntime.New(abruntime.Config{})
 	rt.Open(st)
 	require.NoError(b, sched.AddWorkers(rt))

@@ -90,7 +90,7 @@ func (g *tickGate) learn(ctx context.Context, seq int64) {
 	if err != nil {
 		// Let the next tick through: it reads the same table and reports the error
 		// as a failed job, where the operator looks.
-		g.s.logger.DebugContext(ctx, "schedule: read the next run time", "err", err)
+		g.s.Logger().DebugContext(ctx, "schedule: read the next run time", "err", err)
 		g.known, g.pending = false, false
 		return
 	}

@@ -82,8 +82,10 @@ type nodeOptions struct {
 func startNode(t *testing.T, st store.Store, set *schedule.Set, clk *clock, opts nodeOptions) *node {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
-	sched := schedule.New(st, set, schedule.Config{Logger: logger, NowFunc: clk.Now, TickInterval: opts.tickInterval})
-	lifecycle := install.New(st, install.Config{Logger: logger})
+	arch := &baseservice.Archetype{Logger: logger, Now: clk.Now}
+	sched := schedule.New(st, set, schedule.Config{Archetype: arch, TickInterval: opts.tickInterval})
+	// The lifecycle on the real clock, as before: only the scheduler's slots follow clk.
+	lifecycle := install.New(st, install.Config{Archetype: &baseservice.Archetype{Logger: logger}})
 	lifecycle.OnInstall(sched.OnInstall)
 	lifecycle.OnUninstall(sched.OnUninstall)
 	rt := runtime.New(runtime.Config{Archetype: &baseservice.Archetype{Logger: logger},

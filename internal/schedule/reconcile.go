@@ -5,12 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/stripe/stripe-go/v85"
 
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/store"
 	"github.com/appbackend/appbackend/stripeclient"
 )
@@ -34,7 +34,9 @@ const reconcileBatch = 100
 
 // ReconcileConfig configures a [Reconciler].
 type ReconcileConfig struct {
-	Logger *slog.Logger
+	// Archetype is the App's logger and clock; nil discards the logs and uses the real
+	// clock.
+	Archetype *baseservice.Archetype
 	// Clients lists events with the platform's keys; required.
 	Clients *stripeclient.Clients
 	// AppendFunc stores events in the inbox and enqueues their processing in tx, as the
@@ -55,8 +57,6 @@ type ReconcileConfig struct {
 	// DefaultReconcileOverlap), for events that Stripe lists a little after their
 	// creation time. Events listed twice are inserted once.
 	Overlap time.Duration
-	// NowFunc replaces time.Now (tests).
-	NowFunc func() time.Time
 }
 
 // Reconciler brings into the inbox the events Stripe never delivered (or that the
@@ -67,18 +67,16 @@ type ReconcileConfig struct {
 // processing job in one transaction). An event already in the inbox is left as it is,
 // so a reconciliation run twice changes nothing.
 type Reconciler struct {
-	st     store.Store
-	cfg    ReconcileConfig
-	logger *slog.Logger
+	baseservice.Base
+
+	st  store.Store
+	cfg ReconcileConfig
 }
 
 // NewReconciler returns a Reconciler over st.
 func NewReconciler(st store.Store, cfg ReconcileConfig) (*Reconciler, error) {
 	if cfg.Clients == nil || cfg.AppendFunc == nil {
 		return nil, errors.New("schedule: a Reconciler needs Stripe clients and an AppendFunc")
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.PlatformSpec == "" {
 		cfg.PlatformSpec = DefaultReconcilePlatformSpec
@@ -92,10 +90,9 @@ func NewReconciler(st store.Store, cfg ReconcileConfig) (*Reconciler, error) {
 	if cfg.Overlap <= 0 {
 		cfg.Overlap = DefaultReconcileOverlap
 	}
-	if cfg.NowFunc == nil {
-		cfg.NowFunc = time.Now
-	}
-	return &Reconciler{st: st, cfg: cfg, logger: cfg.Logger}, nil
+	r := &Reconciler{st: st, cfg: cfg}
+	r.Init(cfg.Archetype)
+	return r, nil
 }
 
 // Register adds the built-in reconciliation schedules to set: ReconcilePlatform (every
@@ -135,7 +132,7 @@ func (r *Reconciler) Platform(ctx context.Context, mode stripeclient.Mode) (Reco
 	if err != nil {
 		return ReconcileResult{}, err
 	}
-	first := r.cfg.NowFunc().Add(-r.cfg.Lookback)
+	first := r.Now().Add(-r.cfg.Lookback)
 	return r.reconcile(ctx, sc, "", mode, first)
 }
 
@@ -146,7 +143,7 @@ func (r *Reconciler) Account(ctx context.Context, accountID string, mode stripec
 	if err != nil {
 		return ReconcileResult{}, err
 	}
-	first := r.cfg.NowFunc().Add(-r.cfg.Lookback)
+	first := r.Now().Add(-r.cfg.Lookback)
 	in, err := r.st.Installation(ctx, accountID, mode.Livemode())
 	switch {
 	case err == nil && in.InstalledAt.After(first):
@@ -184,7 +181,7 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *stripe.Client, accountID
 
 	params := &stripe.EventListParams{CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: since}}
 	params.Limit = stripe.Int64(100)
-	now := r.cfg.NowFunc()
+	now := r.Now()
 	newest := cursor
 	batch := make([]store.Event, 0, reconcileBatch)
 	for ev, err := range sc.V1Events.List(ctx, params).All(ctx) {
@@ -217,7 +214,7 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *stripe.Client, accountID
 		}
 	}
 	if res.Inserted > 0 {
-		r.logger.InfoContext(ctx, "reconciled events Stripe had not delivered", "account_id", accountID,
+		r.Logger().InfoContext(ctx, "reconciled events Stripe had not delivered", "account_id", accountID,
 			"mode", mode, "listed", res.Listed, "inserted", res.Inserted)
 	}
 	return res, nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/install"
 	"github.com/appbackend/appbackend/internal/schedule"
 	"github.com/appbackend/appbackend/internal/store"
@@ -162,7 +163,7 @@ func setupReconcile(t *testing.T) *reconcileBundle {
 		WantFunc: func(eventType string) bool {
 			return install.IsLifecycleEvent(eventType) || strings.HasPrefix(eventType, "customer.")
 		},
-		NowFunc: b.clk.Now,
+		Archetype: &baseservice.Archetype{Now: b.clk.Now},
 	})
 	require.NoError(t, err)
 	require.NoError(t, b.r.Register(set))

@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/runtime"
 	"github.com/appbackend/appbackend/internal/store"
 )
@@ -30,9 +30,9 @@ const (
 
 // Config configures a [Scheduler]. The zero value is usable.
 type Config struct {
-	Logger *slog.Logger
-	// NowFunc replaces time.Now for deciding which slots are due (tests).
-	NowFunc func() time.Time
+	// Archetype is the App's logger and clock (the clock decides which slots are due);
+	// nil discards the logs and uses the real clock.
+	Archetype *baseservice.Archetype
 	// TickInterval is how often River's leader enqueues the tick (default
 	// DefaultTickInterval, at least 1s). A due slot waits at most about this long.
 	TickInterval time.Duration
@@ -52,10 +52,11 @@ type Config struct {
 // Scheduler keeps a Set's schedules in the store and runs them on River: a periodic
 // tick enqueues each due slot as a unique job, and the run worker calls the handler.
 type Scheduler struct {
-	st     store.Store
-	set    *Set
-	cfg    Config
-	logger *slog.Logger
+	baseservice.Base
+
+	st  store.Store
+	set *Set
+	cfg Config
 
 	mu    sync.Mutex
 	specs map[string]Spec // by text: rows carry their spec, possibly one no longer registered
@@ -68,12 +69,6 @@ type Scheduler struct {
 // River client that runs them; call [Scheduler.Sync] once at start, and
 // [Scheduler.OnInstall] and [Scheduler.OnUninstall] from the installation lifecycle.
 func New(st store.Store, set *Set, cfg Config) *Scheduler {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.NowFunc == nil {
-		cfg.NowFunc = time.Now
-	}
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = DefaultTickInterval
 	}
@@ -93,7 +88,8 @@ func New(st store.Store, set *Set, cfg Config) *Scheduler {
 	if set == nil {
 		set = NewSet()
 	}
-	s := &Scheduler{st: st, set: set, cfg: cfg, logger: cfg.Logger, specs: make(map[string]Spec)}
+	s := &Scheduler{st: st, set: set, cfg: cfg, specs: make(map[string]Spec)}
+	s.Init(cfg.Archetype)
 	s.gate.s = s
 	return s
 }
@@ -125,7 +121,7 @@ func (s *Scheduler) ConfigureRiver(rc *river.Config) {
 	rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(
 		river.PeriodicInterval(interval),
 		func() (river.JobArgs, *river.InsertOpts) {
-			if !s.gate.allow(s.cfg.NowFunc()) {
+			if !s.gate.allow(s.Now()) {
 				return nil, nil // nothing due: no job, no write
 			}
 			opts := TickArgs{}.InsertOpts()
@@ -168,7 +164,7 @@ func (s *Scheduler) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 // (the next tick plans new rows), a changed spec is replanned, and the rows of
 // schedules no longer registered are disabled.
 func (s *Scheduler) Sync(ctx context.Context) error {
-	now := s.cfg.NowFunc()
+	now := s.Now()
 	defs := s.set.all()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, d := range defs {
@@ -203,7 +199,7 @@ func (s *Scheduler) OnInstall(ctx context.Context, in store.Installation) error 
 	if !ok {
 		return errors.New("schedule: OnInstall needs the event's transaction in its context")
 	}
-	now := s.cfg.NowFunc()
+	now := s.Now()
 	for _, d := range s.set.all() {
 		if !d.perAccount {
 			continue
@@ -302,7 +298,7 @@ func (s *Scheduler) Tick(ctx context.Context, ins Inserter) (TickStats, error) {
 
 func (s *Scheduler) tickBatch(ctx context.Context, ins Inserter) (TickStats, error) {
 	var stats TickStats
-	now := s.cfg.NowFunc()
+	now := s.Now()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		due, err := s.st.DueSchedulesTx(ctx, tx, now, s.cfg.BatchSize)
 		if err != nil {
@@ -316,7 +312,7 @@ func (s *Scheduler) tickBatch(ctx context.Context, ins Inserter) (TickStats, err
 			if err != nil {
 				// Written by another version of the app; look again in an hour rather
 				// than at every tick.
-				s.logger.ErrorContext(ctx, "schedule row has a spec this server cannot parse", "schedule", row.Name, "account_id", row.AccountID, "err", err)
+				s.Logger().ErrorContext(ctx, "schedule row has a spec this server cannot parse", "schedule", row.Name, "account_id", row.AccountID, "err", err)
 				plans = append(plans, store.SchedulePlan{Key: row.ScheduleKey, NextSlot: row.NextSlot, NextRunAt: now.Add(time.Hour)})
 				continue
 			}
@@ -332,7 +328,7 @@ func (s *Scheduler) tickBatch(ctx context.Context, ins Inserter) (TickStats, err
 			for _, run := range due {
 				runs = append(runs, river.InsertManyParams{Args: run})
 				if run.Missed > 0 {
-					s.logger.InfoContext(ctx, "slots missed while nothing ran them; running the latest once",
+					s.Logger().InfoContext(ctx, "slots missed while nothing ran them; running the latest once",
 						"schedule", row.Name, "account_id", row.AccountID, "slot", run.Slot, "missed", run.Missed)
 				}
 			}

@@ -79,12 +79,12 @@ func (w *tickWorker) Work(ctx context.Context, job *river.Job[TickArgs]) error {
 	}
 	w.s.gate.afterTick(ctx)
 	if stats.Enqueued > 0 || stats.Planned > 0 {
-		w.s.logger.DebugContext(ctx, "schedule tick", "enqueued", stats.Enqueued, "planned", stats.Planned, "duplicates", stats.Duplicates)
+		w.s.Logger().DebugContext(ctx, "schedule tick", "enqueued", stats.Enqueued, "planned", stats.Planned, "duplicates", stats.Duplicates)
 	}
 	if w.ticks.Add(1)%cleanTicksEvery == 0 {
 		del := river.NewJobDeleteManyParams().Kinds(TickArgs{}.Kind()).States(rivertype.JobStateCompleted).First(10 * cleanTicksEvery)
 		if _, err := client.JobDeleteMany(ctx, del); err != nil {
-			w.s.logger.WarnContext(ctx, "delete completed schedule ticks", "err", err)
+			w.s.Logger().WarnContext(ctx, "delete completed schedule ticks", "err", err)
 		}
 	}
 	return nil
@@ -111,7 +111,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	case errors.Is(err, store.ErrNotFound) || err == nil && !row.Enabled:
 		// The account uninstalled after the slot was enqueued, or the schedule was
 		// removed: the run is void.
-		s.logger.InfoContext(ctx, "schedule run skipped: schedule disabled", "schedule", a.Schedule, "account_id", a.AccountID, "slot", a.Slot)
+		s.Logger().InfoContext(ctx, "schedule run skipped: schedule disabled", "schedule", a.Schedule, "account_id", a.AccountID, "slot", a.Slot)
 		return nil
 	case err != nil:
 		return err
@@ -130,7 +130,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 		return runtime.RetryOrCancel(ctx, herr)
 	}
 	err = runtime.CompleteInTx(ctx, lazy, job, func(tx *sql.Tx) error {
-		return s.st.RecordScheduleRunTx(ctx, tx, key, store.ScheduleRun{Slot: a.Slot, At: s.cfg.NowFunc()})
+		return s.st.RecordScheduleRunTx(ctx, tx, key, store.ScheduleRun{Slot: a.Slot, At: s.Now()})
 	})
 	if err != nil {
 		return fmt.Errorf("record run of %s: %w", a.Schedule, err)
@@ -143,7 +143,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 func (w *runWorker) call(ctx context.Context, def *definition, run Run, key store.ScheduleKey) error {
 	defer func() {
 		if p := recover(); p != nil {
-			w.s.logger.ErrorContext(ctx, "schedule handler panicked", "schedule", run.Name, "account_id", run.AccountID,
+			w.s.Logger().ErrorContext(ctx, "schedule handler panicked", "schedule", run.Name, "account_id", run.AccountID,
 				"slot", run.Slot, "attempt", run.Attempt, "panic", p, "stack", string(debug.Stack()))
 			w.s.recordFailure(ctx, key, run, fmt.Errorf("panic: %v", p))
 			panic(p)
@@ -155,15 +155,15 @@ func (w *runWorker) call(ctx context.Context, def *definition, run Run, key stor
 // recordFailure sets the schedule's last error in its own transaction, even when the
 // run's context is done.
 func (s *Scheduler) recordFailure(ctx context.Context, key store.ScheduleKey, run Run, herr error) {
-	s.logger.WarnContext(ctx, "schedule run failed", "schedule", run.Name, "account_id", run.AccountID,
+	s.Logger().WarnContext(ctx, "schedule run failed", "schedule", run.Name, "account_id", run.AccountID,
 		"slot", run.Slot, "attempt", run.Attempt, "err", herr)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	msg := stripeclient.Scrub(herr.Error())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		return s.st.RecordScheduleRunTx(ctx, tx, key, store.ScheduleRun{Slot: run.Slot, At: s.cfg.NowFunc(), Error: msg})
+		return s.st.RecordScheduleRunTx(ctx, tx, key, store.ScheduleRun{Slot: run.Slot, At: s.Now(), Error: msg})
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.logger.ErrorContext(ctx, "record schedule failure", "schedule", run.Name, "account_id", run.AccountID, "err", err)
+		s.Logger().ErrorContext(ctx, "record schedule failure", "schedule", run.Name, "account_id", run.AccountID, "err", err)
 	}
 }

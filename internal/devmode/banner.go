@@ -1,4 +1,7 @@
-package appbackend
+// Package devmode is what `serve --dev` tells the developer once the server listens:
+// the secrets it generated or reloaded, where the dashboard is, and commands that call
+// the server and send it a test event, each working as typed from where it started.
+package devmode
 
 import (
 	"bufio"
@@ -15,22 +18,29 @@ import (
 // cliPackage is the import path of the appbackend command.
 const cliPackage = "github.com/appbackend/appbackend/cmd/appbackend"
 
-// devBanner is what printDevBanner prints: the server's address, whether the admin
-// dashboard is on, and the command that runs the appbackend CLI as the developer
-// would type it.
-type devBanner struct {
-	addr    net.Addr
-	secrets DevSecrets
-	admin   bool   // the dashboard is served (an admin token is set)
-	cli     string // "go run ./cmd/appbackend", "./appbackend", …
+// Secrets are the secrets --dev generated or reloaded (appbackend.DevSecrets, converted).
+type Secrets struct {
+	AppSecret      string
+	WebhookSecret  string
+	AdminToken     string
+	UpstreamSecret string
 }
 
-// printDevBanner tells the developer, once the server listens, the secrets --dev
+// Banner is what Print prints: the server's address, whether the admin dashboard is
+// on, and the command that runs the appbackend CLI as the developer would type it.
+type Banner struct {
+	Addr    net.Addr
+	Secrets Secrets
+	Admin   bool   // the dashboard is served (an admin token is set)
+	CLI     string // "go run ./cmd/appbackend", "./appbackend", … (CLICommand)
+}
+
+// Print tells the developer, once the server listens, the secrets --dev
 // generated or reloaded, where the dashboard is and commands that call the server and
 // send it a test event, each working as typed.
-func printDevBanner(w io.Writer, b devBanner) {
-	base := "http://" + b.addr.String()
-	s := b.secrets
+func Print(w io.Writer, b Banner) {
+	base := "http://" + b.Addr.String()
+	s := b.Secrets
 	fmt.Fprintln(w, "development mode: secrets are kept in the database; do not use --dev in production")
 	if s.AppSecret != "" {
 		fmt.Fprintf(w, "  STRIPE_APP_SECRETS=%s\n", s.AppSecret)
@@ -44,28 +54,28 @@ func printDevBanner(w io.Writer, b devBanner) {
 	if s.UpstreamSecret != "" {
 		fmt.Fprintf(w, "  APPBACKEND_UPSTREAM_SECRET=%s\n", s.UpstreamSecret)
 	}
-	if b.admin {
+	if b.Admin {
 		fmt.Fprintf(w, "dashboard: %s/admin/ (sign in with the APPBACKEND_ADMIN_TOKEN)\n", base)
 	}
 	if s.AppSecret != "" {
-		fmt.Fprintf(w, "call a signed route:\n  %s call POST %s/api/whoami --secret %s --user usr_dev --account acct_dev\n", b.cli, base, s.AppSecret)
+		fmt.Fprintf(w, "call a signed route:\n  %s call POST %s/api/whoami --secret %s --user usr_dev --account acct_dev\n", b.CLI, base, s.AppSecret)
 	}
 	if s.WebhookSecret != "" {
-		fmt.Fprintf(w, "send a test event:\n  %s trigger customer.created --account acct_dev --test --url %s/webhooks/stripe --secret %s\n", b.cli, base, s.WebhookSecret)
+		fmt.Fprintf(w, "send a test event:\n  %s trigger customer.created --account acct_dev --test --url %s/webhooks/stripe --secret %s\n", b.CLI, base, s.WebhookSecret)
 	}
 }
 
-// cliCommand is how the developer runs the appbackend CLI from where this process
+// CLICommand is how the developer runs the appbackend CLI from where this process
 // started: the executable as invoked when this is the CLI, `go run …` when it was
 // started by go run (its executable is a temporary file), and the CLI's package
 // through go run when this is an app built on the library.
-func cliCommand() string {
+func CLICommand() string {
 	bi, _ := debug.ReadBuildInfo()
 	wd, _ := os.Getwd()
 	return cliCommandFor(os.Args[0], wd, bi, readModulePath)
 }
 
-// cliCommandFor is cliCommand on its inputs: the executable as invoked, the working
+// cliCommandFor is CLICommand on its inputs: the executable as invoked, the working
 // directory, the build information, and a function that finds the module a directory
 // is in (its root and path).
 func cliCommandFor(arg0, wd string, bi *debug.BuildInfo, module func(dir string) (root, path string)) string {

@@ -1,4 +1,4 @@
-package appbackend
+package devmode
 
 import (
 	"runtime/debug"
