@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/appbackend/appbackend/appauth"
 	"github.com/appbackend/appbackend/internal/apierror"
@@ -28,7 +30,8 @@ import (
 // It is valid once Run has opened the database (tests may call it after open).
 func (a *App) handler() http.Handler {
 	root := http.NewServeMux()
-	root.Handle("/api/", a.signedRoutes())
+	api := a.signedRoutes()
+	root.Handle("/api/", api)
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -39,12 +42,30 @@ func (a *App) handler() http.Handler {
 	root.Handle("/", markPublic(a.public))
 	// Validated in New; the zero value trusts no proxy.
 	proxies, _ := forwarded.Parse(a.cfg.TrustedProxies)
-	h := a.observe(root)
+	h := a.observe(apiFirst(root, api))
 	if a.tel != nil {
 		// Only with traces on: off, no request pays for them.
 		h = a.tel.Handler(h)
 	}
 	return proxies.Handler(h)
+}
+
+// apiFirst hands a request for a clean path under /api/ to the signed routes api
+// directly, as root would: root has no other pattern there (HandleUnsigned refuses /api/
+// for every host), and root's lookup of "/api/" walks its tree twice (a multi-segment
+// match is retried with a trailing slash) and allocates each time, on every signed
+// request. Anything else (an unclean or escaped path, which root redirects or matches
+// segment by segment, CONNECT, "/api/" itself) still goes through root.
+func apiFirst(root *http.ServeMux, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > len("/api/") && strings.HasPrefix(p, "/api/") && r.URL.RawPath == "" &&
+			r.Method != http.MethodConnect && path.Clean(p) == p {
+			r.Pattern = "/api/" // as root sets it; routeLabel reads it
+			api.ServeHTTP(w, r)
+			return
+		}
+		root.ServeHTTP(w, r)
+	})
 }
 
 // HandleUnsigned registers a route that is served without a signature check: a page
@@ -271,9 +292,11 @@ func handleWhoami(w http.ResponseWriter, r *http.Request) {
 		b = append(b, id.Payload...)
 	}
 	b = append(b, "}\n"...)
-	h := w.Header() // canonical keys, set without canonicalizing them again
-	h["Content-Type"] = []string{"application/json"}
-	h["X-Content-Type-Options"] = []string{"nosniff"}
+	// Canonical keys, set without canonicalizing them again; one allocation for both values.
+	h := w.Header()
+	values := [...]string{"application/json", "nosniff"}
+	h["Content-Type"] = values[0:1:1]
+	h["X-Content-Type-Options"] = values[1:2:2]
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
 }
@@ -308,12 +331,11 @@ type requestIDs struct {
 
 func newRequestIDs() *requestIDs { return &requestIDs{prefix: randomHex(4)} }
 
-func (g *requestIDs) next() string {
-	var buf [32]byte
-	b := append(buf[:0], g.prefix...)
+// appendNext appends the next id to b.
+func (g *requestIDs) appendNext(b []byte) []byte {
+	b = append(b, g.prefix...)
 	b = append(b, '-')
-	b = strconv.AppendUint(b, g.n.Add(1), 36)
-	return string(b)
+	return strconv.AppendUint(b, g.n.Add(1), 36)
 }
 
 // requestState is what observe keeps of one request: the status and size written, for
@@ -323,8 +345,10 @@ type requestState struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
-	// idHeader backs the X-Request-Id header value, allocated with the state.
+	// idHeader backs the X-Request-Id header value and idBytes a generated id's bytes,
+	// both allocated with the state.
 	idHeader [1]string
+	idBytes  [24]byte
 	// signedPattern is the signed route's pattern, once dispatched to it; public is
 	// set when the request went to the public routes.
 	signedPattern string
@@ -425,8 +449,7 @@ func (l *lineBudget) take(now time.Time) (ok bool, suppressed int64) {
 // Stripe-Signature or Authorization; successes only at debug), counts it by route and
 // status, and turns a handler panic into a 500. It allocates as little as it can:
 // it runs for every request.
-func (a *App) observe(root *http.ServeMux) http.Handler {
-	next := http.Handler(root)
+func (a *App) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.inflight.Add(1)
 		defer a.inflight.Add(-1)
@@ -434,7 +457,9 @@ func (a *App) observe(root *http.ServeMux) http.Handler {
 		st := &requestState{ResponseWriter: w}
 		reqID := r.Header.Get("X-Request-Id")
 		if !validRequestID(reqID) {
-			reqID = a.requestIDs.next()
+			// The string shares st's bytes, which nothing writes again: no allocation.
+			b := a.requestIDs.appendNext(st.idBytes[:0])
+			reqID = unsafe.String(unsafe.SliceData(b), len(b))
 		}
 		st.idHeader[0] = reqID
 		w.Header()["X-Request-Id"] = st.idHeader[:]
