@@ -3,6 +3,7 @@ package appbackend
 import (
 	"fmt"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/appbackend/appbackend/appauth"
@@ -20,7 +21,8 @@ import (
 // It is valid once Run has opened the database (tests may call it after open).
 func (a *App) handler() http.Handler {
 	root := http.NewServeMux()
-	root.Handle("/api/", a.signedRoutes())
+	api := a.signedRoutes()
+	root.Handle("/api/", api)
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -31,12 +33,30 @@ func (a *App) handler() http.Handler {
 	root.Handle("/", server.MarkPublic(a.public))
 	// Validated in New; the zero value trusts no proxy.
 	proxies, _ := forwarded.Parse(a.cfg.TrustedProxies)
-	h := a.front.Observe(root, server.Routes{Signed: a.signed, Public: a.public, Metrics: a.metrics, Tracing: a.tel, WriteError: a.writeError})
+	h := a.front.Observe(apiFirst(root, api), server.Routes{Signed: a.signed, Public: a.public, Metrics: a.metrics, Tracing: a.tel, WriteError: a.writeError})
 	if a.tel != nil {
 		// Only with traces on: off, no request pays for them.
 		h = a.tel.Handler(h)
 	}
 	return proxies.Handler(h)
+}
+
+// apiFirst hands a request for a clean path under /api/ to the signed routes api
+// directly, as root would: root has no other pattern there (HandleUnsigned refuses /api/
+// for every host), and root's lookup of "/api/" walks its tree twice (a multi-segment
+// match is retried with a trailing slash) and allocates each time, on every signed
+// request. Anything else (an unclean or escaped path, which root redirects or matches
+// segment by segment, CONNECT, "/api/" itself) still goes through root.
+func apiFirst(root *http.ServeMux, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > len("/api/") && strings.HasPrefix(p, "/api/") && r.URL.RawPath == "" &&
+			r.Method != http.MethodConnect && path.Clean(p) == p {
+			r.Pattern = "/api/" // as root sets it; routeLabel reads it
+			api.ServeHTTP(w, r)
+			return
+		}
+		root.ServeHTTP(w, r)
+	})
 }
 
 // HandleUnsigned registers a route that is served without a signature check: a page
@@ -190,9 +210,11 @@ func handleWhoami(w http.ResponseWriter, r *http.Request) {
 		b = append(b, id.Payload...)
 	}
 	b = append(b, "}\n"...)
-	h := w.Header() // canonical keys, set without canonicalizing them again
-	h["Content-Type"] = []string{"application/json"}
-	h["X-Content-Type-Options"] = []string{"nosniff"}
+	// Canonical keys, set without canonicalizing them again; one allocation for both values.
+	h := w.Header()
+	values := [...]string{"application/json", "nosniff"}
+	h["Content-Type"] = values[0:1:1]
+	h["X-Content-Type-Options"] = values[1:2:2]
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
 }

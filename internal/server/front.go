@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/appbackend/appbackend/internal/baseservice"
 	"github.com/appbackend/appbackend/internal/metrics"
@@ -129,12 +130,11 @@ func newRequestIDs() *requestIDs {
 	return &requestIDs{prefix: hex.EncodeToString(b)}
 }
 
-func (g *requestIDs) next() string {
-	var buf [32]byte
-	b := append(buf[:0], g.prefix...)
+// appendNext appends the next id to b.
+func (g *requestIDs) appendNext(b []byte) []byte {
+	b = append(b, g.prefix...)
 	b = append(b, '-')
-	b = strconv.AppendUint(b, g.n.Add(1), 36)
-	return string(b)
+	return strconv.AppendUint(b, g.n.Add(1), 36)
 }
 
 // RequestState is what Observe keeps of one request: the status and size written, for
@@ -144,8 +144,10 @@ type RequestState struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
-	// idHeader backs the X-Request-Id header value, allocated with the state.
+	// idHeader backs the X-Request-Id header value and idBytes a generated id's bytes,
+	// both allocated with the state.
 	idHeader [1]string
+	idBytes  [24]byte
 	// SignedPattern is the signed route's pattern, once dispatched to it (the router
 	// sets it, for the metrics, which would otherwise look it up again); public is set
 	// when the request went to the public routes.
@@ -280,7 +282,9 @@ func (f *Front) Observe(root http.Handler, routes Routes) http.Handler {
 		st := &RequestState{ResponseWriter: w}
 		reqID := r.Header.Get("X-Request-Id")
 		if !validRequestID(reqID) {
-			reqID = f.requestIDs.next()
+			// The string shares st's bytes, which nothing writes again: no allocation.
+			b := f.requestIDs.appendNext(st.idBytes[:0])
+			reqID = unsafe.String(unsafe.SliceData(b), len(b))
 		}
 		st.idHeader[0] = reqID
 		w.Header()["X-Request-Id"] = st.idHeader[:]
