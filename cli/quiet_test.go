@@ -49,8 +49,8 @@ func TestFirstDevStartIsQuiet(t *testing.T) {
 	require.Contains(t, callArgs, appSecret)
 	require.Contains(t, triggerArgs, webhookSecret)
 
-	// The test binary is not the CLI, so the banner names the CLI's package (see the
-	// root's cliCommandFor for the go run and executable forms); what follows works.
+	// The test binary is not the CLI, so the banner names the CLI's package (see
+	// cliCommandFor in internal/devmode for the go run and executable forms); what follows works.
 	code, out, errOut := runCmd(t, nil, strings.Fields(callArgs)...)
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, `"user_id":"usr_dev"`)
