@@ -12,9 +12,12 @@ import (
 	"testing/fstest"
 
 	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
 
 	"github.com/appbackend/appbackend"
 	"github.com/appbackend/appbackend/appauth"
+	"github.com/appbackend/appbackend/appbackendtest"
+	"github.com/appbackend/appbackend/internal/exampletb"
 )
 
 // An app's whole backend: its own table, a signed route, an install hook, an event
@@ -109,50 +112,85 @@ func (noteExportArgs) Kind() string { return "example.export" }
 // The worker's context is bound to the caller's account, so app.Stripe(ctx) and
 // app.Account(ctx) work in it, and its writes through Tx commit with its completion.
 func ExampleAddWorker() {
-	app, err := appbackend.New(appbackend.Config{AppSecrets: []string{"absec_example"}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[noteExportArgs]) error {
-		account, livemode, err := app.Account(ctx)
-		if err != nil {
-			return err
-		}
-		// … build the export, then make it the job's output, which GET /api/jobs/{id}
-		// answers as "output".
-		return river.RecordOutput(ctx, map[string]any{"account": account, "livemode": livemode, "url": "…"})
-	}))
-	app.HandleFunc("POST /api/exports", func(w http.ResponseWriter, r *http.Request) {
-		res, err := app.Enqueue(r.Context(), noteExportArgs{Format: "csv"}, nil)
-		if err != nil {
-			app.WriteError(w, r, err)
-			return
-		}
-		fmt.Fprintf(w, `{"job_id":%d}`, res.Job.ID)
+	t := exampletb.New()
+	defer t.End()
+
+	app := appbackendtest.Start(t, func(app *appbackend.App) {
+		appbackend.AddWorker(app, river.WorkFunc(func(ctx context.Context, job *appbackend.Job[noteExportArgs]) error {
+			account, _, err := app.Account(ctx)
+			if err != nil {
+				return err
+			}
+			// … build the export, then make it the job's output, which GET /api/jobs/{id}
+			// answers as "output".
+			return river.RecordOutput(ctx, map[string]string{"account": account, "format": job.Args.Format})
+		}))
+		app.HandleFunc("POST /api/exports", func(w http.ResponseWriter, r *http.Request) {
+			res, err := app.Enqueue(r.Context(), noteExportArgs{Format: "csv"}, nil)
+			if err != nil {
+				app.WriteError(w, r, err)
+				return
+			}
+			fmt.Fprintf(w, `{"job_id":%d}`, res.Job.ID)
+		})
 	})
+	merchant := app.As("usr_1", "acct_1")
+	var started struct {
+		JobID int64 `json:"job_id"`
+	}
+	require.NoError(t, json.Unmarshal(merchant.Post(t, "/api/exports", nil).Body, &started))
+	app.WaitForJob(t, started.JobID)
+	// What the UI polls:
+	res := merchant.Get(t, fmt.Sprintf("/api/jobs/%d", started.JobID))
+	var job struct {
+		State  string            `json:"state"`
+		Output map[string]string `json:"output"`
+	}
+	require.NoError(t, json.Unmarshal(res.Body, &job))
+	fmt.Println(res.Status, job.State, job.Output["account"], job.Output["format"])
+	// Output: 200 completed acct_1 csv
 }
 
 // InTx runs a function in a transaction: in a route, a new one; in an event handler,
 // hook, job or schedule run, the one already there (which commits with the event or
 // job), so that the same function serves both.
 func ExampleApp_InTx() {
-	app, err := appbackend.New(appbackend.Config{AppSecrets: []string{"absec_example"}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	moveNote := func(ctx context.Context, from, to string) error {
-		return app.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM notes WHERE account_id = $1`, from); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO notes (account_id, livemode, text) VALUES ($1, FALSE, 'moved')`, to)
-			return err // an error rolls both statements back
-		})
-	}
-	app.Handle("POST /api/notes/move", appauth.RequireRole("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, _ := appbackend.IdentityFrom(r.Context())
-		if err := moveNote(r.Context(), id.AccountID, "acct_other"); err != nil {
-			app.WriteError(w, r, err)
+	t := exampletb.New()
+	defer t.End()
+
+	app := appbackendtest.Start(t, func(app *appbackend.App) {
+		moveNotes := func(ctx context.Context, from, to string) error {
+			return app.InTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `UPDATE notes SET account_id = $1 WHERE account_id = $2`, to, from); err != nil {
+					return err
+				}
+				if to == "acct_closed" {
+					return appbackend.NewError(appbackend.CodeConflict, "acct_closed takes no notes") // rolls the update back
+				}
+				return nil
+			})
 		}
-	})))
+		app.Handle("POST /api/notes/move", appauth.RequireRole("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id, _ := appbackend.IdentityFrom(r.Context())
+			if err := moveNotes(r.Context(), id.AccountID, r.URL.Query().Get("to")); err != nil {
+				app.WriteError(w, r, err)
+			}
+		})))
+	}, appbackendtest.WithConfig(func(cfg *appbackend.Config) {
+		cfg.Migrations = fstest.MapFS{"0001_notes.sql": {Data: []byte(
+			`CREATE TABLE notes (account_id TEXT NOT NULL, text TEXT NOT NULL)`)}}
+	}))
+	_, err := app.DB().ExecContext(context.Background(), `INSERT INTO notes (account_id, text) VALUES ('acct_1', 'hello')`)
+	require.NoError(t, err)
+	admin := app.As("usr_1", "acct_1").WithRoles("admin")
+
+	count := func(account string) (n int) {
+		require.NoError(t, app.ReadDB().QueryRow(`SELECT COUNT(*) FROM notes WHERE account_id = $1`, account).Scan(&n))
+		return n
+	}
+	fmt.Println(admin.Post(t, "/api/notes/move?to=acct_closed", nil).Status, count("acct_1"))
+	fmt.Println(admin.Post(t, "/api/notes/move?to=acct_2", nil).Status, count("acct_2"))
+	// Output:
+	// 409 1
+	// 200 1
 }
