@@ -759,13 +759,13 @@ if [[ -f "$work/gateway.md" ]]; then
 		[[ -n "$line" ]] || { goal_row "gateway vs $ref" "not measured (see the gateway section)" "" ""; continue; }
 		ratio=$(sed -n 's/.*\*\*\([0-9.]*\)×\*\*.*/\1/p' <<<"$line")
 		bar=$(sed -n 's/.*(bar ≥ \([0-9.]*\)×).*/\1/p' <<<"$line")
-		per=$(sed -n 's/.*per round: \([^;]*\).*/\1/p' <<<"$line")
+		per=$(sed -n 's/.*per round \([^(;]*[^ (;]\) (range.*/\1/p' <<<"$line")
 		goal_row "gateway ≥ ${bar}× $([[ $ref == nginx ]] && echo "nginx's rate (keep-alive proxy to the same upstream)" || echo "the upstream directly")" \
 			"**${ratio}×**" "$(range_of "$per") ($per)" "$(verdict "$(awk -v r="$ratio" -v b="$bar" 'BEGIN { print (r >= b) }')")"
 	done
 	line=$(grep -E 'the 5,000/s bar\)' "$work/gateway.md" | head -n 1) || true
 	[[ -z "$line" ]] || goal_row "gateway: event delivery ≥ 5,000 events/s on SQLite" \
-		"$(sed -n 's/.*| \([0-9]*\) (\(meets\|below\) the 5,000\/s bar) |.*/\1 events\/s/p' <<<"$line")" "one run" "$(verdict "$([[ "$line" == *"(meets the"* ]] && echo 1 || echo 0)")"
+		"$(sed -n 's/.*| \*\*\([0-9]*\)\*\* (\(meets\|below\) the 5,000\/s bar) |.*/**\1** events\/s/p' <<<"$line")" "one run" "$(verdict "$([[ "$line" == *"(meets the"* ]] && echo 1 || echo 0)")"
 else
 	goal_row "gateway ≥ 0.8× nginx and ≥ 0.5× direct" "not run (BENCH_GATEWAY=0)" "" ""
 fi
