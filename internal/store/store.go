@@ -247,6 +247,9 @@ type Inbox interface {
 
 	// Event loads one event with its raw bytes.
 	Event(ctx context.Context, id string) (Event, error)
+	// Events loads, with their raw bytes and outside any transaction, the events of
+	// the given ids that exist, in id order (an unknown id is left out).
+	Events(ctx context.Context, ids []string) ([]Event, error)
 	// ListEvents lists events without their raw bytes.
 	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
 	// CountEvents counts events by status.
