@@ -431,6 +431,9 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 func (p *Processor) deliverFirst(ctx context.Context, job *river.Job[ProcessEventsArgs], failStatus store.EventStatus) (ready []string, fetched map[string][]byte, failures []error) {
 	ids := job.Args.EventIDs
 	fetched = map[string][]byte{}
+	// What delivery reads outside the transaction (an account's installation) is read
+	// once per job.
+	ctx = store.WithReadMemo(ctx)
 	evs, err := p.st.Events(ctx, ids)
 	if err != nil {
 		// Nothing is delivered, so nothing may be processed: River retries the job.
