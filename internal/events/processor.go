@@ -420,44 +420,119 @@ func (p *Processor) process(ctx context.Context, job *river.Job[ProcessEventsArg
 // the job's events (Config.Deliver), those not processed yet, outside any transaction:
 // neither Stripe nor the upstream is waited for while a database lock is held. It
 // returns the events the transaction may now process — the fetched and delivered ones
-// and those already processed or gone (which it skips anyway) — and the fetched
-// events' JSON by id. A failed fetch or delivery is recorded on its event and
-// returned, so that the job is retried.
+// and those already processed or gone (which it skips anyway), in the job's order —
+// and the fetched events' JSON by id. A failed fetch or delivery is recorded on its
+// event and returned, so that the job is retried.
+//
+// The job's events are read in one statement, and the events of different accounts
+// are delivered concurrently (up to deliverConcurrency at once): an account's events
+// are still delivered one after the other, in the job's order, as they were when the
+// whole job went one event at a time.
 func (p *Processor) deliverFirst(ctx context.Context, job *river.Job[ProcessEventsArgs], failStatus store.EventStatus) (ready []string, fetched map[string][]byte, failures []error) {
+	ids := job.Args.EventIDs
 	fetched = map[string][]byte{}
-	for _, id := range job.Args.EventIDs {
-		ev, err := p.st.Event(ctx, id)
-		if err != nil || ev.Status == store.EventProcessed {
-			ready = append(ready, id) // the transaction skips it, or fails on the database
+	// What delivery reads outside the transaction (an account's installation) is read
+	// once per job.
+	ctx = store.WithReadMemo(ctx)
+	evs, err := p.st.Events(ctx, ids)
+	if err != nil {
+		// Nothing is delivered, so nothing may be processed: River retries the job.
+		return nil, nil, []error{err}
+	}
+	byID := make(map[string]*store.Event, len(evs))
+	for i := range evs {
+		byID[evs[i].ID] = &evs[i]
+	}
+	// An account's events in the job's order; accounts in the order they first appear.
+	type lane struct{ events []int }
+	lanes := map[string]*lane{}
+	var order []*lane
+	results := make([]deliveryResult, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for i, id := range ids {
+		ev, ok := byID[id]
+		if !ok || ev.Status == store.EventProcessed || seen[id] {
+			results[i].skip = true // the transaction skips it, or fails on the database
 			continue
 		}
-		derr := p.callSafely(ctx, &ev, func() error {
-			// Only an event someone reads is fetched: a handler, or the upstream.
-			if job.Args.Thin && p.fetchThin != nil && (p.deliver != nil || p.isolated(ev.Type)) {
-				raw, err := p.fetchThin(ctx, &ev)
-				if err != nil {
-					return fmt.Errorf("fetch the thin event's content: %w", err)
-				}
-				ev.Raw, fetched[id] = raw, raw
+		seen[id] = true
+		l := lanes[ev.AccountID]
+		if l == nil {
+			l = &lane{}
+			lanes[ev.AccountID] = l
+			order = append(order, l)
+		}
+		l.events = append(l.events, i)
+	}
+	deliverLane := func(l *lane) {
+		for _, i := range l.events {
+			results[i] = p.deliverOne(ctx, job, byID[ids[i]])
+		}
+	}
+	if len(order) == 1 {
+		deliverLane(order[0])
+	} else {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, deliverConcurrency)
+		for _, l := range order {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				deliverLane(l)
+			})
+		}
+		wg.Wait()
+	}
+	for i, id := range ids {
+		r := results[i]
+		if r.skip || r.err == nil {
+			if r.raw != nil {
+				fetched[id] = r.raw
 			}
-			if p.deliver == nil {
-				return nil
-			}
-			return p.deliver(ctx, &ev)
-		})
-		if derr == nil {
 			ready = append(ready, id)
 			continue
 		}
-		failures = append(failures, fmt.Errorf("event %s: %w", id, derr))
-		p.logFailure(ctx, job, ev, failStatus, derr)
-		p.recordFailure(ctx, id, failStatus, derr)
+		ev := *byID[id]
+		failures = append(failures, fmt.Errorf("event %s: %w", id, r.err))
+		p.logFailure(ctx, job, ev, failStatus, r.err)
+		p.recordFailure(ctx, id, failStatus, r.err)
 		if p.observeOutcome != nil {
 			ev.Raw = nil
-			p.observeOutcome(ev, store.EventOutcome{Status: failStatus, Error: derr.Error()})
+			p.observeOutcome(ev, store.EventOutcome{Status: failStatus, Error: r.err.Error()})
 		}
 	}
 	return ready, fetched, failures
+}
+
+// deliverConcurrency bounds the deliveries one job makes at once (to different
+// accounts): the upstream sees at most Workers × deliverConcurrency of them.
+const deliverConcurrency = 8
+
+// deliveryResult is what deliverFirst did with one of the job's events.
+type deliveryResult struct {
+	// skip: gone, already processed, or a repeat of an id earlier in the job.
+	skip bool
+	raw  []byte // the fetched event, if it was thin and fetched
+	err  error  // of the fetch or the delivery
+}
+
+// deliverOne fetches (if thin) and delivers one event.
+func (p *Processor) deliverOne(ctx context.Context, job *river.Job[ProcessEventsArgs], ev *store.Event) (r deliveryResult) {
+	r.err = p.callSafely(ctx, ev, func() error {
+		// Only an event someone reads is fetched: a handler, or the upstream.
+		if job.Args.Thin && p.fetchThin != nil && (p.deliver != nil || p.isolated(ev.Type)) {
+			raw, err := p.fetchThin(ctx, ev)
+			if err != nil {
+				return fmt.Errorf("fetch the thin event's content: %w", err)
+			}
+			ev.Raw, r.raw = raw, raw
+		}
+		if p.deliver == nil {
+			return nil
+		}
+		return p.deliver(ctx, ev)
+	})
+	return r
 }
 
 // jobRun is what one job's transaction did to its events: the successes, recorded

@@ -212,9 +212,8 @@ func (l *Lifecycle) StatusAfter(ctx context.Context, ev *store.Event) (status st
 	if account == "" {
 		return "", false, nil
 	}
-	in, err := l.st.Installation(ctx, account, ev.Livemode)
-	exists := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	in, exists, err := l.installationOutsideTx(ctx, account, ev.Livemode)
+	if err != nil {
 		return "", false, err
 	}
 	if isChange && (!exists || newer(ev, in)) {
@@ -224,6 +223,30 @@ func (l *Lifecycle) StatusAfter(ctx context.Context, ev *store.Event) (status st
 		return "", false, nil
 	}
 	return in.Status, true, nil
+}
+
+// installationOutsideTx reads an account's installation in a mode, once per read memo
+// that ctx carries (store.WithReadMemo).
+func (l *Lifecycle) installationOutsideTx(ctx context.Context, account string, livemode bool) (in store.Installation, exists bool, err error) {
+	type found struct {
+		in     store.Installation
+		exists bool
+	}
+	memo, key := store.ReadMemo(ctx), notInstalledKey{account, livemode}
+	if memo != nil {
+		if f, ok := memo.Load(key); ok {
+			return f.(found).in, f.(found).exists, nil
+		}
+	}
+	in, err = l.st.Installation(ctx, account, livemode)
+	exists = err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Installation{}, false, err
+	}
+	if memo != nil {
+		memo.Store(key, found{in, exists})
+	}
+	return in, exists, nil
 }
 
 // notInstalledKey memoizes, in a processing transaction, whether an account is not

@@ -247,6 +247,9 @@ type Inbox interface {
 
 	// Event loads one event with its raw bytes.
 	Event(ctx context.Context, id string) (Event, error)
+	// Events loads, with their raw bytes and outside any transaction, the events of
+	// the given ids that exist, in id order (an unknown id is left out).
+	Events(ctx context.Context, ids []string) ([]Event, error)
 	// ListEvents lists events without their raw bytes.
 	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
 	// CountEvents counts events by status.
@@ -340,6 +343,23 @@ func TxMemo(ctx context.Context) map[any]any {
 	m, _ := ctx.Value(memoKey{}).(map[any]any)
 	return m
 }
+
+// WithReadMemo returns ctx with an empty memo for reads made outside a transaction on
+// behalf of one job (the gateway's delivery of a job's events reads each account's
+// installation once, not once per event); it is safe for concurrent use. Such reads
+// are no fresher than their first one, which is what a read outside the transaction
+// that then processes the events promises anyway.
+func WithReadMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, readMemoKey{}, &sync.Map{})
+}
+
+// ReadMemo returns ctx's read memo (WithReadMemo), or nil when there is none.
+func ReadMemo(ctx context.Context) *sync.Map {
+	m, _ := ctx.Value(readMemoKey{}).(*sync.Map)
+	return m
+}
+
+type readMemoKey struct{}
 
 // TxFrom returns the transaction an event handler or lifecycle hook runs in, or the
 // one a job or schedule run begins on first use (WithLazyTx). Write to the database

@@ -443,6 +443,32 @@ func eventResult(ev store.Event, err error, id string) (store.Event, error) {
 	return ev, nil
 }
 
+// Events implements [store.Inbox]: one statement on the read pool for the whole list,
+// where Event would cost a round trip (and on SQLite a statement's fixed cost) each.
+func (q *Queries) Events(ctx context.Context, ids []string) ([]store.Event, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	query := `SELECT ` + eventColumns + `, payload FROM appbackend_events WHERE ` + q.d.InIDs + ` ORDER BY id`
+	rows, err := q.read.QueryContext(ctx, q.rebind(query), q.d.IDList(ids))
+	if err != nil {
+		return nil, fmt.Errorf("load %d events: %w", len(ids), err)
+	}
+	defer rows.Close()
+	evs := make([]store.Event, 0, len(ids))
+	for rows.Next() {
+		ev, err := scanEvent(rows, true)
+		if err != nil {
+			return nil, fmt.Errorf("load %d events: %w", len(ids), err)
+		}
+		evs = append(evs, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load %d events: %w", len(ids), err)
+	}
+	return evs, nil
+}
+
 // Event implements [store.Inbox].
 func (q *Queries) Event(ctx context.Context, id string) (store.Event, error) {
 	ev, err := scanEvent(q.read.QueryRowContext(ctx, q.rebind(loadEventSQL), id), true)

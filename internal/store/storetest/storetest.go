@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"FinishEvent", testFinishEvent},
 		{"EventsInBatches", testEventsInBatches},
 		{"InsertEventsTx", testInsertEventsTx},
+		{"EventsByIDs", testEventsByIDs},
 		{"FailureNeverOverridesSuccess", testFailureNeverOverridesSuccess},
 		{"ReplayEvent", testReplayEvent},
 		{"BulkReplay", testBulkReplay},
