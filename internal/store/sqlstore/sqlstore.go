@@ -415,20 +415,26 @@ func (q *Queries) EventsTx(ctx context.Context, tx *sql.Tx, ids []string, withRa
 		return nil, nil
 	}
 	rows, err := q.queryTx(ctx, tx, q.loadEventsSQL(withRaw), q.d.IDList(ids))
+	return scanEvents(rows, err, len(ids), withRaw)
+}
+
+// scanEvents reads the events of a query for n ids (rows and err as QueryContext
+// returned them) and closes rows.
+func scanEvents(rows *sql.Rows, err error, n int, withRaw bool) ([]store.Event, error) {
 	if err != nil {
-		return nil, fmt.Errorf("load %d events: %w", len(ids), err)
+		return nil, fmt.Errorf("load %d events: %w", n, err)
 	}
 	defer rows.Close()
-	evs := make([]store.Event, 0, len(ids))
+	evs := make([]store.Event, 0, n)
 	for rows.Next() {
 		ev, err := scanEvent(rows, withRaw)
 		if err != nil {
-			return nil, fmt.Errorf("load %d events: %w", len(ids), err)
+			return nil, fmt.Errorf("load %d events: %w", n, err)
 		}
 		evs = append(evs, ev)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load %d events: %w", len(ids), err)
+		return nil, fmt.Errorf("load %d events: %w", n, err)
 	}
 	return evs, nil
 }
@@ -451,22 +457,7 @@ func (q *Queries) Events(ctx context.Context, ids []string) ([]store.Event, erro
 	}
 	query := `SELECT ` + eventColumns + `, payload FROM appbackend_events WHERE ` + q.d.InIDs + ` ORDER BY id`
 	rows, err := q.read.QueryContext(ctx, q.rebind(query), q.d.IDList(ids))
-	if err != nil {
-		return nil, fmt.Errorf("load %d events: %w", len(ids), err)
-	}
-	defer rows.Close()
-	evs := make([]store.Event, 0, len(ids))
-	for rows.Next() {
-		ev, err := scanEvent(rows, true)
-		if err != nil {
-			return nil, fmt.Errorf("load %d events: %w", len(ids), err)
-		}
-		evs = append(evs, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load %d events: %w", len(ids), err)
-	}
-	return evs, nil
+	return scanEvents(rows, err, len(ids), true)
 }
 
 // Event implements [store.Inbox].
